@@ -1,0 +1,90 @@
+// Kernels: vector and matrix primitives of the forward pass, one table of
+// function pointers per ISA. The table is chosen once at start-up from the CPU's
+// features (cpuid / HWCAP) and logged; `reference()` routes everything to the
+// scalar versions, which are the specification every SIMD version is tested against.
+//
+// Files: scalar.cpp (reference), *_avx2.cpp (x86 AVX2+FMA+F16C, xsimd), *_neon.cpp
+// (AArch64 base NEON, xsimd), later *_dotprod.cpp / *_i8mm.cpp for integer dots.
+// Each ISA file is compiled with its own target flags (see CMakeLists.txt).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "quant/types.h"
+
+namespace ember::kernels {
+
+enum class Isa : int { kScalar = 0, kAvx2, kNeon, kNeonDotprod, kNeonI8mm, kCount };
+const char* isa_name(Isa isa);
+
+struct CpuFeatures {
+  bool avx2 = false, fma = false, f16c = false;   // x86-64
+  bool neon = false, dotprod = false, i8mm = false, fp16 = false;  // AArch64
+};
+// Detected once (cpuid / getauxval), cached.
+const CpuFeatures& cpu_features();
+
+// Y[t*ldy + r] = sum_k W(r, k) * X[t*ldx + k]   for r in [r0, r1), t in [0, n)
+// W: rows of K elements of the table's weight type, row r starting at
+// (const uint8_t*)W + r*w_stride. Contract: every output element is computed by the
+// same sequence of operations whatever r0, r1 and n are, so results never depend on
+// how rows are split between threads or how many tokens are batched.
+using MatmulFn = void (*)(const void* W, size_t w_stride, const float* X, size_t ldx, size_t n,
+                          size_t K, float* Y, size_t ldy, size_t r0, size_t r1);
+
+struct Table {
+  Isa isa = Isa::kScalar;
+  const char* name = "scalar";
+
+  // --- vectors (n may be 0; pointers need only natural float alignment) ---
+  float (*dot)(const float* a, const float* b, size_t n);       // sum a[i]*b[i]
+  void (*axpy)(float a, const float* x, float* y, size_t n);    // y += a*x
+  void (*scale)(float* x, float s, size_t n);                   // x *= s
+  void (*add)(float* y, const float* x, size_t n);              // y += x
+  // out = x / sqrt(mean(x^2) + eps) * w   (w == nullptr: no weight); out may alias x
+  void (*rmsnorm)(float* out, const float* x, const float* w, size_t n, float eps);
+  void (*softmax)(float* x, size_t n);                          // in place, max-subtracted
+  void (*silu_mul)(float* g, const float* u, size_t n);         // g = silu(g) * u     (SwiGLU)
+  void (*gelu_mul)(float* g, const float* u, size_t n);         // g = gelu_tanh(g) * u (GeGLU)
+  void (*softcap)(float* x, float cap, size_t n);               // x = cap * tanh(x / cap)
+  // Rotary embedding of n_heads heads of head_dim floats (contiguous), first rot_dim
+  // dims rotated, angle i (0 <= i < rot_dim/2) given by cos[i], sin[i].
+  //  norm (llama/GPT-J): pairs (x[2i], x[2i+1]);  neox (gemma/GPT-NeoX): (x[i], x[i+rot_dim/2]).
+  void (*rope_norm)(float* x, size_t n_heads, size_t head_dim, size_t rot_dim, const float* cos,
+                    const float* sin);
+  void (*rope_neox)(float* x, size_t n_heads, size_t head_dim, size_t rot_dim, const float* cos,
+                    const float* sin);
+  // --- conversions ---
+  void (*f16_to_f32)(const uint16_t* x, float* y, size_t n);
+  void (*bf16_to_f32)(const uint16_t* x, float* y, size_t n);
+  void (*f32_to_f16)(const float* x, uint16_t* y, size_t n);
+  // --- matrices, per weight type (nullptr: not supported by this table) ---
+  MatmulFn matmul_f32;
+  MatmulFn matmul_f16;
+  MatmulFn matmul_bf16;
+};
+
+// The scalar reference table.
+const Table& reference();
+// The table for an ISA, or nullptr if not compiled in or the CPU lacks it.
+const Table* table_for(Isa isa);
+// The best table for this CPU (logged once at first call); the reference table
+// when the environment sets EMBER_REFERENCE=1.
+const Table& best();
+
+// Matmul function of `t` for weight type `type`, or nullptr when unsupported.
+MatmulFn matmul_fn(const Table& t, DType type);
+
+// A weight matrix as stored: `rows` rows of `cols` elements of `type`.
+struct MatView {
+  DType type = DType::F32;
+  const void* data = nullptr;
+  size_t rows = 0, cols = 0;
+  size_t row_stride = 0;  // bytes
+};
+
+// Y[n][W.rows] = X[n][W.cols] . W^T, rows split in fixed chunks over n_threads
+// OpenMP threads (results identical for any thread count). W.type must be supported.
+void matmul(const Table& t, const MatView& W, const float* X, size_t n, float* Y, int n_threads);
+
+}  // namespace ember::kernels
