@@ -1,0 +1,83 @@
+// Context: the state of one sequence being evaluated: KV cache, scratch
+// buffers and rotary tables, all allocated once at creation from n_ctx and
+// n_batch. Evaluating tokens allocates nothing.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/model.h"
+#include "kernels/kernels.h"
+
+namespace ember {
+
+struct ContextParams {
+  int32_t n_ctx = 0;        // 0: the model's training context
+  int32_t n_batch = 0;      // 0: min(n_ctx, 512)
+  int32_t n_threads = 0;    // 0: all cores
+  bool logits_all = false;  // keep logits of every token of an Eval (then n <= n_batch)
+  bool reference_kernels = false;
+};
+
+class Context {
+ public:
+  static Status Create(const Model& model, const ContextParams& params, std::unique_ptr<Context>* out);
+  ~Context();
+
+  // Appends ids at positions n_past.., in chunks of n_batch. Validates ids and
+  // room in the cache first: on error nothing is evaluated and n_past is unchanged.
+  Status Eval(const int32_t* ids, size_t n);
+  // Logits [n_vocab] of token i of the last Eval (i = -1: its last token);
+  // nullptr when not kept.
+  const float* logits(int32_t i = -1) const;
+
+  int32_t n_past() const { return n_past_; }
+  int32_t n_ctx() const { return n_ctx_; }
+  int32_t n_batch() const { return n_batch_; }
+  int32_t n_threads() const { return n_threads_; }
+  int32_t n_vocab() const { return model_.config().n_vocab; }
+  void Reset() { n_past_ = 0; n_logits_ = 0; }
+  const Model& model() const { return model_; }
+  const kernels::Table& kernels() const { return *kt_; }
+  uint64_t allocated_bytes() const { return allocated_bytes_; }
+
+ private:
+  Context(const Model& model) : model_(model) {}
+  // Forward pass of n (<= n_batch) tokens at positions n_past_.., one function per block.
+  void Forward(const int32_t* ids, int32_t n, bool all_logits);
+  void Embed(const int32_t* ids, int32_t n);
+  void Attention(int32_t layer, int32_t n);
+  void FeedForward(int32_t layer, int32_t n);
+  void Output(int32_t first, int32_t n);
+  void Norm(const float* w, int32_t n, float* out, const float* in);
+
+  const Model& model_;
+  const kernels::Table* kt_ = nullptr;
+  int32_t n_ctx_ = 0, n_batch_ = 0, n_threads_ = 1;
+  bool logits_all_ = false;
+  int32_t n_past_ = 0;
+  int32_t n_logits_ = 0;  // rows of logits_ valid after the last Eval
+  uint64_t allocated_bytes_ = 0;
+
+  // KV cache, one head's positions contiguous so attention streams through them.
+  std::vector<float> k_cache_;  // [n_layer][n_head_kv][n_ctx][head_dim]
+  std::vector<float> v_cache_;  // [n_layer][n_head_kv][n_ctx][head_dim_v]
+  // Rotary angles per position: theta(p, i) = p * freq_scale * base^(-2i/rope_dim).
+  std::vector<float> rope_cos_;  // [n_ctx][rope_dim/2]
+  std::vector<float> rope_sin_;  // [n_ctx][rope_dim/2]
+  // Scratch for one batch.
+  std::vector<float> x_;       // [n_batch][n_embd]   residual stream
+  std::vector<float> xn_;      // [n_batch][n_embd]   normed input of a block
+  std::vector<float> q_;       // [n_batch][n_head*head_dim]
+  std::vector<float> k_;       // [n_batch][n_head_kv*head_dim]
+  std::vector<float> v_;       // [n_batch][n_head_kv*head_dim_v]
+  std::vector<float> attn_;    // [n_batch][n_head*head_dim_v]
+  std::vector<float> proj_;    // [n_batch][n_embd]   block output before the residual add
+  std::vector<float> gate_;    // [n_batch][n_ff]
+  std::vector<float> up_;      // [n_batch][n_ff]
+  std::vector<float> scores_;  // [n_threads][n_ctx]  attention weights of one (token, head)
+  std::vector<float> logits_;  // [logits_all ? n_batch : 1][n_vocab]
+};
+
+}  // namespace ember
