@@ -17,6 +17,10 @@
 //   data:     tensor bytes; each tensor occupies row_bytes(type, ne0)*ne1*ne2*ne3.
 // Every count, length, offset, dimension and type is checked against the file
 // before use; errors name the file, the key or tensor, and what is wrong.
+// Also rejected: duplicate keys or tensor names, overlapping tensor data, bools
+// other than 0/1, empty keys/names. Codes: kBadFormat for malformed files;
+// kUnsupported for version 1, other versions, big-endian files, nested arrays
+// and unknown ggml tensor type ids. A file without tensors needs no data section.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -118,8 +122,11 @@ class GgufFile {
   std::vector<GgufTensor> tensors_;
 };
 
-// Builds a GGUF file in memory or on disk (v3). Metadata in insertion order;
-// tensor data aligned to `general.alignment` (32 unless set).
+// Builds a GGUF file in memory or on disk (v3). Metadata in insertion order (a key
+// set again keeps its position and takes the new value); tensor data aligned to
+// `general.alignment` (32 unless set), nothing padded after the last tensor.
+// Serialize() lays out an invalid `general.alignment` at 32 (for crafting bad
+// files); Write() refuses it with kInvalidArgument.
 class GgufWriter {
  public:
   void SetU8(std::string key, uint8_t v);
@@ -150,6 +157,14 @@ class GgufWriter {
   struct Kv { std::string key; GgufType type; GgufType elem; std::vector<uint8_t> payload; uint64_t count; };
   struct Tensor { std::string name; DType type; std::vector<int64_t> ne; std::vector<uint8_t> data; };
   void Put(std::string key, GgufType type, const void* v, size_t n);
+  void PutArray(std::string key, GgufType elem, std::vector<uint8_t> payload, uint64_t count);
+  void Upsert(Kv kv);  // a key set twice keeps its first position, takes the new value
+  // The tensor data alignment: `general.alignment` when it is a valid u32 power of
+  // two, 32 otherwise; `*valid` false when the key is present but unusable.
+  size_t Alignment(bool* valid) const;
+  // Everything before the first tensor's data (header, metadata, tensor infos,
+  // padding); `offsets` receives each tensor's offset within the data section.
+  std::vector<uint8_t> HeaderBytes(size_t alignment, std::vector<uint64_t>* offsets) const;
   std::vector<Kv> kv_;
   std::vector<Tensor> tensors_;
 };

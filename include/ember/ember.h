@@ -155,7 +155,8 @@ typedef struct ember_sampling_params {
 } ember_sampling_params;
 
 /* Called with each generated token and the text it adds to the output (may be empty,
- * e.g. while a possible stop string is held back). Return non-zero to stop. */
+ * e.g. while a possible stop string is held back). Return non-zero to stop: generation
+ * then ends normally (EMBER_OK) with stop_reason EMBER_STOP_CALLBACK. */
 typedef int (*ember_token_callback)(int32_t token, const char* text, size_t len, void* user);
 
 typedef enum ember_stop_reason {

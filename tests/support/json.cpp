@@ -71,11 +71,11 @@ struct Parser {
         case 'r': o->push_back('\r'); break;
         case 't': o->push_back('\t'); break;
         case 'u': {
-          uint32_t c1;
+          uint32_t c1 = 0;
           if (!hex4(&c1)) return false;
           if (c1 >= 0xd800 && c1 < 0xdc00 && p + 6 <= s.size() && s[p] == '\\' && s[p + 1] == 'u') {
             p += 2;
-            uint32_t c2;
+            uint32_t c2 = 0;
             if (!hex4(&c2)) return false;
             c1 = 0x10000 + ((c1 - 0xd800) << 10) + (c2 - 0xdc00);
           }
@@ -159,7 +159,8 @@ std::vector<int32_t> Json::ids() const {
 }
 
 bool parse_json(std::string_view text, Json* out, std::string* err) {
-  Parser ps{text};
+  Parser ps;
+  ps.s = text;
   *out = Json();
   bool ok = ps.value(out);
   if (ok) {

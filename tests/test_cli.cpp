@@ -1,0 +1,425 @@
+// Tests of the `ember` command: runs the built binary (EMBER_BINARY_DIR/bin/ember)
+// with stdout and stderr captured to files, and checks exit codes, one-line errors,
+// and the outputs on the memo260K fixture (golden ids, logits and greedy text).
+// Every run uses -t 1 so the tests stay fast when ctest runs them in parallel.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ember/ember.h"
+#include "support/fixtures.h"
+
+extern char** environ;
+
+namespace ember {
+namespace {
+
+using testing::fixture;
+
+struct Result {
+  int code = -1;  // exit status; 128 + signal when killed
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+size_t count_lines(const std::string& s) {
+  size_t n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+// True when s is exactly one non-empty line ending in '\n'.
+bool one_line(const std::string& s) {
+  return s.size() > 1 && count_lines(s) == 1 && s.back() == '\n';
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "ember-cli-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  }
+
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+
+  // Runs `ember args...`; stdin is /dev/null. Fails the test (and kills the child)
+  // after 20 s. EMBER_LOG is removed from the environment so that stderr is exactly
+  // what the command prints.
+  Result run(const std::vector<std::string>& args) {
+    Result r;
+    const std::string bin = EMBER_BINARY_DIR "/bin/ember";
+    std::vector<std::string> argv_s = {bin};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (char** e = environ; *e; ++e)
+      if (std::strncmp(*e, "EMBER_LOG=", 10) != 0) envp.push_back(*e);
+    envp.push_back(nullptr);
+
+    const std::string out = path(".stdout"), err = path(".stderr");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+      ADD_FAILURE() << "cannot run " << bin << ": " << std::strerror(rc);
+      return r;
+    }
+    int status = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        ADD_FAILURE() << "timeout: ember " << ::testing::PrintToString(args);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+
+  // A copy of the first n bytes of a fixture model, in the test's temp dir.
+  std::string truncated_model(size_t n) {
+    std::vector<uint8_t> bytes = testing::read_file(fixture("models/memo260K.gguf"));
+    bytes.resize(std::min(bytes.size(), n));
+    std::string p = path("truncated.gguf");
+    std::ofstream(p, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
+    return p;
+  }
+
+  std::string dir_;
+};
+
+#define EXPECT_USAGE_ERROR(r, needle)                              \
+  do {                                                             \
+    EXPECT_EQ((r).code, 2) << (r).err;                             \
+    EXPECT_TRUE(one_line((r).err)) << "stderr: " << (r).err;       \
+    EXPECT_NE((r).err.find(needle), std::string::npos) << (r).err; \
+    EXPECT_EQ((r).out, "");                                        \
+  } while (0)
+
+#define EXPECT_RUNTIME_ERROR(r, needle)                            \
+  do {                                                             \
+    EXPECT_EQ((r).code, 1) << (r).err;                             \
+    EXPECT_TRUE(one_line((r).err)) << "stderr: " << (r).err;       \
+    EXPECT_NE((r).err.find(needle), std::string::npos) << (r).err; \
+  } while (0)
+
+const char* const kSubcommands[] = {"run", "logits", "tokenize"};
+
+// ---- help, version, dispatch ----------------------------------------------------------
+
+TEST_F(Cli, TopLevelHelpListsEveryCommand) {
+  for (const char* flag : {"--help", "-h", "help"}) {
+    Result r = run({flag});
+    EXPECT_EQ(r.code, 0) << flag;
+    EXPECT_NE(r.out.find("usage: ember"), std::string::npos) << r.out;
+    for (const char* cmd : kSubcommands) EXPECT_NE(r.out.find(cmd), std::string::npos) << cmd;
+    EXPECT_EQ(r.err, "");
+  }
+}
+
+TEST_F(Cli, EverySubcommandHasHelp) {
+  for (const char* cmd : kSubcommands) {
+    for (const char* flag : {"--help", "-h"}) {
+      Result r = run({cmd, flag});
+      EXPECT_EQ(r.code, 0) << cmd << " " << flag;
+      EXPECT_NE(r.out.find(std::string("usage: ember ") + cmd), std::string::npos) << r.out;
+      EXPECT_NE(r.out.find("--model"), std::string::npos) << r.out;
+      EXPECT_EQ(r.err, "");
+    }
+    Result r = run({"help", cmd});
+    EXPECT_EQ(r.code, 0);
+    EXPECT_NE(r.out.find(std::string("usage: ember ") + cmd), std::string::npos);
+  }
+}
+
+TEST_F(Cli, HelpWinsOverOtherFlags) {
+  Result r = run({"run", "--tmep", "1", "--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("usage: ember run"), std::string::npos);
+}
+
+TEST_F(Cli, Version) {
+  Result r = run({"--version"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, std::string("ember ") + ember_version() + "\n");
+}
+
+TEST_F(Cli, MissingOrUnknownCommandIsAUsageError) {
+  EXPECT_USAGE_ERROR(run({}), "missing command");
+  EXPECT_USAGE_ERROR(run({"frobnicate"}), "unknown command 'frobnicate'");
+  EXPECT_USAGE_ERROR(run({"--frobnicate"}), "unknown flag '--frobnicate'");
+  EXPECT_USAGE_ERROR(run({"help", "frobnicate"}), "frobnicate");
+}
+
+// ---- flag parsing ---------------------------------------------------------------------
+
+TEST_F(Cli, UnknownFlagIsOneExactLine) {
+  Result r = run({"run", "--tmep", "0.5"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "ember run: unknown flag '--tmep' (see 'ember run --help')\n");
+  EXPECT_EQ(r.out, "");
+  EXPECT_USAGE_ERROR(run({"logits", "-x"}), "ember logits: unknown flag '-x'");
+  EXPECT_USAGE_ERROR(run({"tokenize", "--bos"}), "ember tokenize: unknown flag '--bos'");
+}
+
+TEST_F(Cli, BadValuesAreUsageErrors) {
+  const std::string m = fixture("models/memo260K.gguf");
+  EXPECT_USAGE_ERROR(run({"run", "-m", m, "-p", "x", "--temp", "abc"}), "'--temp'");
+  EXPECT_USAGE_ERROR(run({"run", "-m", m, "-p", "x", "--temp=-1"}), "must be in [0, 100]");
+  EXPECT_USAGE_ERROR(run({"run", "-m", m, "-p", "x", "--top-p", "1.5"}), "'--top-p'");
+  EXPECT_USAGE_ERROR(run({"run", "-m", m, "-p", "x", "--repeat-penalty", "0"}), "(0, 100]");
+  EXPECT_USAGE_ERROR(run({"run", "-m", m, "-p", "x", "-n", "2x"}), "'-n'");
+  EXPECT_USAGE_ERROR(run({"run", "-m", m, "-p", "x", "-n", "0"}), "-n");
+  EXPECT_USAGE_ERROR(run({"run", "-m", m, "-p", "x", "--seed", "-3"}), "'--seed'");
+  EXPECT_USAGE_ERROR(run({"run", "-m", m, "-p", "x", "-t", "99999"}), "'-t'");
+  EXPECT_USAGE_ERROR(run({"run", "-m", m, "-p"}), "'-p' needs a value");
+  EXPECT_USAGE_ERROR(run({"run", "-m", m, "-p", "x", "--verbose=1"}), "takes no value");
+  EXPECT_USAGE_ERROR(run({"run", "-m", m, "-p", "x", "stray"}), "unexpected argument 'stray'");
+  EXPECT_USAGE_ERROR(run({"logits", "-m", m, "--tokens", "1,x", "--out", path("l.f32")}), "'1,x'");
+  EXPECT_USAGE_ERROR(run({"logits", "-m", m, "--tokens", "1,,2", "--out", path("l.f32")}),
+                     "--tokens");
+  EXPECT_USAGE_ERROR(run({"logits", "-m", m, "--tokens", "99999999999", "--out", path("l.f32")}),
+                     "--tokens");
+}
+
+TEST_F(Cli, MissingRequiredArgumentsAreUsageErrors) {
+  const std::string m = fixture("models/memo260K.gguf");
+  EXPECT_USAGE_ERROR(run({"run", "-p", "x"}), "'--model'");
+  EXPECT_USAGE_ERROR(run({"run", "-m", m}), "missing prompt");
+  EXPECT_USAGE_ERROR(run({"run", "-m", m, "-p", "x", "-f", path("p.txt")}), "not both");
+  EXPECT_USAGE_ERROR(run({"logits", "-m", m, "--out", path("l.f32")}), "'--tokens'");
+  EXPECT_USAGE_ERROR(run({"logits", "-m", m, "--tokens", "1"}), "'--out'");
+  EXPECT_USAGE_ERROR(run({"logits", "-m", m, "--tokens", "1,2,3", "-c", "2", "--out", path("l")}),
+                     "smaller");
+  EXPECT_USAGE_ERROR(run({"tokenize", "-m", m}), "missing TEXT");
+  EXPECT_USAGE_ERROR(run({"tokenize", "-m", m, "a", "b"}), "unexpected argument 'b'");
+}
+
+// ---- bad files ------------------------------------------------------------------------
+
+TEST_F(Cli, MissingModelFileNamesThePath) {
+  const std::string missing = path("no-such-model.gguf");
+  EXPECT_RUNTIME_ERROR(run({"run", "-m", missing, "-p", "x", "-t", "1"}), missing);
+  EXPECT_RUNTIME_ERROR(run({"tokenize", "-m", missing, "x"}), missing);
+  EXPECT_RUNTIME_ERROR(run({"logits", "-m", missing, "--tokens", "1", "--out", path("l.f32")}),
+                       missing);
+  EXPECT_FALSE(testing::file_exists(path("l.f32")));
+}
+
+TEST_F(Cli, MalformedModelsAreOneLineErrors) {
+  for (size_t n : {size_t{0}, size_t{3}, size_t{1000}, size_t{200000}}) {
+    SCOPED_TRACE(n);
+    const std::string bad = truncated_model(n);
+    Result r = run({"run", "-m", bad, "-p", "x", "-t", "1"});
+    EXPECT_RUNTIME_ERROR(r, "ember run: ");
+    EXPECT_RUNTIME_ERROR(r, bad);
+    EXPECT_RUNTIME_ERROR(run({"tokenize", "-m", bad, "x"}), bad);
+    EXPECT_RUNTIME_ERROR(run({"logits", "-m", bad, "--tokens", "1", "--out", path("l.f32")}), bad);
+  }
+  // A directory and a text file are not models either.
+  EXPECT_RUNTIME_ERROR(run({"tokenize", "-m", dir_, "x"}), dir_);
+  std::ofstream(path("text.gguf")) << "hello, I am not a model\n";
+  EXPECT_RUNTIME_ERROR(run({"tokenize", "-m", path("text.gguf"), "x"}), "text.gguf");
+}
+
+TEST_F(Cli, MissingPromptFileNamesThePath) {
+  const std::string missing = path("no-such-prompt.txt");
+  EXPECT_RUNTIME_ERROR(run({"run", "-m", fixture("models/memo260K.gguf"), "-f", missing}), missing);
+}
+
+// ---- tokenize -------------------------------------------------------------------------
+
+TEST_F(Cli, TokenizeGoldenIds) {
+  Result r = run({"tokenize", "-m", fixture("models/memo260K.gguf"), "Once upon a time"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.out,
+            "1,403,407,261,378\n"
+            "1\t<s>\n"
+            "403\t\xe2\x96\x81Once\n"
+            "407\t\xe2\x96\x81upon\n"
+            "261\t\xe2\x96\x81"
+            "a\n"
+            "378\t\xe2\x96\x81time\n");
+}
+
+TEST_F(Cli, TokenizeNoBosAndSpecial) {
+  const std::string m = fixture("models/memo260K.gguf");
+  Result r = run({"tokenize", "-m", m, "--no-bos", "Once upon a time"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')), "403,407,261,378");
+
+  // "</s>" is one control token only with --special.
+  Result plain = run({"tokenize", "-m", m, "--no-bos", "</s>"});
+  Result special = run({"tokenize", "-m", m, "--no-bos", "--special", "</s>"});
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  ASSERT_EQ(special.code, 0) << special.err;
+  EXPECT_EQ(special.out.substr(0, special.out.find('\n')), "2");
+  EXPECT_NE(plain.out.substr(0, plain.out.find('\n')), "2");
+
+  // `--` lets TEXT start with a dash.
+  Result dash = run({"tokenize", "-m", m, "--", "-x"});
+  EXPECT_EQ(dash.code, 0) << dash.err;
+}
+
+// ---- logits ---------------------------------------------------------------------------
+
+TEST_F(Cli, LogitsMatchGolden) {
+  const std::vector<int32_t> ids = testing::read_ids(fixture("models/memo260K.case-2.tokens.txt"));
+  const std::vector<float> golden = testing::read_f32(fixture("models/memo260K.case-2.logits.f32"));
+  ASSERT_EQ(ids.size(), 21u);
+  std::string csv;
+  for (int32_t id : ids) {
+    if (!csv.empty()) csv += ',';
+    csv += std::to_string(id);
+  }
+  const std::string out = path("logits.f32");
+
+  for (bool reference : {false, true}) {
+    SCOPED_TRACE(reference ? "reference" : "fast");
+    std::vector<std::string> args = {
+        "logits", "-m", fixture("models/memo260K.gguf"), "--tokens", csv, "--out", out, "-t", "1"};
+    if (reference) args.push_back("--reference");
+    Result r = run(args);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    EXPECT_EQ(std::filesystem::file_size(out), 4u * 21 * 512);
+    std::vector<float> got = testing::read_f32(out);
+    ASSERT_EQ(got.size(), golden.size());
+    double max_err = 0;
+    for (size_t i = 0; i < got.size(); ++i)
+      max_err = std::max(max_err, double(std::fabs(got[i] - golden[i])));
+    EXPECT_LT(max_err, 1e-3);
+  }
+  // Only the output is left: the temporary file was renamed.
+  size_t n_files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir_))
+    n_files += e.path().filename().string().rfind("logits.f32", 0) == 0;
+  EXPECT_EQ(n_files, 1u);
+}
+
+TEST_F(Cli, LogitsRejectsOutOfRangeIds) {
+  const std::string out = path("logits.f32");
+  Result r = run({"logits", "-m", fixture("models/memo260K.gguf"), "--tokens", "1,403,512", "--out",
+                  out, "-t", "1"});
+  EXPECT_RUNTIME_ERROR(r, "512");
+  EXPECT_NE(r.err.find("position 2"), std::string::npos) << r.err;
+  EXPECT_RUNTIME_ERROR(
+      run({"logits", "-m", fixture("models/memo260K.gguf"), "--tokens", "-1", "--out", out}), "-1");
+  EXPECT_FALSE(testing::file_exists(out));
+}
+
+TEST_F(Cli, LogitsUnwritableOutput) {
+  const std::string out = path("no-such-dir/logits.f32");
+  EXPECT_RUNTIME_ERROR(run({"logits", "-m", fixture("models/memo260K.gguf"), "--tokens", "1",
+                            "--out", out, "-t", "1"}),
+                       "no-such-dir");
+  EXPECT_RUNTIME_ERROR(run({"logits", "-m", fixture("models/memo260K.gguf"), "--tokens", "1",
+                            "--out", dir_, "-t", "1"}),
+                       "is a directory");
+}
+
+// ---- run ------------------------------------------------------------------------------
+
+const char kGreedyStart[] = ", there was a little girl named Lily";
+
+TEST_F(Cli, RunGreedyMatchesGoldenText) {
+  Result r = run({"run", "-m", fixture("models/memo260K.gguf"), "-p", "Once upon a time", "-n",
+                  "20", "--temp", "0", "-t", "1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind(kGreedyStart, 0), 0u) << r.out;
+  EXPECT_EQ(r.err, "");
+
+  // The scalar reference kernels give the same text; --verbose only adds to stderr.
+  Result ref = run({"run", "-m", fixture("models/memo260K.gguf"), "-p", "Once upon a time", "-n",
+                    "20", "--temp", "0", "-t", "1", "--reference", "--verbose"});
+  ASSERT_EQ(ref.code, 0) << ref.err;
+  EXPECT_EQ(ref.out, r.out);
+  for (const char* needle :
+       {"seed", "prefill", "decode", "tok/s", "first token", "stop reason: max tokens"})
+    EXPECT_NE(ref.err.find(needle), std::string::npos) << needle << " in\n" << ref.err;
+}
+
+TEST_F(Cli, RunPromptFromFile) {
+  std::ofstream(path("prompt.txt")) << "Once upon a time\n";
+  Result r = run({"run", "-m", fixture("models/memo260K.gguf"), "-f", path("prompt.txt"), "-n",
+                  "12", "--temp", "0", "-t", "1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind(kGreedyStart, 0), 0u) << r.out;
+}
+
+TEST_F(Cli, RunStopsAtStopString) {
+  Result r = run({"run", "-m", fixture("models/memo260K.gguf"), "-p", "Once upon a time", "-n",
+                  "40", "--temp", "0", "-t", "1", "--stop", "Lily", "--stop", "zebra", "-v"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, ", there was a little girl named ");
+  EXPECT_NE(r.err.find("stop reason: stop string"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, RunSeedIsReproducible) {
+  std::vector<std::string> args = {"run",     "-m",      fixture("models/memo260K.gguf"),
+                                   "-p",      "Once",    "-n",
+                                   "24",      "--temp",  "1.5",
+                                   "--top-k", "0",       "--top-p",
+                                   "1",       "--min-p", "0",
+                                   "--seed",  "1234",    "-t",
+                                   "1"};
+  Result a = run(args), b = run(args);
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_FALSE(a.out.empty());
+  EXPECT_EQ(a.out, b.out);
+
+  // Without --seed a random seed is chosen and shown with --verbose.
+  args.resize(args.size() - 4);
+  args.insert(args.end(), {"-t", "1", "-v"});
+  Result c = run(args);
+  ASSERT_EQ(c.code, 0) << c.err;
+  EXPECT_NE(c.err.find("seed "), std::string::npos) << c.err;
+}
+
+TEST_F(Cli, RunPromptLongerThanContext) {
+  Result r = run({"run", "-m", fixture("models/memo260K.gguf"), "-p",
+                  "Once upon a time there was a little girl", "-c", "4", "-t", "1"});
+  EXPECT_RUNTIME_ERROR(r, "context");
+}
+
+}  // namespace
+}  // namespace ember
