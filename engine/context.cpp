@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -61,6 +62,9 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
       ctx->rope_cos_[pos * half + i] = static_cast<float>(std::cos(theta));
       ctx->rope_sin_[pos * half + i] = static_cast<float>(std::sin(theta));
     }
+  if (ctx->n_threads_ > 1 && !std::getenv("OMP_WAIT_POLICY"))
+    EMBER_LOG_INFO("context: OMP_WAIT_POLICY is not set; with other load on the machine, OpenMP's spinning "
+                   "workers can slow multi-threaded runs many times over: set OMP_WAIT_POLICY=passive");
   EMBER_LOG_INFO("context: n_ctx %d, n_batch %d, %d threads, kernels %s, %.1f MiB", ctx->n_ctx_, ctx->n_batch_,
                  ctx->n_threads_, ctx->kt_->name, ctx->allocated_bytes_ / 1048576.0);
   *out = std::move(ctx);

@@ -32,6 +32,10 @@ const CpuFeatures& cpu_features();
 using MatmulFn = void (*)(const void* W, size_t w_stride, const float* X, size_t ldx, size_t n,
                           size_t K, float* Y, size_t ldy, size_t r0, size_t r1);
 
+// How the SIMD tables relate to the reference (tests/test_kernels.cpp derives the
+// bounds): dot, rmsnorm, softmax, the GLU activations, softcap and matmul agree
+// within a few units of float rounding (exp/tanh from xsimd, <= 2 ulp); axpy and
+// rope within two roundings; scale, add and the conversions bit for bit (NaNs too).
 struct Table {
   Isa isa = Isa::kScalar;
   const char* name = "scalar";
@@ -71,6 +75,9 @@ const Table* table_for(Isa isa);
 // The best table for this CPU (logged once at first call); the reference table
 // when the environment sets EMBER_REFERENCE=1.
 const Table& best();
+// The choice best() makes, evaluated afresh (reads EMBER_REFERENCE now, logs
+// nothing): for tests and tools; the engine uses best().
+const Table& choose_best();
 
 // Matmul function of `t` for weight type `type`, or nullptr when unsupported.
 MatmulFn matmul_fn(const Table& t, DType type);
@@ -80,11 +87,13 @@ struct MatView {
   DType type = DType::F32;
   const void* data = nullptr;
   size_t rows = 0, cols = 0;
-  size_t row_stride = 0;  // bytes
+  size_t row_stride = 0;  // bytes; 0 = packed rows (row_bytes(type, cols))
 };
 
 // Y[n][W.rows] = X[n][W.cols] . W^T, rows split in fixed chunks over n_threads
 // OpenMP threads (results identical for any thread count). W.type must be supported.
+// n_threads <= 1, or too little work to pay for a parallel region: the calling thread
+// only. X and Y are packed (ldx = W.cols, ldy = W.rows).
 void matmul(const Table& t, const MatView& W, const float* X, size_t n, float* Y, int n_threads);
 
 }  // namespace ember::kernels

@@ -89,7 +89,8 @@ int cmd_run(const Args& args) {
   float presence_penalty = 0.0f, frequency_penalty = 0.0f;
   int32_t top_k = 40, repeat_last_n = 64, n_threads = 0, n_ctx = 0;
   uint64_t seed = 0;
-  bool reference = false, no_special = false, verbose = false;
+  bool reference = false, no_special = false, verbose = false, use_template = false;
+  std::string template_file;
 
   ArgParser p("run", "-m MODEL (-p PROMPT | -f FILE) [options]",
               "Generate a continuation of the prompt, streamed to stdout as it is generated.\n"
@@ -122,6 +123,11 @@ int cmd_run(const Args& args) {
       .range(0, 1 << 24);
   p.option("stop", 0, "STRING", &stops,
            "stop when the output contains STRING (not printed); repeatable");
+  p.flag("template", 0, &use_template,
+         "put the prompt into the model's prompt template (GGUF key ember.prompt_template, "
+         "'{query}' marks where it goes)");
+  p.option("template-file", 0, "FILE", &template_file,
+           "put the prompt into the template read from FILE ('{query}' marks where it goes)");
   p.flag("reference", 0, &reference, "use the scalar reference kernels (slow; for checking)");
   p.flag("no-special", 0, &no_special,
          "treat control-token texts in the prompt (\"</s>\") as plain text");
@@ -130,7 +136,8 @@ int cmd_run(const Args& args) {
   p.epilog(
       "examples:\n"
       "  ember run -m memo260K.gguf -p \"Once upon a time\" -n 20 --temp 0\n"
-      "  ember run -m model.gguf -f prompt.txt --temp 0.7 --seed 1 --stop $'\\n\\n' --verbose\n");
+      "  ember run -m model.gguf -f prompt.txt --temp 0.7 --seed 1 --stop $'\\n\\n' --verbose\n"
+      "  ember run -m models/octopus-tiny.gguf --template -p \"Take a selfie\" --temp 0 --stop \"<nexa_end>\"\n");
   if (int rc = p.parse(args); rc != kContinue) return rc;
 
   if (p.seen("prompt") && p.seen("file")) return p.usage_error("give either -p or -f, not both");
@@ -158,6 +165,30 @@ int cmd_run(const Args& args) {
   if (ember_status st = ember_model_get_info(model.get(), &info); st != EMBER_OK) {
     print_error("run", library_error(st));
     return kExitRuntime;
+  }
+
+  if (use_template && p.seen("template-file"))
+    return p.usage_error("give either --template or --template-file, not both");
+  if (use_template || p.seen("template-file")) {
+    std::string tmpl, err;
+    if (use_template) {
+      const char* t = ember_model_meta_string(model.get(), "ember.prompt_template");
+      if (!t) {
+        print_error("run", model_path + ": the model has no prompt template (key ember.prompt_template); "
+                           "use --template-file");
+        return kExitRuntime;
+      }
+      tmpl = t;
+    } else if (!read_text_file(template_file, &tmpl, &err)) {
+      print_error("run", err);
+      return kExitRuntime;
+    }
+    const size_t at = tmpl.find("{query}");
+    if (at == std::string::npos) {
+      print_error("run", "the prompt template has no '{query}' placeholder");
+      return kExitRuntime;
+    }
+    prompt = tmpl.replace(at, 7, prompt);
   }
 
   ember_context_params cp = ember_context_default_params();
