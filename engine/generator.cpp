@@ -65,10 +65,17 @@ Status Generate(Context& ctx, const int32_t* prompt, size_t n_prompt, const Gene
   r.prefill_ms = ms_since(t0);
 
   Sampler sampler(p.sampling, ctx.n_vocab());
+  std::vector<float> filtered(p.logits_filter ? ctx.n_vocab() : 0);  // [n_vocab], once per call
   std::string pending;  // generated text not yet emitted (possible stop-string prefix)
   const auto td = Clock::now();
   for (;;) {
-    const int32_t id = sampler.Sample(ctx.logits(-1), history.data(), history.size());
+    const float* logits = ctx.logits(-1);
+    if (p.logits_filter) {
+      std::copy_n(logits, filtered.size(), filtered.begin());
+      p.logits_filter(filtered.data(), ctx.n_vocab(), r.tokens.data(), r.tokens.size());
+      logits = filtered.data();
+    }
+    const int32_t id = sampler.Sample(logits, history.data(), history.size());
     if (r.tokens.empty()) r.ttft_ms = ms_since(t0);
     r.tokens.push_back(id);
     history.push_back(id);

@@ -23,6 +23,11 @@ struct GenerateParams {
   std::vector<std::string> stop_strings;// stop when the output contains one (not emitted)
   bool stop_at_eos = true;
   bool render_special = false;          // control tokens' text in the output
+  // Optional: called before each token is sampled with that step's logits (a
+  // mutable copy, [n_vocab]) and the tokens generated so far; it may mask tokens
+  // (set them to -INFINITY) or reweight them. Constrained decoding uses it.
+  std::function<void(float* logits, int32_t n_vocab, const int32_t* generated, size_t n_generated)>
+      logits_filter;
 };
 
 // Called per generated token with the text it releases (possibly empty while a

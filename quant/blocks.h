@@ -1,0 +1,70 @@
+// Quantized block layouts, bit-compatible with ggml/GGUF. Each block is a plain
+// struct; the comment gives bits per weight and the dequantization formula.
+// fp16 fields are raw IEEE half bits (see quant/fp16.h).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace ember {
+
+constexpr int kQK = 32;    // elements per Q8_0 / Q4_0 block
+constexpr int kQKK = 256;  // elements per K-quant super-block
+
+// Q8_0: 32 weights, 8.5 bits/weight.   x[i] = d * qs[i]
+struct BlockQ8_0 {
+  uint16_t d;       // fp16 scale = max|x| / 127
+  int8_t qs[kQK];
+};
+static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 block is 34 bytes");
+
+// Q4_0: 32 weights, 4.5 bits/weight.
+//   x[j]    = d * ((qs[j] & 0x0F) - 8)     j in [0, 16)
+//   x[j+16] = d * ((qs[j] >>   4) - 8)
+struct BlockQ4_0 {
+  uint16_t d;           // fp16 scale = max/-8 (max: the value of largest magnitude, signed)
+  uint8_t qs[kQK / 2];
+};
+static_assert(sizeof(BlockQ4_0) == 18, "Q4_0 block is 18 bytes");
+
+// Q4_K: 256 weights in 8 sub-blocks of 32, 4.5 bits/weight.
+//   x = d * sc[s] * q - dmin * m[s],  q in [0, 15]
+// sc[s], m[s] are 6-bit values packed in scales[12]: for s < 4,
+// sc = scales[s] & 63, m = scales[s+4] & 63; for s >= 4,
+// sc = (scales[s+4] & 0xF) | ((scales[s-4] >> 6) << 4),
+// m  = (scales[s+4] >>  4) | ((scales[s]   >> 6) << 4).
+// qs: 4 chunks of 64 weights; chunk c holds sub-block 2c in the low nibbles of
+// qs[32c .. 32c+31] and sub-block 2c+1 in their high nibbles.
+struct BlockQ4_K {
+  uint16_t d;     // fp16 super-block scale of the sub-block scales
+  uint16_t dmin;  // fp16 super-block scale of the sub-block mins
+  uint8_t scales[12];
+  uint8_t qs[kQKK / 2];
+};
+static_assert(sizeof(BlockQ4_K) == 144, "Q4_K block is 144 bytes");
+
+// Q6_K: 256 weights in 16 sub-blocks of 16, 6.5625 bits/weight.
+//   x = d * scales[s] * (q - 32),  q in [0, 63] = 4 low bits from ql | 2 high bits from qh
+// Layout per half (128 weights; ql += 64, qh += 32, scales += 8 for the second):
+//   for l in [0, 32): q[l]    = (ql[l]    & 0xF) | (((qh[l] >> 0) & 3) << 4)
+//                     q[l+32] = (ql[l+32] & 0xF) | (((qh[l] >> 2) & 3) << 4)
+//                     q[l+64] = (ql[l]    >>  4) | (((qh[l] >> 4) & 3) << 4)
+//                     q[l+96] = (ql[l+32] >>  4) | (((qh[l] >> 6) & 3) << 4)
+//   weight i of the half uses scales[i / 16].
+struct BlockQ6_K {
+  uint8_t ql[kQKK / 2];  // low 4 bits
+  uint8_t qh[kQKK / 4];  // high 2 bits
+  int8_t scales[kQKK / 16];
+  uint16_t d;            // fp16 super-block scale
+};
+static_assert(sizeof(BlockQ6_K) == 210, "Q6_K block is 210 bytes");
+
+// Q8_K: activations for the K-quant dot products; 256 values, 9.125 bits/value.
+//   x[i] = d * qs[i];  bsums[j] = sum of qs[16j .. 16j+15] (for the min terms)
+struct BlockQ8_K {
+  float d;
+  int8_t qs[kQKK];
+  int16_t bsums[kQKK / 16];
+};
+static_assert(sizeof(BlockQ8_K) == 292, "Q8_K block is 292 bytes");
+
+}  // namespace ember
