@@ -43,4 +43,8 @@ if [ "${#want[@]}" -gt 0 ]; then
   for p in "${want[@]}"; do [ "$p" = __update__ ] || pk+=("$p"); done
   [ "${#pk[@]}" -eq 0 ] || $SUDO apt-get install -y -qq --no-install-recommends "${pk[@]}"
 fi
-echo "setup.sh: packages ready${cross:+ (cross=$cross)}"
+if [ "$cross" = 1 ]; then
+  echo "setup.sh: packages ready (native + aarch64 cross toolchain, qemu-user, arm64 libraries)"
+else
+  echo "setup.sh: packages ready (native)"
+fi

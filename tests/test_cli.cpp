@@ -71,7 +71,17 @@ class Cli : public ::testing::Test {
   Result run(const std::vector<std::string>& args) {
     Result r;
     const std::string bin = EMBER_BINARY_DIR "/bin/ember";
-    std::vector<std::string> argv_s = {bin};
+    std::vector<std::string> argv_s;
+#ifdef EMBER_TEST_EMULATOR
+    // Cross build: the emulator command ('|'-separated) comes first.
+    for (std::string e = EMBER_TEST_EMULATOR;;) {
+      size_t p = e.find('|');
+      argv_s.push_back(e.substr(0, p));
+      if (p == std::string::npos) break;
+      e.erase(0, p + 1);
+    }
+#endif
+    argv_s.push_back(bin);
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (std::string& a : argv_s) argv.push_back(a.data());
@@ -88,7 +98,7 @@ class Cli : public ::testing::Test {
     posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid = 0;
-    int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), envp.data());
+    int rc = posix_spawn(&pid, argv_s[0].c_str(), &fa, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) {
       ADD_FAILURE() << "cannot run " << bin << ": " << std::strerror(rc);

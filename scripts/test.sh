@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every Ember test: natively, then cross-built for aarch64 and
+# run under qemu-user with three CPU models (cortex-a72: NEON only, cortex-a76: +dotprod,
+# max: +i8mm/SVE), so every kernel dispatch path is exercised.
+#   scripts/test.sh [--native-only | --arm-only] [--jobs N] [--target T]...
+#   --target T builds only T (repeatable; default: every target) and ctest then skips
+#   the tests of executables that are not built (for working on one module).
+# Steps: scripts/setup.sh --cross (apt packages; sudo when not root; no-op when done),
+#        native:  cmake build/ (Release) + build all + ctest
+#        arm64:   scripts/arm64-sysroot.sh build-arm64 + cmake with
+#                 cmake/aarch64-linux-gnu.cmake + build all + ctest with
+#                 QEMU_CPU=cortex-a72, cortex-a76, max
+# Environment: EMBER_FIXTURES (default <repo>/../shared; must hold models/ and
+#   tokenizer/, else this FAILS), EMBER_BUILD_DIR (default <repo>/build),
+#   EMBER_ARM64_BUILD_DIR (default <repo>/build-arm64), EMBER_SKIP_SETUP=1 skips apt,
+#   EMBER_CMAKE_ARGS (extra configure arguments for both builds, split on spaces),
+#   EMBER_CTEST_TIME_LIMIT (seconds per ctest run, default 300: a hung test fails the
+#   run instead of eating CI's 30 minutes).
+# Exit status is non-zero if any step fails; a summary line per configuration is
+# printed last.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+do_native=1
+do_arm=1
+jobs=$(nproc 2>/dev/null || echo 2)
+targets=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --native-only) do_arm=0 ;;
+    --arm-only) do_native=0 ;;
+    --jobs|-j) [ $# -ge 2 ] || { echo "test.sh: $1 needs a number" >&2; exit 2; }
+               jobs=$2; shift ;;
+    --jobs=*) jobs=${1#--jobs=} ;;
+    --target) [ $# -ge 2 ] || { echo "test.sh: --target needs a name" >&2; exit 2; }
+              targets+=("$2"); shift ;;
+    --target=*) targets+=("${1#--target=}") ;;
+    -j*) jobs=${1#-j} ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "test.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if ! [[ "$jobs" =~ ^[1-9][0-9]*$ ]]; then echo "test.sh: --jobs wants a positive number, got '$jobs'" >&2; exit 2; fi
+if [ "$do_native" = 0 ] && [ "$do_arm" = 0 ]; then
+  echo "test.sh: --native-only and --arm-only exclude each other" >&2; exit 2
+fi
+
+host=$(uname -m)
+if [ "$do_arm" = 1 ] && [ "$host" != x86_64 ]; then
+  # The cross configuration targets x86-64 hosts; on an arm64 host the native run is
+  # the arm64 run (QEMU_CPU has no effect there).
+  echo "test.sh: host is $host: no cross/qemu run (the native run covers this host)" >&2
+  do_arm=0
+  [ "$do_native" = 1 ] || { echo "test.sh: --arm-only needs an x86-64 host" >&2; exit 2; }
+fi
+
+# ---- fixtures: a missing fixture is a failure, never a skip ----------------------
+fixtures=${EMBER_FIXTURES:-$root/../shared}
+if [ ! -d "$fixtures/models" ] || [ ! -d "$fixtures/tokenizer" ]; then
+  echo "test.sh: FAIL: test fixtures not found: '$fixtures' must contain models/ and tokenizer/" >&2
+  echo "test.sh: put the fixtures beside the repository (../shared) or set EMBER_FIXTURES" >&2
+  exit 1
+fi
+fixtures=$(cd "$fixtures" && pwd)
+export EMBER_FIXTURES=$fixtures
+
+native_dir=${EMBER_BUILD_DIR:-$root/build}
+arm_dir=${EMBER_ARM64_BUILD_DIR:-$root/build-arm64}
+qemu_cpus=(cortex-a72 cortex-a76 max)
+
+# ---- bookkeeping -------------------------------------------------------------------
+t_start=$SECONDS
+summary=()   # one line per configuration
+failed=0
+fmt() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+banner() { printf '\n==== %s ====\n' "$*"; }
+# phase NAME CMD...: runs CMD, prints its elapsed time; returns CMD's status.
+last_elapsed=0
+phase() {
+  local name=$1; shift
+  banner "$name"
+  local t0=$SECONDS rc=0
+  "$@" || rc=$?
+  last_elapsed=$((SECONDS - t0))
+  if [ $rc -eq 0 ]; then
+    echo "---- $name: ok ($(fmt $last_elapsed))"
+  else
+    echo "---- $name: FAILED, exit $rc ($(fmt $last_elapsed))"
+  fi
+  return $rc
+}
+read -r -a extra_cmake_args <<<"${EMBER_CMAKE_ARGS:-}"
+ctest_args=(--output-on-failure --no-tests=error -j "$jobs")
+build_args=(-j "$jobs")
+if [ "${#targets[@]}" -gt 0 ]; then
+  build_args+=(--target "${targets[@]}")
+  ctest_args+=(-E '_NOT_BUILT$')  # gtest_discover_tests' placeholder for unbuilt executables
+fi
+time_limit=${EMBER_CTEST_TIME_LIMIT:-300}
+[[ "$time_limit" =~ ^[1-9][0-9]*$ ]] || { echo "test.sh: EMBER_CTEST_TIME_LIMIT must be seconds, got '$time_limit'" >&2; exit 2; }
+# run_ctest BUILD_DIR LOG: ctest (killed after $time_limit s with every test it started),
+# output also in LOG (for the summary's counts).
+run_ctest() {
+  local rc=0
+  (cd "$1" && timeout -k 10 "$time_limit" ctest "${ctest_args[@]}") 2>&1 | tee "$2" || rc=$?
+  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+    {
+      echo "test.sh: ctest exceeded EMBER_CTEST_TIME_LIMIT=${time_limit}s and was killed; unfinished tests:"
+      # "Start N: name" lines without a "Test #N: ..." result line.
+      awk 'match($0, /^ *Start +[0-9]+: /) { n = $2; sub(/:$/, "", n); name[n] = substr($0, RLENGTH + 1) }
+           match($0, / Test +#[0-9]+: /) { t = substr($0, RSTART, RLENGTH); gsub(/[^0-9]/, "", t); done[t] = 1 }
+           END { for (n in name) if (!(n in done)) print "  " name[n] }' "$2"
+    } | tee -a "$2"
+  fi
+  return $rc
+}
+# counts LOG: "N/M tests passed" from ctest's output, or "no test results".
+counts() {
+  local line
+  line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$1" 2>/dev/null | tail -1) || true
+  if [[ "$line" =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
+    echo "$((BASH_REMATCH[2] - BASH_REMATCH[1]))/${BASH_REMATCH[2]} tests passed"
+  elif grep -q 'exceeded EMBER_CTEST_TIME_LIMIT' "$1" 2>/dev/null; then
+    echo "TIMEOUT after ${time_limit}s, $(grep -cE ' Test +#[0-9]+: .* (Passed|\*\*\*)' "$1") tests finished"
+  else
+    echo "no test results"
+  fi
+}
+record() {  # record NAME STATUS DETAIL
+  summary+=("$(printf '%-22s %-4s  %s' "$1" "$2" "$3")")
+  [ "$2" = PASS ] || failed=1
+}
+
+echo "test.sh: repo $root, fixtures $fixtures, jobs $jobs, host $host"
+echo "test.sh: native=$do_native ($native_dir) arm64=$do_arm ($arm_dir) targets: ${targets[*]:-all}"
+
+# ---- setup (fatal on failure: nothing else can work) -------------------------------
+if [ "${EMBER_SKIP_SETUP:-0}" = 1 ]; then
+  echo "test.sh: EMBER_SKIP_SETUP=1: not running scripts/setup.sh"
+else
+  setup_args=()
+  [ "$do_arm" = 1 ] && setup_args+=(--cross)
+  if ! phase "setup: scripts/setup.sh ${setup_args[*]:-}" "$root/scripts/setup.sh" "${setup_args[@]}" </dev/null; then
+    echo "test.sh: FAIL: scripts/setup.sh failed" >&2
+    exit 1
+  fi
+fi
+
+# ---- native -----------------------------------------------------------------------
+if [ "$do_native" = 1 ]; then
+  t_cfg=$SECONDS
+  if phase "native: configure ($native_dir)" \
+       cmake -S "$root" -B "$native_dir" -DCMAKE_BUILD_TYPE=Release -DEMBER_FIXTURES="$fixtures" "${extra_cmake_args[@]}" &&
+     phase "native: build (-j$jobs)" cmake --build "$native_dir" "${build_args[@]}"; then
+    t_build=$((SECONDS - t_cfg))
+    if phase "native: ctest" run_ctest "$native_dir" "$native_dir/ctest-native.log"; then
+      record native PASS "$(counts "$native_dir/ctest-native.log"); build $(fmt $t_build), tests $(fmt $last_elapsed)"
+    else
+      record native FAIL "$(counts "$native_dir/ctest-native.log"); build $(fmt $t_build), tests $(fmt $last_elapsed)"
+    fi
+  else
+    record native FAIL "configure/build failed (tests not run)"
+  fi
+fi
+
+# ---- arm64 cross + qemu ------------------------------------------------------------
+if [ "$do_arm" = 1 ]; then
+  sysroot="$arm_dir/arm64-sysroot"
+  t_cfg=$SECONDS
+  if phase "arm64: sentencepiece sysroot" "$root/scripts/arm64-sysroot.sh" "$arm_dir" &&
+     phase "arm64: configure ($arm_dir)" \
+       cmake -S "$root" -B "$arm_dir" -DCMAKE_BUILD_TYPE=Release -DEMBER_FIXTURES="$fixtures" \
+             -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake" \
+             -DEMBER_ARM64_SYSROOT="$sysroot" "${extra_cmake_args[@]}" &&
+     phase "arm64: build (-j$jobs; test discovery under qemu)" cmake --build "$arm_dir" "${build_args[@]}"; then
+    t_build=$((SECONDS - t_cfg))
+    for cpu in "${qemu_cpus[@]}"; do
+      log="$arm_dir/ctest-qemu-$cpu.log"
+      export QEMU_CPU=$cpu  # qemu-user reads the CPU model from here
+      if phase "arm64: ctest under qemu-aarch64, QEMU_CPU=$cpu" run_ctest "$arm_dir" "$log"; then
+        record "arm64 qemu $cpu" PASS "$(counts "$log"); tests $(fmt $last_elapsed) (build $(fmt $t_build))"
+      else
+        record "arm64 qemu $cpu" FAIL "$(counts "$log"); tests $(fmt $last_elapsed) (build $(fmt $t_build))"
+      fi
+    done
+    unset QEMU_CPU
+  else
+    for cpu in "${qemu_cpus[@]}"; do
+      record "arm64 qemu $cpu" FAIL "sysroot/configure/build failed (tests not run)"
+    done
+  fi
+fi
+
+# ---- summary ------------------------------------------------------------------------
+banner "summary (total $(fmt $((SECONDS - t_start))))"
+for l in "${summary[@]}"; do echo "$l"; done
+if [ "$failed" = 0 ]; then
+  echo "test.sh: ALL PASSED"
+else
+  echo "test.sh: FAILED" >&2
+fi
+exit $failed
