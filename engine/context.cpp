@@ -102,6 +102,11 @@ const float* Context::logits(int32_t i) const {
   return logits_.data() + static_cast<size_t>(i) * n_vocab();
 }
 
+void Context::Linear(int32_t layer, Proj p, const kernels::MatView& W, const float* X, int32_t n, float* Y) {
+  kernels::matmul(*kt_, W, X, n, Y, n_threads_);
+  if (delta_) delta_->Apply(*kt_, layer, p, X, n, Y, n_threads_);
+}
+
 // out[t] = RMSNorm(in[t]) * w for the n tokens of a batch.
 void Context::Norm(const float* w, int32_t n, float* out, const float* in) {
   const int32_t d = model_.config().n_embd;
@@ -148,9 +153,9 @@ void Context::Attention(int32_t l, int32_t n) {
   const LayerWeights& w = model_.weights().layers[l];
   const int32_t hd = c.head_dim, hdv = c.head_dim_v, n_kv = c.n_head_kv, group = c.n_head / c.n_head_kv;
   const size_t half = c.rope_dim / 2;
-  kernels::matmul(*kt_, w.wq, xn_.data(), n, q_.data(), n_threads_);  // q = xn Wq^T
-  kernels::matmul(*kt_, w.wk, xn_.data(), n, k_.data(), n_threads_);  // k = xn Wk^T
-  kernels::matmul(*kt_, w.wv, xn_.data(), n, v_.data(), n_threads_);  // v = xn Wv^T
+  Linear(l, Proj::kQ, w.wq, xn_.data(), n, q_.data());  // q = xn Wq^T
+  Linear(l, Proj::kK, w.wk, xn_.data(), n, k_.data());  // k = xn Wk^T
+  Linear(l, Proj::kV, w.wv, xn_.data(), n, v_.data());  // v = xn Wv^T
   auto rope = c.rope_style == RopeStyle::kNorm ? kt_->rope_norm : kt_->rope_neox;
   float* kc = k_cache_.data() + static_cast<size_t>(l) * n_kv * n_ctx_ * hd;
   float* vc = v_cache_.data() + static_cast<size_t>(l) * n_kv * n_ctx_ * hdv;
@@ -189,19 +194,19 @@ void Context::Attention(int32_t l, int32_t n) {
     const float* vals = vc + (static_cast<size_t>(kvh) * n_ctx_ + first) * hdv;
     for (int32_t j = 0; j < len; ++j) kt_->axpy(s[j], vals + static_cast<size_t>(j) * hdv, o, hdv);
   }
-  kernels::matmul(*kt_, w.wo, attn_.data(), n, proj_.data(), n_threads_);  // proj = attn Wo^T
+  Linear(l, Proj::kO, w.wo, attn_.data(), n, proj_.data());  // proj = attn Wo^T
 }
 
 // Gated feed-forward: proj = down(act(gate(xn)) * up(xn)).
 void Context::FeedForward(int32_t l, int32_t n) {
   const ModelConfig& c = model_.config();
   const LayerWeights& w = model_.weights().layers[l];
-  kernels::matmul(*kt_, w.gate, xn_.data(), n, gate_.data(), n_threads_);
-  kernels::matmul(*kt_, w.up, xn_.data(), n, up_.data(), n_threads_);
+  Linear(l, Proj::kGate, w.gate, xn_.data(), n, gate_.data());
+  Linear(l, Proj::kUp, w.up, xn_.data(), n, up_.data());
   const size_t m = static_cast<size_t>(n) * c.n_ff;
   if (c.ffn_act == FfnActivation::kSilu) kt_->silu_mul(gate_.data(), up_.data(), m);
   else kt_->gelu_mul(gate_.data(), up_.data(), m);
-  kernels::matmul(*kt_, w.down, gate_.data(), n, proj_.data(), n_threads_);
+  Linear(l, Proj::kDown, w.down, gate_.data(), n, proj_.data());
 }
 
 // logits[i] = softcap(Norm(x[first + i]) W_out^T) for i in [0, n).
@@ -210,7 +215,7 @@ void Context::Output(int32_t first, int32_t n) {
   const ModelWeights& w = model_.weights();
   float* xn = xn_.data() + static_cast<size_t>(first) * c.n_embd;
   Norm(w.output_norm, n, xn, x_.data() + static_cast<size_t>(first) * c.n_embd);
-  kernels::matmul(*kt_, w.output, xn, n, logits_.data(), n_threads_);
+  Linear(-1, Proj::kOutput, w.output, xn, n, logits_.data());
   if (c.final_softcap > 0) kt_->softcap(logits_.data(), c.final_softcap, static_cast<size_t>(n) * c.n_vocab);
 }
 

@@ -12,6 +12,19 @@
 
 namespace ember {
 
+// Which projection of a block a weight matrix is.
+enum class Proj : uint8_t { kQ, kK, kV, kO, kGate, kUp, kDown, kOutput, kCount };
+
+// Extra terms added to projection outputs, e.g. LoRA adapters (engine/lora.h):
+// Y[n][out] += delta(X[n][in]) for projection `p` of layer `layer` (kOutput: layer -1).
+// Must not allocate in Apply; whatever scratch it needs is sized up front.
+class ProjectionDelta {
+ public:
+  virtual ~ProjectionDelta() = default;
+  virtual void Apply(const kernels::Table& k, int32_t layer, Proj p, const float* X, int32_t n, float* Y,
+                     int n_threads) const = 0;
+};
+
 struct ContextParams {
   int32_t n_ctx = 0;        // 0: the model's training context
   int32_t n_batch = 0;      // 0: min(n_ctx, 512)
@@ -41,6 +54,10 @@ class Context {
   const Model& model() const { return model_; }
   const kernels::Table& kernels() const { return *kt_; }
   uint64_t allocated_bytes() const { return allocated_bytes_; }
+  // Adds `delta` to every projection from the next Eval on (nullptr: none). Not
+  // owned. The caller decides whether cached K/V must be recomputed (Reset()).
+  void SetProjectionDelta(const ProjectionDelta* delta) { delta_ = delta; }
+  const ProjectionDelta* projection_delta() const { return delta_; }
 
  private:
   Context(const Model& model) : model_(model) {}
@@ -51,6 +68,8 @@ class Context {
   void FeedForward(int32_t layer, int32_t n);
   void Output(int32_t first, int32_t n);
   void Norm(const float* w, int32_t n, float* out, const float* in);
+  // Y[n][W.rows] = X[n][W.cols] W^T (+ the projection delta, if any).
+  void Linear(int32_t layer, Proj p, const kernels::MatView& W, const float* X, int32_t n, float* Y);
 
   const Model& model_;
   const kernels::Table* kt_ = nullptr;
@@ -78,6 +97,8 @@ class Context {
   std::vector<float> up_;      // [n_batch][n_ff]
   std::vector<float> scores_;  // [n_threads][n_ctx]  attention weights of one (token, head)
   std::vector<float> logits_;  // [logits_all ? n_batch : 1][n_vocab]
+  std::vector<uint8_t> workspace_;  // activations quantized for the widest matmul of a batch
+  const ProjectionDelta* delta_ = nullptr;
 };
 
 }  // namespace ember

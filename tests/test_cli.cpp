@@ -22,6 +22,7 @@
 
 #include "ember/ember.h"
 #include "support/fixtures.h"
+#include "support/json.h"
 
 extern char** environ;
 
@@ -343,6 +344,41 @@ TEST_F(Cli, LogitsMatchGolden) {
   for (const auto& e : std::filesystem::directory_iterator(dir_))
     n_files += e.path().filename().string().rfind("logits.f32", 0) == 0;
   EXPECT_EQ(n_files, 1u);
+}
+
+// `ember logits` on every golden fixture and case, within the tolerance derived in
+// tests/test_engine.cpp and docs/TESTING.md: kv_f16 / 64 from the fixture manifest
+// (octopus-tiny: 1e-4 against its float32 reference).
+TEST_F(Cli, LogitsOfEveryGoldenFixtureWithinTolerance) {
+  testing::Json manifest = testing::read_json(fixture("models/manifest.json"));
+  struct Case { std::string model, tokens, logits; double tol; };
+  std::vector<Case> cases;
+  for (const char* name : {"stories260K", "stories260K-f16", "memo260K", "tiny-llama-gqa-f32", "tiny-gemma-f32",
+                           "tiny-gemma2-f32"}) {
+    const double tol = manifest["goldens"][std::string(name) + ".gguf"][2]["sensitivity"]["kv_f16"].num / 64;
+    ASSERT_GT(tol, 0) << name;
+    for (int k = 1; k <= 3; ++k) {
+      const std::string base = std::string("models/") + name + ".case-" + std::to_string(k);
+      cases.push_back({std::string("models/") + name + ".gguf", base + ".tokens.txt", base + ".logits.f32", tol});
+    }
+  }
+  for (int k = 0; k < 3; ++k) {
+    const std::string base = "models/octopus-tiny/reference/case-" + std::to_string(k);
+    cases.push_back({"models/octopus-tiny/octopus-tiny.gguf", base + ".tokens.txt", base + ".logits.f32", 1e-4});
+  }
+  const std::string out = path("golden.f32");
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.logits);
+    std::string csv;
+    for (int32_t id : testing::read_ids(fixture(c.tokens))) csv += (csv.empty() ? "" : ",") + std::to_string(id);
+    Result r = run({"logits", "-m", fixture(c.model), "--tokens", csv, "--out", out, "-t", "2"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::vector<float> got = testing::read_f32(out), golden = testing::read_f32(fixture(c.logits));
+    ASSERT_EQ(got.size(), golden.size());
+    double max_err = 0;
+    for (size_t i = 0; i < got.size(); ++i) max_err = std::max(max_err, double(std::fabs(got[i] - golden[i])));
+    EXPECT_LE(max_err, c.tol);
+  }
 }
 
 TEST_F(Cli, LogitsRejectsOutOfRangeIds) {
