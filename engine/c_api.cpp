@@ -14,6 +14,10 @@
 #include "engine/generator.h"
 #include "engine/model.h"
 
+namespace ember {
+void lora_release_context(const Context* c);  // engine/lora_capi.cpp: forget its adapters
+}
+
 struct ember_model {
   std::unique_ptr<ember::Model> m;
   std::string arch, name;
@@ -251,7 +255,11 @@ ember_status ember_context_create(ember_model* model, const ember_context_params
   });
 }
 
-void ember_context_free(ember_context* ctx) { delete ctx; }
+void ember_context_free(ember_context* ctx) {
+  if (!ctx) return;
+  ember::lora_release_context(ctx->c.get());
+  delete ctx;
+}
 
 uint64_t ember_context_bytes(const ember_context* ctx) { return ctx ? ctx->c->allocated_bytes() : 0; }
 int32_t ember_context_n_ctx(const ember_context* ctx) { return ctx ? ctx->c->n_ctx() : 0; }
@@ -305,3 +313,10 @@ ember_status ember_generate_tokens(ember_context* ctx, const int32_t* prompt, si
 }
 
 }  // extern "C"
+
+// Bridge for C API sections in other files (engine/c_api_internal.h).
+namespace ember::capi {
+const Model* model_of(const ember_model* m) { return m ? m->m.get() : nullptr; }
+Context* context_of(ember_context* c) { return c ? c->c.get() : nullptr; }
+ember_status set_error(ember_status code, const std::string& message) { return fail(code, message); }
+}  // namespace ember::capi

@@ -79,23 +79,52 @@ const CpuFeatures& cpu_features() {
   return f;
 }
 
-const Table& reference() { return table_scalar(); }
+// A full table: the float kernels of `float_table` plus the quantized kernels of the
+// ISA level. Built once per ISA (thread-safe statics), only after the CPU check.
+static Table assemble(Isa isa, const Table& float_table, void (*add_quant)(Table&)) {
+  Table t = float_table;
+  t.isa = isa;
+  t.name = isa_name(isa);
+  add_quant(t);
+  return t;
+}
+
+const Table& reference() {
+  static const Table t = assemble(Isa::kScalar, table_scalar(), add_quant_scalar);
+  return t;
+}
 
 const Table* table_for(Isa isa) {
   [[maybe_unused]] const CpuFeatures& f = cpu_features();
   switch (isa) {
     case Isa::kScalar: return &reference();
 #if defined(EMBER_HAVE_AVX2)
-    case Isa::kAvx2: return f.avx2 && f.fma && f.f16c ? table_avx2() : nullptr;
+    case Isa::kAvx2: {
+      if (!(f.avx2 && f.fma && f.f16c)) return nullptr;
+      static const Table t = assemble(isa, *table_avx2(), add_quant_avx2);
+      return &t;
+    }
 #endif
 #if defined(EMBER_HAVE_NEON)
-    case Isa::kNeon: return f.neon ? table_neon() : nullptr;
+    case Isa::kNeon: {
+      if (!f.neon) return nullptr;
+      static const Table t = assemble(isa, *table_neon(), add_quant_neon);
+      return &t;
+    }
 #endif
 #if defined(EMBER_HAVE_DOTPROD)
-    case Isa::kNeonDotprod: return f.neon && f.dotprod ? table_neon_dotprod() : nullptr;
+    case Isa::kNeonDotprod: {
+      if (!(f.neon && f.dotprod)) return nullptr;
+      static const Table t = assemble(isa, *table_neon(), add_quant_neon_dotprod);
+      return &t;
+    }
 #endif
 #if defined(EMBER_HAVE_I8MM)
-    case Isa::kNeonI8mm: return f.neon && f.dotprod && f.i8mm ? table_neon_i8mm() : nullptr;
+    case Isa::kNeonI8mm: {
+      if (!(f.neon && f.dotprod && f.i8mm)) return nullptr;
+      static const Table t = assemble(isa, *table_neon(), add_quant_neon_i8mm);
+      return &t;
+    }
 #endif
     default: return nullptr;
   }

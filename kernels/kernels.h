@@ -4,8 +4,10 @@
 // scalar versions, which are the specification every SIMD version is tested against.
 //
 // Files: scalar.cpp (reference), *_avx2.cpp (x86 AVX2+FMA+F16C, xsimd), *_neon.cpp
-// (AArch64 base NEON, xsimd), later *_dotprod.cpp / *_i8mm.cpp for integer dots.
-// Each ISA file is compiled with its own target flags (see CMakeLists.txt).
+// (AArch64 base NEON, xsimd); quantized matmul: quant_scalar.cpp (reference),
+// quant_avx2.cpp, quant_neon.cpp (base NEON), quant_dotprod.cpp (SDOT),
+// quant_i8mm.cpp (SMMLA). Each ISA file is compiled with its own target flags (see
+// CMakeLists.txt); dispatch.cpp assembles the tables.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -31,6 +33,43 @@ const CpuFeatures& cpu_features();
 // how rows are split between threads or how many tokens are batched.
 using MatmulFn = void (*)(const void* W, size_t w_stride, const float* X, size_t ldx, size_t n,
                           size_t K, float* Y, size_t ldy, size_t r0, size_t r1);
+
+// ---- quantized matmul ---------------------------------------------------------------
+// Activations are quantized once per row to int8 blocks (quant/blocks.h), each weight
+// block is dotted with its activation block in exact integer arithmetic, and the
+// block scales are applied in float. The numerics, which every table follows exactly:
+//
+// Activation quantizers (x: K finite floats; K a multiple of the block size):
+//   Q8_0 (blocks of 32): amax = max|x_i|, d = amax / 127, id = d != 0 ? 1 / d : 0,
+//        q_i = round(x_i * id) (ties away from zero, as roundf), stored d = fp16(d).
+//   Q8_K (blocks of 256), as ggml: max = the first x_i of largest |x_i|; all zero:
+//        a zero block; else iscale = -127 / max, q_i = min(127, round_half_even(
+//        x_i * iscale)), d = 1 / iscale (float), bsums[j] = sum of q[16j .. 16j+15].
+//   Both give |q_i| <= 127, which the dot kernels rely on.
+//   (NaN or Inf inputs give unspecified blocks.)
+// Dot of one weight row with one activation row, per output:
+//   acc = 0.0f; for each block b in order:
+//     Q8_0, Q4_0 (Q8_0 act.): isum = sum_i w_i * q_i (w_i = q or nibble - 8)
+//                             acc = acc + (dw * dx) * float(isum)
+//     Q4_K (Q8_K act.):       isum = sum_s sc[s] * sum_{i in s} q_i * x_i
+//                             msum = sum_s m[s] * (bsums[2s] + bsums[2s+1])
+//                             acc = acc + (d * dx) * float(isum)
+//                             acc = acc - (dmin * dx) * float(msum)
+//     Q6_K (Q8_K act.):       isum = sum_s sc[s] * sum_{i in s} (q_i - 32) * x_i
+//                             acc = acc + (d * dx) * float(isum)
+//   y = acc
+// with dw, d, dmin, dx the blocks' scales as floats (fp16 converted exactly), every
+// float operation a single IEEE operation (nothing fused) and the integer sums exact
+// (int32 cannot overflow with |x| <= 127). Every table therefore gives the reference's
+// result bit for bit, whatever its vector width, blocking, r0/r1 or n. Q8_K bsums must
+// be the sums of the block's qs (the quantizer's output always is).
+using QuantizeRowFn = void (*)(const float* x, void* y, size_t K);
+// Y[t*ldy + r] = dot(W row r, activation row t) for r in [r0, r1), t in [0, n).
+// W row r starts at (const uint8_t*)W + r*w_stride, activation row t at
+// (const uint8_t*)Xq + t*xq_stride. No alignment is required of any pointer or stride.
+// Same contract as MatmulFn: results do not depend on r0, r1 or n.
+using QMatmulFn = void (*)(const void* W, size_t w_stride, const void* Xq, size_t xq_stride,
+                           size_t n, size_t K, float* Y, size_t ldy, size_t r0, size_t r1);
 
 // How the SIMD tables relate to the reference (tests/test_kernels.cpp derives the
 // bounds): dot, rmsnorm, softmax, the GLU activations, softcap and matmul agree
@@ -66,6 +105,13 @@ struct Table {
   MatmulFn matmul_f32;
   MatmulFn matmul_f16;
   MatmulFn matmul_bf16;
+  // --- quantized matmul (see above; nullptr: not supported by this table) ---
+  QuantizeRowFn quantize_row_q8_0 = nullptr;  // -> BlockQ8_0[K / 32]
+  QuantizeRowFn quantize_row_q8_k = nullptr;  // -> BlockQ8_K[K / 256]
+  QMatmulFn matmul_q8_0 = nullptr;            // weights Q8_0, activations Q8_0
+  QMatmulFn matmul_q4_0 = nullptr;            // weights Q4_0, activations Q8_0
+  QMatmulFn matmul_q4_k = nullptr;            // weights Q4_K, activations Q8_K
+  QMatmulFn matmul_q6_k = nullptr;            // weights Q6_K, activations Q8_K
 };
 
 // The scalar reference table.
@@ -79,8 +125,16 @@ const Table& best();
 // nothing): for tests and tools; the engine uses best().
 const Table& choose_best();
 
-// Matmul function of `t` for weight type `type`, or nullptr when unsupported.
+// Matmul function of `t` for float weight type `type` (F32, F16, BF16), or nullptr.
 MatmulFn matmul_fn(const Table& t, DType type);
+// Quantized weights: the activation type their kernel takes (Q8_0 for Q8_0 and Q4_0,
+// Q8_K for Q4_K and Q6_K; F32 for every other type), the quantizer of that
+// activation type, and the matmul kernel; nullptr when `t` lacks them.
+DType activation_type(DType weight);
+QuantizeRowFn quantize_row_fn(const Table& t, DType activation);
+QMatmulFn qmatmul_fn(const Table& t, DType weight);
+// Whether matmul() can run weights of `type` with table `t`.
+bool supports(const Table& t, DType type);
 
 // A weight matrix as stored: `rows` rows of `cols` elements of `type`.
 struct MatView {
@@ -90,10 +144,18 @@ struct MatView {
   size_t row_stride = 0;  // bytes; 0 = packed rows (row_bytes(type, cols))
 };
 
+// Bytes of workspace matmul() needs for n tokens against weights of type w with K
+// columns: n activation rows of activation_type(w) (0 for float weights).
+size_t matmul_workspace_bytes(DType w, size_t n, size_t K);
+
 // Y[n][W.rows] = X[n][W.cols] . W^T, rows split in fixed chunks over n_threads
 // OpenMP threads (results identical for any thread count). W.type must be supported.
 // n_threads <= 1, or too little work to pay for a parallel region: the calling thread
 // only. X and Y are packed (ldx = W.cols, ldy = W.rows).
-void matmul(const Table& t, const MatView& W, const float* X, size_t n, float* Y, int n_threads);
+// Quantized W: X's n rows are first quantized (in parallel over rows) into
+// `workspace`, matmul_workspace_bytes(W.type, n, W.cols) bytes, any alignment; with
+// workspace == nullptr a per-thread buffer is grown (allocates on first use only).
+void matmul(const Table& t, const MatView& W, const float* X, size_t n, float* Y, int n_threads,
+            void* workspace = nullptr);
 
 }  // namespace ember::kernels

@@ -1,8 +1,11 @@
 // matmul(): W's rows cut into fixed chunks of kChunkRows, chunks handed to OpenMP
 // threads. The chunking does not depend on the thread count, and the table's
 // kernels compute each output identically for any row range (kernels.h), so the
-// result is bitwise the same for 1 thread or 64.
+// result is bitwise the same for 1 thread or 64. Quantized weights: the activations
+// are quantized first (rows in parallel; the quantizers are deterministic per row), in
+// the same parallel region, then the chunks run as for float weights.
 #include <cassert>
+#include <cstdlib>
 
 #include "kernels/kernels.h"
 
@@ -15,6 +18,29 @@ constexpr size_t kChunkRows = 16;
 // Below this many multiply-adds a parallel region costs more than it saves.
 constexpr size_t kMinParallelMacs = size_t{1} << 16;
 
+// Workspace for callers that pass none: one per calling thread, grown, never shrunk.
+struct Workspace {
+  void* p = nullptr;
+  size_t cap = 0;
+  ~Workspace() { std::free(p); }
+  void* get(size_t bytes) {
+    if (bytes > cap) {
+      std::free(p);
+      p = std::malloc(bytes);
+      cap = p ? bytes : 0;
+    }
+    return p;
+  }
+};
+thread_local Workspace t_workspace;
+
+size_t thread_count(int n_threads, size_t n_chunks, size_t macs) {
+  size_t threads = n_threads > 1 ? static_cast<size_t>(n_threads) : 1;
+  if (threads > n_chunks) threads = n_chunks;
+  if (macs < kMinParallelMacs) threads = 1;
+  return threads;
+}
+
 }  // namespace
 
 MatmulFn matmul_fn(const Table& t, DType type) {
@@ -26,27 +52,90 @@ MatmulFn matmul_fn(const Table& t, DType type) {
   }
 }
 
-void matmul(const Table& t, const MatView& W, const float* X, size_t n, float* Y, int n_threads) {
-  const MatmulFn fn = matmul_fn(t, W.type);
-  assert(fn && "matmul: weight type not supported by this table");
-  if (!fn || n == 0 || W.rows == 0) return;
+DType activation_type(DType weight) {
+  switch (weight) {
+    case DType::Q8_0:
+    case DType::Q4_0: return DType::Q8_0;
+    case DType::Q4_K:
+    case DType::Q6_K: return DType::Q8_K;
+    default: return DType::F32;
+  }
+}
+
+QuantizeRowFn quantize_row_fn(const Table& t, DType activation) {
+  switch (activation) {
+    case DType::Q8_0: return t.quantize_row_q8_0;
+    case DType::Q8_K: return t.quantize_row_q8_k;
+    default: return nullptr;
+  }
+}
+
+QMatmulFn qmatmul_fn(const Table& t, DType weight) {
+  switch (weight) {
+    case DType::Q8_0: return t.matmul_q8_0;
+    case DType::Q4_0: return t.matmul_q4_0;
+    case DType::Q4_K: return t.matmul_q4_k;
+    case DType::Q6_K: return t.matmul_q6_k;
+    default: return nullptr;
+  }
+}
+
+bool supports(const Table& t, DType type) {
+  if (matmul_fn(t, type)) return true;
+  return qmatmul_fn(t, type) && quantize_row_fn(t, activation_type(type));
+}
+
+size_t matmul_workspace_bytes(DType w, size_t n, size_t K) {
+  const DType a = activation_type(w);
+  return a == DType::F32 ? 0 : n * row_bytes(a, K);
+}
+
+void matmul(const Table& t, const MatView& W, const float* X, size_t n, float* Y, int n_threads,
+            void* workspace) {
+  assert(supports(t, W.type) && "matmul: weight type not supported by this table");
+  if (n == 0 || W.rows == 0) return;
   const size_t rows = W.rows, K = W.cols;
   const size_t stride = W.row_stride ? W.row_stride : row_bytes(W.type, K);
   const size_t n_chunks = (rows + kChunkRows - 1) / kChunkRows;
-  size_t threads = n_threads > 1 ? static_cast<size_t>(n_threads) : 1;
-  if (threads > n_chunks) threads = n_chunks;
-  if (rows * K * n < kMinParallelMacs) threads = 1;
-  if (threads <= 1) {
-    fn(W.data, stride, X, K, n, K, Y, rows, 0, rows);
+  const size_t threads = thread_count(n_threads, n_chunks, rows * K * n);
+  const int nt = static_cast<int>(threads);
+
+  if (const MatmulFn fn = matmul_fn(t, W.type)) {
+    if (threads <= 1) return fn(W.data, stride, X, K, n, K, Y, rows, 0, rows);
+      // dynamic: chunks go to whichever core is free (big.LITTLE phones).
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (size_t c = 0; c < n_chunks; ++c) {
+      const size_t r0 = c * kChunkRows;
+      const size_t r1 = r0 + kChunkRows < rows ? r0 + kChunkRows : rows;
+      fn(W.data, stride, X, K, n, K, Y, rows, r0, r1);
+    }
     return;
   }
-  // dynamic: chunks go to whichever core is free (big.LITTLE phones).
-  const int nt = static_cast<int>(threads);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-  for (size_t c = 0; c < n_chunks; ++c) {
-    const size_t r0 = c * kChunkRows;
-    const size_t r1 = r0 + kChunkRows < rows ? r0 + kChunkRows : rows;
-    fn(W.data, stride, X, K, n, K, Y, rows, r0, r1);
+
+  const QMatmulFn qfn = qmatmul_fn(t, W.type);
+  const QuantizeRowFn quantize = quantize_row_fn(t, activation_type(W.type));
+  if (!qfn || !quantize) return;
+  const size_t xq_stride = row_bytes(activation_type(W.type), K);
+  assert(xq_stride != 0 && "matmul: W.cols is not a whole number of blocks");
+  if (xq_stride == 0) return;
+  if (!workspace) workspace = t_workspace.get(n * xq_stride);
+  if (!workspace) return;
+  uint8_t* xq = static_cast<uint8_t*>(workspace);
+  if (threads <= 1) {
+    for (size_t i = 0; i < n; ++i) quantize(X + i * K, xq + i * xq_stride, K);
+    return qfn(W.data, stride, xq, xq_stride, n, K, Y, rows, 0, rows);
+  }
+#pragma omp parallel num_threads(nt)
+  {
+#pragma omp for schedule(static)
+    for (size_t i = 0; i < n; ++i) quantize(X + i * K, xq + i * xq_stride, K);
+      // (implicit barrier: every activation row is ready)
+#pragma omp for schedule(dynamic, 1)
+    for (size_t c = 0; c < n_chunks; ++c) {
+      const size_t r0 = c * kChunkRows;
+      const size_t r1 = r0 + kChunkRows < rows ? r0 + kChunkRows : rows;
+      qfn(W.data, stride, xq, xq_stride, n, K, Y, rows, r0, r1);
+    }
   }
 }
 

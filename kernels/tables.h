@@ -1,25 +1,30 @@
-// Private to kernels/: the per-ISA tables. Each ISA family file defines its
-// table_<isa>() and is compiled only on its architecture (CMake defines
-// EMBER_HAVE_<ISA> when a kernels/*_<isa>.cpp exists). The returned table is a
-// static built on first use; dispatch.cpp checks the CPU before handing it out.
+// Private to kernels/: the pieces dispatch.cpp assembles into the per-ISA tables.
+// Float kernels come from scalar.cpp / float_<isa>.cpp (table_<isa>()), the quantized
+// matmul kernels from quant_<isa>.cpp (add_quant_<isa>(), which fills the quantized
+// fields of a table). Each ISA file is compiled only on its architecture (CMake defines
+// EMBER_HAVE_<ISA> when a kernels/*_<isa>.cpp exists). The dotprod and i8mm tables
+// reuse the NEON table's float kernels (integer dot products are all they add).
 #pragma once
 #include "kernels/kernels.h"
 
 namespace ember::kernels {
 
-const Table& table_scalar();  // scalar.cpp; reference() returns it
+const Table& table_scalar();      // scalar.cpp: float kernels only
+void add_quant_scalar(Table& t);  // quant_scalar.cpp: the quantized reference
 
 #if defined(EMBER_HAVE_AVX2)
-const Table* table_avx2();  // float_avx2.cpp: AVX2 + FMA + F16C
+const Table* table_avx2();      // float_avx2.cpp: AVX2 + FMA + F16C
+void add_quant_avx2(Table& t);  // quant_avx2.cpp: maddubs/madd
 #endif
 #if defined(EMBER_HAVE_NEON)
-const Table* table_neon();  // float_neon.cpp: AArch64 Advanced SIMD
+const Table* table_neon();      // float_neon.cpp: AArch64 Advanced SIMD
+void add_quant_neon(Table& t);  // quant_neon.cpp: SMULL/SADALP (armv8-a)
 #endif
 #if defined(EMBER_HAVE_DOTPROD)
-const Table* table_neon_dotprod();  // *_dotprod.cpp (integer dot kernels, armv8.2+dotprod)
+void add_quant_neon_dotprod(Table& t);  // quant_dotprod.cpp: SDOT (armv8.2-a+dotprod)
 #endif
 #if defined(EMBER_HAVE_I8MM)
-const Table* table_neon_i8mm();  // *_i8mm.cpp (integer matrix kernels, armv8.6+i8mm)
+void add_quant_neon_i8mm(Table& t);  // quant_i8mm.cpp: SMMLA + SDOT (armv8.6-a+i8mm)
 #endif
 
 }  // namespace ember::kernels

@@ -18,6 +18,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "cmd_lora.h"
 #include "common.h"
 
 namespace ember::cli {
@@ -90,6 +91,8 @@ int cmd_logits(const Args& args) {
   p.option("out", 'o', "FILE", &out_path, "output file (written via a temporary file + rename)")
       .required();
   p.option("threads", 't', "N", &n_threads, "threads; 0: all cores").range(0, 4096);
+  std::vector<std::string> lora_specs;
+  p.option("lora", 0, "FILE[:SCALE]", &lora_specs, kLoraFlagHelp);
   p.option("ctx-size", 'c', "N", &n_ctx, "context size; 0: the number of tokens").range(0, 1 << 24);
   p.flag("reference", 0, &reference, "use the scalar reference kernels");
   p.flag("verbose", 'v', &verbose, "library log messages and a summary on stderr");
@@ -136,6 +139,8 @@ int cmd_logits(const Args& args) {
     return kExitRuntime;
   }
   ContextPtr ctx(raw);
+  std::vector<LoraPtr> loras;  // freed before ctx, which is not evaluated after that
+  if (!apply_loras("logits", model.get(), ctx.get(), lora_specs, &loras)) return kExitRuntime;
 
   if (ember_status st = ember_eval(ctx.get(), tokens.data(), tokens.size()); st != EMBER_OK) {
     print_error("logits", library_error(st));

@@ -15,6 +15,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "cmd_lora.h"
 #include "common.h"
 
 namespace ember::cli {
@@ -119,6 +120,8 @@ int cmd_run(const Args& args) {
   p.option("seed", 's', "S", &seed, "sampling seed, for reproducible output")
       .default_text("random, shown with --verbose");
   p.option("threads", 't', "N", &n_threads, "threads; 0: all cores").range(0, 4096);
+  std::vector<std::string> lora_specs;
+  p.option("lora", 0, "FILE[:SCALE]", &lora_specs, kLoraFlagHelp);
   p.option("ctx-size", 'c', "N", &n_ctx, "context size in tokens; 0: the model's")
       .range(0, 1 << 24);
   p.option("stop", 0, "STRING", &stops,
@@ -202,6 +205,8 @@ int cmd_run(const Args& args) {
     return kExitRuntime;
   }
   ContextPtr ctx(raw);
+  std::vector<LoraPtr> loras;  // freed before ctx, which is not evaluated after that
+  if (!apply_loras("run", model.get(), ctx.get(), lora_specs, &loras)) return kExitRuntime;
   const int32_t ctx_size = ember_context_n_ctx(ctx.get());
 
   // Tokenized here rather than by ember_generate so that --no-special is honoured and

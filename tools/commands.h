@@ -13,5 +13,11 @@ using Args = std::vector<std::string>;
 int cmd_run(const Args& args);
 int cmd_logits(const Args& args);
 int cmd_tokenize(const Args& args);
+int cmd_call(const Args& args);
+int cmd_eval_calls(const Args& args);
+int cmd_quantize(const Args& args);
+int cmd_synth(const Args& args);
+int cmd_lora(const Args& args);
+int cmd_bench(const Args& args);
 
 }  // namespace ember::cli

@@ -204,6 +204,223 @@ EMBER_API ember_status ember_generate_tokens(ember_context* ctx, const int32_t* 
                                              const ember_generate_params* params,
                                              ember_generate_result* result);
 
+/* ---- function calling (Octopus-style functional tokens) ------------------------
+ *
+ * A registry maps functional tokens of the vocabulary (`<nexa_3>`) to functions
+ * with typed parameters; ember_call puts a query into the model's prompt template,
+ * generates ` <nexa_3>('7 am')<nexa_end>` (by default constrained to valid calls and
+ * stopped the moment the end token is sampled) and parses it into a structured call.
+ * Registry format and grammar: engine/functions.h, engine/call.h; docs/FUNCTION-CALLING.md.
+ *
+ *   ember_functions* fns;
+ *   ember_functions_load(model, NULL, &fns);            // from GGUF key ember.functions
+ *   ember_call_params cp = ember_call_default_params();
+ *   ember_call_result r;
+ *   if (ember_call(ctx, fns, "Wake me at 7 am", &cp, &r) == EMBER_OK) puts(r.json);
+ *   ember_call_result_free(&r);
+ *   ember_functions_free(fns);
+ */
+
+typedef struct ember_functions ember_functions;
+
+/* Loads a function registry from the functions.json at path, or, when path is NULL,
+ * from the model's metadata key "ember.functions". Token texts are resolved through
+ * the model's vocabulary and the call automaton is built (once, here). Errors:
+ * NOT_FOUND (file, key, or a token the vocabulary lacks), BAD_FORMAT (JSON with
+ * offset; missing fields; duplicates), UNSUPPORTED (a call the vocabulary cannot spell).
+ * The registry is read-only afterwards and may be shared by contexts of that model. */
+EMBER_API ember_status ember_functions_load(const ember_model* model, const char* path,
+                                            ember_functions** out);
+/* Same from JSON text (len bytes). */
+EMBER_API ember_status ember_functions_parse(const ember_model* model, const char* json,
+                                             size_t len, ember_functions** out);
+/* Replaces the end token (default "<nexa_end>" or the registry's "nexa_end"). */
+EMBER_API ember_status ember_functions_set_end_token(ember_functions* fns, const char* token);
+EMBER_API void ember_functions_free(ember_functions* fns);
+
+typedef struct ember_function_info {
+  const char* name;        /* "set_alarm" (owned by the registry) */
+  const char* token;       /* "<nexa_3>" */
+  int32_t token_id;
+  int32_t n_params;
+  const char* description;
+} ember_function_info;
+
+EMBER_API int32_t ember_functions_count(const ember_functions* fns);
+EMBER_API ember_status ember_functions_get(const ember_functions* fns, int32_t i,
+                                           ember_function_info* out);
+/* Parameter j of function i: name and type ("str", "int", "float"), owned by the registry. */
+EMBER_API ember_status ember_functions_param(const ember_functions* fns, int32_t i, int32_t j,
+                                             const char** name, const char** type);
+EMBER_API int32_t ember_functions_end_token(const ember_functions* fns);
+
+typedef struct ember_call_params {
+  const char* prompt_template; /* "{query}" marks the query; NULL: the model's
+                                  ember.prompt_template (NOT_FOUND when absent) */
+  int constrain;               /* 1 (default): only valid calls can be generated */
+  int early_stop;              /* 1 (default): stop when the end token is sampled */
+  int count_no_stop;           /* 1: also count the tokens a run without early stopping
+                                  produces (generation continues after the timed call);
+                                  default 0 */
+  int32_t max_tokens;          /* limit of the call; default 128 */
+  int32_t max_tokens_no_stop;  /* limit without early stopping; 0 (default): EOS or a full context */
+  ember_sampling_params sampling; /* default greedy (temperature 0) */
+} ember_call_params;
+
+typedef struct ember_call_result {
+  int valid;                   /* 1: the output is a call of a registered function (or
+                                  the registry's "no function" answer) */
+  int32_t function_index;      /* registry index; -1: none */
+  const char* function;        /* name, "" when none */
+  const char* token;           /* functional token text, "" when none */
+  const char* arguments;       /* JSON object {"time": "7 am"}; "{}" unless valid */
+  const char* json;            /* {"function": ..., "arguments": {...}, "token": ...}, or
+                                  {"function": ..., "error": ..., "output": ...} when not valid */
+  const char* error;           /* why not valid; "" when valid */
+  const char* text;            /* generated text, special tokens rendered */
+  const int32_t* tokens;       /* generated ids (end token included when sampled) */
+  int32_t n_tokens;
+  int32_t n_prompt;
+  int32_t n_generated;         /* tokens sampled */
+  int32_t n_call_tokens;       /* up to and including the end token */
+  int32_t n_generated_no_stop; /* tokens without early stopping; -1: not measured */
+  int32_t n_saved;             /* n_generated_no_stop - n_call_tokens; -1: not measured */
+  int32_t n_constraint_changed;/* decoding steps where the constraint changed the argmax */
+  ember_stop_reason stop_reason;
+  double ttft_ms;              /* start to first generated token (prefill included) */
+  double total_ms;             /* the whole call: tokenize, generate, parse */
+  double prefill_ms, decode_ms;
+  void* internal_;             /* storage of the strings; ember_call_result_free releases it */
+} ember_call_result;
+
+EMBER_API ember_call_params ember_call_default_params(void);
+/* Resets the context and generates a call for query. The strings and tokens of
+ * *result stay valid until ember_call_result_free(result), which must follow every
+ * EMBER_OK return. A model output that is not a valid call is EMBER_OK with
+ * result->valid == 0 (possible only without constraints). */
+EMBER_API ember_status ember_call(ember_context* ctx, const ember_functions* fns,
+                                  const char* query, const ember_call_params* params,
+                                  ember_call_result* result);
+EMBER_API void ember_call_result_free(ember_call_result* result);
+
+/* ---- model files: quantize, synthesize -----------------------------------------
+ *
+ * ember_quantize_file converts a GGUF model with F32/F16/BF16 weights to another
+ * weight type, choosing the type of each tensor as llama.cpp's llama-quantize does by
+ * default (norms stay F32, the output matrix Q6_K, more bits for some attn_v/ffn_down
+ * in q4_k_m, ...; rules in engine/quantize_model.h and docs/FORMATS.md). All metadata
+ * is kept; general.file_type and general.quantization_version are set.
+ * ember_synth_file writes a model with the exact shapes of a real one, random weights
+ * and a valid SentencePiece vocabulary, for benchmarks and tests.
+ * Both stream the tensors (memory stays at a few MiB of rows, not a model), write a
+ * temporary file next to the output and rename it into place: a failed or cancelled
+ * call leaves no file behind.
+ *
+ *   ember_quantize_file("model-f16.gguf", "model-q4_k_m.gguf", "q4_k_m", NULL);
+ */
+
+/* Step i (1-based) of n is starting on `name` (a tensor), stored as `type` ("q4_k");
+ * `note` is "" or why a fallback type was chosen. Return non-zero to cancel: the call
+ * then returns EMBER_ERR_CANCELLED. */
+typedef int (*ember_progress_callback)(int32_t i, int32_t n, const char* name, const char* type,
+                                       const char* note, void* user);
+
+typedef struct ember_quantize_params {
+  int32_t n_threads;                /* 0: all cores; the output does not depend on it */
+  ember_progress_callback progress; /* NULL: none */
+  void* user;
+} ember_quantize_params;
+
+EMBER_API ember_quantize_params ember_quantize_default_params(void);
+/* The type names, for i = 0, 1, ... until NULL: "q8_0", "q4_0", "q4_k_m", "f16",
+ * "bf16", "f32". */
+EMBER_API const char* ember_quantize_type_name(int32_t i);
+/* type: one of those names (any case). params may be NULL (defaults). Errors name the
+ * file and tensor: INVALID_ARGUMENT (unknown type; a row length the type cannot hold;
+ * output path = input), UNSUPPORTED (quantized input), CANCELLED, IO, BAD_FORMAT. */
+EMBER_API ember_status ember_quantize_file(const char* in_path, const char* out_path, const char* type,
+                                           const ember_quantize_params* params);
+
+typedef struct ember_synth_params {
+  const char* preset;               /* ember_synth_preset_name(); default "tiny" */
+  const char* type;                 /* as for ember_quantize_file; default "f32" */
+  uint64_t seed;                    /* same seed, preset and type: same bytes */
+  int32_t n_threads;                /* 0: all cores; the output does not depend on it */
+  ember_progress_callback progress; /* NULL: none */
+  void* user;
+} ember_synth_params;
+
+EMBER_API ember_synth_params ember_synth_default_params(void);
+/* Presets, for i = 0, 1, ... until NULL ("tinyllama-1.1b", "llama-3.2-1b", ...), and a
+ * one-line description of each (shapes, and what differs from the real model). */
+EMBER_API const char* ember_synth_preset_name(int32_t i);
+EMBER_API const char* ember_synth_preset_description(int32_t i);
+/* Writes the preset's model to out_path. params may be NULL (defaults). */
+EMBER_API ember_status ember_synth_file(const char* out_path, const ember_synth_params* params);
+
+/* ---- LoRA adapters (run time, unmerged) -----------------------------------------
+ *
+ * y = W·x + Σ_i s_i·B_i·(A_i·x), s_i = scale_i·alpha_i/r_i (rsLoRA: alpha_i/sqrt(r_i)),
+ * on every projection an adapter targets; base weights are never touched. An adapter
+ * is a GGUF adapter file (llama.cpp's convert_lora_to_gguf layout) or a PEFT directory
+ * (adapter_config.json + adapter_model.safetensors); formats in engine/lora.h and
+ * docs/LORA.md.
+ *
+ *   ember_lora* phone;
+ *   ember_lora_load(model, "lora-phone.gguf", &phone);
+ *   ember_context_set_lora(ctx, phone, 1.0f);      // add (or rescale)
+ *   ...
+ *   ember_context_remove_lora(ctx, phone);         // back to the base model, bit for bit
+ *   ember_lora_free(phone);                        // after removing it from every context
+ *
+ * Hot swap: set/remove/clear work on a live context. When the change alters keys or
+ * values already in the KV cache (any adapter touching a layer below the last, or the
+ * last layer's k/v), the context is reset (n_past = 0: re-evaluate the prompt); a
+ * no-op (same scale, or a scale-0 adapter added/removed) and changes touching only
+ * the output matrix or the last layer's q/o/feed-forward keep the cache. Scale 0
+ * contributes nothing (exactly the base). Adapters with embedding (token_embd) weights
+ * are refused at run time (EMBER_ERR_UNSUPPORTED): merge them instead. */
+
+typedef struct ember_lora ember_lora;
+
+typedef struct ember_lora_info {
+  int32_t rank;      /* largest rank of its weights */
+  float alpha;       /* 0: no alpha (factor 1) */
+  int32_t n_weights; /* adapted weight matrices */
+  int affects_cache; /* 1: setting it resets contexts (see above) */
+} ember_lora_info;
+
+/* path: a GGUF adapter or a PEFT directory, validated against the model (architecture,
+ * every shape; errors name the tensor). The adapter must outlive the contexts using it. */
+EMBER_API ember_status ember_lora_load(const ember_model* model, const char* path, ember_lora** out);
+EMBER_API void ember_lora_free(ember_lora* lora);
+EMBER_API ember_status ember_lora_get_info(const ember_lora* lora, ember_lora_info* out);
+/* Adds lora at scale, or changes its scale when already set. */
+EMBER_API ember_status ember_context_set_lora(ember_context* ctx, const ember_lora* lora, float scale);
+/* EMBER_ERR_NOT_FOUND when lora is not set on ctx. */
+EMBER_API ember_status ember_context_remove_lora(ember_context* ctx, const ember_lora* lora);
+EMBER_API ember_status ember_context_clear_loras(ember_context* ctx);
+EMBER_API int32_t ember_context_n_loras(ember_context* ctx);
+
+/* Offline tools (`ember lora blend|merge`). Blend modes (engine/lora_tools.h):
+ * EXACT concatenates ranks (ΔW = Σ w_i·s_i·B_i·A_i exactly); AVERAGE is Crayon's
+ * A = Σ w_i A_i, B = Σ w_i s_i B_i at equal rank; SVD keeps the best rank-`rank`
+ * approximation of the exact ΔW. Writes a GGUF adapter (F32, applied at scale 1). */
+typedef enum ember_lora_blend_mode {
+  EMBER_LORA_BLEND_EXACT = 0,
+  EMBER_LORA_BLEND_AVERAGE = 1,
+  EMBER_LORA_BLEND_SVD = 2
+} ember_lora_blend_mode;
+EMBER_API ember_status ember_lora_blend(const ember_model* model, const ember_lora* const* loras,
+                                        const float* weights, size_t n, int mode, int32_t rank,
+                                        const char* out_path);
+/* Writes the model with Σ scale_i·ΔW_i added to its weights. type: NULL keeps each
+ * tensor's type (adapted quantized tensors are re-quantized to it), else "f32", "f16",
+ * "bf16", "q8_0", "q4_0", "q4_k" or "q6_k" for every matrix. */
+EMBER_API ember_status ember_lora_merge(const ember_model* model, const ember_lora* const* loras,
+                                        const float* scales, size_t n, const char* type,
+                                        const char* out_path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,665 @@
+#include "engine/call.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <map>
+#include <memory>
+
+#include "engine/context.h"
+#include "tokenizer/tokenizer.h"
+
+namespace ember {
+
+namespace {
+
+using Local = CallAutomaton::Local;
+
+const char* local_name(Local l) {
+  switch (l) {
+    case Local::kStart0: return "start";
+    case Local::kStart1: return "start+ws";
+    case Local::kOpen: return "open";
+    case Local::kExpectClose: return "expect-close";
+    case Local::kAfterComma: return "after-comma";
+    case Local::kValueStart: return "value-start";
+    case Local::kInString: return "in-string";
+    case Local::kInEscape: return "in-escape";
+    case Local::kNumSign: return "num-sign";
+    case Local::kNumInt: return "num-int";
+    case Local::kNumDot: return "num-dot";
+    case Local::kNumFrac: return "num-frac";
+    case Local::kAfterValue: return "after-value";
+    case Local::kClosed: return "closed";
+    case Local::kDone: return "done";
+  }
+  return "?";
+}
+
+bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+
+// A character state: the types of the current and following parameters (interned
+// as a suffix id) and the local state.
+struct CharKey {
+  int32_t suffix;
+  Local local;
+  bool operator<(const CharKey& o) const {
+    return suffix != o.suffix ? suffix < o.suffix : static_cast<int>(local) < static_cast<int>(o.local);
+  }
+};
+
+// Interned parameter-type suffixes; id 0 is the empty suffix.
+struct Suffixes {
+  std::vector<std::vector<ParamType>> types{{}};
+  std::map<std::vector<ParamType>, int32_t> ids{{{}, 0}};
+  int32_t Intern(const std::vector<ParamType>& t) {
+    auto it = ids.find(t);
+    if (it != ids.end()) return it->second;
+    const int32_t id = static_cast<int32_t>(types.size());
+    types.push_back(t);
+    ids.emplace(t, id);
+    return id;
+  }
+  int32_t Tail(int32_t id) { return Intern(std::vector<ParamType>(types[id].begin() + 1, types[id].end())); }
+};
+
+// One byte through the character automaton; false when the byte is not allowed.
+bool char_step(Suffixes& sx, const CharKey& k, uint8_t c, CharKey* out) {
+  const std::vector<ParamType> rem = sx.types[k.suffix];  // copy: Intern may grow the table
+  const ParamType head = rem.empty() ? ParamType::kString : rem[0];
+  switch (k.local) {
+    case Local::kOpen:
+      if (c != '(') return false;
+      *out = rem.empty() ? CharKey{0, Local::kExpectClose} : CharKey{k.suffix, Local::kValueStart};
+      return true;
+    case Local::kExpectClose:
+      if (c != ')') return false;
+      *out = {0, Local::kClosed};
+      return true;
+    case Local::kAfterComma:
+      if (c == ' ') {
+        *out = {k.suffix, Local::kValueStart};
+        return true;
+      }
+      return char_step(sx, {k.suffix, Local::kValueStart}, c, out);
+    case Local::kValueStart:
+      if (head == ParamType::kString) {
+        if (c != '\'') return false;
+        *out = {k.suffix, Local::kInString};
+        return true;
+      }
+      if (c == '-') {
+        *out = {k.suffix, Local::kNumSign};
+        return true;
+      }
+      if (!is_digit(c)) return false;
+      *out = {k.suffix, Local::kNumInt};
+      return true;
+    case Local::kInString:
+      if (c == '\'') *out = {k.suffix, Local::kAfterValue};
+      else if (c == '\\') *out = {k.suffix, Local::kInEscape};
+      else if (c >= 0x20) *out = {k.suffix, Local::kInString};
+      else return false;
+      return true;
+    case Local::kInEscape:
+      if (c < 0x20) return false;
+      *out = {k.suffix, Local::kInString};
+      return true;
+    case Local::kNumSign:
+      if (!is_digit(c)) return false;
+      *out = {k.suffix, Local::kNumInt};
+      return true;
+    case Local::kNumInt:
+      if (is_digit(c)) {
+        *out = {k.suffix, Local::kNumInt};
+        return true;
+      }
+      if (c == '.' && head == ParamType::kFloat) {
+        *out = {k.suffix, Local::kNumDot};
+        return true;
+      }
+      return char_step(sx, {k.suffix, Local::kAfterValue}, c, out);
+    case Local::kNumDot:
+      if (!is_digit(c)) return false;
+      *out = {k.suffix, Local::kNumFrac};
+      return true;
+    case Local::kNumFrac:
+      if (is_digit(c)) {
+        *out = {k.suffix, Local::kNumFrac};
+        return true;
+      }
+      return char_step(sx, {k.suffix, Local::kAfterValue}, c, out);
+    case Local::kAfterValue:
+      if (c == ',' && rem.size() > 1) {
+        *out = {sx.Tail(k.suffix), Local::kAfterComma};
+        return true;
+      }
+      if (c == ')' && rem.size() == 1) {
+        *out = {0, Local::kClosed};
+        return true;
+      }
+      return false;
+    default:
+      return false;  // start, closed, done: no text
+  }
+}
+
+std::string types_name(const std::vector<ParamType>& t) {
+  std::string s;
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (i) s += ",";
+    s += param_type_name(t[i]);
+  }
+  return s.empty() ? "-" : s;
+}
+
+}  // namespace
+
+// ---- automaton ------------------------------------------------------------------------
+
+Status CallAutomaton::Build(const FunctionRegistry& reg, const Tokenizer& tok, CallAutomaton* out) {
+  if (!out) return InvalidArgument("CallAutomaton::Build: out is null");
+  if (reg.size() == 0) return InvalidArgument("CallAutomaton::Build: empty function registry");
+  const int32_t n_vocab = tok.n_vocab();
+  const size_t n_words = (static_cast<size_t>(n_vocab) + 63) / 64;
+
+  // Token classes: special (control, unknown, user-defined: functional and end
+  // tokens among them) never appear as text; every other token is its text bytes.
+  std::vector<std::string> text(n_vocab);
+  std::vector<char> is_text(n_vocab, 0), is_ws(n_vocab, 0);
+  for (int32_t id = 0; id < n_vocab; ++id) {
+    const TokenType t = tok.type(id);
+    if (t == TokenType::kControl || t == TokenType::kUnknown || t == TokenType::kUserDefined) continue;
+    text[id] = tok.TokenText(id, /*render_special=*/false);
+    if (text[id].empty()) continue;
+    is_text[id] = 1;
+    is_ws[id] = text[id].find_first_not_of(" \t\r\n") == std::string::npos;
+  }
+
+  // Character states, found breadth-first from each signature's '(' state.
+  Suffixes sx;
+  std::map<CharKey, int32_t> index;
+  std::vector<CharKey> keys;
+  std::deque<int32_t> queue;
+  auto intern = [&](const CharKey& k) {
+    auto it = index.find(k);
+    if (it != index.end()) return it->second;
+    const int32_t id = static_cast<int32_t>(keys.size());
+    keys.push_back(k);
+    index.emplace(k, id);
+    queue.push_back(id);
+    return id;
+  };
+  const int32_t s_start0 = intern({0, Local::kStart0});
+  const int32_t s_start1 = intern({0, Local::kStart1});
+  const int32_t s_closed = intern({0, Local::kClosed});
+  const int32_t s_done = intern({0, Local::kDone});
+  std::vector<int32_t> open_of(reg.size());
+  for (size_t f = 0; f < reg.size(); ++f) {
+    std::vector<ParamType> sig;
+    for (const FunctionParam& p : reg.functions()[f].params) sig.push_back(p.type);
+    open_of[f] = intern({sx.Intern(sig), Local::kOpen});
+  }
+  std::vector<std::array<int32_t, 256>> byte_next;  // [char state][byte] -> state or -1
+  while (!queue.empty()) {
+    const int32_t s = queue.front();
+    queue.pop_front();
+    std::array<int32_t, 256> row;
+    for (int c = 0; c < 256; ++c) {
+      CharKey nk;
+      row[c] = char_step(sx, keys[s], static_cast<uint8_t>(c), &nk) ? intern(nk) : -1;
+    }
+    byte_next.resize(keys.size());
+    byte_next[s] = row;
+  }
+  const int32_t n_char = static_cast<int32_t>(keys.size());
+
+  // Candidate token transitions of every state, before liveness pruning.
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> cand(n_char);
+  for (int32_t s = 0; s < n_char; ++s) {
+    const Local l = keys[s].local;
+    if (l == Local::kStart0 || l == Local::kStart1) {
+      if (l == Local::kStart0)
+        for (int32_t id = 0; id < n_vocab; ++id)
+          if (is_ws[id]) cand[s].push_back({id, s_start1});
+      for (size_t f = 0; f < reg.size(); ++f) cand[s].push_back({reg.functions()[f].token_id, open_of[f]});
+      if (reg.no_function_token_id() >= 0) cand[s].push_back({reg.no_function_token_id(), s_closed});
+    } else if (l == Local::kClosed) {
+      cand[s].push_back({reg.end_token_id(), s_done});
+    } else if (l != Local::kDone) {
+      for (int32_t id = 0; id < n_vocab; ++id) {
+        if (!is_text[id]) continue;
+        int32_t cur = s;
+        for (unsigned char c : text[id]) {
+          cur = byte_next[cur][c];
+          if (cur < 0) break;
+        }
+        if (cur >= 0) cand[s].push_back({id, cur});
+      }
+    }
+    std::sort(cand[s].begin(), cand[s].end());
+  }
+
+  // Liveness: the end token (state done) reachable. Fixpoint over distinct edges.
+  std::vector<std::vector<int32_t>> succ(n_char);
+  for (int32_t s = 0; s < n_char; ++s) {
+    for (auto [id, n] : cand[s]) succ[s].push_back(n);
+    std::sort(succ[s].begin(), succ[s].end());
+    succ[s].erase(std::unique(succ[s].begin(), succ[s].end()), succ[s].end());
+  }
+  std::vector<char> live(n_char, 0);
+  live[s_done] = 1;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (int32_t s = 0; s < n_char; ++s)
+      if (!live[s])
+        for (int32_t n : succ[s])
+          if (live[n]) {
+            live[s] = 1;
+            changed = true;
+            break;
+          }
+  }
+  for (size_t f = 0; f < reg.size(); ++f)
+    if (!live[open_of[f]])
+      return Unsupported("function '" + reg.functions()[f].name + "' (" + reg.functions()[f].token +
+                         "): the vocabulary cannot spell a complete call of it");
+
+  // Keep the live states reachable from start through allowed tokens; renumber.
+  std::vector<int32_t> renum(n_char, -1);
+  std::vector<int32_t> order;
+  std::deque<int32_t> q{s_start0};
+  renum[s_start0] = 0;
+  order.push_back(s_start0);
+  auto reach = [&](int32_t n) {
+    if (renum[n] < 0) {
+      renum[n] = static_cast<int32_t>(order.size());
+      order.push_back(n);
+      q.push_back(n);
+    }
+  };
+  while (!q.empty()) {
+    const int32_t s = q.front();
+    q.pop_front();
+    for (int32_t n : succ[s])
+      if (live[n]) reach(n);
+  }
+  reach(s_done);  // always present, even if nothing reaches it (cannot happen: start is live)
+
+  CallAutomaton a;
+  a.n_vocab_ = n_vocab;
+  a.states_.resize(order.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    const int32_t s = order[i];
+    StateData& d = a.states_[i];
+    d.info.local = keys[s].local;
+    d.info.remaining = sx.types[keys[s].suffix];
+    d.mask.assign(n_words, 0);
+    for (auto [id, n] : cand[s]) {
+      if (!live[n]) continue;
+      d.tokens.push_back(id);
+      d.next.push_back(renum[n]);
+      d.mask[id / 64] |= uint64_t{1} << (id % 64);
+    }
+  }
+  a.start_ = 0;
+  a.done_ = renum[s_done];
+  a.whitespace_.assign(n_words, 0);
+  for (int32_t id = 0; id < n_vocab; ++id)
+    if (is_ws[id]) a.whitespace_[id / 64] |= uint64_t{1} << (id % 64);
+  *out = std::move(a);
+  return Status::Ok();
+}
+
+std::string CallAutomaton::StateName(State s) const {
+  if (s < 0 || s >= n_states()) return "dead";
+  return types_name(states_[s].info.remaining) + ":" + local_name(states_[s].info.local);
+}
+
+CallAutomaton::State CallAutomaton::Next(State s, int32_t id) const {
+  if (s < 0 || s >= n_states() || id < 0 || id >= n_vocab_) return kDead;
+  if (s == done_) return done_;
+  const StateData& d = states_[s];
+  auto it = std::lower_bound(d.tokens.begin(), d.tokens.end(), id);
+  if (it == d.tokens.end() || *it != id) return kDead;
+  return d.next[it - d.tokens.begin()];
+}
+
+bool CallAutomaton::Allowed(State s, int32_t id) const {
+  if (s < 0 || s >= n_states() || id < 0 || id >= n_vocab_) return false;
+  if (s == done_) return true;
+  return (states_[s].mask[id / 64] >> (id % 64)) & 1;
+}
+
+void CallAutomaton::Mask(State s, float* logits) const {
+  if (s == done_ || s < 0 || s >= n_states()) return;
+  const std::vector<uint64_t>& m = states_[s].mask;
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  for (size_t w = 0; w < m.size(); ++w) {
+    const uint64_t bits = m[w];
+    if (bits == ~uint64_t{0}) continue;
+    const int32_t base = static_cast<int32_t>(w * 64);
+    const int32_t end = std::min(n_vocab_, base + 64);
+    for (int32_t id = base; id < end; ++id)
+      if (!((bits >> (id - base)) & 1)) logits[id] = kNegInf;
+  }
+}
+
+bool CallAutomaton::IsWhitespaceToken(int32_t id) const {
+  if (id < 0 || id >= n_vocab_) return false;
+  return (whitespace_[id / 64] >> (id % 64)) & 1;
+}
+
+void CallConstraint::operator()(float* logits, int32_t n_vocab, const int32_t* generated, size_t n_generated) {
+  for (; consumed_ < n_generated; ++consumed_) {
+    state_ = a_.Next(state_, generated[consumed_]);
+    // Only possible when a sampler ignores -inf; stop constraining rather than
+    // mask everything.
+    if (state_ == CallAutomaton::kDead) state_ = a_.done();
+  }
+  if (state_ == a_.done()) return;
+  const int32_t before = static_cast<int32_t>(std::max_element(logits, logits + n_vocab) - logits);
+  a_.Mask(state_, logits);
+  const int32_t after = static_cast<int32_t>(std::max_element(logits, logits + n_vocab) - logits);
+  ++n_steps_;
+  if (before != after) ++n_changed_;
+}
+
+// ---- parsing -------------------------------------------------------------------------
+
+namespace {
+
+std::string show(std::string_view text, size_t at) {
+  std::string s = "at offset " + std::to_string(at) + " of '" + std::string(text) + "'";
+  return s;
+}
+
+// Parses `text` = "(" args ")" for spec into args; "" on success, else the error.
+std::string parse_args(std::string_view text, const FunctionSpec& spec, std::vector<JsonValue>* args) {
+  size_t i = 0;
+  const size_t n = text.size();
+  if (n == 0) return "missing '(' after the functional token";
+  if (text[0] != '(') return "expected '(' after the functional token, got '" + std::string(text) + "'";
+  ++i;
+  struct Raw {
+    bool is_string;
+    std::string value;  // unescaped string, or the number's literal
+    bool has_dot;
+  };
+  std::vector<Raw> raw;
+  if (i < n && text[i] == ')') {
+    ++i;
+  } else {
+    for (;;) {
+      if (i >= n) return "unterminated argument list " + show(text, i);
+      Raw r{};
+      const char c = text[i];
+      if (c == '\'') {
+        r.is_string = true;
+        ++i;
+        bool closed = false;
+        while (i < n) {
+          const unsigned char ch = static_cast<unsigned char>(text[i]);
+          if (ch == '\'') {
+            closed = true;
+            ++i;
+            break;
+          }
+          if (ch < 0x20) return "control character in a string " + show(text, i);
+          if (ch == '\\') {
+            if (i + 1 >= n) break;
+            const unsigned char e = static_cast<unsigned char>(text[i + 1]);
+            if (e < 0x20) return "control character in a string " + show(text, i + 1);
+            if (e == '\'' || e == '\\') {
+              r.value.push_back(static_cast<char>(e));
+            } else {
+              r.value.push_back('\\');
+              r.value.push_back(static_cast<char>(e));
+            }
+            i += 2;
+            continue;
+          }
+          r.value.push_back(static_cast<char>(ch));
+          ++i;
+        }
+        if (!closed) return "unterminated string " + show(text, i);
+      } else if (c == '-' || is_digit(static_cast<uint8_t>(c))) {
+        const size_t start = i;
+        if (c == '-') ++i;
+        if (i >= n || !is_digit(static_cast<uint8_t>(text[i]))) return "expected a digit " + show(text, i);
+        while (i < n && is_digit(static_cast<uint8_t>(text[i]))) ++i;
+        if (i < n && text[i] == '.') {
+          r.has_dot = true;
+          ++i;
+          if (i >= n || !is_digit(static_cast<uint8_t>(text[i]))) return "expected a digit after '.' " + show(text, i);
+          while (i < n && is_digit(static_cast<uint8_t>(text[i]))) ++i;
+        }
+        r.value = std::string(text.substr(start, i - start));
+      } else {
+        return "expected an argument (a quoted string or a number) " + show(text, i);
+      }
+      raw.push_back(std::move(r));
+      if (i >= n) return "missing ')' " + show(text, i);
+      if (text[i] == ')') {
+        ++i;
+        break;
+      }
+      if (text[i] != ',') return "expected ',' or ')' after an argument " + show(text, i);
+      ++i;
+      if (i < n && text[i] == ' ') ++i;
+    }
+  }
+  if (i != n) return "unexpected text after ')' " + show(text, i);
+
+  const size_t want = spec.params.size();
+  if (raw.size() != want) {
+    std::string names;
+    for (size_t k = 0; k < want; ++k) names += (k ? ", " : "") + spec.params[k].name;
+    return "function '" + spec.name + "' takes " + std::to_string(want) + " argument" + (want == 1 ? "" : "s") +
+           " (" + names + "), got " + std::to_string(raw.size());
+  }
+  args->clear();
+  for (size_t k = 0; k < want; ++k) {
+    const FunctionParam& p = spec.params[k];
+    const Raw& r = raw[k];
+    const std::string where = "argument " + std::to_string(k + 1) + " (" + p.name + ")";
+    switch (p.type) {
+      case ParamType::kString:
+        if (!r.is_string) return where + " must be a quoted string, got " + r.value;
+        args->push_back(JsonValue::String(r.value));
+        break;
+      case ParamType::kInt: {
+        if (r.is_string) return where + " must be an int, got a string";
+        if (r.has_dot) return where + " must be an int, got " + r.value;
+        int64_t v = 0;
+        auto res = std::from_chars(r.value.data(), r.value.data() + r.value.size(), v);
+        if (res.ec != std::errc() || res.ptr != r.value.data() + r.value.size())
+          return where + " is out of range: " + r.value;
+        args->push_back(JsonValue::Int(v));
+        break;
+      }
+      case ParamType::kFloat: {
+        if (r.is_string) return where + " must be a number, got a string";
+        double d = 0;
+        auto res = std::from_chars(r.value.data(), r.value.data() + r.value.size(), d);
+        if (res.ec != std::errc() || !std::isfinite(d)) return where + " is out of range: " + r.value;
+        args->push_back(JsonValue::Number(d));
+        break;
+      }
+    }
+  }
+  return "";
+}
+
+bool is_special(const Tokenizer& tok, int32_t id) {
+  const TokenType t = tok.type(id);
+  return t == TokenType::kControl || t == TokenType::kUnknown || t == TokenType::kUserDefined;
+}
+
+}  // namespace
+
+ParsedCall ParseCall(const FunctionRegistry& reg, const Tokenizer& tok, const int32_t* ids, size_t n) {
+  ParsedCall pc;
+  const auto fail = [&](std::string why) {
+    pc.valid = false;
+    pc.error = std::move(why);
+    pc.args.clear();
+    return pc;
+  };
+  const auto piece = [&](int32_t id) {
+    return (id >= 0 && id < tok.n_vocab()) ? "'" + tok.piece(id) + "' (id " + std::to_string(id) + ")"
+                                           : "id " + std::to_string(id) + " (out of range)";
+  };
+  size_t i = 0;
+  // At most one leading whitespace-only token, as the grammar says.
+  if (i < n && ids[i] >= 0 && ids[i] < tok.n_vocab() && !is_special(tok, ids[i])) {
+    const std::string t = tok.TokenText(ids[i], false);
+    if (!t.empty() && t.find_first_not_of(" \t\r\n") == std::string::npos) ++i;
+  }
+  if (i >= n) return fail("no functional token in the output");
+  const int32_t ft = ids[i];
+  if (ft == reg.end_token_id()) return fail("the end token came before any functional token");
+  if (ft >= 0 && ft == reg.no_function_token_id()) {
+    pc.no_function = true;
+    if (i + 1 >= n) return fail("missing end token " + reg.end_token() + " after the no-function token");
+    if (ids[i + 1] != reg.end_token_id())
+      return fail("expected the end token after the no-function token, got " + piece(ids[i + 1]));
+    pc.valid = true;
+    return pc;
+  }
+  pc.function = reg.IndexOfToken(ft);
+  if (pc.function < 0) {
+    if (ft >= 0 && ft < tok.n_vocab() && is_special(tok, ft))
+      return fail("token " + piece(ft) + " is not a registered function");
+    return fail("expected a functional token, got " + piece(ft));
+  }
+  std::string text;
+  bool ended = false;
+  for (++i; i < n; ++i) {
+    const int32_t id = ids[i];
+    if (id == reg.end_token_id()) {
+      ended = true;
+      break;
+    }
+    if (id < 0 || id >= tok.n_vocab()) return fail("token id " + std::to_string(id) + " out of range");
+    if (is_special(tok, id)) return fail("unexpected special token " + piece(id) + " in the arguments");
+    text += tok.TokenText(id, false);
+  }
+  std::vector<JsonValue> args;
+  std::string err = parse_args(text, reg.functions()[pc.function], &args);
+  if (!err.empty()) return fail(err);
+  if (!ended) return fail("missing end token " + reg.end_token() + " after the call");
+  pc.args = std::move(args);
+  pc.valid = true;
+  return pc;
+}
+
+JsonValue ParsedCall::ArgumentsJson(const FunctionRegistry& reg) const {
+  JsonValue o = JsonValue::Object();
+  if (!valid || function < 0) return o;
+  const FunctionSpec& f = reg.functions()[function];
+  for (size_t k = 0; k < f.params.size() && k < args.size(); ++k) o.Set(f.params[k].name, args[k]);
+  return o;
+}
+
+JsonValue ParsedCall::ToJson(const FunctionRegistry& reg, std::string_view output_text) const {
+  JsonValue o = JsonValue::Object();
+  const bool have_fn = function >= 0 && function < static_cast<int32_t>(reg.size());
+  o.Set("function", have_fn ? JsonValue::String(reg.functions()[function].name) : JsonValue());
+  if (valid) {
+    o.Set("arguments", ArgumentsJson(reg));
+    o.Set("token", JsonValue::String(no_function ? reg.no_function_token() : reg.functions()[function].token));
+  } else {
+    o.Set("error", JsonValue::String(error));
+    o.Set("output", JsonValue::String(std::string(output_text)));
+  }
+  return o;
+}
+
+// ---- generation ----------------------------------------------------------------------
+
+Status FillPromptTemplate(std::string_view tmpl, std::string_view query, std::string* out) {
+  const size_t at = tmpl.find("{query}");
+  if (at == std::string_view::npos) return InvalidArgument("the prompt template has no '{query}' placeholder");
+  std::string s;
+  s.reserve(tmpl.size() + query.size());
+  s.append(tmpl.substr(0, at));
+  s.append(query);
+  s.append(tmpl.substr(at + 7));
+  *out = std::move(s);
+  return Status::Ok();
+}
+
+Status RunCall(Context& ctx, const FunctionRegistry& reg, const CallAutomaton* automaton,
+               const std::vector<int32_t>& prompt, const CallOptions& o, CallResult* out) {
+  using Clock = std::chrono::steady_clock;
+  if (!out) return InvalidArgument("RunCall: out is null");
+  if (o.constrain && !automaton) return InvalidArgument("RunCall: constrained decoding needs the call automaton");
+  if (automaton && automaton->n_vocab() != ctx.n_vocab())
+    return InvalidArgument("RunCall: the automaton was built for a vocabulary of " +
+                           std::to_string(automaton->n_vocab()) + " tokens, the model has " +
+                           std::to_string(ctx.n_vocab()));
+  if (reg.end_token_id() < 0 || reg.end_token_id() >= ctx.n_vocab())
+    return InvalidArgument("RunCall: the registry's end token is not in this model's vocabulary");
+  const Tokenizer& tok = ctx.model().tokenizer();
+  const auto t0 = Clock::now();
+
+  CallResult r;
+  GenerateParams gp;
+  gp.sampling = o.sampling;
+  gp.max_tokens = o.early_stop ? o.max_tokens : o.max_tokens_no_stop;
+  if (o.early_stop) gp.stop_ids = {reg.end_token_id()};
+  gp.stop_at_eos = true;
+  gp.render_special = true;
+  std::unique_ptr<CallConstraint> cons;
+  if (o.constrain) {
+    cons = std::make_unique<CallConstraint>(*automaton);
+    gp.logits_filter = [c = cons.get()](float* l, int32_t nv, const int32_t* g, size_t ng) { (*c)(l, nv, g, ng); };
+  }
+  GenerateResult g;
+  EMBER_RETURN_IF_ERROR(Generate(ctx, prompt.data(), prompt.size(), gp, nullptr, &g));
+  r.tokens = std::move(g.tokens);
+  r.stop_reason = g.stop_reason;
+  r.n_prompt = g.n_prompt;
+  r.prefill_ms = g.prefill_ms;
+  r.decode_ms = g.decode_ms;
+  r.ttft_ms = g.ttft_ms;
+  r.n_generated = static_cast<int32_t>(r.tokens.size());
+  auto end_it = std::find(r.tokens.begin(), r.tokens.end(), reg.end_token_id());
+  r.n_call_tokens = static_cast<int32_t>(end_it == r.tokens.end() ? r.tokens.size() : end_it - r.tokens.begin() + 1);
+  r.n_constraint_changed = cons ? cons->n_changed() : 0;
+  r.call = ParseCall(reg, tok, r.tokens.data(), r.tokens.size());
+  r.text = tok.Decode(r.tokens.data(), r.tokens.size(), /*render_special=*/true, /*strip_leading_space=*/false);
+  r.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+
+  if (!o.early_stop) {
+    r.n_no_stop = r.n_generated;
+  } else if (o.count_no_stop) {
+    r.n_no_stop = r.n_generated;
+    // Only a call that stopped at the end token would have gone on; continue it
+    // from the same tokens, as a run without early stopping would have.
+    const size_t have = prompt.size() + r.tokens.size();
+    const bool room = have < static_cast<size_t>(ctx.n_ctx());
+    const bool limit_left = o.max_tokens_no_stop <= 0 || r.n_generated < o.max_tokens_no_stop;
+    if (r.stop_reason == StopReason::kStopToken && room && limit_left) {
+      std::vector<int32_t> ids(prompt);
+      ids.insert(ids.end(), r.tokens.begin(), r.tokens.end());
+      GenerateParams cp;
+      cp.sampling = o.sampling;
+      cp.max_tokens = o.max_tokens_no_stop > 0 ? o.max_tokens_no_stop - r.n_generated : 0;
+      cp.stop_at_eos = true;
+      GenerateResult rest;
+      EMBER_RETURN_IF_ERROR(Generate(ctx, ids.data(), ids.size(), cp, nullptr, &rest));
+      r.n_no_stop += static_cast<int32_t>(rest.tokens.size());
+    }
+  }
+  if (r.n_no_stop >= 0) r.n_saved = r.n_no_stop - r.n_call_tokens;
+  *out = std::move(r);
+  return Status::Ok();
+}
+
+}  // namespace ember

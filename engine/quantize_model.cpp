@@ -1,0 +1,499 @@
+// Model quantization (rules in quantize_model.h), the streaming GGUF writer, and the
+// quantize section of the C API.
+#include "engine/quantize_model.h"
+
+#include <fcntl.h>
+#include <omp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+#include "core/log.h"
+#include "ember/ember.h"
+#include "engine/c_api_internal.h"
+#include "loader/gguf.h"
+#include "quant/convert.h"
+#include "quant/quantize.h"
+
+namespace ember {
+
+// ---- targets ---------------------------------------------------------------------------
+
+namespace {
+
+constexpr QuantTargetInfo kTargets[] = {
+    {QuantTarget::kQ8_0, "q8_0", DType::Q8_0, 7},
+    {QuantTarget::kQ4_0, "q4_0", DType::Q4_0, 2},
+    {QuantTarget::kQ4_K_M, "q4_k_m", DType::Q4_K, 15},
+    {QuantTarget::kF16, "f16", DType::F16, 1},
+    {QuantTarget::kBF16, "bf16", DType::BF16, 32},
+    {QuantTarget::kF32, "f32", DType::F32, 0},
+};
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+bool contains(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
+
+// "blk.12.attn_v.weight" -> 12; -1 when the name has no layer index.
+int layer_of(std::string_view name) {
+  if (name.substr(0, 4) != "blk.") return -1;
+  int v = 0;
+  size_t i = 4;
+  if (i >= name.size() || !std::isdigit(static_cast<unsigned char>(name[i]))) return -1;
+  for (; i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])); ++i) {
+    v = v * 10 + (name[i] - '0');
+    if (v > (1 << 24)) return -1;
+  }
+  return i < name.size() && name[i] == '.' ? v : -1;
+}
+
+// llama.cpp's rule for the layers that get more bits in the _M k-quant mixes: the first
+// and last eighth of the layers, and every third layer in between.
+bool use_more_bits(int i_layer, int n_layer) {
+  return i_layer < n_layer / 8 || i_layer >= 7 * n_layer / 8 || (i_layer - n_layer / 8) % 3 == 2;
+}
+
+bool is_float_type(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
+
+std::string shape_text(const TensorShape& t) {
+  std::string s = "[";
+  for (uint32_t d = 0; d < t.n_dims; ++d) s += (d ? ", " : "") + std::to_string(t.ne[d]);
+  return s + "]";
+}
+
+}  // namespace
+
+std::span<const QuantTargetInfo> QuantTargets() { return kTargets; }
+
+const QuantTargetInfo& TargetInfo(QuantTarget t) {
+  for (const QuantTargetInfo& i : kTargets)
+    if (i.target == t) return i;
+  return kTargets[0];
+}
+
+Status ParseQuantTarget(std::string_view name, QuantTarget* out) {
+  std::string lower(name);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string names;
+  for (const QuantTargetInfo& i : kTargets) {
+    if (lower == i.name) {
+      *out = i.target;
+      return Status::Ok();
+    }
+    names += std::string(names.empty() ? "" : ", ") + i.name;
+  }
+  return InvalidArgument("unknown type '" + std::string(name) + "' (expected one of: " + names + ")");
+}
+
+// ---- type choice -------------------------------------------------------------------------
+
+Status ChooseTensorType(QuantTarget target, const TensorShape& t, const ModelFacts& m, DType* out,
+                        std::string* note) {
+  note->clear();
+  const std::string& name = t.name;
+  const bool convert = ends_with(name, "weight") && t.n_dims >= 2 && !contains(name, "_norm.weight") &&
+                       !contains(name, "ffn_gate_inp.weight");
+  if (!convert) {
+    *out = t.type;
+    return Status::Ok();
+  }
+  const QuantTargetInfo& info = TargetInfo(target);
+  DType type = info.base;
+  const int64_t nx = t.ne[0];
+  auto fits = [nx](DType d) { return nx % dtype_info(d).block_size == 0; };
+  if (is_float_type(type)) {
+    *out = type;
+    return Status::Ok();
+  }
+
+  const bool is_output = name == "output.weight" || (!m.has_output && name == "token_embd.weight");
+  if (is_output) {
+    if (!fits(type)) {
+      type = DType::Q8_0;
+    } else if (type != DType::Q8_0) {
+      type = DType::Q6_K;
+    }
+  } else if (target == QuantTarget::kQ4_K_M &&
+             (contains(name, "attn_v.weight") || contains(name, "ffn_down"))) {
+    const int layer = layer_of(name);
+    if (layer >= 0 && m.n_layer > 0 && use_more_bits(layer, m.n_layer)) type = DType::Q6_K;
+  }
+
+  if (!fits(type)) {
+    const DType wanted = type;
+    switch (type) {
+      case DType::Q6_K: type = DType::Q8_0; break;
+      case DType::Q4_K: type = DType::Q4_0; break;  // llama.cpp: Q5_0 (not in Ember)
+      default:
+        return InvalidArgument("tensor '" + name + "' " + shape_text(t) + ": row length " + std::to_string(nx) +
+                               " is not a multiple of " + std::to_string(dtype_info(type).block_size) +
+                               ", the " + dtype_name(type) + " block size");
+    }
+    if (!fits(type)) type = DType::F16;
+    *note = "row length " + std::to_string(nx) + " is not a multiple of " +
+            std::to_string(dtype_info(wanted).block_size) + ": " + dtype_name(type) + " instead of " +
+            dtype_name(wanted);
+  }
+  *out = type;
+  return Status::Ok();
+}
+
+// ---- streaming writer --------------------------------------------------------------------
+
+namespace {
+
+constexpr size_t kWriteBuffer = 4u << 20;
+
+void put_bytes(std::vector<uint8_t>* b, const void* p, size_t n) {
+  const size_t at = b->size();
+  b->resize(at + n);
+  if (n) std::memcpy(b->data() + at, p, n);
+}
+template <class T>
+void put(std::vector<uint8_t>* b, T v) {
+  put_bytes(b, &v, sizeof v);
+}
+
+}  // namespace
+
+GgufStreamWriter::~GgufStreamWriter() { Abort(); }
+
+void GgufStreamWriter::Abort() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
+    fd_ = -1;
+  }
+}
+
+Status GgufStreamWriter::Fail(const std::string& what) {
+  Status s = IoError(tmp_ + ": " + what + ": " + std::strerror(errno));
+  Abort();
+  return s;
+}
+
+Status GgufStreamWriter::Open(const std::string& path, const GgufWriter& meta, std::vector<Tensor> tensors,
+                              size_t alignment) {
+  if (fd_ >= 0) return Internal("GgufStreamWriter::Open called twice");
+  if (alignment == 0 || !std::has_single_bit(alignment)) {
+    return InvalidArgument(path + ": alignment " + std::to_string(alignment) + " is not a power of two");
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return InvalidArgument("'" + path + "' is a directory");
+
+  // Metadata from the GgufWriter (header with no tensors: magic, version, n_tensors = 0,
+  // n_kv, key/values and no padding), then the tensor count patched in and the infos.
+  std::vector<uint8_t> head = meta.Serialize();
+  uint64_t n_meta_tensors = 1;
+  if (head.size() >= 24) std::memcpy(&n_meta_tensors, head.data() + 8, 8);
+  if (n_meta_tensors != 0) return Internal("GgufStreamWriter: the metadata writer holds tensors");
+  const uint64_t n_tensors = tensors.size();
+  std::memcpy(head.data() + 8, &n_tensors, 8);
+
+  sizes_.clear();
+  offsets_.clear();
+  uint64_t cursor = 0;
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    const Tensor& t = tensors[k];
+    const std::string what = path + ": tensor '" + t.name + "'";
+    if (t.name.empty()) return InvalidArgument(path + ": empty tensor name");
+    for (size_t j = 0; j < k; ++j)
+      if (tensors[j].name == t.name) return InvalidArgument(what + ": added twice");
+    const DTypeInfo info = dtype_info(t.type);
+    if (!info.name) return InvalidArgument(what + ": unknown type");
+    if (t.ne.empty() || t.ne.size() > 4) return InvalidArgument(what + ": 1..4 dimensions allowed");
+    if (t.ne[0] < 0 || t.ne[0] % info.block_size != 0)
+      return InvalidArgument(what + ": ne[0] = " + std::to_string(t.ne[0]) + " is not a multiple of the " +
+                             info.name + " block size " + std::to_string(info.block_size));
+    uint64_t bytes = static_cast<uint64_t>(t.ne[0]) / info.block_size * info.type_size;
+    for (size_t d = 1; d < t.ne.size(); ++d) {
+      if (t.ne[d] < 0 || __builtin_mul_overflow(bytes, static_cast<uint64_t>(t.ne[d]), &bytes))
+        return InvalidArgument(what + ": bad shape");
+    }
+    const uint64_t off = (cursor + alignment - 1) & ~static_cast<uint64_t>(alignment - 1);
+    sizes_.push_back(bytes);
+    offsets_.push_back(off);
+    cursor = off + bytes;
+    put<uint64_t>(&head, t.name.size());
+    put_bytes(&head, t.name.data(), t.name.size());
+    put<uint32_t>(&head, static_cast<uint32_t>(t.ne.size()));
+    for (int64_t n : t.ne) put<uint64_t>(&head, static_cast<uint64_t>(n));
+    put<uint32_t>(&head, static_cast<uint32_t>(t.type));
+    put<uint64_t>(&head, off);
+  }
+  if (!tensors.empty()) head.resize((head.size() + alignment - 1) & ~(alignment - 1), 0);
+
+  static std::atomic<unsigned> counter{0};
+  path_ = path;
+  tmp_ = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0) return IoError(tmp_ + ": cannot create: " + std::strerror(errno));
+  alignment_ = alignment;
+  cur_ = 0;
+  cur_done_ = 0;
+  pos_ = 0;
+  buf_ = std::move(head);
+  buf_.reserve(kWriteBuffer);
+  // Skip leading empty tensors so Append() always targets one with bytes left.
+  while (cur_ < sizes_.size() && sizes_[cur_] == 0) ++cur_;
+  return Flush();
+}
+
+Status GgufStreamWriter::Flush() {
+  const uint8_t* p = buf_.data();
+  size_t n = buf_.size();
+  while (n > 0) {
+    const ssize_t w = ::write(fd_, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Fail("write failed");
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  buf_.clear();
+  return Status::Ok();
+}
+
+Status GgufStreamWriter::Append(const void* data, size_t n) {
+  if (fd_ < 0) return Internal("GgufStreamWriter: not open");
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  while (n > 0) {
+    if (cur_ >= sizes_.size()) return Internal(path_ + ": more tensor data than the tensors hold");
+    if (cur_done_ == 0) {  // start of a tensor: padding up to its offset
+      if (offsets_[cur_] < pos_) return Internal("GgufStreamWriter: offsets out of order");
+      buf_.resize(buf_.size() + (offsets_[cur_] - pos_), 0);
+      pos_ = offsets_[cur_];
+    }
+    const size_t take = static_cast<size_t>(std::min<uint64_t>(n, sizes_[cur_] - cur_done_));
+    put_bytes(&buf_, p, take);
+    p += take;
+    n -= take;
+    cur_done_ += take;
+    pos_ += take;
+    if (cur_done_ == sizes_[cur_]) {
+      cur_done_ = 0;
+      ++cur_;
+      while (cur_ < sizes_.size() && sizes_[cur_] == 0) ++cur_;
+    }
+    if (buf_.size() >= kWriteBuffer) EMBER_RETURN_IF_ERROR(Flush());
+  }
+  return Status::Ok();
+}
+
+Status GgufStreamWriter::Finish() {
+  if (fd_ < 0) return Internal("GgufStreamWriter: not open");
+  if (cur_ < sizes_.size()) {
+    Status s = Internal(path_ + ": tensor data incomplete (" + std::to_string(cur_) + " of " +
+                        std::to_string(sizes_.size()) + " tensors written)");
+    Abort();
+    return s;
+  }
+  EMBER_RETURN_IF_ERROR(Flush());
+  if (::fsync(fd_) != 0) return Fail("fsync failed");
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) {
+    Status s = IoError(tmp_ + ": close failed: " + std::strerror(errno));
+    ::unlink(tmp_.c_str());
+    return s;
+  }
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    Status s = IoError(path_ + ": cannot rename " + tmp_ + " into place: " + std::strerror(errno));
+    ::unlink(tmp_.c_str());
+    return s;
+  }
+  return Status::Ok();
+}
+
+// ---- row conversion ------------------------------------------------------------------------
+
+Status WriteConvertedRows(GgufStreamWriter* w, const std::string& name, DType type, int64_t n_rows, int64_t n_cols,
+                          int n_threads, const RowSource& source) {
+  EMBER_RETURN_IF_ERROR(can_quantize(type, n_cols, name));
+  const size_t rb = row_bytes(type, static_cast<uint64_t>(n_cols));
+  if (n_rows == 0 || n_cols == 0) return Status::Ok();
+  // Chunks of about 8 MiB of float input (at least one row): big enough to keep every
+  // thread busy, small enough that memory stays flat whatever the model size.
+  const int64_t chunk = std::clamp<int64_t>((int64_t{8} << 20) / (n_cols * 4), 1, n_rows);
+  std::vector<float> f(static_cast<size_t>(chunk * n_cols));
+  std::vector<uint8_t> q(static_cast<size_t>(chunk) * rb + 1);
+  for (int64_t r0 = 0; r0 < n_rows; r0 += chunk) {
+    const int64_t n = std::min(chunk, n_rows - r0);
+    Status first_error;
+    std::atomic<bool> failed{false};
+    const int threads = n_threads > 0 ? n_threads : omp_get_max_threads();
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int64_t r = 0; r < n; ++r) {
+      if (failed.load(std::memory_order_relaxed)) continue;
+      float* row = f.data() + r * n_cols;
+      Status s;
+      try {  // nothing may leave an OpenMP region by exception
+        s = source(r0 + r, row);
+      } catch (const std::bad_alloc&) {
+        s = Status(Code::kOutOfMemory, "tensor '" + name + "': out of memory");
+      } catch (...) {
+        s = Internal("tensor '" + name + "': row source failed");
+      }
+      if (s.ok() && !row_data_finite(DType::F32, row, n_cols)) {
+        s = InvalidArgument("tensor '" + name + "': row " + std::to_string(r0 + r) + " holds NaN or Inf");
+      }
+      if (s.ok()) {
+        uint8_t* out = q.data() + r * rb;
+        quantize_tensor(type, row, out, 1, n_cols);
+        if (!row_data_finite(type, out, n_cols))
+          s = InvalidArgument("tensor '" + name + "': row " + std::to_string(r0 + r) +
+                              " holds values beyond the range of " + dtype_name(type) +
+                              " (a block scale overflows fp16)");
+      }
+      if (!s.ok()) {
+#pragma omp critical(ember_quantize_error)
+        {
+          if (!failed.load()) {
+            first_error = s;
+            failed.store(true);
+          }
+        }
+      }
+    }
+    if (failed.load()) return first_error;
+    EMBER_RETURN_IF_ERROR(w->Append(q.data(), static_cast<size_t>(n) * rb));
+  }
+  return Status::Ok();
+}
+
+// ---- QuantizeModel -------------------------------------------------------------------------
+
+Status QuantizeModel(const std::string& in_path, const std::string& out_path, const QuantizeOptions& options) {
+  std::unique_ptr<GgufFile> src;
+  EMBER_RETURN_IF_ERROR(GgufFile::Open(in_path, &src));
+  struct stat a, b;
+  if (::stat(in_path.c_str(), &a) == 0 && ::stat(out_path.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+      a.st_ino == b.st_ino)
+    return InvalidArgument("'" + out_path + "' is the input file: write the output to another path");
+
+  ModelFacts facts;
+  facts.has_output = src->FindTensor("output.weight") != nullptr;
+  std::string arch;
+  EMBER_RETURN_IF_ERROR(src->GetStringOr("general.architecture", &arch));
+  uint32_t n_layer = 0;
+  if (!arch.empty()) EMBER_RETURN_IF_ERROR(src->GetU32Or(arch + ".block_count", &n_layer));
+  if (n_layer == 0)  // no usable key: the layers the tensor names show
+    for (const GgufTensor& t : src->tensors()) n_layer = std::max<uint32_t>(n_layer, layer_of(t.name) + 1);
+  facts.n_layer = static_cast<int32_t>(n_layer);
+
+  // Plan every tensor before writing anything: errors come first and cost nothing.
+  const std::vector<GgufTensor>& ts = src->tensors();
+  std::vector<GgufStreamWriter::Tensor> infos;
+  std::vector<std::string> notes(ts.size());
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const GgufTensor& t = ts[i];
+    TensorShape shape{t.name, t.n_dims, {t.ne[0], t.ne[1], t.ne[2], t.ne[3]}, t.type};
+    DType type;
+    Status s = ChooseTensorType(options.target, shape, facts, &type, &notes[i]);
+    if (!s.ok()) return Status(s.code(), in_path + ": " + s.message());
+    if (type != t.type && !is_float_type(t.type))
+      return Unsupported(in_path + ": tensor '" + t.name + "' is " + dtype_name(t.type) +
+                         ": only f32, f16 and bf16 tensors can be converted (requantizing is not supported)");
+    if (!notes[i].empty()) EMBER_LOG_INFO("%s: %s", t.name.c_str(), notes[i].c_str());
+    infos.push_back({t.name, type, std::vector<int64_t>(t.ne, t.ne + t.n_dims)});
+  }
+
+  GgufWriter meta;
+  meta.CopyMetadata(*src);
+  meta.SetU32("general.file_type", TargetInfo(options.target).file_type);
+  meta.SetU32("general.quantization_version", 2);
+
+  GgufStreamWriter w;
+  EMBER_RETURN_IF_ERROR(w.Open(out_path, meta, infos, src->alignment()));
+  const int n = static_cast<int>(ts.size());
+  for (int i = 0; i < n; ++i) {
+    const GgufTensor& t = ts[i];
+    const DType type = infos[i].type;
+    if (options.progress && !options.progress(i + 1, n, t.name, type, notes[i]))
+      return Status(Code::kCancelled, "quantize: cancelled at tensor " + std::to_string(i + 1) + " of " +
+                                          std::to_string(n) + " ('" + t.name + "')");
+    if (type == t.type) {
+      EMBER_RETURN_IF_ERROR(w.Append(t.data, t.nbytes));
+      continue;
+    }
+    const int64_t cols = t.ne[0];
+    const size_t in_row = row_bytes(t.type, static_cast<uint64_t>(cols));
+    RowSource source = [&](int64_t r, float* dst) -> Status {
+      if (!to_float_row(t.type, t.data + static_cast<size_t>(r) * in_row, dst, static_cast<size_t>(cols)))
+        return Unsupported("tensor '" + t.name + "': cannot read " + dtype_name(t.type));
+      return Status::Ok();
+    };
+    Status s = WriteConvertedRows(&w, t.name, type, t.rows(), cols, options.n_threads, source);
+    if (!s.ok()) return Status(s.code(), in_path + ": " + s.message());
+  }
+  return w.Finish();
+}
+
+}  // namespace ember
+
+// ---- C API ---------------------------------------------------------------------------------
+
+namespace {
+
+using ember::capi::set_error;
+
+ember_status to_c(const ember::Status& s) {
+  return set_error(static_cast<ember_status>(static_cast<int>(s.code())), s.message());
+}
+
+}  // namespace
+
+extern "C" {
+
+ember_quantize_params ember_quantize_default_params(void) {
+  ember_quantize_params p;
+  p.n_threads = 0;
+  p.progress = nullptr;
+  p.user = nullptr;
+  return p;
+}
+
+const char* ember_quantize_type_name(int32_t i) {
+  const auto targets = ember::QuantTargets();
+  return i >= 0 && static_cast<size_t>(i) < targets.size() ? targets[i].name : nullptr;
+}
+
+ember_status ember_quantize_file(const char* in_path, const char* out_path, const char* type,
+                                 const ember_quantize_params* params) {
+  try {
+    if (!in_path || !out_path || !type)
+      return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_quantize_file: in_path, out_path and type must not be NULL");
+    const ember_quantize_params p = params ? *params : ember_quantize_default_params();
+    ember::QuantizeOptions o;
+    ember::Status s = ember::ParseQuantTarget(type, &o.target);
+    if (!s.ok()) return to_c(s);
+    if (p.n_threads < 0) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_quantize_file: n_threads < 0");
+    o.n_threads = p.n_threads;
+    if (p.progress) {
+      o.progress = [&p](int i, int n, const std::string& name, ember::DType t, const std::string& note) {
+        return p.progress(i, n, name.c_str(), ember::dtype_name(t), note.c_str(), p.user) == 0;
+      };
+    }
+    s = ember::QuantizeModel(in_path, out_path, o);
+    if (!s.ok()) return to_c(s);
+    return EMBER_OK;
+  } catch (const std::bad_alloc&) {
+    return set_error(EMBER_ERR_OUT_OF_MEMORY, "ember_quantize_file: out of memory");
+  } catch (const std::exception& e) {
+    return set_error(EMBER_ERR_INTERNAL, std::string("ember_quantize_file: ") + e.what());
+  } catch (...) {
+    return set_error(EMBER_ERR_INTERNAL, "ember_quantize_file: unknown error");
+  }
+}
+
+}  // extern "C"

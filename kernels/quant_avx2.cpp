@@ -1,0 +1,642 @@
+// x86-64 AVX2 quantized matmul (compiled with -mavx2 -mfma -mf16c; reached only
+// through dispatch.cpp after the CPU check).
+//
+// Integer dots: VPMADDUBSW (u8 x s8 -> pairs of s16) then VPMADDWD (-> s32), so the
+// weight operand must be unsigned: Q4_0 nibbles stay 0..15 and the -8 is subtracted
+// as 8 * (pair sums of x) in s16; Q8_0 uses |w| and sign(x, w); Q4_K and Q6_K codes
+// are unsigned already (Q6_K's -32 comes from the activation bsums). No step
+// saturates: |x| <= 127 (kernels.h), so pair sums stay below 2 * 128 * 127 < 2^15.
+//
+// Float side: lanes are output rows (GEMM: 4 rows x 2 tokens). Per block, each
+// (row, token)'s integer vector is reduced to its exact sum (eight at a time, VPHADDW
+// for Q4_0 whose block sums fit in s16, VPHADDD otherwise), and the accumulators
+// advance by acc + (dw * dx) * float(isum): the reference's operations in the
+// reference's order, so the results equal the scalar ones bit for bit.
+//
+// Blocking: Q4_0/Q8_0 GEMV 8 rows x 1 token (the token's block loaded once for 8 weight
+// streams), GEMM 4 rows x 4 tokens (each weight block unpacked once for 4 tokens).
+// K-quant GEMV 4 rows straight from the blocks; K-quant GEMM unpacks each row's
+// super-block to an L1 buffer (codes as bytes plus ready-made scale vectors) once for
+// up to 4 tokens. GEMV prefetches the next row group (rows are short streams).
+// Row and token counts that do not fill a block reuse a valid row or token pointer
+// and drop the duplicate results (each output's computation is lane-independent).
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/tables.h"
+#include "quant/blocks.h"
+
+namespace ember::kernels {
+namespace {
+
+float f16(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);  // exact
+}
+float f32(const uint8_t* p) {
+  float f;
+  std::memcpy(&f, p, 4);
+  return f;
+}
+__m256i load256(const uint8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+__m128i load128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+
+// ---- activation quantizers (bitwise the reference's) ---------------------------------
+
+// x * id rounded half away from zero, as roundf: trunc, then +-1 where |fraction| >= 0.5.
+// v - trunc(v) is exact for |v| < 2^23.
+__m256i round_away(__m256 v) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
+  const __m256 up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+  const __m256 one = _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_set1_ps(1.0f));
+  return _mm256_cvtps_epi32(_mm256_add_ps(t, _mm256_and_ps(up, one)));
+}
+
+// Q8_0: n (a multiple of 32) floats -> int8 codes; returns d = amax / 127.
+float quantize_block(const float* x, int8_t* q, int n) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 mx = _mm256_setzero_ps();
+  for (int i = 0; i < n; i += 8)
+    mx = _mm256_max_ps(mx, _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+  const float amax = _mm_cvtss_f32(m4);
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const __m256 vid = _mm256_set1_ps(id);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int i = 0; i < n; i += 32) {
+    const __m256i a = round_away(_mm256_mul_ps(_mm256_loadu_ps(x + i), vid));
+    const __m256i b = round_away(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8), vid));
+    const __m256i c = round_away(_mm256_mul_ps(_mm256_loadu_ps(x + i + 16), vid));
+    const __m256i e = round_away(_mm256_mul_ps(_mm256_loadu_ps(x + i + 24), vid));
+    // |codes| <= 127: the saturating packs are exact; they interleave 128-bit lanes,
+    // which the dword permute undoes.
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, e));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), _mm256_permutevar8x32_epi32(p, order));
+  }
+  return d;
+}
+
+void quantize_row_q8_0(const float* x, void* y, size_t K) {
+  auto* out = static_cast<uint8_t*>(y);
+  for (size_t b = 0; b < K / kQK; ++b) {
+    BlockQ8_0 blk;
+    const float d = quantize_block(x + b * kQK, blk.qs, kQK);
+    blk.d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    std::memcpy(out + b * sizeof blk, &blk, sizeof blk);
+  }
+}
+
+// Q8_K: the first value of largest magnitude maps to -127, the rest round half to even
+// (VCVTPS2DQ under the default MXCSR, as the reference's 1.5 * 2^23 trick), at most 127.
+void quantize_row_q8_k(const float* x, void* y, size_t K) {
+  auto* out = static_cast<uint8_t*>(y);
+  const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (size_t b = 0; b < K / kQKK; ++b, x += kQKK) {
+    BlockQ8_K blk;
+    __m256 mx = _mm256_setzero_ps();
+    for (int i = 0; i < kQKK; i += 8)
+      mx = _mm256_max_ps(mx, _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    if (amax == 0.0f) {
+      std::memset(&blk, 0, sizeof blk);
+      std::memcpy(out + b * sizeof blk, &blk, sizeof blk);
+      continue;
+    }
+    int first = 0;  // the reference keeps the first element of largest magnitude
+    while (__builtin_fabsf(x[first]) != amax) ++first;
+    const float iscale = -127.0f / x[first];
+    const __m256 vs = _mm256_set1_ps(iscale);
+    const __m256i cap = _mm256_set1_epi32(127);
+    for (int i = 0; i < kQKK; i += 32) {
+      __m256i q[4];
+      for (int j = 0; j < 4; ++j)
+        q[j] = _mm256_min_epi32(
+            _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * j), vs)), cap);
+      const __m256i p =
+          _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(blk.qs + i),
+                          _mm256_permutevar8x32_epi32(p, order));
+    }
+    blk.d = 1.0f / iscale;
+    // bsums: SAD of (q + 128) against 0 sums 8 bytes per 64-bit lane.
+    for (int j = 0; j < kQKK / 32; ++j) {
+      const __m256i s = _mm256_sad_epu8(
+          _mm256_xor_si256(load256(reinterpret_cast<const uint8_t*>(blk.qs) + 32 * j), bias),
+          _mm256_setzero_si256());
+      alignas(32) int64_t v[4];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(v), s);
+      blk.bsums[2 * j] = static_cast<int16_t>(v[0] + v[1] - 16 * 128);
+      blk.bsums[2 * j + 1] = static_cast<int16_t>(v[2] + v[3] - 16 * 128);
+    }
+    std::memcpy(out + b * sizeof blk, &blk, sizeof blk);
+  }
+}
+
+// ---- integer helpers ------------------------------------------------------------------
+
+// The four exact sums of a, b, c, d's eight int32 lanes, in lanes 0..3.
+__m128i reduce4(__m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i abcd = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+  return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
+}
+
+// The eight exact sums of v[0..7]'s eight int32 lanes, in lanes 0..7.
+__m256i reduce8(const __m256i* v) {
+  const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+  const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
+                          _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// The same for sixteen int16 lanes whose absolute values sum to < 2^15 (so every
+// partial sum fits), widened to int32: three VPHADDW levels instead of VPMADDWD each.
+__m256i reduce8_i16(const __m256i* v) {
+  const __m256i a = _mm256_hadd_epi16(_mm256_hadd_epi16(v[0], v[1]), _mm256_hadd_epi16(v[2], v[3]));
+  const __m256i b = _mm256_hadd_epi16(_mm256_hadd_epi16(v[4], v[5]), _mm256_hadd_epi16(v[6], v[7]));
+  const __m256i c = _mm256_hadd_epi16(a, b);  // per 128-bit lane: v0 .. v7 partial sums
+  return _mm256_cvtepi16_epi32(
+      _mm_add_epi16(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1)));
+}
+
+// acc + (scale * dx) * float(isum), lane-wise, unfused (-ffp-contract=off).
+__m128 step(__m128 acc, __m128 scale, __m128 dx, __m128i isum) {
+  return _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(scale, dx), _mm_cvtepi32_ps(isum)));
+}
+__m128 step_sub(__m128 acc, __m128 scale, __m128 dx, __m128i isum) {
+  return _mm_sub_ps(acc, _mm_mul_ps(_mm_mul_ps(scale, dx), _mm_cvtepi32_ps(isum)));
+}
+__m256 step8(__m256 acc, __m256 scale, __m256 dx, __m256i isum) {
+  return _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(scale, dx), _mm256_cvtepi32_ps(isum)));
+}
+
+// The fp16 scales at byte `off` of rows w[idx[0..7]], as eight floats. Packed in
+// general-purpose registers (idle in these loops) rather than with 8 vector inserts.
+uint64_t f16x4_bits(const uint8_t* const* w, const int* idx, size_t off) {
+  uint16_t h[4];
+  for (int i = 0; i < 4; ++i) std::memcpy(&h[i], w[idx[i]] + off, 2);
+  return uint64_t{h[0]} | uint64_t{h[1]} << 16 | uint64_t{h[2]} << 32 | uint64_t{h[3]} << 48;
+}
+__m256 f16x8(const uint8_t* const* w, const int* idx, size_t off) {
+  const __m128i h = _mm_set_epi64x(static_cast<int64_t>(f16x4_bits(w, idx + 4, off)),
+                                   static_cast<int64_t>(f16x4_bits(w, idx, off)));
+  return _mm256_cvtph_ps(h);
+}
+
+// (No vector constants at namespace scope: their initialisers would run AVX2 code at
+// program start on any CPU.)
+__m256i ones16() { return _mm256_set1_epi16(1); }
+
+// ---- 32-weight blocks: Q4_0, Q8_0 (activations Q8_0) -------------------------------
+
+struct Q4_0 {
+  static constexpr size_t kWBytes = sizeof(BlockQ4_0), kXBytes = sizeof(BlockQ8_0);
+  using Wv = __m256i;  // codes 0..15: weights 0..15 in the low lane, 16..31 in the high
+  struct Xv {
+    __m256i q, m8;  // codes; 8 * (pair sums of the codes) as s16
+  };
+  static Wv unpack(const uint8_t* p) {
+    // The 16 code bytes in both lanes; low lane keeps the low nibbles, high the high.
+    const __m256i raw = _mm256_broadcastsi128_si256(load128(p + 2));
+    return _mm256_and_si256(_mm256_srlv_epi32(raw, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
+                            _mm256_set1_epi8(0x0F));
+  }
+  static Xv load_x(const uint8_t* p) {
+    const __m256i q = load256(p + 2);
+    return {q, _mm256_maddubs_epi16(_mm256_set1_epi8(8), q)};
+  }
+  // (w - 8) x in s16 pairs: |.| <= 2 * 8 * 127 each and 32 * 8 * 127 < 2^15 in all,
+  // so the s16 reduction is exact.
+  static __m256i dot(const Wv& w, const Xv& x) {
+    return _mm256_sub_epi16(_mm256_maddubs_epi16(w, x.q), x.m8);
+  }
+  static __m256i reduce(const __m256i* v) { return reduce8_i16(v); }
+};
+
+struct Q8_0 {
+  static constexpr size_t kWBytes = sizeof(BlockQ8_0), kXBytes = sizeof(BlockQ8_0);
+  struct Wv {
+    __m256i abs, q;
+  };
+  using Xv = __m256i;
+  static Wv unpack(const uint8_t* p) {
+    const __m256i q = load256(p + 2);
+    return {_mm256_abs_epi8(q), q};  // |-128| = 128 as an unsigned byte: still exact
+  }
+  static Xv load_x(const uint8_t* p) { return load256(p + 2); }
+  // w x = |w| * (x signed like w), pairs to s16 (<= 2 * 128 * 127), then to s32.
+  static __m256i dot(const Wv& w, const Xv& x) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w.abs, _mm256_sign_epi8(x, w.q)), ones16());
+  }
+  static __m256i reduce(const __m256i* v) { return reduce8(v); }
+};
+
+// GEMV: 8 rows (pointers w[0..8)) x one token; lane i = row i.
+// Rows are short streams (1152 bytes for Q4_0 x 2048) that the hardware prefetchers
+// barely learn before they end, so the next 8 rows (`ahead` bytes further on) are
+// prefetched at the offset being read now: one group ahead, ~9 KiB.
+template <class Ty>
+void gemv8(const uint8_t* const* w, size_t ahead, const uint8_t* x, size_t nb, float* Y,
+           size_t valid_rows) {
+  static constexpr int kIdx[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+  __m256 acc = _mm256_setzero_ps();
+  for (size_t b = 0; b < nb; ++b) {
+    const size_t wo = b * Ty::kWBytes;
+    for (int i = 0; i < 8; ++i)
+      _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(w[i]) + ahead + wo),
+                   _MM_HINT_T0);
+    const uint8_t* xb = x + b * Ty::kXBytes;
+    const typename Ty::Xv xv = Ty::load_x(xb);
+    __m256i v[8];
+    for (int i = 0; i < 8; ++i) v[i] = Ty::dot(Ty::unpack(w[i] + wo), xv);
+    acc = step8(acc, f16x8(w, kIdx, wo), _mm256_set1_ps(f16(xb)), Ty::reduce(v));
+  }
+  alignas(32) float out[8];
+  _mm256_store_ps(out, acc);
+  for (size_t i = 0; i < 8 && i < valid_rows; ++i) Y[i] = out[i];
+}
+
+// GEMM: 4 rows x 2P tokens (pointers x[0..2P)); each weight block unpacked once for
+// all 2P tokens. acc[p] lanes: rows 0..3 of token 2p, then rows 0..3 of token 2p+1.
+template <class Ty, int P>
+void gemm4(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float* Y, size_t ldy,
+           size_t valid_rows, size_t valid_tokens) {
+  static constexpr int kIdx[8] = {0, 1, 2, 3, 0, 1, 2, 3};
+  __m256 acc[P];
+  for (int p = 0; p < P; ++p) acc[p] = _mm256_setzero_ps();
+  for (size_t b = 0; b < nb; ++b) {
+    const size_t wo = b * Ty::kWBytes, xo = b * Ty::kXBytes;
+    typename Ty::Wv wv[4];
+    for (int i = 0; i < 4; ++i) wv[i] = Ty::unpack(w[i] + wo);
+    const __m256 dw = f16x8(w, kIdx, wo);
+    for (int p = 0; p < P; ++p) {
+      const uint8_t* x0 = x[2 * p] + xo;
+      const uint8_t* x1 = x[2 * p + 1] + xo;
+      const typename Ty::Xv xv0 = Ty::load_x(x0), xv1 = Ty::load_x(x1);
+      __m256i v[8];
+      for (int i = 0; i < 4; ++i) v[i] = Ty::dot(wv[i], xv0);
+      for (int i = 0; i < 4; ++i) v[4 + i] = Ty::dot(wv[i], xv1);
+      const __m256 dx = _mm256_set_m128(_mm_set1_ps(f16(x1)), _mm_set1_ps(f16(x0)));
+      acc[p] = step8(acc[p], dw, dx, Ty::reduce(v));
+    }
+  }
+  for (int p = 0; p < P; ++p) {
+    alignas(32) float out[8];
+    _mm256_store_ps(out, acc[p]);
+    for (size_t h = 0; h < 2 && size_t(2 * p) + h < valid_tokens; ++h)
+      for (size_t i = 0; i < 4 && i < valid_rows; ++i) Y[(2 * p + h) * ldy + i] = out[4 * h + i];
+  }
+}
+
+// ---- 256-weight super-blocks: Q4_K, Q6_K (activations Q8_K) --------------------------
+
+struct Q4_K {
+  static constexpr size_t kWBytes = sizeof(BlockQ4_K), kXBytes = sizeof(BlockQ8_K);
+  static constexpr bool kHasMin = true;
+  struct Scales {
+    __m256i sc;  // int32 lane s: sc[s] in both s16 halves
+    __m256i m;   // s16 lanes (m0, m0, m1, m1, ..., m7, m7), against bsums
+    float d, dmin;
+  };
+  static Scales scales(const uint8_t* p) {
+    Scales r;
+    r.d = f16(p);
+    r.dmin = f16(p + 2);
+    // The 6-bit scales (quant/blocks.h), four per 32-bit word.
+    uint32_t a, b, c;
+    std::memcpy(&a, p + 4, 4);
+    std::memcpy(&b, p + 8, 4);
+    std::memcpy(&c, p + 12, 4);
+    const uint64_t sc =
+        uint64_t{a & 0x3f3f3f3fu} | uint64_t{(c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)} << 32;
+    const uint64_t m = uint64_t{b & 0x3f3f3f3fu} |
+                       uint64_t{((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)} << 32;
+    const __m256i sc32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(sc)));
+    r.sc = _mm256_or_si256(sc32, _mm256_slli_epi32(sc32, 16));
+    const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m)));
+    r.m = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+    return r;
+  }
+  // Sub-block s's scale in every s16 lane.
+  static __m256i scale_of(const Scales& r, int s) {
+    return _mm256_permutevar8x32_epi32(r.sc, _mm256_set1_epi32(s));
+  }
+  // Codes of sub-block s (0..15 as bytes): nibbles of qs[32 (s/2) ..], low for even s.
+  static __m256i codes(const uint8_t* p, int s) {
+    const __m256i v = load256(p + 16 + 32 * (s / 2));
+    return _mm256_and_si256(s % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0F));
+  }
+  static __m256i min_sum(const Scales& r, const uint8_t* xb) {
+    return _mm256_madd_epi16(load256(xb + 4 + kQKK), r.m);  // m[s] * bsum pair s
+  }
+
+  // GEMM: the super-block unpacked once for several tokens.
+  struct Unpacked {
+    __m256i q[8];   // sub-block s: codes
+    __m256i sc[8];  // sub-block s: scale in every s16 lane
+    Scales r;
+  };
+  static void unpack(const uint8_t* p, Unpacked& u) {
+    u.r = scales(p);
+    for (int s = 0; s < 8; ++s) {
+      u.q[s] = codes(p, s);
+      u.sc[s] = scale_of(u.r, s);
+    }
+  }
+  // isum: sum_s sc[s] * (codes . x) (|.| < 2^25); msum: sum_s m[s] * bsum pair.
+  static void dot(const Unpacked& u, const uint8_t* xb, __m256i& isum, __m256i& msum) {
+    const uint8_t* xq = xb + 4;
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    for (int s = 0; s < 8; s += 2) {
+      acc0 = _mm256_add_epi32(
+          acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(u.q[s], load256(xq + 32 * s)), u.sc[s]));
+      acc1 = _mm256_add_epi32(
+          acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(u.q[s + 1], load256(xq + 32 * s + 32)),
+                                  u.sc[s + 1]));
+    }
+    isum = _mm256_add_epi32(acc0, acc1);
+    msum = min_sum(u.r, xb);
+  }
+  // GEMV: the same sums straight from the block (nothing stored).
+  static void dot_direct(const uint8_t* p, const uint8_t* xb, __m256i& isum, __m256i& msum,
+                         float& d, float& dmin) {
+    const Scales r = scales(p);
+    const uint8_t* xq = xb + 4;
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    for (int s = 0; s < 8; s += 2) {
+      acc0 = _mm256_add_epi32(
+          acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(codes(p, s), load256(xq + 32 * s)),
+                                  scale_of(r, s)));
+      acc1 = _mm256_add_epi32(
+          acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(codes(p, s + 1), load256(xq + 32 * s + 32)),
+                                  scale_of(r, s + 1)));
+    }
+    isum = _mm256_add_epi32(acc0, acc1);
+    msum = min_sum(r, xb);
+    d = r.d;
+    dmin = r.dmin;
+  }
+};
+
+struct Q6_K {
+  static constexpr size_t kWBytes = sizeof(BlockQ6_K), kXBytes = sizeof(BlockQ8_K);
+  static constexpr bool kHasMin = false;
+  struct Scales {
+    __m256i sc16;  // the 16 scales as s16, against bsums (the -32 term)
+    float d, dmin;
+  };
+  static Scales scales(const uint8_t* p) {
+    const uint8_t* sc = p + kQKK / 2 + kQKK / 4;
+    return {_mm256_cvtepi8_epi16(load128(sc)), f16(sc + kQKK / 16), 0.0f};
+  }
+  // Chunk c (weights 32c .. 32c+31): s16 lanes 0..7 the scale of sub-block 2c, 8..15
+  // of 2c+1. Dword c of sc16 holds both: broadcast it, then spread the low half over
+  // the low 128-bit lane and the high half over the high lane.
+  static __m256i scale_of(const Scales& r, int c) {
+    const __m256i spread = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,  //
+                                            2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    return _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(r.sc16, _mm256_set1_epi32(c)), spread);
+  }
+  // The codes (0..63 as bytes) of the four chunks of half h (weights 128h ..).
+  static void codes(const uint8_t* p, int h, __m256i* q) {
+    const uint8_t* ql = p + 64 * h;
+    const uint8_t* qh = p + kQKK / 2 + 32 * h;
+    const __m256i low = _mm256_set1_epi8(0x0F), high = _mm256_set1_epi8(0x30);
+    const __m256i l0 = load256(ql), l1 = load256(ql + 32), hb = load256(qh);
+    // 16-bit shifts move bits across bytes; the masks keep only each byte's own.
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, low),
+                           _mm256_and_si256(_mm256_slli_epi16(hb, 4), high));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, low),
+                           _mm256_and_si256(_mm256_slli_epi16(hb, 2), high));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                           _mm256_and_si256(hb, high));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                           _mm256_and_si256(_mm256_srli_epi16(hb, 2), high));
+  }
+  // -32 sum_s sc[s] bsum[s]: the codes' offset, from the activation bsums.
+  static __m256i offset(const Scales& r, const uint8_t* xb) {
+    return _mm256_slli_epi32(_mm256_madd_epi16(load256(xb + 4 + kQKK), r.sc16), 5);
+  }
+
+  struct Unpacked {
+    __m256i q[8];   // chunk c: codes
+    __m256i sc[8];  // chunk c: scales
+    Scales r;
+  };
+  static void unpack(const uint8_t* p, Unpacked& u) {
+    u.r = scales(p);
+    codes(p, 0, u.q);
+    codes(p, 1, u.q + 4);
+    for (int c = 0; c < 8; ++c) u.sc[c] = scale_of(u.r, c);
+  }
+  // sum_s sc[s] (codes . x - 32 bsum[s]) (|.| < 2^28).
+  static void dot(const Unpacked& u, const uint8_t* xb, __m256i& isum, __m256i&) {
+    const uint8_t* xq = xb + 4;
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    for (int c = 0; c < 8; c += 2) {
+      acc0 = _mm256_add_epi32(
+          acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(u.q[c], load256(xq + 32 * c)), u.sc[c]));
+      acc1 = _mm256_add_epi32(
+          acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(u.q[c + 1], load256(xq + 32 * c + 32)),
+                                  u.sc[c + 1]));
+    }
+    isum = _mm256_sub_epi32(_mm256_add_epi32(acc0, acc1), offset(u.r, xb));
+  }
+  static void dot_direct(const uint8_t* p, const uint8_t* xb, __m256i& isum, __m256i&, float& d,
+                         float& dmin) {
+    const Scales r = scales(p);
+    const uint8_t* xq = xb + 4;
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      __m256i q[4];
+      codes(p, h, q);
+      for (int j = 0; j < 4; j += 2) {
+        const int c = 4 * h + j;
+        acc0 = _mm256_add_epi32(
+            acc0,
+            _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], load256(xq + 32 * c)), scale_of(r, c)));
+        acc1 = _mm256_add_epi32(
+            acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j + 1], load256(xq + 32 * c + 32)),
+                                    scale_of(r, c + 1)));
+      }
+    }
+    isum = _mm256_sub_epi32(_mm256_add_epi32(acc0, acc1), offset(r, xb));
+    d = r.d;
+    dmin = 0.0f;
+  }
+};
+
+// GEMV: 4 rows x one token, straight from the blocks; the next 4 rows (`ahead` bytes
+// on) prefetched at the offset read now.
+template <class Ty>
+void gemv_k(const uint8_t* const* w, size_t ahead, const uint8_t* x, size_t nb, float* Y,
+            size_t valid_rows) {
+  __m128 acc = _mm_setzero_ps();
+  for (size_t b = 0; b < nb; ++b) {
+    const size_t wo = b * Ty::kWBytes;
+    const uint8_t* xb = x + b * Ty::kXBytes;
+    for (int i = 0; i < 4; ++i)
+      for (size_t l = 0; l < Ty::kWBytes; l += 64)
+        _mm_prefetch(
+            reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(w[i]) + ahead + wo + l),
+            _MM_HINT_T0);
+    __m256i is[4], ms[4];
+    float d[4], dmin[4];
+    for (int i = 0; i < 4; ++i) Ty::dot_direct(w[i] + wo, xb, is[i], ms[i], d[i], dmin[i]);
+    const __m128 dx = _mm_set1_ps(f32(xb));
+    acc = step(acc, _mm_loadu_ps(d), dx, reduce4(is[0], is[1], is[2], is[3]));
+    if constexpr (Ty::kHasMin)
+      acc = step_sub(acc, _mm_loadu_ps(dmin), dx, reduce4(ms[0], ms[1], ms[2], ms[3]));
+  }
+  alignas(16) float out[4];
+  _mm_store_ps(out, acc);
+  for (size_t i = 0; i < 4 && i < valid_rows; ++i) Y[i] = out[i];
+}
+
+// 4 rows x T tokens over nb super-blocks; each row's super-block unpacked once.
+template <class Ty, int T>
+void micro_k(const uint8_t* const* w, const uint8_t* x, size_t xq_stride, size_t nb, float* Y,
+             size_t ldy, size_t valid_rows, size_t valid_tokens) {
+  __m128 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm_setzero_ps();
+  typename Ty::Unpacked u[4];
+  for (size_t b = 0; b < nb; ++b) {
+    const size_t wo = b * Ty::kWBytes, xo = b * Ty::kXBytes;
+    for (int i = 0; i < 4; ++i) Ty::unpack(w[i] + wo, u[i]);
+    const __m128 d = _mm_setr_ps(u[0].r.d, u[1].r.d, u[2].r.d, u[3].r.d);
+    const __m128 dmin = _mm_setr_ps(u[0].r.dmin, u[1].r.dmin, u[2].r.dmin, u[3].r.dmin);
+    for (int t = 0; t < T; ++t) {
+      const uint8_t* xb = x + t * xq_stride + xo;
+      const __m128 dx = _mm_set1_ps(f32(xb));
+      __m256i is[4], ms[4];
+      for (int i = 0; i < 4; ++i) Ty::dot(u[i], xb, is[i], ms[i]);
+      acc[t] = step(acc[t], d, dx, reduce4(is[0], is[1], is[2], is[3]));
+      if constexpr (Ty::kHasMin)
+        acc[t] = step_sub(acc[t], dmin, dx, reduce4(ms[0], ms[1], ms[2], ms[3]));
+    }
+  }
+  for (int t = 0; t < T && size_t(t) < valid_tokens; ++t) {
+    alignas(16) float out[4];
+    _mm_store_ps(out, acc[t]);
+    for (size_t i = 0; i < 4 && i < valid_rows; ++i) Y[t * ldy + i] = out[i];
+  }
+}
+
+// ---- drivers -----------------------------------------------------------------------------
+
+// Rows [r, r + R) of w (pointers past r1 - 1 repeat row r1 - 1).
+template <int R>
+void row_pointers(const uint8_t* w, size_t w_stride, size_t r, size_t r1, const uint8_t** p) {
+  for (int i = 0; i < R; ++i) p[i] = w + (r + i < r1 ? r + i : r1 - 1) * w_stride;
+}
+
+// The token loop of a row block: 4 tokens at a time, then the 1..3 left.
+template <class Micro4, class Micro3, class Micro2, class Micro1>
+void tokens(size_t n, size_t xq_stride, const uint8_t* x, float* y, size_t ldy, Micro4 m4,
+            Micro3 m3, Micro2 m2, Micro1 m1) {
+  size_t t = 0;
+  for (; t + 4 <= n; t += 4) m4(x + t * xq_stride, y + t * ldy);
+  switch (n - t) {
+    case 3: m3(x + t * xq_stride, y + t * ldy); break;
+    case 2: m2(x + t * xq_stride, y + t * ldy); break;
+    case 1: m1(x + t * xq_stride, y + t * ldy); break;
+    default: break;
+  }
+}
+
+template <class Ty>
+void qmatmul_blocks(const void* W, size_t w_stride, const void* Xq, size_t xq_stride, size_t n,
+                    size_t K, float* Y, size_t ldy, size_t r0, size_t r1) {
+  const auto* w = static_cast<const uint8_t*>(W);
+  const auto* x = static_cast<const uint8_t*>(Xq);
+  const size_t nb = K / kQK;
+  if (n == 1) {  // GEMV
+    for (size_t r = r0; r < r1; r += 8) {
+      const uint8_t* p[8];
+      row_pointers<8>(w, w_stride, r, r1, p);
+      gemv8<Ty>(p, 8 * w_stride, x, nb, Y + r, r1 - r);
+    }
+    return;
+  }
+  for (size_t r = r0; r < r1; r += 4) {
+    const uint8_t* p[4];
+    row_pointers<4>(w, w_stride, r, r1, p);
+    size_t t = 0;
+    for (; t + 4 <= n; t += 4) {
+      const uint8_t* xt[4];
+      row_pointers<4>(x, xq_stride, t, n, xt);
+      gemm4<Ty, 2>(p, xt, nb, Y + t * ldy + r, ldy, r1 - r, 4);
+    }
+    if (t < n) {  // 1..3 tokens left: 2 pairs or 1, the missing ones duplicated
+      const uint8_t* xt[4];
+      row_pointers<4>(x, xq_stride, t, n, xt);
+      if (n - t > 2) {
+        gemm4<Ty, 2>(p, xt, nb, Y + t * ldy + r, ldy, r1 - r, n - t);
+      } else {
+        gemm4<Ty, 1>(p, xt, nb, Y + t * ldy + r, ldy, r1 - r, n - t);
+      }
+    }
+  }
+}
+
+template <class Ty>
+void qmatmul_super(const void* W, size_t w_stride, const void* Xq, size_t xq_stride, size_t n,
+                   size_t K, float* Y, size_t ldy, size_t r0, size_t r1) {
+  const auto* w = static_cast<const uint8_t*>(W);
+  const auto* x = static_cast<const uint8_t*>(Xq);
+  const size_t nb = K / kQKK;
+  if (n == 1) {
+    for (size_t r = r0; r < r1; r += 4) {
+      const uint8_t* p[4];
+      row_pointers<4>(w, w_stride, r, r1, p);
+      gemv_k<Ty>(p, 4 * w_stride, x, nb, Y + r, r1 - r);
+    }
+    return;
+  }
+  for (size_t r = r0; r < r1; r += 4) {
+    const uint8_t* p[4];
+    row_pointers<4>(w, w_stride, r, r1, p);
+    const size_t valid = r1 - r;
+    tokens(
+        n, xq_stride, x, Y + r, ldy,
+        [&](const uint8_t* xt, float* yt) {
+          micro_k<Ty, 4>(p, xt, xq_stride, nb, yt, ldy, valid, 4);
+        },
+        [&](const uint8_t* xt, float* yt) {
+          micro_k<Ty, 3>(p, xt, xq_stride, nb, yt, ldy, valid, 3);
+        },
+        [&](const uint8_t* xt, float* yt) {
+          micro_k<Ty, 2>(p, xt, xq_stride, nb, yt, ldy, valid, 2);
+        },
+        [&](const uint8_t* xt, float* yt) {
+          micro_k<Ty, 1>(p, xt, xq_stride, nb, yt, ldy, valid, 1);
+        });
+  }
+}
+
+}  // namespace
+
+void add_quant_avx2(Table& t) {
+  t.quantize_row_q8_0 = quantize_row_q8_0;
+  t.quantize_row_q8_k = quantize_row_q8_k;
+  t.matmul_q8_0 = qmatmul_blocks<Q8_0>;
+  t.matmul_q4_0 = qmatmul_blocks<Q4_0>;
+  t.matmul_q4_k = qmatmul_super<Q4_K>;
+  t.matmul_q6_k = qmatmul_super<Q6_K>;
+}
+
+}  // namespace ember::kernels

@@ -1,0 +1,682 @@
+// Private to kernels/: the AArch64 quantized-matmul kernels, written once and
+// instantiated by each NEON ISA file with its integer-dot policy:
+//   quant_neon.cpp     DotNeon  SMULL/SMLAL2 to s16, SADALP to s32   (armv8-a)
+//   quant_dotprod.cpp  DotSdot  SDOT                                  (armv8.2-a+dotprod)
+//   quant_i8mm.cpp     DotSdot for GEMV, SMMLA tiles for the GEMM     (armv8.6-a+i8mm)
+// Everything is in an anonymous namespace: each file compiles this header with its own
+// target flags, so no symbol may be shared (and merged by the linker) between them.
+//
+// The numerics are kernels.h's: exact integer sums per block, then
+// acc + (dw * dx) * float(isum) per output with lanes = output rows (or, for SMMLA,
+// 2 rows x 2 tokens), so every table equals the reference bit for bit. The float
+// operations are plain FMUL/FADD: the build's -ffp-contract=off keeps them unfused.
+//
+// Blocking: Q4_0/Q8_0 GEMV 8 rows x 1 token, GEMM 4 rows x 4 tokens (each weight block
+// unpacked once per 4 tokens); K-quant GEMV 4 rows straight from the blocks, K-quant
+// GEMM 4 rows x up to 4 tokens from super-blocks unpacked per row into an L1 buffer
+// (int8 codes, int32 sub-block scales). Incomplete row/token groups reuse a valid
+// pointer and drop the duplicate outputs. GEMV prefetches the next row group.
+// Cycle figures (llvm-mca) and the reasoning behind the tricks: docs/PERFORMANCE.md.
+#pragma once
+#include <arm_neon.h>
+
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+#include "kernels/tables.h"
+#include "quant/blocks.h"
+
+namespace ember::kernels {
+namespace {
+
+float f16(const uint8_t* p) {
+  __fp16 h;  // FCVT: exact
+  std::memcpy(&h, p, 2);
+  return static_cast<float>(h);
+}
+float f32(const uint8_t* p) {
+  float f;
+  std::memcpy(&f, p, 4);
+  return f;
+}
+
+// The fp16 scales at byte `off` of rows w[0..3], as floats. Packed in a general-purpose
+// register (integer pipes are idle in these loops) and moved over once, instead of
+// four lane inserts on the vector pipes.
+float32x4_t f16x4(const uint8_t* const* w, size_t off) {
+  uint16_t h[4];
+  for (int i = 0; i < 4; ++i) std::memcpy(&h[i], w[i] + off, 2);
+  const uint64_t bits =
+      uint64_t{h[0]} | uint64_t{h[1]} << 16 | uint64_t{h[2]} << 32 | uint64_t{h[3]} << 48;
+  return vcvt_f32_f16(vreinterpret_f16_u64(vcreate_u64(bits)));
+}
+
+// The exact sums of a, b, c, d's lanes, in lanes 0..3.
+int32x4_t reduce4(int32x4_t a, int32x4_t b, int32x4_t c, int32x4_t d) {
+  return vpaddq_s32(vpaddq_s32(a, b), vpaddq_s32(c, d));
+}
+
+// The same for s16 lanes whose absolute values sum to < 2^15 (every partial sum fits),
+// widened: ADDP stays off the multiply pipe that SADDLP would share with SMULL/SMLAL
+// on Cortex-A72 (the base-NEON kernels' bottleneck there).
+int32x4_t reduce4_i16(int16x8_t a, int16x8_t b, int16x8_t c, int16x8_t d) {
+  const int16x8_t abcd = vpaddq_s16(vpaddq_s16(a, b), vpaddq_s16(c, d));  // a a b b c c d d
+  return vmovl_s16(vget_low_s16(vpaddq_s16(abcd, abcd)));
+}
+
+// acc + (scale * dx) * float(isum), lane-wise.
+float32x4_t step(float32x4_t acc, float32x4_t scale, float32x4_t dx, int32x4_t isum) {
+  return vaddq_f32(acc, vmulq_f32(vmulq_f32(scale, dx), vcvtq_f32_s32(isum)));
+}
+float32x4_t step_sub(float32x4_t acc, float32x4_t scale, float32x4_t dx, int32x4_t isum) {
+  return vsubq_f32(acc, vmulq_f32(vmulq_f32(scale, dx), vcvtq_f32_s32(isum)));
+}
+
+// ---- integer dot policies: the products of a and b summed into s32 lanes ------------
+// (a fresh sum: no accumulator to copy in). b is always an activation (|b| <= 127,
+// kernels.h); "small": |a| <= 32.
+
+struct DotNeon {
+  // 16 products: SMULL/SMLAL2 pairs to s16 (<= 2 * 128 * 127), SADDLP to s32.
+  static int16x8_t mul16(int8x16_t a, int8x16_t b) {
+    return vmlal_high_s8(vmull_s8(vget_low_s8(a), vget_low_s8(b)), a, b);
+  }
+  static int32x4_t dot16(int8x16_t a, int8x16_t b) { return vpaddlq_s16(mul16(a, b)); }
+  static int32x4_t dot16_small(int8x16_t a, int8x16_t b) { return dot16(a, b); }
+  static int32x4_t dot32(int8x16_t a0, int8x16_t b0, int8x16_t a1, int8x16_t b1) {
+    return vpadalq_s16(vpaddlq_s16(mul16(a0, b0)), mul16(a1, b1));
+  }
+  // 32 products with |a| <= 32: four per s16 lane (<= 4 * 32 * 127 < 2^15), one SADDLP.
+  static int32x4_t dot32_small(int8x16_t a0, int8x16_t b0, int8x16_t a1, int8x16_t b1) {
+    int16x8_t p = vmull_s8(vget_low_s8(a0), vget_low_s8(b0));
+    p = vmlal_high_s8(p, a0, b0);
+    p = vmlal_s8(p, vget_low_s8(a1), vget_low_s8(b1));
+    p = vmlal_high_s8(p, a1, b1);
+    return vpaddlq_s16(p);
+  }
+};
+
+#if defined(__ARM_FEATURE_DOTPROD)
+struct DotSdot {
+  static int32x4_t dot16(int8x16_t a, int8x16_t b) { return vdotq_s32(vdupq_n_s32(0), a, b); }
+  static int32x4_t dot16_small(int8x16_t a, int8x16_t b) { return dot16(a, b); }
+  static int32x4_t dot32(int8x16_t a0, int8x16_t b0, int8x16_t a1, int8x16_t b1) {
+    return vdotq_s32(vdotq_s32(vdupq_n_s32(0), a0, b0), a1, b1);
+  }
+  static int32x4_t dot32_small(int8x16_t a0, int8x16_t b0, int8x16_t a1, int8x16_t b1) {
+    return dot32(a0, b0, a1, b1);
+  }
+};
+#endif
+
+// ---- activation quantizers (bitwise the reference's) ---------------------------------
+
+// Q8_0: n (a multiple of 16) floats -> codes; returns d = amax / 127. FCVTAS rounds
+// to nearest with ties away from zero: roundf exactly.
+float quantize_block(const float* x, int8_t* q, int n) {
+  float32x4_t mx = vdupq_n_f32(0.0f);
+  for (int i = 0; i < n; i += 4) mx = vmaxq_f32(mx, vabsq_f32(vld1q_f32(x + i)));
+  const float amax = vmaxvq_f32(mx);
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int i = 0; i < n; i += 16) {
+    const int32x4_t a = vcvtaq_s32_f32(vmulq_n_f32(vld1q_f32(x + i), id));
+    const int32x4_t b = vcvtaq_s32_f32(vmulq_n_f32(vld1q_f32(x + i + 4), id));
+    const int32x4_t c = vcvtaq_s32_f32(vmulq_n_f32(vld1q_f32(x + i + 8), id));
+    const int32x4_t e = vcvtaq_s32_f32(vmulq_n_f32(vld1q_f32(x + i + 12), id));
+    // |codes| <= 127: plain narrowing is exact.
+    const int16x8_t ab = vcombine_s16(vmovn_s32(a), vmovn_s32(b));
+    const int16x8_t ce = vcombine_s16(vmovn_s32(c), vmovn_s32(e));
+    vst1q_s8(q + i, vcombine_s8(vmovn_s16(ab), vmovn_s16(ce)));
+  }
+  return d;
+}
+
+void quantize_row_q8_0(const float* x, void* y, size_t K) {
+  auto* out = static_cast<uint8_t*>(y);
+  for (size_t b = 0; b < K / kQK; ++b) {
+    BlockQ8_0 blk;
+    const __fp16 d = static_cast<__fp16>(quantize_block(x + b * kQK, blk.qs, kQK));  // FCVT, RNE
+    std::memcpy(&blk.d, &d, 2);
+    std::memcpy(out + b * sizeof blk, &blk, sizeof blk);
+  }
+}
+
+// Q8_K: the first value of largest magnitude maps to -127, the rest round half to even
+// (FCVTNS, as the reference's 1.5 * 2^23 trick), at most 127.
+void quantize_row_q8_k(const float* x, void* y, size_t K) {
+  auto* out = static_cast<uint8_t*>(y);
+  for (size_t b = 0; b < K / kQKK; ++b, x += kQKK) {
+    BlockQ8_K blk;
+    float32x4_t mx = vdupq_n_f32(0.0f);
+    for (int i = 0; i < kQKK; i += 4) mx = vmaxq_f32(mx, vabsq_f32(vld1q_f32(x + i)));
+    const float amax = vmaxvq_f32(mx);
+    if (amax == 0.0f) {
+      std::memset(&blk, 0, sizeof blk);
+      std::memcpy(out + b * sizeof blk, &blk, sizeof blk);
+      continue;
+    }
+    int first = 0;  // the reference keeps the first element of largest magnitude
+    while (__builtin_fabsf(x[first]) != amax) ++first;
+    const float iscale = -127.0f / x[first];
+    const int32x4_t cap = vdupq_n_s32(127);
+    for (int i = 0; i < kQKK; i += 16) {
+      int32x4_t q[4];
+      for (int j = 0; j < 4; ++j)
+        q[j] = vminq_s32(vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + i + 4 * j), iscale)), cap);
+      const int16x8_t ab = vcombine_s16(vmovn_s32(q[0]), vmovn_s32(q[1]));
+      const int16x8_t ce = vcombine_s16(vmovn_s32(q[2]), vmovn_s32(q[3]));
+      vst1q_s8(blk.qs + i, vcombine_s8(vmovn_s16(ab), vmovn_s16(ce)));
+    }
+    blk.d = 1.0f / iscale;
+    for (int j = 0; j < kQKK / 16; ++j) blk.bsums[j] = vaddlvq_s8(vld1q_s8(blk.qs + 16 * j));
+    std::memcpy(out + b * sizeof blk, &blk, sizeof blk);
+  }
+}
+
+// ---- 32-weight blocks: Q4_0, Q8_0 (activations Q8_0) -------------------------------
+
+struct Xq8_0 {
+  int8x16_t lo, hi;  // codes 0..15, 16..31
+  float d;
+};
+Xq8_0 load_x(const uint8_t* p) {
+  return {vld1q_s8(reinterpret_cast<const int8_t*>(p + 2)),
+          vld1q_s8(reinterpret_cast<const int8_t*>(p + 18)), f16(p)};
+}
+
+// Q4_0's -8 is paid where it is cheapest. GEMM: once per weight block, as signed codes
+// (the block then serves 4 tokens). GEMV: once per activation block, as an offset
+// shared by the 8 rows: -8 sum(x) from the reduced sums (DotNeon), or as the start
+// value of every SDOT chain (DotSdot), which costs nothing more than starting at 0.
+struct Q4_0 {
+  static constexpr size_t kWBytes = sizeof(BlockQ4_0), kXBytes = sizeof(BlockQ8_0);
+  struct Wv {
+    int8x16_t lo, hi;  // codes of weights 0..15 and 16..31
+  };
+  static Wv unpack_unsigned(const uint8_t* p) {  // codes 0..15
+    const uint8x16_t raw = vld1q_u8(p + 2);
+    return {vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F))),
+            vreinterpretq_s8_u8(vshrq_n_u8(raw, 4))};
+  }
+  static Wv unpack(const uint8_t* p) {  // codes - 8, in [-8, 7]
+    const Wv u = unpack_unsigned(p);
+    const int8x16_t m8 = vdupq_n_s8(8);
+    return {vsubq_s8(u.lo, m8), vsubq_s8(u.hi, m8)};
+  }
+  template <class D>
+  static int32x4_t dot(const Wv& w, const Xq8_0& x) {
+    return D::dot32_small(w.lo, x.lo, w.hi, x.hi);
+  }
+};
+
+struct Q8_0 {
+  static constexpr size_t kWBytes = sizeof(BlockQ8_0), kXBytes = sizeof(BlockQ8_0);
+  struct Wv {
+    int8x16_t lo, hi;
+  };
+  static Wv unpack(const uint8_t* p) {
+    return {vld1q_s8(reinterpret_cast<const int8_t*>(p + 2)),
+            vld1q_s8(reinterpret_cast<const int8_t*>(p + 18))};
+  }
+  template <class D>
+  static int32x4_t dot(const Wv& w, const Xq8_0& x) {
+    return D::dot32(w.lo, x.lo, w.hi, x.hi);
+  }
+};
+
+// GEMV: 8 rows (w[0..8)) x one token. The next 8 rows (`ahead` bytes on) are
+// prefetched at the offset read now: rows are short streams (1152 bytes for Q4_0 x
+// 2048) that hardware prefetchers learn too late.
+template <class Ty, class D>
+void gemv8(const uint8_t* const* w, size_t ahead, const uint8_t* x, size_t nb, float* Y,
+           size_t valid_rows) {
+  float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+  for (size_t b = 0; b < nb; ++b) {
+    const size_t wo = b * Ty::kWBytes;
+    for (int i = 0; i < 8; ++i) __builtin_prefetch(w[i] + ahead + wo);
+    const Xq8_0 xv = load_x(x + b * Ty::kXBytes);
+    int32x4_t isum0, isum1;
+    if constexpr (std::is_same_v<Ty, Q4_0>) {
+#if defined(__ARM_FEATURE_DOTPROD)
+      if constexpr (std::is_same_v<D, DotSdot>) {
+        // Every chain starts at -8 sum(x) (lanes summing to it).
+        const int8x16_t m8 = vdupq_n_s8(-8);
+        const int32x4_t init = vdotq_s32(vdotq_s32(vdupq_n_s32(0), m8, xv.lo), m8, xv.hi);
+        int32x4_t v[8];
+        for (int i = 0; i < 8; ++i) {
+          const Q4_0::Wv u = Q4_0::unpack_unsigned(w[i] + wo);
+          v[i] = vdotq_s32(vdotq_s32(init, u.lo, xv.lo), u.hi, xv.hi);
+        }
+        isum0 = reduce4(v[0], v[1], v[2], v[3]);
+        isum1 = reduce4(v[4], v[5], v[6], v[7]);
+      } else
+#endif
+      {
+        // Unsigned codes, s16 sums: a row's 32 products sum to < 2^16 in magnitude but
+        // may pass 2^15, so the chains and the reduction run modulo 2^16 (u16 lanes,
+        // wrapping); minus 8 sum(x) the row sum is |.| <= 32 * 8 * 127 < 2^15, which
+        // the low 16 bits then give exactly.
+        int16x8_t p[8];
+        for (int i = 0; i < 8; ++i) {
+          const Q4_0::Wv u = Q4_0::unpack_unsigned(w[i] + wo);
+          int16x8_t q = vmull_s8(vget_low_s8(u.lo), vget_low_s8(xv.lo));
+          q = vmlal_high_s8(q, u.lo, xv.lo);
+          q = vmlal_s8(q, vget_low_s8(u.hi), vget_low_s8(xv.hi));
+          p[i] = vmlal_high_s8(q, u.hi, xv.hi);
+        }
+        const int16_t xsum = static_cast<int16_t>(vaddlvq_s8(xv.lo) + vaddlvq_s8(xv.hi));
+        const uint16x8_t off = vdupq_n_u16(static_cast<uint16_t>(8 * xsum));
+        const int16x8_t a = vpaddq_s16(vpaddq_s16(p[0], p[1]), vpaddq_s16(p[2], p[3]));
+        const int16x8_t b = vpaddq_s16(vpaddq_s16(p[4], p[5]), vpaddq_s16(p[6], p[7]));
+        const int16x8_t r =
+            vreinterpretq_s16_u16(vsubq_u16(vreinterpretq_u16_s16(vpaddq_s16(a, b)), off));
+        isum0 = vmovl_s16(vget_low_s16(r));
+        isum1 = vmovl_high_s16(r);
+      }
+    } else {
+      int32x4_t v[8];
+      for (int i = 0; i < 8; ++i) v[i] = Ty::template dot<D>(Ty::unpack(w[i] + wo), xv);
+      isum0 = reduce4(v[0], v[1], v[2], v[3]);
+      isum1 = reduce4(v[4], v[5], v[6], v[7]);
+    }
+    const float32x4_t dx = vdupq_n_f32(xv.d);
+    acc0 = step(acc0, f16x4(w, wo), dx, isum0);
+    acc1 = step(acc1, f16x4(w + 4, wo), dx, isum1);
+  }
+  float out[8];
+  vst1q_f32(out, acc0);
+  vst1q_f32(out + 4, acc1);
+  for (size_t i = 0; i < 8 && i < valid_rows; ++i) Y[i] = out[i];
+}
+
+// GEMM: 4 rows (w[0..4)) x 4 tokens (x[0..4)); each weight block unpacked once.
+template <class Ty, class D>
+void gemm4x4(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float* Y, size_t ldy,
+             size_t valid_rows, size_t valid_tokens) {
+  float32x4_t acc[4];
+  for (int t = 0; t < 4; ++t) acc[t] = vdupq_n_f32(0.0f);
+  for (size_t b = 0; b < nb; ++b) {
+    const size_t wo = b * Ty::kWBytes, xo = b * Ty::kXBytes;
+    typename Ty::Wv wv[4];
+    for (int i = 0; i < 4; ++i) wv[i] = Ty::unpack(w[i] + wo);
+    const float32x4_t dw = f16x4(w, wo);
+    for (int t = 0; t < 4; ++t) {
+      const Xq8_0 xv = load_x(x[t] + xo);
+      int32x4_t isum;
+      if constexpr (std::is_same_v<Ty, Q4_0> && std::is_same_v<D, DotNeon>) {
+        // Signed codes: a row's 32 products sum to <= 32 * 8 * 127 < 2^15, so they are
+        // reduced in s16.
+        int16x8_t p[4];
+        for (int i = 0; i < 4; ++i) {
+          int16x8_t q = vmull_s8(vget_low_s8(wv[i].lo), vget_low_s8(xv.lo));
+          q = vmlal_high_s8(q, wv[i].lo, xv.lo);
+          q = vmlal_s8(q, vget_low_s8(wv[i].hi), vget_low_s8(xv.hi));
+          p[i] = vmlal_high_s8(q, wv[i].hi, xv.hi);
+        }
+        isum = reduce4_i16(p[0], p[1], p[2], p[3]);
+      } else {
+        isum = reduce4(Ty::template dot<D>(wv[0], xv), Ty::template dot<D>(wv[1], xv),
+                       Ty::template dot<D>(wv[2], xv), Ty::template dot<D>(wv[3], xv));
+      }
+      acc[t] = step(acc[t], dw, vdupq_n_f32(xv.d), isum);
+    }
+  }
+  for (size_t t = 0; t < 4 && t < valid_tokens; ++t) {
+    float out[4];
+    vst1q_f32(out, acc[t]);
+    for (size_t i = 0; i < 4 && i < valid_rows; ++i) Y[t * ldy + i] = out[i];
+  }
+}
+
+// ---- 256-weight super-blocks: Q4_K, Q6_K (activations Q8_K) --------------------------
+
+// A super-block unpacked for the dot: codes in weight order, sub-block scales as s32.
+struct alignas(16) KUnpacked {
+  int8_t q[kQKK];    // Q4_K: 0..15; Q6_K: 0..63 (the -32 comes from the bsums)
+  int32_t sc[16];    // Q4_K: 8 used
+  int16_t sc16[16];  // Q6_K: the scales again, against bsums
+  int16_t m[8];      // Q4_K mins
+  float d, dmin;
+};
+
+struct Q4_K {
+  static constexpr size_t kWBytes = sizeof(BlockQ4_K), kXBytes = sizeof(BlockQ8_K);
+  static constexpr bool kHasMin = true;
+  static void unpack(const uint8_t* p, KUnpacked& u) {
+    u.d = f16(p);
+    u.dmin = f16(p + 2);
+    // The 6-bit scales and mins (quant/blocks.h), four per 32-bit word.
+    uint32_t a, b, c;
+    std::memcpy(&a, p + 4, 4);
+    std::memcpy(&b, p + 8, 4);
+    std::memcpy(&c, p + 12, 4);
+    const uint32_t sc[2] = {a & 0x3f3f3f3fu, (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)};
+    const uint32_t m[2] = {b & 0x3f3f3f3fu, ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)};
+    uint8_t scb[8], mb[8];
+    std::memcpy(scb, sc, 8);
+    std::memcpy(mb, m, 8);
+    const uint16x8_t sc16 = vmovl_u8(vld1_u8(scb));
+    vst1q_s32(u.sc, vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(sc16))));
+    vst1q_s32(u.sc + 4, vreinterpretq_s32_u32(vmovl_high_u16(sc16)));
+    vst1q_s16(u.m, vreinterpretq_s16_u16(vmovl_u8(vld1_u8(mb))));
+    const uint8_t* qs = p + 16;
+    const uint8x16_t low = vdupq_n_u8(0x0F);
+    for (int c2 = 0; c2 < 4; ++c2) {  // 64 weights: low nibbles, then high nibbles
+      const uint8x16_t v0 = vld1q_u8(qs + 32 * c2), v1 = vld1q_u8(qs + 32 * c2 + 16);
+      vst1q_u8(reinterpret_cast<uint8_t*>(u.q) + 64 * c2, vandq_u8(v0, low));
+      vst1q_u8(reinterpret_cast<uint8_t*>(u.q) + 64 * c2 + 16, vandq_u8(v1, low));
+      vst1q_u8(reinterpret_cast<uint8_t*>(u.q) + 64 * c2 + 32, vshrq_n_u8(v0, 4));
+      vst1q_u8(reinterpret_cast<uint8_t*>(u.q) + 64 * c2 + 48, vshrq_n_u8(v1, 4));
+    }
+  }
+  // isum = sum_s sc[s] (codes . x); msum = sum_s m[s] (bsum pair s), in lanes.
+  template <class D>
+  static void dot(const KUnpacked& u, const uint8_t* xb, int32x4_t& isum, int32x4_t& msum) {
+    const int8_t* xq = reinterpret_cast<const int8_t*>(xb + 4);
+    int32x4_t acc0 = vdupq_n_s32(0), acc1 = vdupq_n_s32(0);
+    for (int s = 0; s < 8; s += 2) {
+      const int32x4_t v0 = D::dot32_small(vld1q_s8(u.q + 32 * s), vld1q_s8(xq + 32 * s),
+                                          vld1q_s8(u.q + 32 * s + 16), vld1q_s8(xq + 32 * s + 16));
+      const int32x4_t v1 = D::dot32_small(vld1q_s8(u.q + 32 * s + 32), vld1q_s8(xq + 32 * s + 32),
+                                          vld1q_s8(u.q + 32 * s + 48), vld1q_s8(xq + 32 * s + 48));
+      acc0 = vmlaq_n_s32(acc0, v0, u.sc[s]);
+      acc1 = vmlaq_n_s32(acc1, v1, u.sc[s + 1]);
+    }
+    isum = vaddq_s32(acc0, acc1);
+    int16_t bs[16];
+    std::memcpy(bs, xb + 4 + kQKK, sizeof bs);
+    const int16x8_t pairs = vpaddq_s16(vld1q_s16(bs), vld1q_s16(bs + 8));  // |.| <= 2 * 2032
+    const int16x8_t m = vld1q_s16(u.m);
+    msum = vmlal_high_s16(vmull_s16(vget_low_s16(m), vget_low_s16(pairs)), m, pairs);
+  }
+  // GEMV: the same sums straight from the block (nothing stored), scales applied by
+  // lane (MLA by element).
+  template <class D>
+  static void dot_direct(const uint8_t* p, const uint8_t* xb, int32x4_t& isum, int32x4_t& msum,
+                         float& d, float& dmin) {
+    d = f16(p);
+    dmin = f16(p + 2);
+    uint32_t a, b, c;
+    std::memcpy(&a, p + 4, 4);
+    std::memcpy(&b, p + 8, 4);
+    std::memcpy(&c, p + 12, 4);
+    const uint64_t sc =
+        uint64_t{a & 0x3f3f3f3fu} | uint64_t{(c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)} << 32;
+    const uint64_t mm = uint64_t{b & 0x3f3f3f3fu} |
+                        uint64_t{((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)} << 32;
+    const uint16x8_t sc16 = vmovl_u8(vcreate_u8(sc));
+    const int32x4_t sc_lo = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(sc16)));
+    const int32x4_t sc_hi = vreinterpretq_s32_u32(vmovl_high_u16(sc16));
+    const int8_t* xq = reinterpret_cast<const int8_t*>(xb + 4);
+    const uint8_t* qs = p + 16;
+    const uint8x16_t low = vdupq_n_u8(0x0F);
+    int32x4_t v[8];
+    for (int c2 = 0; c2 < 4; ++c2) {  // sub-blocks 2 c2 (low nibbles) and 2 c2 + 1 (high)
+      const uint8x16_t q0 = vld1q_u8(qs + 32 * c2), q1 = vld1q_u8(qs + 32 * c2 + 16);
+      const int8_t* x0 = xq + 64 * c2;
+      v[2 * c2] = D::dot32_small(vreinterpretq_s8_u8(vandq_u8(q0, low)), vld1q_s8(x0),
+                                 vreinterpretq_s8_u8(vandq_u8(q1, low)), vld1q_s8(x0 + 16));
+      v[2 * c2 + 1] = D::dot32_small(vreinterpretq_s8_u8(vshrq_n_u8(q0, 4)), vld1q_s8(x0 + 32),
+                                     vreinterpretq_s8_u8(vshrq_n_u8(q1, 4)), vld1q_s8(x0 + 48));
+    }
+    int32x4_t acc0 = vmulq_laneq_s32(v[0], sc_lo, 0), acc1 = vmulq_laneq_s32(v[1], sc_lo, 1);
+    acc0 = vmlaq_laneq_s32(acc0, v[2], sc_lo, 2);
+    acc1 = vmlaq_laneq_s32(acc1, v[3], sc_lo, 3);
+    acc0 = vmlaq_laneq_s32(acc0, v[4], sc_hi, 0);
+    acc1 = vmlaq_laneq_s32(acc1, v[5], sc_hi, 1);
+    acc0 = vmlaq_laneq_s32(acc0, v[6], sc_hi, 2);
+    acc1 = vmlaq_laneq_s32(acc1, v[7], sc_hi, 3);
+    isum = vaddq_s32(acc0, acc1);
+    int16_t bs[16];
+    std::memcpy(bs, xb + 4 + kQKK, sizeof bs);
+    const int16x8_t pairs = vpaddq_s16(vld1q_s16(bs), vld1q_s16(bs + 8));
+    const int16x8_t m = vreinterpretq_s16_u16(vmovl_u8(vcreate_u8(mm)));
+    msum = vmlal_high_s16(vmull_s16(vget_low_s16(m), vget_low_s16(pairs)), m, pairs);
+  }
+};
+
+struct Q6_K {
+  static constexpr size_t kWBytes = sizeof(BlockQ6_K), kXBytes = sizeof(BlockQ8_K);
+  static constexpr bool kHasMin = false;
+  static void unpack(const uint8_t* p, KUnpacked& u) {
+    const uint8_t* ql = p;
+    const uint8_t* qh = p + kQKK / 2;
+    const int8_t* scales = reinterpret_cast<const int8_t*>(p + kQKK / 2 + kQKK / 4);
+    u.d = f16(p + kQKK / 2 + kQKK / 4 + kQKK / 16);
+    u.dmin = 0.0f;
+    const uint8x16_t three = vdupq_n_u8(3);
+    for (int h = 0; h < 2; ++h) {
+      for (int k = 0; k < 2; ++k) {  // weights l = 16k .. 16k+15 of each quarter
+        const uint8x16_t l0 = vld1q_u8(ql + 64 * h + 16 * k);
+        const uint8x16_t l1 = vld1q_u8(ql + 64 * h + 32 + 16 * k);
+        const uint8x16_t hb = vld1q_u8(qh + 32 * h + 16 * k);
+        // SLI: (high bits << 4) | (low nibble of the first operand).
+        const uint8x16_t q0 = vsliq_n_u8(l0, vandq_u8(hb, three), 4);
+        const uint8x16_t q1 = vsliq_n_u8(l1, vandq_u8(vshrq_n_u8(hb, 2), three), 4);
+        const uint8x16_t q2 = vsliq_n_u8(vshrq_n_u8(l0, 4), vandq_u8(vshrq_n_u8(hb, 4), three), 4);
+        const uint8x16_t q3 = vsliq_n_u8(vshrq_n_u8(l1, 4), vshrq_n_u8(hb, 6), 4);
+        int8_t* o = u.q + 128 * h + 16 * k;
+        vst1q_s8(o, vreinterpretq_s8_u8(q0));
+        vst1q_s8(o + 32, vreinterpretq_s8_u8(q1));
+        vst1q_s8(o + 64, vreinterpretq_s8_u8(q2));
+        vst1q_s8(o + 96, vreinterpretq_s8_u8(q3));
+      }
+    }
+    const int16x8_t s16 = vmovl_s8(vld1_s8(scales)), s16b = vmovl_s8(vld1_s8(scales + 8));
+    vst1q_s32(u.sc, vmovl_s16(vget_low_s16(s16)));
+    vst1q_s32(u.sc + 4, vmovl_high_s16(s16));
+    vst1q_s32(u.sc + 8, vmovl_s16(vget_low_s16(s16b)));
+    vst1q_s32(u.sc + 12, vmovl_high_s16(s16b));
+    vst1q_s16(u.sc16, s16);
+    vst1q_s16(u.sc16 + 8, s16b);
+  }
+  // 32 sum_s sc[s] bsum[s], in lanes: the codes' -32 (|lane| <= 32 * 4 * 128 * 2032).
+  static int32x4_t offset(int16x8_t sa, int16x8_t sb, const uint8_t* xb) {
+    int16_t bs[16];
+    std::memcpy(bs, xb + 4 + kQKK, sizeof bs);
+    const int16x8_t b0 = vld1q_s16(bs), b1 = vld1q_s16(bs + 8);
+    int32x4_t o = vmull_s16(vget_low_s16(sa), vget_low_s16(b0));
+    o = vmlal_high_s16(o, sa, b0);
+    o = vmlal_s16(o, vget_low_s16(sb), vget_low_s16(b1));
+    o = vmlal_high_s16(o, sb, b1);
+    return vshlq_n_s32(o, 5);
+  }
+  // isum = sum_s sc[s] ((q - 32) . x) = sum_s sc[s] (q . x) - 32 sum_s sc[s] bsum[s].
+  template <class D>
+  static void dot(const KUnpacked& u, const uint8_t* xb, int32x4_t& isum, int32x4_t& msum) {
+    const int8_t* xq = reinterpret_cast<const int8_t*>(xb + 4);
+    int32x4_t acc0 = vdupq_n_s32(0), acc1 = vdupq_n_s32(0);
+    for (int s = 0; s < 16; s += 2) {
+      const int32x4_t v0 = D::dot16(vld1q_s8(u.q + 16 * s), vld1q_s8(xq + 16 * s));
+      const int32x4_t v1 = D::dot16(vld1q_s8(u.q + 16 * s + 16), vld1q_s8(xq + 16 * s + 16));
+      acc0 = vmlaq_n_s32(acc0, v0, u.sc[s]);
+      acc1 = vmlaq_n_s32(acc1, v1, u.sc[s + 1]);
+    }
+    isum = vsubq_s32(vaddq_s32(acc0, acc1), offset(vld1q_s16(u.sc16), vld1q_s16(u.sc16 + 8), xb));
+    msum = vdupq_n_s32(0);
+  }
+  template <class D>
+  static void dot_direct(const uint8_t* p, const uint8_t* xb, int32x4_t& isum, int32x4_t& msum,
+                         float& d, float& dmin) {
+    const uint8_t* ql = p;
+    const uint8_t* qh = p + kQKK / 2;
+    const int8_t* scales = reinterpret_cast<const int8_t*>(p + kQKK / 2 + kQKK / 4);
+    d = f16(p + kQKK / 2 + kQKK / 4 + kQKK / 16);
+    dmin = 0.0f;
+    const int16x8_t s16a = vmovl_s8(vld1_s8(scales)), s16b = vmovl_s8(vld1_s8(scales + 8));
+    const int32x4_t sc[4] = {vmovl_s16(vget_low_s16(s16a)), vmovl_high_s16(s16a),
+                             vmovl_s16(vget_low_s16(s16b)), vmovl_high_s16(s16b)};
+    const int8_t* xq = reinterpret_cast<const int8_t*>(xb + 4);
+    const uint8x16_t three = vdupq_n_u8(3);
+    // Four accumulators: the MLA chains (latency 4) would otherwise bound the loop.
+    int32x4_t acc[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+#pragma GCC unroll 2
+      for (int k = 0; k < 2; ++k) {  // weights l = 16k .. 16k+15 of each quarter of half h
+        const uint8x16_t l0 = vld1q_u8(ql + 64 * h + 16 * k);
+        const uint8x16_t l1 = vld1q_u8(ql + 64 * h + 32 + 16 * k);
+        const uint8x16_t hb = vld1q_u8(qh + 32 * h + 16 * k);
+        const int8x16_t q[4] = {
+            vreinterpretq_s8_u8(vsliq_n_u8(l0, vandq_u8(hb, three), 4)),
+            vreinterpretq_s8_u8(vsliq_n_u8(l1, vandq_u8(vshrq_n_u8(hb, 2), three), 4)),
+            vreinterpretq_s8_u8(
+                vsliq_n_u8(vshrq_n_u8(l0, 4), vandq_u8(vshrq_n_u8(hb, 4), three), 4)),
+            vreinterpretq_s8_u8(vsliq_n_u8(vshrq_n_u8(l1, 4), vshrq_n_u8(hb, 6), 4))};
+        // q[j] holds weights 128h + 32j + 16k ..: sub-block 8h + 2j + k.
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {
+          const int sub = 8 * h + 2 * j + k;
+          const int32x4_t v = D::dot16(q[j], vld1q_s8(xq + 16 * sub));
+          const int32x4_t scv = sc[sub / 4];
+          switch (sub % 4) {  // MLA by element needs a constant lane
+            case 0: acc[j] = vmlaq_laneq_s32(acc[j], v, scv, 0); break;
+            case 1: acc[j] = vmlaq_laneq_s32(acc[j], v, scv, 1); break;
+            case 2: acc[j] = vmlaq_laneq_s32(acc[j], v, scv, 2); break;
+            default: acc[j] = vmlaq_laneq_s32(acc[j], v, scv, 3); break;
+          }
+        }
+      }
+    }
+    isum = vsubq_s32(vaddq_s32(vaddq_s32(acc[0], acc[1]), vaddq_s32(acc[2], acc[3])),
+                     offset(s16a, s16b, xb));
+    msum = vdupq_n_s32(0);
+  }
+};
+
+// GEMV: 4 rows x one token, straight from the blocks; the next 4 rows (`ahead` bytes
+// on) prefetched at the offset read now.
+template <class Ty, class D>
+void gemv_k(const uint8_t* const* w, size_t ahead, const uint8_t* x, size_t nb, float* Y,
+            size_t valid_rows) {
+  float32x4_t acc = vdupq_n_f32(0.0f);
+  for (size_t b = 0; b < nb; ++b) {
+    const size_t wo = b * Ty::kWBytes;
+    const uint8_t* xb = x + b * Ty::kXBytes;
+    for (int i = 0; i < 4; ++i)
+      for (size_t l = 0; l < Ty::kWBytes; l += 64) __builtin_prefetch(w[i] + ahead + wo + l);
+    int32x4_t is[4], ms[4];
+    float d[4], dmin[4];
+    for (int i = 0; i < 4; ++i)
+      Ty::template dot_direct<D>(w[i] + wo, xb, is[i], ms[i], d[i], dmin[i]);
+    const float32x4_t dx = vdupq_n_f32(f32(xb));
+    acc = step(acc, vld1q_f32(d), dx, reduce4(is[0], is[1], is[2], is[3]));
+    if constexpr (Ty::kHasMin)
+      acc = step_sub(acc, vld1q_f32(dmin), dx, reduce4(ms[0], ms[1], ms[2], ms[3]));
+  }
+  float out[4];
+  vst1q_f32(out, acc);
+  for (size_t i = 0; i < 4 && i < valid_rows; ++i) Y[i] = out[i];
+}
+
+// 4 rows (w[0..4)) x T tokens (x[0..T)) over nb super-blocks.
+template <class Ty, class D, int T>
+void gemm_k(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float* Y, size_t ldy,
+            size_t valid_rows, size_t valid_tokens) {
+  float32x4_t acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = vdupq_n_f32(0.0f);
+  KUnpacked u[4];
+  for (size_t b = 0; b < nb; ++b) {
+    const size_t wo = b * Ty::kWBytes, xo = b * Ty::kXBytes;
+    for (int i = 0; i < 4; ++i) Ty::unpack(w[i] + wo, u[i]);
+    const float32x4_t d = {u[0].d, u[1].d, u[2].d, u[3].d};
+    const float32x4_t dmin = {u[0].dmin, u[1].dmin, u[2].dmin, u[3].dmin};
+    for (int t = 0; t < T; ++t) {
+      const uint8_t* xb = x[t] + xo;
+      const float32x4_t dx = vdupq_n_f32(f32(xb));
+      int32x4_t is[4], ms[4];
+      for (int i = 0; i < 4; ++i) Ty::template dot<D>(u[i], xb, is[i], ms[i]);
+      acc[t] = step(acc[t], d, dx, reduce4(is[0], is[1], is[2], is[3]));
+      if constexpr (Ty::kHasMin)
+        acc[t] = step_sub(acc[t], dmin, dx, reduce4(ms[0], ms[1], ms[2], ms[3]));
+    }
+  }
+  for (size_t t = 0; t < size_t(T) && t < valid_tokens; ++t) {
+    float out[4];
+    vst1q_f32(out, acc[t]);
+    for (size_t i = 0; i < 4 && i < valid_rows; ++i) Y[t * ldy + i] = out[i];
+  }
+}
+
+// ---- drivers -----------------------------------------------------------------------------
+
+// Pointers to rows [r, r + R) of a matrix with rows < r1 (later ones repeat row r1 - 1).
+template <int R>
+void row_pointers(const uint8_t* base, size_t stride, size_t r, size_t r1, const uint8_t** p) {
+  for (int i = 0; i < R; ++i) p[i] = base + (r + i < r1 ? r + i : r1 - 1) * stride;
+}
+
+// Q4_0 / Q8_0 with integer dots D; the GEMM microkernel is Gemm (4 rows x 4 tokens).
+template <class Ty, class D,
+          void (*Gemm)(const uint8_t* const*, const uint8_t* const*, size_t, float*, size_t, size_t,
+                       size_t) = gemm4x4<Ty, D>>
+void qmatmul_blocks(const void* W, size_t w_stride, const void* Xq, size_t xq_stride, size_t n,
+                    size_t K, float* Y, size_t ldy, size_t r0, size_t r1) {
+  const auto* w = static_cast<const uint8_t*>(W);
+  const auto* x = static_cast<const uint8_t*>(Xq);
+  const size_t nb = K / kQK;
+  if (n == 1) {
+    for (size_t r = r0; r < r1; r += 8) {
+      const uint8_t* p[8];
+      row_pointers<8>(w, w_stride, r, r1, p);
+      gemv8<Ty, D>(p, 8 * w_stride, x, nb, Y + r, r1 - r);
+    }
+    return;
+  }
+  for (size_t r = r0; r < r1; r += 4) {
+    const uint8_t* p[4];
+    row_pointers<4>(w, w_stride, r, r1, p);
+    for (size_t t = 0; t < n; t += 4) {
+      const uint8_t* xt[4];
+      row_pointers<4>(x, xq_stride, t, n, xt);
+      Gemm(p, xt, nb, Y + t * ldy + r, ldy, r1 - r, n - t);
+    }
+  }
+}
+
+template <class Ty, class D>
+void qmatmul_super(const void* W, size_t w_stride, const void* Xq, size_t xq_stride, size_t n,
+                   size_t K, float* Y, size_t ldy, size_t r0, size_t r1) {
+  const auto* w = static_cast<const uint8_t*>(W);
+  const auto* x = static_cast<const uint8_t*>(Xq);
+  const size_t nb = K / kQKK;
+  if (n == 1) {
+    for (size_t r = r0; r < r1; r += 4) {
+      const uint8_t* p[4];
+      row_pointers<4>(w, w_stride, r, r1, p);
+      gemv_k<Ty, D>(p, 4 * w_stride, x, nb, Y + r, r1 - r);
+    }
+    return;
+  }
+  for (size_t r = r0; r < r1; r += 4) {
+    const uint8_t* p[4];
+    row_pointers<4>(w, w_stride, r, r1, p);
+    for (size_t t = 0; t < n; t += 4) {
+      const uint8_t* xt[4];
+      row_pointers<4>(x, xq_stride, t, n, xt);
+      float* y = Y + t * ldy + r;
+      switch (n - t) {
+        case 1: gemm_k<Ty, D, 1>(p, xt, nb, y, ldy, r1 - r, 1); break;
+        case 2: gemm_k<Ty, D, 2>(p, xt, nb, y, ldy, r1 - r, 2); break;
+        case 3: gemm_k<Ty, D, 3>(p, xt, nb, y, ldy, r1 - r, 3); break;
+        default: gemm_k<Ty, D, 4>(p, xt, nb, y, ldy, r1 - r, 4); break;
+      }
+    }
+  }
+}
+
+// The table fields every NEON level fills the same way, with its dot policy.
+template <class D>
+void add_quant_common(Table& t) {
+  t.quantize_row_q8_0 = quantize_row_q8_0;
+  t.quantize_row_q8_k = quantize_row_q8_k;
+  t.matmul_q8_0 = qmatmul_blocks<Q8_0, D>;
+  t.matmul_q4_0 = qmatmul_blocks<Q4_0, D>;
+  t.matmul_q4_k = qmatmul_super<Q4_K, D>;
+  t.matmul_q6_k = qmatmul_super<Q6_K, D>;
+}
+
+}  // namespace
+}  // namespace ember::kernels

@@ -1,0 +1,536 @@
+// Reference quantizers and dequantizers (contracts in quantize.h, layouts in blocks.h).
+#include "quant/quantize.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <string>
+
+#include "quant/fp16.h"
+
+namespace ember {
+namespace {
+
+// Passes v through an empty asm statement: the compiler can no longer see the
+// product that produced v, so it cannot contract `a * b + c` into one FMA even when
+// built without -ffp-contract=off. The byte-exact Q4_0 reference depends on the
+// product being rounded to float before the add.
+inline float opaque(float v) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  __asm__("" : "+x"(v));
+#elif defined(__GNUC__) && defined(__aarch64__)
+  __asm__("" : "+w"(v));
+#elif defined(__GNUC__)
+  __asm__("" : "+m"(v));
+#else
+  volatile float t = v;
+  v = t;
+#endif
+  return v;
+}
+
+// Round to nearest, ties to even, for |v| < 2^22: adding 1.5 * 2^23 leaves a float
+// whose unit in the last place is 1, so the addition itself rounds v to an integer,
+// which then sits in the low mantissa bits (offset by 2^22).
+inline int nearest_int(float v) {
+  assert(std::fabs(v) < 4194304.0f);
+  const float t = v + 12582912.0f;
+  int32_t bits;
+  std::memcpy(&bits, &t, sizeof bits);
+  return (bits & 0x007fffff) - 0x00400000;
+}
+
+// Below this a group of weights counts as all zero (no scale can be derived).
+constexpr float kGroupEps = 1e-15f;
+
+// ---- Q4_K: one sub-block's scale and min ----------------------------------------
+//
+// Fits x[i] ~= scale * L[i] - mn with codes L[i] in [0, nmax] and mn >= 0 (the
+// format can only subtract), minimising sum_i w[i] * (scale*L[i] - mn - x[i])^2.
+// First the plain min/max grid; then 21 grids with (nmax - 1 + 0.1*is) steps across
+// [min, max], is = 0..20: each fixes the codes, and the best (scale, min) for those
+// codes is the 2x2 weighted least-squares solution
+//   D     = Sw*Sll - Sl^2
+//   scale = (Sw*Sxl - Sx*Sl) / D,   min = (Sll*Sx - Sl*Sxl) / D
+// (with min forced to 0 and scale = Sxl/Sll when it comes out positive). The grid
+// with the smallest weighted error wins. Returns scale; *mn receives the min (>= 0).
+float fit_scale_min_q4_K(const float* x, const float* w, uint8_t* L, float* mn) {
+  constexpr int n = 32, nmax = 15, nstep = 20;
+  constexpr float rmin = -1.0f, rdelta = 0.1f;
+  float lo = x[0], hi = x[0];
+  float sum_w = w[0], sum_x = w[0] * x[0];
+  for (int i = 1; i < n; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+    sum_w += w[i];
+    sum_x += w[i] * x[i];
+  }
+  if (lo > 0) lo = 0;  // a positive min cannot be stored: codes start at zero
+  if (hi == lo) {      // constant non-positive block: value = -mn exactly
+    std::fill(L, L + n, uint8_t{0});
+    *mn = -lo;
+    return 0.0f;
+  }
+  float iscale = nmax / (hi - lo);
+  float scale = 1.0f / iscale;
+  float best_err = 0;
+  for (int i = 0; i < n; ++i) {
+    L[i] = static_cast<uint8_t>(std::clamp(nearest_int(iscale * (x[i] - lo)), 0, nmax));
+    const float diff = scale * L[i] + lo - x[i];
+    best_err += w[i] * diff * diff;
+  }
+  uint8_t cand[n];
+  for (int is = 0; is <= nstep; ++is) {
+    iscale = (rmin + rdelta * is + nmax) / (hi - lo);
+    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = std::clamp(nearest_int(iscale * (x[i] - lo)), 0, nmax);
+      cand[i] = static_cast<uint8_t>(l);
+      sum_l += w[i] * l;
+      sum_l2 += w[i] * l * l;
+      sum_xl += w[i] * l * x[i];
+    }
+    const float D = sum_w * sum_l2 - sum_l * sum_l;
+    if (!(D > 0)) continue;
+    float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+    float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+    if (this_min > 0) {
+      this_min = 0;
+      this_scale = sum_xl / sum_l2;
+    }
+    float err = 0;
+    for (int i = 0; i < n; ++i) {
+      const float diff = this_scale * cand[i] + this_min - x[i];
+      err += w[i] * diff * diff;
+    }
+    if (err < best_err) {
+      std::copy(cand, cand + n, L);
+      best_err = err;
+      scale = this_scale;
+      lo = this_min;  // later grids start from the improved min
+    }
+  }
+  *mn = -lo;
+  return scale;
+}
+
+// ---- Q6_K: one sub-block's signed scale -----------------------------------------
+//
+// Codes l in [-32, 31] for x[i] ~= scale * l, weighting each element by x[i]^2 (the
+// large weights matter most). Starts from the grid that maps the element of largest
+// magnitude to -32, then tries 18 neighbouring grids (-(32 + 0.1*is)/max, is = -9..9);
+// for fixed codes the best scale is Sxl/Sll, and the grid maximising Sxl^2/Sll (i.e.
+// minimising the weighted error) wins. Writes L[i] = l + 32; returns the scale.
+float fit_scale_q6_K(const float* x, uint8_t* L) {
+  constexpr int n = 16, nmax = 32;
+  float amax = 0, max = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupEps) {
+    std::fill(L, L + n, uint8_t{nmax});
+    return 0.0f;
+  }
+  auto code = [&](float iscale, int i) { return std::clamp(nearest_int(iscale * x[i]), -nmax, nmax - 1); };
+  float iscale = -nmax / max;
+  float sum_lx = 0, sum_l2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = code(iscale, i);
+    L[i] = static_cast<uint8_t>(l + nmax);
+    const float w = x[i] * x[i];
+    sum_lx += w * x[i] * l;
+    sum_l2 += w * l * l;
+  }
+  float scale = sum_l2 > 0 ? sum_lx / sum_l2 : 0.0f;
+  float best = scale * sum_lx;
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    iscale = -(nmax + 0.1f * is) / max;
+    sum_lx = sum_l2 = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = code(iscale, i);
+      const float w = x[i] * x[i];
+      sum_lx += w * x[i] * l;
+      sum_l2 += w * l * l;
+    }
+    if (sum_l2 > 0 && sum_lx * sum_lx > best * sum_l2) {
+      for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(code(iscale, i) + nmax);
+      scale = sum_lx / sum_l2;
+      best = scale * sum_lx;
+    }
+  }
+  return scale;
+}
+
+}  // namespace
+
+// ---- Q8_0 ---------------------------------------------------------------------------
+
+void quantize_row_q8_0_ref(const float* x, BlockQ8_0* y, int64_t k) {
+  assert(k % kQK == 0);
+  for (int64_t b = 0; b < k / kQK; ++b, x += kQK) {
+    float amax = 0;
+    for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[b].d = fp32_to_fp16(d);
+    // Half away from zero (roundf), as ggml's reference does.
+    for (int j = 0; j < kQK; ++j) y[b].qs[j] = static_cast<int8_t>(std::roundf(x[j] * id));
+  }
+}
+
+void dequantize_row_q8_0(const BlockQ8_0* x, float* y, int64_t k) {
+  assert(k % kQK == 0);
+  for (int64_t b = 0; b < k / kQK; ++b, y += kQK) {
+    const float d = fp16_to_fp32(x[b].d);
+    for (int j = 0; j < kQK; ++j) y[j] = x[b].qs[j] * d;
+  }
+}
+
+// ---- Q4_0 ---------------------------------------------------------------------------
+
+void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t k) {
+  assert(k % kQK == 0);
+  for (int64_t b = 0; b < k / kQK; ++b, x += kQK) {
+    // The signed value of largest magnitude (the first one on ties) maps to code 0,
+    // i.e. -8 * d: d = max / -8 carries the sign, so that extreme is exact.
+    float amax = 0, max = 0;
+    for (int j = 0; j < kQK; ++j) {
+      if (amax < std::fabs(x[j])) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    const float d = max / -8.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[b].d = fp32_to_fp16(d);
+    for (int j = 0; j < kQK / 2; ++j) {
+      // x*id in [-8, 8]; +8.5 then truncation rounds to the nearest code (ties up).
+      const float s0 = opaque(x[j] * id);
+      const float s1 = opaque(x[j + kQK / 2] * id);
+      const int q0 = std::min(15, static_cast<int>(static_cast<int8_t>(s0 + 8.5f)));
+      const int q1 = std::min(15, static_cast<int>(static_cast<int8_t>(s1 + 8.5f)));
+      y[b].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+  }
+}
+
+void dequantize_row_q4_0(const BlockQ4_0* x, float* y, int64_t k) {
+  assert(k % kQK == 0);
+  for (int64_t b = 0; b < k / kQK; ++b, y += kQK) {
+    const float d = fp16_to_fp32(x[b].d);
+    for (int j = 0; j < kQK / 2; ++j) {
+      y[j] = static_cast<float>((x[b].qs[j] & 0x0F) - 8) * d;
+      y[j + kQK / 2] = static_cast<float>((x[b].qs[j] >> 4) - 8) * d;
+    }
+  }
+}
+
+// ---- Q4_K ---------------------------------------------------------------------------
+
+void pack_scales_q4_K(const uint8_t sc[8], const uint8_t m[8], uint8_t scales[12]) {
+  // Sub-blocks 0..3: six bits in bytes 0..3 (scale) and 4..7 (min). Sub-blocks 4..7:
+  // low four bits of scale and min share byte s+4, the top two bits ride in the
+  // spare top bits of bytes s-4 (scale) and s (min).
+  for (int s = 0; s < 4; ++s) {
+    scales[s] = static_cast<uint8_t>((sc[s] & 63) | ((sc[s + 4] >> 4) << 6));
+    scales[s + 4] = static_cast<uint8_t>((m[s] & 63) | ((m[s + 4] >> 4) << 6));
+    scales[s + 8] = static_cast<uint8_t>((sc[s + 4] & 0xF) | ((m[s + 4] & 0xF) << 4));
+  }
+}
+
+void unpack_scale_min_q4_K(int s, const uint8_t scales[12], uint8_t* sc, uint8_t* m) {
+  if (s < 4) {
+    *sc = scales[s] & 63;
+    *m = scales[s + 4] & 63;
+  } else {
+    *sc = static_cast<uint8_t>((scales[s + 4] & 0xF) | ((scales[s - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((scales[s + 4] >> 4) | ((scales[s] >> 6) << 4));
+  }
+}
+
+void quantize_row_q4_K_ref(const float* x, BlockQ4_K* y, int64_t k) {
+  assert(k % kQKK == 0);
+  constexpr int kSub = kQKK / 32;
+  for (int64_t b = 0; b < k / kQKK; ++b, x += kQKK) {
+    uint8_t L[kQKK];
+    float scales[kSub], mins[kSub];
+    float max_scale = 0, max_min = 0;
+    for (int s = 0; s < kSub; ++s) {
+      const float* xs = x + 32 * s;
+      // Weights: the block's rms plus each element's magnitude, so large weights
+      // count more without letting the small ones go unrepresented.
+      float sum_x2 = 0;
+      for (int i = 0; i < 32; ++i) sum_x2 += xs[i] * xs[i];
+      const float rms = std::sqrt(sum_x2 / 32);
+      float w[32];
+      for (int i = 0; i < 32; ++i) w[i] = rms + std::fabs(xs[i]);
+      scales[s] = fit_scale_min_q4_K(xs, w, L + 32 * s, &mins[s]);
+      max_scale = std::max(max_scale, scales[s]);
+      max_min = std::max(max_min, mins[s]);
+    }
+    // Sub-block scales and mins as 6-bit multiples of d = max_scale/63, dmin = max_min/63.
+    const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
+    const float inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
+    uint8_t sc[kSub], m[kSub];
+    for (int s = 0; s < kSub; ++s) {
+      sc[s] = static_cast<uint8_t>(std::clamp(nearest_int(inv_scale * scales[s]), 0, 63));
+      m[s] = static_cast<uint8_t>(std::clamp(nearest_int(inv_min * mins[s]), 0, 63));
+    }
+    pack_scales_q4_K(sc, m, y[b].scales);
+    y[b].d = fp32_to_fp16(max_scale / 63.0f);
+    y[b].dmin = fp32_to_fp16(max_min / 63.0f);
+    // Requantize every element against the scales as stored (fp16 * 6-bit).
+    const float d = fp16_to_fp32(y[b].d), dmin = fp16_to_fp32(y[b].dmin);
+    for (int s = 0; s < kSub; ++s) {
+      const float ds = d * sc[s];
+      if (ds == 0) continue;  // the sub-block decodes to -dm whatever its codes
+      const float dm = dmin * m[s];
+      for (int i = 0; i < 32; ++i)
+        L[32 * s + i] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * s + i] + dm) / ds), 0, 15));
+    }
+    for (int c = 0; c < kQKK / 64; ++c)
+      for (int i = 0; i < 32; ++i)
+        y[b].qs[32 * c + i] = static_cast<uint8_t>(L[64 * c + i] | (L[64 * c + 32 + i] << 4));
+  }
+}
+
+void dequantize_row_q4_K(const BlockQ4_K* x, float* y, int64_t k) {
+  assert(k % kQKK == 0);
+  for (int64_t b = 0; b < k / kQKK; ++b) {
+    const float d = fp16_to_fp32(x[b].d), dmin = fp16_to_fp32(x[b].dmin);
+    for (int c = 0; c < kQKK / 64; ++c) {
+      const uint8_t* q = x[b].qs + 32 * c;
+      uint8_t sc, m;
+      unpack_scale_min_q4_K(2 * c, x[b].scales, &sc, &m);
+      const float d1 = d * sc, m1 = dmin * m;
+      unpack_scale_min_q4_K(2 * c + 1, x[b].scales, &sc, &m);
+      const float d2 = d * sc, m2 = dmin * m;
+      for (int i = 0; i < 32; ++i) *y++ = d1 * (q[i] & 0xF) - m1;
+      for (int i = 0; i < 32; ++i) *y++ = d2 * (q[i] >> 4) - m2;
+    }
+  }
+}
+
+// ---- Q6_K ---------------------------------------------------------------------------
+
+void pack_q6_K(const uint8_t q[kQKK], BlockQ6_K* b) {
+  for (int h = 0; h < 2; ++h) {  // two halves of 128 weights
+    const uint8_t* qh_src = q + 128 * h;
+    uint8_t* ql = b->ql + 64 * h;
+    uint8_t* qh = b->qh + 32 * h;
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t a = qh_src[l], c = qh_src[l + 32], e = qh_src[l + 64], g = qh_src[l + 96];
+      ql[l] = static_cast<uint8_t>((a & 0xF) | ((e & 0xF) << 4));
+      ql[l + 32] = static_cast<uint8_t>((c & 0xF) | ((g & 0xF) << 4));
+      qh[l] = static_cast<uint8_t>(((a >> 4) & 3) | (((c >> 4) & 3) << 2) | (((e >> 4) & 3) << 4) |
+                                   (((g >> 4) & 3) << 6));
+    }
+  }
+}
+
+void unpack_q6_K(const BlockQ6_K& b, uint8_t q[kQKK]) {
+  for (int h = 0; h < 2; ++h) {
+    const uint8_t* ql = b.ql + 64 * h;
+    const uint8_t* qh = b.qh + 32 * h;
+    uint8_t* out = q + 128 * h;
+    for (int l = 0; l < 32; ++l) {
+      out[l] = static_cast<uint8_t>((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4));
+      out[l + 32] = static_cast<uint8_t>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4));
+      out[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+      out[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+    }
+  }
+}
+
+void quantize_row_q6_K_ref(const float* x, BlockQ6_K* y, int64_t k) {
+  assert(k % kQKK == 0);
+  constexpr int kSub = kQKK / 16;
+  for (int64_t b = 0; b < k / kQKK; ++b, x += kQKK) {
+    uint8_t L[kQKK];
+    float scales[kSub];
+    float max_scale = 0, max_abs = 0;  // the sub-block scale of largest magnitude, signed
+    for (int s = 0; s < kSub; ++s) {
+      scales[s] = fit_scale_q6_K(x + 16 * s, L + 16 * s);
+      if (std::fabs(scales[s]) > max_abs) {
+        max_abs = std::fabs(scales[s]);
+        max_scale = scales[s];
+      }
+    }
+    if (max_abs < kGroupEps) {  // all zero: d = 0, every code decodes to 0
+      std::memset(&y[b], 0, sizeof y[b]);
+      continue;
+    }
+    // int8 sub-block scales against d = -max_scale/128 (so the largest is -128).
+    const float iscale = -128.0f / max_scale;
+    y[b].d = fp32_to_fp16(1.0f / iscale);
+    for (int s = 0; s < kSub; ++s)
+      y[b].scales[s] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[s])));
+    const float d = fp16_to_fp32(y[b].d);
+    for (int s = 0; s < kSub; ++s) {
+      const float ds = d * y[b].scales[s];
+      if (ds == 0) continue;  // decodes to 0 whatever the codes
+      for (int i = 0; i < 16; ++i)
+        L[16 * s + i] = static_cast<uint8_t>(std::clamp(nearest_int(x[16 * s + i] / ds), -32, 31) + 32);
+    }
+    pack_q6_K(L, &y[b]);
+  }
+}
+
+void dequantize_row_q6_K(const BlockQ6_K* x, float* y, int64_t k) {
+  assert(k % kQKK == 0);
+  for (int64_t b = 0; b < k / kQKK; ++b, y += kQKK) {
+    const float d = fp16_to_fp32(x[b].d);
+    uint8_t q[kQKK];
+    unpack_q6_K(x[b], q);
+    // Weight i uses sub-block scale i/16 (= scales[8h + i'/16] within half h).
+    for (int i = 0; i < kQKK; ++i) y[i] = d * x[b].scales[i / 16] * (q[i] - 32);
+  }
+}
+
+// ---- Q8_K ---------------------------------------------------------------------------
+
+void quantize_row_q8_K_ref(const float* x, BlockQ8_K* y, int64_t k) {
+  assert(k % kQKK == 0);
+  for (int64_t b = 0; b < k / kQKK; ++b, x += kQKK) {
+    float amax = 0, max = 0;
+    for (int j = 0; j < kQKK; ++j) {
+      if (std::fabs(x[j]) > amax) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    if (amax == 0) {
+      std::memset(&y[b], 0, sizeof y[b]);
+      continue;
+    }
+    // The extreme maps to -127 * sign; the opposite side may round to 128: clamp.
+    const float iscale = -127.0f / max;
+    for (int j = 0; j < kQKK; ++j) y[b].qs[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * x[j])));
+    for (int g = 0; g < kQKK / 16; ++g) {
+      int sum = 0;
+      for (int i = 0; i < 16; ++i) sum += y[b].qs[16 * g + i];
+      y[b].bsums[g] = static_cast<int16_t>(sum);
+    }
+    y[b].d = 1.0f / iscale;
+  }
+}
+
+void dequantize_row_q8_K(const BlockQ8_K* x, float* y, int64_t k) {
+  assert(k % kQKK == 0);
+  for (int64_t b = 0; b < k / kQKK; ++b, y += kQKK)
+    for (int j = 0; j < kQKK; ++j) y[j] = x[b].d * x[b].qs[j];
+}
+
+// ---- whole tensors --------------------------------------------------------------------
+
+bool is_quantize_target(DType type) {
+  switch (type) {
+    case DType::F32: case DType::F16: case DType::BF16:
+    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K: case DType::Q6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Status can_quantize(DType type, int64_t n_cols, std::string_view name) {
+  const std::string what = "tensor '" + std::string(name) + "'";
+  if (!is_quantize_target(type))
+    return InvalidArgument(what + ": cannot quantize to " + dtype_name(type) +
+                           " (targets: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)");
+  if (n_cols < 0) return InvalidArgument(what + ": negative row length " + std::to_string(n_cols));
+  const uint32_t block = dtype_info(type).block_size;
+  if (n_cols % block != 0)
+    return InvalidArgument(what + ": row length " + std::to_string(n_cols) + " is not a multiple of " +
+                           std::to_string(block) + ", the " + dtype_name(type) + " block size");
+  return Status::Ok();
+}
+
+size_t quantize_tensor(DType type, const float* src, void* dst, int64_t n_rows, int64_t n_cols) {
+  if (n_rows < 0 || !can_quantize(type, n_cols, "").ok()) return 0;
+  const size_t row = row_bytes(type, static_cast<uint64_t>(n_cols));
+  uint8_t* out = static_cast<uint8_t*>(dst);
+  for (int64_t r = 0; r < n_rows; ++r, src += n_cols, out += row) {
+    switch (type) {
+      case DType::F32:
+        std::memcpy(out, src, row);
+        break;
+      case DType::F16:
+        for (int64_t i = 0; i < n_cols; ++i) {
+          const uint16_t h = fp32_to_fp16(src[i]);
+          std::memcpy(out + 2 * i, &h, 2);
+        }
+        break;
+      case DType::BF16:
+        for (int64_t i = 0; i < n_cols; ++i) {
+          const uint16_t h = fp32_to_bf16(src[i]);
+          std::memcpy(out + 2 * i, &h, 2);
+        }
+        break;
+      case DType::Q8_0: quantize_row_q8_0_ref(src, reinterpret_cast<BlockQ8_0*>(out), n_cols); break;
+      case DType::Q4_0: quantize_row_q4_0_ref(src, reinterpret_cast<BlockQ4_0*>(out), n_cols); break;
+      case DType::Q4_K: quantize_row_q4_K_ref(src, reinterpret_cast<BlockQ4_K*>(out), n_cols); break;
+      case DType::Q6_K: quantize_row_q6_K_ref(src, reinterpret_cast<BlockQ6_K*>(out), n_cols); break;
+      default: return 0;
+    }
+  }
+  return row * static_cast<size_t>(n_rows);
+}
+
+bool row_data_finite(DType type, const void* row, int64_t n_cols) {
+  const uint8_t* p = static_cast<const uint8_t*>(row);
+  auto half_ok = [](const uint8_t* at) {
+    uint16_t h;
+    std::memcpy(&h, at, 2);
+    return (h & 0x7C00u) != 0x7C00u;  // exponent all ones: Inf or NaN
+  };
+  switch (type) {
+    case DType::F32:
+      for (int64_t i = 0; i < n_cols; ++i) {
+        float f;
+        std::memcpy(&f, p + 4 * i, 4);
+        if (!std::isfinite(f)) return false;
+      }
+      return true;
+    case DType::F16:
+      for (int64_t i = 0; i < n_cols; ++i)
+        if (!half_ok(p + 2 * i)) return false;
+      return true;
+    case DType::BF16:
+      for (int64_t i = 0; i < n_cols; ++i) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        if ((h & 0x7F80u) == 0x7F80u) return false;
+      }
+      return true;
+    case DType::Q8_0:
+      for (int64_t b = 0; b < n_cols / kQK; ++b)
+        if (!half_ok(p + b * sizeof(BlockQ8_0) + offsetof(BlockQ8_0, d))) return false;
+      return true;
+    case DType::Q4_0:
+      for (int64_t b = 0; b < n_cols / kQK; ++b)
+        if (!half_ok(p + b * sizeof(BlockQ4_0) + offsetof(BlockQ4_0, d))) return false;
+      return true;
+    case DType::Q4_K:
+      for (int64_t b = 0; b < n_cols / kQKK; ++b)
+        if (!half_ok(p + b * sizeof(BlockQ4_K) + offsetof(BlockQ4_K, d)) ||
+            !half_ok(p + b * sizeof(BlockQ4_K) + offsetof(BlockQ4_K, dmin)))
+          return false;
+      return true;
+    case DType::Q6_K:
+      for (int64_t b = 0; b < n_cols / kQKK; ++b)
+        if (!half_ok(p + b * sizeof(BlockQ6_K) + offsetof(BlockQ6_K, d))) return false;
+      return true;
+    default:
+      return true;
+  }
+}
+
+}  // namespace ember

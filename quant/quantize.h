@@ -1,0 +1,77 @@
+// Reference quantizers and dequantizers for the block formats of quant/blocks.h:
+// the scalar specification every fast path is tested against.
+//
+//   type  block  bytes  bits/weight  value
+//   Q8_0    32     34      8.5       d * q,                 q in [-127, 127]
+//   Q4_0    32     18      4.5       d * (q - 8),           q in [0, 15]
+//   Q4_K   256    144      4.5       d*sc[s] * q - dmin*m[s], q in [0, 15], sc/m 6-bit
+//   Q6_K   256    210      6.5625    d * sc[s] * (q - 32),  q in [0, 63], sc int8
+//   Q8_K   256    292      9.125     d * q (activations of the K-quant dots; d is f32)
+//
+// Q8_0 and Q4_0 reproduce ggml's quantize_row_q8_0_ref / quantize_row_q4_0_ref byte
+// for byte, with UNFUSED float rounding (the whole project builds with
+// -ffp-contract=off; the multiply and the add are also separate statements).
+// Q4_K and Q6_K follow the approach of ggml's reference quantizers (Q4_K: per
+// sub-block weighted least-squares search of scale and min over 21 candidate
+// scales; Q6_K: per sub-block rmse-weighted search over 19 candidate scales), then
+// quantize the sub-block scales against one fp16 super-block scale. They are
+// written from the algorithm's description, not bit-compared with ggml.
+//
+// Every quantizer takes k elements, k a multiple of the block size (checked with
+// assert only: callers validate shapes with can_quantize()), and writes k/QK blocks.
+// Inputs must be finite; outputs are then finite (NaN-free) for every input,
+// including all-zero blocks.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "core/status.h"
+#include "quant/blocks.h"
+#include "quant/types.h"
+
+namespace ember {
+
+// ---- reference quantizers: float row -> blocks ----------------------------------
+void quantize_row_q8_0_ref(const float* x, BlockQ8_0* y, int64_t k);
+void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t k);
+void quantize_row_q4_K_ref(const float* x, BlockQ4_K* y, int64_t k);
+void quantize_row_q6_K_ref(const float* x, BlockQ6_K* y, int64_t k);
+void quantize_row_q8_K_ref(const float* x, BlockQ8_K* y, int64_t k);
+
+// ---- dequantizers: blocks -> float row (k elements) -------------------------------
+void dequantize_row_q8_0(const BlockQ8_0* x, float* y, int64_t k);
+void dequantize_row_q4_0(const BlockQ4_0* x, float* y, int64_t k);
+void dequantize_row_q4_K(const BlockQ4_K* x, float* y, int64_t k);
+void dequantize_row_q6_K(const BlockQ6_K* x, float* y, int64_t k);
+void dequantize_row_q8_K(const BlockQ8_K* x, float* y, int64_t k);
+
+// ---- K-quant packing (exposed for tests and kernels) ------------------------------
+// Q4_K: the 8 six-bit sub-block scales sc[s] and mins m[s] (each < 64) into scales[12]
+// (layout in blocks.h), and back for one sub-block s in [0, 8).
+void pack_scales_q4_K(const uint8_t sc[8], const uint8_t m[8], uint8_t scales[12]);
+void unpack_scale_min_q4_K(int s, const uint8_t scales[12], uint8_t* sc, uint8_t* m);
+// Q6_K: the 256 six-bit codes q (each < 64, weight order) into ql/qh, and back.
+void pack_q6_K(const uint8_t q[kQKK], BlockQ6_K* b);
+void unpack_q6_K(const BlockQ6_K& b, uint8_t q[kQKK]);
+
+// ---- whole tensors ------------------------------------------------------------------
+// Types quantize_tensor() can produce: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K.
+bool is_quantize_target(DType type);
+// Ok when `type` is a target and a row of n_cols elements is a whole number of its
+// blocks; else InvalidArgument naming the tensor, its row length and the block size:
+//   "tensor 'blk.0.ffn_down.weight': row length 4864 is not a multiple of 256, the q4_k block size"
+Status can_quantize(DType type, int64_t n_cols, std::string_view name);
+// Quantizes (or converts) n_rows x n_cols floats, row-major, into dst, which must hold
+// n_rows * row_bytes(type, n_cols) bytes (2-byte aligned: the blocks hold fp16
+// fields); returns that size. Rows are independent, so
+// the result is the same however the rows are split between calls. Returns 0 when
+// can_quantize() would fail.
+size_t quantize_tensor(DType type, const float* src, void* dst, int64_t n_rows, int64_t n_cols);
+// True when every value (float types) or every fp16/f32 block scale (block types) of
+// one row of n_cols elements is finite: false flags inputs with NaN/Inf, or beyond the
+// range a type's fp16 scale can express (|x| > 65504 * 8 for Q4_0, * 127 for Q8_0).
+// Types other than the quantize targets: true.
+bool row_data_finite(DType type, const void* row, int64_t n_cols);
+
+}  // namespace ember

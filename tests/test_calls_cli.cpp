@@ -1,0 +1,197 @@
+// `ember call` and `ember eval-calls`: the built binary (EMBER_BINARY_DIR/bin/ember,
+// through the cross emulator when there is one) on octopus-tiny: the JSON call,
+// exit codes, one-line errors, and the evaluator's JSON report on a few queries.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/fixtures.h"
+#include "support/json.h"
+
+extern char** environ;
+
+namespace ember {
+namespace {
+
+using testing::fixture;
+
+// Fewer and cheaper runs in a cross build, whose tests run under qemu.
+#ifdef EMBER_TEST_EMULATOR
+constexpr bool kQuick = true;
+#else
+constexpr bool kQuick = false;
+#endif
+
+struct CliRun {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+CliRun ember(const std::vector<std::string>& args) {
+  CliRun r;
+  std::vector<std::string> argv_s;
+#ifdef EMBER_TEST_EMULATOR
+  for (std::string e = EMBER_TEST_EMULATOR;;) {
+    size_t p = e.find('|');
+    argv_s.push_back(e.substr(0, p));
+    if (p == std::string::npos) break;
+    e.erase(0, p + 1);
+  }
+#endif
+  argv_s.push_back(EMBER_BINARY_DIR "/bin/ember");
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "EMBER_LOG=", 10) != 0) envp.push_back(*e);
+  envp.push_back(nullptr);
+
+  const std::string base = (std::filesystem::temp_directory_path() / ("ember-calls-" + std::to_string(::getpid()))).string();
+  const std::string out = base + ".out", err = base + ".err";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, argv_s[0].c_str(), &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) {
+    ADD_FAILURE() << "cannot run " << argv_s[0] << ": " << std::strerror(rc);
+    return r;
+  }
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      ADD_FAILURE() << "timeout: ember " << ::testing::PrintToString(args);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(out);
+  r.err = slurp(err);
+  std::remove(out.c_str());
+  std::remove(err.c_str());
+  return r;
+}
+
+bool one_line(const std::string& s) {
+  return s.size() > 1 && s.back() == '\n' && s.find('\n') == s.size() - 1;
+}
+
+const std::string kModel = "models/octopus-tiny/octopus-tiny.gguf";
+
+TEST(CallCli, PrintsTheJsonCall) {
+  CliRun r = ember({"call", "-m", fixture(kModel), "-t", "1", "Adjust the temperature in the bedroom to 27"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"function\": \"set_temperature\", \"arguments\": {\"room\": \"bedroom\", \"degrees\": 27}, "
+                   "\"token\": \"<nexa_8>\"}\n");
+  EXPECT_EQ(r.err, "");
+  // Explicit registry and template files give the same call.
+  r = ember({"call", "-m", fixture(kModel), "-t", "1", "--functions", fixture("models/octopus-tiny/functions.json"),
+             "--prompt-template", fixture("models/octopus-tiny/prompt_template.txt"), "Take a selfie with the front camera"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"function\": \"take_photo\", \"arguments\": {\"camera\": \"front\"}, \"token\": \"<nexa_0>\"}\n");
+}
+
+TEST(CallCli, VerboseReportsTimingAndSavedTokens) {
+  CliRun r = ember({"call", "-m", fixture(kModel), "-t", "1", "--verbose", "Take a selfie with the front camera"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("time to first token"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("tokens generated 6 (call 6)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("without early stopping 36 tokens: saved 30"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("constraint changed the greedy choice 0 times"), std::string::npos) << r.err;
+  if (kQuick) return;
+  r = ember({"call", "-m", fixture(kModel), "-t", "1", "--verbose", "--no-early-stop", "Take a selfie with the front camera"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("tokens generated 36 (call 6)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("early stopping would save 30"), std::string::npos) << r.err;
+}
+
+TEST(CallCli, MalformedUnconstrainedOutputIsReported) {
+  CliRun r = ember({"call", "-m", fixture(kModel), "-t", "1", "--no-constrain", "Call Bob on speaker"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out,
+            "{\"function\": \"call\", \"error\": \"function 'call' takes 1 argument (contact), got 3\", \"output\": \" "
+            "<nexa_2>('Bob', 'Bob', 'Cairo')<nexa_end>\"}\n");
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("ember call: the model's output is not a valid call"), std::string::npos) << r.err;
+  r = ember({"call", "-m", fixture(kModel), "-t", "1", "Call Bob on speaker"});  // constrained: valid
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"function\": \"call\", \"arguments\": {\"contact\": \"Bob\"}, \"token\": \"<nexa_2>\"}\n");
+}
+
+TEST(CallCli, Errors) {
+  CliRun r = ember({"call", "-m", fixture(kModel)});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  r = ember({"call", "-m", fixture(kModel), "--functions", "/nonexistent.json", "x"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("/nonexistent.json"), std::string::npos) << r.err;
+  r = ember({"call", "-m", fixture("models/memo260K.gguf"), "x"});  // no registry anywhere
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("--functions"), std::string::npos) << r.err;
+  r = ember({"call", "-m", fixture(kModel), "--end-token", "<nope>", "x"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("'<nope>' is not in the model's vocabulary"), std::string::npos) << r.err;
+  r = ember({"eval-calls", "-m", fixture(kModel)});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  r = ember({"eval-calls", "-m", fixture(kModel), "--queries", "/nonexistent.jsonl"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+}
+
+TEST(EvalCallsCli, JsonReportOnAFewQueries) {
+  const int n = kQuick ? 1 : 4;
+  CliRun r = ember({"eval-calls", "-m", fixture(kModel), "-t", "1", "--queries",
+                    fixture("models/octopus-tiny/test_queries.jsonl"), "--limit", std::to_string(n), "--json",
+                    "--failures", "3"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  testing::Json j;
+  std::string err;
+  ASSERT_TRUE(testing::parse_json(r.out, &j, &err)) << err << "\n" << r.out;
+  EXPECT_EQ(j["queries"].i(), n);
+  EXPECT_TRUE(j["constrained"].b);
+  EXPECT_EQ(j["exact_match"]["n"].i(), n);
+  EXPECT_EQ(j["exact_match"]["correct"].i(), n);  // the first four are take_photo queries the model gets right
+  EXPECT_EQ(j["reference_agreement"]["correct"].i(), n);
+  EXPECT_EQ(j["per_function"]["take_photo"]["predicted"]["take_photo"].i(), n);
+  EXPECT_GT(j["tokens_per_call"]["no_early_stop"].num, j["tokens_per_call"]["early_stop"].num);
+  EXPECT_GT(j["latency_ms"]["mean"].num, 0);
+  // Text report.
+  r = ember({"eval-calls", "-m", fixture(kModel), "-t", "1", "--no-constrain", "--no-compare", "--queries",
+             fixture("models/octopus-tiny/test_queries.jsonl"), "--limit", "2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("exact match (function + arguments): 100.0% (2/2)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tokens per call: 6.00 (call), 6.00 generated"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace ember

@@ -1,0 +1,326 @@
+// `ember bench`: runs the built binary (like tests/test_cli.cpp) on the memo260K
+// fixture with tiny sizes (-p 8 -n 4 -r 1, a 16 MiB probe) and checks the JSON, CSV
+// and table outputs and the usage errors.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ember/ember.h"
+#include "support/fixtures.h"
+#include "support/json.h"
+
+extern char** environ;
+
+namespace ember {
+namespace {
+
+using testing::fixture;
+
+struct Result {
+  int code = -1;  // exit status; 128 + signal when killed
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+std::vector<std::string> lines_of(const std::string& s) {
+  std::vector<std::string> v;
+  std::istringstream in(s);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) v.push_back(line);
+  return v;
+}
+
+bool one_line(const std::string& s) {
+  return s.size() > 1 && s.back() == '\n' && s.find('\n') == s.size() - 1;
+}
+
+std::vector<std::string> split_csv(const std::string& line) {  // no quoted fields here
+  std::vector<std::string> v;
+  std::string cur;
+  for (char c : line) {
+    if (c == ',') {
+      v.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  v.push_back(cur);
+  return v;
+}
+
+class CliBench : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "ember-bench-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
+    dir_ = tmpl;
+    model_ = fixture("models/memo260K.gguf");
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  }
+
+  // Runs `ember args...` (stdin /dev/null, stdout/stderr to files, EMBER_LOG removed);
+  // kills it and fails after 60 s.
+  Result run(const std::vector<std::string>& args) {
+    Result r;
+    const std::string bin = EMBER_BINARY_DIR "/bin/ember";
+    std::vector<std::string> argv_s;
+#ifdef EMBER_TEST_EMULATOR
+    for (std::string e = EMBER_TEST_EMULATOR;;) {
+      size_t p = e.find('|');
+      argv_s.push_back(e.substr(0, p));
+      if (p == std::string::npos) break;
+      e.erase(0, p + 1);
+    }
+#endif
+    argv_s.push_back(bin);
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (char** e = environ; *e; ++e)
+      if (std::strncmp(*e, "EMBER_LOG=", 10) != 0) envp.push_back(*e);
+    envp.push_back(nullptr);
+
+    const std::string out = dir_ + "/.stdout", err = dir_ + "/.stderr";
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, argv_s[0].c_str(), &fa, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+      ADD_FAILURE() << "cannot run " << bin << ": " << std::strerror(rc);
+      return r;
+    }
+    int status = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        ADD_FAILURE() << "timeout: ember " << ::testing::PrintToString(args);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+
+  // bench on memo260K with tiny sizes plus `extra`.
+  Result bench(std::vector<std::string> extra) {
+    std::vector<std::string> a = {"bench", "-m", model_, "-r", "1", "--probe-mib", "16", "--probe-passes", "2"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run(a);
+  }
+
+  std::string dir_, model_;
+};
+
+#define EXPECT_USAGE_ERROR(r, needle)                              \
+  do {                                                             \
+    EXPECT_EQ((r).code, 2) << (r).err;                             \
+    EXPECT_TRUE(one_line((r).err)) << "stderr: " << (r).err;       \
+    EXPECT_NE((r).err.find(needle), std::string::npos) << (r).err; \
+    EXPECT_EQ((r).out, "");                                        \
+  } while (0)
+
+const char* const kJsonKeys[] = {
+    "model",           "kernels",        "threads",        "n_prompt",        "n_gen",         "n_ctx",
+    "repetitions",     "prefill_tps",    "prefill_tps_min", "prefill_tps_max", "decode_tps",   "decode_tps_min",
+    "decode_tps_max",  "ttft_ms",        "ttft_ms_min",    "ttft_ms_max",     "model_bytes",   "bytes_per_token",
+    "context_bytes",   "peak_rss_bytes", "decode_bw_gbs",  "read_bw_gbs",     "decode_bw_pct"};
+
+TEST_F(CliBench, ListedInTopLevelHelpAndHasHelp) {
+  Result r = run({"--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("bench"), std::string::npos);
+  r = run({"bench", "--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("usage: ember bench"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--output"), std::string::npos);
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CliBench, JsonHasEveryKeyWithSaneValues) {
+  ember_model* m = nullptr;
+  ASSERT_EQ(ember_model_load(model_.c_str(), nullptr, &m), EMBER_OK) << ember_last_error();
+  ember_model_info info{};
+  ASSERT_EQ(ember_model_get_info(m, &info), EMBER_OK);
+  const uint64_t weight_bytes = info.weight_bytes;
+  const std::string name = info.name;
+  ember_model_free(m);
+
+  Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");  // -q: no progress
+  std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 1u) << r.out;
+  testing::Json j;
+  std::string err;
+  ASSERT_TRUE(testing::parse_json(lines[0], &j, &err)) << err << ": " << lines[0];
+  for (const char* k : kJsonKeys) EXPECT_TRUE(j.has(k)) << k;
+  EXPECT_EQ(j["model"].str, name);
+  EXPECT_FALSE(j["kernels"].str.empty());
+  EXPECT_EQ(j["threads"].i(), 1);
+  EXPECT_EQ(j["n_prompt"].i(), 8);
+  EXPECT_EQ(j["n_gen"].i(), 4);
+  EXPECT_GE(j["n_ctx"].i(), 12);
+  EXPECT_EQ(j["repetitions"].i(), 1);
+  for (const char* k : {"prefill_tps", "decode_tps", "ttft_ms", "decode_bw_gbs", "read_bw_gbs", "decode_bw_pct"}) {
+    EXPECT_EQ(j[k].kind, testing::Json::kNumber) << k;
+    EXPECT_GT(j[k].num, 0) << k;
+  }
+  // One run: median = min = max.
+  EXPECT_EQ(j["prefill_tps_min"].num, j["prefill_tps"].num);
+  EXPECT_EQ(j["decode_tps_max"].num, j["decode_tps"].num);
+  EXPECT_LE(j["ttft_ms_min"].num, j["ttft_ms"].num);
+  EXPECT_EQ(static_cast<uint64_t>(j["model_bytes"].num), weight_bytes);
+  EXPECT_GT(j["bytes_per_token"].num, 0);
+  EXPECT_LE(j["bytes_per_token"].num, j["model_bytes"].num);
+  EXPECT_GT(j["context_bytes"].num, 0);
+  // The RSS counts the context's allocations (mapped model pages too, once read).
+  EXPECT_GE(j["peak_rss_bytes"].num, j["context_bytes"].num);
+  // decode GB/s = bytes per token x decode tok/s (printed with 3 decimals).
+  EXPECT_NEAR(j["decode_bw_gbs"].num, j["bytes_per_token"].num * j["decode_tps"].num / 1e9, 2e-3);
+}
+
+TEST_F(CliBench, JsonOneObjectPerCombinationInOrder) {
+  Result r = bench({"-p", "4,8", "-n", "2,4", "-t", "1", "--output", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 4u) << r.out;
+  const int want[4][2] = {{4, 2}, {4, 4}, {8, 2}, {8, 4}};
+  for (size_t i = 0; i < 4; ++i) {
+    testing::Json j;
+    ASSERT_TRUE(testing::parse_json(lines[i], &j)) << lines[i];
+    EXPECT_EQ(j["n_prompt"].i(), want[i][0]);
+    EXPECT_EQ(j["n_gen"].i(), want[i][1]);
+    EXPECT_EQ(j["n_ctx"].i(), want[i][0] + want[i][1]);  // default: exactly what the row needs
+  }
+  // stderr is not a terminal: plain progress lines, one per combination.
+  EXPECT_EQ(lines_of(r.err).size(), 4u) << r.err;
+  EXPECT_EQ(r.err.find('\r'), std::string::npos);
+}
+
+TEST_F(CliBench, CsvHeaderThenOneRowPerCombination) {
+  Result r = bench({"-p", "8", "-n", "2,4", "-t", "1,2", "--output", "csv", "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 1u + 4u) << r.out;
+  const std::vector<std::string> header = split_csv(lines[0]);
+  for (const char* k : kJsonKeys) EXPECT_NE(std::find(header.begin(), header.end(), k), header.end()) << k;
+  const size_t col_threads = std::find(header.begin(), header.end(), "threads") - header.begin();
+  const size_t col_decode = std::find(header.begin(), header.end(), "decode_tps") - header.begin();
+  const int want_threads[4] = {1, 1, 2, 2};
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::vector<std::string> row = split_csv(lines[i]);
+    ASSERT_EQ(row.size(), header.size()) << lines[i];
+    EXPECT_EQ(std::atoi(row[col_threads].c_str()), want_threads[i - 1]);
+    EXPECT_GT(std::atof(row[col_decode].c_str()), 0) << lines[i];
+  }
+}
+
+TEST_F(CliBench, TableHasAHeaderAndOneRowPerCombination) {
+  Result r = bench({"-p", "8", "-n", "4", "-t", "1", "-r", "2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> lines = lines_of(r.out);
+  size_t header = lines.size();
+  for (size_t i = 0; i < lines.size(); ++i)
+    if (lines[i].rfind("threads", 0) == 0) header = i;
+  ASSERT_LT(header, lines.size()) << r.out;
+  ASSERT_EQ(lines.size(), header + 2) << r.out;
+  EXPECT_NE(lines[header].find("decode tok/s"), std::string::npos);
+  EXPECT_NE(lines[header].find("% of read bw"), std::string::npos);
+  // Aligned: the row is as long as the header (right-aligned last column).
+  EXPECT_EQ(lines[header + 1].size(), lines[header].size()) << r.out;
+  EXPECT_NE(r.out.find("read bandwidth"), std::string::npos) << r.out;
+}
+
+TEST_F(CliBench, NoProbeGivesNullBandwidth) {
+  Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  testing::Json j;
+  ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+  EXPECT_EQ(j["read_bw_gbs"].kind, testing::Json::kNull);
+  EXPECT_EQ(j["decode_bw_pct"].kind, testing::Json::kNull);
+  EXPECT_GT(j["decode_bw_gbs"].num, 0);
+}
+
+TEST_F(CliBench, BadFlagsAreUsageErrors) {
+  EXPECT_USAGE_ERROR(run({"bench"}), "--model");
+  EXPECT_USAGE_ERROR(bench({"--output", "xml"}), "xml");
+  EXPECT_USAGE_ERROR(bench({"-p", "0"}), "prompt length 0");
+  EXPECT_USAGE_ERROR(bench({"-p", "8,,4"}), "8,,4");
+  EXPECT_USAGE_ERROR(bench({"-n", "x"}), "'x'");
+  EXPECT_USAGE_ERROR(bench({"-n", "-3"}), "generation length -3");
+  EXPECT_USAGE_ERROR(bench({"-t", "1,-1"}), "thread count -1");
+  EXPECT_USAGE_ERROR(bench({"-r", "0"}), "-r");
+  EXPECT_USAGE_ERROR(bench({"--frobnicate"}), "unknown flag '--frobnicate'");
+}
+
+TEST_F(CliBench, PromptPlusGenLargerThanTheContextIsAnError) {
+  EXPECT_USAGE_ERROR(bench({"-p", "8,16", "-n", "4", "-c", "16"}), "exceed the context size 16");
+  // Exactly full is fine.
+  Result r = bench({"-p", "8", "-n", "4", "-c", "12", "-t", "1", "--output", "json", "-q"});
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
+// Bytes read per decoded token: the whole model when the output matrix is the
+// embedding table (tiny-gemma), the model minus one vocab x embd table when it is
+// separate (tiny: F32, 512 x 256 x 4 bytes).
+TEST_F(CliBench, BytesPerTokenLeaveOutASeparateEmbeddingTable) {
+  for (const char* preset : {"tiny", "tiny-gemma"}) {
+    const std::string out = dir_ + "/" + preset + ".gguf";
+    Result s = run({"synth", "--preset", preset, "--type", "f32", "-o", out, "-q", "-t", "1"});
+    ASSERT_EQ(s.code, 0) << s.err;
+    model_ = out;
+    Result r = bench({"-p", "4", "-n", "2", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    testing::Json j;
+    ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+    const double model_bytes = j["model_bytes"].num, per_token = j["bytes_per_token"].num;
+    if (std::string(preset) == "tiny")
+      EXPECT_NEAR(per_token, model_bytes - 512.0 * 256 * 4, 64) << preset;
+    else
+      EXPECT_EQ(per_token, model_bytes) << preset;
+  }
+}
+
+TEST_F(CliBench, MissingModelIsARuntimeError) {
+  Result r = run({"bench", "-m", dir_ + "/nope.gguf", "--probe-mib", "0"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("nope.gguf"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace ember

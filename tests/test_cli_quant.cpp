@@ -1,0 +1,654 @@
+// `ember quantize` and `ember synth`: the C API (ember_quantize_file, ember_synth_file)
+// and the commands (run as a child process, like tests/test_cli.cpp does).
+//   - quantizing the F32 fixtures gives the Q8_0 / Q4_0 fixtures' tensors byte for byte,
+//     with every metadata key of the fixture;
+//   - the llama.cpp type rules (output Q6_K/Q8_0, use_more_bits for q4_k_m, fallbacks);
+//   - f16 output loads and its logits agree with F32 within the f16 rounding bound;
+//   - the tiny synth presets load and evaluate; synth is deterministic by seed and
+//     independent of the thread count; its weights have the stated statistics;
+//   - errors: one line, exit 2 for usage, 1 for files, naming the tensor and shape.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ember/ember.h"
+#include "engine/quantize_model.h"
+#include "loader/gguf.h"
+#include "support/fixtures.h"
+
+extern char** environ;
+
+namespace ember {
+namespace {
+
+using testing::fixture;
+
+// ---- helpers ------------------------------------------------------------------------------
+
+std::unique_ptr<GgufFile> open_gguf(const std::string& path) {
+  std::unique_ptr<GgufFile> f;
+  Status s = GgufFile::Open(path, &f);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return f;
+}
+
+size_t elem_size(GgufType t) {
+  switch (t) {
+    case GgufType::kU8: case GgufType::kI8: case GgufType::kBool: return 1;
+    case GgufType::kU16: case GgufType::kI16: return 2;
+    case GgufType::kU32: case GgufType::kI32: case GgufType::kF32: return 4;
+    case GgufType::kU64: case GgufType::kI64: case GgufType::kF64: return 8;
+    default: return 0;
+  }
+}
+
+bool same_value(const GgufValue& a, const GgufValue& b) {
+  if (a.type != b.type) return false;
+  switch (a.type) {
+    case GgufType::kString: return a.str == b.str;
+    case GgufType::kArray:
+      if (a.elem_type != b.elem_type || a.count != b.count) return false;
+      if (a.elem_type == GgufType::kString) return a.strings == b.strings;
+      return std::memcmp(a.elems, b.elems, a.count * elem_size(a.elem_type)) == 0;
+    default: return a.i == b.i && a.u == b.u && a.f == b.f;
+  }
+}
+
+// Same tensors (names, order, types, shapes, bytes) in both files.
+void expect_same_tensors(const GgufFile& got, const GgufFile& want) {
+  ASSERT_EQ(got.tensors().size(), want.tensors().size());
+  for (size_t i = 0; i < want.tensors().size(); ++i) {
+    const GgufTensor& g = got.tensors()[i];
+    const GgufTensor& w = want.tensors()[i];
+    SCOPED_TRACE(w.name);
+    EXPECT_EQ(g.name, w.name);
+    EXPECT_EQ(g.type, w.type) << dtype_name(g.type) << " vs " << dtype_name(w.type);
+    EXPECT_EQ(g.n_dims, w.n_dims);
+    for (int d = 0; d < 4; ++d) EXPECT_EQ(g.ne[d], w.ne[d]);
+    ASSERT_EQ(g.nbytes, w.nbytes);
+    EXPECT_EQ(std::memcmp(g.data, w.data, w.nbytes), 0) << "tensor bytes differ";
+  }
+}
+
+std::map<std::string, DType> tensor_types(const GgufFile& f) {
+  std::map<std::string, DType> m;
+  for (const GgufTensor& t : f.tensors()) m[t.name] = t.type;
+  return m;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+bool one_line(const std::string& s) {
+  return s.size() > 1 && std::count(s.begin(), s.end(), '\n') == 1 && s.back() == '\n';
+}
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+struct Counter {
+  int calls = 0, last_i = 0, n = 0, cancel_at = 0;
+  std::vector<std::string> names, types, notes;
+};
+
+int count_progress(int32_t i, int32_t n, const char* name, const char* type, const char* note, void* user) {
+  auto* c = static_cast<Counter*>(user);
+  EXPECT_EQ(i, c->last_i + 1);
+  c->last_i = i;
+  c->n = n;
+  ++c->calls;
+  c->names.push_back(name);
+  c->types.push_back(type);
+  c->notes.push_back(note);
+  return c->cancel_at != 0 && i == c->cancel_at;
+}
+
+// A temporary directory per test; run() executes the built `ember`.
+class QuantFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "ember-quant-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  }
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  // Files in the test directory (to check that nothing, e.g. a temporary, is left).
+  std::set<std::string> listing() const {
+    std::set<std::string> s;
+    for (const auto& e : std::filesystem::directory_iterator(dir_))
+      if (e.path().filename().string()[0] != '.') s.insert(e.path().filename().string());
+    return s;
+  }
+
+  ember_status quantize(const std::string& in, const std::string& out, const char* type, Counter* c = nullptr,
+                        int threads = 1) {
+    ember_quantize_params p = ember_quantize_default_params();
+    p.n_threads = threads;
+    if (c) {
+      p.progress = count_progress;
+      p.user = c;
+    }
+    return ember_quantize_file(in.c_str(), out.c_str(), type, &p);
+  }
+  ember_status synth(const std::string& out, const char* preset, const char* type, uint64_t seed, int threads = 1,
+                     Counter* c = nullptr) {
+    ember_synth_params p = ember_synth_default_params();
+    p.preset = preset;
+    p.type = type;
+    p.seed = seed;
+    p.n_threads = threads;
+    if (c) {
+      p.progress = count_progress;
+      p.user = c;
+    }
+    return ember_synth_file(out.c_str(), &p);
+  }
+
+  // A minimal llama-named file whose attn_q rows hold 48 values (not a multiple of 32).
+  std::string odd_rows_model() {
+    GgufWriter w;
+    w.SetString("general.architecture", "llama");
+    w.SetU32("llama.block_count", 1);
+    std::vector<float> q(48 * 4, 0.5f), norm(48, 1.0f);
+    EXPECT_TRUE(w.AddTensor("blk.0.attn_norm.weight", DType::F32, {48}, norm.data(), norm.size() * 4).ok());
+    EXPECT_TRUE(w.AddTensor("blk.0.attn_q.weight", DType::F32, {48, 4}, q.data(), q.size() * 4).ok());
+    const std::string p = path("odd.gguf");
+    EXPECT_TRUE(w.Write(p).ok());
+    return p;
+  }
+
+  // Runs `ember args...` with stdin /dev/null, stdout/stderr captured; 60 s limit.
+  Result run(const std::vector<std::string>& args) {
+    Result r;
+    const std::string bin = EMBER_BINARY_DIR "/bin/ember";
+    std::vector<std::string> argv_s = {bin};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (char** e = environ; *e; ++e)
+      if (std::strncmp(*e, "EMBER_LOG=", 10) != 0) envp.push_back(*e);
+    envp.push_back(nullptr);
+    const std::string out = path(".stdout"), err = path(".stderr");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+      ADD_FAILURE() << "cannot run " << bin << ": " << std::strerror(rc);
+      return r;
+    }
+    int status = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        ADD_FAILURE() << "timeout: ember " << ::testing::PrintToString(args);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+
+  std::string dir_;
+};
+
+// ---- ember_quantize_file -------------------------------------------------------------------
+
+// The fixtures were made by llama-quantize's default type choice and ggml's reference
+// quantizers: our file must hold exactly their tensors and every one of their keys.
+TEST_F(QuantFiles, QuantizeReproducesTheQ8_0AndQ4_0Fixtures) {
+  const char* models[] = {"tiny-llama-gqa", "tiny-gemma"};
+  for (const char* m : models) {
+    for (const char* type : {"q8_0", "q4_0"}) {
+      SCOPED_TRACE(std::string(m) + " " + type);
+      const std::string out = path(std::string(m) + "-" + type + ".gguf");
+      Counter c;
+      ASSERT_EQ(quantize(fixture(std::string("models/") + m + "-f32.gguf"), out, type, &c), EMBER_OK)
+          << ember_last_error();
+      auto got = open_gguf(out);
+      auto want = open_gguf(fixture(std::string("models/") + m + "-" + type + ".gguf"));
+      ASSERT_TRUE(got && want);
+      expect_same_tensors(*got, *want);
+      for (const auto& [key, v] : want->metadata()) {
+        const GgufValue* g = got->Find(key);
+        ASSERT_NE(g, nullptr) << key;
+        EXPECT_TRUE(same_value(*g, v)) << key;
+      }
+      // ... and every key of the input (CopyMetadata), nothing else.
+      auto in = open_gguf(fixture(std::string("models/") + m + "-f32.gguf"));
+      for (const auto& [key, v] : in->metadata()) EXPECT_TRUE(got->Has(key)) << key;
+      std::set<std::string> extra;
+      for (const auto& [key, v] : got->metadata())
+        if (!in->Has(key)) extra.insert(key);
+      const std::set<std::string> allowed = {"general.quantization_version", "general.file_type"};
+      for (const std::string& k : extra) EXPECT_TRUE(allowed.count(k)) << k;
+      // Progress: once per tensor, in order.
+      EXPECT_EQ(c.calls, static_cast<int>(want->tensors().size()));
+      EXPECT_EQ(c.n, c.calls);
+      EXPECT_EQ(c.names.front(), want->tensors().front().name);
+      EXPECT_EQ(listing().count(std::filesystem::path(out).filename().string()), 1u);
+    }
+  }
+  EXPECT_EQ(listing().size(), 4u) << "no temporary files left";
+}
+
+TEST_F(QuantFiles, QuantizeToF16LoadsAndAgreesWithF32WithinTheRoundingBound) {
+  const std::string f32 = fixture("models/tiny-llama-gqa-f32.gguf"), f16 = path("f16.gguf");
+  ASSERT_EQ(quantize(f32, f16, "F16"), EMBER_OK) << ember_last_error();
+  auto g = open_gguf(f16);
+  uint32_t ft = 99;
+  EXPECT_TRUE(g->GetU32("general.file_type", &ft).ok());
+  EXPECT_EQ(ft, 1u);
+  for (const GgufTensor& t : g->tensors()) EXPECT_EQ(t.type, t.n_dims == 1 ? DType::F32 : DType::F16) << t.name;
+
+  // Logits of case 3 (60 tokens) from both files.
+  const std::vector<int32_t> ids = testing::read_ids(fixture("models/tiny-llama-gqa-f32.case-3.tokens.txt"));
+  auto logits = [&](const std::string& p) {
+    ember_model* m = nullptr;
+    EXPECT_EQ(ember_model_load(p.c_str(), nullptr, &m), EMBER_OK) << ember_last_error();
+    ember_context_params cp = ember_context_default_params();
+    cp.n_ctx = static_cast<int32_t>(ids.size());
+    cp.n_batch = static_cast<int32_t>(ids.size());
+    cp.n_threads = 1;
+    cp.logits_all = 1;
+    ember_context* c = nullptr;
+    EXPECT_EQ(ember_context_create(m, &cp, &c), EMBER_OK) << ember_last_error();
+    EXPECT_EQ(ember_eval(c, ids.data(), ids.size()), EMBER_OK) << ember_last_error();
+    ember_model_info info{};
+    ember_model_get_info(m, &info);
+    std::vector<float> all;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const float* l = ember_get_logits(c, static_cast<int32_t>(i));
+      all.insert(all.end(), l, l + info.n_vocab);
+    }
+    ember_context_free(c);
+    ember_model_free(m);
+    return all;
+  };
+  const std::vector<float> a = logits(f32), b = logits(f16);
+  ASSERT_EQ(a.size(), b.size());
+  double max_abs = 0, max_diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    max_abs = std::max(max_abs, std::fabs(double(a[i])));
+    max_diff = std::max(max_diff, std::fabs(double(a[i]) - b[i]));
+  }
+  // Bound: rounding to f16 moves each weight by at most u = 2^-11 relative. To first
+  // order each rounded matrix perturbs its output by at most u relative, and the
+  // perturbations add along the longest chain of matrices a logit depends on:
+  // embedding, 4 layers x (q/k -> scores, v, output; gate/up, down) = 4 x 5, output
+  // matrix: 22 matrices. RMSNorm and the residual stream pass relative errors with gain
+  // ~1, so |dlogit| <= 22 * u * max|logit| (= 0.089 here; measured: about 6e-3).
+  const double bound = 22 * std::ldexp(1.0, -11) * max_abs;
+  EXPECT_LE(max_diff, bound) << "max |logit| " << max_abs;
+  EXPECT_GT(max_diff, 0.0) << "f16 rounding must change something";
+  RecordProperty("max_logit_diff_f16", std::to_string(max_diff));
+}
+
+TEST_F(QuantFiles, QuantizeQ4_K_MFollowsTheLlamaCppRules) {
+  // Synthetic tiny llama: n_embd 256 (k-quants fit), 2 layers, separate output.
+  const std::string f32 = path("tiny.gguf"), out = path("tiny-q4_k_m.gguf");
+  ASSERT_EQ(synth(f32, "tiny", "f32", 3), EMBER_OK) << ember_last_error();
+  ASSERT_EQ(quantize(f32, out, "q4_k_m"), EMBER_OK) << ember_last_error();
+  auto g = open_gguf(out);
+  auto types = tensor_types(*g);
+  EXPECT_EQ(types["output.weight"], DType::Q6_K);
+  EXPECT_EQ(types["token_embd.weight"], DType::Q4_K);
+  EXPECT_EQ(types["output_norm.weight"], DType::F32);
+  // use_more_bits(i, 2): i < 0 || i >= 1 || (i % 3) == 2: only layer 1.
+  EXPECT_EQ(types["blk.0.attn_v.weight"], DType::Q4_K);
+  EXPECT_EQ(types["blk.0.ffn_down.weight"], DType::Q4_K);
+  EXPECT_EQ(types["blk.1.attn_v.weight"], DType::Q6_K);
+  EXPECT_EQ(types["blk.1.ffn_down.weight"], DType::Q6_K);
+  EXPECT_EQ(types["blk.1.attn_q.weight"], DType::Q4_K);
+  EXPECT_EQ(types["blk.1.ffn_norm.weight"], DType::F32);
+  uint32_t ft = 0, qv = 0;
+  EXPECT_TRUE(g->GetU32("general.file_type", &ft).ok());
+  EXPECT_TRUE(g->GetU32("general.quantization_version", &qv).ok());
+  EXPECT_EQ(ft, 15u);
+  EXPECT_EQ(qv, 2u);
+  EXPECT_EQ(g->Find("ember.synth.preset")->str, "tiny");  // metadata kept
+
+  // Writing q4_k_m directly from synth gives the same tensors (same rules, same weights).
+  const std::string direct = path("direct.gguf");
+  ASSERT_EQ(synth(direct, "tiny", "q4_k_m", 3), EMBER_OK) << ember_last_error();
+  expect_same_tensors(*open_gguf(direct), *g);
+
+  // q4_0: the output matrix gets Q6_K too (every quantized target but q8_0).
+  ASSERT_EQ(quantize(f32, path("q4_0.gguf"), "q4_0"), EMBER_OK);
+  EXPECT_EQ(tensor_types(*open_gguf(path("q4_0.gguf")))["output.weight"], DType::Q6_K);
+  ASSERT_EQ(quantize(f32, path("q8_0.gguf"), "q8_0"), EMBER_OK);
+  EXPECT_EQ(tensor_types(*open_gguf(path("q8_0.gguf")))["output.weight"], DType::Q8_0);
+}
+
+// use_more_bits on real depths, the tied output, and the fallbacks, on the rule itself.
+TEST(QuantRules, TypeChoiceMatchesLlamaQuantize) {
+  auto choose = [](QuantTarget t, const std::string& name, int64_t ne0, int64_t ne1, int n_layer, bool has_output,
+                   std::string* note = nullptr) {
+    TensorShape s{name, ne1 ? 2u : 1u, {ne0, ne1 ? ne1 : 1, 1, 1}, DType::F32};
+    DType out = DType::F32;
+    std::string n;
+    Status st = ChooseTensorType(t, s, ModelFacts{n_layer, has_output}, &out, note ? note : &n);
+    EXPECT_TRUE(st.ok()) << st.message();
+    return out;
+  };
+  // 22 layers (TinyLlama): n/8 = 2, 7n/8 = 19 -> 0, 1, 4, 7, 10, 13, 16, 19, 20, 21.
+  std::vector<int> more;
+  for (int i = 0; i < 22; ++i)
+    if (choose(QuantTarget::kQ4_K_M, "blk." + std::to_string(i) + ".attn_v.weight", 2048, 256, 22, true) ==
+        DType::Q6_K) {
+      more.push_back(i);
+      EXPECT_EQ(choose(QuantTarget::kQ4_K_M, "blk." + std::to_string(i) + ".ffn_down.weight", 5632, 2048, 22, true),
+                DType::Q6_K);
+    }
+  EXPECT_EQ(more, (std::vector<int>{0, 1, 4, 7, 10, 13, 16, 19, 20, 21}));
+  // Tied output: token_embd is the output matrix.
+  EXPECT_EQ(choose(QuantTarget::kQ4_K_M, "token_embd.weight", 2048, 256000, 18, false), DType::Q6_K);
+  EXPECT_EQ(choose(QuantTarget::kQ4_K_M, "token_embd.weight", 2048, 32000, 22, true), DType::Q4_K);
+  EXPECT_EQ(choose(QuantTarget::kQ8_0, "token_embd.weight", 2048, 256000, 18, false), DType::Q8_0);
+  EXPECT_EQ(choose(QuantTarget::kQ4_0, "output.weight", 2048, 32000, 22, true), DType::Q6_K);
+  // Rows of 896 (Qwen2.5 0.5B): the output Q8_0, Q4_K falls back to Q4_0, Q6_K to Q8_0.
+  std::string note;
+  EXPECT_EQ(choose(QuantTarget::kQ4_K_M, "token_embd.weight", 896, 151936, 24, false, &note), DType::Q8_0);
+  EXPECT_EQ(note, "");
+  EXPECT_EQ(choose(QuantTarget::kQ4_K_M, "blk.3.attn_q.weight", 896, 896, 24, false, &note), DType::Q4_0);
+  EXPECT_NE(note.find("896"), std::string::npos);
+  EXPECT_EQ(choose(QuantTarget::kQ4_K_M, "blk.0.attn_v.weight", 896, 128, 24, false, &note), DType::Q8_0);
+  EXPECT_EQ(choose(QuantTarget::kQ4_K_M, "blk.0.ffn_down.weight", 4864, 896, 24, false), DType::Q6_K);
+  // Float targets: every matrix; 1-D tensors keep their type.
+  EXPECT_EQ(choose(QuantTarget::kF16, "output.weight", 100, 7, 1, true), DType::F16);
+  EXPECT_EQ(choose(QuantTarget::kQ4_K_M, "blk.0.attn_norm.weight", 2048, 0, 22, true), DType::F32);
+}
+
+TEST_F(QuantFiles, QuantizeErrorsNameTheTensorAndLeaveNoFile) {
+  const std::string odd = odd_rows_model();
+  for (const char* type : {"q8_0", "q4_0"}) {
+    EXPECT_EQ(quantize(odd, path("o.gguf"), type), EMBER_ERR_INVALID_ARGUMENT) << type;
+    const std::string msg = ember_last_error();
+    EXPECT_NE(msg.find("blk.0.attn_q.weight"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("[48, 4]"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("32"), std::string::npos) << msg;
+  }
+  // q4_k_m falls back as llama.cpp does: Q4_K -> Q4_0 -> F16 for rows of 48.
+  Counter c;
+  ASSERT_EQ(quantize(odd, path("o.gguf"), "q4_k_m", &c), EMBER_OK) << ember_last_error();
+  EXPECT_EQ(tensor_types(*open_gguf(path("o.gguf")))["blk.0.attn_q.weight"], DType::F16);
+  ASSERT_EQ(c.notes.size(), 2u);
+  EXPECT_NE(c.notes[1].find("f16 instead of q4_k"), std::string::npos) << c.notes[1];
+
+  EXPECT_EQ(quantize(fixture("models/tiny-llama-gqa-f32.gguf"), path("x.gguf"), "q5_k"), EMBER_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ember_last_error()).find("q5_k"), std::string::npos);
+  EXPECT_NE(quantize(path("missing.gguf"), path("x.gguf"), "q8_0"), EMBER_OK);
+  EXPECT_NE(std::string(ember_last_error()).find("missing.gguf"), std::string::npos);
+  EXPECT_EQ(quantize(fixture("models/tiny-llama-gqa-q8_0.gguf"), path("x.gguf"), "q4_0"), EMBER_ERR_UNSUPPORTED);
+  EXPECT_NE(std::string(ember_last_error()).find("requantiz"), std::string::npos);
+  EXPECT_EQ(quantize(odd, odd, "f16"), EMBER_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ember_quantize_file(nullptr, "x", "q8_0", nullptr), EMBER_ERR_INVALID_ARGUMENT);
+
+  // Cancelled at tensor 3: CANCELLED, no output, no temporary.
+  Counter cancel;
+  cancel.cancel_at = 3;
+  EXPECT_EQ(quantize(fixture("models/tiny-llama-gqa-f32.gguf"), path("c.gguf"), "q8_0", &cancel),
+            EMBER_ERR_CANCELLED);
+  EXPECT_EQ(cancel.calls, 3);
+  EXPECT_EQ(listing(), (std::set<std::string>{"odd.gguf", "o.gguf"}));
+}
+
+TEST(QuantApi, TypeNames) {
+  std::vector<std::string> names;
+  for (int32_t i = 0; const char* n = ember_quantize_type_name(i); ++i) names.push_back(n);
+  EXPECT_EQ(names, (std::vector<std::string>{"q8_0", "q4_0", "q4_k_m", "f16", "bf16", "f32"}));
+  EXPECT_EQ(ember_quantize_type_name(-1), nullptr);
+}
+
+// ---- ember_synth_file ------------------------------------------------------------------------
+
+TEST_F(QuantFiles, SynthTinyPresetsLoadAndEvaluate) {
+  for (const char* preset : {"tiny", "tiny-gemma"}) {
+    for (const char* type : {"f32", "f16"}) {
+      SCOPED_TRACE(std::string(preset) + " " + type);
+      const std::string p = path(std::string(preset) + "-" + type + ".gguf");
+      Counter c;
+      ASSERT_EQ(synth(p, preset, type, 1, 1, &c), EMBER_OK) << ember_last_error();
+      EXPECT_EQ(c.calls, std::string(preset) == "tiny" ? 21 : 20);
+      ember_model* m = nullptr;
+      ASSERT_EQ(ember_model_load(p.c_str(), nullptr, &m), EMBER_OK) << ember_last_error();
+      ember_model_info info{};
+      ASSERT_EQ(ember_model_get_info(m, &info), EMBER_OK);
+      EXPECT_EQ(info.n_vocab, 512);
+      EXPECT_EQ(info.n_embd, 256);
+      EXPECT_EQ(info.n_layer, 2);
+      EXPECT_STREQ(info.architecture, std::string(preset) == "tiny" ? "llama" : "gemma");
+      // The vocabulary works: text round-trips through the tokenizer.
+      int32_t ids[64];
+      size_t n = 0;
+      const char* text = "a cab, a bad bee";
+      ASSERT_EQ(ember_tokenize(m, text, std::strlen(text), 1, 0, ids, 64, &n), EMBER_OK) << ember_last_error();
+      EXPECT_EQ(ids[0], 1);
+      char back[128];
+      size_t nb = 0;
+      ASSERT_EQ(ember_detokenize(m, ids + 1, n - 1, 0, back, sizeof back, &nb), EMBER_OK);
+      EXPECT_EQ(std::string(back, nb), text);
+
+      ember_context_params cp = ember_context_default_params();
+      cp.n_ctx = 16;
+      cp.n_threads = 1;
+      cp.logits_all = 1;
+      ember_context* ctx = nullptr;
+      ASSERT_EQ(ember_context_create(m, &cp, &ctx), EMBER_OK) << ember_last_error();
+      const int32_t toks[5] = {1, 300, 301, 302, 400};
+      ASSERT_EQ(ember_eval(ctx, toks, 5), EMBER_OK) << ember_last_error();
+      for (int i = 0; i < 5; ++i) {
+        const float* l = ember_get_logits(ctx, i);
+        ASSERT_NE(l, nullptr);
+        float lo = l[0], hi = l[0];
+        for (int v = 0; v < info.n_vocab; ++v) {
+          ASSERT_TRUE(std::isfinite(l[v])) << "position " << i << " token " << v;
+          lo = std::min(lo, l[v]);
+          hi = std::max(hi, l[v]);
+        }
+        EXPECT_GT(hi - lo, 0.1f) << "logits should vary";
+      }
+      ember_context_free(ctx);
+      ember_model_free(m);
+    }
+  }
+}
+
+TEST_F(QuantFiles, SynthIsDeterministicBySeed) {
+  for (const char* type : {"q8_0", "q4_k_m"}) {
+    ASSERT_EQ(synth(path("a.gguf"), "tiny-gemma", type, 42), EMBER_OK) << ember_last_error();
+    ASSERT_EQ(synth(path("b.gguf"), "tiny-gemma", type, 42), EMBER_OK);
+    ASSERT_EQ(synth(path("c.gguf"), "tiny-gemma", type, 43), EMBER_OK);
+    const std::string a = slurp(path("a.gguf")), b = slurp(path("b.gguf")), c = slurp(path("c.gguf"));
+    EXPECT_GT(a.size(), 100000u);
+    EXPECT_TRUE(a == b) << type << ": same seed, different bytes";
+    EXPECT_EQ(a.size(), c.size());
+    EXPECT_FALSE(a == c) << type << ": another seed, same bytes";
+  }
+}
+
+// Rows are generated and converted each by one thread: bytes independent of threads.
+// A separate suite because it starts threads (see MatmulThreads in test_kernels.cpp).
+class QuantThreads : public QuantFiles {};
+TEST_F(QuantThreads, ThreadsDoNotChangeTheBytes) {
+  ASSERT_EQ(synth(path("t1.gguf"), "tiny", "q4_k_m", 9, 1), EMBER_OK) << ember_last_error();
+  ASSERT_EQ(synth(path("t3.gguf"), "tiny", "q4_k_m", 9, 3), EMBER_OK) << ember_last_error();
+  EXPECT_TRUE(slurp(path("t1.gguf")) == slurp(path("t3.gguf")));
+  ASSERT_EQ(quantize(fixture("models/tiny-gemma-f32.gguf"), path("q1.gguf"), "q4_0", nullptr, 1), EMBER_OK);
+  ASSERT_EQ(quantize(fixture("models/tiny-gemma-f32.gguf"), path("q3.gguf"), "q4_0", nullptr, 3), EMBER_OK);
+  EXPECT_TRUE(slurp(path("q1.gguf")) == slurp(path("q3.gguf")));
+}
+
+// Matrices N(0, 1/fan_in): mean 0 and variance 1/fan_in within sampling error (the
+// Irwin-Hall(4) variable has kurtosis 2.7, so the variance estimate of N samples has
+// relative standard error sqrt(1.7/N): 0.5% for N = 65536; tolerance 3%), |w| below
+// the generator's cut 2*sqrt(3)/sqrt(fan_in); norms exactly 1; vocabulary unique.
+TEST_F(QuantFiles, SynthWeightsHaveTheStatedStatistics) {
+  ASSERT_EQ(synth(path("s.gguf"), "tiny", "f32", 5), EMBER_OK) << ember_last_error();
+  auto g = open_gguf(path("s.gguf"));
+  for (const char* name : {"blk.0.attn_q.weight", "blk.1.ffn_down.weight", "token_embd.weight"}) {
+    const GgufTensor* t = g->FindTensor(name);
+    ASSERT_NE(t, nullptr);
+    const float* w = reinterpret_cast<const float*>(t->data);
+    double s = 0, s2 = 0, mx = 0;
+    for (uint64_t i = 0; i < t->n_elements; ++i) {
+      s += w[i];
+      s2 += double(w[i]) * w[i];
+      mx = std::max(mx, std::fabs(double(w[i])));
+    }
+    const double n = static_cast<double>(t->n_elements), fan_in = static_cast<double>(t->ne[0]);
+    const double mean = s / n, var = s2 / n - mean * mean;
+    EXPECT_LT(std::fabs(mean), 5 / std::sqrt(n * fan_in)) << name;  // 5 standard errors
+    EXPECT_NEAR(var * fan_in, 1.0, 0.03) << name;
+    EXPECT_LE(mx * std::sqrt(fan_in), 2 * std::sqrt(3.0) + 1e-4) << name;
+  }
+  const GgufTensor* norm = g->FindTensor("blk.1.attn_norm.weight");
+  for (uint64_t i = 0; i < norm->n_elements; ++i) ASSERT_EQ(reinterpret_cast<const float*>(norm->data)[i], 1.0f);
+  std::vector<std::string_view> tokens;
+  ASSERT_TRUE(g->GetStringArray("tokenizer.ggml.tokens", &tokens).ok());
+  EXPECT_EQ(tokens.size(), 512u);
+  EXPECT_EQ(std::set<std::string_view>(tokens.begin(), tokens.end()).size(), tokens.size());
+  EXPECT_EQ(tokens[3], "<0x00>");
+  EXPECT_EQ(tokens[258], "<0xFF>");
+  EXPECT_EQ(tokens[259], "\xE2\x96\x81");
+}
+
+TEST_F(QuantFiles, SynthErrors) {
+  EXPECT_EQ(synth(path("x.gguf"), "gpt-5", "f32", 0), EMBER_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ember_last_error()).find("gpt-5"), std::string::npos);
+  EXPECT_EQ(synth(path("x.gguf"), "tiny", "q3_k", 0), EMBER_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(synth(dir_, "tiny", "f32", 0), EMBER_ERR_INVALID_ARGUMENT);  // a directory
+  EXPECT_EQ(ember_synth_file(nullptr, nullptr), EMBER_ERR_INVALID_ARGUMENT);
+  Counter c;
+  c.cancel_at = 2;
+  EXPECT_EQ(synth(path("x.gguf"), "tiny", "f32", 0, 1, &c), EMBER_ERR_CANCELLED);
+  EXPECT_TRUE(listing().empty());
+  std::vector<std::string> names;
+  for (int32_t i = 0; const char* n = ember_synth_preset_name(i); ++i) {
+    names.push_back(n);
+    EXPECT_NE(ember_synth_preset_description(i), nullptr);
+  }
+  for (const char* want : {"tiny", "tinyllama-1.1b", "llama-3.2-1b", "gemma-2b", "qwen2.5-0.5b"})
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+}
+
+// ---- the commands ------------------------------------------------------------------------------
+
+#define EXPECT_USAGE_ERROR(r, needle)                              \
+  do {                                                             \
+    EXPECT_EQ((r).code, 2) << (r).err;                             \
+    EXPECT_TRUE(one_line((r).err)) << "stderr: " << (r).err;       \
+    EXPECT_NE((r).err.find(needle), std::string::npos) << (r).err; \
+    EXPECT_EQ((r).out, "");                                        \
+  } while (0)
+
+#define EXPECT_RUNTIME_ERROR(r, needle)                            \
+  do {                                                             \
+    EXPECT_EQ((r).code, 1) << (r).err;                             \
+    EXPECT_TRUE(one_line((r).err)) << "stderr: " << (r).err;       \
+    EXPECT_NE((r).err.find(needle), std::string::npos) << (r).err; \
+  } while (0)
+
+TEST_F(QuantFiles, CliQuantize) {
+  Result r = run({"quantize", "--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("usage: ember quantize"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("q4_k_m"), std::string::npos);
+  r = run({"--help"});
+  EXPECT_NE(r.out.find("quantize"), std::string::npos);
+  EXPECT_NE(r.out.find("synth"), std::string::npos);
+
+  const std::string in = fixture("models/tiny-llama-gqa-f32.gguf"), out = path("q.gguf");
+  EXPECT_USAGE_ERROR(run({"quantize", in, out}), "TYPE");
+  EXPECT_USAGE_ERROR(run({"quantize", in, out, "q5_1"}), "unknown type 'q5_1'");
+  EXPECT_USAGE_ERROR(run({"quantize", in, out, "q8_0", "-t", "-3"}), "'-t'");
+  EXPECT_RUNTIME_ERROR(run({"quantize", path("nope.gguf"), out, "q8_0"}), "nope.gguf");
+  EXPECT_RUNTIME_ERROR(run({"quantize", odd_rows_model(), out, "q4_0"}), "blk.0.attn_q.weight");
+
+  r = run({"quantize", in, out, "Q8_0", "-t", "1", "--verbose"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("[ 1/39]"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("token_embd.weight -> q8_0"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("[39/39]"), std::string::npos) << r.err;
+  EXPECT_TRUE(one_line(r.out)) << r.out;  // the summary
+  expect_same_tensors(*open_gguf(out), *open_gguf(fixture("models/tiny-llama-gqa-q8_0.gguf")));
+
+  r = run({"quantize", in, path("q4.gguf"), "q4_0", "-t", "1", "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  // The output matrix falls back from Q6_K (rows of 128): one note line, no progress.
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("output.weight"), std::string::npos) << r.err;
+  expect_same_tensors(*open_gguf(path("q4.gguf")), *open_gguf(fixture("models/tiny-llama-gqa-q4_0.gguf")));
+}
+
+TEST_F(QuantFiles, CliSynth) {
+  Result r = run({"synth", "--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("usage: ember synth"), std::string::npos);
+  r = run({"synth", "--list"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("gemma-2b"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("llama3 rope scaling"), std::string::npos) << r.out;
+
+  EXPECT_USAGE_ERROR(run({"synth", "--type", "f32", "-o", path("x.gguf")}), "--preset");
+  EXPECT_USAGE_ERROR(run({"synth", "--preset", "tiny", "-o", path("x.gguf")}), "--type");
+  EXPECT_USAGE_ERROR(run({"synth", "--preset", "tiny", "--type", "f32"}), "-o");
+  EXPECT_USAGE_ERROR(run({"synth", "--preset", "huge", "--type", "f32", "-o", path("x.gguf")}), "unknown preset 'huge'");
+  EXPECT_USAGE_ERROR(run({"synth", "--preset", "tiny", "--type", "int3", "-o", path("x.gguf")}), "unknown type 'int3'");
+  EXPECT_RUNTIME_ERROR(run({"synth", "--preset", "tiny", "--type", "f32", "-o", path("no/such/dir/x.gguf")}),
+                       "no/such/dir");
+
+  const std::string out = path("tiny.gguf");
+  r = run({"synth", "--preset", "tiny", "--type", "q8_0", "-o", out, "--seed", "7", "-t", "1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(one_line(r.out)) << r.out;
+  ASSERT_EQ(synth(path("api.gguf"), "tiny", "q8_0", 7), EMBER_OK);
+  EXPECT_TRUE(slurp(out) == slurp(path("api.gguf"))) << "CLI and C API agree";
+  r = run({"synth", "-p", "tiny-gemma", "--type", "f16", "-o", path("g.gguf"), "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out + r.err, "");
+  r = run({"tokenize", "-m", path("g.gguf"), "a cab"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, 2), "1,") << r.out;  // BOS, then the pieces
+}
+
+}  // namespace
+}  // namespace ember
