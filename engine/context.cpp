@@ -45,6 +45,17 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
     ctx->up_.resize(B * c.n_ff);
     ctx->scores_.resize(static_cast<size_t>(ctx->n_threads_) * T);
     ctx->logits_.resize((p.logits_all ? B : 1) * static_cast<size_t>(c.n_vocab));
+    // Quantized weights need their activations quantized once per matmul: size the
+    // buffer for the widest matrix of a batch.
+    size_t ws = 0;
+    auto need = [&](const kernels::MatView& m) {
+      ws = std::max(ws, kernels::matmul_workspace_bytes(m.type, B, m.cols));
+    };
+    const ModelWeights& w = model.weights();
+    for (const LayerWeights& l : w.layers)
+      for (const kernels::MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) need(*m);
+    need(w.output);
+    ctx->workspace_.resize(ws);
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "context: cannot allocate the KV cache and buffers for n_ctx " +
                                           std::to_string(T) + ", n_batch " + std::to_string(B));
@@ -53,6 +64,7 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
                         &ctx->q_, &ctx->k_, &ctx->v_, &ctx->attn_, &ctx->proj_, &ctx->gate_, &ctx->up_,
                         &ctx->scores_, &ctx->logits_})
     ctx->allocated_bytes_ += v->size() * sizeof(float);
+  ctx->allocated_bytes_ += ctx->workspace_.size();
 
   // Rotary tables in double precision, rounded once.
   for (size_t pos = 0; pos < T; ++pos)
@@ -103,7 +115,7 @@ const float* Context::logits(int32_t i) const {
 }
 
 void Context::Linear(int32_t layer, Proj p, const kernels::MatView& W, const float* X, int32_t n, float* Y) {
-  kernels::matmul(*kt_, W, X, n, Y, n_threads_);
+  kernels::matmul(*kt_, W, X, n, Y, n_threads_, workspace_.data());
   if (delta_) delta_->Apply(*kt_, layer, p, X, n, Y, n_threads_);
 }
 

@@ -39,7 +39,7 @@ Status Model::Matrix(const std::string& name, int64_t cols, int64_t rows, kernel
     return BadFormat(where + " has shape [" + std::to_string(t->ne[0]) + ", " + std::to_string(t->ne[1]) +
                      (t->n_dims > 2 ? ", ..." : "") + "], expected [" + std::to_string(cols) + ", " +
                      std::to_string(rows) + "]");
-  if (!kernels::matmul_fn(kernels::reference(), t->type) || !has_to_float(t->type))
+  if (!kernels::supports(kernels::reference(), t->type) || !has_to_float(t->type))
     return Unsupported(where + " has type " + dtype_name(t->type) + ", which this build cannot compute with");
   out->type = t->type;
   out->data = t->data;

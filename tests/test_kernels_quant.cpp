@@ -35,6 +35,7 @@
 #include "loader/gguf.h"
 #include "quant/blocks.h"
 #include "quant/fp16.h"
+#include "quant/quantize.h"
 #include "support/fixtures.h"
 
 namespace ember::kernels {
@@ -354,6 +355,24 @@ TEST(QuantizeRow, BitwiseEqualToReference) {
         }
       }
     }
+  }
+}
+
+// The activation quantizers are the block formats' reference quantizers
+// (quant/quantize.h, ggml's definitions): same bytes.
+TEST(QuantizeRow, SameAsTheQuantReference) {
+  std::mt19937 g(31);
+  for (int kind = 0; kind <= 6; ++kind) {
+    const size_t K = 512;
+    const auto x = quantizer_input(g, K, kind);
+    std::vector<BlockQ8_0> a(K / 32), b(K / 32);
+    std::vector<BlockQ8_K> c(K / 256), d(K / 256);
+    reference().quantize_row_q8_0(x.data(), a.data(), K);
+    quantize_row_q8_0_ref(x.data(), b.data(), K);
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof a[0]), 0) << "q8_0 kind " << kind;
+    reference().quantize_row_q8_k(x.data(), c.data(), K);
+    quantize_row_q8_K_ref(x.data(), d.data(), K);
+    EXPECT_EQ(std::memcmp(c.data(), d.data(), c.size() * sizeof c[0]), 0) << "q8_K kind " << kind;
   }
 }
 
