@@ -32,6 +32,8 @@
 #include "ember/ember.h"
 #include "engine/quantize_model.h"
 #include "loader/gguf.h"
+#include "quant/convert.h"
+#include "quant/quantize.h"
 #include "support/fixtures.h"
 
 extern char** environ;
@@ -183,11 +185,22 @@ class QuantFiles : public ::testing::Test {
     return p;
   }
 
-  // Runs `ember args...` with stdin /dev/null, stdout/stderr captured; 60 s limit.
+  // Runs `ember args...` with stdin /dev/null, stdout/stderr captured; 60 s limit
+  // (the same runner as tests/test_cli.cpp, emulator included in cross builds).
   Result run(const std::vector<std::string>& args) {
     Result r;
     const std::string bin = EMBER_BINARY_DIR "/bin/ember";
-    std::vector<std::string> argv_s = {bin};
+    std::vector<std::string> argv_s;
+#ifdef EMBER_TEST_EMULATOR
+    // Cross build: the emulator command ('|'-separated) comes first (as in test_cli.cpp).
+    for (std::string e = EMBER_TEST_EMULATOR;;) {
+      size_t p = e.find('|');
+      argv_s.push_back(e.substr(0, p));
+      if (p == std::string::npos) break;
+      e.erase(0, p + 1);
+    }
+#endif
+    argv_s.push_back(bin);
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (std::string& a : argv_s) argv.push_back(a.data());
@@ -203,7 +216,7 @@ class QuantFiles : public ::testing::Test {
     posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid = 0;
-    int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), envp.data());
+    int rc = posix_spawn(&pid, argv_s[0].c_str(), &fa, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) {
       ADD_FAILURE() << "cannot run " << bin << ": " << std::strerror(rc);
@@ -488,6 +501,94 @@ TEST_F(QuantFiles, SynthTinyPresetsLoadAndEvaluate) {
       ember_context_free(ctx);
       ember_model_free(m);
     }
+  }
+}
+
+// The quantized files run, and their logits track the F32 model's as far as the
+// quantization errors predict. Each matrix m adds a relative perturbation of RMS
+// sqrt(NMSE_m) (measured here from the stored blocks against the F32 weights); the
+// engine also quantizes each matmul's input to 8 bits, which adds about the NMSE an
+// 8-bit block quantizer makes on such data (taken as Q8_0's NMSE on the matrix itself).
+// Independent perturbations add in quadrature along the network, each passed with gain
+// ~1 (RMSNorm, residuals), so
+//   rms(dlogits) / rms(logits) ~ sqrt(sum_m (NMSE_m + NMSE_q8_m))
+// over all 2-D tensors (an overestimate: q/k and gate/up act in parallel). Required:
+// between 1/4 and 1x that figure (measured: 0.6-0.8x). A wrong block layout or kernel
+// gives a ratio near 1 / figure.
+TEST_F(QuantFiles, QuantizedSynthModelsTrackF32AsTheWeightErrorsPredict) {
+  const std::vector<int32_t> ids = {1, 300, 301, 302, 400, 410, 420, 430};
+  auto logits = [&](const std::string& p) {
+    ember_model* m = nullptr;
+    EXPECT_EQ(ember_model_load(p.c_str(), nullptr, &m), EMBER_OK) << ember_last_error();
+    std::vector<float> all;
+    if (!m) return all;
+    ember_context_params cp = ember_context_default_params();
+    cp.n_ctx = 16;
+    cp.n_threads = 1;
+    cp.logits_all = 1;
+    ember_context* c = nullptr;
+    EXPECT_EQ(ember_context_create(m, &cp, &c), EMBER_OK) << ember_last_error();
+    EXPECT_EQ(ember_eval(c, ids.data(), ids.size()), EMBER_OK) << ember_last_error();
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const float* l = ember_get_logits(c, static_cast<int32_t>(i));
+      all.insert(all.end(), l, l + 512);
+    }
+    ember_context_free(c);
+    ember_model_free(m);
+    return all;
+  };
+  ASSERT_EQ(synth(path("f32.gguf"), "tiny", "f32", 4), EMBER_OK) << ember_last_error();
+  const std::vector<float> ref = logits(path("f32.gguf"));
+  auto f32 = open_gguf(path("f32.gguf"));
+  for (const char* type : {"q8_0", "q4_0", "q4_k_m"}) {
+    SCOPED_TRACE(type);
+    const std::string p = path(std::string(type) + ".gguf");
+    ASSERT_EQ(synth(p, "tiny", type, 4), EMBER_OK) << ember_last_error();
+    auto q = open_gguf(p);
+    double sum_nmse = 0;
+    for (const GgufTensor& t : q->tensors()) {
+      if (t.n_dims < 2) continue;
+      const GgufTensor* w = f32->FindTensor(t.name);
+      std::vector<float> row(t.ne[0]);
+      const size_t rb = t.nbytes / t.rows();
+      double e = 0, s = 0;
+      for (int64_t r = 0; r < t.rows(); ++r) {
+        ASSERT_TRUE(to_float_row(t.type, t.data + r * rb, row.data(), row.size()));
+        const float* x = reinterpret_cast<const float*>(w->data) + r * t.ne[0];
+        for (int64_t i = 0; i < t.ne[0]; ++i) {
+          e += (double(row[i]) - x[i]) * (double(row[i]) - x[i]);
+          s += double(x[i]) * x[i];
+        }
+      }
+      sum_nmse += e / s;
+      // 8-bit activation quantization, estimated on the matrix's own values.
+      const float* x = reinterpret_cast<const float*>(w->data);
+      const std::vector<float> xs(x, x + t.n_elements);
+      std::vector<uint8_t> q8(row_bytes(DType::Q8_0, t.ne[0]) * t.rows());
+      ASSERT_GT(quantize_tensor(DType::Q8_0, xs.data(), q8.data(), t.rows(), t.ne[0]), 0u);
+      const size_t rb8 = q8.size() / t.rows();
+      e = 0;
+      for (int64_t r = 0; r < t.rows(); ++r) {
+        ASSERT_TRUE(to_float_row(DType::Q8_0, q8.data() + r * rb8, row.data(), row.size()));
+        for (int64_t i = 0; i < t.ne[0]; ++i) {
+          const double d = double(row[i]) - xs[r * t.ne[0] + i];
+          e += d * d;
+        }
+      }
+      sum_nmse += e / s;
+    }
+    const std::vector<float> got = logits(p);
+    ASSERT_EQ(got.size(), ref.size());
+    double e = 0, s = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      ASSERT_TRUE(std::isfinite(got[i]));
+      e += (double(got[i]) - ref[i]) * (double(got[i]) - ref[i]);
+      s += double(ref[i]) * ref[i];
+    }
+    const double rel = std::sqrt(e / s), predicted = std::sqrt(sum_nmse);
+    EXPECT_LE(rel, predicted) << "relative logit error " << rel << ", predicted " << predicted;
+    EXPECT_GE(rel, predicted / 4) << "relative logit error " << rel << ", predicted " << predicted;
+    RecordProperty(std::string("logit_rel_error_") + type, std::to_string(rel) + " / " + std::to_string(predicted));
   }
 }
 
