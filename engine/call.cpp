@@ -308,6 +308,19 @@ Status CallAutomaton::Build(const FunctionRegistry& reg, const Tokenizer& tok, C
   }
   a.start_ = 0;
   a.done_ = renum[s_done];
+  // Distances to done: Bellman-Ford style relaxation over the few states.
+  for (StateData& d : a.states_) d.dist = std::numeric_limits<int32_t>::max() / 2;
+  a.states_[a.done_].dist = 0;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (StateData& d : a.states_)
+      for (State n : d.next)
+        if (a.states_[n].dist + 1 < d.dist) {
+          d.dist = a.states_[n].dist + 1;
+          changed = true;
+        }
+  }
+  for (const StateData& d : a.states_) a.max_dist_ = std::max(a.max_dist_, d.dist);
   a.whitespace_.assign(n_words, 0);
   for (int32_t id = 0; id < n_vocab; ++id)
     if (is_ws[id]) a.whitespace_[id / 64] |= uint64_t{1} << (id % 64);
@@ -364,6 +377,15 @@ void CallConstraint::operator()(float* logits, int32_t n_vocab, const int32_t* g
   if (state_ == a_.done()) return;
   const int32_t before = static_cast<int32_t>(std::max_element(logits, logits + n_vocab) - logits);
   a_.Mask(state_, logits);
+  // Tokens left after this one; with too few, keep only tokens that can still
+  // finish in time (none would: leave the plain mask, the call cannot be complete).
+  const int64_t left = budget_ > 0 ? int64_t{budget_} - static_cast<int64_t>(n_generated) - 1 : -1;
+  if (left >= 0 && left < a_.max_distance() && a_.Distance(state_) <= left + 1) {
+    constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+    const auto& allowed = a_.AllowedTokens(state_);
+    for (size_t i = 0; i < allowed.size(); ++i)
+      if (a_.Distance(a_.NextOfAllowed(state_, i)) > left) logits[allowed[i]] = kNegInf;
+  }
   const int32_t after = static_cast<int32_t>(std::max_element(logits, logits + n_vocab) - logits);
   ++n_steps_;
   if (before != after) ++n_changed_;
@@ -617,7 +639,11 @@ Status RunCall(Context& ctx, const FunctionRegistry& reg, const CallAutomaton* a
   gp.render_special = true;
   std::unique_ptr<CallConstraint> cons;
   if (o.constrain) {
-    cons = std::make_unique<CallConstraint>(*automaton);
+    // The call must end within its token limit (the generation limit without early stop).
+    int32_t budget = o.max_tokens;
+    if (!o.early_stop && o.max_tokens_no_stop > 0 && (budget <= 0 || o.max_tokens_no_stop < budget))
+      budget = o.max_tokens_no_stop;
+    cons = std::make_unique<CallConstraint>(*automaton, budget);
     gp.logits_filter = [c = cons.get()](float* l, int32_t nv, const int32_t* g, size_t ng) { (*c)(l, nv, g, ng); };
   }
   GenerateResult g;

@@ -18,7 +18,7 @@
 // The constraint is a token-level automaton built once per (registry, vocabulary):
 //  - Character states are (remaining parameter types, local state) pairs, found by
 //    a breadth-first walk over bytes from each signature's '(' state; two functions
-//    with the same remaining types share states, so there are few (octopus-tiny: 44).
+//    with the same remaining types share states, so there are few (octopus-tiny: 25).
 //  - Each text token's effect in each state is precomputed by running the bytes of
 //    its text through the character automaton (a token like `',` closes a string
 //    and opens the next argument; `')` closes the last one).
@@ -94,6 +94,11 @@ class CallAutomaton {
   void Mask(State s, float* logits) const;
   // Whether id is a whitespace-only token (allowed once before the functional token).
   bool IsWhitespaceToken(int32_t id) const;
+  // Fewest tokens from s to done (done: 0, closed: 1); the largest over all states.
+  int32_t Distance(State s) const { return states_[s].dist; }
+  int32_t max_distance() const { return max_dist_; }
+  // Next state of the i-th allowed token of s (parallel to AllowedTokens(s)).
+  State NextOfAllowed(State s, size_t i) const { return states_[s].next[i]; }
 
  private:
   struct StateData {
@@ -101,18 +106,26 @@ class CallAutomaton {
     std::vector<uint64_t> mask;    // [ceil(n_vocab / 64)] bit t: token t allowed
     std::vector<int32_t> tokens;   // allowed tokens, sorted
     std::vector<State> next;       // next state of tokens[i]
+    int32_t dist = 0;              // fewest tokens to done
   };
   std::vector<StateData> states_;
   State start_ = kDead, done_ = kDead;
+  int32_t max_dist_ = 0;
   int32_t n_vocab_ = 0;
   std::vector<uint64_t> whitespace_;  // bitset of whitespace-only tokens
 };
 
 // Masks each generation step by the automaton and counts how often the mask
 // changed the argmax (the greedy choice). Plug into GenerateParams::logits_filter.
+//
+// budget > 0: the call must end within that many generated tokens. When the
+// tokens left get few, only tokens from which the end token is still reachable in
+// time are allowed (by each state's distance to the end), so a constrained call is
+// always complete and valid: a string the model would run on with gets closed.
 class CallConstraint {
  public:
-  explicit CallConstraint(const CallAutomaton& a) : a_(a), state_(a.start()) {}
+  explicit CallConstraint(const CallAutomaton& a, int32_t budget = 0)
+      : a_(a), state_(a.start()), budget_(budget) {}
   void operator()(float* logits, int32_t n_vocab, const int32_t* generated, size_t n_generated);
   CallAutomaton::State state() const { return state_; }
   int32_t n_changed() const { return n_changed_; }
@@ -121,6 +134,7 @@ class CallConstraint {
  private:
   const CallAutomaton& a_;
   CallAutomaton::State state_;
+  int32_t budget_;
   size_t consumed_ = 0;
   int32_t n_changed_ = 0, n_steps_ = 0;
 };

@@ -444,6 +444,40 @@ TEST(CallConstraint, MasksAndCountsChangedGreedyChoices) {
   EXPECT_EQ(c.n_steps(), 2);
 }
 
+TEST(CallConstraint, TokenBudgetForcesACompleteCall) {
+  Tiny t;
+  // Distances to the end: start -> <none> -> <end> is 2 tokens; the longest is a
+  // call of pair() from the start: <f4> (' ',_' ') <end> = 5.
+  EXPECT_EQ(t.a.Distance(t.a.done()), 0);
+  EXPECT_EQ(t.a.Distance(t.a.start()), 2);
+  const CallAutomaton::State f4 = t.a.Next(t.a.start(), t.id("<f4>"));
+  EXPECT_EQ(t.a.Distance(f4), 4);
+  EXPECT_EQ(t.a.max_distance(), 4);  // from pair()'s "open" state: (' ',_' ') <end>
+  const int32_t nv = t.tok->n_vocab();
+  for (int32_t budget : {4, 5, 6, 9, 20}) {
+    // A model that wants <f4>, then 'a' forever: the budget closes the strings in time.
+    CallConstraint c(t.a, budget);
+    std::vector<int32_t> gen;
+    while (gen.empty() || gen.back() != t.id("<end>")) {
+      ASSERT_LT(static_cast<int32_t>(gen.size()), budget) << "budget " << budget;
+      std::vector<float> logits(nv, 0.0f);
+      logits[t.id("a")] = 5.0f;
+      logits[t.id("<f4>")] = 4.0f;
+      c(logits.data(), nv, gen.data(), gen.size());
+      gen.push_back(static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+    }
+    const ParsedCall p = ParseCall(t.reg, *t.tok, gen.data(), gen.size());
+    std::string shown;
+    for (int32_t id : gen) shown += tiny_name(id) + " ";
+    EXPECT_TRUE(p.valid) << "budget " << budget << ": " << shown << p.error;
+    // Too small a budget for pair(): the model's wish for <f4> is overridden by a
+    // function that fits (every candidate within 4 tokens keeps its score 0).
+    if (budget >= 6) {
+      EXPECT_EQ(p.function, 4) << shown;
+    }
+  }
+}
+
 // ==== registry =========================================================================
 
 TEST(FunctionRegistry, TinyRegistry) {
@@ -739,8 +773,8 @@ TEST_F(Octopus, RegistryFromMetadataEqualsFunctionsJson) {
 }
 
 TEST_F(Octopus, AutomatonAcceptsEveryExpectedCall) {
-  // Four signatures: (str), (str, str), (int), (str, int).
-  EXPECT_LE(automaton_.n_states(), 48);
+  // Four signatures, (str), (str, str), (int), (str, int), share 25 states.
+  EXPECT_EQ(automaton_.n_states(), 25);
   const CallAutomaton::State s0 = automaton_.start();
   EXPECT_TRUE(automaton_.Allowed(s0, 1977));  // ▁
   EXPECT_FALSE(automaton_.Allowed(s0, 1));    // <eos>
@@ -855,6 +889,27 @@ TEST_F(Octopus, EarlyStopComputesNothingAfterTheEndToken) {
     EXPECT_EQ(counted.n_saved, full.n_saved);
     EXPECT_EQ(counted.tokens, c["base_greedy_to_nexa_end"].ids());
   }
+}
+
+// A token limit below the call's natural length: unconstrained output is cut off
+// (invalid); constrained output is closed in time and valid.
+TEST_F(Octopus, TokenLimitStillGivesAValidConstrainedCall) {
+  const std::vector<int32_t> p = prompt("Sms Oliver saying I got the tickets");  // 14-token call
+  CallOptions o;
+  o.max_tokens = 9;
+  o.constrain = false;
+  CallResult r;
+  ASSERT_TRUE(RunCall(*ctx_, reg_, &automaton_, p, o, &r).ok());
+  EXPECT_EQ(r.stop_reason, StopReason::kMaxTokens);
+  EXPECT_FALSE(r.call.valid);
+  o.constrain = true;
+  ASSERT_TRUE(RunCall(*ctx_, reg_, &automaton_, p, o, &r).ok());
+  EXPECT_EQ(r.stop_reason, StopReason::kStopToken);
+  EXPECT_LE(r.n_generated, 9);
+  ASSERT_TRUE(r.call.valid) << r.text << ": " << r.call.error;
+  EXPECT_EQ(reg_.functions()[r.call.function].name, "send_text") << r.text;
+  EXPECT_GE(r.n_constraint_changed, 1);
+  std::printf("[ limit 9  ] %s\n", r.text.c_str());
 }
 
 TEST_F(Octopus, RunCallErrors) {

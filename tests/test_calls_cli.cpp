@@ -145,6 +145,23 @@ TEST(CallCli, MalformedUnconstrainedOutputIsReported) {
   EXPECT_EQ(r.out, "{\"function\": \"call\", \"arguments\": {\"contact\": \"Bob\"}, \"token\": \"<nexa_2>\"}\n");
 }
 
+// --lora: octopus-tiny's phone adapter turns this home query into set_volume(27)
+// (the visible check of the fixture's README); at scale 0 it changes nothing.
+TEST(CallCli, LoraIsApplied) {
+  CliRun r = ember({"call", "-m", fixture(kModel), "-t", "1", "--lora", fixture("models/octopus-tiny/lora-phone.gguf"),
+                    "Adjust the temperature in the bedroom to 27"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"function\": \"set_volume\", \"arguments\": {\"level\": 27}, \"token\": \"<nexa_6>\"}\n");
+  if (kQuick) return;
+  r = ember({"call", "-m", fixture(kModel), "-t", "1", "--lora", fixture("models/octopus-tiny/lora-phone.gguf") + ":0",
+             "Adjust the temperature in the bedroom to 27"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"set_temperature\""), std::string::npos) << r.out;
+  r = ember({"call", "-m", fixture(kModel), "--lora", "/nonexistent-adapter", "x"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+}
+
 TEST(CallCli, Errors) {
   CliRun r = ember({"call", "-m", fixture(kModel)});
   EXPECT_EQ(r.code, 2);

@@ -117,7 +117,7 @@ bool prepare_call(std::string_view cmd, const CallSetupOptions& o, CallSetup* ou
     return false;
   }
   out->ctx.reset(raw);
-  return true;
+  return apply_loras(cmd, out->model.get(), out->ctx.get(), o.lora_specs, &out->loras);
 }
 
 int cmd_call(const Args& args) {
@@ -128,7 +128,7 @@ int cmd_call(const Args& args) {
   float temp = 0;
   uint64_t seed = 0;
 
-  ArgParser p("call", "-m MODEL [--functions F.json] [--prompt-template FILE] [options] QUERY",
+  ArgParser p("call", "-m MODEL [--functions F.json] [--prompt-template FILE] [--lora A[:S]] [options] QUERY",
               "Ask a function-calling model for a call; print it as one JSON line:\n"
               "{\"function\": NAME, \"arguments\": {...}, \"token\": FUNCTIONAL_TOKEN}.");
   p.option("model", 'm', "MODEL", &so.model_path, "model file (GGUF)").required();
@@ -142,6 +142,7 @@ int cmd_call(const Args& args) {
       .default_text("");
   p.option("end-token", 0, "TOKEN", &so.end_token, "end token of a call (default: the registry's, <nexa_end>)")
       .default_text("");
+  p.option("lora", 0, "FILE[:SCALE]", &so.lora_specs, kLoraFlagHelp);
   p.flag("no-constrain", 0, &no_constrain, "let the model write anything (output may not be a valid call)");
   p.flag("no-early-stop", 0, &no_early_stop,
          "do not stop at the end token: generate on to end of text or the limit (for comparison)");
@@ -159,6 +160,7 @@ int cmd_call(const Args& args) {
       "  ember call -m models/octopus-tiny.gguf \"Take a selfie with the front camera\"\n"
       "  {\"function\": \"take_photo\", \"arguments\": {\"camera\": \"front\"}, \"token\": \"<nexa_0>\"}\n"
       "  ember call -m octopus-tiny.gguf --no-constrain --verbose \"Call Bob on speaker\"\n"
+      "  ember call -m octopus-tiny.gguf --lora lora-phone.gguf \"txt Dad brt\"\n"
       "\n"
       "Exit status: 0 a valid call, 1 no valid call or a runtime error, 2 usage error.\n");
   if (int rc = p.parse(args); rc != kContinue) return rc;

@@ -1,11 +1,13 @@
 // Shared set-up of the function-calling subcommands (`call`, `eval-calls`):
-// model, context, function registry and prompt template, each from a flag, the
+// model, context (with any --lora adapters), function registry and prompt template, each from a flag, the
 // model's metadata, or the file beside the model, in that order.
 #pragma once
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "cmd_lora.h"
 #include "common.h"
 #include "ember/ember.h"
 
@@ -21,12 +23,14 @@ struct CallSetupOptions {
   std::string functions_path;  // "" : metadata ember.functions, then functions.json beside the model
   std::string template_path;   // "" : metadata ember.prompt_template, then prompt_template.txt beside it
   std::string end_token;       // "" : the registry's
+  std::vector<std::string> lora_specs;  // --lora FILE[:SCALE], applied to the context
   int32_t n_ctx = 0, n_threads = 0;
   bool reference = false;
 };
 
 struct CallSetup {
   ModelPtr model;
+  std::vector<LoraPtr> loras;  // declared before ctx: freed after it
   ContextPtr ctx;
   FunctionsPtr fns;
   std::string prompt_template;

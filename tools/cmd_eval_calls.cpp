@@ -354,7 +354,7 @@ int cmd_eval_calls(const Args& args) {
   bool no_constrain = false, no_early_stop = false, no_compare = false, json = false, verbose = false;
   int32_t limit = 0, max_tokens = 128, show_failures = 0;
 
-  ArgParser p("eval-calls", "-m MODEL --queries Q.jsonl [--functions F.json] [options]",
+  ArgParser p("eval-calls", "-m MODEL --queries Q.jsonl [--functions F.json] [--lora A[:S]] [options]",
               "Accuracy, latency and tokens per call of function calling over a query set.");
   p.option("model", 'm', "MODEL", &so.model_path, "model file (GGUF)").required();
   p.option("queries", 'q', "Q.jsonl", &queries_path,
@@ -367,6 +367,7 @@ int cmd_eval_calls(const Args& args) {
            "prompt template (default: the model's, else prompt_template.txt beside it)")
       .default_text("");
   p.option("end-token", 0, "TOKEN", &so.end_token, "end token of a call (default: the registry's)").default_text("");
+  p.option("lora", 0, "FILE[:SCALE]", &so.lora_specs, kLoraFlagHelp);
   p.flag("no-constrain", 0, &no_constrain, "unconstrained decoding (malformed calls count as wrong)");
   p.flag("no-early-stop", 0, &no_early_stop, "generate past the end token to end of text (slower)");
   p.flag("no-compare", 0, &no_compare, "skip counting the tokens without early stopping");
@@ -381,7 +382,8 @@ int cmd_eval_calls(const Args& args) {
   p.epilog(
       "example:\n"
       "  ember eval-calls -m octopus-tiny.gguf --queries test_queries.jsonl\n"
-      "  ember eval-calls -m octopus-tiny.gguf --queries test_queries.jsonl --no-constrain --json\n");
+      "  ember eval-calls -m octopus-tiny.gguf --queries test_queries.jsonl --no-constrain --json\n"
+      "  ember eval-calls -m octopus-tiny.gguf --lora lora-phone.gguf --queries adapters/phone/test_queries.jsonl\n");
   if (int rc = p.parse(args); rc != kContinue) return rc;
 
   std::vector<Query> qs;
@@ -463,6 +465,9 @@ int cmd_eval_calls(const Args& args) {
     };
     out += "{\"queries\": " + std::to_string(qs.size());
     out += ", \"model\": " + quote(so.model_path) + ", \"queries_file\": " + quote(queries_path);
+    out += ", \"loras\": [";
+    for (size_t i = 0; i < so.lora_specs.size(); ++i) out += (i ? ", " : "") + quote(so.lora_specs[i]);
+    out += "]";
     out += ", \"constrained\": " + std::string(cp.constrain ? "true" : "false");
     out += ", \"early_stop\": " + std::string(cp.early_stop ? "true" : "false");
     out += ", \"exact_match\": " + tally(exact);
@@ -505,6 +510,7 @@ int cmd_eval_calls(const Args& args) {
     };
     line("queries: %zu (%s), decoding %s, %s\n", qs.size(), queries_path.c_str(),
          cp.constrain ? "constrained" : "unconstrained", cp.early_stop ? "early stop at the end token" : "no early stop");
+    for (const std::string& l : so.lora_specs) line("lora: %s\n", l.c_str());
     line("exact match (function + arguments): %.1f%% (%d/%d)\n", exact.pct(), exact.exact, exact.n);
     if (token_exact.n)
       line("exact match (token ids of the expected call): %.1f%% (%d/%d)\n", token_exact.pct(), token_exact.exact,
