@@ -31,6 +31,7 @@
 
 #include "args.h"
 #include "bandwidth.h"
+#include "cmd_lora.h"
 #include "commands.h"
 #include "common.h"
 
@@ -308,6 +309,8 @@ int cmd_bench(const Args& args) {
   p.option("ctx-size", 'c', "N", &n_ctx, "context size; 0: prompt + gen of each combination").range(0, 1 << 24);
   p.option("output", 0, "FORMAT", &output, "table, json (one object per line) or csv");
   p.option("seed", 's', "S", &seed, "seed of the random token ids");
+  std::vector<std::string> lora_specs;
+  p.option("lora", 0, "FILE[:SCALE]", &lora_specs, kLoraFlagHelp);
   p.option("probe-mib", 0, "MIB", &probe_mib, "buffer of the read-bandwidth probe; 0: no probe").range(0, 1 << 20);
   p.option("probe-passes", 0, "N", &probe_passes, "passes of the probe (the best counts)").range(1, 1000);
   p.flag("reference", 0, &reference, "use the scalar reference kernels");
@@ -423,6 +426,8 @@ int cmd_bench(const Args& args) {
       return kExitRuntime;
     }
     ContextPtr ctx(raw);
+    std::vector<LoraPtr> loras;  // freed before ctx
+    if (!apply_loras("bench", model.get(), ctx.get(), lora_specs, &loras)) return kExitRuntime;
     row.context_bytes = ember_context_bytes(ctx.get());
 
     std::uniform_int_distribution<int32_t> pick(0, info.n_vocab - 1);
