@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "support/fixtures.h"
+#include "support/run_ember.h"
 #include "support/json.h"
 
 extern char** environ;
@@ -35,10 +36,7 @@ constexpr bool kQuick = true;
 constexpr bool kQuick = false;
 #endif
 
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
+using CliRun = testing::CliResult;
 
 std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -46,57 +44,8 @@ std::string slurp(const std::string& path) {
 }
 
 CliRun ember(const std::vector<std::string>& args) {
-  CliRun r;
-  std::vector<std::string> argv_s;
-#ifdef EMBER_TEST_EMULATOR
-  for (std::string e = EMBER_TEST_EMULATOR;;) {
-    size_t p = e.find('|');
-    argv_s.push_back(e.substr(0, p));
-    if (p == std::string::npos) break;
-    e.erase(0, p + 1);
-  }
-#endif
-  argv_s.push_back(EMBER_BINARY_DIR "/bin/ember");
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, "EMBER_LOG=", 10) != 0) envp.push_back(*e);
-  envp.push_back(nullptr);
-
-  const std::string base = (std::filesystem::temp_directory_path() / ("ember-calls-" + std::to_string(::getpid()))).string();
-  const std::string out = base + ".out", err = base + ".err";
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv_s[0].c_str(), &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    ADD_FAILURE() << "cannot run " << argv_s[0] << ": " << std::strerror(rc);
-    return r;
-  }
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      ADD_FAILURE() << "timeout: ember " << ::testing::PrintToString(args);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  std::remove(out.c_str());
-  std::remove(err.c_str());
-  return r;
+  return testing::run_ember(
+      args, (std::filesystem::temp_directory_path() / ("ember-calls-" + std::to_string(::getpid()))).string(), 120);
 }
 
 bool one_line(const std::string& s) {

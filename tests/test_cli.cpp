@@ -22,6 +22,7 @@
 
 #include "ember/ember.h"
 #include "support/fixtures.h"
+#include "support/run_ember.h"
 #include "support/json.h"
 
 extern char** environ;
@@ -31,10 +32,7 @@ namespace {
 
 using testing::fixture;
 
-struct Result {
-  int code = -1;  // exit status; 128 + signal when killed
-  std::string out, err;
-};
+using Result = testing::CliResult;
 
 std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -69,58 +67,7 @@ class Cli : public ::testing::Test {
   // Runs `ember args...`; stdin is /dev/null. Fails the test (and kills the child)
   // after 20 s. EMBER_LOG is removed from the environment so that stderr is exactly
   // what the command prints.
-  Result run(const std::vector<std::string>& args) {
-    Result r;
-    const std::string bin = EMBER_BINARY_DIR "/bin/ember";
-    std::vector<std::string> argv_s;
-#ifdef EMBER_TEST_EMULATOR
-    // Cross build: the emulator command ('|'-separated) comes first.
-    for (std::string e = EMBER_TEST_EMULATOR;;) {
-      size_t p = e.find('|');
-      argv_s.push_back(e.substr(0, p));
-      if (p == std::string::npos) break;
-      e.erase(0, p + 1);
-    }
-#endif
-    argv_s.push_back(bin);
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (char** e = environ; *e; ++e)
-      if (std::strncmp(*e, "EMBER_LOG=", 10) != 0) envp.push_back(*e);
-    envp.push_back(nullptr);
-
-    const std::string out = path(".stdout"), err = path(".stderr");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, argv_s[0].c_str(), &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-      ADD_FAILURE() << "cannot run " << bin << ": " << std::strerror(rc);
-      return r;
-    }
-    int status = 0;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        ADD_FAILURE() << "timeout: ember " << ::testing::PrintToString(args);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
+  Result run(const std::vector<std::string>& args) { return testing::run_ember(args, path(".run"), 20); }
 
   // A copy of the first n bytes of a fixture model, in the test's temp dir.
   std::string truncated_model(size_t n) {

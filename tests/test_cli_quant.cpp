@@ -35,6 +35,7 @@
 #include "quant/convert.h"
 #include "quant/quantize.h"
 #include "support/fixtures.h"
+#include "support/run_ember.h"
 
 extern char** environ;
 
@@ -105,10 +106,7 @@ bool one_line(const std::string& s) {
   return s.size() > 1 && std::count(s.begin(), s.end(), '\n') == 1 && s.back() == '\n';
 }
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = testing::CliResult;
 
 struct Counter {
   int calls = 0, last_i = 0, n = 0, cancel_at = 0;
@@ -187,57 +185,7 @@ class QuantFiles : public ::testing::Test {
 
   // Runs `ember args...` with stdin /dev/null, stdout/stderr captured; 60 s limit
   // (the same runner as tests/test_cli.cpp, emulator included in cross builds).
-  Result run(const std::vector<std::string>& args) {
-    Result r;
-    const std::string bin = EMBER_BINARY_DIR "/bin/ember";
-    std::vector<std::string> argv_s;
-#ifdef EMBER_TEST_EMULATOR
-    // Cross build: the emulator command ('|'-separated) comes first (as in test_cli.cpp).
-    for (std::string e = EMBER_TEST_EMULATOR;;) {
-      size_t p = e.find('|');
-      argv_s.push_back(e.substr(0, p));
-      if (p == std::string::npos) break;
-      e.erase(0, p + 1);
-    }
-#endif
-    argv_s.push_back(bin);
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (char** e = environ; *e; ++e)
-      if (std::strncmp(*e, "EMBER_LOG=", 10) != 0) envp.push_back(*e);
-    envp.push_back(nullptr);
-    const std::string out = path(".stdout"), err = path(".stderr");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, argv_s[0].c_str(), &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-      ADD_FAILURE() << "cannot run " << bin << ": " << std::strerror(rc);
-      return r;
-    }
-    int status = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        ADD_FAILURE() << "timeout: ember " << ::testing::PrintToString(args);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
+  Result run(const std::vector<std::string>& args) { return testing::run_ember(args, path(".run"), 60); }
 
   std::string dir_;
 };
