@@ -14,7 +14,7 @@
 #   tokenizer/, else this FAILS), EMBER_BUILD_DIR (default <repo>/build),
 #   EMBER_ARM64_BUILD_DIR (default <repo>/build-arm64), EMBER_SKIP_SETUP=1 skips apt,
 #   EMBER_CMAKE_ARGS (extra configure arguments for both builds, split on spaces),
-#   EMBER_CTEST_TIME_LIMIT (seconds per ctest run, default 300: a hung test fails the
+#   EMBER_CTEST_TIME_LIMIT (seconds per ctest run, default 900: a hung test fails the
 #   run instead of eating CI's 30 minutes).
 # Exit status is non-zero if any step fails; a summary line per configuration is
 # printed last.
@@ -99,7 +99,7 @@ if [ "${#targets[@]}" -gt 0 ]; then
   build_args+=(--target "${targets[@]}")
   ctest_args+=(-E '_NOT_BUILT$')  # gtest_discover_tests' placeholder for unbuilt executables
 fi
-time_limit=${EMBER_CTEST_TIME_LIMIT:-300}
+time_limit=${EMBER_CTEST_TIME_LIMIT:-900}
 [[ "$time_limit" =~ ^[1-9][0-9]*$ ]] || { echo "test.sh: EMBER_CTEST_TIME_LIMIT must be seconds, got '$time_limit'" >&2; exit 2; }
 # run_ctest BUILD_DIR LOG: ctest (killed after $time_limit s with every test it started),
 # output also in LOG (for the summary's counts).
