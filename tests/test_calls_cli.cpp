@@ -38,19 +38,12 @@ constexpr bool kQuick = false;
 
 using CliRun = testing::CliResult;
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
 CliRun ember(const std::vector<std::string>& args) {
   return testing::run_ember(
       args, (std::filesystem::temp_directory_path() / ("ember-calls-" + std::to_string(::getpid()))).string(), 120);
 }
 
-bool one_line(const std::string& s) {
-  return s.size() > 1 && s.back() == '\n' && s.find('\n') == s.size() - 1;
-}
+using testing::one_line;
 
 const std::string kModel = "models/octopus-tiny/octopus-tiny.gguf";
 

@@ -34,21 +34,7 @@ using testing::fixture;
 
 using Result = testing::CliResult;
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-size_t count_lines(const std::string& s) {
-  size_t n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
-
-// True when s is exactly one non-empty line ending in '\n'.
-bool one_line(const std::string& s) {
-  return s.size() > 1 && count_lines(s) == 1 && s.back() == '\n';
-}
+using testing::one_line;
 
 class Cli : public ::testing::Test {
  protected:
@@ -83,20 +69,7 @@ class Cli : public ::testing::Test {
   std::string dir_;
 };
 
-#define EXPECT_USAGE_ERROR(r, needle)                              \
-  do {                                                             \
-    EXPECT_EQ((r).code, 2) << (r).err;                             \
-    EXPECT_TRUE(one_line((r).err)) << "stderr: " << (r).err;       \
-    EXPECT_NE((r).err.find(needle), std::string::npos) << (r).err; \
-    EXPECT_EQ((r).out, "");                                        \
-  } while (0)
 
-#define EXPECT_RUNTIME_ERROR(r, needle)                            \
-  do {                                                             \
-    EXPECT_EQ((r).code, 1) << (r).err;                             \
-    EXPECT_TRUE(one_line((r).err)) << "stderr: " << (r).err;       \
-    EXPECT_NE((r).err.find(needle), std::string::npos) << (r).err; \
-  } while (0)
 
 const char* const kSubcommands[] = {"run", "logits", "tokenize"};
 

@@ -34,11 +34,6 @@ using testing::fixture;
 
 using Result = testing::CliResult;
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
 std::vector<std::string> lines_of(const std::string& s) {
   std::vector<std::string> v;
   std::istringstream in(s);
@@ -47,9 +42,7 @@ std::vector<std::string> lines_of(const std::string& s) {
   return v;
 }
 
-bool one_line(const std::string& s) {
-  return s.size() > 1 && s.back() == '\n' && s.find('\n') == s.size() - 1;
-}
+using testing::one_line;
 
 std::vector<std::string> split_csv(const std::string& line) {  // no quoted fields here
   std::vector<std::string> v;
@@ -93,13 +86,6 @@ class CliBench : public ::testing::Test {
   std::string dir_, model_;
 };
 
-#define EXPECT_USAGE_ERROR(r, needle)                              \
-  do {                                                             \
-    EXPECT_EQ((r).code, 2) << (r).err;                             \
-    EXPECT_TRUE(one_line((r).err)) << "stderr: " << (r).err;       \
-    EXPECT_NE((r).err.find(needle), std::string::npos) << (r).err; \
-    EXPECT_EQ((r).out, "");                                        \
-  } while (0)
 
 const char* const kJsonKeys[] = {
     "model",           "kernels",        "threads",        "n_prompt",        "n_gen",         "n_ctx",

@@ -102,9 +102,7 @@ std::string slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
-bool one_line(const std::string& s) {
-  return s.size() > 1 && std::count(s.begin(), s.end(), '\n') == 1 && s.back() == '\n';
-}
+using testing::one_line;
 
 using Result = testing::CliResult;
 
@@ -620,20 +618,7 @@ TEST_F(QuantFiles, SynthErrors) {
 
 // ---- the commands ------------------------------------------------------------------------------
 
-#define EXPECT_USAGE_ERROR(r, needle)                              \
-  do {                                                             \
-    EXPECT_EQ((r).code, 2) << (r).err;                             \
-    EXPECT_TRUE(one_line((r).err)) << "stderr: " << (r).err;       \
-    EXPECT_NE((r).err.find(needle), std::string::npos) << (r).err; \
-    EXPECT_EQ((r).out, "");                                        \
-  } while (0)
 
-#define EXPECT_RUNTIME_ERROR(r, needle)                            \
-  do {                                                             \
-    EXPECT_EQ((r).code, 1) << (r).err;                             \
-    EXPECT_TRUE(one_line((r).err)) << "stderr: " << (r).err;       \
-    EXPECT_NE((r).err.find(needle), std::string::npos) << (r).err; \
-  } while (0)
 
 TEST_F(QuantFiles, CliQuantize) {
   Result r = run({"quantize", "--help"});

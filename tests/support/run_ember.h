@@ -17,4 +17,26 @@ struct CliResult {
 // child and fails the test after `timeout_s` seconds.
 CliResult run_ember(const std::vector<std::string>& args, const std::string& scratch_prefix, int timeout_s = 60);
 
+// True when s is exactly one non-empty line ending in '\n' (how every error is printed).
+inline bool one_line(const std::string& s) {
+  return s.size() > 1 && s.back() == '\n' && s.find('\n') == s.size() - 1;
+}
+
 }  // namespace ember::testing
+
+// A usage error: exit 2, one line on stderr naming `needle`, nothing on stdout.
+#define EXPECT_USAGE_ERROR(r, needle)                                          \
+  do {                                                                         \
+    EXPECT_EQ((r).code, 2) << (r).err;                                         \
+    EXPECT_TRUE(::ember::testing::one_line((r).err)) << "stderr: " << (r).err; \
+    EXPECT_NE((r).err.find(needle), std::string::npos) << (r).err;             \
+    EXPECT_EQ((r).out, "");                                                    \
+  } while (0)
+
+// A runtime error: exit 1, one line on stderr naming `needle`.
+#define EXPECT_RUNTIME_ERROR(r, needle)                                        \
+  do {                                                                         \
+    EXPECT_EQ((r).code, 1) << (r).err;                                         \
+    EXPECT_TRUE(::ember::testing::one_line((r).err)) << "stderr: " << (r).err; \
+    EXPECT_NE((r).err.find(needle), std::string::npos) << (r).err;             \
+  } while (0)
