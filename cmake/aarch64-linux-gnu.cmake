@@ -64,13 +64,13 @@ endif()
 
 # Run target binaries (ctest, gtest_discover_tests) under qemu-user. -L makes the
 # binaries' /lib/ld-linux-aarch64.so.1 the cross toolchain's loader; the guest's
-# LD_LIBRARY_PATH then gives, in this order: the cross toolchain's own libc/libstdc++/
-# libgomp (/usr/aarch64-linux-gnu/lib), the sysroot's sentencepiece, and the multiarch
+# LD_LIBRARY_PATH then gives, in this order: the cross toolchain's own libc/libstdc++
+# (/usr/aarch64-linux-gnu/lib), the sysroot's sentencepiece, and the multiarch
 # arm64 libraries (benchmark, ...). The cross libc MUST come first: libc6:arm64 (pulled in
 # by the multiarch packages) is a different glibc build than the cross loader
 # (libc6-arm64-cross), and the loader would otherwise pick /lib/aarch64-linux-gnu/libc.so.6
 # from the host's ld.so.cache; that mismatch makes every pthread_create (so every
-# OpenMP region) spin forever.
+# thread start) spin forever.
 find_program(EMBER_QEMU_AARCH64 qemu-aarch64 qemu-aarch64-static)
 if(NOT EMBER_QEMU_AARCH64)
   set(EMBER_QEMU_AARCH64 qemu-aarch64)

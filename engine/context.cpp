@@ -1,7 +1,5 @@
 #include "engine/context.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -9,6 +7,7 @@
 #include <new>
 
 #include "core/log.h"
+#include "core/thread_pool.h"
 #include "quant/convert.h"
 
 namespace ember {
@@ -22,7 +21,7 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
   std::unique_ptr<Context> ctx(new Context(model));
   ctx->n_ctx_ = p.n_ctx > 0 ? p.n_ctx : c.n_ctx_train;
   ctx->n_batch_ = p.n_batch > 0 ? std::min(p.n_batch, ctx->n_ctx_) : std::min(ctx->n_ctx_, 512);
-  ctx->n_threads_ = p.n_threads > 0 ? p.n_threads : std::max(1, omp_get_num_procs());
+  ctx->n_threads_ = p.n_threads > 0 ? p.n_threads : ThreadPool::DefaultThreads();
   ctx->logits_all_ = p.logits_all;
   ctx->kt_ = (p.reference_kernels || model.params().reference_kernels) ? &kernels::reference() : &kernels::best();
   if (ctx->n_ctx_ > (1 << 24)) return InvalidArgument("context: n_ctx " + std::to_string(ctx->n_ctx_) + " is too large");
@@ -74,9 +73,6 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
       ctx->rope_cos_[pos * half + i] = static_cast<float>(std::cos(theta));
       ctx->rope_sin_[pos * half + i] = static_cast<float>(std::sin(theta));
     }
-  if (ctx->n_threads_ > 1 && !std::getenv("OMP_WAIT_POLICY"))
-    EMBER_LOG_INFO("context: OMP_WAIT_POLICY is not set; with other load on the machine, OpenMP's spinning "
-                   "workers can slow multi-threaded runs many times over: set OMP_WAIT_POLICY=passive");
   EMBER_LOG_INFO("context: n_ctx %d, n_batch %d, %d threads, kernels %s, %.1f MiB", ctx->n_ctx_, ctx->n_batch_,
                  ctx->n_threads_, ctx->kt_->name, ctx->allocated_bytes_ / 1048576.0);
   *out = std::move(ctx);
@@ -188,14 +184,14 @@ void Context::Attention(int32_t l, int32_t n) {
   // One (token, head) pair per iteration: each is computed the same way whatever
   // the thread count, so the output does not depend on it.
   const int32_t pairs = n * c.n_head;
-#pragma omp parallel for num_threads(n_threads_) schedule(static) if (n_threads_ > 1 && pairs > 1)
-  for (int32_t i = 0; i < pairs; ++i) {
+  auto attend = [&](size_t i_, int tid) {
+    const int32_t i = static_cast<int32_t>(i_);
     const int32_t t = i / c.n_head, h = i % c.n_head, kvh = h / group;
     const int32_t pos = n_past_ + t;
     // Causal: keys 0..pos; a sliding-window layer sees only pos - j < window.
     const int32_t first = window > 0 ? std::max(0, pos - window + 1) : 0;
     const int32_t len = pos - first + 1;
-    float* s = scores_.data() + static_cast<size_t>(omp_get_thread_num()) * n_ctx_;
+    float* s = scores_.data() + static_cast<size_t>(tid) * n_ctx_;
     const float* q = q_.data() + static_cast<size_t>(t) * c.q_dim() + h * hd;
     const float* keys = kc + (static_cast<size_t>(kvh) * n_ctx_ + first) * hd;
     for (int32_t j = 0; j < len; ++j) s[j] = kt_->dot(q, keys + static_cast<size_t>(j) * hd, hd) * c.attn_scale;
@@ -205,6 +201,12 @@ void Context::Attention(int32_t l, int32_t n) {
     std::fill(o, o + hdv, 0.0f);
     const float* vals = vc + (static_cast<size_t>(kvh) * n_ctx_ + first) * hdv;
     for (int32_t j = 0; j < len; ++j) kt_->axpy(s[j], vals + static_cast<size_t>(j) * hdv, o, hdv);
+  };
+  ThreadPool* pool = n_threads_ > 1 ? ThreadPool::ForThisThread(n_threads_) : nullptr;
+  if (pool) {
+    pool->ParallelFor(static_cast<size_t>(pairs), attend);
+  } else {
+    for (int32_t i = 0; i < pairs; ++i) attend(static_cast<size_t>(i), 0);
   }
   Linear(l, Proj::kO, w.wo, attn_.data(), n, proj_.data());  // proj = attn Wo^T
 }

@@ -3,7 +3,6 @@
 #include "engine/quantize_model.h"
 
 #include <fcntl.h>
-#include <omp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,9 +13,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 #include "core/log.h"
+#include "core/thread_pool.h"
 #include "ember/ember.h"
 #include "engine/c_api_internal.h"
 #include "loader/gguf.h"
@@ -327,17 +328,18 @@ Status WriteConvertedRows(GgufStreamWriter* w, const std::string& name, DType ty
   const int64_t chunk = std::clamp<int64_t>((int64_t{8} << 20) / (n_cols * 4), 1, n_rows);
   std::vector<float> f(static_cast<size_t>(chunk * n_cols));
   std::vector<uint8_t> q(static_cast<size_t>(chunk) * rb + 1);
+  ThreadPool* pool = ThreadPool::ForThisThread(n_threads > 0 ? n_threads : ThreadPool::DefaultThreads());
   for (int64_t r0 = 0; r0 < n_rows; r0 += chunk) {
     const int64_t n = std::min(chunk, n_rows - r0);
     Status first_error;
     std::atomic<bool> failed{false};
-    const int threads = n_threads > 0 ? n_threads : omp_get_max_threads();
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int64_t r = 0; r < n; ++r) {
-      if (failed.load(std::memory_order_relaxed)) continue;
+    std::mutex error_mutex;
+    auto convert_row = [&](size_t i, int) {
+      const int64_t r = static_cast<int64_t>(i);
+      if (failed.load(std::memory_order_relaxed)) return;
       float* row = f.data() + r * n_cols;
       Status s;
-      try {  // nothing may leave an OpenMP region by exception
+      try {  // nothing may leave a pool thread by exception
         s = source(r0 + r, row);
       } catch (const std::bad_alloc&) {
         s = Status(Code::kOutOfMemory, "tensor '" + name + "': out of memory");
@@ -356,14 +358,17 @@ Status WriteConvertedRows(GgufStreamWriter* w, const std::string& name, DType ty
                               " (a block scale overflows fp16)");
       }
       if (!s.ok()) {
-#pragma omp critical(ember_quantize_error)
-        {
-          if (!failed.load()) {
-            first_error = s;
-            failed.store(true);
-          }
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!failed.load()) {
+          first_error = s;
+          failed.store(true);
         }
       }
+    };
+    if (pool) {
+      pool->ParallelFor(static_cast<size_t>(n), convert_row);
+    } else {
+      for (int64_t r = 0; r < n; ++r) convert_row(static_cast<size_t>(r), 0);
     }
     if (failed.load()) return first_error;
     EMBER_RETURN_IF_ERROR(w->Append(q.data(), static_cast<size_t>(n) * rb));

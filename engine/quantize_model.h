@@ -28,7 +28,7 @@
 // (F32 0, F16 1, Q4_0 2, Q8_0 7, Q4_K_M 15, BF16 32) and general.quantization_version 2;
 // tensors in input order; written to a temporary file that is renamed into place, so a
 // failed or cancelled run leaves nothing behind. Tensors are converted in chunks of rows,
-// in parallel (OpenMP), streaming to the file: memory stays at a few chunks, not a model.
+// in parallel (the calling thread's pool, core/thread_pool.h), streaming to the file: memory stays at a few chunks, not a model.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -82,7 +82,7 @@ using ProgressFn = std::function<bool(int i, int n, const std::string& name, DTy
 
 struct QuantizeOptions {
   QuantTarget target = QuantTarget::kQ8_0;
-  int n_threads = 0;  // 0: OpenMP's default (all cores)
+  int n_threads = 0;  // 0: ThreadPool::DefaultThreads() (the CPUs we may run on)
   ProgressFn progress;
 };
 Status QuantizeModel(const std::string& in_path, const std::string& out_path, const QuantizeOptions& options);

@@ -6,7 +6,7 @@
 // scale through the layers), drawn as an Irwin-Hall(4) approximation of the normal
 // (the sum of four 16-bit uniforms of one xoshiro256** draw, standardized: mean 0,
 // variance 1, tails cut at +-3.46); norm weights 1. Row r of tensor t comes from its own
-// generator seeded by (seed, t, r), so rows are produced in parallel (OpenMP) and the
+// generator seeded by (seed, t, r), so rows are produced in parallel and the
 // bytes depend only on (preset, type, seed), never on the thread count. Rows are made
 // and converted in chunks, streaming to the file: the F32 model is never in memory.
 //
@@ -44,7 +44,7 @@ struct SynthOptions {
   std::string preset = "tiny";
   QuantTarget target = QuantTarget::kF32;
   uint64_t seed = 0;
-  int n_threads = 0;  // 0: OpenMP's default
+  int n_threads = 0;  // 0: every CPU we may run on
   ProgressFn progress;
 };
 Status SynthModel(const std::string& out_path, const SynthOptions& options);

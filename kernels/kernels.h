@@ -149,9 +149,9 @@ struct MatView {
 size_t matmul_workspace_bytes(DType w, size_t n, size_t K);
 
 // Y[n][W.rows] = X[n][W.cols] . W^T, rows split in fixed chunks over n_threads
-// OpenMP threads (results identical for any thread count). W.type must be supported.
-// n_threads <= 1, or too little work to pay for a parallel region: the calling thread
-// only. X and Y are packed (ldx = W.cols, ldy = W.rows).
+// threads: the calling thread's pool, ThreadPool::ForThisThread(n_threads) (results
+// identical for any thread count). W.type must be supported. n_threads <= 1, or too
+// little work to pay for a parallel loop: the calling thread only. X and Y are packed (ldx = W.cols, ldy = W.rows).
 // Quantized W: X's n rows are first quantized (in parallel over rows) into
 // `workspace`, matmul_workspace_bytes(W.type, n, W.cols) bytes, any alignment; with
 // workspace == nullptr a per-thread buffer is grown (allocates on first use only).

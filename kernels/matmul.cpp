@@ -1,12 +1,14 @@
-// matmul(): W's rows cut into fixed chunks of kChunkRows, chunks handed to OpenMP
-// threads. The chunking does not depend on the thread count, and the table's
-// kernels compute each output identically for any row range (kernels.h), so the
-// result is bitwise the same for 1 thread or 64. Quantized weights: the activations
-// are quantized first (rows in parallel; the quantizers are deterministic per row), in
-// the same parallel region, then the chunks run as for float weights.
+// matmul(): W's rows cut into fixed chunks of kChunkRows, chunks handed to the
+// threads of the calling thread's pool (core/thread_pool.h) one at a time. The
+// chunking does not depend on the thread count, and the table's kernels compute each
+// output identically for any row range (kernels.h), so the result is bitwise the same
+// for 1 thread or 64. Quantized weights: the activations are quantized first (rows in
+// parallel for a batch, on the caller for a few tokens; the quantizers are
+// deterministic per row), then the chunks run as for float weights.
 #include <cassert>
 #include <cstdlib>
 
+#include "core/thread_pool.h"
 #include "kernels/kernels.h"
 
 namespace ember::kernels {
@@ -17,6 +19,8 @@ namespace {
 constexpr size_t kChunkRows = 16;
 // Below this many multiply-adds a parallel region costs more than it saves.
 constexpr size_t kMinParallelMacs = size_t{1} << 16;
+// Fewer activation rows than this are quantized on the calling thread.
+constexpr size_t kMinParallelRows = 8;
 
 // Workspace for callers that pass none: one per calling thread, grown, never shrunk.
 struct Workspace {
@@ -34,11 +38,10 @@ struct Workspace {
 };
 thread_local Workspace t_workspace;
 
-size_t thread_count(int n_threads, size_t n_chunks, size_t macs) {
-  size_t threads = n_threads > 1 ? static_cast<size_t>(n_threads) : 1;
-  if (threads > n_chunks) threads = n_chunks;
-  if (macs < kMinParallelMacs) threads = 1;
-  return threads;
+// The pool to split a matmul over, or nullptr for the calling thread alone.
+ThreadPool* pool_for(int n_threads, size_t n_chunks, size_t macs) {
+  if (n_threads <= 1 || n_chunks <= 1 || macs < kMinParallelMacs) return nullptr;
+  return ThreadPool::ForThisThread(n_threads);
 }
 
 }  // namespace
@@ -97,18 +100,16 @@ void matmul(const Table& t, const MatView& W, const float* X, size_t n, float* Y
   const size_t rows = W.rows, K = W.cols;
   const size_t stride = W.row_stride ? W.row_stride : row_bytes(W.type, K);
   const size_t n_chunks = (rows + kChunkRows - 1) / kChunkRows;
-  const size_t threads = thread_count(n_threads, n_chunks, rows * K * n);
-  const int nt = static_cast<int>(threads);
+  ThreadPool* pool = pool_for(n_threads, n_chunks, rows * K * n);
+  // Chunk c covers rows [c*kChunkRows, min(rows, (c+1)*kChunkRows)).
+  auto chunk_end = [&](size_t r0) { return r0 + kChunkRows < rows ? r0 + kChunkRows : rows; };
 
   if (const MatmulFn fn = matmul_fn(t, W.type)) {
-    if (threads <= 1) return fn(W.data, stride, X, K, n, K, Y, rows, 0, rows);
-      // dynamic: chunks go to whichever core is free (big.LITTLE phones).
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-    for (size_t c = 0; c < n_chunks; ++c) {
+    if (!pool) return fn(W.data, stride, X, K, n, K, Y, rows, 0, rows);
+    pool->ParallelFor(n_chunks, [&](size_t c, int) {
       const size_t r0 = c * kChunkRows;
-      const size_t r1 = r0 + kChunkRows < rows ? r0 + kChunkRows : rows;
-      fn(W.data, stride, X, K, n, K, Y, rows, r0, r1);
-    }
+      fn(W.data, stride, X, K, n, K, Y, rows, r0, chunk_end(r0));
+    });
     return;
   }
 
@@ -121,22 +122,17 @@ void matmul(const Table& t, const MatView& W, const float* X, size_t n, float* Y
   if (!workspace) workspace = t_workspace.get(n * xq_stride);
   if (!workspace) return;
   uint8_t* xq = static_cast<uint8_t*>(workspace);
-  if (threads <= 1) {
+  // A few rows (decode) are quicker to quantize here than to hand out.
+  if (!pool || n < kMinParallelRows) {
     for (size_t i = 0; i < n; ++i) quantize(X + i * K, xq + i * xq_stride, K);
-    return qfn(W.data, stride, xq, xq_stride, n, K, Y, rows, 0, rows);
+  } else {
+    pool->ParallelFor(n, [&](size_t i, int) { quantize(X + i * K, xq + i * xq_stride, K); });
   }
-#pragma omp parallel num_threads(nt)
-  {
-#pragma omp for schedule(static)
-    for (size_t i = 0; i < n; ++i) quantize(X + i * K, xq + i * xq_stride, K);
-      // (implicit barrier: every activation row is ready)
-#pragma omp for schedule(dynamic, 1)
-    for (size_t c = 0; c < n_chunks; ++c) {
-      const size_t r0 = c * kChunkRows;
-      const size_t r1 = r0 + kChunkRows < rows ? r0 + kChunkRows : rows;
-      qfn(W.data, stride, xq, xq_stride, n, K, Y, rows, r0, r1);
-    }
-  }
+  if (!pool) return qfn(W.data, stride, xq, xq_stride, n, K, Y, rows, 0, rows);
+  pool->ParallelFor(n_chunks, [&](size_t c, int) {
+    const size_t r0 = c * kChunkRows;
+    qfn(W.data, stride, xq, xq_stride, n, K, Y, rows, r0, chunk_end(r0));
+  });
 }
 
 }  // namespace ember::kernels

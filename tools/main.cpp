@@ -100,20 +100,8 @@ int dispatch(const Args& args) {
 }  // namespace
 }  // namespace ember::cli
 
-// OpenMP's default wait policy lets idle worker threads spin; on a machine with
-// any other load that collapses multi-threaded decoding (measured: a 2-thread run
-// 145 s instead of 1 s next to one busy process). libgomp reads the policy only at
-// start-up, so the tool re-executes itself once with passive waiting unless the
-// user chose a policy.
-static void prefer_passive_openmp_wait(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
-  setenv("OMP_WAIT_POLICY", "passive", 1);
-  execv("/proc/self/exe", argv);  // returns only on failure: carry on as we are
-}
-
 int main(int argc, char** argv) {
   using namespace ember::cli;
-  if (argc > 0) prefer_passive_openmp_wait(argv);
   // Nothing may escape as a crash: allocation failures and any other exception
   // become a one-line error.
   try {
