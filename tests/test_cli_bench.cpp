@@ -1,6 +1,7 @@
 // `ember bench`: runs the built binary (like tests/test_cli.cpp) on the memo260K
 // fixture with tiny sizes (-p 8 -n 4 -r 1, a 16 MiB probe) and checks the JSON, CSV
-// and table outputs and the usage errors.
+// and table outputs and the usage errors; the energy columns with fake power sensors
+// (a sysfs tree through EMBER_SYSFS_ROOT, a vcgencmd script first on PATH) and without.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -83,7 +84,29 @@ class CliBench : public ::testing::Test {
     return run(a);
   }
 
+  // Writes dir_/rel (creating its directories).
+  void put(const std::string& rel, const std::string& text) {
+    const std::filesystem::path p = dir_ + "/" + rel;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+  }
+
   std::string dir_, model_;
+};
+
+// Sets an environment variable for the scope (the child inherits it), then restores it.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() { had_ ? ::setenv(name_, old_.c_str(), 1) : ::unsetenv(name_); }
+
+ private:
+  const char* name_;
+  std::string old_;
+  bool had_ = false;
 };
 
 
@@ -91,7 +114,9 @@ const char* const kJsonKeys[] = {
     "model",           "kernels",        "threads",        "n_prompt",        "n_gen",         "n_ctx",
     "repetitions",     "prefill_tps",    "prefill_tps_min", "prefill_tps_max", "decode_tps",   "decode_tps_min",
     "decode_tps_max",  "ttft_ms",        "ttft_ms_min",    "ttft_ms_max",     "model_bytes",   "bytes_per_token",
-    "context_bytes",   "peak_rss_bytes", "decode_bw_gbs",  "read_bw_gbs",     "decode_bw_pct"};
+    "context_bytes",   "peak_rss_bytes", "decode_bw_gbs",  "read_bw_gbs",     "decode_bw_pct", "energy_source",
+    "energy_note",     "prefill_watts",  "prefill_j_per_token", "decode_watts", "decode_j_per_token"};
+const char* const kEnergyKeys[] = {"prefill_watts", "prefill_j_per_token", "decode_watts", "decode_j_per_token"};
 
 TEST_F(CliBench, ListedInTopLevelHelpAndHasHelp) {
   Result r = run({"--help"});
@@ -219,6 +244,7 @@ TEST_F(CliBench, BadFlagsAreUsageErrors) {
   EXPECT_USAGE_ERROR(bench({"-t", "1,-1"}), "thread count -1");
   EXPECT_USAGE_ERROR(bench({"-r", "0"}), "-r");
   EXPECT_USAGE_ERROR(bench({"--frobnicate"}), "unknown flag '--frobnicate'");
+  EXPECT_USAGE_ERROR(bench({"--energy", "ina"}), "unknown energy source 'ina'");
 }
 
 TEST_F(CliBench, PromptPlusGenLargerThanTheContextIsAnError) {
@@ -254,6 +280,144 @@ TEST_F(CliBench, MissingModelIsARuntimeError) {
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(one_line(r.err)) << r.err;
   EXPECT_NE(r.err.find("nope.gguf"), std::string::npos) << r.err;
+}
+
+// ---- energy ------------------------------------------------------------------------
+
+// No sensor (an empty sysfs tree, no vcgencmd on PATH): n/a with the reason, null numbers,
+// no energy columns in the table.
+TEST_F(CliBench, EnergyWithoutSensorsIsNotAvailable) {
+  std::filesystem::create_directories(dir_ + "/sys");
+  std::filesystem::create_directories(dir_ + "/bin");
+  ScopedEnv root("EMBER_SYSFS_ROOT", dir_ + "/sys"), path("PATH", dir_ + "/bin");
+  Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  testing::Json j;
+  ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+  EXPECT_EQ(j["energy_source"].kind, testing::Json::kNull);
+  const std::string note = "no power sensor: rapl: no intel-rapl:N zone in " + dir_ + "/sys/class/powercap";
+  EXPECT_EQ(j["energy_note"].str.rfind(note, 0), 0u) << j["energy_note"].str;
+  for (const char* k : kEnergyKeys) EXPECT_EQ(j[k].kind, testing::Json::kNull) << k;
+
+  r = bench({"-p", "8", "-n", "4", "-t", "1", "--probe-mib", "0", "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\nenergy: n/a (no power sensor: rapl: "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("J/tok"), std::string::npos) << r.out;
+
+  // --energy none: n/a even with a sensor.
+  put("sys/class/hwmon/hwmon0/power1_input", "5000000\n");
+  r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q", "--energy", "none"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+  EXPECT_EQ(j["energy_source"].kind, testing::Json::kNull);
+  EXPECT_EQ(j["energy_note"].str, "disabled (--energy none)");
+}
+
+// A constant power P: the average watts are exactly P (printed with 3 decimals). The J per
+// token times tok/s is P x (energy interval / timed interval); bench marks the energy
+// interval just outside the timed one, so that is >= P (less printing precision: 1e-3)
+// and a little more (preemption between a mark and the timer); the upper bound 2P only
+// catches unit mistakes (factors of 1000 or of the token count).
+void expect_constant_power(const testing::Json& j, const char* source, double watts) {
+  EXPECT_EQ(j["energy_source"].str, source);
+  EXPECT_NEAR(j["prefill_watts"].num, watts, 0.0005 + 1e-9);
+  EXPECT_NEAR(j["decode_watts"].num, watts, 0.0005 + 1e-9);
+  for (const char* phase : {"prefill", "decode"}) {
+    const double p = j[std::string(phase) + "_j_per_token"].num * j[std::string(phase) + "_tps"].num;
+    EXPECT_GE(p, watts * (1 - 1e-3)) << phase;
+    EXPECT_LE(p, watts * 2) << phase;
+  }
+}
+
+TEST_F(CliBench, EnergyFromAFakeHwmonSensor) {
+  put("sys/class/hwmon/hwmon0/name", "power_meter\n");
+  put("sys/class/hwmon/hwmon0/power1_input", "5000000\n");  // uW
+  ScopedEnv root("EMBER_SYSFS_ROOT", dir_ + "/sys");
+  Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  testing::Json j;
+  ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+  expect_constant_power(j, "hwmon", 5.0);
+  EXPECT_EQ(j["energy_note"].str, "hwmon0/power_meter power1");
+
+  r = bench({"-p", "8", "-n", "4", "-t", "1", "--probe-mib", "0", "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\nenergy: hwmon (hwmon0/power_meter power1)"), std::string::npos) << r.out;
+  std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_GE(lines.size(), 2u);
+  const std::string &header = lines[lines.size() - 2], &row = lines.back();
+  EXPECT_NE(header.find("prefill W  prefill J/tok  decode W  decode J/tok"), std::string::npos) << header;
+  EXPECT_EQ(row.size(), header.size()) << r.out;
+  // The last four cells: prefill W, prefill J/tok, decode W, decode J/tok.
+  std::istringstream cells(row);
+  std::vector<std::string> c{std::istream_iterator<std::string>(cells), {}};
+  ASSERT_GE(c.size(), 4u);
+  EXPECT_EQ(c[c.size() - 4], "5.00") << row;
+  EXPECT_EQ(c[c.size() - 2], "5.00") << row;
+
+  r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "csv", "--probe-mib", "0", "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  const std::vector<std::string> h = split_csv(lines[0]), v = split_csv(lines[1]);
+  ASSERT_EQ(h.size(), v.size());
+  const auto col = [&](const char* k) { return v[std::find(h.begin(), h.end(), k) - h.begin()]; };
+  EXPECT_EQ(col("energy_source"), "hwmon");
+  EXPECT_EQ(col("prefill_watts"), "5.000");
+  EXPECT_EQ(col("decode_watts"), "5.000");
+}
+
+// RAPL counters that do not move: 0 W, exactly. A counter that cannot be read: n/a, naming it.
+TEST_F(CliBench, EnergyFromFakeRaplCounters) {
+  for (const char* z : {"intel-rapl:0", "intel-rapl:1"}) {
+    put(std::string("sys/class/powercap/") + z + "/name", std::string("package-") + z[11] + "\n");
+    put(std::string("sys/class/powercap/") + z + "/energy_uj", "123456\n");
+    put(std::string("sys/class/powercap/") + z + "/max_energy_range_uj", "262143328850\n");
+  }
+  ScopedEnv root("EMBER_SYSFS_ROOT", dir_ + "/sys");
+  Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  testing::Json j;
+  ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+  EXPECT_EQ(j["energy_source"].str, "rapl");
+  EXPECT_EQ(j["energy_note"].str, "intel-rapl:0 (package-0), intel-rapl:1 (package-1)");
+  for (const char* k : kEnergyKeys) {
+    EXPECT_EQ(j[k].kind, testing::Json::kNumber) << k;
+    EXPECT_EQ(j[k].num, 0.0) << k;
+  }
+
+  const std::string counter = dir_ + "/sys/class/powercap/intel-rapl:1/energy_uj";
+  std::filesystem::remove(counter);
+  std::filesystem::create_directories(counter);  // unreadable, even for root
+  r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+  EXPECT_EQ(j["energy_source"].kind, testing::Json::kNull);
+  EXPECT_EQ(j["energy_note"].str, "rapl: " + counter + ": is a directory");
+  for (const char* k : kEnergyKeys) EXPECT_EQ(j[k].kind, testing::Json::kNull) << k;
+  r = bench({"-p", "8", "-n", "4", "-t", "1", "--probe-mib", "0", "-q"});
+  EXPECT_NE(r.out.find("\nenergy: n/a (rapl: " + counter + ": is a directory)\n"), std::string::npos) << r.out;
+}
+
+// The Raspberry Pi 5 PMIC: a vcgencmd script printing two rails as the firmware does.
+TEST_F(CliBench, EnergyFromAFakeVcgencmd) {
+  put("bin/vcgencmd",
+      "#!/bin/sh\n[ \"$1\" = pmic_read_adc ] || exit 2\n"
+      "echo '  VDD_CORE_A current(7)=2.00000000A'\necho '   3V3_SYS_A current(1)=0.50000000A'\n"
+      "echo '  VDD_CORE_V volt(15)=0.80000000V'\necho '   3V3_SYS_V volt(9)=3.30000000V'\n"
+      "echo '     EXT5V_V volt(24)=5.10000000V'\n");
+  ASSERT_EQ(::chmod((dir_ + "/bin/vcgencmd").c_str(), 0755), 0);
+  std::filesystem::create_directories(dir_ + "/sys");
+  const char* old_path = std::getenv("PATH");
+  ScopedEnv root("EMBER_SYSFS_ROOT", dir_ + "/sys"),
+      path("PATH", dir_ + "/bin" + (old_path ? std::string(":") + old_path : std::string()));
+  Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");  // vcgencmd's stderr does not leak
+  testing::Json j;
+  ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+  expect_constant_power(j, "pmic", 2.0 * 0.8 + 0.5 * 3.3);
+  EXPECT_EQ(j["energy_note"].str, dir_ + "/bin/vcgencmd pmic_read_adc: sum of rail V x I");
 }
 
 }  // namespace

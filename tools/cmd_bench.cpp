@@ -15,10 +15,18 @@
 // of the streaming read bandwidth measured by a built-in probe (tools/bandwidth.h)
 // at the same thread count.
 //
+// Energy (tools/power.h): with a power source (--energy; auto-detected: RAPL counters,
+// hwmon power sensors, the Raspberry Pi 5 PMIC through vcgencmd), each timed run's
+// prefill and decode are also measured in joules, and a row reports the average watts
+// (joules / seconds, summed over the runs) and joules per token (joules / tokens, summed
+// over the runs) of each phase, and which source was read. Without one the energy
+// figures are n/a, with the reason.
+//
 // Through the C API only.
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -34,6 +42,7 @@
 #include "cmd_lora.h"
 #include "commands.h"
 #include "common.h"
+#include "power.h"
 
 namespace ember::cli {
 namespace {
@@ -63,6 +72,13 @@ struct Config {
   int32_t threads, n_prompt, n_gen;
 };
 
+// Energy of one row's timed runs; measured: every interval was read.
+struct Energy {
+  bool measured = false;
+  double prefill_j = 0, prefill_s = 0, decode_j = 0, decode_s = 0;
+  std::string error;  // why not measured
+};
+
 struct Row {
   Config cfg{};
   int32_t n_ctx = 0;
@@ -70,7 +86,29 @@ struct Row {
   uint64_t context_bytes = 0, peak_rss_bytes = 0;
   double read_bw = 0;    // bytes/s of the probe at cfg.threads; 0: not measured
   double decode_bw = 0;  // bytes/s: bytes_per_token x decode tok/s (median)
+  Energy energy;
 };
+
+// Marks of one run: before prefill, between prefill and decode, after decode.
+using RunMarks = std::array<PowerMark, 3>;
+
+// Sums the energy of the runs' prefill and decode intervals.
+Energy row_energy(PowerSource& src, const std::vector<RunMarks>& runs) {
+  Energy e;
+  for (const RunMarks& m : runs) {
+    const EnergyReading p = src.energy(m[0], m[1]), d = src.energy(m[1], m[2]);
+    if (!p.ok() || !d.ok()) {
+      e.error = p.ok() ? d.error : p.error;
+      return e;
+    }
+    e.prefill_j += p.joules;
+    e.prefill_s += p.seconds;
+    e.decode_j += d.joules;
+    e.decode_s += d.seconds;
+  }
+  e.measured = !runs.empty();
+  return e;
+}
 
 // Peak resident set size of this process (VmHWM), bytes; 0 when unavailable.
 uint64_t peak_rss_bytes() {
@@ -153,10 +191,21 @@ struct Field {
   bool is_string = false;
 };
 
+// Average watts and joules per token of a phase; "null" when not measured.
+std::string watts_text(const Energy& e, double j, double s) {
+  return e.measured && s > 0 ? fmt("%.3f", j / s) : "null";
+}
+std::string j_per_token_text(const Energy& e, double j, double tokens) {
+  return e.measured && tokens > 0 ? fmt("%.6g", j / tokens) : "null";
+}
+
 std::vector<Field> fields(const Row& r, const std::string& model_name, const std::string& kernels,
-                          uint64_t model_bytes, uint64_t bytes_per_token, int32_t reps) {
+                          uint64_t model_bytes, uint64_t bytes_per_token, int32_t reps, const PowerDetection& power) {
   const bool bw = r.read_bw > 0;
   const auto u = [](uint64_t v) { return std::to_string(v); };
+  const Energy& e = r.energy;
+  // The note: what the source sums when measured, else why there are no figures.
+  const std::string note = e.measured ? power.source->detail() : power.source ? e.error : power.reason;
   return {
       {"model", model_name, true},
       {"kernels", kernels, true},
@@ -181,6 +230,12 @@ std::vector<Field> fields(const Row& r, const std::string& model_name, const std
       {"decode_bw_gbs", fmt("%.3f", r.decode_bw / 1e9)},
       {"read_bw_gbs", bw ? fmt("%.3f", r.read_bw / 1e9) : "null"},
       {"decode_bw_pct", bw ? fmt("%.2f", 100.0 * r.decode_bw / r.read_bw) : "null"},
+      {"energy_source", power.source ? power.source->name() : "null", power.source != nullptr},
+      {"energy_note", note, true},
+      {"prefill_watts", watts_text(e, e.prefill_j, e.prefill_s)},
+      {"prefill_j_per_token", j_per_token_text(e, e.prefill_j, static_cast<double>(reps) * r.cfg.n_prompt)},
+      {"decode_watts", watts_text(e, e.decode_j, e.decode_s)},
+      {"decode_j_per_token", j_per_token_text(e, e.decode_j, static_cast<double>(reps) * r.cfg.n_gen)},
   };
 }
 
@@ -222,10 +277,12 @@ std::string range_text(const Stat& s) {
   return t;
 }
 
-void print_table(const std::vector<Row>& rows) {
+// with_energy: the four energy columns ("-" in a row whose energy could not be read).
+void print_table(const std::vector<Row>& rows, bool with_energy, int32_t reps) {
   std::vector<std::vector<std::string>> cells = {{"threads", "prompt", "gen", "prefill tok/s", "(min-max)",
                                                   "decode tok/s", "(min-max)", "TTFT ms", "context MiB",
                                                   "peak RSS MiB", "decode GB/s", "% of read bw"}};
+  if (with_energy) cells[0].insert(cells[0].end(), {"prefill W", "prefill J/tok", "decode W", "decode J/tok"});
   for (const Row& r : rows) {
     cells.push_back({std::to_string(r.cfg.threads), std::to_string(r.cfg.n_prompt), std::to_string(r.cfg.n_gen),
                      fmt_rate(r.prefill_tps.median),
@@ -235,6 +292,17 @@ void print_table(const std::vector<Row>& rows) {
                      fmt("%.2f", r.ttft_ms.median), mib(r.context_bytes),
                      r.peak_rss_bytes ? mib(r.peak_rss_bytes) : "-", fmt("%.2f", r.decode_bw / 1e9),
                      r.read_bw > 0 ? fmt("%.1f", 100.0 * r.decode_bw / r.read_bw) : "-"});
+    if (with_energy) {
+      const Energy& e = r.energy;
+      const auto cell = [&](double j, double den, const char* f) {
+        return e.measured && den > 0 ? fmt(f, j / den) : std::string("-");
+      };
+      cells.back().insert(cells.back().end(),
+                          {cell(e.prefill_j, e.prefill_s, "%.2f"),
+                           cell(e.prefill_j, static_cast<double>(reps) * r.cfg.n_prompt, "%.3g"),
+                           cell(e.decode_j, e.decode_s, "%.2f"),
+                           cell(e.decode_j, static_cast<double>(reps) * r.cfg.n_gen, "%.3g")});
+    }
   }
   std::vector<size_t> width(cells[0].size(), 0);
   for (const auto& row : cells)
@@ -295,6 +363,7 @@ int cmd_bench(const Args& args) {
   int32_t reps = 3, n_ctx = 0, probe_mib = 512, probe_passes = 5;
   uint64_t seed = 1234;
   bool reference = false, verbose = false, quiet = false;
+  std::string energy = "auto";
 
   ArgParser p("bench", "-m MODEL [-p 128[,512..]] [-n 64[,..]] [-t 1,2] [-r 3] [--output table|json|csv]",
               "Measure prefill and decode speed, time to first token and memory for every\n"
@@ -313,6 +382,8 @@ int cmd_bench(const Args& args) {
   p.option("lora", 0, "FILE[:SCALE]", &lora_specs, kLoraFlagHelp);
   p.option("probe-mib", 0, "MIB", &probe_mib, "buffer of the read-bandwidth probe; 0: no probe").range(0, 1 << 20);
   p.option("probe-passes", 0, "N", &probe_passes, "passes of the probe (the best counts)").range(1, 1000);
+  p.option("energy", 0, "SOURCE", &energy,
+           "power source for watts and joules per token: auto, rapl, hwmon, pmic or none");
   p.flag("reference", 0, &reference, "use the scalar reference kernels");
   p.flag("quiet", 'q', &quiet, "no progress on stderr");
   p.flag("verbose", 'v', &verbose, "library log messages on stderr");
@@ -321,6 +392,10 @@ int cmd_bench(const Args& args) {
       "is not counted when the model has a separate output matrix: decoding reads one row of it).\n"
       "Peak RSS counts the mapped model pages that were read. Run with little else on the machine;\n"
       "the medians over -r runs are the figures to quote.\n"
+      "Energy: average watts and joules per token of prefill and decode, summed over the -r runs,\n"
+      "from the first source that can be read (auto): RAPL package counters\n"
+      "($EMBER_SYSFS_ROOT, default /sys, class/powercap), hwmon power sensors (class/hwmon), or the\n"
+      "Raspberry Pi 5 PMIC rails (vcgencmd pmic_read_adc); n/a with the reason otherwise.\n"
       "\n"
       "examples:\n"
       "  ember bench -m model.gguf\n"
@@ -329,6 +404,8 @@ int cmd_bench(const Args& args) {
 
   if (output != "table" && output != "json" && output != "csv")
     return p.usage_error("unknown output format '" + output + "' (expected table, json or csv)");
+  if (!is_power_source_kind(energy))
+    return p.usage_error("unknown energy source '" + energy + "' (expected auto, rapl, hwmon, pmic or none)");
   for (int32_t v : prompts)
     if (v < 1 || v > (1 << 24)) return p.usage_error("prompt length " + std::to_string(v) + " out of range 1..16777216");
   for (int32_t v : gens)
@@ -383,6 +460,9 @@ int cmd_bench(const Args& args) {
   const std::string kernels = reference ? "reference" : (info.kernels ? info.kernels : "?");
   const uint64_t bytes_per_token = decode_bytes_per_token(info);
 
+  // After the probe's fork: a sampled source starts a thread.
+  const PowerDetection power = detect_power_source(energy, power_options_from_env());
+
   if (output == "table") {
     std::printf("model: %s (%s), %s, %.1f MiB of weights, %.1f MiB read per decoded token, kernels %s\n",
                 model_name.c_str(), model_path.c_str(), info.architecture ? info.architecture : "?",
@@ -394,6 +474,11 @@ int cmd_bench(const Args& args) {
         s += (s.empty() ? "" : ", ") + std::to_string(t) + (t == 1 ? " thread " : " threads ") + fmt("%.2f GB/s", bw / 1e9);
       std::printf("read bandwidth (probe: %d MiB, best of %d passes): %s\n", probe_mib, probe_passes, s.c_str());
     }
+    if (power.source)
+      std::printf("energy: %s (%s); W = joules / seconds, J/tok = joules / tokens, over the timed runs\n",
+                  power.source->name(), power.source->detail().c_str());
+    else
+      std::printf("energy: n/a (%s)\n", power.reason.c_str());
     std::printf("%d timed runs per row after one warm-up; median (min-max); TTFT = prefill + first decode step\n\n",
                 reps);
     std::fflush(stdout);
@@ -435,13 +520,18 @@ int cmd_bench(const Args& args) {
     for (int32_t& id : ids) id = pick(rng);
 
     std::vector<double> prefill_tps, decode_tps, ttft_ms;
+    std::vector<RunMarks> marks;
+    const auto mark = [&] { return power.source ? power.source->mark() : PowerMark{}; };
     for (int32_t run = 0; run <= reps; ++run) {  // run 0: warm-up
       progress.show(what + (run == 0 ? ": warm-up" : ": run " + std::to_string(run) + "/" + std::to_string(reps)),
                     false);
       ember_context_reset(ctx.get());
+      RunMarks m;
+      m[0] = mark();
       auto t0 = Clock::now();
       ember_status st = ember_eval(ctx.get(), ids.data(), static_cast<size_t>(cfg.n_prompt));
       const double prefill_s = seconds_since(t0);
+      m[1] = mark();
       double first_s = 0;
       t0 = Clock::now();
       for (int32_t i = 0; st == EMBER_OK && i < cfg.n_gen; ++i) {
@@ -449,6 +539,7 @@ int cmd_bench(const Args& args) {
         if (i == 0) first_s = seconds_since(t0);
       }
       const double decode_s = seconds_since(t0);
+      m[2] = mark();
       if (st != EMBER_OK) {
         progress.clear();
         print_error("bench", what + ": " + library_error(st));
@@ -458,6 +549,7 @@ int cmd_bench(const Args& args) {
       prefill_tps.push_back(prefill_s > 0 ? cfg.n_prompt / prefill_s : 0);
       decode_tps.push_back(decode_s > 0 ? cfg.n_gen / decode_s : 0);
       ttft_ms.push_back(1000.0 * (prefill_s + first_s));
+      marks.push_back(std::move(m));
     }
     row.peak_rss_bytes = peak_rss_bytes();
     row.prefill_tps = summarize(prefill_tps);
@@ -465,11 +557,12 @@ int cmd_bench(const Args& args) {
     row.ttft_ms = summarize(ttft_ms);
     row.decode_bw = static_cast<double>(bytes_per_token) * row.decode_tps.median;
     if (auto it = read_bw.find(cfg.threads); it != read_bw.end()) row.read_bw = it->second;
+    if (power.source) row.energy = row_energy(*power.source, marks);
     rows.push_back(row);
 
     if (output != "table") {
       progress.clear();
-      const auto fs = fields(row, model_name, kernels, info.weight_bytes, bytes_per_token, reps);
+      const auto fs = fields(row, model_name, kernels, info.weight_bytes, bytes_per_token, reps, power);
       if (output == "json") {
         print_json(fs);
       } else {
@@ -479,7 +572,7 @@ int cmd_bench(const Args& args) {
     }
   }
   progress.clear();
-  if (output == "table") print_table(rows);
+  if (output == "table") print_table(rows, power.source != nullptr, reps);
   if (std::ferror(stdout) || std::fflush(stdout) != 0) {
     print_error("bench", "cannot write the output");
     return kExitRuntime;
