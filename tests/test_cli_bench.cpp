@@ -247,6 +247,28 @@ TEST_F(CliBench, BadFlagsAreUsageErrors) {
   EXPECT_USAGE_ERROR(bench({"--energy", "ina"}), "unknown energy source 'ina'");
 }
 
+// --plot: an SVG beside the normal output, one marker per row and panel (the
+// renderer's own tests, tests/test_plot.cpp, check positions and layout), the model's
+// name in the title; an unwritable path is refused before anything is measured.
+TEST_F(CliBench, PlotWritesAnSvgWithOnePointPerRowAndPanel) {
+  const std::string svg = dir_ + "/threads.svg";
+  Result r = bench({"-p", "8", "-n", "4", "-t", "1,2", "--probe-mib", "0", "-q", "--plot", svg});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("prefill tok/s"), std::string::npos) << r.out;  // the table is still printed
+  std::ifstream f(svg);
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(text.rfind("<?xml", 0), 0u) << text.substr(0, 80);
+  EXPECT_NE(text.find("</svg>"), std::string::npos);
+  size_t points = 0;
+  for (size_t at = text.find("class=\"point\""); at != std::string::npos; at = text.find("class=\"point\"", at + 1))
+    ++points;
+  EXPECT_EQ(points, 4u);  // 2 rows x (prefill, decode)
+  EXPECT_NE(text.find(">threads<"), std::string::npos);  // the x axis: the parameter that varies
+  EXPECT_NE(text.find("tokens/s"), std::string::npos);
+
+  EXPECT_USAGE_ERROR(bench({"--plot", dir_ + "/no/such/dir/p.svg"}), "cannot write the plot");
+}
+
 TEST_F(CliBench, PromptPlusGenLargerThanTheContextIsAnError) {
   EXPECT_USAGE_ERROR(bench({"-p", "8,16", "-n", "4", "-c", "16"}), "exceed the context size 16");
   // Exactly full is fine.

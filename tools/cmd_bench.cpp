@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -42,6 +43,7 @@
 #include "cmd_lora.h"
 #include "commands.h"
 #include "common.h"
+#include "plot_svg.h"
 #include "power.h"
 
 namespace ember::cli {
@@ -364,6 +366,7 @@ int cmd_bench(const Args& args) {
   uint64_t seed = 1234;
   bool reference = false, verbose = false, quiet = false;
   std::string energy = "auto";
+  std::string plot_path;
 
   ArgParser p("bench", "-m MODEL [-p 128[,512..]] [-n 64[,..]] [-t 1,2] [-r 3] [--output table|json|csv]",
               "Measure prefill and decode speed, time to first token and memory for every\n"
@@ -384,6 +387,8 @@ int cmd_bench(const Args& args) {
   p.option("probe-passes", 0, "N", &probe_passes, "passes of the probe (the best counts)").range(1, 1000);
   p.option("energy", 0, "SOURCE", &energy,
            "power source for watts and joules per token: auto, rapl, hwmon, pmic or none");
+  p.option("plot", 0, "FILE.svg", &plot_path,
+           "also draw prefill and decode tok/s against threads (or prompt length) as SVG");
   p.flag("reference", 0, &reference, "use the scalar reference kernels");
   p.flag("quiet", 'q', &quiet, "no progress on stderr");
   p.flag("verbose", 'v', &verbose, "library log messages on stderr");
@@ -399,11 +404,19 @@ int cmd_bench(const Args& args) {
       "\n"
       "examples:\n"
       "  ember bench -m model.gguf\n"
-      "  ember bench -m model.gguf -p 128,512 -n 64 -t 1,2,4 -r 5 --output csv > bench.csv\n");
+      "  ember bench -m model.gguf -p 128,512 -n 64 -t 1,2,4 -r 5 --output csv > bench.csv\n"
+      "  ember bench -m model.gguf -t 1,2,4 --plot threads.svg\n");
   if (int rc = p.parse(args); rc != kContinue) return rc;
 
   if (output != "table" && output != "json" && output != "csv")
     return p.usage_error("unknown output format '" + output + "' (expected table, json or csv)");
+  if (!plot_path.empty()) {
+    // Fail before minutes of measuring, not after: the SVG's directory must be writable.
+    const size_t slash = plot_path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : plot_path.substr(0, slash));
+    if (access(dir.c_str(), W_OK) != 0)
+      return p.usage_error("cannot write the plot " + plot_path + ": " + std::strerror(errno));
+  }
   if (!is_power_source_kind(energy))
     return p.usage_error("unknown energy source '" + energy + "' (expected auto, rapl, hwmon, pmic or none)");
   for (int32_t v : prompts)
@@ -573,6 +586,19 @@ int cmd_bench(const Args& args) {
   }
   progress.clear();
   if (output == "table") print_table(rows, power.source != nullptr, reps);
+  if (!plot_path.empty()) {
+    std::vector<PlotRow> points;
+    for (const Row& r : rows)
+      points.push_back({r.cfg.threads, r.cfg.n_prompt, r.cfg.n_gen, r.prefill_tps.median, r.prefill_tps.min,
+                        r.prefill_tps.max, r.decode_tps.median, r.decode_tps.min, r.decode_tps.max});
+    const PlotInfo pi{model_name, "kernels " + kernels + "; median of " + std::to_string(reps) +
+                                      (reps == 1 ? " timed run" : " timed runs") + " per point"};
+    std::string err;
+    if (!write_bench_svg(plot_path, points, pi, &err)) {
+      print_error("bench", err);
+      return kExitRuntime;
+    }
+  }
   if (std::ferror(stdout) || std::fflush(stdout) != 0) {
     print_error("bench", "cannot write the output");
     return kExitRuntime;
