@@ -84,6 +84,7 @@ ember::GenerateParams to_cpp(const ember_generate_params& g) {
     if (g.stop_strings[i]) p.stop_strings.emplace_back(g.stop_strings[i]);
   p.stop_at_eos = g.stop_at_eos != 0;
   p.render_special = g.render_special != 0;
+  p.collect_text = false;  // the C API hands text out through the callback only
   return p;
 }
 
@@ -262,6 +263,18 @@ void ember_context_free(ember_context* ctx) {
 }
 
 uint64_t ember_context_bytes(const ember_context* ctx) { return ctx ? ctx->c->allocated_bytes() : 0; }
+
+ember_status ember_context_memory(const ember_context* ctx, ember_memory_plan* out) {
+  if (!ctx || !out) return fail(EMBER_ERR_INVALID_ARGUMENT, "ember_context_memory: NULL argument");
+  const ember::Context& c = *ctx->c;
+  // The whole mapping, not only the tensors: parsing the metadata makes its pages
+  // resident too, and for a real vocabulary they are not negligible.
+  out->weights_bytes = c.model().gguf().file_size();
+  out->kv_bytes = c.kv_bytes();
+  out->scratch_bytes = c.scratch_bytes();
+  out->total_bytes = out->weights_bytes + out->kv_bytes + out->scratch_bytes;
+  return EMBER_OK;
+}
 int32_t ember_context_n_ctx(const ember_context* ctx) { return ctx ? ctx->c->n_ctx() : 0; }
 int32_t ember_n_past(const ember_context* ctx) { return ctx ? ctx->c->n_past() : 0; }
 void ember_context_reset(ember_context* ctx) {

@@ -54,6 +54,12 @@ class Context {
   const Model& model() const { return model_; }
   const kernels::Table& kernels() const { return *kt_; }
   uint64_t allocated_bytes() const { return allocated_bytes_; }
+  // The parts of allocated_bytes(): the KV cache, and everything else (scratch of one
+  // batch, logits, rotary tables, quantized-activation workspace).
+  uint64_t kv_bytes() const {
+    return k_cache_.size() * sizeof(k_cache_[0]) + v_cache_.size() * sizeof(v_cache_[0]);
+  }
+  uint64_t scratch_bytes() const { return allocated_bytes_ - kv_bytes(); }
   // Adds `delta` to every projection from the next Eval on (nullptr: none). Not
   // owned. The caller decides whether cached K/V must be recomputed (Reset()).
   void SetProjectionDelta(const ProjectionDelta* delta) { delta_ = delta; }

@@ -66,7 +66,12 @@ Status Generate(Context& ctx, const int32_t* prompt, size_t n_prompt, const Gene
 
   Sampler sampler(p.sampling, ctx.n_vocab());
   std::vector<float> filtered(p.logits_filter ? ctx.n_vocab() : 0);  // [n_vocab], once per call
-  std::string pending;  // generated text not yet emitted (possible stop-string prefix)
+  // Generated text not yet emitted (a possible stop-string prefix) plus one token's
+  // text: sized once so appending never reallocates.
+  std::string pending;
+  size_t longest_stop = 0;
+  for (const std::string& s : p.stop_strings) longest_stop = std::max(longest_stop, s.size());
+  pending.reserve(longest_stop + tok.max_token_text_bytes());
   const auto td = Clock::now();
   for (;;) {
     const float* logits = ctx.logits(-1);
@@ -85,7 +90,7 @@ Status Generate(Context& ctx, const int32_t* prompt, size_t n_prompt, const Gene
       r.stop_reason = is_stop_id ? StopReason::kStopToken : StopReason::kEos;
       break;
     }
-    pending += tok.TokenText(id, p.render_special);
+    tok.AppendTokenText(id, p.render_special, &pending);
     // Emit all but a possible stop-string prefix; stop at a complete stop string.
     size_t emit = pending.size();
     bool stop_string = false;
@@ -98,7 +103,7 @@ Status Generate(Context& ctx, const int32_t* prompt, size_t n_prompt, const Gene
     }
     if (!stop_string) emit -= held_back(pending, p.stop_strings);
     std::string_view text(pending.data(), emit);
-    r.text.append(text);
+    if (p.collect_text) r.text.append(text);
     const bool go_on = !on_token || on_token(id, text);
     pending.erase(0, emit);
     if (stop_string) { r.stop_reason = StopReason::kStopString; pending.clear(); break; }
@@ -108,7 +113,7 @@ Status Generate(Context& ctx, const int32_t* prompt, size_t n_prompt, const Gene
     EMBER_RETURN_IF_ERROR(ctx.Eval(&id, 1));
   }
   if (!pending.empty()) {  // held-back text that never became a stop string
-    r.text += pending;
+    if (p.collect_text) r.text += pending;
     if (on_token) on_token(r.tokens.back(), pending);
   }
   r.decode_ms = ms_since(td);

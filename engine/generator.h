@@ -23,6 +23,10 @@ struct GenerateParams {
   std::vector<std::string> stop_strings;// stop when the output contains one (not emitted)
   bool stop_at_eos = true;
   bool render_special = false;          // control tokens' text in the output
+  // Collect the emitted text in GenerateResult::text (grows by doubling: a few
+  // allocations per generation). Off: the callback is the only way to see the text,
+  // and the decode loop allocates nothing.
+  bool collect_text = true;
   // Optional: called before each token is sampled with that step's logits (a
   // mutable copy, [n_vocab]) and the tokens generated so far; it may mask tokens
   // (set them to -INFINITY) or reweight them. Constrained decoding uses it.

@@ -114,7 +114,7 @@ const char* const kJsonKeys[] = {
     "model",           "kernels",        "threads",        "n_prompt",        "n_gen",         "n_ctx",
     "repetitions",     "prefill_tps",    "prefill_tps_min", "prefill_tps_max", "decode_tps",   "decode_tps_min",
     "decode_tps_max",  "ttft_ms",        "ttft_ms_min",    "ttft_ms_max",     "model_bytes",   "bytes_per_token",
-    "context_bytes",   "peak_rss_bytes", "decode_bw_gbs",  "read_bw_gbs",     "decode_bw_pct", "energy_source",
+    "context_bytes",   "kv_bytes",       "plan_bytes",     "peak_rss_bytes", "decode_bw_gbs",  "read_bw_gbs",     "decode_bw_pct", "energy_source",
     "energy_note",     "prefill_watts",  "prefill_j_per_token", "decode_watts", "decode_j_per_token"};
 const char* const kEnergyKeys[] = {"prefill_watts", "prefill_j_per_token", "decode_watts", "decode_j_per_token"};
 
@@ -166,6 +166,10 @@ TEST_F(CliBench, JsonHasEveryKeyWithSaneValues) {
   EXPECT_GT(j["bytes_per_token"].num, 0);
   EXPECT_LE(j["bytes_per_token"].num, j["model_bytes"].num);
   EXPECT_GT(j["context_bytes"].num, 0);
+  // The plan: the mapped file + KV + scratch; KV is part of the context's bytes.
+  EXPECT_GT(j["kv_bytes"].num, 0);
+  EXPECT_LT(j["kv_bytes"].num, j["context_bytes"].num);
+  EXPECT_GE(j["plan_bytes"].num, j["model_bytes"].num + j["context_bytes"].num);
   // The RSS counts the context's allocations (mapped model pages too, once read).
   EXPECT_GE(j["peak_rss_bytes"].num, j["context_bytes"].num);
   // decode GB/s = bytes per token x decode tok/s (printed with 3 decimals).

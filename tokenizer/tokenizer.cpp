@@ -58,19 +58,17 @@ bool IsCanonicalBytePiece(std::string_view p) {
   return p == buf;
 }
 
-std::string ReplaceAll(std::string_view s, std::string_view from, std::string_view to) {
-  std::string out;
-  out.reserve(s.size());
+// Appends s to *out with every `from` replaced by `to` (no temporary string).
+void AppendReplacing(std::string_view s, std::string_view from, std::string_view to, std::string* out) {
   size_t pos = 0;
   for (;;) {
     size_t hit = s.find(from, pos);
     if (hit == std::string_view::npos) break;
-    out.append(s.substr(pos, hit - pos));
-    out.append(to);
+    out->append(s.substr(pos, hit - pos));
+    out->append(to);
     pos = hit + from.size();
   }
-  out.append(s.substr(pos));
-  return out;
+  out->append(s.substr(pos));
 }
 
 }  // namespace
@@ -324,20 +322,38 @@ Status Tokenizer::Encode(std::string_view text, bool add_bos, bool parse_special
 }
 
 std::string Tokenizer::TokenText(int32_t id, bool render_special) const {
+  std::string s;
+  AppendTokenText(id, render_special, &s);
+  return s;
+}
+
+void Tokenizer::AppendTokenText(int32_t id, bool render_special, std::string* out) const {
   const Impl& im = *impl_;
-  if (id < 0 || static_cast<size_t>(id) >= im.pieces.size()) return "";
+  if (id < 0 || static_cast<size_t>(id) >= im.pieces.size()) return;
   const std::string& p = im.pieces[id];
   switch (im.types[id]) {
     case TokenType::kControl:
-    case TokenType::kUnknown: return render_special ? p : "";
-    case TokenType::kUserDefined: return p;
+    case TokenType::kUnknown:
+      if (render_special) out->append(p);
+      return;
+    case TokenType::kUserDefined: out->append(p); return;
     case TokenType::kByte: {
       int b = ParseBytePiece(p);
-      if (b >= 0) return std::string(1, static_cast<char>(b));
-      return ReplaceAll(p, kSpaceMarker, " ");
+      if (b >= 0) {
+        out->push_back(static_cast<char>(b));
+        return;
+      }
+      AppendReplacing(p, kSpaceMarker, " ", out);
+      return;
     }
-    default: return ReplaceAll(p, kSpaceMarker, " ");  // normal, unused, undefined
+    default: AppendReplacing(p, kSpaceMarker, " ", out); return;  // normal, unused, undefined
   }
+}
+
+size_t Tokenizer::max_token_text_bytes() const {
+  size_t m = 0;
+  for (const std::string& p : impl_->pieces) m = std::max(m, p.size());  // text is never longer than its piece
+  return m;
 }
 
 // Strips the one space the dummy prefix put at the front of each encoded segment:

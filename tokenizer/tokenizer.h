@@ -73,6 +73,10 @@ class Tokenizer {
   // Bytes of one token as it appears in output (see header comment). Unknown tokens
   // render like control ones; unused/undefined like normal ones; "" for a bad id.
   std::string TokenText(int32_t id, bool render_special = true) const;
+  // The same appended to *out: no allocation when *out has room (decode loops).
+  void AppendTokenText(int32_t id, bool render_special, std::string* out) const;
+  // An upper bound of TokenText's length over the vocabulary (its longest piece).
+  size_t max_token_text_bytes() const;
   // Concatenated TokenText; drops the single leading space a dummy prefix added
   // when `strip_leading_space` and the vocab adds a space prefix. Mirrors Encode: the
   // first text token at the start and after each special token (rendered or not)

@@ -9,7 +9,8 @@
 // engine's cost is the same as for a sampled token). Reported per combination: the
 // median and min-max over the runs of prefill tok/s, decode tok/s and time to first
 // token (prefill + the first decode step); the model's weight bytes, the context's
-// bytes (KV cache + scratch), the peak RSS of the run (VmHWM, reset per combination
+// bytes (KV cache + scratch) and the memory plan (ember_context_memory: mapped file +
+// KV + scratch, what the peak RSS should come to), the peak RSS of the run (VmHWM, reset per combination
 // through /proc/self/clear_refs where the kernel allows it), and decode's effective
 // bandwidth: weight bytes read per token x decode tok/s, in GB/s and as a percentage
 // of the streaming read bandwidth measured by a built-in probe (tools/bandwidth.h)
@@ -85,7 +86,7 @@ struct Row {
   Config cfg{};
   int32_t n_ctx = 0;
   Stat prefill_tps, decode_tps, ttft_ms;
-  uint64_t context_bytes = 0, peak_rss_bytes = 0;
+  uint64_t context_bytes = 0, kv_bytes = 0, plan_bytes = 0, peak_rss_bytes = 0;
   double read_bw = 0;    // bytes/s of the probe at cfg.threads; 0: not measured
   double decode_bw = 0;  // bytes/s: bytes_per_token x decode tok/s (median)
   Energy energy;
@@ -228,6 +229,8 @@ std::vector<Field> fields(const Row& r, const std::string& model_name, const std
       {"model_bytes", u(model_bytes)},
       {"bytes_per_token", u(bytes_per_token)},
       {"context_bytes", u(r.context_bytes)},
+      {"kv_bytes", u(r.kv_bytes)},
+      {"plan_bytes", u(r.plan_bytes)},
       {"peak_rss_bytes", r.peak_rss_bytes ? u(r.peak_rss_bytes) : "null"},
       {"decode_bw_gbs", fmt("%.3f", r.decode_bw / 1e9)},
       {"read_bw_gbs", bw ? fmt("%.3f", r.read_bw / 1e9) : "null"},
@@ -282,8 +285,8 @@ std::string range_text(const Stat& s) {
 // with_energy: the four energy columns ("-" in a row whose energy could not be read).
 void print_table(const std::vector<Row>& rows, bool with_energy, int32_t reps) {
   std::vector<std::vector<std::string>> cells = {{"threads", "prompt", "gen", "prefill tok/s", "(min-max)",
-                                                  "decode tok/s", "(min-max)", "TTFT ms", "context MiB",
-                                                  "peak RSS MiB", "decode GB/s", "% of read bw"}};
+                                                  "decode tok/s", "(min-max)", "TTFT ms", "KV MiB", "context MiB",
+                                                  "plan MiB", "peak RSS MiB", "decode GB/s", "% of read bw"}};
   if (with_energy) cells[0].insert(cells[0].end(), {"prefill W", "prefill J/tok", "decode W", "decode J/tok"});
   for (const Row& r : rows) {
     cells.push_back({std::to_string(r.cfg.threads), std::to_string(r.cfg.n_prompt), std::to_string(r.cfg.n_gen),
@@ -291,8 +294,8 @@ void print_table(const std::vector<Row>& rows, bool with_energy, int32_t reps) {
                      range_text(r.prefill_tps),
                      fmt_rate(r.decode_tps.median),
                      range_text(r.decode_tps),
-                     fmt("%.2f", r.ttft_ms.median), mib(r.context_bytes),
-                     r.peak_rss_bytes ? mib(r.peak_rss_bytes) : "-", fmt("%.2f", r.decode_bw / 1e9),
+                     fmt("%.2f", r.ttft_ms.median), mib(r.kv_bytes),
+                     mib(r.context_bytes), mib(r.plan_bytes), r.peak_rss_bytes ? mib(r.peak_rss_bytes) : "-", fmt("%.2f", r.decode_bw / 1e9),
                      r.read_bw > 0 ? fmt("%.1f", 100.0 * r.decode_bw / r.read_bw) : "-"});
     if (with_energy) {
       const Energy& e = r.energy;
@@ -527,6 +530,11 @@ int cmd_bench(const Args& args) {
     std::vector<LoraPtr> loras;  // freed before ctx
     if (!apply_loras("bench", model.get(), ctx.get(), lora_specs, &loras)) return kExitRuntime;
     row.context_bytes = ember_context_bytes(ctx.get());
+    ember_memory_plan plan{};
+    if (ember_context_memory(ctx.get(), &plan) == EMBER_OK) {
+      row.kv_bytes = plan.kv_bytes;
+      row.plan_bytes = plan.total_bytes;
+    }
 
     std::uniform_int_distribution<int32_t> pick(0, info.n_vocab - 1);
     std::vector<int32_t> ids(static_cast<size_t>(cfg.n_prompt) + cfg.n_gen);
