@@ -10,24 +10,16 @@
 #include <vector>
 
 #include "core/log.h"
+#include "engine/c_api_internal.h"
 #include "engine/context.h"
 #include "engine/generator.h"
 #include "engine/model.h"
-
-namespace ember {
-void lora_release_context(const Context* c);  // engine/lora_capi.cpp: forget its adapters
-}
 
 struct ember_model {
   std::unique_ptr<ember::Model> m;
   std::string arch, name;
   std::mutex meta_mu;
   std::map<std::string, std::string> meta_cache;  // NUL-terminated copies handed out
-};
-
-struct ember_context {
-  ember_model* model;
-  std::unique_ptr<ember::Context> c;
 };
 
 namespace {
@@ -258,7 +250,6 @@ ember_status ember_context_create(ember_model* model, const ember_context_params
 
 void ember_context_free(ember_context* ctx) {
   if (!ctx) return;
-  ember::lora_release_context(ctx->c.get());
   delete ctx;
 }
 

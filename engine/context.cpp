@@ -110,6 +110,13 @@ const float* Context::logits(int32_t i) const {
   return logits_.data() + static_cast<size_t>(i) * n_vocab();
 }
 
+const float* Context::hidden(int32_t i) const {
+  if (n_logits_ == 0) return nullptr;
+  if (i < 0) i = n_logits_ - 1;
+  if (i >= n_logits_) return nullptr;
+  return xn_.data() + static_cast<size_t>(hidden_row_ + i) * model_.config().n_embd;
+}
+
 void Context::Linear(int32_t layer, Proj p, const kernels::MatView& W, const float* X, int32_t n, float* Y) {
   kernels::matmul(*kt_, W, X, n, Y, n_threads_, workspace_.data());
   if (delta_) delta_->Apply(*kt_, layer, p, X, n, Y, n_threads_);
@@ -144,15 +151,16 @@ void Context::Forward(const int32_t* ids, int32_t n, bool want_logits) {
   }
 }
 
-// x[t] = embed_scale * token_embd[ids[t]]
+// x[t] = embed_scale * (token_embd[ids[t]] + delta(ids[t])): an embedding adapter adds to
+// the rows as stored, before the scale (as llama.cpp and a merged token_embd do).
 void Context::Embed(const int32_t* ids, int32_t n) {
   const ModelConfig& c = model_.config();
   const kernels::MatView& e = model_.weights().token_embd;
-  for (int32_t t = 0; t < n; ++t) {
-    float* x = x_.data() + static_cast<size_t>(t) * c.n_embd;
-    to_float_row(e.type, static_cast<const uint8_t*>(e.data) + ids[t] * e.row_stride, x, c.n_embd);
-    if (c.embed_scale != 1.0f) kt_->scale(x, c.embed_scale, c.n_embd);
-  }
+  for (int32_t t = 0; t < n; ++t)
+    to_float_row(e.type, static_cast<const uint8_t*>(e.data) + ids[t] * e.row_stride,
+                 x_.data() + static_cast<size_t>(t) * c.n_embd, c.n_embd);
+  if (delta_) delta_->ApplyEmbedding(*kt_, ids, n, x_.data(), n_threads_);
+  if (c.embed_scale != 1.0f) kt_->scale(x_.data(), c.embed_scale, static_cast<size_t>(n) * c.n_embd);
 }
 
 // Multi-head causal self-attention with grouped K/V heads, reading xn_, writing proj_.
@@ -228,6 +236,7 @@ void Context::Output(int32_t first, int32_t n) {
   const ModelConfig& c = model_.config();
   const ModelWeights& w = model_.weights();
   float* xn = xn_.data() + static_cast<size_t>(first) * c.n_embd;
+  hidden_row_ = first;  // hidden(i) reads these rows
   Norm(w.output_norm, n, xn, x_.data() + static_cast<size_t>(first) * c.n_embd);
   Linear(-1, Proj::kOutput, w.output, xn, n, logits_.data());
   if (c.final_softcap > 0) kt_->softcap(logits_.data(), c.final_softcap, static_cast<size_t>(n) * c.n_vocab);

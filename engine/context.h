@@ -23,6 +23,13 @@ class ProjectionDelta {
   virtual ~ProjectionDelta() = default;
   virtual void Apply(const kernels::Table& k, int32_t layer, Proj p, const float* X, int32_t n, float* Y,
                      int n_threads) const = 0;
+  // Embedding rows: X[t][n_embd] += delta(ids[t]) for the n tokens of a batch, on the rows
+  // as token_embd stores them, before any embedding scale (Gemma's sqrt(n_embd)): what a
+  // merged token_embd would give. Default: none.
+  virtual void ApplyEmbedding(const kernels::Table& k, const int32_t* ids, int32_t n, float* X,
+                              int n_threads) const {
+    (void)k, (void)ids, (void)n, (void)X, (void)n_threads;
+  }
 };
 
 struct ContextParams {
@@ -44,6 +51,9 @@ class Context {
   // Logits [n_vocab] of token i of the last Eval (i = -1: its last token);
   // nullptr when not kept.
   const float* logits(int32_t i = -1) const;
+  // The final-normed hidden state [n_embd] those logits were computed from (the input
+  // of the output matrix), for the same tokens; valid until the next Eval or Reset.
+  const float* hidden(int32_t i = -1) const;
 
   int32_t n_past() const { return n_past_; }
   int32_t n_ctx() const { return n_ctx_; }
@@ -83,6 +93,7 @@ class Context {
   bool logits_all_ = false;
   int32_t n_past_ = 0;
   int32_t n_logits_ = 0;  // rows of logits_ valid after the last Eval
+  int32_t hidden_row_ = 0;  // row of xn_ holding the normed state of logits_ row 0
   uint64_t allocated_bytes_ = 0;
 
   // KV cache, one head's positions contiguous so attention streams through them.

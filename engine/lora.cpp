@@ -323,7 +323,15 @@ Status LoraAdapter::FromGguf(const Model& model, const GgufFile& f, std::unique_
     if (ends_with(t.name, ".lora_b") && !f.FindTensor(t.name.substr(0, t.name.size() - 7) + ".lora_a"))
       return BadFormat(name + ": tensor '" + t.name + "': no matching .lora_a");
   if (ws.empty()) return BadFormat(name + ": the adapter has no lora_a/lora_b tensors");
-  return FromWeights(model, name, alpha, false, std::move(ws), out);
+  std::vector<std::string> examples;
+  if (f.Has(kLoraTaskExamplesKey)) {
+    std::vector<std::string_view> v;
+    EMBER_RETURN_IF_ERROR(f.GetStringArray(kLoraTaskExamplesKey, &v));
+    examples.assign(v.begin(), v.end());
+  }
+  EMBER_RETURN_IF_ERROR(FromWeights(model, name, alpha, false, std::move(ws), out));
+  (*out)->task_examples_ = std::move(examples);
+  return Status::Ok();
 }
 
 Status LoraAdapter::FromPeft(const Model& model, const std::string& dir, std::unique_ptr<LoraAdapter>* out) {
@@ -464,9 +472,8 @@ std::vector<uint8_t> LoraAdapter::SerializeGguf() const {
   float alpha = alpha_;
   if (rslora_ && !weights_.empty()) alpha = weights_[0].factor * static_cast<float>(weights_[0].rank);
   w.SetF32("adapter.lora.alpha", alpha);
+  if (!task_examples_.empty()) w.SetStringArray(kLoraTaskExamplesKey, task_examples_);
   for (const LoraWeight& lw : weights_) {
-    const size_t es = elem_bytes(lw.type);
-    (void)es;
     if (lw.embedding) {
       (void)w.AddTensor(lw.target + ".lora_a", lw.type, {lw.rank, lw.n_in}, lw.a.data(), lw.a.size());
       (void)w.AddTensor(lw.target + ".lora_b", lw.type, {lw.rank, lw.n_out}, lw.b.data(), lw.b.size());
@@ -501,10 +508,6 @@ Status LoraSet::Set(const LoraAdapter* a, float scale, bool* affects_cache) {
   if (!a) return InvalidArgument("LoRA adapter is null");
   if (&a->model() != &model_) return InvalidArgument(a->name() + ": adapter was loaded for another model");
   if (!std::isfinite(scale)) return InvalidArgument(a->name() + ": scale is not finite");
-  for (const LoraWeight& w : a->weights())
-    if (w.embedding)
-      return Unsupported(a->name() + ": adapts token_embd.weight; embedding adapters cannot be applied at run "
-                                     "time yet (merge them with `ember lora merge`)");
   for (Entry& e : entries_) {
     if (e.adapter != a) continue;
     if (e.scale == scale) return Status::Ok();  // no-op
@@ -546,11 +549,14 @@ bool LoraSet::Scale(const LoraAdapter* a, float* scale) const {
 
 void LoraSet::Rebuild() {
   terms_.assign(static_cast<size_t>(model_.config().n_layer + 1) * static_cast<size_t>(Proj::kCount), {});
+  embd_terms_.clear();
   size_t max_rank = 0, max_out = 0;
   for (const Entry& e : entries_) {
     if (e.scale == 0) continue;  // scale 0: exactly the base (nothing added)
     for (const LoraWeight& w : e.adapter->weights()) {
-      terms_[slot(w.proj == Proj::kOutput ? -1 : w.layer, w.proj)].push_back({&w, e.scale * w.factor});
+      const Term term{&w, e.scale * w.factor};
+      if (w.embedding) embd_terms_.push_back(term);
+      else terms_[slot(w.proj == Proj::kOutput ? -1 : w.layer, w.proj)].push_back(term);
       max_rank = std::max(max_rank, static_cast<size_t>(w.rank));
       max_out = std::max(max_out, static_cast<size_t>(w.n_out));
     }
@@ -573,11 +579,72 @@ void LoraSet::Apply(const kernels::Table& k, int32_t layer, Proj p, const float*
   }
 }
 
+// X[t][n_embd] += s · B·a[ids[t]] with a[v] the r-vector of token v (row v of A): the
+// rows of A are gathered (as float) and multiplied by B for the whole batch at once.
+void LoraSet::ApplyEmbedding(const kernels::Table& k, const int32_t* ids, int32_t n, float* X,
+                             int n_threads) const {
+  if (n <= 0) return;
+  for (const Term& term : embd_terms_) {
+    const LoraWeight& w = *term.w;
+    const size_t r = static_cast<size_t>(w.rank), row = r * elem_bytes(w.type);
+    for (int32_t t = 0; t < n; ++t)
+      to_float_row(w.type, w.a.data() + static_cast<size_t>(ids[t]) * row, t_.data() + t * r, r);
+    kernels::matmul(k, w.B(), t_.data(), static_cast<size_t>(n), z_.data(), n_threads);  // z[n][n_embd] = t B^T
+    k.axpy(term.s, z_.data(), X, static_cast<size_t>(n) * w.n_out);
+  }
+}
+
 // ---- merge -----------------------------------------------------------------------------
+
+namespace {
+
+// Writes `name`: tensor t's data plus Σ scales[i]·ΔW_i, stored as out_type (matrices) or t's
+// own type. Copied unchanged when nothing is added and the type stays.
+Status merge_tensor(const Model& model, const GgufTensor& t, const std::string& name,
+                    const std::vector<const LoraWeight*>& ws, const std::vector<float>& scales, const DType* out_type,
+                    GgufWriter* out) {
+  const bool matrix = t.n_dims >= 2;
+  std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
+  if (ws.empty() && (!out_type || !matrix || t.type == *out_type))
+    return out->AddTensor(name, t.type, ne, t.data, t.nbytes);
+  const int64_t cols = t.ne[0], rows = t.rows();
+  std::vector<float> w(static_cast<size_t>(rows * cols));
+  const size_t rb = row_bytes(t.type, cols);
+  for (int64_t r = 0; r < rows; ++r)
+    if (!to_float_row(t.type, t.data + r * rb, w.data() + r * cols, static_cast<size_t>(cols)))
+      return Unsupported(model.gguf().path() + ": tensor '" + t.name + "': cannot convert " + dtype_name(t.type) +
+                         " to float");
+  for (size_t i = 0; i < ws.size(); ++i) {
+    std::vector<float> d = ws[i]->Dense();
+    if (d.size() != w.size()) return Internal("tensor '" + name + "': delta size mismatch");
+    for (size_t j = 0; j < w.size(); ++j) w[j] += scales[i] * d[j];
+  }
+  const DType type = out_type && matrix ? *out_type : t.type;
+  std::vector<uint8_t> bytes;
+  if (type == DType::F32) {
+    bytes.resize(w.size() * 4);
+    std::memcpy(bytes.data(), w.data(), bytes.size());
+  } else if (type == DType::F16 || type == DType::BF16) {
+    bytes.resize(w.size() * 2);
+    for (size_t j = 0; j < w.size(); ++j) {
+      uint16_t h = type == DType::F16 ? fp32_to_fp16(w[j]) : fp32_to_bf16(w[j]);
+      std::memcpy(&bytes[2 * j], &h, 2);
+    }
+  } else {
+    EMBER_RETURN_IF_ERROR(can_quantize(type, cols, name));
+    bytes.resize(row_bytes(type, cols) * static_cast<size_t>(rows));
+    quantize_tensor(type, w.data(), bytes.data(), rows, cols);
+  }
+  return out->AddTensor(name, type, ne, bytes.data(), bytes.size());
+}
+
+}  // namespace
 
 Status lora_merge(const Model& model, const std::vector<std::pair<const LoraAdapter*, float>>& adapters,
                   const DType* out_type, GgufWriter* out) {
   const GgufFile& f = model.gguf();
+  for (const auto& [a, s] : adapters)
+    if (&a->model() != &model) return InvalidArgument(a->name() + ": adapter was loaded for another model");
   out->CopyMetadata(f);
   if (out_type) {
     // general.file_type: ggml's LLAMA_FTYPE ids for the plain types.
@@ -592,50 +659,26 @@ Status lora_merge(const Model& model, const std::vector<std::pair<const LoraAdap
     }
     if (ft >= 0) out->SetU32("general.file_type", static_cast<uint32_t>(ft));
   }
+  // The deltas (and their scales) that target `name`.
+  auto deltas = [&](const std::string& name, std::vector<const LoraWeight*>* ws, std::vector<float>* scales) {
+    ws->clear();
+    scales->clear();
+    for (const auto& [a, s] : adapters)
+      if (const LoraWeight* w = s != 0 ? a->FindTarget(name) : nullptr) ws->push_back(w), scales->push_back(s);
+  };
+  std::vector<const LoraWeight*> ws;
+  std::vector<float> scales;
+  bool untie = false;
   for (const GgufTensor& t : f.tensors()) {
-    std::vector<const LoraWeight*> ws;
-    std::vector<float> scales;
-    for (const auto& [a, s] : adapters) {
-      if (&a->model() != &model) return InvalidArgument(a->name() + ": adapter was loaded for another model");
-      if (s == 0) continue;
-      if (const LoraWeight* w = a->FindTarget(t.name)) { ws.push_back(w); scales.push_back(s); }
-    }
-    const bool matrix = t.n_dims >= 2;
-    if (ws.empty() && (!out_type || !matrix || t.type == *out_type)) {
-      std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
-      EMBER_RETURN_IF_ERROR(out->AddTensor(t.name, t.type, ne, t.data, t.nbytes));
-      continue;
-    }
-    const int64_t cols = t.ne[0], rows = t.rows();
-    std::vector<float> w(static_cast<size_t>(rows * cols));
-    const size_t rb = row_bytes(t.type, cols);
-    for (int64_t r = 0; r < rows; ++r)
-      if (!to_float_row(t.type, t.data + r * rb, w.data() + r * cols, static_cast<size_t>(cols)))
-        return Unsupported(model.gguf().path() + ": tensor '" + t.name + "': cannot convert " +
-                           dtype_name(t.type) + " to float");
-    for (size_t i = 0; i < ws.size(); ++i) {
-      std::vector<float> d = ws[i]->Dense();
-      if (d.size() != w.size()) return Internal("tensor '" + t.name + "': delta size mismatch");
-      for (size_t j = 0; j < w.size(); ++j) w[j] += scales[i] * d[j];
-    }
-    const DType type = out_type && matrix ? *out_type : t.type;
-    std::vector<uint8_t> bytes;
-    if (type == DType::F32) {
-      bytes.resize(w.size() * 4);
-      std::memcpy(bytes.data(), w.data(), bytes.size());
-    } else if (type == DType::F16 || type == DType::BF16) {
-      bytes.resize(w.size() * 2);
-      for (size_t j = 0; j < w.size(); ++j) {
-        uint16_t h = type == DType::F16 ? fp32_to_fp16(w[j]) : fp32_to_bf16(w[j]);
-        std::memcpy(&bytes[2 * j], &h, 2);
-      }
-    } else {
-      EMBER_RETURN_IF_ERROR(can_quantize(type, cols, t.name));
-      bytes.resize(row_bytes(type, cols) * static_cast<size_t>(rows));
-      quantize_tensor(type, w.data(), bytes.data(), rows, cols);
-    }
-    std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
-    EMBER_RETURN_IF_ERROR(out->AddTensor(t.name, type, ne, bytes.data(), bytes.size()));
+    deltas(t.name, &ws, &scales);
+    untie |= t.name == "token_embd.weight" && !ws.empty();
+    EMBER_RETURN_IF_ERROR(merge_tensor(model, t, t.name, ws, scales, out_type, out));
+  }
+  if (model.weights().tied_output) {
+    deltas("output.weight", &ws, &scales);
+    const GgufTensor* embd = f.FindTensor("token_embd.weight");
+    if ((untie || !ws.empty()) && embd)
+      EMBER_RETURN_IF_ERROR(merge_tensor(model, *embd, "output.weight", ws, scales, out_type, out));
   }
   return Status::Ok();
 }

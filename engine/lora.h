@@ -22,8 +22,13 @@
 //    names; for models whose Q/K rows llama.cpp's converter permuted (RopeStyle::kNorm,
 //    i.e. llama), the rows of B of q_proj / k_proj get the same permutation.
 //
-// Embedding adapters (token_embd) load and validate, but a Context has no hook on the
-// embedding lookup yet (Context::Embed does not go through Linear), so LoraSet refuses them.
+// Embedding adapters (token_embd) apply to the lookup only (ProjectionDelta::ApplyEmbedding),
+// added to the stored rows before any embedding scale, as llama.cpp does. As in PEFT's
+// unmerged forward, an output matrix tied to token_embd stays unadapted (lora_merge writes
+// it as its own tensor).
+//
+// Task examples (optional, for `ember lora blend --weights auto`): a few texts of the task the
+// adapter was trained for, in the GGUF metadata key ember.lora.task_examples (string array).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -37,6 +42,9 @@
 #include "loader/gguf.h"
 
 namespace ember {
+
+// GGUF metadata key of an adapter's task examples (string array).
+inline constexpr const char* kLoraTaskExamplesKey = "ember.lora.task_examples";
 
 // One adapted weight matrix.
 struct LoraWeight {
@@ -79,8 +87,12 @@ class LoraAdapter {
   // false only when it adapts nothing but the output matrix and the last layer's q, o
   // and feed-forward (nothing that any cached K/V depends on).
   bool AffectsCache() const;
-  // Writes the adapter as a llama.cpp-style GGUF adapter (F32 or F16 as stored).
-  // rslora adapters are written with alpha·sqrt(r)/r folded so that factor is kept.
+  // Texts of the adapter's task (kLoraTaskExamplesKey of a GGUF file, or set here).
+  const std::vector<std::string>& task_examples() const { return task_examples_; }
+  void set_task_examples(std::vector<std::string> v) { task_examples_ = std::move(v); }
+  // Writes the adapter as a llama.cpp-style GGUF adapter (F32 or F16 as stored), with its
+  // task examples when it has any. rslora adapters are written with alpha·sqrt(r)/r
+  // folded so that factor is kept.
   Status WriteGguf(const std::string& path) const;
   std::vector<uint8_t> SerializeGguf() const;
 
@@ -92,6 +104,7 @@ class LoraAdapter {
   float alpha_ = 0;
   bool rslora_ = false;
   std::vector<LoraWeight> weights_;
+  std::vector<std::string> task_examples_;
 };
 
 // The base matrix an adapted weight targets, or nullptr (embedding: token_embd).
@@ -118,6 +131,8 @@ class LoraSet : public ProjectionDelta {
 
   void Apply(const kernels::Table& k, int32_t layer, Proj p, const float* X, int32_t n, float* Y,
              int n_threads) const override;
+  void ApplyEmbedding(const kernels::Table& k, const int32_t* ids, int32_t n, float* X,
+                      int n_threads) const override;
 
  private:
   struct Entry { const LoraAdapter* adapter; float scale; };
@@ -131,7 +146,8 @@ class LoraSet : public ProjectionDelta {
   int32_t n_batch_;
   std::vector<Entry> entries_;
   std::vector<std::vector<Term>> terms_;  // [(n_layer + 1) * kCount]; output at layer n_layer
-  mutable std::vector<float> t_;          // [n_batch][max rank]   A·x
+  std::vector<Term> embd_terms_;          // token_embd
+  mutable std::vector<float> t_;          // [n_batch][max rank]   A·x (embedding: rows of A)
   mutable std::vector<float> z_;          // [n_batch][max n_out]  B·(A·x)
 };
 
@@ -139,6 +155,11 @@ class LoraSet : public ProjectionDelta {
 // model: every metadata key kept, adapted tensors converted to float, ΔW added and
 // stored as `out_type` (F32, F16, BF16 or a quantized type quant/quantize.h can write),
 // or as the base tensor's own type when out_type is nullptr. Other tensors are copied.
+// A model whose output is tied to token_embd gets its own output.weight (token_embd as
+// stored, plus any output.weight deltas) when an adapter touches either, so the merged
+// model computes what the adapters do at run time (the embedding delta reaches the
+// lookup only). llama.cpp reads such an output.weight for llama, not for gemma/gemma2,
+// whose loaders always tie it.
 Status lora_merge(const Model& model, const std::vector<std::pair<const LoraAdapter*, float>>& adapters,
                   const DType* out_type, GgufWriter* out);
 

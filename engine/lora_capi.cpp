@@ -1,23 +1,27 @@
 // C API section "LoRA adapters" (include/ember/ember.h) over engine/lora.h.
 //
-// A context's adapters live in a LoraSet kept beside the context (ember_context is
-// defined in c_api.cpp), keyed by the engine Context and recognised by being the
-// context's current projection delta: an entry whose context was freed and whose
-// address was reused is stale (the new context has no delta) and is dropped.
+// A context's adapters live in a LoraSet owned by its ember_context (c_api_internal.h),
+// created by the first set and dropped when the last adapter goes; freeing the context
+// frees it. Like the context itself, it is not for concurrent use from several threads.
 #include <cctype>
 #include <cmath>
-#include <map>
 #include <memory>
-#include <mutex>
+#include <string>
+#include <vector>
 
 #include "engine/c_api_internal.h"
 #include "engine/context.h"
 #include "engine/lora.h"
+#include "engine/lora_tools.h"
 
 struct ember_lora {
   const ember_model* model;
   std::unique_ptr<ember::LoraAdapter> a;
 };
+
+namespace ember::capi {
+void LoraSetDeleter::operator()(LoraSet* s) const { delete s; }
+}  // namespace ember::capi
 
 namespace {
 
@@ -27,40 +31,22 @@ ember_status to_c(const ember::Status& s) {
   return s.ok() ? EMBER_OK : set_error(static_cast<ember_status>(s.code()), s.message());
 }
 
-std::mutex g_mu;
-std::map<const ember::Context*, std::unique_ptr<ember::LoraSet>> g_sets;
-
-// The context's LoraSet; created when `create`. Caller holds g_mu.
-ember::LoraSet* set_of(ember::Context* c, bool create) {
-  auto it = g_sets.find(c);
-  if (it != g_sets.end() && c->projection_delta() != it->second.get()) {
-    g_sets.erase(it);  // stale: a freed context's set
-    it = g_sets.end();
-  }
-  if (it != g_sets.end()) return it->second.get();
-  if (!create) return nullptr;
-  auto s = std::make_unique<ember::LoraSet>(c->model(), c->n_batch());
-  ember::LoraSet* p = s.get();
-  g_sets[c] = std::move(s);
-  return p;
+// The context's LoraSet; created when `create`, else null when it has none.
+ember::LoraSet* set_of(ember_context* ctx, bool create) {
+  if (!ctx->loras && create) ctx->loras.reset(new ember::LoraSet(ctx->c->model(), ctx->c->n_batch()));
+  return ctx->loras.get();
 }
 
-// After a change: attach or detach the set, reset the cache when it is stale.
-void commit(ember::Context* c, ember::LoraSet* s, bool affects_cache) {
-  c->SetProjectionDelta(s && !s->empty() ? s : nullptr);
-  if (s && s->empty()) g_sets.erase(c);
+// After a change: attach or detach the set (dropping an empty one), reset the cache when
+// it is stale.
+void commit(ember_context* ctx, bool affects_cache) {
+  ember::Context* c = ctx->c.get();
+  if (ctx->loras && ctx->loras->empty()) ctx->loras.reset();
+  c->SetProjectionDelta(ctx->loras.get());
   if (affects_cache) c->Reset();
 }
 
 }  // namespace
-
-namespace ember {
-// For ember_context_free (c_api.cpp): forget the context's adapters.
-void lora_release_context(const Context* c) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  g_sets.erase(c);
-}
-}  // namespace ember
 
 extern "C" {
 
@@ -87,53 +73,86 @@ ember_status ember_lora_get_info(const ember_lora* lora, ember_lora_info* out) {
 }
 
 ember_status ember_context_set_lora(ember_context* ctx, const ember_lora* lora, float scale) {
-  ember::Context* c = ember::capi::context_of(ctx);
-  if (!c || !lora) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_context_set_lora: NULL argument");
-  std::lock_guard<std::mutex> lock(g_mu);
-  ember::LoraSet* s = set_of(c, true);
+  if (!ctx || !lora) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_context_set_lora: NULL argument");
   bool affects = false;
-  ember::Status st = s->Set(lora->a.get(), scale, &affects);
-  commit(c, s, affects);
+  ember::Status st = set_of(ctx, true)->Set(lora->a.get(), scale, &affects);
+  commit(ctx, affects);
   return to_c(st);
 }
 
 ember_status ember_context_remove_lora(ember_context* ctx, const ember_lora* lora) {
-  ember::Context* c = ember::capi::context_of(ctx);
-  if (!c || !lora) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_context_remove_lora: NULL argument");
-  std::lock_guard<std::mutex> lock(g_mu);
-  ember::LoraSet* s = set_of(c, false);
+  if (!ctx || !lora) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_context_remove_lora: NULL argument");
+  ember::LoraSet* s = set_of(ctx, false);
   bool affects = false;
   if (!s || !s->Remove(lora->a.get(), &affects))
     return set_error(EMBER_ERR_NOT_FOUND, "ember_context_remove_lora: adapter '" + lora->a->name() +
                                               "' is not set on this context");
-  commit(c, s, affects);
+  commit(ctx, affects);
   return EMBER_OK;
 }
 
 ember_status ember_context_clear_loras(ember_context* ctx) {
-  ember::Context* c = ember::capi::context_of(ctx);
-  if (!c) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_context_clear_loras: ctx is NULL");
-  std::lock_guard<std::mutex> lock(g_mu);
-  ember::LoraSet* s = set_of(c, false);
+  if (!ctx) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_context_clear_loras: ctx is NULL");
+  ember::LoraSet* s = set_of(ctx, false);
   bool affects = false;
   if (s) s->Clear(&affects);
-  if (s) commit(c, s, affects);
+  commit(ctx, affects);
   return EMBER_OK;
 }
 
 int32_t ember_context_n_loras(ember_context* ctx) {
-  ember::Context* c = ember::capi::context_of(ctx);
-  if (!c) return 0;
-  std::lock_guard<std::mutex> lock(g_mu);
-  ember::LoraSet* s = set_of(c, false);
+  const ember::LoraSet* s = ctx ? ctx->loras.get() : nullptr;
   return s ? static_cast<int32_t>(s->size()) : 0;
+}
+
+ember_status ember_lora_set_task_examples(ember_lora* lora, const char* const* texts, size_t n) {
+  if (!lora || (n > 0 && !texts))
+    return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_lora_set_task_examples: NULL argument");
+  std::vector<std::string> v;
+  for (size_t i = 0; i < n; ++i) {
+    if (!texts[i]) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_lora_set_task_examples: text is NULL");
+    v.emplace_back(texts[i]);
+  }
+  lora->a->set_task_examples(std::move(v));
+  return EMBER_OK;
+}
+
+ember_status ember_lora_save(const ember_lora* lora, const char* path) {
+  if (!lora || !path) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_lora_save: NULL argument");
+  return to_c(lora->a->WriteGguf(path));
+}
+
+ember_status ember_lora_auto_weights(const ember_model* model, const ember_lora* const* loras, size_t n,
+                                     const char* const* examples, size_t n_examples, int centered,
+                                     float temperature, int32_t n_threads, float* similarity, float* weights) {
+  const ember::Model* m = ember::capi::model_of(model);
+  if (!m || !loras || n == 0 || !examples || !weights)
+    return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_lora_auto_weights: NULL argument or no adapters");
+  std::vector<const ember::LoraAdapter*> as;
+  for (size_t i = 0; i < n; ++i) {
+    if (!loras[i]) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_lora_auto_weights: adapter is NULL");
+    as.push_back(loras[i]->a.get());
+  }
+  std::vector<std::string> ex;
+  for (size_t i = 0; i < n_examples; ++i) {
+    if (!examples[i]) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_lora_auto_weights: example is NULL");
+    ex.emplace_back(examples[i]);
+  }
+  if (temperature <= 0)
+    temperature = centered ? ember::kLoraAutoTemperatureCentered : ember::kLoraAutoTemperatureCosine;
+  ember::LoraAutoWeights r;
+  if (ember::Status st = ember::lora_auto_weights(*m, as, ex, centered != 0, temperature, n_threads, &r); !st.ok())
+    return to_c(st);
+  for (size_t i = 0; i < n; ++i) {
+    weights[i] = r.weight[i];
+    if (similarity) similarity[i] = static_cast<float>(r.similarity[i]);
+  }
+  return EMBER_OK;
 }
 
 }  // extern "C"
 
 // ---- blend / merge --------------------------------------------------------------------
-
-#include "engine/lora_tools.h"
 
 namespace {
 

@@ -1,13 +1,18 @@
 // ember lora: offline LoRA tools.
 //   ember lora blend --mode exact|average|svd --adapter FILE:WEIGHT... [--rank R] -m MODEL -o OUT.gguf
+//   ember lora blend --weights auto --examples EX --adapter FILE[@TASK_EX]... -m MODEL [-o OUT.gguf]
+//   ember lora describe -m MODEL --adapter FILE --examples EX -o OUT.gguf
 //   ember lora merge -m MODEL --lora FILE[:SCALE]... -o OUT.gguf [--type TYPE]
 // and the --lora flag helpers of the other subcommands (cmd_lora.h).
 #include "cmd_lora.h"
+
+#include <sys/stat.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "args.h"
@@ -36,6 +41,138 @@ std::string parse_lora_spec(const std::string& spec, std::string* file, float* s
 
 namespace {
 
+// ---- example files -----------------------------------------------------------------------
+
+void append_utf8(uint32_t cp, std::string* o) {
+  if (cp < 0x80) {
+    o->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    o->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    o->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    o->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    o->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    o->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    o->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    o->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    o->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    o->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+bool hex4(std::string_view s, size_t* i, uint32_t* v) {
+  if (*i + 4 > s.size()) return false;
+  *v = 0;
+  for (int k = 0; k < 4; ++k) {
+    const char h = s[(*i)++];
+    *v <<= 4;
+    if (h >= '0' && h <= '9') *v |= h - '0';
+    else if (h >= 'a' && h <= 'f') *v |= h - 'a' + 10;
+    else if (h >= 'A' && h <= 'F') *v |= h - 'A' + 10;
+    else return false;
+  }
+  return true;
+}
+
+// The JSON string at s[*i] == '"' (escapes decoded); *i ends after its closing quote.
+bool json_string(std::string_view s, size_t* i, std::string* out) {
+  for (++*i; *i < s.size();) {
+    const char c = s[(*i)++];
+    if (c == '"') return true;
+    if (c != '\\') {
+      out->push_back(c);
+      continue;
+    }
+    if (*i >= s.size()) return false;
+    const char e = s[(*i)++];
+    uint32_t cp = 0, lo = 0;
+    switch (e) {
+      case 'n': out->push_back('\n'); break;
+      case 't': out->push_back('\t'); break;
+      case 'r': out->push_back('\r'); break;
+      case 'b': out->push_back('\b'); break;
+      case 'f': out->push_back('\f'); break;
+      case 'u':
+        if (!hex4(s, i, &cp)) return false;
+        if (cp >= 0xD800 && cp <= 0xDBFF && s.substr(*i, 2) == "\\u") {  // surrogate pair
+          *i += 2;
+          if (!hex4(s, i, &lo)) return false;
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        append_utf8(cp, out);
+        break;
+      default: out->push_back(e);  // \" \\ \/
+    }
+  }
+  return false;
+}
+
+// The string value of the top-level key `key` of the JSON object on `line`; false when
+// it is absent or not a string. Values of other keys are skipped, nested ones included.
+bool json_top_string(std::string_view line, std::string_view key, std::string* out) {
+  int depth = 0;
+  bool at_key = false;  // the next string at depth 1 is a key
+  for (size_t i = 0; i < line.size();) {
+    const char c = line[i];
+    if (c == '"') {
+      std::string str;
+      if (!json_string(line, &i, &str)) return false;
+      if (depth == 1 && at_key) {
+        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+        if (i < line.size() && line[i] == ':') {
+          ++i;
+          while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+          if (str == key) return i < line.size() && line[i] == '"' && json_string(line, &i, out);
+        }
+      }
+      at_key = false;
+      continue;
+    }
+    if (c == '{' || c == '[') at_key = ++depth == 1 && c == '{';
+    else if (c == '}' || c == ']') --depth;
+    else if (c == ',') at_key = depth == 1;
+    ++i;
+  }
+  return false;
+}
+
+// Examples, one per line: JSON Lines with a "query" string (as octopus-tiny's
+// adapters/<domain>/test_queries.jsonl) when the first non-blank line starts with '{',
+// else plain text. Blank lines are skipped. false with *err naming the file and line.
+bool read_examples(const std::string& path, std::vector<std::string>* out, std::string* err) {
+  std::string text;
+  if (!read_text_file(path, &text, err)) return false;
+  bool json = false, first = true;
+  size_t line_no = 0;
+  for (size_t at = 0; at < text.size();) {
+    size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) nl = text.size();
+    std::string_view line(text.data() + at, nl - at);
+    at = nl + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const size_t b = line.find_first_not_of(" \t");
+    if (b == std::string_view::npos) continue;
+    if (first) json = line[b] == '{', first = false;
+    if (!json) {
+      out->emplace_back(line);
+      continue;
+    }
+    std::string q;
+    if (line[b] != '{' || !json_top_string(line.substr(b), "query", &q)) {
+      *err = path + ":" + std::to_string(line_no) + ": expected a JSON object with a \"query\" string";
+      return false;
+    }
+    out->push_back(std::move(q));
+  }
+  if (out->empty()) {
+    *err = path + ": no examples";
+    return false;
+  }
+  return true;
+}
+
 // Loads FILE[:NUMBER] specs; false after printing the error.
 bool load_loras(std::string_view cmd, const ember_model* model, const std::vector<std::string>& specs,
                 std::vector<LoraPtr>* loras, std::vector<float>* numbers) {
@@ -57,36 +194,153 @@ bool load_loras(std::string_view cmd, const ember_model* model, const std::vecto
   return true;
 }
 
+bool is_path(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+// "FILE[@EXAMPLES]" of --weights auto -> file, examples ("" when none). A spec naming an
+// existing path is a file even when it contains '@'.
+void split_auto_spec(const std::string& spec, std::string* file, std::string* examples) {
+  *file = spec;
+  examples->clear();
+  const size_t at = spec.rfind('@');
+  if (at == std::string::npos || is_path(spec)) return;
+  *file = spec.substr(0, at);
+  *examples = spec.substr(at + 1);
+}
+
+// Loads the adapters of --weights auto, with the task examples given beside them, and
+// prints the chosen weights. false after printing the error.
+bool auto_weights(const ember_model* model, const std::vector<std::string>& specs, const std::string& examples_path,
+                  bool centered, float temperature, int32_t n_threads, std::vector<LoraPtr>* loras,
+                  std::vector<float>* weights) {
+  const char* cmd = "lora blend";
+  std::vector<std::string> names;
+  for (const std::string& spec : specs) {
+    std::string file, ex_path, err;
+    split_auto_spec(spec, &file, &ex_path);
+    ember_lora* l = nullptr;
+    if (ember_status st = ember_lora_load(model, file.c_str(), &l); st != EMBER_OK) {
+      print_error(cmd, library_error(st));
+      return false;
+    }
+    loras->emplace_back(l);
+    names.push_back(file);
+    if (ex_path.empty()) continue;
+    std::vector<std::string> ex;
+    if (!read_examples(ex_path, &ex, &err)) {
+      print_error(cmd, err);
+      return false;
+    }
+    std::vector<const char*> c;
+    for (const std::string& e : ex) c.push_back(e.c_str());
+    if (ember_status st = ember_lora_set_task_examples(l, c.data(), c.size()); st != EMBER_OK) {
+      print_error(cmd, library_error(st));
+      return false;
+    }
+  }
+  std::vector<std::string> ex;
+  std::string err;
+  if (!read_examples(examples_path, &ex, &err)) {
+    print_error(cmd, err);
+    return false;
+  }
+  std::vector<const char*> c;
+  for (const std::string& e : ex) c.push_back(e.c_str());
+  std::vector<const ember_lora*> raw;
+  for (const LoraPtr& l : *loras) raw.push_back(l.get());
+  std::vector<float> sims(raw.size());
+  weights->assign(raw.size(), 0.0f);
+  if (ember_status st = ember_lora_auto_weights(model, raw.data(), raw.size(), c.data(), c.size(), centered ? 1 : 0,
+                                                temperature, n_threads, sims.data(), weights->data());
+      st != EMBER_OK) {
+    print_error(cmd, library_error(st));
+    return false;
+  }
+  // Weights with 9 significant digits: the float itself, so `--adapter FILE:WEIGHT` with
+  // the printed values writes the same blend.
+  std::printf("%-14s %12s  %s\n", "weight", centered ? "centered cos" : "cosine", "adapter");
+  for (size_t i = 0; i < raw.size(); ++i)
+    std::printf("%-14.9g %12.4f  %s\n", (*weights)[i], sims[i], names[i].c_str());
+  // ember_lora_auto_weights' documented defaults.
+  std::printf("(%zu examples, temperature %g)\n", ex.size(), temperature > 0 ? temperature : centered ? 0.1 : 0.01);
+  return true;
+}
+
 int lora_blend(const Args& args) {
-  std::string model_path, out_path, mode = "exact";
+  std::string model_path, out_path, mode = "exact", weights_mode, examples_path, similarity = "centered";
   std::vector<std::string> adapters;
-  int32_t rank = 0;
-  ArgParser p("lora blend", "-m MODEL --mode MODE --adapter FILE:WEIGHT... -o OUT.gguf [--rank R]",
-              "Blend LoRA adapters into one GGUF adapter.");
+  int32_t rank = 0, n_threads = 0;
+  float temperature = 0;
+  ArgParser p("lora blend",
+              "-m MODEL --mode MODE --adapter FILE:WEIGHT... -o OUT.gguf [--rank R]\n"
+              "       ember lora blend -m MODEL --weights auto --examples EX --adapter FILE[@TASK_EX]... [-o OUT.gguf]",
+              "Blend LoRA adapters into one GGUF adapter, with given weights or weights chosen from examples.");
   p.option("model", 'm', "MODEL", &model_path, "base model the adapters belong to (GGUF)").required();
   p.option("mode", 0, "MODE", &mode,
            "exact (concatenate ranks: the sum of the deltas exactly), average (Crayon: A and B "
            "averaged, equal ranks), svd (best rank-R approximation of the exact sum)");
-  p.option("adapter", 'a', "FILE:WEIGHT", &adapters, "adapter (GGUF or PEFT dir) and its blend weight")
+  p.option("adapter", 'a', "FILE:WEIGHT", &adapters,
+           "adapter (GGUF or PEFT dir) and its blend weight; with --weights auto: FILE or FILE@TASK_EX "
+           "(the adapter's task examples, else those in its metadata)")
       .required();
   p.option("rank", 'r', "R", &rank, "rank of the svd blend").range(0, 1 << 20);
-  p.option("out", 'o', "OUT", &out_path, "output GGUF adapter").required();
+  p.option("out", 'o', "OUT", &out_path, "output GGUF adapter (--weights auto without -o: only print the weights)");
+  p.option("weights", 0, "auto", &weights_mode,
+           "auto: weights = softmax(similarity / T) of the examples to each adapter's task examples "
+           "(base model's mean hidden state); default: the WEIGHT of each --adapter")
+      .default_text("");
+  p.option("examples", 0, "EX", &examples_path,
+           "--weights auto: the user's examples, JSON Lines with a \"query\" or one per line")
+      .default_text("");
+  p.option("similarity", 0, "S", &similarity,
+           "--weights auto: centered (cosine after removing the adapters' mean state) or cosine");
+  p.option("temperature", 0, "T", &temperature, "--weights auto: softmax temperature; 0: 0.1 centered, 0.01 cosine")
+      .range(0.0, 1e6);
+  p.option("threads", 't', "N", &n_threads, "threads for --weights auto; 0: all cores").range(0, 4096);
   p.epilog(
-      "example:\n"
+      "examples:\n"
       "  ember lora blend -m octopus-tiny.gguf --mode svd --rank 8 \\\n"
-      "      --adapter lora-phone.gguf:0.5 --adapter lora-home.gguf:0.5 -o phone-home.gguf\n");
+      "      --adapter lora-phone.gguf:0.5 --adapter lora-home.gguf:0.5 -o phone-home.gguf\n"
+      "  ember lora blend -m octopus-tiny.gguf --weights auto --examples mine.jsonl \\\n"
+      "      --adapter lora-phone.gguf@phone-tasks.txt --adapter lora-home.gguf@home-tasks.txt -o mine.gguf\n"
+      "Task examples can be stored in an adapter with `ember lora describe`.\n");
   if (int rc = p.parse(args); rc != kContinue) return rc;
   int m = mode == "exact" ? EMBER_LORA_BLEND_EXACT
           : mode == "average" ? EMBER_LORA_BLEND_AVERAGE
           : mode == "svd" ? EMBER_LORA_BLEND_SVD : -1;
   if (m < 0) return p.usage_error("unknown --mode '" + mode + "' (exact, average, svd)");
   if (m == EMBER_LORA_BLEND_SVD && rank <= 0) return p.usage_error("--mode svd needs --rank R > 0");
+  const bool automatic = weights_mode == "auto";
+  if (!weights_mode.empty() && !automatic) return p.usage_error("unknown --weights '" + weights_mode + "' (auto)");
+  if (automatic && examples_path.empty()) return p.usage_error("--weights auto needs --examples EX");
+  if (!automatic && !examples_path.empty()) return p.usage_error("--examples needs --weights auto");
+  if (similarity != "centered" && similarity != "cosine")
+    return p.usage_error("unknown --similarity '" + similarity + "' (centered, cosine)");
+  if (!automatic && out_path.empty()) return p.usage_error("missing -o OUT.gguf");
+  if (automatic) {
+    for (const std::string& a : adapters) {
+      std::string file, ex, scale_file;
+      split_auto_spec(a, &file, &ex);
+      float w = 1;
+      if (parse_lora_spec(file, &scale_file, &w).empty() && scale_file != file)
+        return p.usage_error("--adapter '" + a + "': no :WEIGHT with --weights auto");
+    }
+  }
   setup_logging(false);
   ModelPtr model = load_model("lora blend", model_path, false);
   if (!model) return kExitRuntime;
   std::vector<LoraPtr> loras;
   std::vector<float> weights;
-  if (!load_loras("lora blend", model.get(), adapters, &loras, &weights)) return kExitRuntime;
+  if (automatic) {
+    if (!auto_weights(model.get(), adapters, examples_path, similarity == "centered", temperature, n_threads, &loras,
+                      &weights))
+      return kExitRuntime;
+    if (out_path.empty()) return kExitOk;
+  } else if (!load_loras("lora blend", model.get(), adapters, &loras, &weights)) {
+    return kExitRuntime;
+  }
   std::vector<const ember_lora*> raw;
   for (const LoraPtr& l : loras) raw.push_back(l.get());
   if (ember_status st = ember_lora_blend(model.get(), raw.data(), weights.data(), raw.size(), m, rank,
@@ -97,6 +351,46 @@ int lora_blend(const Args& args) {
   }
   std::fprintf(stderr, "ember lora blend: %s blend of %zu adapters written to '%s'\n", mode.c_str(), raw.size(),
                out_path.c_str());
+  return kExitOk;
+}
+
+int lora_describe(const Args& args) {
+  std::string model_path, adapter, examples_path, out_path;
+  ArgParser p("lora describe", "-m MODEL --adapter FILE --examples EX -o OUT.gguf",
+              "Write an adapter as a GGUF adapter carrying task examples (for `lora blend --weights auto`).");
+  p.option("model", 'm', "MODEL", &model_path, "base model the adapter belongs to (GGUF)").required();
+  p.option("adapter", 'a', "FILE", &adapter, "adapter (GGUF or PEFT dir)").required();
+  p.option("examples", 0, "EX", &examples_path,
+           "texts of the adapter's task: JSON Lines with a \"query\" or one per line; stored as "
+           "ember.lora.task_examples")
+      .required();
+  p.option("out", 'o', "OUT", &out_path, "output GGUF adapter").required();
+  if (int rc = p.parse(args); rc != kContinue) return rc;
+  std::vector<std::string> ex;
+  std::string err;
+  if (!read_examples(examples_path, &ex, &err)) {
+    print_error("lora describe", err);
+    return kExitRuntime;
+  }
+  setup_logging(false);
+  ModelPtr model = load_model("lora describe", model_path, false);
+  if (!model) return kExitRuntime;
+  ember_lora* l = nullptr;
+  if (ember_status st = ember_lora_load(model.get(), adapter.c_str(), &l); st != EMBER_OK) {
+    print_error("lora describe", library_error(st));
+    return kExitRuntime;
+  }
+  LoraPtr keep(l);
+  std::vector<const char*> c;
+  for (const std::string& e : ex) c.push_back(e.c_str());
+  ember_status st = ember_lora_set_task_examples(l, c.data(), c.size());
+  if (st == EMBER_OK) st = ember_lora_save(l, out_path.c_str());
+  if (st != EMBER_OK) {
+    print_error("lora describe", library_error(st));
+    return kExitRuntime;
+  }
+  std::fprintf(stderr, "ember lora describe: '%s' with %zu task examples written to '%s'\n", adapter.c_str(),
+               ex.size(), out_path.c_str());
   return kExitOk;
 }
 
@@ -149,6 +443,9 @@ bool apply_loras(std::string_view cmd, ember_model* model, ember_context* ctx,
 int cmd_lora(const Args& args) {
   const char* usage =
       "usage: ember lora blend -m MODEL --mode exact|average|svd --adapter FILE:WEIGHT... [--rank R] -o OUT.gguf\n"
+      "       ember lora blend -m MODEL --weights auto --examples EX --adapter FILE[@TASK_EX]... [--mode M] "
+      "[--similarity centered|cosine] [--temperature T] [-o OUT.gguf]\n"
+      "       ember lora describe -m MODEL --adapter FILE --examples EX -o OUT.gguf\n"
       "       ember lora merge -m MODEL --lora FILE[:SCALE]... [--type TYPE] -o OUT.gguf\n";
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::printf("%s", usage);
@@ -157,7 +454,8 @@ int cmd_lora(const Args& args) {
   const Args rest(args.begin() + 1, args.end());
   if (args[0] == "blend") return lora_blend(rest);
   if (args[0] == "merge") return lora_merge(rest);
-  print_error("lora", "unknown subcommand '" + args[0] + "' (blend, merge)");
+  if (args[0] == "describe") return lora_describe(rest);
+  print_error("lora", "unknown subcommand '" + args[0] + "' (blend, describe, merge)");
   return kExitUsage;
 }
 

@@ -1,5 +1,5 @@
 // LoRA pieces shared by the subcommands: the `--lora FILE[:SCALE]` flag (run, logits,
-// call, bench) and `ember lora blend|merge` (cmd_lora.cpp). Public API only.
+// call, bench) and `ember lora blend|describe|merge` (cmd_lora.cpp). Public API only.
 #pragma once
 #include <memory>
 #include <string>

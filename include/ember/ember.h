@@ -390,12 +390,13 @@ EMBER_API ember_status ember_synth_file(const char* out_path, const ember_synth_
  *   ember_lora_free(phone);                        // after removing it from every context
  *
  * Hot swap: set/remove/clear work on a live context. When the change alters keys or
- * values already in the KV cache (any adapter touching a layer below the last, or the
- * last layer's k/v), the context is reset (n_past = 0: re-evaluate the prompt); a
- * no-op (same scale, or a scale-0 adapter added/removed) and changes touching only
- * the output matrix or the last layer's q/o/feed-forward keep the cache. Scale 0
- * contributes nothing (exactly the base). Adapters with embedding (token_embd) weights
- * are refused at run time (EMBER_ERR_UNSUPPORTED): merge them instead. */
+ * values already in the KV cache (any adapter touching the embedding, a layer below the
+ * last, or the last layer's k/v), the context is reset (n_past = 0: re-evaluate the
+ * prompt); a no-op (same scale, or a scale-0 adapter added/removed) and changes touching
+ * only the output matrix or the last layer's q/o/feed-forward keep the cache. Scale 0
+ * contributes nothing (exactly the base). An embedding (token_embd) adapter changes the
+ * token lookup only, before any embedding scale (as llama.cpp applies it); an output
+ * matrix tied to token_embd stays unadapted (as in PEFT's unmerged forward). */
 
 typedef struct ember_lora ember_lora;
 
@@ -436,6 +437,25 @@ EMBER_API ember_status ember_lora_blend(const ember_model* model, const ember_lo
 EMBER_API ember_status ember_lora_merge(const ember_model* model, const ember_lora* const* loras,
                                         const float* scales, size_t n, const char* type,
                                         const char* out_path);
+
+/* Automatic blend weights (Crayon, arXiv 2406.07007; `ember lora blend --weights auto`).
+ * Each adapter carries task examples: texts of its task, read from the GGUF metadata key
+ * ember.lora.task_examples (string array) or set here, and written by ember_lora_save. */
+EMBER_API ember_status ember_lora_set_task_examples(ember_lora* lora, const char* const* texts, size_t n);
+/* Writes the adapter as a GGUF adapter file, with its task examples. */
+EMBER_API ember_status ember_lora_save(const ember_lora* lora, const char* path);
+/* weights[i] = softmax(similarity / temperature) over the n adapters, where similarity[i]
+ * compares the base model's mean final-normed hidden state over `examples` (mean over each
+ * text's tokens, BOS excluded, then over the texts) with the same over adapter i's task
+ * examples: the cosine (centered = 0), or the cosine after subtracting the mean of the
+ * adapters' states from both (centered = 1, recommended: see docs/LORA.md).
+ * temperature <= 0: the default, 0.1 centered, 0.01 plain. n_threads 0: all cores.
+ * similarity may be NULL; weights receives n floats summing to 1. EMBER_ERR_INVALID_ARGUMENT
+ * names an adapter without task examples. */
+EMBER_API ember_status ember_lora_auto_weights(const ember_model* model, const ember_lora* const* loras, size_t n,
+                                               const char* const* examples, size_t n_examples, int centered,
+                                               float temperature, int32_t n_threads, float* similarity,
+                                               float* weights);
 
 #ifdef __cplusplus
 }
