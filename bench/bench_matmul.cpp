@@ -6,7 +6,7 @@
 //       (matmul_f32/f16/bf16; matmul_q8_0/q4_0/q4_k/q6_k on activations quantized
 //       beforehand), one thread, all rows: Table::matmul_* (W, .., 0, rows).
 //   BM_matmul/<type>/<isa>/<rows>x<cols>/n:<n>/threads:<t>  the kernels::matmul driver:
-//       quantizes the activations (quantized types), splits rows over t OpenMP
+//       quantizes the activations (quantized types), splits rows over t pool
 //       threads. threads:1 is timed in the thread's CPU time like the kernels (steadier
 //       on a shared machine), threads > 1 in wall clock (name suffix /real_time).
 //   BM_stream_read/<type>/<rows>x<cols>  reads a buffer of that matrix's packed size

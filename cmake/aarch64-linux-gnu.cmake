@@ -2,7 +2,7 @@
 #   cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
 #         -DEMBER_ARM64_SYSROOT=$PWD/build-arm64/arm64-sysroot
 # Where things come from:
-#   compiler, libstdc++, libgomp  Debian's g++-aarch64-linux-gnu (/usr/aarch64-linux-gnu)
+#   compiler, libstdc++            Debian's g++-aarch64-linux-gnu (/usr/aarch64-linux-gnu)
 #   gtest, gmock, benchmark       multiarch arm64 packages (/usr/lib/aarch64-linux-gnu,
 #                                 headers shared in /usr/include)
 #   Eigen, xsimd                  header-only, /usr/include (xsimd's CMake config lives in

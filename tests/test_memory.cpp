@@ -6,7 +6,7 @@
 // delete (every overload) and interposes malloc, calloc, realloc, free,
 // posix_memalign, aligned_alloc, memalign, valloc and pvalloc, forwarding to glibc's
 // __libc_* entry points. The dynamic linker binds every library of the process
-// (libstdc++, sentencepiece, an OpenMP runtime, libc itself) to these definitions, so an
+// (libstdc++, sentencepiece, libc itself) to these definitions, so an
 // allocation anywhere, on any thread, is seen. That is why this test is its own
 // executable. While armed, each allocation increments an atomic counter, and the
 // call stacks of the first few are kept to name the culprit when a test fails.
