@@ -3,18 +3,21 @@
 //
 // Integer dots: VPMADDUBSW (u8 x s8 -> pairs of s16) then VPMADDWD (-> s32), so the
 // weight operand must be unsigned: Q4_0 nibbles stay 0..15 and the -8 is subtracted
-// as 8 * (pair sums of x) in s16; Q8_0 uses |w| and sign(x, w); Q4_K and Q6_K codes
+// as 8 * (pair sums of x) in s16 (GEMV: 8 sum(x) from each block sum); Q8_0 uses |w|
+// and sign(x, w); Q4_K and Q6_K codes
 // are unsigned already (Q6_K's -32 comes from the activation bsums). No step
 // saturates: |x| <= 127 (kernels.h), so pair sums stay below 2 * 128 * 127 < 2^15.
 //
 // Float side: lanes are output rows (GEMM: 4 rows x 2 tokens). Per block, each
-// (row, token)'s integer vector is reduced to its exact sum (eight at a time, VPHADDW
-// for Q4_0 whose block sums fit in s16, VPHADDD otherwise), and the accumulators
+// (row, token)'s integer vector is reduced to its exact sum (eight at a time: VPHADDW
+// for the Q4_0 GEMM, whose block sums fit in s16; VPMADDWD / VPACKSSDW levels for the
+// Q4_0 GEMV; unpack-and-add or VPHADDD otherwise), and the accumulators
 // advance by acc + (dw * dx) * float(isum): the reference's operations in the
 // reference's order, so the results equal the scalar ones bit for bit.
 //
-// Blocking: Q4_0/Q8_0 GEMV 8 rows x 1 token (the token's block loaded once for 8 weight
-// streams), GEMM 4 rows x 4 tokens (each weight block unpacked once for 4 tokens).
+// Blocking: Q4_0/Q8_0 GEMV 16 rows x 1 token (the token's block loaded once for 16
+// weight streams; Q4_0 two rows per vector; rows left over 8 at a time), GEMM 4 rows x
+// 4 tokens (each weight block unpacked once for 4 tokens).
 // K-quant GEMV 4 rows straight from the blocks; K-quant GEMM unpacks each row's
 // super-block to an L1 buffer (codes as bytes plus ready-made scale vectors) once for
 // up to 4 tokens. GEMV prefetches the next row group (rows are short streams).
@@ -155,12 +158,21 @@ __m128i reduce4(__m256i a, __m256i b, __m256i c, __m256i d) {
   return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
 }
 
-// The eight exact sums of v[0..7]'s eight int32 lanes, in lanes 0..7.
-__m256i reduce8(const __m256i* v) {
-  const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-  const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
-  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
-                          _mm256_permute2x128_si256(a, b, 0x31));
+// The eight exact sums of v[0..7]'s eight int32 lanes, in lanes 0..7. Unpack-and-add
+// levels rather than VPHADDD (3 uops, slower on the Zen cores measured here):
+// rows 2j, 2j+1 interleaved, then 4 rows per 128-bit lane, then the lanes added.
+// Forced inline: called out of line (GCC's choice at five call sites), v[] goes
+// through memory and the GEMV loses ~25%.
+[[gnu::always_inline]] inline __m256i reduce8(const __m256i* v) {
+  __m256i t[4], u[2];
+  for (int j = 0; j < 4; ++j)
+    t[j] = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2 * j], v[2 * j + 1]),
+                            _mm256_unpackhi_epi32(v[2 * j], v[2 * j + 1]));
+  for (int j = 0; j < 2; ++j)
+    u[j] = _mm256_add_epi32(_mm256_unpacklo_epi64(t[2 * j], t[2 * j + 1]),
+                            _mm256_unpackhi_epi64(t[2 * j], t[2 * j + 1]));
+  return _mm256_add_epi32(_mm256_permute2x128_si256(u[0], u[1], 0x20),
+                          _mm256_permute2x128_si256(u[0], u[1], 0x31));
 }
 
 // The same for sixteen int16 lanes whose absolute values sum to < 2^15 (so every
@@ -201,7 +213,15 @@ __m256 f16x8(const uint8_t* const* w, const int* idx, size_t off) {
 // program start on any CPU.)
 __m256i ones16() { return _mm256_set1_epi16(1); }
 
+// Sums of adjacent s16 pairs as s32 (VPMADDWD by 1): exact.
+__m256i pair_sums(__m256i v) { return _mm256_madd_epi16(v, ones16()); }
+
 // ---- 32-weight blocks: Q4_0, Q8_0 (activations Q8_0) -------------------------------
+
+// GEMV row groups (gemv16): rows k and k + 8 (k < 8) at w[k] and w[k] + off8; the exact
+// block sums come back as two vectors whose lanes are rows kRows16[0] and kRows16[1]
+// (the order Q4_0's reduction produces; Q8_0 follows it).
+constexpr int kRows16[2][8] = {{0, 1, 2, 3, 8, 9, 10, 11}, {4, 5, 6, 7, 12, 13, 14, 15}};
 
 struct Q4_0 {
   static constexpr size_t kWBytes = sizeof(BlockQ4_0), kXBytes = sizeof(BlockQ8_0);
@@ -225,6 +245,48 @@ struct Q4_0 {
     return _mm256_sub_epi16(_mm256_maddubs_epi16(w, x.q), x.m8);
   }
   static __m256i reduce(const __m256i* v) { return reduce8_i16(v); }
+
+  // GEMV, 16 rows (see kRows16) against activation block xb.
+  // Unlike gemv8's layout (one row per vector), a vector holds two rows: pair k has
+  // row k's 16 code bytes in the low 128-bit lane and row k + 8's in the high one, so
+  // one AND / shift / AND and two VPMADDUBSW (low nibbles against x[0..16) in both
+  // lanes, high nibbles against x[16..32)) serve both rows, and 16 rows enter the
+  // reduction as 8 vectors. The reduction alternates VPMADDWD by 1 and VPACKSSDW (1 uop
+  // each, where VPHADDW is 3 and measured slower):
+  //   v[k]      row k | row k+8: 8 s16 each             (4 terms w x each)
+  //   pair_sums row k | row k+8: 4 s32 each             (8 terms)
+  //   pack      rows 2j, 2j+1 | 2j+8, 2j+9: 4 s16 each
+  //   pair_sums 2 s32 each (16 terms); pack: rows 4i..4i+3 | 4i+8..4i+11: 2 s16 each
+  //   pair_sums rows kRows16[i]: sum w x over the block (32 terms), s32
+  // then minus 8 sum(x) (the codes' offset, once per block rather than per row). The
+  // codes w are 0..15 here, so a value of 16 terms is at most 16 * 15 * 127 < 2^15:
+  // the saturating packs are exact.
+  // (Forced inline, as reduce8: arrays passed by pointer.)
+  [[gnu::always_inline]] static void dot16(const uint8_t* const* w, size_t off8, const uint8_t* xb,
+                                           __m256i* isum) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    const __m256i xlo = _mm256_broadcastsi128_si256(load128(xb + 2));   // x[0..16) twice
+    const __m256i xhi = _mm256_broadcastsi128_si256(load128(xb + 18));  // x[16..32) twice
+    __m256i s[8];
+    for (int k = 0; k < 8; ++k) {
+      const __m256i raw = _mm256_inserti128_si256(_mm256_castsi128_si256(load128(w[k] + 2)),
+                                                  load128(w[k] + off8 + 2), 1);
+      const __m256i lo = _mm256_and_si256(raw, low4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+      s[k] = pair_sums(
+          _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi)));
+    }
+    __m256i p[4];
+    for (int j = 0; j < 4; ++j) p[j] = pair_sums(_mm256_packs_epi32(s[2 * j], s[2 * j + 1]));
+    // 8 sum(x) in every s32 lane.
+    const __m256i eight = _mm256_set1_epi8(8);
+    __m256i m8 = pair_sums(
+        _mm256_add_epi16(_mm256_maddubs_epi16(eight, xlo), _mm256_maddubs_epi16(eight, xhi)));
+    m8 = _mm256_add_epi32(m8, _mm256_shuffle_epi32(m8, 0x4E));
+    m8 = _mm256_add_epi32(m8, _mm256_shuffle_epi32(m8, 0xB1));
+    for (int i = 0; i < 2; ++i)
+      isum[i] = _mm256_sub_epi32(pair_sums(_mm256_packs_epi32(p[2 * i], p[2 * i + 1])), m8);
+  }
 };
 
 struct Q8_0 {
@@ -240,12 +302,28 @@ struct Q8_0 {
   static Xv load_x(const uint8_t* p) { return load256(p + 2); }
   // w x = |w| * (x signed like w), pairs to s16 (<= 2 * 128 * 127), then to s32.
   static __m256i dot(const Wv& w, const Xv& x) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(w.abs, _mm256_sign_epi8(x, w.q)), ones16());
+    return pair_sums(_mm256_maddubs_epi16(w.abs, _mm256_sign_epi8(x, w.q)));
   }
   static __m256i reduce(const __m256i* v) { return reduce8(v); }
+
+  // GEMV, 16 rows (see kRows16): one row per vector as in gemv8 (pairs of 32 products
+  // do not fit s16, so two rows could not share the reduction); the gain is gemv16's.
+  [[gnu::always_inline]] static void dot16(const uint8_t* const* w, size_t off8, const uint8_t* xb,
+                                           __m256i* isum) {
+    const Xv x = load_x(xb);
+    for (int i = 0; i < 2; ++i) {
+      __m256i v[8];
+      for (int j = 0; j < 4; ++j) {
+        v[j] = dot(unpack(w[4 * i + j]), x);
+        v[4 + j] = dot(unpack(w[4 * i + j] + off8), x);
+      }
+      isum[i] = reduce8(v);
+    }
+  }
 };
 
-// GEMV: 8 rows (pointers w[0..8)) x one token; lane i = row i.
+// GEMV: 8 rows (pointers w[0..8)) x one token; lane i = row i. The rows that gemv16's
+// whole groups of 16 leave over.
 // Rows are short streams (1152 bytes for Q4_0 x 2048) that the hardware prefetchers
 // barely learn before they end, so the next 8 rows (`ahead` bytes further on) are
 // prefetched at the offset being read now: one group ahead, ~9 KiB.
@@ -268,6 +346,60 @@ void gemv8(const uint8_t* const* w, size_t ahead, const uint8_t* x, size_t nb, f
   alignas(32) float out[8];
   _mm256_store_ps(out, acc);
   for (size_t i = 0; i < 8 && i < valid_rows; ++i) Y[i] = out[i];
+}
+
+// The fp16 scales at w[k] and w[k] + off8 (k = 4i .. 4i + 3): rows kRows16[i], as
+// floats. Gathered in general-purpose registers (2-byte loads, shifts, ORs), whose
+// ports are idle here; only the two 64-bit moves and the conversion use vector uops.
+// (The empty asm keeps GCC from turning the ORs into vector shuffles.)
+__m256 scales16(const uint8_t* const* w, size_t off8, int i) {
+  uint64_t lo4 = 0, hi4 = 0;
+  for (int j = 0; j < 4; ++j) {
+    uint16_t a, c;
+    std::memcpy(&a, w[4 * i + j], 2);
+    std::memcpy(&c, w[4 * i + j] + off8, 2);
+    lo4 |= uint64_t{a} << (16 * j);
+    hi4 |= uint64_t{c} << (16 * j);
+    asm("" : "+r"(lo4), "+r"(hi4));
+  }
+  return _mm256_cvtph_ps(
+      _mm_insert_epi64(_mm_cvtsi64_si128(static_cast<int64_t>(lo4)), static_cast<int64_t>(hi4), 1));
+}
+
+// GEMV: 16 rows w0 + r * stride (r < 16, all of them valid) x one token.
+// Why 16 rows and not gemv8's 8: the activation block and its scale serve twice as
+// many rows, Q4_0 puts two rows in a vector (Ty::dot16), and the row pointers are
+// 8 registers plus one offset (row k + 8 = row k + off8), advanced per block, where
+// gemv8 reloads spilled pointers. Lanes of acc[i] are rows kRows16[i]; each lane
+// takes the reference's float steps in the reference's order.
+// Prefetch: the next 16 rows (the next group; w0 + 16 stride on) as one linear sweep
+// spread over the blocks, 16 * kWBytes bytes per block (whole lines, so 5 for Q4_0,
+// 9 for Q8_0, against gemv8's one per row and block); exact for packed rows, and only
+// a hint otherwise. (With several threads the next chunk is often another thread's;
+// prefetching each row's own data a few lines ahead instead measured about 2x slower
+// on one thread, the whole-matrix call that decode makes.)
+template <class Ty>
+void gemv16(const uint8_t* w0, size_t stride, const uint8_t* x, size_t nb, float* Y) {
+  constexpr size_t kStep = 16 * Ty::kWBytes, kLines = (kStep + 63) / 64;
+  const uint8_t* w[8];
+  for (int k = 0; k < 8; ++k) w[k] = w0 + k * stride;
+  const size_t off8 = 8 * stride;
+  uintptr_t pf = reinterpret_cast<uintptr_t>(w0) + 16 * stride;  // may pass the matrix end
+  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (size_t b = 0; b < nb; ++b, pf += kStep, x += Ty::kXBytes) {
+    for (size_t l = 0; l < kLines; ++l)
+      _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * l), _MM_HINT_T0);
+    __m256i isum[2];
+    Ty::dot16(w, off8, x, isum);
+    const __m256 dx = _mm256_set1_ps(f16(x));
+    for (int i = 0; i < 2; ++i) acc[i] = step8(acc[i], scales16(w, off8, i), dx, isum[i]);
+    for (int k = 0; k < 8; ++k) w[k] += Ty::kWBytes;
+  }
+  for (int i = 0; i < 2; ++i) {
+    alignas(32) float out[8];
+    _mm256_store_ps(out, acc[i]);
+    for (int j = 0; j < 8; ++j) Y[kRows16[i][j]] = out[j];
+  }
 }
 
 // GEMM: 4 rows x 2P tokens (pointers x[0..2P)); each weight block unpacked once for
@@ -564,8 +696,10 @@ void qmatmul_blocks(const void* W, size_t w_stride, const void* Xq, size_t xq_st
   const auto* w = static_cast<const uint8_t*>(W);
   const auto* x = static_cast<const uint8_t*>(Xq);
   const size_t nb = K / kQK;
-  if (n == 1) {  // GEMV
-    for (size_t r = r0; r < r1; r += 8) {
+  if (n == 1) {  // GEMV: whole groups of 16 rows, then what is left 8 at a time
+    size_t r = r0;
+    for (; r + 16 <= r1; r += 16) gemv16<Ty>(w + r * w_stride, w_stride, x, nb, Y + r);
+    for (; r < r1; r += 8) {
       const uint8_t* p[8];
       row_pointers<8>(w, w_stride, r, r1, p);
       gemv8<Ty>(p, 8 * w_stride, x, nb, Y + r, r1 - r);
