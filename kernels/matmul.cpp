@@ -1,8 +1,7 @@
-// matmul(): W's rows cut into fixed chunks of kChunkRows, chunks handed to the
-// threads of the calling thread's pool (core/thread_pool.h) one at a time. The
-// chunking does not depend on the thread count, and the table's kernels compute each
+// matmul(): W's rows cut into chunks, chunks handed to the threads of the calling
+// thread's pool (core/thread_pool.h) one at a time. The table's kernels compute each
 // output identically for any row range (kernels.h), so the result is bitwise the same
-// for 1 thread or 64. Quantized weights: the activations are quantized first (rows in
+// for 1 thread or 64 and whatever the chunk size. Quantized weights: the activations are quantized first (rows in
 // parallel for a batch, on the caller for a few tokens; the quantizers are
 // deterministic per row), then the chunks run as for float weights.
 #include <cassert>
@@ -14,9 +13,12 @@
 namespace ember::kernels {
 namespace {
 
-// 16 rows: a multiple of every kernel's row blocking (8 GEMV, 4 GEMM), and small
-// enough that a 2048-row matrix gives 128 chunks to balance over big and little cores.
-constexpr size_t kChunkRows = 16;
+// Chunks are multiples of 16 rows (every kernel's row blocking: 16 or 8 GEMV, 4 GEMM),
+// about kChunksPerThread per thread: enough to rebalance when one core is slower (a
+// little core, another process), few enough that each thread streams long runs of
+// consecutive rows, which the GEMV kernels prefetch one row group ahead.
+constexpr size_t kRowAlign = 16;
+constexpr size_t kChunksPerThread = 4;
 // Below this many multiply-adds a parallel region costs more than it saves.
 constexpr size_t kMinParallelMacs = size_t{1} << 16;
 // Fewer activation rows than this are quantized on the calling thread.
@@ -39,9 +41,14 @@ struct Workspace {
 thread_local Workspace t_workspace;
 
 // The pool to split a matmul over, or nullptr for the calling thread alone.
-ThreadPool* pool_for(int n_threads, size_t n_chunks, size_t macs) {
-  if (n_threads <= 1 || n_chunks <= 1 || macs < kMinParallelMacs) return nullptr;
+ThreadPool* pool_for(int n_threads, size_t rows, size_t macs) {
+  if (n_threads <= 1 || rows <= kRowAlign || macs < kMinParallelMacs) return nullptr;
   return ThreadPool::ForThisThread(n_threads);
+}
+
+size_t chunk_rows(size_t rows, int n_threads) {
+  const size_t want = rows / (static_cast<size_t>(n_threads) * kChunksPerThread);
+  return want <= kRowAlign ? kRowAlign : (want + kRowAlign - 1) / kRowAlign * kRowAlign;
 }
 
 }  // namespace
@@ -99,15 +106,16 @@ void matmul(const Table& t, const MatView& W, const float* X, size_t n, float* Y
   if (n == 0 || W.rows == 0) return;
   const size_t rows = W.rows, K = W.cols;
   const size_t stride = W.row_stride ? W.row_stride : row_bytes(W.type, K);
-  const size_t n_chunks = (rows + kChunkRows - 1) / kChunkRows;
-  ThreadPool* pool = pool_for(n_threads, n_chunks, rows * K * n);
-  // Chunk c covers rows [c*kChunkRows, min(rows, (c+1)*kChunkRows)).
-  auto chunk_end = [&](size_t r0) { return r0 + kChunkRows < rows ? r0 + kChunkRows : rows; };
+  ThreadPool* pool = pool_for(n_threads, rows, rows * K * n);
+  const size_t chunk = pool ? chunk_rows(rows, pool->n_threads()) : rows;
+  const size_t n_chunks = (rows + chunk - 1) / chunk;
+  // Chunk c covers rows [c*chunk, min(rows, (c+1)*chunk)).
+  auto chunk_end = [&](size_t r0) { return r0 + chunk < rows ? r0 + chunk : rows; };
 
   if (const MatmulFn fn = matmul_fn(t, W.type)) {
     if (!pool) return fn(W.data, stride, X, K, n, K, Y, rows, 0, rows);
     pool->ParallelFor(n_chunks, [&](size_t c, int) {
-      const size_t r0 = c * kChunkRows;
+      const size_t r0 = c * chunk;
       fn(W.data, stride, X, K, n, K, Y, rows, r0, chunk_end(r0));
     });
     return;
@@ -130,7 +138,7 @@ void matmul(const Table& t, const MatView& W, const float* X, size_t n, float* Y
   }
   if (!pool) return qfn(W.data, stride, xq, xq_stride, n, K, Y, rows, 0, rows);
   pool->ParallelFor(n_chunks, [&](size_t c, int) {
-    const size_t r0 = c * kChunkRows;
+    const size_t r0 = c * chunk;
     qfn(W.data, stride, xq, xq_stride, n, K, Y, rows, r0, chunk_end(r0));
   });
 }

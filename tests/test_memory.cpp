@@ -38,6 +38,7 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -353,6 +354,8 @@ struct DecodeCase {
   const char* file;
   int32_t threads;
 };
+// ctest's listing shows the case, not the struct's bytes.
+void PrintTo(const DecodeCase& c, std::ostream* os) { *os << c.file << ", " << c.threads << " threads"; }
 
 class MemoryDecode : public ::testing::TestWithParam<DecodeCase> {};
 
@@ -558,6 +561,7 @@ struct RssCase {
   const char* file;
   int32_t n_ctx;  // 0: the model's
 };
+void PrintTo(const RssCase& c, std::ostream* os) { *os << c.file << ", n_ctx " << c.n_ctx; }
 
 class MemoryRss : public ::testing::TestWithParam<RssCase> {};
 
