@@ -80,6 +80,12 @@ void ThreadPool::Work(uint32_t gen, int tid) {
 
 void ThreadPool::Run(size_t count, Trampoline call, void* fn) {
   const uint32_t n = static_cast<uint32_t>(count);  // callers' loops are far below 2^32
+  if (solo_jobs_left_ > 0) {  // the straggler guard (header) keeps the workers out
+    --solo_jobs_left_;
+    for (uint32_t i = 0; i < n; ++i) call(fn, i, 0);
+    return;
+  }
+  const auto t_start = std::chrono::steady_clock::now();
   const uint32_t gen = ++gen_;
   Job& job = jobs_[gen & 1];
   job.call.store(call, std::memory_order_relaxed);
@@ -93,11 +99,22 @@ void ThreadPool::Run(size_t count, Trampoline call, void* fn) {
   if (sleepers_.load() > 0) generation_.notify_all();
 
   Work(gen, 0);
+  const auto t_own_done = std::chrono::steady_clock::now();
 
   if (!spin_until([&] { return done_.load(std::memory_order_acquire) == n; })) {
     caller_sleeping_.store(true);
     for (uint32_t d = done_.load(); d != n; d = done_.load()) done_.wait(d);
     caller_sleeping_.store(false);
+  }
+  // Straggler guard: over each window of kWindowJobs loops, the share of their time
+  // the caller spent waiting for an index another thread still held.
+  const auto t_end = std::chrono::steady_clock::now();
+  window_wait_ += t_end - t_own_done;
+  window_total_ += t_end - t_start;
+  if (++window_jobs_ == kWindowJobs) {
+    if (window_wait_ > kMaxWaitShare * window_total_) solo_jobs_left_ = kSoloJobs;
+    window_jobs_ = 0;
+    window_wait_ = window_total_ = std::chrono::steady_clock::duration::zero();
   }
 }
 

@@ -18,6 +18,15 @@
 // varies; callers that need bitwise-reproducible results make each index's result
 // independent of who computes it (kernels/matmul.cpp, engine/context.cpp).
 //
+// Straggler guard: a thread that is preempted while it holds an index makes the others
+// wait until the scheduler runs it again (milliseconds, against loops of ~100 us). When
+// the cores are shared with a busy process, that wait can make n threads slower than
+// one thread that has a core to itself. So the caller measures, over windows of
+// kWindowJobs loops, the share of the time it spent waiting for other threads; above
+// kMaxWaitShare (on a quiet machine it is the tail of the last index, a few percent) it
+// runs the next kSoloJobs loops alone, then tries the workers again. Which thread runs
+// an index never changes a result (see above), so neither does this.
+//
 // Jobs must not throw. A pool is used by one calling thread at a time.
 #pragma once
 #include <atomic>
@@ -95,6 +104,13 @@ class ThreadPool {
   std::atomic<bool> caller_sleeping_{false};         // caller blocked in done_.wait
   std::atomic<bool> stop_{false};
   std::vector<std::thread> workers_;
+
+  // The straggler guard's state (caller only).
+  static constexpr int kWindowJobs = 64;
+  static constexpr double kMaxWaitShare = 0.3;
+  static constexpr int kSoloJobs = 1024;  // ~5 decoded tokens of a 22-layer model
+  int window_jobs_ = 0, solo_jobs_left_ = 0;
+  std::chrono::steady_clock::duration window_wait_{}, window_total_{};
 };
 
 }  // namespace ember

@@ -73,6 +73,44 @@ TEST(ThreadPool, UsesMoreThanOneThreadWhenWorkIsLong) {
   EXPECT_GT(by_tid[1].load(), 0) << "the worker thread never ran an index";
 }
 
+// The straggler guard: when the caller keeps waiting for a thread that holds an index
+// (here: an index takes 3 ms on a worker, 0.1 ms on the caller), the pool
+// runs the next loops on the caller alone, all indices still done; later it tries the
+// workers again.
+TEST(ThreadPool, StragglersMakeThePoolRunOnTheCallerForAWhile) {
+  ThreadPool pool(2);
+  auto loop = [&](int* by_worker) {
+    std::vector<std::atomic<int>> hits(8);
+    std::atomic<int> worker{0};
+    pool.ParallelFor(hits.size(), [&](size_t i, int tid) {
+      if (tid != 0) worker.fetch_add(1);
+      std::this_thread::sleep_for(std::chrono::microseconds(tid != 0 ? 3000 : 100));
+      hits[i].fetch_add(1);
+    });
+    for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+    *by_worker = worker.load();
+  };
+  // A window of loops in which the worker took part: the caller waited most of the time.
+  int used = 0, by_worker = 0;
+  for (int j = 0; j < 64; ++j) {
+    loop(&by_worker);
+    used += by_worker;
+  }
+  ASSERT_GT(used, 0) << "the worker never took an index: nothing to guard against";
+  // The next loops run on the caller alone.
+  for (int j = 0; j < 100; ++j) {
+    loop(&by_worker);
+    ASSERT_EQ(by_worker, 0) << "loop " << j;
+  }
+  // After the solo stretch (1024 loops in all) the workers are asked again.
+  int later = 0;
+  for (int j = 100; j < 1024 + 64 && later == 0; ++j) {
+    loop(&by_worker);
+    later += by_worker;
+  }
+  EXPECT_GT(later, 0);
+}
+
 TEST(ThreadPool, ForThisThreadIsPerThreadAndResized) {
   ThreadPool* a = ThreadPool::ForThisThread(2);
   ASSERT_NE(a, nullptr);
