@@ -18,7 +18,8 @@
 // Blocking: Q4_0/Q8_0 GEMV 16 rows x 1 token (the token's block loaded once for 16
 // weight streams; Q4_0 two rows per vector; rows left over 8 at a time), GEMM 4 rows x
 // 4 tokens (each weight block unpacked once for 4 tokens).
-// K-quant GEMV 4 rows straight from the blocks; K-quant GEMM unpacks each row's
+// K-quant GEMV 8 rows x 1 token straight from the blocks (Q4_K two rows per vector,
+// Q6_K one; each super-block's activations serve 8 rows); K-quant GEMM unpacks each row's
 // super-block to an L1 buffer (codes as bytes plus ready-made scale vectors) once for
 // up to 4 tokens. GEMV prefetches the next row group (rows are short streams).
 // Row and token counts that do not fill a block reuse a valid row or token pointer
@@ -175,6 +176,16 @@ __m128i reduce4(__m256i a, __m256i b, __m256i c, __m256i d) {
                           _mm256_permute2x128_si256(u[0], u[1], 0x31));
 }
 
+// The eight exact sums of v[0..4)'s 128-bit lanes, each four int32 partial sums:
+// lanes 0..3 the low lanes of v[0..4), lanes 4..7 the high ones.
+[[gnu::always_inline]] inline __m256i reduce_pairs4(const __m256i* v) {
+  __m256i t[2];
+  for (int j = 0; j < 2; ++j)
+    t[j] = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2 * j], v[2 * j + 1]),
+                            _mm256_unpackhi_epi32(v[2 * j], v[2 * j + 1]));
+  return _mm256_add_epi32(_mm256_unpacklo_epi64(t[0], t[1]), _mm256_unpackhi_epi64(t[0], t[1]));
+}
+
 // The same for sixteen int16 lanes whose absolute values sum to < 2^15 (so every
 // partial sum fits), widened to int32: three VPHADDW levels instead of VPMADDWD each.
 __m256i reduce8_i16(const __m256i* v) {
@@ -195,6 +206,9 @@ __m128 step_sub(__m128 acc, __m128 scale, __m128 dx, __m128i isum) {
 __m256 step8(__m256 acc, __m256 scale, __m256 dx, __m256i isum) {
   return _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(scale, dx), _mm256_cvtepi32_ps(isum)));
 }
+__m256 step8_sub(__m256 acc, __m256 scale, __m256 dx, __m256i isum) {
+  return _mm256_sub_ps(acc, _mm256_mul_ps(_mm256_mul_ps(scale, dx), _mm256_cvtepi32_ps(isum)));
+}
 
 // The fp16 scales at byte `off` of rows w[idx[0..7]], as eight floats. Packed in
 // general-purpose registers (idle in these loops) rather than with 8 vector inserts.
@@ -207,6 +221,22 @@ __m256 f16x8(const uint8_t* const* w, const int* idx, size_t off) {
   const __m128i h = _mm_set_epi64x(static_cast<int64_t>(f16x4_bits(w, idx + 4, off)),
                                    static_cast<int64_t>(f16x4_bits(w, idx, off)));
   return _mm256_cvtph_ps(h);
+}
+
+// The fp16 values at byte `off` of rows w[0..8), as eight floats; packed in
+// general-purpose registers as scales16 (below) does.
+__m256 f16x8_rows(const uint8_t* const* w, size_t off) {
+  uint64_t lo4 = 0, hi4 = 0;
+  for (int j = 0; j < 4; ++j) {
+    uint16_t a, c;
+    std::memcpy(&a, w[j] + off, 2);
+    std::memcpy(&c, w[4 + j] + off, 2);
+    lo4 |= uint64_t{a} << (16 * j);
+    hi4 |= uint64_t{c} << (16 * j);
+    asm("" : "+r"(lo4), "+r"(hi4));
+  }
+  return _mm256_cvtph_ps(
+      _mm_insert_epi64(_mm_cvtsi64_si128(static_cast<int64_t>(lo4)), static_cast<int64_t>(hi4), 1));
 }
 
 // (No vector constants at namespace scope: their initialisers would run AVX2 code at
@@ -503,24 +533,81 @@ struct Q4_K {
     isum = _mm256_add_epi32(acc0, acc1);
     msum = min_sum(u.r, xb);
   }
-  // GEMV: the same sums straight from the block (nothing stored).
-  static void dot_direct(const uint8_t* p, const uint8_t* xb, __m256i& isum, __m256i& msum,
-                         float& d, float& dmin) {
-    const Scales r = scales(p);
+  // GEMV: 8 rows (pointers w[0..8)) against activation super-block xb; acc lanes are the
+  // rows. Two rows per vector, as Q4_0's gemv16: pair k has row k in the low 128-bit
+  // lane and row k + 4 in the high one, so
+  //  - one 16-byte load per row brings d, dmin and the 12 scale bytes, and the 6-bit
+  //    scales and mins of both rows are decoded at once (VPSHUFB / shifts / masks) to
+  //    bytes (sc0..sc7, m0..m7) per lane; sub-block s's scale vector is then one
+  //    VPSHUFB, the mins against the bsum pairs one VPSHUFB and one VPMADDWD;
+  //  - each 32-weight sub-block is two 16-byte halves against the activations'
+  //    halves broadcast to both lanes, and the halves' VPMADDUBSW pairs add in s16
+  //    (at most 2 * 2 * 15 * 127 < 2^15) before the one VPMADDWD by the scale;
+  //  - the partial sums reduce by one unpack-and-add tree for all 8 rows.
+  [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb,
+                                                  __m256 acc) {
     const uint8_t* xq = xb + 4;
-    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
-    for (int s = 0; s < 8; s += 2) {
-      acc0 = _mm256_add_epi32(
-          acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(codes(p, s), load256(xq + 32 * s)),
-                                  scale_of(r, s)));
-      acc1 = _mm256_add_epi32(
-          acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(codes(p, s + 1), load256(xq + 32 * s + 32)),
-                                  scale_of(r, s + 1)));
+    // bp[s] = bsums[2s] + bsums[2s + 1] (|.| <= 32 * 127) as s16, in both 128-bit lanes.
+    const __m256i bp32 = pair_sums(load256(xq + kQKK));
+    const __m256i bp = _mm256_permute4x64_epi64(_mm256_packs_epi32(bp32, bp32), 0x88);
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    // Header bytes per lane: d 0..1, dmin 2..3, then a = 4..7, b = 8..11, c = 12..15
+    // (quant/blocks.h): sc0..3 = a & 63, sc4..7 = (c & 15) | (a >> 6) << 4,
+    // m0..3 = b & 63, m4..7 = (c >> 4) | (b >> 6) << 4.
+    const __m256i acbc = _mm256_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15,  //
+                                          4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m256i zaza = _mm256_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11,  //
+                                          -1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11);
+    const __m256i keep_lo = _mm256_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0, 0x3f3f3f3f,
+                                              0x0f0f0f0f, 0x3f3f3f3f, 0);
+    const __m256i keep_hi = _mm256_setr_epi32(0, 0, 0, 0x0f0f0f0f, 0, 0, 0, 0x0f0f0f0f);
+    const __m256i keep_top = _mm256_setr_epi32(0, 0x30303030, 0, 0x30303030, 0, 0x30303030, 0,
+                                               0x30303030);
+    __m256i hdr[4], sm[4];
+    for (int k = 0; k < 4; ++k) {
+      hdr[k] = _mm256_set_m128i(load128(w[k + 4]), load128(w[k]));
+      const __m256i x = _mm256_shuffle_epi8(hdr[k], acbc), y = _mm256_shuffle_epi8(hdr[k], zaza);
+      const __m256i l = _mm256_or_si256(_mm256_and_si256(x, keep_lo),
+                                        _mm256_and_si256(_mm256_srli_epi16(x, 4), keep_hi));
+      sm[k] = _mm256_or_si256(l, _mm256_and_si256(_mm256_srli_epi16(y, 2), keep_top));
     }
-    isum = _mm256_add_epi32(acc0, acc1);
-    msum = min_sum(r, xb);
-    d = r.d;
-    dmin = r.dmin;
+    // d and dmin of rows 0..7: dword 0 of each lane, gathered, then split.
+    const __m256i dd = _mm256_unpacklo_epi64(_mm256_unpacklo_epi32(hdr[0], hdr[1]),
+                                             _mm256_unpacklo_epi32(hdr[2], hdr[3]));
+    const __m256i dsplit = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,  //
+                                            0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    const __m256i dh = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(dd, dsplit), 0xD8);
+    __m256i is[4], mv[4];
+    for (int k = 0; k < 4; ++k) is[k] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      const __m256i xl0 = _mm256_broadcastsi128_si256(load128(xq + 64 * j));
+      const __m256i xl1 = _mm256_broadcastsi128_si256(load128(xq + 64 * j + 16));
+      const __m256i xh0 = _mm256_broadcastsi128_si256(load128(xq + 64 * j + 32));
+      const __m256i xh1 = _mm256_broadcastsi128_si256(load128(xq + 64 * j + 48));
+      // Byte s of each lane as s16 (sub-block s's scale): indices (s, -1) repeated.
+      const __m256i sel0 = _mm256_set1_epi16(static_cast<int16_t>(0xFF00 | (2 * j)));
+      const __m256i sel1 = _mm256_set1_epi16(static_cast<int16_t>(0xFF00 | (2 * j + 1)));
+      for (int k = 0; k < 4; ++k) {
+        const uint8_t* a = w[k] + 16 + 32 * j;
+        const uint8_t* b = w[k + 4] + 16 + 32 * j;
+        const __m256i r0 = _mm256_set_m128i(load128(b), load128(a));
+        const __m256i r1 = _mm256_set_m128i(load128(b + 16), load128(a + 16));
+        const __m256i lo = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(r0, low4), xl0),
+                                            _mm256_maddubs_epi16(_mm256_and_si256(r1, low4), xl1));
+        const __m256i hi = _mm256_add_epi16(
+            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(r0, 4), low4), xh0),
+            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(r1, 4), low4), xh1));
+        is[k] = _mm256_add_epi32(is[k], _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_shuffle_epi8(sm[k], sel0)),
+                                                         _mm256_madd_epi16(hi, _mm256_shuffle_epi8(sm[k], sel1))));
+      }
+    }
+    const __m256i msel = _mm256_setr_epi8(8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15, -1,  //
+                                          8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15, -1);
+    for (int k = 0; k < 4; ++k) mv[k] = _mm256_madd_epi16(_mm256_shuffle_epi8(sm[k], msel), bp);
+    const __m256 dx = _mm256_set1_ps(f32(xb));
+    acc = step8(acc, _mm256_cvtph_ps(_mm256_castsi256_si128(dh)), dx, reduce_pairs4(is));
+    return step8_sub(acc, _mm256_cvtph_ps(_mm256_extracti128_si256(dh, 1)), dx, reduce_pairs4(mv));
   }
 };
 
@@ -588,55 +675,71 @@ struct Q6_K {
     }
     isum = _mm256_sub_epi32(_mm256_add_epi32(acc0, acc1), offset(u.r, xb));
   }
-  static void dot_direct(const uint8_t* p, const uint8_t* xb, __m256i& isum, __m256i&, float& d,
-                         float& dmin) {
-    const Scales r = scales(p);
+  // GEMV: 8 rows (pointers w[0..8)) against activation super-block xb; acc lanes are the
+  // rows. The scales go to VPSHUFB ordered (sc0, sc2, .., sc14 | sc1, sc3, .., sc15) as
+  // s16, so chunk c's scale vector (sc[2c] in the low lane, sc[2c + 1] in the high) is
+  // one in-lane word broadcast rather than VPERMD plus VPSHUFB. The -32 offset,
+  // -32 sum_s sc[s] bsum[s], starts the accumulator: (32 sc) against -bsum in the same
+  // order (|32 sc| <= 4096 and |bsum| <= 16 * 127 fit s16).
+  [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb,
+                                                  __m256 acc) {
     const uint8_t* xq = xb + 4;
-    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
-    for (int h = 0; h < 2; ++h) {
-      __m256i q[4];
-      codes(p, h, q);
-      for (int j = 0; j < 4; j += 2) {
-        const int c = 4 * h + j;
-        acc0 = _mm256_add_epi32(
-            acc0,
-            _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], load256(xq + 32 * c)), scale_of(r, c)));
-        acc1 = _mm256_add_epi32(
-            acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j + 1], load256(xq + 32 * c + 32)),
-                                    scale_of(r, c + 1)));
+    // Even-then-odd within each 8: bytes (0, 1), (4, 5), .. then (2, 3), (6, 7), ..
+    const __m256i evod16 = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,  //
+                                            0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    const __m128i evod8 = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    const __m256i nbs = _mm256_sub_epi16(
+        _mm256_setzero_si256(),
+        _mm256_permute4x64_epi64(_mm256_shuffle_epi8(load256(xq + kQKK), evod16), 0xD8));
+    __m256i is[8];
+    for (int i = 0; i < 8; ++i) {  // (left rolled: unrolled, GCC spills and it ran 10% slower)
+      const uint8_t* p = w[i];
+      const __m256i sc =
+          _mm256_cvtepi8_epi16(_mm_shuffle_epi8(load128(p + kQKK / 2 + kQKK / 4), evod8));
+      __m256i acc0 = _mm256_madd_epi16(_mm256_slli_epi16(sc, 5), nbs), acc1 = _mm256_setzero_si256();
+      for (int h = 0; h < 2; ++h) {
+        __m256i q[4];
+        codes(p, h, q);
+        for (int j = 0; j < 4; j += 2) {
+          const int c = 4 * h + j;
+          acc0 = _mm256_add_epi32(
+              acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], load256(xq + 32 * c)), chunk_scale(sc, c)));
+          acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j + 1], load256(xq + 32 * c + 32)),
+                                                          chunk_scale(sc, c + 1)));
+        }
       }
+      is[i] = _mm256_add_epi32(acc0, acc1);
     }
-    isum = _mm256_sub_epi32(_mm256_add_epi32(acc0, acc1), offset(r, xb));
-    d = r.d;
-    dmin = 0.0f;
+    return step8(acc, f16x8_rows(w, kQKK / 2 + kQKK / 4 + kQKK / 16), _mm256_set1_ps(f32(xb)), reduce8(is));
+  }
+  // Word c of each 128-bit lane of sc in every s16 lane of that lane.
+  static __m256i chunk_scale(__m256i sc, int c) {
+    const __m256i idx = _mm256_set1_epi16(static_cast<int16_t>(0x0100 * (2 * c + 1) + 2 * c));
+    return _mm256_shuffle_epi8(sc, idx);
   }
 };
 
-// GEMV: 4 rows x one token, straight from the blocks; the next 4 rows (`ahead` bytes
-// on) prefetched at the offset read now.
+// GEMV: 8 rows w0 + k stride (k < rows <= 8; missing rows repeat the last) x one token.
+// Lanes of acc are rows; each takes the reference's float steps in its order.
+// Prefetch: the next 8 rows (w0 + 8 stride on) as one linear sweep spread over the
+// super-blocks, 8 * kWBytes bytes per block, as gemv16 (exact for packed rows).
 template <class Ty>
-void gemv_k(const uint8_t* const* w, size_t ahead, const uint8_t* x, size_t nb, float* Y,
-            size_t valid_rows) {
-  __m128 acc = _mm_setzero_ps();
-  for (size_t b = 0; b < nb; ++b) {
-    const size_t wo = b * Ty::kWBytes;
-    const uint8_t* xb = x + b * Ty::kXBytes;
-    for (int i = 0; i < 4; ++i)
-      for (size_t l = 0; l < Ty::kWBytes; l += 64)
-        _mm_prefetch(
-            reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(w[i]) + ahead + wo + l),
-            _MM_HINT_T0);
-    __m256i is[4], ms[4];
-    float d[4], dmin[4];
-    for (int i = 0; i < 4; ++i) Ty::dot_direct(w[i] + wo, xb, is[i], ms[i], d[i], dmin[i]);
-    const __m128 dx = _mm_set1_ps(f32(xb));
-    acc = step(acc, _mm_loadu_ps(d), dx, reduce4(is[0], is[1], is[2], is[3]));
-    if constexpr (Ty::kHasMin)
-      acc = step_sub(acc, _mm_loadu_ps(dmin), dx, reduce4(ms[0], ms[1], ms[2], ms[3]));
+void gemv8_k(const uint8_t* w0, size_t stride, size_t rows, const uint8_t* x, size_t nb, float* Y) {
+  constexpr size_t kStep = 8 * Ty::kWBytes, kLines = (kStep + 63) / 64;
+  const uint8_t* w[8];
+  for (size_t k = 0; k < 8; ++k) w[k] = w0 + (k < rows ? k : rows - 1) * stride;
+  uintptr_t pf = reinterpret_cast<uintptr_t>(w0) + 8 * stride;  // may pass the matrix end
+  __m256 acc = _mm256_setzero_ps();
+  for (size_t b = 0; b < nb; ++b, pf += kStep, x += Ty::kXBytes) {
+#pragma GCC unroll 32
+    for (size_t l = 0; l < kLines; ++l)
+      _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * l), _MM_HINT_T0);
+    acc = Ty::gemv8_step(w, x, acc);
+    for (int k = 0; k < 8; ++k) w[k] += Ty::kWBytes;
   }
-  alignas(16) float out[4];
-  _mm_store_ps(out, acc);
-  for (size_t i = 0; i < 4 && i < valid_rows; ++i) Y[i] = out[i];
+  alignas(32) float out[8];
+  _mm256_store_ps(out, acc);
+  for (size_t i = 0; i < 8 && i < rows; ++i) Y[i] = out[i];
 }
 
 // 4 rows x T tokens over nb super-blocks; each row's super-block unpacked once.
@@ -734,11 +837,8 @@ void qmatmul_super(const void* W, size_t w_stride, const void* Xq, size_t xq_str
   const auto* x = static_cast<const uint8_t*>(Xq);
   const size_t nb = K / kQKK;
   if (n == 1) {
-    for (size_t r = r0; r < r1; r += 4) {
-      const uint8_t* p[4];
-      row_pointers<4>(w, w_stride, r, r1, p);
-      gemv_k<Ty>(p, 4 * w_stride, x, nb, Y + r, r1 - r);
-    }
+    for (size_t r = r0; r < r1; r += 8)
+      gemv8_k<Ty>(w + r * w_stride, w_stride, r1 - r < 8 ? r1 - r : 8, x, nb, Y + r);
     return;
   }
   for (size_t r = r0; r < r1; r += 4) {
