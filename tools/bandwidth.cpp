@@ -64,7 +64,7 @@ BandwidthResult measure_read_bandwidth(size_t bytes, int threads, int passes) {
     for (std::thread& th : pool) th.join();
   };
   run([&](int t) { std::memset(base + slice * static_cast<size_t>(t), 1 + t, slice); });
-  double best_s = 0;
+  std::vector<double> pass_s;
   for (int pass = 0; pass < passes; ++pass) {
     const auto t0 = std::chrono::steady_clock::now();
     run([&](int t) {
@@ -75,10 +75,19 @@ BandwidthResult measure_read_bandwidth(size_t bytes, int threads, int passes) {
     uint64_t acc = 0;
     for (uint64_t v : sums) acc += v;
     g_sink = g_sink + acc;
-    if (s > 0 && (best_s == 0 || s < best_s)) best_s = s;
+    if (s > 0) pass_s.push_back(s);
   }
   ::munmap(mem, total);
-  r.bytes_per_s = best_s > 0 ? static_cast<double>(total) / best_s : 0;
+  // The median pass, not the best: on a shared host one pass can catch the memory system
+  // idle (a 2-thread best of 82 GB/s against a median of 45 was seen here), while decoding
+  // runs for seconds under the usual conditions.
+  double median_s = 0;
+  if (!pass_s.empty()) {
+    std::sort(pass_s.begin(), pass_s.end());
+    const size_t m = pass_s.size();
+    median_s = m % 2 ? pass_s[m / 2] : 0.5 * (pass_s[m / 2 - 1] + pass_s[m / 2]);
+  }
+  r.bytes_per_s = median_s > 0 ? static_cast<double>(total) / median_s : 0;
   if (r.bytes_per_s == 0) r.error = "probe timing failed";
   return r;
 }

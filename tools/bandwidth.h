@@ -5,7 +5,7 @@
 // larger than the caches (default 512 MiB) with the same number of threads, each
 // summing its own contiguous slice with 16-byte vector loads (four accumulators, one
 // 64-byte cache line per iteration; the sum is kept so the compiler cannot drop the
-// reads), several passes, and reports the best pass. The buffer is filled (touched)
+// reads), several passes, and reports the median pass. The buffer is filled (touched)
 // before timing, so page faults are not measured.
 #pragma once
 #include <cstddef>

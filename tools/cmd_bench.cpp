@@ -387,7 +387,7 @@ int cmd_bench(const Args& args) {
   std::vector<std::string> lora_specs;
   p.option("lora", 0, "FILE[:SCALE]", &lora_specs, kLoraFlagHelp);
   p.option("probe-mib", 0, "MIB", &probe_mib, "buffer of the read-bandwidth probe; 0: no probe").range(0, 1 << 20);
-  p.option("probe-passes", 0, "N", &probe_passes, "passes of the probe (the best counts)").range(1, 1000);
+  p.option("probe-passes", 0, "N", &probe_passes, "passes of the probe (the median counts)").range(1, 1000);
   p.option("energy", 0, "SOURCE", &energy,
            "power source for watts and joules per token: auto, rapl, hwmon, pmic or none");
   p.option("plot", 0, "FILE.svg", &plot_path,
@@ -488,7 +488,7 @@ int cmd_bench(const Args& args) {
       std::string s;
       for (const auto& [t, bw] : read_bw)
         s += (s.empty() ? "" : ", ") + std::to_string(t) + (t == 1 ? " thread " : " threads ") + fmt("%.2f GB/s", bw / 1e9);
-      std::printf("read bandwidth (probe: %d MiB, best of %d passes): %s\n", probe_mib, probe_passes, s.c_str());
+      std::printf("read bandwidth (probe: %d MiB, median of %d passes): %s\n", probe_mib, probe_passes, s.c_str());
     }
     if (power.source)
       std::printf("energy: %s (%s); W = joules / seconds, J/tok = joules / tokens, over the timed runs\n",
