@@ -18,6 +18,7 @@
 #include "args.h"
 #include "commands.h"
 #include "common.h"
+#include "json_reader.h"
 
 namespace ember::cli {
 
@@ -43,100 +44,6 @@ namespace {
 
 // ---- example files -----------------------------------------------------------------------
 
-void append_utf8(uint32_t cp, std::string* o) {
-  if (cp < 0x80) {
-    o->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    o->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    o->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    o->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    o->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    o->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    o->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    o->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    o->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    o->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
-bool hex4(std::string_view s, size_t* i, uint32_t* v) {
-  if (*i + 4 > s.size()) return false;
-  *v = 0;
-  for (int k = 0; k < 4; ++k) {
-    const char h = s[(*i)++];
-    *v <<= 4;
-    if (h >= '0' && h <= '9') *v |= h - '0';
-    else if (h >= 'a' && h <= 'f') *v |= h - 'a' + 10;
-    else if (h >= 'A' && h <= 'F') *v |= h - 'A' + 10;
-    else return false;
-  }
-  return true;
-}
-
-// The JSON string at s[*i] == '"' (escapes decoded); *i ends after its closing quote.
-bool json_string(std::string_view s, size_t* i, std::string* out) {
-  for (++*i; *i < s.size();) {
-    const char c = s[(*i)++];
-    if (c == '"') return true;
-    if (c != '\\') {
-      out->push_back(c);
-      continue;
-    }
-    if (*i >= s.size()) return false;
-    const char e = s[(*i)++];
-    uint32_t cp = 0, lo = 0;
-    switch (e) {
-      case 'n': out->push_back('\n'); break;
-      case 't': out->push_back('\t'); break;
-      case 'r': out->push_back('\r'); break;
-      case 'b': out->push_back('\b'); break;
-      case 'f': out->push_back('\f'); break;
-      case 'u':
-        if (!hex4(s, i, &cp)) return false;
-        if (cp >= 0xD800 && cp <= 0xDBFF && s.substr(*i, 2) == "\\u") {  // surrogate pair
-          *i += 2;
-          if (!hex4(s, i, &lo)) return false;
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-        }
-        append_utf8(cp, out);
-        break;
-      default: out->push_back(e);  // \" \\ \/
-    }
-  }
-  return false;
-}
-
-// The string value of the top-level key `key` of the JSON object on `line`; false when
-// it is absent or not a string. Values of other keys are skipped, nested ones included.
-bool json_top_string(std::string_view line, std::string_view key, std::string* out) {
-  int depth = 0;
-  bool at_key = false;  // the next string at depth 1 is a key
-  for (size_t i = 0; i < line.size();) {
-    const char c = line[i];
-    if (c == '"') {
-      std::string str;
-      if (!json_string(line, &i, &str)) return false;
-      if (depth == 1 && at_key) {
-        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-        if (i < line.size() && line[i] == ':') {
-          ++i;
-          while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-          if (str == key) return i < line.size() && line[i] == '"' && json_string(line, &i, out);
-        }
-      }
-      at_key = false;
-      continue;
-    }
-    if (c == '{' || c == '[') at_key = ++depth == 1 && c == '{';
-    else if (c == '}' || c == ']') --depth;
-    else if (c == ',') at_key = depth == 1;
-    ++i;
-  }
-  return false;
-}
-
 // Examples, one per line: JSON Lines with a "query" string (as octopus-tiny's
 // adapters/<domain>/test_queries.jsonl) when the first non-blank line starts with '{',
 // else plain text. Blank lines are skipped. false with *err naming the file and line.
@@ -159,12 +66,15 @@ bool read_examples(const std::string& path, std::vector<std::string>* out, std::
       out->emplace_back(line);
       continue;
     }
-    std::string q;
-    if (line[b] != '{' || !json_top_string(line.substr(b), "query", &q)) {
-      *err = path + ":" + std::to_string(line_no) + ": expected a JSON object with a \"query\" string";
+    JVal v;
+    std::string parse_err;
+    const JVal* q = JReader(line.substr(b)).parse(&v, &parse_err) ? v.get("query") : nullptr;
+    if (!q || q->kind != JVal::kStr) {
+      *err = path + ":" + std::to_string(line_no) + ": expected a JSON object with a \"query\" string" +
+             (parse_err.empty() ? "" : " (" + parse_err + ")");
       return false;
     }
-    out->push_back(std::move(q));
+    out->push_back(q->str);
   }
   if (out->empty()) {
     *err = path + ": no examples";
