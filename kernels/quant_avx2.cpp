@@ -466,6 +466,19 @@ void gemm4(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float* Y
 
 // ---- 256-weight super-blocks: Q4_K, Q6_K (activations Q8_K) --------------------------
 
+// K-quant GEMM: sum over the 8 groups of 32 codes of sc[g] * (codes[g] . x[g]) as 8
+// int32 lanes (codes unsigned, x the Q8_K codes from xq; each group's scale in every s16
+// lane); two accumulators so consecutive groups do not wait on one add.
+[[gnu::always_inline]] inline __m256i scaled_dots8(const __m256i* q, const __m256i* sc, const uint8_t* xq) {
+  __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+  for (int g = 0; g < 8; g += 2) {
+    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(q[g], load256(xq + 32 * g)), sc[g]));
+    acc1 = _mm256_add_epi32(acc1,
+                            _mm256_madd_epi16(_mm256_maddubs_epi16(q[g + 1], load256(xq + 32 * g + 32)), sc[g + 1]));
+  }
+  return _mm256_add_epi32(acc0, acc1);
+}
+
 struct Q4_K {
   static constexpr size_t kWBytes = sizeof(BlockQ4_K), kXBytes = sizeof(BlockQ8_K);
   static constexpr bool kHasMin = true;
@@ -521,16 +534,7 @@ struct Q4_K {
   }
   // isum: sum_s sc[s] * (codes . x) (|.| < 2^25); msum: sum_s m[s] * bsum pair.
   static void dot(const Unpacked& u, const uint8_t* xb, __m256i& isum, __m256i& msum) {
-    const uint8_t* xq = xb + 4;
-    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
-    for (int s = 0; s < 8; s += 2) {
-      acc0 = _mm256_add_epi32(
-          acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(u.q[s], load256(xq + 32 * s)), u.sc[s]));
-      acc1 = _mm256_add_epi32(
-          acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(u.q[s + 1], load256(xq + 32 * s + 32)),
-                                  u.sc[s + 1]));
-    }
-    isum = _mm256_add_epi32(acc0, acc1);
+    isum = scaled_dots8(u.q, u.sc, xb + 4);
     msum = min_sum(u.r, xb);
   }
   // GEMV: 8 rows (pointers w[0..8)) against activation super-block xb; acc lanes are the
@@ -664,16 +668,7 @@ struct Q6_K {
   }
   // sum_s sc[s] (codes . x - 32 bsum[s]) (|.| < 2^28).
   static void dot(const Unpacked& u, const uint8_t* xb, __m256i& isum, __m256i&) {
-    const uint8_t* xq = xb + 4;
-    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
-    for (int c = 0; c < 8; c += 2) {
-      acc0 = _mm256_add_epi32(
-          acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(u.q[c], load256(xq + 32 * c)), u.sc[c]));
-      acc1 = _mm256_add_epi32(
-          acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(u.q[c + 1], load256(xq + 32 * c + 32)),
-                                  u.sc[c + 1]));
-    }
-    isum = _mm256_sub_epi32(_mm256_add_epi32(acc0, acc1), offset(u.r, xb));
+    isum = _mm256_sub_epi32(scaled_dots8(u.q, u.sc, xb + 4), offset(u.r, xb));
   }
   // GEMV: 8 rows (pointers w[0..8)) against activation super-block xb; acc lanes are the
   // rows. The scales go to VPSHUFB ordered (sc0, sc2, .., sc14 | sc1, sc3, .., sc15) as
