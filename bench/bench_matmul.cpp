@@ -21,6 +21,7 @@
 //   ember_bench_kernels --benchmark_filter='^BM_matmul_q4_0/.*/n:1$' --benchmark_min_time=0.05
 //   ember_bench_kernels --benchmark_filter='^BM_(matmul/q4_k|stream_read/q4_0)/.*2048x2048'
 #include <algorithm>
+#include <memory>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -34,6 +35,7 @@
 #endif
 
 #include "bench/common.h"
+#include "core/thread_pool.h"
 #include "quant/blocks.h"
 #include "quant/quantize.h"
 #include "quant/types.h"
@@ -116,8 +118,9 @@ void bench_kernel(benchmark::State& state, const Table& t, DType type, Shape s, 
     if (!fn) return skip_missing(state, t, kernel.c_str());
     const auto& w = weights(type, s);
     const size_t rb = row_bytes(type, s.cols);
+    std::vector<float> rows_buf(kernels::kFloatGemmRows * s.cols);
     for (auto _ : state) {
-      fn(w.data(), rb, x.data(), s.cols, n, s.cols, y.data(), s.rows, 0, s.rows);
+      fn(w.data(), rb, x.data(), s.cols, n, s.cols, y.data(), s.rows, 0, s.rows, rows_buf.data());
       benchmark::ClobberMemory();
     }
     set_counters(state, double(w.size() + (x.size() + y.size()) * sizeof(float)), matmul_flops(s, n));
@@ -136,7 +139,7 @@ void bench_kernel(benchmark::State& state, const Table& t, DType type, Shape s, 
   set_counters(state, double(w.size() + xq.size() + y.size() * sizeof(float)), matmul_flops(s, n));
 }
 
-// kernels::matmul with `threads` threads and a caller-provided workspace.
+// kernels::matmul on a pool of `threads` threads with planned scratch, as the engine calls it.
 void bench_driver(benchmark::State& state, const Table& t, DType type, Shape s, size_t n, int threads) {
   if (!kernels::supports(t, type)) {
     return skip_missing(state, t, (std::string("kernel for ") + dtype_name(type)).c_str());
@@ -144,10 +147,12 @@ void bench_driver(benchmark::State& state, const Table& t, DType type, Shape s, 
   const auto& w = weights(type, s);
   const auto x = activations(n, s.cols);
   std::vector<float> y(n * s.rows);
-  std::vector<uint8_t> ws(kernels::matmul_workspace_bytes(type, n, s.cols));
+  std::vector<uint8_t> ws(kernels::matmul_scratch_bytes(type, n, s.cols, threads));
+  std::unique_ptr<ThreadPool> pool;
+  if (threads > 1) pool = std::make_unique<ThreadPool>(threads);
   const kernels::MatView view{type, w.data(), s.rows, s.cols, 0};
   for (auto _ : state) {
-    kernels::matmul(t, view, x.data(), n, y.data(), threads, ws.data());
+    kernels::matmul(t, view, x.data(), n, y.data(), pool.get(), ws.data());
     benchmark::ClobberMemory();
   }
   set_counters(state, double(w.size() + (x.size() + y.size()) * sizeof(float)), matmul_flops(s, n));

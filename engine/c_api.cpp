@@ -226,7 +226,9 @@ int32_t ember_piece_to_token(const ember_model* model, const char* piece) {
   return model->m->tokenizer().PieceToId(piece);
 }
 
-ember_context_params ember_context_default_params(void) { return ember_context_params{0, 0, 0, 0, 0}; }
+ember_context_params ember_context_default_params(void) {
+  return ember_context_params{0, 0, 0, 0, ember::kernels::reference_requested_by_env() ? 1 : 0};
+}
 
 ember_status ember_context_create(ember_model* model, const ember_context_params* params, ember_context** out) {
   return guarded("ember_context_create", [&]() -> ember_status {
@@ -238,7 +240,7 @@ ember_status ember_context_create(ember_model* model, const ember_context_params
     cp.n_batch = p.n_batch;
     cp.n_threads = p.n_threads;
     cp.logits_all = p.logits_all != 0;
-    cp.reference_kernels = p.reference_kernels != 0;
+    cp.reference_kernels = p.reference_kernels != 0 || model->m->params().reference_kernels;
     auto h = std::make_unique<ember_context>();
     h->model = model;
     ember::Status s = ember::Context::Create(*model->m, cp, &h->c);

@@ -23,7 +23,7 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
   ctx->n_batch_ = p.n_batch > 0 ? std::min(p.n_batch, ctx->n_ctx_) : std::min(ctx->n_ctx_, 512);
   ctx->n_threads_ = p.n_threads > 0 ? p.n_threads : ThreadPool::DefaultThreads();
   ctx->logits_all_ = p.logits_all;
-  ctx->kt_ = (p.reference_kernels || model.params().reference_kernels) ? &kernels::reference() : &kernels::best();
+  ctx->kt_ = p.reference_kernels ? &kernels::reference() : &kernels::best();
   if (ctx->n_ctx_ > (1 << 24)) return InvalidArgument("context: n_ctx " + std::to_string(ctx->n_ctx_) + " is too large");
 
   const size_t L = c.n_layer, H = c.n_head_kv, T = ctx->n_ctx_, B = ctx->n_batch_;
@@ -44,17 +44,18 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
     ctx->up_.resize(B * c.n_ff);
     ctx->scores_.resize(static_cast<size_t>(ctx->n_threads_) * T);
     ctx->logits_.resize((p.logits_all ? B : 1) * static_cast<size_t>(c.n_vocab));
-    // Quantized weights need their activations quantized once per matmul: size the
-    // buffer for the widest matrix of a batch.
+    // Matmul scratch (quantized activations, converted half rows): sized for the
+    // widest matrix of a batch.
     size_t ws = 0;
     auto need = [&](const kernels::MatView& m) {
-      ws = std::max(ws, kernels::matmul_workspace_bytes(m.type, B, m.cols));
+      ws = std::max(ws, kernels::matmul_scratch_bytes(m.type, B, m.cols, ctx->n_threads_));
     };
     const ModelWeights& w = model.weights();
     for (const LayerWeights& l : w.layers)
       for (const kernels::MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) need(*m);
     need(w.output);
     ctx->workspace_.resize(ws);
+    if (ctx->n_threads_ > 1) ctx->pool_ = std::make_unique<ThreadPool>(ctx->n_threads_);
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "context: cannot allocate the KV cache and buffers for n_ctx " +
                                           std::to_string(T) + ", n_batch " + std::to_string(B));
@@ -118,8 +119,8 @@ const float* Context::hidden(int32_t i) const {
 }
 
 void Context::Linear(int32_t layer, Proj p, const kernels::MatView& W, const float* X, int32_t n, float* Y) {
-  kernels::matmul(*kt_, W, X, n, Y, n_threads_, workspace_.data());
-  if (delta_) delta_->Apply(*kt_, layer, p, X, n, Y, n_threads_);
+  kernels::matmul(*kt_, W, X, n, Y, pool_.get(), workspace_.data());
+  if (delta_) delta_->Apply(*kt_, layer, p, X, n, Y, pool_.get());
 }
 
 // out[t] = RMSNorm(in[t]) * w for the n tokens of a batch.
@@ -159,7 +160,7 @@ void Context::Embed(const int32_t* ids, int32_t n) {
   for (int32_t t = 0; t < n; ++t)
     to_float_row(e.type, static_cast<const uint8_t*>(e.data) + ids[t] * e.row_stride,
                  x_.data() + static_cast<size_t>(t) * c.n_embd, c.n_embd);
-  if (delta_) delta_->ApplyEmbedding(*kt_, ids, n, x_.data(), n_threads_);
+  if (delta_) delta_->ApplyEmbedding(*kt_, ids, n, x_.data(), pool_.get());
   if (c.embed_scale != 1.0f) kt_->scale(x_.data(), c.embed_scale, static_cast<size_t>(n) * c.n_embd);
 }
 
@@ -210,9 +211,8 @@ void Context::Attention(int32_t l, int32_t n) {
     const float* vals = vc + (static_cast<size_t>(kvh) * n_ctx_ + first) * hdv;
     for (int32_t j = 0; j < len; ++j) kt_->axpy(s[j], vals + static_cast<size_t>(j) * hdv, o, hdv);
   };
-  ThreadPool* pool = n_threads_ > 1 ? ThreadPool::ForThisThread(n_threads_) : nullptr;
-  if (pool) {
-    pool->ParallelFor(static_cast<size_t>(pairs), attend);
+  if (pool_) {
+    pool_->ParallelFor(static_cast<size_t>(pairs), attend);
   } else {
     for (int32_t i = 0; i < pairs; ++i) attend(static_cast<size_t>(i), 0);
   }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/thread_pool.h"
 #include "engine/model.h"
 #include "kernels/kernels.h"
 
@@ -21,14 +22,15 @@ enum class Proj : uint8_t { kQ, kK, kV, kO, kGate, kUp, kDown, kOutput, kCount }
 class ProjectionDelta {
  public:
   virtual ~ProjectionDelta() = default;
+  // `pool`: the context's threads (nullptr: the calling thread only).
   virtual void Apply(const kernels::Table& k, int32_t layer, Proj p, const float* X, int32_t n, float* Y,
-                     int n_threads) const = 0;
+                     ThreadPool* pool) const = 0;
   // Embedding rows: X[t][n_embd] += delta(ids[t]) for the n tokens of a batch, on the rows
   // as token_embd stores them, before any embedding scale (Gemma's sqrt(n_embd)): what a
   // merged token_embd would give. Default: none.
   virtual void ApplyEmbedding(const kernels::Table& k, const int32_t* ids, int32_t n, float* X,
-                              int n_threads) const {
-    (void)k, (void)ids, (void)n, (void)X, (void)n_threads;
+                              ThreadPool* pool) const {
+    (void)k, (void)ids, (void)n, (void)X, (void)pool;
   }
 };
 
@@ -37,7 +39,9 @@ struct ContextParams {
   int32_t n_batch = 0;      // 0: min(n_ctx, 512)
   int32_t n_threads = 0;    // 0: all cores
   bool logits_all = false;  // keep logits of every token of an Eval (then n <= n_batch)
-  bool reference_kernels = false;
+  // The one reference switch: every kernel from the scalar reference table. Its
+  // default follows the environment (EMBER_REFERENCE=1).
+  bool reference_kernels = kernels::reference_requested_by_env();
 };
 
 class Context {
@@ -65,7 +69,7 @@ class Context {
   const kernels::Table& kernels() const { return *kt_; }
   uint64_t allocated_bytes() const { return allocated_bytes_; }
   // The parts of allocated_bytes(): the KV cache, and everything else (scratch of one
-  // batch, logits, rotary tables, quantized-activation workspace).
+  // batch, logits, rotary tables, matmul scratch).
   uint64_t kv_bytes() const {
     return k_cache_.size() * sizeof(k_cache_[0]) + v_cache_.size() * sizeof(v_cache_[0]);
   }
@@ -89,6 +93,7 @@ class Context {
 
   const Model& model_;
   const kernels::Table* kt_ = nullptr;
+  std::unique_ptr<ThreadPool> pool_;  // n_threads - 1 workers; null for one thread
   int32_t n_ctx_ = 0, n_batch_ = 0, n_threads_ = 1;
   bool logits_all_ = false;
   int32_t n_past_ = 0;
@@ -114,7 +119,7 @@ class Context {
   std::vector<float> up_;      // [n_batch][n_ff]
   std::vector<float> scores_;  // [n_threads][n_ctx]  attention weights of one (token, head)
   std::vector<float> logits_;  // [logits_all ? n_batch : 1][n_vocab]
-  std::vector<uint8_t> workspace_;  // activations quantized for the widest matmul of a batch
+  std::vector<uint8_t> workspace_;  // matmul scratch for the widest matrix of a batch
   const ProjectionDelta* delta_ = nullptr;
 };
 

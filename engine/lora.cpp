@@ -567,14 +567,15 @@ void LoraSet::Rebuild() {
 }
 
 // Y[n][out] += s · (X[n][in] A^T) B^T, per adapter targeting (layer, p).
+// (Adapters are F32/F16: no scratch needed; half rows of a batch convert on the fly.)
 void LoraSet::Apply(const kernels::Table& k, int32_t layer, Proj p, const float* X, int32_t n, float* Y,
-                    int n_threads) const {
+                    ThreadPool* pool) const {
   if (terms_.empty() || n <= 0) return;
   const std::vector<Term>& terms = terms_[slot(p == Proj::kOutput ? -1 : layer, p)];
   for (const Term& term : terms) {
     const LoraWeight& w = *term.w;
-    kernels::matmul(k, w.A(), X, static_cast<size_t>(n), t_.data(), n_threads);     // t[n][r] = X A^T
-    kernels::matmul(k, w.B(), t_.data(), static_cast<size_t>(n), z_.data(), n_threads);  // z[n][out] = t B^T
+    kernels::matmul(k, w.A(), X, static_cast<size_t>(n), t_.data(), pool, nullptr);     // t[n][r] = X A^T
+    kernels::matmul(k, w.B(), t_.data(), static_cast<size_t>(n), z_.data(), pool, nullptr);  // z[n][out] = t B^T
     k.axpy(term.s, z_.data(), Y, static_cast<size_t>(n) * w.n_out);                  // Y += s z
   }
 }
@@ -582,14 +583,14 @@ void LoraSet::Apply(const kernels::Table& k, int32_t layer, Proj p, const float*
 // X[t][n_embd] += s · B·a[ids[t]] with a[v] the r-vector of token v (row v of A): the
 // rows of A are gathered (as float) and multiplied by B for the whole batch at once.
 void LoraSet::ApplyEmbedding(const kernels::Table& k, const int32_t* ids, int32_t n, float* X,
-                             int n_threads) const {
+                             ThreadPool* pool) const {
   if (n <= 0) return;
   for (const Term& term : embd_terms_) {
     const LoraWeight& w = *term.w;
     const size_t r = static_cast<size_t>(w.rank), row = r * elem_bytes(w.type);
     for (int32_t t = 0; t < n; ++t)
       to_float_row(w.type, w.a.data() + static_cast<size_t>(ids[t]) * row, t_.data() + t * r, r);
-    kernels::matmul(k, w.B(), t_.data(), static_cast<size_t>(n), z_.data(), n_threads);  // z[n][n_embd] = t B^T
+    kernels::matmul(k, w.B(), t_.data(), static_cast<size_t>(n), z_.data(), pool, nullptr);  // z[n][n_embd] = t B^T
     k.axpy(term.s, z_.data(), X, static_cast<size_t>(n) * w.n_out);
   }
 }

@@ -130,9 +130,9 @@ class LoraSet : public ProjectionDelta {
   bool Scale(const LoraAdapter* a, float* scale) const;
 
   void Apply(const kernels::Table& k, int32_t layer, Proj p, const float* X, int32_t n, float* Y,
-             int n_threads) const override;
+             ThreadPool* pool) const override;
   void ApplyEmbedding(const kernels::Table& k, const int32_t* ids, int32_t n, float* X,
-                      int n_threads) const override;
+                      ThreadPool* pool) const override;
 
  private:
   struct Entry { const LoraAdapter* adapter; float scale; };

@@ -209,7 +209,7 @@ Status GgufStreamWriter::Open(const std::string& path, const GgufWriter& meta, s
     if (t.name.empty()) return InvalidArgument(path + ": empty tensor name");
     for (size_t j = 0; j < k; ++j)
       if (tensors[j].name == t.name) return InvalidArgument(what + ": added twice");
-    const DTypeInfo info = dtype_info(t.type);
+    const TypeTraits& info = dtype_info(t.type);
     if (!info.name) return InvalidArgument(what + ": unknown type");
     if (t.ne.empty() || t.ne.size() > 4) return InvalidArgument(what + ": 1..4 dimensions allowed");
     if (t.ne[0] < 0 || t.ne[0] % info.block_size != 0)

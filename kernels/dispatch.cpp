@@ -1,11 +1,12 @@
 // Run-time dispatch: CPU features detected once, the best compiled table chosen
-// once (thread-safe static) and logged; EMBER_REFERENCE=1 forces the reference.
+// once (thread-safe static) and logged. Types an ISA declines get the reference's
+// kernels in its table (logged with the choice).
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "core/log.h"
-#include "kernels/tables.h"
+#include "kernels/isa_tables.h"
 
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
@@ -24,13 +25,11 @@ CpuFeatures detect() {
   f.f16c = __builtin_cpu_supports("f16c");
 #elif defined(__aarch64__) && defined(__linux__)
   // Bit values from the kernel ABI (asm/hwcap.h), in case the libc headers are old.
-  constexpr unsigned long kAsimd = 1ul << 1, kFphp = 1ul << 9, kAsimdhp = 1ul << 10,
-                          kAsimddp = 1ul << 20;
+  constexpr unsigned long kAsimd = 1ul << 1, kAsimddp = 1ul << 20;
   constexpr unsigned long kI8mm2 = 1ul << 13;  // AT_HWCAP2
   const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
   f.neon = hw & kAsimd;
   f.dotprod = hw & kAsimddp;
-  f.fp16 = (hw & kFphp) && (hw & kAsimdhp);
   f.i8mm = hw2 & kI8mm2;
 #elif defined(__aarch64__)
   f.neon = true;  // Advanced SIMD is mandatory in AArch64
@@ -51,16 +50,29 @@ std::string describe(const CpuFeatures& f) {
   add(f.neon, "neon");
   add(f.dotprod, "dotprod");
   add(f.i8mm, "i8mm");
-  add(f.fp16, "fp16");
   return s.empty() ? "baseline" : s;
 }
 
-bool reference_forced() {
-  const char* env = std::getenv("EMBER_REFERENCE");
-  return env && std::strcmp(env, "1") == 0;
+// The types `t` declines, by name ("q4_1 q5_0"), or "" when none.
+std::string declined_names(const Table& t) {
+  std::string s;
+  for (uint32_t id = 0; id < kDTypeSlots; ++id) {
+    if (!t.types[id].declined) continue;
+    if (!s.empty()) s += ' ';
+    s += dtype_info(id).name;
+  }
+  return s;
 }
 
 }  // namespace
+
+bool reference_requested_by_env() {
+  static const bool requested = [] {
+    const char* env = std::getenv("EMBER_REFERENCE");
+    return env && std::strcmp(env, "1") == 0;
+  }();
+  return requested;
+}
 
 const char* isa_name(Isa isa) {
   switch (isa) {
@@ -79,18 +91,29 @@ const CpuFeatures& cpu_features() {
   return f;
 }
 
+// The reference table: scalar float and quantized kernels.
+const Table& reference() {
+  static const Table t = [] {
+    Table r = table_scalar();
+    add_quant_scalar(r);
+    return r;
+  }();
+  return t;
+}
+
 // A full table: the float kernels of `float_table` plus the quantized kernels of the
-// ISA level. Built once per ISA (thread-safe statics), only after the CPU check.
+// ISA level; the types it declines run the reference's kernels. Built once per ISA
+// (thread-safe statics), only after the CPU check.
 static Table assemble(Isa isa, const Table& float_table, void (*add_quant)(Table&)) {
   Table t = float_table;
   t.isa = isa;
   t.name = isa_name(isa);
   add_quant(t);
-  return t;
-}
-
-const Table& reference() {
-  static const Table t = assemble(Isa::kScalar, table_scalar(), add_quant_scalar);
+  for (size_t i = 0; i < kDTypeSlots; ++i) {
+    if (!t.types[i].declined) continue;
+    t.types[i] = reference().types[i];
+    t.types[i].declined = true;
+  }
   return t;
 }
 
@@ -130,24 +153,18 @@ const Table* table_for(Isa isa) {
   }
 }
 
-const Table& choose_best() {
-  if (reference_forced()) return reference();
-  // Best first.
-  for (Isa isa : {Isa::kNeonI8mm, Isa::kNeonDotprod, Isa::kNeon, Isa::kAvx2}) {
-    if (const Table* t = table_for(isa)) return *t;
-  }
-  return reference();
-}
-
 const Table& best() {
   static const Table& t = []() -> const Table& {
-    const Table& c = choose_best();
-    const std::string cpu = describe(cpu_features());
-    const char* why = "";
-    if (&c == &reference())
-      why = reference_forced() ? "EMBER_REFERENCE=1; " : "no SIMD table for this cpu; ";
-    EMBER_LOG_INFO("kernels: %s (%scpu: %s)", c.name, why, cpu.c_str());
-    return c;
+    const Table* c = &reference();
+    for (Isa isa : {Isa::kNeonI8mm, Isa::kNeonDotprod, Isa::kNeon, Isa::kAvx2}) {  // best first
+      if ((c = table_for(isa))) break;
+    }
+    if (!c) c = &reference();
+    const std::string cpu = describe(cpu_features()), declined = declined_names(*c);
+    const char* why = c == &reference() ? "no SIMD table for this cpu; " : "";
+    EMBER_LOG_INFO("kernels: %s (%scpu: %s%s%s)", c->name, why, cpu.c_str(),
+                   declined.empty() ? "" : "; reference kernels for: ", declined.c_str());
+    return *c;
   }();
   return t;
 }

@@ -23,24 +23,6 @@
 namespace ember::kernels {
 namespace {
 
-// Per-thread float scratch for converted weight rows; grows, never shrinks, freed
-// at thread exit. nullptr when allocation fails (callers then convert on the fly).
-struct Scratch {
-  float* p = nullptr;
-  size_t cap = 0;
-  ~Scratch() { std::free(p); }
-  float* get(size_t n) {
-    if (n > cap) {
-      std::free(p);
-      const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-      p = static_cast<float*>(std::aligned_alloc(64, bytes));
-      cap = p ? n : 0;
-    }
-    return p;
-  }
-};
-thread_local Scratch t_scratch;
-
 template <class Ops>
 struct FloatKernels {
   using A = typename Ops::arch;
@@ -284,7 +266,7 @@ struct FloatKernels {
 
   template <class L>
   static void matmul(const void* Wv, size_t w_stride, const float* X, size_t ldx, size_t n,
-                     size_t K, float* Y, size_t ldy, size_t r0, size_t r1) {
+                     size_t K, float* Y, size_t ldy, size_t r0, size_t r1, float* rows_scratch) {
     const uint8_t* w = static_cast<const uint8_t*>(Wv);
     size_t r = r0;
     if (n == 1) {  // GEMV: many rows in flight, one token
@@ -294,10 +276,11 @@ struct FloatKernels {
       return;
     }
     // GEMM: a block of R weight rows (in L1/L2) reused by every token. Half rows are
-    // converted once per block into a float buffer (the same conversion, exact, so
+    // converted once per block into the caller's buffer (the same conversion, exact, so
     // the outputs are the on-the-fly ones bit for bit) instead of once per token group.
     constexpr int R = Ops::kGemmRows;
-    float* buf = std::is_same_v<L, F32> ? nullptr : t_scratch.get(R * K);
+    static_assert(R <= static_cast<int>(kFloatGemmRows), "rows_scratch holds kFloatGemmRows rows");
+    float* buf = std::is_same_v<L, F32> ? nullptr : rows_scratch;
     const size_t buf_stride = K * sizeof(float);
     auto block = [&]<int Rb>(size_t r) {
       if constexpr (std::is_same_v<L, F32>) {
@@ -337,9 +320,9 @@ struct FloatKernels {
     t.f16_to_f32 = Ops::f16_to_f32;
     t.bf16_to_f32 = Ops::bf16_to_f32;
     t.f32_to_f16 = Ops::f32_to_f16;
-    t.matmul_f32 = matmul<F32>;
-    t.matmul_f16 = matmul<Half<Ops::load_f16>>;
-    t.matmul_bf16 = matmul<Half<Ops::load_bf16>>;
+    t.of(DType::F32).matmul = matmul<F32>;
+    t.of(DType::F16).matmul = matmul<Half<Ops::load_f16>>;
+    t.of(DType::BF16).matmul = matmul<Half<Ops::load_bf16>>;
     return t;
   }
 };

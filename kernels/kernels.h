@@ -1,18 +1,24 @@
 // Kernels: vector and matrix primitives of the forward pass, one table of
 // function pointers per ISA. The table is chosen once at start-up from the CPU's
-// features (cpuid / HWCAP) and logged; `reference()` routes everything to the
-// scalar versions, which are the specification every SIMD version is tested against.
+// features (cpuid / HWCAP) and logged; `reference()` is the table of scalar
+// versions, the specification every SIMD version is tested against.
 //
-// Files: scalar.cpp (reference), *_avx2.cpp (x86 AVX2+FMA+F16C, xsimd), *_neon.cpp
-// (AArch64 base NEON, xsimd); quantized matmul: quant_scalar.cpp (reference),
-// quant_avx2.cpp, quant_neon.cpp (base NEON), quant_dotprod.cpp (SDOT),
-// quant_i8mm.cpp (SMMLA). Each ISA file is compiled with its own target flags (see
-// CMakeLists.txt); dispatch.cpp assembles the tables.
+// Folders: ref/ (the scalar reference), x86/ (AVX2+FMA+F16C), arm/ (NEON, dotprod,
+// i8mm); each ISA file is compiled with its own target flags (CMakeLists.txt) and
+// holds only its inner loops: the row/token drivers (qmatmul_driver.h) and the float
+// kernels (float_simd.h, xsimd) are written once and instantiated per ISA.
+// dispatch.cpp assembles the tables; matmul.cpp splits a matmul over threads.
+// Matmul kernels are per weight type: Table::types[slot(type)] (quant/types.h).
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
 #include "quant/types.h"
+
+namespace ember {
+class ThreadPool;
+}
 
 namespace ember::kernels {
 
@@ -20,8 +26,8 @@ enum class Isa : int { kScalar = 0, kAvx2, kNeon, kNeonDotprod, kNeonI8mm, kCoun
 const char* isa_name(Isa isa);
 
 struct CpuFeatures {
-  bool avx2 = false, fma = false, f16c = false;   // x86-64
-  bool neon = false, dotprod = false, i8mm = false, fp16 = false;  // AArch64
+  bool avx2 = false, fma = false, f16c = false;  // x86-64
+  bool neon = false, dotprod = false, i8mm = false;  // AArch64
 };
 // Detected once (cpuid / getauxval), cached.
 const CpuFeatures& cpu_features();
@@ -31,8 +37,11 @@ const CpuFeatures& cpu_features();
 // (const uint8_t*)W + r*w_stride. Contract: every output element is computed by the
 // same sequence of operations whatever r0, r1 and n are, so results never depend on
 // how rows are split between threads or how many tokens are batched.
+// `rows_scratch`: kFloatGemmRows * K floats the kernel may use to convert half weight
+// rows once per row block (nullptr: converted on the fly, the same values).
 using MatmulFn = void (*)(const void* W, size_t w_stride, const float* X, size_t ldx, size_t n,
-                          size_t K, float* Y, size_t ldy, size_t r0, size_t r1);
+                          size_t K, float* Y, size_t ldy, size_t r0, size_t r1, float* rows_scratch);
+constexpr size_t kFloatGemmRows = 4;  // the float GEMMs' row blocking (at most)
 
 // ---- quantized matmul ---------------------------------------------------------------
 // Activations are quantized once per row to int8 blocks (quant/blocks.h), each weight
@@ -71,6 +80,17 @@ using QuantizeRowFn = void (*)(const float* x, void* y, size_t K);
 using QMatmulFn = void (*)(const void* W, size_t w_stride, const void* Xq, size_t xq_stride,
                            size_t n, size_t K, float* Y, size_t ldy, size_t r0, size_t r1);
 
+// The matmul kernels of one type in one table (quant/types.h's row says which apply).
+struct TypeKernels {
+  MatmulFn matmul = nullptr;             // weights of this type, float activations
+  QMatmulFn qmatmul = nullptr;           // weights of this type, activations of its vec_dot_type
+  QuantizeRowFn quantize_row = nullptr;  // this type as activations: float row -> blocks
+  // The ISA has no kernel for this type on purpose: the assembled table carries the
+  // reference's kernels for it (logged at start-up). A type neither provided nor
+  // declined is a bug tests/test_kernels_table.cpp catches.
+  bool declined = false;
+};
+
 // How the SIMD tables relate to the reference (tests/test_kernels.cpp derives the
 // bounds): dot, rmsnorm, softmax, the GLU activations, softcap and matmul agree
 // within a few units of float rounding (exp/tanh from xsimd, <= 2 ulp); axpy and
@@ -101,38 +121,30 @@ struct Table {
   void (*f16_to_f32)(const uint16_t* x, float* y, size_t n);
   void (*bf16_to_f32)(const uint16_t* x, float* y, size_t n);
   void (*f32_to_f16)(const float* x, uint16_t* y, size_t n);
-  // --- matrices, per weight type (nullptr: not supported by this table) ---
-  MatmulFn matmul_f32;
-  MatmulFn matmul_f16;
-  MatmulFn matmul_bf16;
-  // --- quantized matmul (see above; nullptr: not supported by this table) ---
-  QuantizeRowFn quantize_row_q8_0 = nullptr;  // -> BlockQ8_0[K / 32]
-  QuantizeRowFn quantize_row_q8_k = nullptr;  // -> BlockQ8_K[K / 256]
-  QMatmulFn matmul_q8_0 = nullptr;            // weights Q8_0, activations Q8_0
-  QMatmulFn matmul_q4_0 = nullptr;            // weights Q4_0, activations Q8_0
-  QMatmulFn matmul_q4_k = nullptr;            // weights Q4_K, activations Q8_K
-  QMatmulFn matmul_q6_k = nullptr;            // weights Q6_K, activations Q8_K
+  // --- matrices: the kernels of each weight type, indexed by slot(DType) ---
+  std::array<TypeKernels, kDTypeSlots> types{};
+  TypeKernels& of(DType t) { return types[slot(t)]; }
+  const TypeKernels& of(DType t) const { return types[slot(t)]; }
 };
 
 // The scalar reference table.
 const Table& reference();
 // The table for an ISA, or nullptr if not compiled in or the CPU lacks it.
 const Table* table_for(Isa isa);
-// The best table for this CPU (logged once at first call); the reference table
-// when the environment sets EMBER_REFERENCE=1.
+// The best table for this CPU (chosen and logged once, at the first call). Whether
+// to use it or reference() is the caller's switch (the engine's context parameter).
 const Table& best();
-// The choice best() makes, evaluated afresh (reads EMBER_REFERENCE now, logs
-// nothing): for tests and tools; the engine uses best().
-const Table& choose_best();
+// Whether the environment asks for the reference kernels (EMBER_REFERENCE=1): read
+// once, the default of that switch.
+bool reference_requested_by_env();
 
-// Matmul function of `t` for float weight type `type` (F32, F16, BF16), or nullptr.
-MatmulFn matmul_fn(const Table& t, DType type);
-// Quantized weights: the activation type their kernel takes (Q8_0 for Q8_0 and Q4_0,
-// Q8_K for Q4_K and Q6_K; F32 for every other type), the quantizer of that
-// activation type, and the matmul kernel; nullptr when `t` lacks them.
+// Lookups in the type table and a kernel table. activation_type: the type a weight
+// type's activations are quantized to (its row's vec_dot_type; F32 for the float
+// kernels). The kernels: nullptr when `t` lacks them.
 DType activation_type(DType weight);
+MatmulFn matmul_fn(const Table& t, DType weight);             // float activations
+QMatmulFn qmatmul_fn(const Table& t, DType weight);           // quantized activations
 QuantizeRowFn quantize_row_fn(const Table& t, DType activation);
-QMatmulFn qmatmul_fn(const Table& t, DType weight);
 // Whether matmul() can run weights of `type` with table `t`.
 bool supports(const Table& t, DType type);
 
@@ -144,18 +156,20 @@ struct MatView {
   size_t row_stride = 0;  // bytes; 0 = packed rows (row_bytes(type, cols))
 };
 
-// Bytes of workspace matmul() needs for n tokens against weights of type w with K
-// columns: n activation rows of activation_type(w) (0 for float weights).
-size_t matmul_workspace_bytes(DType w, size_t n, size_t K);
+// Bytes of scratch matmul() needs for n tokens against weights of type w with K
+// columns on n_threads threads: quantized weights, the n activation rows quantized
+// to activation_type(w); half weights (n > 1), kFloatGemmRows converted rows per
+// thread. Callers plan it once (the engine's Context sizes it for its widest matrix).
+size_t matmul_scratch_bytes(DType w, size_t n, size_t K, int n_threads);
 
-// Y[n][W.rows] = X[n][W.cols] . W^T, rows split in fixed chunks over n_threads
-// threads: the calling thread's pool, ThreadPool::ForThisThread(n_threads) (results
-// identical for any thread count). W.type must be supported. n_threads <= 1, or too
-// little work to pay for a parallel loop: the calling thread only. X and Y are packed (ldx = W.cols, ldy = W.rows).
-// Quantized W: X's n rows are first quantized (in parallel over rows) into
-// `workspace`, matmul_workspace_bytes(W.type, n, W.cols) bytes, any alignment; with
-// workspace == nullptr a per-thread buffer is grown (allocates on first use only).
-void matmul(const Table& t, const MatView& W, const float* X, size_t n, float* Y, int n_threads,
-            void* workspace = nullptr);
+// Y[n][W.rows] = X[n][W.cols] . W^T, W's rows cut into chunks run on `pool`'s threads
+// (nullptr, or too little work to pay for a parallel loop: the calling thread only);
+// the result is identical for any pool. W.type must be supported. X and Y are packed
+// (ldx = W.cols, ldy = W.rows). `scratch`: matmul_scratch_bytes(W.type, n, W.cols,
+// pool's threads) bytes, any alignment. Quantized weights need it (X's rows are first
+// quantized into it, in parallel for a batch); float weights may pass nullptr (half
+// rows are then converted on the fly: the same result, a slower GEMM).
+void matmul(const Table& t, const MatView& W, const float* X, size_t n, float* Y, ThreadPool* pool,
+            void* scratch);
 
 }  // namespace ember::kernels

@@ -1,11 +1,11 @@
-// matmul(): W's rows cut into chunks, chunks handed to the threads of the calling
-// thread's pool (core/thread_pool.h) one at a time. The table's kernels compute each
-// output identically for any row range (kernels.h), so the result is bitwise the same
-// for 1 thread or 64 and whatever the chunk size. Quantized weights: the activations are quantized first (rows in
-// parallel for a batch, on the caller for a few tokens; the quantizers are
-// deterministic per row), then the chunks run as for float weights.
+// matmul(): W's rows cut into chunks, chunks handed to the threads of the caller's
+// pool (core/thread_pool.h) one at a time. The table's kernels compute each output
+// identically for any row range (kernels.h), so the result is bitwise the same for 1
+// thread or 64 and whatever the chunk size. Quantized weights: the activations are
+// quantized first (rows in parallel for a batch, on the caller for a few tokens; the
+// quantizers are deterministic per row), then the chunks run as for float weights.
+// Every kernel is looked up in the table by the weight type's row (quant/types.h).
 #include <cassert>
-#include <cstdlib>
 
 #include "core/thread_pool.h"
 #include "kernels/kernels.h"
@@ -23,124 +23,111 @@ constexpr size_t kChunksPerThread = 4;
 constexpr size_t kMinParallelMacs = size_t{1} << 16;
 // Fewer activation rows than this are quantized on the calling thread.
 constexpr size_t kMinParallelRows = 8;
+// Scratch regions start on a cache line.
+constexpr size_t kAlign = 64;
 
-// Workspace for callers that pass none: one per calling thread, grown, never shrunk.
-struct Workspace {
-  void* p = nullptr;
-  size_t cap = 0;
-  ~Workspace() { std::free(p); }
-  void* get(size_t bytes) {
-    if (bytes > cap) {
-      std::free(p);
-      p = std::malloc(bytes);
-      cap = p ? bytes : 0;
-    }
-    return p;
-  }
-};
-thread_local Workspace t_workspace;
+size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
 // The pool to split a matmul over, or nullptr for the calling thread alone.
-ThreadPool* pool_for(int n_threads, size_t rows, size_t macs) {
-  if (n_threads <= 1 || rows <= kRowAlign || macs < kMinParallelMacs) return nullptr;
-  return ThreadPool::ForThisThread(n_threads);
+ThreadPool* pool_for(ThreadPool* pool, size_t rows, size_t macs) {
+  if (!pool || pool->n_threads() <= 1 || rows <= kRowAlign || macs < kMinParallelMacs) return nullptr;
+  return pool;
 }
 
 size_t chunk_rows(size_t rows, int n_threads) {
   const size_t want = rows / (static_cast<size_t>(n_threads) * kChunksPerThread);
-  return want <= kRowAlign ? kRowAlign : (want + kRowAlign - 1) / kRowAlign * kRowAlign;
+  return want <= kRowAlign ? kRowAlign : round_up(want, kRowAlign);
 }
 
-}  // namespace
-
-MatmulFn matmul_fn(const Table& t, DType type) {
-  switch (type) {
-    case DType::F32: return t.matmul_f32;
-    case DType::F16: return t.matmul_f16;
-    case DType::BF16: return t.matmul_bf16;
-    default: return nullptr;
-  }
-}
-
-DType activation_type(DType weight) {
-  switch (weight) {
-    case DType::Q8_0:
-    case DType::Q4_0: return DType::Q8_0;
-    case DType::Q4_K:
-    case DType::Q6_K: return DType::Q8_K;
-    default: return DType::F32;
-  }
-}
-
-QuantizeRowFn quantize_row_fn(const Table& t, DType activation) {
-  switch (activation) {
-    case DType::Q8_0: return t.quantize_row_q8_0;
-    case DType::Q8_K: return t.quantize_row_q8_k;
-    default: return nullptr;
-  }
-}
-
-QMatmulFn qmatmul_fn(const Table& t, DType weight) {
-  switch (weight) {
-    case DType::Q8_0: return t.matmul_q8_0;
-    case DType::Q4_0: return t.matmul_q4_0;
-    case DType::Q4_K: return t.matmul_q4_k;
-    case DType::Q6_K: return t.matmul_q6_k;
-    default: return nullptr;
-  }
-}
-
-bool supports(const Table& t, DType type) {
-  if (matmul_fn(t, type)) return true;
-  return qmatmul_fn(t, type) && quantize_row_fn(t, activation_type(type));
-}
-
-size_t matmul_workspace_bytes(DType w, size_t n, size_t K) {
-  const DType a = activation_type(w);
-  return a == DType::F32 ? 0 : n * row_bytes(a, K);
-}
-
-void matmul(const Table& t, const MatView& W, const float* X, size_t n, float* Y, int n_threads,
-            void* workspace) {
-  assert(supports(t, W.type) && "matmul: weight type not supported by this table");
-  if (n == 0 || W.rows == 0) return;
-  const size_t rows = W.rows, K = W.cols;
-  const size_t stride = W.row_stride ? W.row_stride : row_bytes(W.type, K);
-  ThreadPool* pool = pool_for(n_threads, rows, rows * K * n);
-  const size_t chunk = pool ? chunk_rows(rows, pool->n_threads()) : rows;
+// fn(r0, r1, tid) over W's rows: in chunks on the pool, or all on the caller (tid 0).
+template <class F>
+void over_rows(ThreadPool* pool, size_t rows, F&& fn) {
+  if (!pool) return fn(size_t{0}, rows, 0);
+  const size_t chunk = chunk_rows(rows, pool->n_threads());
   const size_t n_chunks = (rows + chunk - 1) / chunk;
-  // Chunk c covers rows [c*chunk, min(rows, (c+1)*chunk)).
-  auto chunk_end = [&](size_t r0) { return r0 + chunk < rows ? r0 + chunk : rows; };
+  pool->ParallelFor(n_chunks, [&](size_t c, int tid) {
+    const size_t r0 = c * chunk;
+    fn(r0, r0 + chunk < rows ? r0 + chunk : rows, tid);
+  });
+}
 
-  if (const MatmulFn fn = matmul_fn(t, W.type)) {
-    if (!pool) return fn(W.data, stride, X, K, n, K, Y, rows, 0, rows);
-    pool->ParallelFor(n_chunks, [&](size_t c, int) {
-      const size_t r0 = c * chunk;
-      fn(W.data, stride, X, K, n, K, Y, rows, r0, chunk_end(r0));
-    });
-    return;
-  }
+// Bytes of one thread's converted-rows buffer for a float GEMM with K columns.
+size_t float_rows_bytes(size_t K) { return round_up(kFloatGemmRows * K * sizeof(float), kAlign); }
 
+void float_matmul(MatmulFn fn, const MatView& W, size_t stride, const float* X, size_t n, float* Y,
+                  ThreadPool* pool, void* scratch) {
+  const size_t K = W.cols;
+  // Half weights batched: each thread converts its row blocks into its own region.
+  const bool rows_buf = scratch && n > 1 && W.type != DType::F32;
+  auto* base = static_cast<uint8_t*>(scratch);
+  over_rows(pool, W.rows, [&](size_t r0, size_t r1, int tid) {
+    float* buf = rows_buf ? reinterpret_cast<float*>(base + static_cast<size_t>(tid) * float_rows_bytes(K))
+                          : nullptr;
+    fn(W.data, stride, X, K, n, K, Y, W.rows, r0, r1, buf);
+  });
+}
+
+void quantized_matmul(const Table& t, const MatView& W, size_t stride, const float* X, size_t n,
+                      float* Y, ThreadPool* pool, void* scratch) {
+  const size_t K = W.cols;
+  const DType act = activation_type(W.type);
   const QMatmulFn qfn = qmatmul_fn(t, W.type);
-  const QuantizeRowFn quantize = quantize_row_fn(t, activation_type(W.type));
-  if (!qfn || !quantize) return;
-  const size_t xq_stride = row_bytes(activation_type(W.type), K);
-  assert(xq_stride != 0 && "matmul: W.cols is not a whole number of blocks");
-  if (xq_stride == 0) return;
-  if (!workspace) workspace = t_workspace.get(n * xq_stride);
-  if (!workspace) return;
-  uint8_t* xq = static_cast<uint8_t*>(workspace);
+  const QuantizeRowFn quantize = quantize_row_fn(t, act);
+  const size_t xq_stride = row_bytes(act, K);
+  assert(scratch && xq_stride != 0 && "matmul: quantized weights need scratch and whole blocks");
+  if (!qfn || !quantize || !scratch || xq_stride == 0) return;
+  uint8_t* xq = static_cast<uint8_t*>(scratch);
   // A few rows (decode) are quicker to quantize here than to hand out.
   if (!pool || n < kMinParallelRows) {
     for (size_t i = 0; i < n; ++i) quantize(X + i * K, xq + i * xq_stride, K);
   } else {
     pool->ParallelFor(n, [&](size_t i, int) { quantize(X + i * K, xq + i * xq_stride, K); });
   }
-  if (!pool) return qfn(W.data, stride, xq, xq_stride, n, K, Y, rows, 0, rows);
-  pool->ParallelFor(n_chunks, [&](size_t c, int) {
-    const size_t r0 = c * chunk;
-    qfn(W.data, stride, xq, xq_stride, n, K, Y, rows, r0, chunk_end(r0));
+  over_rows(pool, W.rows, [&](size_t r0, size_t r1, int) {
+    qfn(W.data, stride, xq, xq_stride, n, K, Y, W.rows, r0, r1);
   });
+}
+
+}  // namespace
+
+DType activation_type(DType weight) { return dtype_info(weight).vec_dot_type; }
+
+MatmulFn matmul_fn(const Table& t, DType weight) {
+  return activation_type(weight) == DType::F32 ? t.of(weight).matmul : nullptr;
+}
+
+QMatmulFn qmatmul_fn(const Table& t, DType weight) {
+  return activation_type(weight) != DType::F32 ? t.of(weight).qmatmul : nullptr;
+}
+
+QuantizeRowFn quantize_row_fn(const Table& t, DType activation) { return t.of(activation).quantize_row; }
+
+bool supports(const Table& t, DType type) {
+  if (!dtype_info(type).is_weight) return false;
+  if (matmul_fn(t, type)) return true;
+  return qmatmul_fn(t, type) && quantize_row_fn(t, activation_type(type));
+}
+
+size_t matmul_scratch_bytes(DType w, size_t n, size_t K, int n_threads) {
+  const DType a = activation_type(w);
+  if (a != DType::F32) return n * row_bytes(a, K);
+  if (w == DType::F32 || n <= 1) return 0;
+  return static_cast<size_t>(n_threads > 1 ? n_threads : 1) * float_rows_bytes(K) + kAlign;
+}
+
+void matmul(const Table& t, const MatView& W, const float* X, size_t n, float* Y, ThreadPool* pool,
+            void* scratch) {
+  assert(supports(t, W.type) && "matmul: weight type not supported by this table");
+  if (n == 0 || W.rows == 0) return;
+  const size_t stride = W.row_stride ? W.row_stride : row_bytes(W.type, W.cols);
+  pool = pool_for(pool, W.rows, W.rows * W.cols * n);
+  if (const MatmulFn fn = matmul_fn(t, W.type)) {
+    // The converted-rows regions start on a cache line: align the base.
+    const uintptr_t p = reinterpret_cast<uintptr_t>(scratch);
+    void* aligned = scratch ? reinterpret_cast<void*>(round_up(p, kAlign)) : nullptr;
+    return float_matmul(fn, W, stride, X, n, Y, pool, aligned);
+  }
+  quantized_matmul(t, W, stride, X, n, Y, pool, scratch);
 }
 
 }  // namespace ember::kernels

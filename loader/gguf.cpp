@@ -437,7 +437,7 @@ Status GgufFile::Parse() {
 
     uint32_t type_id = 0;
     EMBER_RETURN_IF_ERROR(c.Read(what + " type", &type_id));
-    DTypeInfo info = dtype_info(type_id);
+    const TypeTraits& info = dtype_info(type_id);
     if (info.name == nullptr) {
       return c.Error(what, "unknown ggml tensor type id " + std::to_string(type_id), Code::kUnsupported);
     }

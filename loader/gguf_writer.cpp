@@ -178,7 +178,7 @@ Status GgufWriter::AddTensor(std::string name, DType type, std::vector<int64_t> 
   for (const Tensor& t : tensors_) {
     if (t.name == name) return InvalidArgument(what + ": added twice");
   }
-  DTypeInfo info = dtype_info(type);
+  const TypeTraits& info = dtype_info(type);
   if (!info.name) return InvalidArgument(what + ": unknown type id " + std::to_string(static_cast<uint32_t>(type)));
   if (ne.empty() || ne.size() > 4) {
     return InvalidArgument(what + ": " + std::to_string(ne.size()) + " dimensions (1..4 allowed)");

@@ -1,5 +1,5 @@
-// Row conversion of stored weights to float: the reference dequantizers.
-// F32, F16, BF16 and the block types Q8_0, Q4_0, Q4_K, Q6_K (quant/quantize.h).
+// Row conversion of stored weights to float: the type table's reference dequantizers.
+// (quant/types.h: every row with a to_float).
 #pragma once
 #include <cstddef>
 

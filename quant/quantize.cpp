@@ -431,20 +431,26 @@ void dequantize_row_q8_K(const BlockQ8_K* x, float* y, int64_t k) {
 // ---- whole tensors --------------------------------------------------------------------
 
 bool is_quantize_target(DType type) {
-  switch (type) {
-    case DType::F32: case DType::F16: case DType::BF16:
-    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K: case DType::Q6_K:
-      return true;
-    default:
-      return false;
+  const TypeTraits& row = dtype_info(type);
+  return row.is_weight && row.from_float;
+}
+
+// "f32, f16, ...": the targets, in the type table's order.
+static std::string quantize_target_names() {
+  std::string s;
+  for (uint32_t id = 0; id < kDTypeSlots; ++id) {
+    if (!is_quantize_target(static_cast<DType>(id))) continue;
+    if (!s.empty()) s += ", ";
+    s += dtype_info(id).name;
   }
+  return s;
 }
 
 Status can_quantize(DType type, int64_t n_cols, std::string_view name) {
   const std::string what = "tensor '" + std::string(name) + "'";
   if (!is_quantize_target(type))
-    return InvalidArgument(what + ": cannot quantize to " + dtype_name(type) +
-                           " (targets: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)");
+    return InvalidArgument(what + ": cannot quantize to " + dtype_name(type) + " (targets: " +
+                           quantize_target_names() + ")");
   if (n_cols < 0) return InvalidArgument(what + ": negative row length " + std::to_string(n_cols));
   const uint32_t block = dtype_info(type).block_size;
   if (n_cols % block != 0)
@@ -456,31 +462,9 @@ Status can_quantize(DType type, int64_t n_cols, std::string_view name) {
 size_t quantize_tensor(DType type, const float* src, void* dst, int64_t n_rows, int64_t n_cols) {
   if (n_rows < 0 || !can_quantize(type, n_cols, "").ok()) return 0;
   const size_t row = row_bytes(type, static_cast<uint64_t>(n_cols));
+  const FromFloatFn quantize = dtype_info(type).from_float;
   uint8_t* out = static_cast<uint8_t*>(dst);
-  for (int64_t r = 0; r < n_rows; ++r, src += n_cols, out += row) {
-    switch (type) {
-      case DType::F32:
-        std::memcpy(out, src, row);
-        break;
-      case DType::F16:
-        for (int64_t i = 0; i < n_cols; ++i) {
-          const uint16_t h = fp32_to_fp16(src[i]);
-          std::memcpy(out + 2 * i, &h, 2);
-        }
-        break;
-      case DType::BF16:
-        for (int64_t i = 0; i < n_cols; ++i) {
-          const uint16_t h = fp32_to_bf16(src[i]);
-          std::memcpy(out + 2 * i, &h, 2);
-        }
-        break;
-      case DType::Q8_0: quantize_row_q8_0_ref(src, reinterpret_cast<BlockQ8_0*>(out), n_cols); break;
-      case DType::Q4_0: quantize_row_q4_0_ref(src, reinterpret_cast<BlockQ4_0*>(out), n_cols); break;
-      case DType::Q4_K: quantize_row_q4_K_ref(src, reinterpret_cast<BlockQ4_K*>(out), n_cols); break;
-      case DType::Q6_K: quantize_row_q6_K_ref(src, reinterpret_cast<BlockQ6_K*>(out), n_cols); break;
-      default: return 0;
-    }
-  }
+  for (int64_t r = 0; r < n_rows; ++r, src += n_cols, out += row) quantize(src, out, n_cols);
   return row * static_cast<size_t>(n_rows);
 }
 

@@ -56,7 +56,8 @@ void pack_q6_K(const uint8_t q[kQKK], BlockQ6_K* b);
 void unpack_q6_K(const BlockQ6_K& b, uint8_t q[kQKK]);
 
 // ---- whole tensors ------------------------------------------------------------------
-// Types quantize_tensor() can produce: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K.
+// Types quantize_tensor() can produce: the weight rows of the type table with a
+// reference quantizer (from_float).
 bool is_quantize_target(DType type);
 // Ok when `type` is a target and a row of n_cols elements is a whole number of its
 // blocks; else InvalidArgument naming the tensor, its row length and the block size:

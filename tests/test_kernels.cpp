@@ -29,6 +29,7 @@
 
 #include "kernels/kernels.h"
 #include "quant/fp16.h"
+#include "support/matmul.h"
 
 namespace ember::kernels {
 namespace {
@@ -131,10 +132,9 @@ TEST(Dispatch, TablesAndNames) {
                 t->silu_mul && t->gelu_mul && t->softcap && t->rope_norm && t->rope_neox &&
                 t->f16_to_f32 && t->bf16_to_f32 && t->f32_to_f16)
         << t->name;
-    EXPECT_EQ(matmul_fn(*t, DType::F32), t->matmul_f32);
-    EXPECT_EQ(matmul_fn(*t, DType::F16), t->matmul_f16);
-    EXPECT_EQ(matmul_fn(*t, DType::BF16), t->matmul_bf16);
-    EXPECT_EQ(matmul_fn(*t, DType::Q4_0), nullptr);
+    for (DType f : {DType::F32, DType::F16, DType::BF16})
+      EXPECT_TRUE(matmul_fn(*t, f) && matmul_fn(*t, f) == t->of(f).matmul) << dtype_name(f);
+    EXPECT_EQ(matmul_fn(*t, DType::Q4_0), nullptr);  // quantized weights: qmatmul_fn
   }
   const CpuFeatures& f = cpu_features();
 #if defined(EMBER_HAVE_AVX2)
@@ -152,22 +152,11 @@ TEST(Dispatch, TablesAndNames) {
   std::printf("; best: %s\n", best().name);
 }
 
-TEST(Dispatch, BestIsTheFastestAvailableAndReferenceIsForced) {
+TEST(Dispatch, BestIsTheFastestAvailable) {
+  for (const Table* t : tables()) EXPECT_LE(static_cast<int>(t->isa), static_cast<int>(best().isa));
+  // EMBER_REFERENCE=1 only sets the default of the engine's switch (ContextParams).
   const char* env = std::getenv("EMBER_REFERENCE");
-  const std::string saved = env ? env : "";
-  EXPECT_EQ(&best(), &choose_best());  // the environment has not changed since start-up
-  unsetenv("EMBER_REFERENCE");
-  const Table& fast = choose_best();
-  for (const Table* t : tables()) EXPECT_LE(static_cast<int>(t->isa), static_cast<int>(fast.isa));
-  setenv("EMBER_REFERENCE", "1", 1);
-  EXPECT_EQ(&choose_best(), &reference());
-  setenv("EMBER_REFERENCE", "0", 1);
-  EXPECT_EQ(&choose_best(), &fast);
-  if (env) {
-    setenv("EMBER_REFERENCE", saved.c_str(), 1);
-  } else {
-    unsetenv("EMBER_REFERENCE");
-  }
+  EXPECT_EQ(reference_requested_by_env(), env && std::string(env) == "1");
 }
 
 // ---- vectors ----------------------------------------------------------------------
@@ -570,9 +559,11 @@ TEST(Matmul, MatchesReferenceWithinDotBound) {
             // ldy = rows + 3: outputs are strided like the header says.
             const size_t ldy = rows + 3;
             std::vector<float> y(n * ldy, 99.0f), ref(n * ldy, 99.0f);
-            matmul_fn(*t, type)(w.data, w.stride(), bx.p, K, n, K, y.data(), ldy, 0, rows);
+            std::vector<float> rows_buf(kFloatGemmRows * K);  // the planned path
+            matmul_fn(*t, type)(w.data, w.stride(), bx.p, K, n, K, y.data(), ldy, 0, rows,
+                                rows_buf.data());
             matmul_fn(reference(), type)(w.data, w.stride(), x.data(), K, n, K, ref.data(), ldy, 0,
-                                         rows);
+                                         rows, nullptr);
             Check c;
             for (size_t tk = 0; tk < n; ++tk) {
               for (size_t r = 0; r < rows; ++r) {
@@ -604,7 +595,8 @@ TEST(Matmul, BitwiseIndependentOfSplitAndBatch) {
       const MatmulFn fn = matmul_fn(*t, type);
       auto x = uniform(g, n * K, -1, 1);
       std::vector<float> full(n * rows);
-      fn(w.data, w.stride(), x.data(), K, n, K, full.data(), rows, 0, rows);
+      std::vector<float> rows_buf(kFloatGemmRows * K);
+      fn(w.data, w.stride(), x.data(), K, n, K, full.data(), rows, 0, rows, rows_buf.data());
       auto same = [&](const std::vector<float>& y, const char* what) {
         EXPECT_EQ(std::memcmp(y.data(), full.data(), full.size() * sizeof(float)), 0) << what;
       };
@@ -613,7 +605,7 @@ TEST(Matmul, BitwiseIndependentOfSplitAndBatch) {
         std::vector<float> y(n * rows, -1.0f);
         for (size_t r0 = 0; r0 < rows;) {
           const size_t r1 = r0 + std::min<size_t>(rows - r0, g() % 23);
-          fn(w.data, w.stride(), x.data(), K, n, K, y.data(), rows, r0, r1);
+          fn(w.data, w.stride(), x.data(), K, n, K, y.data(), rows, r0, r1, rows_buf.data());
           r0 = r1;
         }
         same(y, "row split");
@@ -622,13 +614,14 @@ TEST(Matmul, BitwiseIndependentOfSplitAndBatch) {
       {
         std::vector<float> y(n * rows, -1.0f);
         for (size_t tk = 0; tk < n; ++tk)
-          fn(w.data, w.stride(), x.data() + tk * K, K, 1, K, y.data() + tk * rows, rows, 0, rows);
+          fn(w.data, w.stride(), x.data() + tk * K, K, 1, K, y.data() + tk * rows, rows, 0, rows, nullptr);
         same(y, "one token at a time");
         for (int trial = 0; trial < 10; ++trial) {
           std::fill(y.begin(), y.end(), -1.0f);
           for (size_t t0 = 0; t0 < n;) {
             const size_t m = std::min<size_t>(n - t0, 1 + g() % 5);
-            fn(w.data, w.stride(), x.data() + t0 * K, K, m, K, y.data() + t0 * rows, rows, 0, rows);
+            fn(w.data, w.stride(), x.data() + t0 * K, K, m, K, y.data() + t0 * rows, rows, 0, rows,
+               nullptr);  // on-the-fly conversion: the same values
             t0 += m;
           }
           same(y, "token groups");
@@ -637,7 +630,7 @@ TEST(Matmul, BitwiseIndependentOfSplitAndBatch) {
       // matmul() on the calling thread (threads = 1; see MatmulThreads for more).
       MatView view{type, w.data, rows, K, 0};
       std::vector<float> y(n * rows, -1.0f);
-      matmul(*t, view, x.data(), n, y.data(), 1);
+      test::run_matmul(*t, view, x.data(), n, y.data(), 1);
       same(y, "matmul()");
     }
   }
@@ -655,16 +648,16 @@ TEST(MatmulThreads, BitwiseIndependentOfThreadCount) {
       Weights w(type, rows, K, 0, 0, g);
       auto x = uniform(g, n * K, -1, 1);
       std::vector<float> full(n * rows);
-      matmul_fn(*t, type)(w.data, w.stride(), x.data(), K, n, K, full.data(), rows, 0, rows);
+      matmul_fn(*t, type)(w.data, w.stride(), x.data(), K, n, K, full.data(), rows, 0, rows, nullptr);
       MatView view{type, w.data, rows, K, 0};
       for (int threads : {1, 2, 3, 4}) {
         std::vector<float> y(n * rows, -1.0f);
-        matmul(*t, view, x.data(), n, y.data(), threads);
+        test::run_matmul(*t, view, x.data(), n, y.data(), threads);
         EXPECT_EQ(std::memcmp(y.data(), full.data(), y.size() * sizeof(float)), 0)
             << "threads=" << threads;
         std::fill(y.begin(), y.end(), -1.0f);
         for (size_t tk = 0; tk < n; ++tk)  // decode-style, one token per call
-          matmul(*t, view, x.data() + tk * K, 1, y.data() + tk * rows, threads);
+          test::run_matmul(*t, view, x.data() + tk * K, 1, y.data() + tk * rows, threads);
         EXPECT_EQ(std::memcmp(y.data(), full.data(), y.size() * sizeof(float)), 0)
             << "n=1, threads=" << threads;
       }
@@ -681,8 +674,8 @@ TEST(MatmulThreads, LargeShapeAgrees) {
     auto x = uniform(g, n * K, -1, 1);
     MatView view{DType::F16, w.data, rows, K, w.stride()};
     std::vector<float> y1(n * rows), y3(n * rows);
-    matmul(*t, view, x.data(), n, y1.data(), 1);
-    matmul(*t, view, x.data(), n, y3.data(), 3);
+    test::run_matmul(*t, view, x.data(), n, y1.data(), 1);
+    test::run_matmul(*t, view, x.data(), n, y3.data(), 3);
     EXPECT_EQ(std::memcmp(y1.data(), y3.data(), y1.size() * sizeof(float)), 0) << t->name;
   }
 }

@@ -118,7 +118,7 @@ typedef struct ember_context_params {
   int32_t n_batch;      /* max tokens per forward pass; 0 = min(n_ctx, 512) */
   int32_t n_threads;    /* 0 = all cores */
   int logits_all;       /* 1: keep logits for every token of an eval (n <= n_batch) */
-  int reference_kernels;/* 1: scalar reference kernels for this context */
+  int reference_kernels;/* 1: scalar reference kernels for this context (default: EMBER_REFERENCE=1) */
 } ember_context_params;
 
 EMBER_API ember_context_params ember_context_default_params(void);

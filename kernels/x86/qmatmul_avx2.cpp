@@ -29,7 +29,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "kernels/tables.h"
+#include "kernels/isa_tables.h"
+#include "kernels/qmatmul_driver.h"
 #include "quant/blocks.h"
 
 namespace ember::kernels {
@@ -50,11 +51,11 @@ __m256i load256(const uint8_t* p) {
 }
 __m128i load128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
 
-// ---- activation quantizers (bitwise the reference's) ---------------------------------
+// ---- activation quantizers' vector steps (qmatmul_driver.h; bitwise the reference's) ----
 
-// x * id rounded half away from zero, as roundf: trunc, then +-1 where |fraction| >= 0.5.
+// x * s rounded half away from zero, as roundf: trunc, then +-1 where |fraction| >= 0.5.
 // v - trunc(v) is exact for |v| < 2^23.
-__m256i round_away(__m256 v) {
+__m256i round_away8(__m256 v) {
   const __m256 sign = _mm256_set1_ps(-0.0f);
   const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
   const __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
@@ -63,93 +64,56 @@ __m256i round_away(__m256 v) {
   return _mm256_cvtps_epi32(_mm256_add_ps(t, _mm256_and_ps(up, one)));
 }
 
-// Q8_0: n (a multiple of 32) floats -> int8 codes; returns d = amax / 127.
-float quantize_block(const float* x, int8_t* q, int n) {
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  __m256 mx = _mm256_setzero_ps();
-  for (int i = 0; i < n; i += 8)
-    mx = _mm256_max_ps(mx, _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
-  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-  const float amax = _mm_cvtss_f32(m4);
-  const float d = amax / 127.0f;
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
-  const __m256 vid = _mm256_set1_ps(id);
-  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-  for (int i = 0; i < n; i += 32) {
-    const __m256i a = round_away(_mm256_mul_ps(_mm256_loadu_ps(x + i), vid));
-    const __m256i b = round_away(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8), vid));
-    const __m256i c = round_away(_mm256_mul_ps(_mm256_loadu_ps(x + i + 16), vid));
-    const __m256i e = round_away(_mm256_mul_ps(_mm256_loadu_ps(x + i + 24), vid));
-    // |codes| <= 127: the saturating packs are exact; they interleave 128-bit lanes,
-    // which the dword permute undoes.
-    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, e));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), _mm256_permutevar8x32_epi32(p, order));
-  }
-  return d;
+// 32 int32 codes (|.| <= 127) -> 32 bytes in order: the saturating packs are exact;
+// they interleave 128-bit lanes, which the dword permute undoes.
+void store_codes32(const __m256i* c, int8_t* q) {
+  const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3]));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q),
+                      _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
 }
 
-void quantize_row_q8_0(const float* x, void* y, size_t K) {
-  auto* out = static_cast<uint8_t*>(y);
-  for (size_t b = 0; b < K / kQK; ++b) {
-    BlockQ8_0 blk;
-    const float d = quantize_block(x + b * kQK, blk.qs, kQK);
-    blk.d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    std::memcpy(out + b * sizeof blk, &blk, sizeof blk);
-  }
-}
-
-// Q8_K: the first value of largest magnitude maps to -127, the rest round half to even
-// (VCVTPS2DQ under the default MXCSR, as the reference's 1.5 * 2^23 trick), at most 127.
-void quantize_row_q8_k(const float* x, void* y, size_t K) {
-  auto* out = static_cast<uint8_t*>(y);
-  const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-  for (size_t b = 0; b < K / kQKK; ++b, x += kQKK) {
-    BlockQ8_K blk;
+struct QuantOps {
+  static float absmax(const float* x, int n) {  // n a multiple of 8
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 mx = _mm256_setzero_ps();
-    for (int i = 0; i < kQKK; i += 8)
-      mx = _mm256_max_ps(mx, _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
+    for (int i = 0; i < n; i += 8) mx = _mm256_max_ps(mx, _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float amax = _mm_cvtss_f32(m4);
-    if (amax == 0.0f) {
-      std::memset(&blk, 0, sizeof blk);
-      std::memcpy(out + b * sizeof blk, &blk, sizeof blk);
-      continue;
+    return _mm_cvtss_f32(m4);
+  }
+  static void round_away(const float* x, float s, int8_t* q, int n) {  // n a multiple of 32
+    const __m256 vs = _mm256_set1_ps(s);
+    for (int i = 0; i < n; i += 32) {
+      __m256i c[4];
+      for (int j = 0; j < 4; ++j) c[j] = round_away8(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * j), vs));
+      store_codes32(c, q + i);
     }
-    int first = 0;  // the reference keeps the first element of largest magnitude
-    while (__builtin_fabsf(x[first]) != amax) ++first;
-    const float iscale = -127.0f / x[first];
-    const __m256 vs = _mm256_set1_ps(iscale);
+  }
+  // VCVTPS2DQ under the default MXCSR rounds half to even, as the reference's 1.5 * 2^23.
+  static void round_even_capped(const float* x, float s, int8_t* q, int n) {
+    const __m256 vs = _mm256_set1_ps(s);
     const __m256i cap = _mm256_set1_epi32(127);
-    for (int i = 0; i < kQKK; i += 32) {
-      __m256i q[4];
+    for (int i = 0; i < n; i += 32) {
+      __m256i c[4];
       for (int j = 0; j < 4; ++j)
-        q[j] = _mm256_min_epi32(
-            _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * j), vs)), cap);
-      const __m256i p =
-          _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(blk.qs + i),
-                          _mm256_permutevar8x32_epi32(p, order));
+        c[j] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * j), vs)), cap);
+      store_codes32(c, q + i);
     }
-    blk.d = 1.0f / iscale;
-    // bsums: SAD of (q + 128) against 0 sums 8 bytes per 64-bit lane.
-    for (int j = 0; j < kQKK / 32; ++j) {
+  }
+  // SAD of (q + 128) against 0 sums 8 bytes per 64-bit lane.
+  static void sums16(const int8_t* q, int16_t* sums, int n_groups) {  // n_groups even
+    const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+    for (int j = 0; j < n_groups / 2; ++j) {
       const __m256i s = _mm256_sad_epu8(
-          _mm256_xor_si256(load256(reinterpret_cast<const uint8_t*>(blk.qs) + 32 * j), bias),
-          _mm256_setzero_si256());
+          _mm256_xor_si256(load256(reinterpret_cast<const uint8_t*>(q) + 32 * j), bias), _mm256_setzero_si256());
       alignas(32) int64_t v[4];
       _mm256_store_si256(reinterpret_cast<__m256i*>(v), s);
-      blk.bsums[2 * j] = static_cast<int16_t>(v[0] + v[1] - 16 * 128);
-      blk.bsums[2 * j + 1] = static_cast<int16_t>(v[2] + v[3] - 16 * 128);
+      sums[2 * j] = static_cast<int16_t>(v[0] + v[1] - 16 * 128);
+      sums[2 * j + 1] = static_cast<int16_t>(v[2] + v[3] - 16 * 128);
     }
-    std::memcpy(out + b * sizeof blk, &blk, sizeof blk);
   }
-}
+};
 
 // ---- integer helpers ------------------------------------------------------------------
 
@@ -739,8 +703,8 @@ void gemv8_k(const uint8_t* w0, size_t stride, size_t rows, const uint8_t* x, si
 
 // 4 rows x T tokens over nb super-blocks; each row's super-block unpacked once.
 template <class Ty, int T>
-void micro_k(const uint8_t* const* w, const uint8_t* x, size_t xq_stride, size_t nb, float* Y,
-             size_t ldy, size_t valid_rows, size_t valid_tokens) {
+void micro_k(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float* Y, size_t ldy,
+             size_t valid_rows) {
   __m128 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm_setzero_ps();
   typename Ty::Unpacked u[4];
@@ -750,7 +714,7 @@ void micro_k(const uint8_t* const* w, const uint8_t* x, size_t xq_stride, size_t
     const __m128 d = _mm_setr_ps(u[0].r.d, u[1].r.d, u[2].r.d, u[3].r.d);
     const __m128 dmin = _mm_setr_ps(u[0].r.dmin, u[1].r.dmin, u[2].r.dmin, u[3].r.dmin);
     for (int t = 0; t < T; ++t) {
-      const uint8_t* xb = x + t * xq_stride + xo;
+      const uint8_t* xb = x[t] + xo;
       const __m128 dx = _mm_set1_ps(f32(xb));
       __m256i is[4], ms[4];
       for (int i = 0; i < 4; ++i) Ty::dot(u[i], xb, is[i], ms[i]);
@@ -759,113 +723,65 @@ void micro_k(const uint8_t* const* w, const uint8_t* x, size_t xq_stride, size_t
         acc[t] = step_sub(acc[t], dmin, dx, reduce4(ms[0], ms[1], ms[2], ms[3]));
     }
   }
-  for (int t = 0; t < T && size_t(t) < valid_tokens; ++t) {
+  for (int t = 0; t < T; ++t) {
     alignas(16) float out[4];
     _mm_store_ps(out, acc[t]);
     for (size_t i = 0; i < 4 && i < valid_rows; ++i) Y[t * ldy + i] = out[i];
   }
 }
 
-// ---- drivers -----------------------------------------------------------------------------
+// ---- the microkernels as qmatmul_driver.h takes them ------------------------------------
 
-// Rows [r, r + R) of w (pointers past r1 - 1 repeat row r1 - 1).
-template <int R>
-void row_pointers(const uint8_t* w, size_t w_stride, size_t r, size_t r1, const uint8_t** p) {
-  for (int i = 0; i < R; ++i) p[i] = w + (r + i < r1 ? r + i : r1 - 1) * w_stride;
-}
-
-// The token loop of a row block: 4 tokens at a time, then the 1..3 left.
-template <class Micro4, class Micro3, class Micro2, class Micro1>
-void tokens(size_t n, size_t xq_stride, const uint8_t* x, float* y, size_t ldy, Micro4 m4,
-            Micro3 m3, Micro2 m2, Micro1 m1) {
-  size_t t = 0;
-  for (; t + 4 <= n; t += 4) m4(x + t * xq_stride, y + t * ldy);
-  switch (n - t) {
-    case 3: m3(x + t * xq_stride, y + t * ldy); break;
-    case 2: m2(x + t * xq_stride, y + t * ldy); break;
-    case 1: m1(x + t * xq_stride, y + t * ldy); break;
-    default: break;
-  }
-}
-
+// Q4_0 / Q8_0: GEMV 16 rows per call (gemv16), the last 1..15 rows 8 at a time (gemv8);
+// GEMM 4 rows x 4 tokens as two token pairs, or one pair when at most 2 tokens are left.
 template <class Ty>
-void qmatmul_blocks(const void* W, size_t w_stride, const void* Xq, size_t xq_stride, size_t n,
-                    size_t K, float* Y, size_t ldy, size_t r0, size_t r1) {
-  const auto* w = static_cast<const uint8_t*>(W);
-  const auto* x = static_cast<const uint8_t*>(Xq);
-  const size_t nb = K / kQK;
-  if (n == 1) {  // GEMV: whole groups of 16 rows, then what is left 8 at a time
-    size_t r = r0;
-    for (; r + 16 <= r1; r += 16) gemv16<Ty>(w + r * w_stride, w_stride, x, nb, Y + r);
-    for (; r < r1; r += 8) {
+struct Kern32 {
+  static constexpr size_t kBlockElems = kQK;
+  static constexpr int kGemvRows = 16, kGemmRows = 4, kGemmTokens = 4;
+  static void gemv(const uint8_t* w, size_t w_stride, size_t rows, const uint8_t* x, size_t nb, float* y) {
+    if (rows == 16) return gemv16<Ty>(w, w_stride, x, nb, y);
+    for (size_t r = 0; r < rows; r += 8) {
       const uint8_t* p[8];
-      row_pointers<8>(w, w_stride, r, r1, p);
-      gemv8<Ty>(p, 8 * w_stride, x, nb, Y + r, r1 - r);
-    }
-    return;
-  }
-  for (size_t r = r0; r < r1; r += 4) {
-    const uint8_t* p[4];
-    row_pointers<4>(w, w_stride, r, r1, p);
-    size_t t = 0;
-    for (; t + 4 <= n; t += 4) {
-      const uint8_t* xt[4];
-      row_pointers<4>(x, xq_stride, t, n, xt);
-      gemm4<Ty, 2>(p, xt, nb, Y + t * ldy + r, ldy, r1 - r, 4);
-    }
-    if (t < n) {  // 1..3 tokens left: 2 pairs or 1, the missing ones duplicated
-      const uint8_t* xt[4];
-      row_pointers<4>(x, xq_stride, t, n, xt);
-      if (n - t > 2) {
-        gemm4<Ty, 2>(p, xt, nb, Y + t * ldy + r, ldy, r1 - r, n - t);
-      } else {
-        gemm4<Ty, 1>(p, xt, nb, Y + t * ldy + r, ldy, r1 - r, n - t);
-      }
+      row_pointers<8>(w, w_stride, r, rows, p);
+      gemv8<Ty>(p, 8 * w_stride, x, nb, y + r, rows - r);
     }
   }
-}
+  static void gemm(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float* y, size_t ldy,
+                   size_t rows, size_t tokens) {
+    if (tokens > 2) return gemm4<Ty, 2>(w, x, nb, y, ldy, rows, tokens);
+    gemm4<Ty, 1>(w, x, nb, y, ldy, rows, tokens);
+  }
+};
 
+// Q4_K / Q6_K: GEMV 8 rows straight from the blocks; GEMM 4 rows x 1..4 tokens from
+// super-blocks unpacked once per row.
 template <class Ty>
-void qmatmul_super(const void* W, size_t w_stride, const void* Xq, size_t xq_stride, size_t n,
-                   size_t K, float* Y, size_t ldy, size_t r0, size_t r1) {
-  const auto* w = static_cast<const uint8_t*>(W);
-  const auto* x = static_cast<const uint8_t*>(Xq);
-  const size_t nb = K / kQKK;
-  if (n == 1) {
-    for (size_t r = r0; r < r1; r += 8)
-      gemv8_k<Ty>(w + r * w_stride, w_stride, r1 - r < 8 ? r1 - r : 8, x, nb, Y + r);
-    return;
+struct KernK {
+  static constexpr size_t kBlockElems = kQKK;
+  static constexpr int kGemvRows = 8, kGemmRows = 4, kGemmTokens = 4;
+  static void gemv(const uint8_t* w, size_t w_stride, size_t rows, const uint8_t* x, size_t nb, float* y) {
+    gemv8_k<Ty>(w, w_stride, rows, x, nb, y);
   }
-  for (size_t r = r0; r < r1; r += 4) {
-    const uint8_t* p[4];
-    row_pointers<4>(w, w_stride, r, r1, p);
-    const size_t valid = r1 - r;
-    tokens(
-        n, xq_stride, x, Y + r, ldy,
-        [&](const uint8_t* xt, float* yt) {
-          micro_k<Ty, 4>(p, xt, xq_stride, nb, yt, ldy, valid, 4);
-        },
-        [&](const uint8_t* xt, float* yt) {
-          micro_k<Ty, 3>(p, xt, xq_stride, nb, yt, ldy, valid, 3);
-        },
-        [&](const uint8_t* xt, float* yt) {
-          micro_k<Ty, 2>(p, xt, xq_stride, nb, yt, ldy, valid, 2);
-        },
-        [&](const uint8_t* xt, float* yt) {
-          micro_k<Ty, 1>(p, xt, xq_stride, nb, yt, ldy, valid, 1);
-        });
+  static void gemm(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float* y, size_t ldy,
+                   size_t rows, size_t tokens) {
+    switch (tokens) {
+      case 1: return micro_k<Ty, 1>(w, x, nb, y, ldy, rows);
+      case 2: return micro_k<Ty, 2>(w, x, nb, y, ldy, rows);
+      case 3: return micro_k<Ty, 3>(w, x, nb, y, ldy, rows);
+      default: return micro_k<Ty, 4>(w, x, nb, y, ldy, rows);
+    }
   }
-}
+};
 
 }  // namespace
 
 void add_quant_avx2(Table& t) {
-  t.quantize_row_q8_0 = quantize_row_q8_0;
-  t.quantize_row_q8_k = quantize_row_q8_k;
-  t.matmul_q8_0 = qmatmul_blocks<Q8_0>;
-  t.matmul_q4_0 = qmatmul_blocks<Q4_0>;
-  t.matmul_q4_k = qmatmul_super<Q4_K>;
-  t.matmul_q6_k = qmatmul_super<Q6_K>;
+  t.of(DType::Q8_0).quantize_row = quantize_row_q8_0<QuantOps>;
+  t.of(DType::Q8_K).quantize_row = quantize_row_q8_k<QuantOps>;
+  t.of(DType::Q8_0).qmatmul = qmatmul<Kern32<Q8_0>>;
+  t.of(DType::Q4_0).qmatmul = qmatmul<Kern32<Q4_0>>;
+  t.of(DType::Q4_K).qmatmul = qmatmul<KernK<Q4_K>>;
+  t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K>>;
 }
 
 }  // namespace ember::kernels

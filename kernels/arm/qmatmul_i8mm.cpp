@@ -4,7 +4,7 @@
 // int8 tile by an 8x2 one into 2x2 s32: 2 weight rows x 2 tokens per instruction, so
 // the integer sums come out already laid out as (row, token) lanes and need no
 // horizontal reduction. Same numerics as everywhere (kernels.h): bitwise the reference.
-#include "kernels/quant_neon.h"
+#include "kernels/arm/qmatmul_neon.h"
 
 namespace ember::kernels {
 namespace {
@@ -65,8 +65,8 @@ void gemm_mmla(const uint8_t* const* w, const uint8_t* const* x, size_t nb, floa
 
 void add_quant_neon_i8mm(Table& t) {
   add_quant_common<DotSdot>(t);
-  t.matmul_q8_0 = qmatmul_blocks<Q8_0, DotSdot, gemm_mmla<Q8_0>>;
-  t.matmul_q4_0 = qmatmul_blocks<Q4_0, DotSdot, gemm_mmla<Q4_0>>;
+  t.of(DType::Q8_0).qmatmul = qmatmul<Kern32<Q8_0, DotSdot, gemm_mmla<Q8_0>>>;
+  t.of(DType::Q4_0).qmatmul = qmatmul<Kern32<Q4_0, DotSdot, gemm_mmla<Q4_0>>>;
 }
 
 }  // namespace ember::kernels

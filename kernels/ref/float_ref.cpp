@@ -4,7 +4,7 @@
 // tested against these functions with tolerances derived in tests/test_kernels.cpp.
 #include <cmath>
 
-#include "kernels/tables.h"
+#include "kernels/isa_tables.h"
 #include "quant/fp16.h"
 
 namespace ember::kernels {
@@ -114,9 +114,10 @@ void f32_to_f16(const float* x, uint16_t* y, size_t n) {
 }
 
 // One plain dot per output: row r of W (converted by `load`) against token t of X.
+// (No row buffer: the conversion is exact, a buffer would give the same values.)
 template <float (*load)(const uint8_t* row, size_t k)>
 void matmul(const void* W, size_t w_stride, const float* X, size_t ldx, size_t n, size_t K,
-            float* Y, size_t ldy, size_t r0, size_t r1) {
+            float* Y, size_t ldy, size_t r0, size_t r1, float* /*rows_scratch*/) {
   const uint8_t* w = static_cast<const uint8_t*>(W);
   for (size_t t = 0; t < n; ++t) {
     for (size_t r = r0; r < r1; ++r) {
@@ -155,9 +156,9 @@ Table make_table() {
   t.f16_to_f32 = f16_to_f32;
   t.bf16_to_f32 = bf16_to_f32;
   t.f32_to_f16 = f32_to_f16;
-  t.matmul_f32 = matmul<load_f32>;
-  t.matmul_f16 = matmul<load_f16>;
-  t.matmul_bf16 = matmul<load_bf16>;
+  t.of(DType::F32).matmul = matmul<load_f32>;
+  t.of(DType::F16).matmul = matmul<load_f16>;
+  t.of(DType::BF16).matmul = matmul<load_bf16>;
   return t;
 }
 

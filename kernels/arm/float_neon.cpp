@@ -5,7 +5,7 @@
 #include <arm_neon.h>
 
 #include "kernels/float_simd.h"
-#include "kernels/tables.h"
+#include "kernels/isa_tables.h"
 
 namespace ember::kernels {
 namespace {

@@ -1,8 +1,8 @@
 // Private to kernels/: the AArch64 quantized-matmul kernels, written once and
 // instantiated by each NEON ISA file with its integer-dot policy:
-//   quant_neon.cpp     DotNeon  SMULL/SMLAL2 to s16, SADALP to s32   (armv8-a)
-//   quant_dotprod.cpp  DotSdot  SDOT                                  (armv8.2-a+dotprod)
-//   quant_i8mm.cpp     DotSdot for GEMV, SMMLA tiles for the GEMM     (armv8.6-a+i8mm)
+//   qmatmul_neon.cpp     DotNeon  SMULL/SMLAL2 to s16, SADALP to s32   (armv8-a)
+//   qmatmul_dotprod.cpp  DotSdot  SDOT                                  (armv8.2-a+dotprod)
+//   qmatmul_i8mm.cpp     DotSdot for GEMV, SMMLA tiles for the GEMM     (armv8.6-a+i8mm)
 // Everything is in an anonymous namespace: each file compiles this header with its own
 // target flags, so no symbol may be shared (and merged by the linker) between them.
 //
@@ -24,7 +24,8 @@
 #include <cstring>
 #include <type_traits>
 
-#include "kernels/tables.h"
+#include "kernels/isa_tables.h"
+#include "kernels/qmatmul_driver.h"
 #include "quant/blocks.h"
 
 namespace ember::kernels {
@@ -110,70 +111,42 @@ struct DotSdot {
 };
 #endif
 
-// ---- activation quantizers (bitwise the reference's) ---------------------------------
+// ---- activation quantizers' vector steps (qmatmul_driver.h; bitwise the reference's) ----
 
-// Q8_0: n (a multiple of 16) floats -> codes; returns d = amax / 127. FCVTAS rounds
-// to nearest with ties away from zero: roundf exactly.
-float quantize_block(const float* x, int8_t* q, int n) {
-  float32x4_t mx = vdupq_n_f32(0.0f);
-  for (int i = 0; i < n; i += 4) mx = vmaxq_f32(mx, vabsq_f32(vld1q_f32(x + i)));
-  const float amax = vmaxvq_f32(mx);
-  const float d = amax / 127.0f;
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
-  for (int i = 0; i < n; i += 16) {
-    const int32x4_t a = vcvtaq_s32_f32(vmulq_n_f32(vld1q_f32(x + i), id));
-    const int32x4_t b = vcvtaq_s32_f32(vmulq_n_f32(vld1q_f32(x + i + 4), id));
-    const int32x4_t c = vcvtaq_s32_f32(vmulq_n_f32(vld1q_f32(x + i + 8), id));
-    const int32x4_t e = vcvtaq_s32_f32(vmulq_n_f32(vld1q_f32(x + i + 12), id));
-    // |codes| <= 127: plain narrowing is exact.
-    const int16x8_t ab = vcombine_s16(vmovn_s32(a), vmovn_s32(b));
-    const int16x8_t ce = vcombine_s16(vmovn_s32(c), vmovn_s32(e));
-    vst1q_s8(q + i, vcombine_s8(vmovn_s16(ab), vmovn_s16(ce)));
-  }
-  return d;
+// 16 int32 codes (|.| <= 127) -> 16 bytes: plain narrowing is exact.
+void store_codes16(const int32x4_t* c, int8_t* q) {
+  const int16x8_t ab = vcombine_s16(vmovn_s32(c[0]), vmovn_s32(c[1]));
+  const int16x8_t ce = vcombine_s16(vmovn_s32(c[2]), vmovn_s32(c[3]));
+  vst1q_s8(q, vcombine_s8(vmovn_s16(ab), vmovn_s16(ce)));
 }
 
-void quantize_row_q8_0(const float* x, void* y, size_t K) {
-  auto* out = static_cast<uint8_t*>(y);
-  for (size_t b = 0; b < K / kQK; ++b) {
-    BlockQ8_0 blk;
-    const __fp16 d = static_cast<__fp16>(quantize_block(x + b * kQK, blk.qs, kQK));  // FCVT, RNE
-    std::memcpy(&blk.d, &d, 2);
-    std::memcpy(out + b * sizeof blk, &blk, sizeof blk);
-  }
-}
-
-// Q8_K: the first value of largest magnitude maps to -127, the rest round half to even
-// (FCVTNS, as the reference's 1.5 * 2^23 trick), at most 127.
-void quantize_row_q8_k(const float* x, void* y, size_t K) {
-  auto* out = static_cast<uint8_t*>(y);
-  for (size_t b = 0; b < K / kQKK; ++b, x += kQKK) {
-    BlockQ8_K blk;
+struct QuantOps {
+  static float absmax(const float* x, int n) {  // n a multiple of 4
     float32x4_t mx = vdupq_n_f32(0.0f);
-    for (int i = 0; i < kQKK; i += 4) mx = vmaxq_f32(mx, vabsq_f32(vld1q_f32(x + i)));
-    const float amax = vmaxvq_f32(mx);
-    if (amax == 0.0f) {
-      std::memset(&blk, 0, sizeof blk);
-      std::memcpy(out + b * sizeof blk, &blk, sizeof blk);
-      continue;
-    }
-    int first = 0;  // the reference keeps the first element of largest magnitude
-    while (__builtin_fabsf(x[first]) != amax) ++first;
-    const float iscale = -127.0f / x[first];
-    const int32x4_t cap = vdupq_n_s32(127);
-    for (int i = 0; i < kQKK; i += 16) {
-      int32x4_t q[4];
-      for (int j = 0; j < 4; ++j)
-        q[j] = vminq_s32(vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + i + 4 * j), iscale)), cap);
-      const int16x8_t ab = vcombine_s16(vmovn_s32(q[0]), vmovn_s32(q[1]));
-      const int16x8_t ce = vcombine_s16(vmovn_s32(q[2]), vmovn_s32(q[3]));
-      vst1q_s8(blk.qs + i, vcombine_s8(vmovn_s16(ab), vmovn_s16(ce)));
-    }
-    blk.d = 1.0f / iscale;
-    for (int j = 0; j < kQKK / 16; ++j) blk.bsums[j] = vaddlvq_s8(vld1q_s8(blk.qs + 16 * j));
-    std::memcpy(out + b * sizeof blk, &blk, sizeof blk);
+    for (int i = 0; i < n; i += 4) mx = vmaxq_f32(mx, vabsq_f32(vld1q_f32(x + i)));
+    return vmaxvq_f32(mx);
   }
-}
+  // FCVTAS rounds to nearest with ties away from zero: roundf exactly.
+  static void round_away(const float* x, float s, int8_t* q, int n) {  // n a multiple of 16
+    for (int i = 0; i < n; i += 16) {
+      int32x4_t c[4];
+      for (int j = 0; j < 4; ++j) c[j] = vcvtaq_s32_f32(vmulq_n_f32(vld1q_f32(x + i + 4 * j), s));
+      store_codes16(c, q + i);
+    }
+  }
+  // FCVTNS rounds half to even, as the reference's 1.5 * 2^23 trick.
+  static void round_even_capped(const float* x, float s, int8_t* q, int n) {
+    const int32x4_t cap = vdupq_n_s32(127);
+    for (int i = 0; i < n; i += 16) {
+      int32x4_t c[4];
+      for (int j = 0; j < 4; ++j) c[j] = vminq_s32(vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + i + 4 * j), s)), cap);
+      store_codes16(c, q + i);
+    }
+  }
+  static void sums16(const int8_t* q, int16_t* sums, int n_groups) {
+    for (int j = 0; j < n_groups; ++j) sums[j] = vaddlvq_s8(vld1q_s8(q + 16 * j));
+  }
+};
 
 // ---- 32-weight blocks: Q4_0, Q8_0 (activations Q8_0) -------------------------------
 
@@ -600,82 +573,57 @@ void gemm_k(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float* 
   }
 }
 
-// ---- drivers -----------------------------------------------------------------------------
+// ---- the microkernels as qmatmul_driver.h takes them ------------------------------------
 
-// Pointers to rows [r, r + R) of a matrix with rows < r1 (later ones repeat row r1 - 1).
-template <int R>
-void row_pointers(const uint8_t* base, size_t stride, size_t r, size_t r1, const uint8_t** p) {
-  for (int i = 0; i < R; ++i) p[i] = base + (r + i < r1 ? r + i : r1 - 1) * stride;
-}
-
-// Q4_0 / Q8_0 with integer dots D; the GEMM microkernel is Gemm (4 rows x 4 tokens).
+// Q4_0 / Q8_0 with integer dots D: GEMV 8 rows, GEMM 4 rows x 4 tokens with the
+// microkernel Gemm (gemm4x4, or i8mm's SMMLA tiles).
 template <class Ty, class D,
           void (*Gemm)(const uint8_t* const*, const uint8_t* const*, size_t, float*, size_t, size_t,
                        size_t) = gemm4x4<Ty, D>>
-void qmatmul_blocks(const void* W, size_t w_stride, const void* Xq, size_t xq_stride, size_t n,
-                    size_t K, float* Y, size_t ldy, size_t r0, size_t r1) {
-  const auto* w = static_cast<const uint8_t*>(W);
-  const auto* x = static_cast<const uint8_t*>(Xq);
-  const size_t nb = K / kQK;
-  if (n == 1) {
-    for (size_t r = r0; r < r1; r += 8) {
-      const uint8_t* p[8];
-      row_pointers<8>(w, w_stride, r, r1, p);
-      gemv8<Ty, D>(p, 8 * w_stride, x, nb, Y + r, r1 - r);
-    }
-    return;
+struct Kern32 {
+  static constexpr size_t kBlockElems = kQK;
+  static constexpr int kGemvRows = 8, kGemmRows = 4, kGemmTokens = 4;
+  static void gemv(const uint8_t* w, size_t w_stride, size_t rows, const uint8_t* x, size_t nb, float* y) {
+    const uint8_t* p[8];
+    row_pointers<8>(w, w_stride, 0, rows, p);
+    gemv8<Ty, D>(p, 8 * w_stride, x, nb, y, rows);
   }
-  for (size_t r = r0; r < r1; r += 4) {
-    const uint8_t* p[4];
-    row_pointers<4>(w, w_stride, r, r1, p);
-    for (size_t t = 0; t < n; t += 4) {
-      const uint8_t* xt[4];
-      row_pointers<4>(x, xq_stride, t, n, xt);
-      Gemm(p, xt, nb, Y + t * ldy + r, ldy, r1 - r, n - t);
-    }
+  static void gemm(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float* y, size_t ldy,
+                   size_t rows, size_t tokens) {
+    Gemm(w, x, nb, y, ldy, rows, tokens);
   }
-}
+};
 
+// Q4_K / Q6_K: GEMV 4 rows straight from the blocks; GEMM 4 rows x 1..4 tokens.
 template <class Ty, class D>
-void qmatmul_super(const void* W, size_t w_stride, const void* Xq, size_t xq_stride, size_t n,
-                   size_t K, float* Y, size_t ldy, size_t r0, size_t r1) {
-  const auto* w = static_cast<const uint8_t*>(W);
-  const auto* x = static_cast<const uint8_t*>(Xq);
-  const size_t nb = K / kQKK;
-  if (n == 1) {
-    for (size_t r = r0; r < r1; r += 4) {
-      const uint8_t* p[4];
-      row_pointers<4>(w, w_stride, r, r1, p);
-      gemv_k<Ty, D>(p, 4 * w_stride, x, nb, Y + r, r1 - r);
-    }
-    return;
-  }
-  for (size_t r = r0; r < r1; r += 4) {
+struct KernK {
+  static constexpr size_t kBlockElems = kQKK;
+  static constexpr int kGemvRows = 4, kGemmRows = 4, kGemmTokens = 4;
+  static void gemv(const uint8_t* w, size_t w_stride, size_t rows, const uint8_t* x, size_t nb, float* y) {
     const uint8_t* p[4];
-    row_pointers<4>(w, w_stride, r, r1, p);
-    for (size_t t = 0; t < n; t += 4) {
-      const uint8_t* xt[4];
-      row_pointers<4>(x, xq_stride, t, n, xt);
-      float* y = Y + t * ldy + r;
-      switch (n - t) {
-        case 1: gemm_k<Ty, D, 1>(p, xt, nb, y, ldy, r1 - r, 1); break;
-        case 2: gemm_k<Ty, D, 2>(p, xt, nb, y, ldy, r1 - r, 2); break;
-        case 3: gemm_k<Ty, D, 3>(p, xt, nb, y, ldy, r1 - r, 3); break;
-        default: gemm_k<Ty, D, 4>(p, xt, nb, y, ldy, r1 - r, 4); break;
-      }
+    row_pointers<4>(w, w_stride, 0, rows, p);
+    gemv_k<Ty, D>(p, 4 * w_stride, x, nb, y, rows);
+  }
+  static void gemm(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float* y, size_t ldy,
+                   size_t rows, size_t tokens) {
+    switch (tokens) {
+      case 1: return gemm_k<Ty, D, 1>(w, x, nb, y, ldy, rows, 1);
+      case 2: return gemm_k<Ty, D, 2>(w, x, nb, y, ldy, rows, 2);
+      case 3: return gemm_k<Ty, D, 3>(w, x, nb, y, ldy, rows, 3);
+      default: return gemm_k<Ty, D, 4>(w, x, nb, y, ldy, rows, 4);
     }
   }
-}
+};
 
-// The table fields every NEON level fills the same way, with its dot policy.
+// The table entries every NEON level fills the same way, with its dot policy.
 template <class D>
 void add_quant_common(Table& t) {
-  t.quantize_row_q8_0 = quantize_row_q8_0;
-  t.quantize_row_q8_k = quantize_row_q8_k;
-  t.matmul_q8_0 = qmatmul_blocks<Q8_0, D>;
-  t.matmul_q4_0 = qmatmul_blocks<Q4_0, D>;
-  t.matmul_q4_k = qmatmul_super<Q4_K, D>;
-  t.matmul_q6_k = qmatmul_super<Q6_K, D>;
+  t.of(DType::Q8_0).quantize_row = quantize_row_q8_0<QuantOps>;
+  t.of(DType::Q8_K).quantize_row = quantize_row_q8_k<QuantOps>;
+  t.of(DType::Q8_0).qmatmul = qmatmul<Kern32<Q8_0, D>>;
+  t.of(DType::Q4_0).qmatmul = qmatmul<Kern32<Q4_0, D>>;
+  t.of(DType::Q4_K).qmatmul = qmatmul<KernK<Q4_K, D>>;
+  t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K, D>>;
 }
 
 }  // namespace

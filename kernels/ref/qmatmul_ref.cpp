@@ -1,0 +1,116 @@
+// The quantized-matmul reference: plain integer loops that mirror the numerics spelled
+// out in kernels.h, on the formats' own scalar specification in quant/ (the activation
+// quantizers are quant/quantize.h's reference quantizers, the Q4_K scale/min and Q6_K
+// code unpackers are quant's). Every SIMD table must give these results bit for bit
+// (tests/test_kernels_quant.cpp).
+#include <cstring>
+
+#include "kernels/isa_tables.h"
+#include "quant/blocks.h"
+#include "quant/fp16.h"
+#include "quant/quantize.h"
+
+namespace ember::kernels {
+namespace {
+
+// Blocks are read by memcpy: rows and strides carry no alignment promise.
+template <class Block>
+Block load(const uint8_t* p) {
+  Block b;
+  std::memcpy(&b, p, sizeof b);
+  return b;
+}
+
+// The type table's reference quantizer of an activation type, as a QuantizeRowFn.
+template <DType kAct>
+void quantize_row(const float* x, void* y, size_t K) {
+  dtype_info(kAct).from_float(x, y, static_cast<int64_t>(K));
+}
+
+// ---- one block of one row against one activation block: acc updated -------------
+
+float step_q8_0(float acc, const uint8_t* wp, const uint8_t* xp) {
+  const auto w = load<BlockQ8_0>(wp);
+  const auto x = load<BlockQ8_0>(xp);
+  int32_t isum = 0;
+  for (int i = 0; i < kQK; ++i) isum += w.qs[i] * x.qs[i];
+  return acc + (fp16_to_fp32(w.d) * fp16_to_fp32(x.d)) * static_cast<float>(isum);
+}
+
+float step_q4_0(float acc, const uint8_t* wp, const uint8_t* xp) {
+  const auto w = load<BlockQ4_0>(wp);
+  const auto x = load<BlockQ8_0>(xp);
+  int32_t isum = 0;
+  for (int j = 0; j < kQK / 2; ++j) {
+    isum += ((w.qs[j] & 0x0F) - 8) * x.qs[j];
+    isum += ((w.qs[j] >> 4) - 8) * x.qs[j + kQK / 2];
+  }
+  return acc + (fp16_to_fp32(w.d) * fp16_to_fp32(x.d)) * static_cast<float>(isum);
+}
+
+float step_q4_k(float acc, const uint8_t* wp, const uint8_t* xp) {
+  const auto w = load<BlockQ4_K>(wp);
+  const auto x = load<BlockQ8_K>(xp);
+  int32_t isum = 0, msum = 0;
+  for (int s = 0; s < 8; ++s) {
+    uint8_t sc, m;
+    unpack_scale_min_q4_K(s, w.scales, &sc, &m);
+    // Sub-block s: nibbles (low for even s, high for odd) of qs[32 (s/2) ..].
+    const uint8_t* qs = w.qs + 32 * (s / 2);
+    int32_t dot = 0;
+    for (int i = 0; i < 32; ++i) {
+      const int q = s % 2 == 0 ? (qs[i] & 0x0F) : (qs[i] >> 4);
+      dot += q * x.qs[32 * s + i];
+    }
+    isum += sc * dot;
+    msum += m * (x.bsums[2 * s] + x.bsums[2 * s + 1]);
+  }
+  acc = acc + (fp16_to_fp32(w.d) * x.d) * static_cast<float>(isum);
+  return acc - (fp16_to_fp32(w.dmin) * x.d) * static_cast<float>(msum);
+}
+
+float step_q6_k(float acc, const uint8_t* wp, const uint8_t* xp) {
+  const auto w = load<BlockQ6_K>(wp);
+  const auto x = load<BlockQ8_K>(xp);
+  uint8_t q[kQKK];
+  unpack_q6_K(w, q);
+  int32_t isum = 0;
+  for (int s = 0; s < 16; ++s) {
+    int32_t dot = 0;
+    for (int i = 16 * s; i < 16 * s + 16; ++i) dot += (q[i] - 32) * x.qs[i];
+    isum += w.scales[s] * dot;
+  }
+  return acc + (fp16_to_fp32(w.d) * x.d) * static_cast<float>(isum);
+}
+
+// One output per (token, row): blocks in order through `step`.
+template <float (*step)(float, const uint8_t*, const uint8_t*), DType kW>
+void qmatmul(const void* W, size_t w_stride, const void* Xq, size_t xq_stride, size_t n, size_t K,
+             float* Y, size_t ldy, size_t r0, size_t r1) {
+  const TypeTraits& wt = dtype_info(kW);
+  const TypeTraits& xt = dtype_info(wt.vec_dot_type);
+  const auto* w = static_cast<const uint8_t*>(W);
+  const auto* xq = static_cast<const uint8_t*>(Xq);
+  const size_t nb = K / wt.block_size;
+  for (size_t t = 0; t < n; ++t) {
+    for (size_t r = r0; r < r1; ++r) {
+      float acc = 0.0f;
+      for (size_t b = 0; b < nb; ++b)
+        acc = step(acc, w + r * w_stride + b * wt.type_size, xq + t * xq_stride + b * xt.type_size);
+      Y[t * ldy + r] = acc;
+    }
+  }
+}
+
+}  // namespace
+
+void add_quant_scalar(Table& t) {
+  t.of(DType::Q8_0).quantize_row = quantize_row<DType::Q8_0>;
+  t.of(DType::Q8_K).quantize_row = quantize_row<DType::Q8_K>;
+  t.of(DType::Q8_0).qmatmul = qmatmul<step_q8_0, DType::Q8_0>;
+  t.of(DType::Q4_0).qmatmul = qmatmul<step_q4_0, DType::Q4_0>;
+  t.of(DType::Q4_K).qmatmul = qmatmul<step_q4_k, DType::Q4_K>;
+  t.of(DType::Q6_K).qmatmul = qmatmul<step_q6_k, DType::Q6_K>;
+}
+
+}  // namespace ember::kernels
