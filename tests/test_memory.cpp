@@ -395,6 +395,33 @@ const DecodeCase kDecodeCases[] = {
 INSTANTIATE_TEST_SUITE_P(Fixtures, MemoryDecode, ::testing::ValuesIn(kDecodeCases),
                          [](const ::testing::TestParamInfo<DecodeCase>& i) { return std::string(i.param.name); });
 
+// Two contexts with different thread counts used in turn from one thread: each owns its
+// pool, so switching costs no thread start and no allocation (a pool per calling thread,
+// sized by the last request, was re-created at every switch before commit 8a53e23).
+TEST(MemoryThreads, AlternatingContextsAllocateNothing) {
+  ModelPtr m = load("models/tiny-llama-gqa-q4_0.gguf");
+  ASSERT_TRUE(m);
+  ContextPtr a = create(m.get(), 0, 2), b = create(m.get(), 0, 3);
+  ASSERT_TRUE(a && b);
+  const std::vector<int32_t> prompt = tokenize(m.get(), "Once upon a time");
+  const int32_t nv = n_vocab(m.get());
+  auto greedy_step = [nv](ember_context* c) {
+    const float* l = ember_get_logits(c, -1);
+    const int32_t id = static_cast<int32_t>(std::max_element(l, l + nv) - l);
+    return ember_eval(c, &id, 1) == EMBER_OK;
+  };
+  for (ember_context* c : {a.get(), b.get()}) {  // prefill and warm-up
+    ASSERT_EQ(ember_eval(c, prompt.data(), prompt.size()), EMBER_OK) << ember_last_error();
+    ASSERT_TRUE(greedy_step(c));
+  }
+  AllocationCounter counter;
+  bool ok = true;
+  for (int i = 0; i < kDecodeTokens; ++i) ok = greedy_step(i % 2 ? a.get() : b.get()) && ok;
+  const uint64_t n = counter.Stop();
+  EXPECT_TRUE(ok) << ember_last_error();
+  EXPECT_EQ(n, 0u) << "allocations while alternating contexts of 2 and 3 threads\n" << AllocationCounter::Stacks();
+}
+
 // With a LoRA adapter set (the C API's adapter set becomes the context's projection
 // delta): its scratch is sized when the adapter is set, never per token.
 TEST(MemoryLora, NoAllocationPerToken) {
