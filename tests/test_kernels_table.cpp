@@ -37,7 +37,9 @@ TEST(TypeTable, RowsAreConsistent) {
     EXPECT_GT(r.block_size, 0u);
     EXPECT_GT(r.type_size, 0u);
     EXPECT_EQ(row_bytes(t, 3 * r.block_size), 3u * r.type_size);
-    if (r.block_size > 1) EXPECT_EQ(row_bytes(t, r.block_size + 1), 0u);  // not whole blocks
+    if (r.block_size > 1) {
+      EXPECT_EQ(row_bytes(t, r.block_size + 1), 0u);  // not whole blocks
+    }
     EXPECT_GT(r.bits_per_weight(), 0.9);
     // A weight type can be read (to_float), and its activations are float or a type
     // that has a reference quantizer and is no weight type of its own kernels' making.
@@ -49,7 +51,9 @@ TEST(TypeTable, RowsAreConsistent) {
         EXPECT_EQ(a.block_size, r.block_size) << "one activation block per weight block";
       }
     }
-    if (r.from_float) EXPECT_NE(r.to_float, nullptr);
+    if (r.from_float) {
+      EXPECT_NE(r.to_float, nullptr);
+    }
   }
 }
 
@@ -99,14 +103,18 @@ TEST(TypeTable, EveryTableProvidesOrDeclinesEachWeightType) {
       if (e.declined) {
         EXPECT_TRUE(e.matmul == ref.matmul && e.qmatmul == ref.qmatmul) << "declined: the reference's";
       } else if (r.is_weight) {
-        if (r.vec_dot_type == DType::F32) EXPECT_NE(e.matmul, ref.matmul) << "own float kernel";
-        else EXPECT_NE(e.qmatmul, ref.qmatmul) << "own quantized kernel";
+        if (r.vec_dot_type == DType::F32) {
+          EXPECT_NE(e.matmul, ref.matmul) << "own float kernel";
+        } else {
+          EXPECT_NE(e.qmatmul, ref.qmatmul) << "own quantized kernel";
+        }
       } else {
         EXPECT_TRUE(!e.matmul && !e.qmatmul) << "a kernel for a type that is no weight type";
       }
       // Activation types: the table's quantizer, never the reference's (all are cheap).
-      if (r.is_weight && r.vec_dot_type != DType::F32)
+      if (r.is_weight && r.vec_dot_type != DType::F32) {
         EXPECT_NE(k->of(r.vec_dot_type).quantize_row, nullptr);
+      }
     }
   }
 }

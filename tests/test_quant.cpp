@@ -18,6 +18,7 @@
 #include "quant/convert.h"
 #include "quant/fp16.h"
 #include "quant/quantize.h"
+#include "quant/unpack.h"
 #include "support/fixtures.h"
 
 namespace ember {
@@ -166,11 +167,15 @@ TEST(QuantPacking, Q4_KScalesAndMinsRoundTripAll64Values) {
         (which ? m : sc)[slot] = static_cast<uint8_t>(v);
         uint8_t packed[12];
         pack_scales_q4_K(sc, m, packed);
+        uint64_t sc_bytes, m_bytes;  // the kernels' word-wise unpacker (quant/unpack.h)
+        q4_K_scales_mins_bytes(packed, &sc_bytes, &m_bytes);
         for (int s = 0; s < 8; ++s) {
           uint8_t a, b;
           unpack_scale_min_q4_K(s, packed, &a, &b);
           ASSERT_EQ(a, sc[s]) << "slot " << s << " value " << v;
           ASSERT_EQ(b, m[s]) << "slot " << s << " value " << v;
+          ASSERT_EQ((sc_bytes >> (8 * s)) & 0xFF, sc[s]) << "word-wise, slot " << s;
+          ASSERT_EQ((m_bytes >> (8 * s)) & 0xFF, m[s]) << "word-wise, slot " << s;
         }
       }
     }

@@ -27,6 +27,7 @@
 #include "kernels/isa_tables.h"
 #include "kernels/qmatmul_driver.h"
 #include "quant/blocks.h"
+#include "quant/unpack.h"
 
 namespace ember::kernels {
 namespace {
@@ -320,16 +321,11 @@ struct Q4_K {
   static void unpack(const uint8_t* p, KUnpacked& u) {
     u.d = f16(p);
     u.dmin = f16(p + 2);
-    // The 6-bit scales and mins (quant/blocks.h), four per 32-bit word.
-    uint32_t a, b, c;
-    std::memcpy(&a, p + 4, 4);
-    std::memcpy(&b, p + 8, 4);
-    std::memcpy(&c, p + 12, 4);
-    const uint32_t sc[2] = {a & 0x3f3f3f3fu, (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)};
-    const uint32_t m[2] = {b & 0x3f3f3f3fu, ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)};
+    uint64_t sc, m;  // the 6-bit scales and mins, a byte each
+    q4_K_scales_mins_bytes(p + 4, &sc, &m);
     uint8_t scb[8], mb[8];
-    std::memcpy(scb, sc, 8);
-    std::memcpy(mb, m, 8);
+    std::memcpy(scb, &sc, 8);
+    std::memcpy(mb, &m, 8);
     const uint16x8_t sc16 = vmovl_u8(vld1_u8(scb));
     vst1q_s32(u.sc, vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(sc16))));
     vst1q_s32(u.sc + 4, vreinterpretq_s32_u32(vmovl_high_u16(sc16)));
@@ -371,14 +367,8 @@ struct Q4_K {
                          float& d, float& dmin) {
     d = f16(p);
     dmin = f16(p + 2);
-    uint32_t a, b, c;
-    std::memcpy(&a, p + 4, 4);
-    std::memcpy(&b, p + 8, 4);
-    std::memcpy(&c, p + 12, 4);
-    const uint64_t sc =
-        uint64_t{a & 0x3f3f3f3fu} | uint64_t{(c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)} << 32;
-    const uint64_t mm = uint64_t{b & 0x3f3f3f3fu} |
-                        uint64_t{((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)} << 32;
+    uint64_t sc, mm;
+    q4_K_scales_mins_bytes(p + 4, &sc, &mm);
     const uint16x8_t sc16 = vmovl_u8(vcreate_u8(sc));
     const int32x4_t sc_lo = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(sc16)));
     const int32x4_t sc_hi = vreinterpretq_s32_u32(vmovl_high_u16(sc16));

@@ -32,6 +32,7 @@
 #include "kernels/isa_tables.h"
 #include "kernels/qmatmul_driver.h"
 #include "quant/blocks.h"
+#include "quant/unpack.h"
 
 namespace ember::kernels {
 namespace {
@@ -455,15 +456,8 @@ struct Q4_K {
     Scales r;
     r.d = f16(p);
     r.dmin = f16(p + 2);
-    // The 6-bit scales (quant/blocks.h), four per 32-bit word.
-    uint32_t a, b, c;
-    std::memcpy(&a, p + 4, 4);
-    std::memcpy(&b, p + 8, 4);
-    std::memcpy(&c, p + 12, 4);
-    const uint64_t sc =
-        uint64_t{a & 0x3f3f3f3fu} | uint64_t{(c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)} << 32;
-    const uint64_t m = uint64_t{b & 0x3f3f3f3fu} |
-                       uint64_t{((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)} << 32;
+    uint64_t sc, m;  // the 6-bit scales and mins, a byte each
+    q4_K_scales_mins_bytes(p + 4, &sc, &m);
     const __m256i sc32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(sc)));
     r.sc = _mm256_or_si256(sc32, _mm256_slli_epi32(sc32, 16));
     const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m)));
