@@ -60,6 +60,9 @@ constexpr size_t kFloatGemmRows = 4;  // the float GEMMs' row blocking (at most)
 //   acc = 0.0f; for each block b in order:
 //     Q8_0, Q4_0 (Q8_0 act.): isum = sum_i w_i * q_i (w_i = q or nibble - 8)
 //                             acc = acc + (dw * dx) * float(isum)
+//     Q4_1 (Q8_0 act.):       isum = sum_i nibble_i * q_i,  xsum = sum_i q_i
+//                             acc = acc + (dw * dx) * float(isum)
+//                             acc = acc + (mw * dx) * float(xsum)
 //     Q4_K (Q8_K act.):       isum = sum_s sc[s] * sum_{i in s} q_i * x_i
 //                             msum = sum_s m[s] * (bsums[2s] + bsums[2s+1])
 //                             acc = acc + (d * dx) * float(isum)

@@ -26,6 +26,16 @@ struct BlockQ4_0 {
 };
 static_assert(sizeof(BlockQ4_0) == 18, "Q4_0 block is 18 bytes");
 
+// Q4_1: 32 weights, 5 bits/weight; codes laid out as Q4_0's.
+//   x[j]    = d * (qs[j] & 0x0F) + m     j in [0, 16)
+//   x[j+16] = d * (qs[j] >>   4) + m
+struct BlockQ4_1 {
+  uint16_t d;           // fp16 scale = (max - min) / 15
+  uint16_t m;           // fp16 min
+  uint8_t qs[kQK / 2];
+};
+static_assert(sizeof(BlockQ4_1) == 20, "Q4_1 block is 20 bytes");
+
 // Q4_K: 256 weights in 8 sub-blocks of 32, 4.5 bits/weight.
 //   x = d * sc[s] * q - dmin * m[s],  q in [0, 15]
 // sc[s], m[s] are 6-bit values packed in scales[12]: for s < 4,

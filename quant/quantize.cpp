@@ -232,6 +232,43 @@ void dequantize_row_q4_0(const BlockQ4_0* x, float* y, int64_t k) {
   }
 }
 
+// ---- Q4_1 ---------------------------------------------------------------------------
+
+void quantize_row_q4_1_ref(const float* x, BlockQ4_1* y, int64_t k) {
+  assert(k % kQK == 0);
+  for (int64_t b = 0; b < k / kQK; ++b, x += kQK) {
+    // The block's range [min, max] in 15 steps: min is exact (code 0).
+    float mn = x[0], mx = x[0];
+    for (int j = 1; j < kQK; ++j) {
+      mn = std::min(mn, x[j]);
+      mx = std::max(mx, x[j]);
+    }
+    const float d = (mx - mn) / 15.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[b].d = fp32_to_fp16(d);
+    y[b].m = fp32_to_fp16(mn);
+    for (int j = 0; j < kQK / 2; ++j) {
+      // (x - min)*id in [0, 15]; +0.5 then truncation rounds to the nearest code (ties up).
+      const float s0 = opaque((x[j] - mn) * id);
+      const float s1 = opaque((x[j + kQK / 2] - mn) * id);
+      const int q0 = std::min(15, static_cast<int>(static_cast<int8_t>(s0 + 0.5f)));
+      const int q1 = std::min(15, static_cast<int>(static_cast<int8_t>(s1 + 0.5f)));
+      y[b].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+  }
+}
+
+void dequantize_row_q4_1(const BlockQ4_1* x, float* y, int64_t k) {
+  assert(k % kQK == 0);
+  for (int64_t b = 0; b < k / kQK; ++b, y += kQK) {
+    const float d = fp16_to_fp32(x[b].d), m = fp16_to_fp32(x[b].m);
+    for (int j = 0; j < kQK / 2; ++j) {
+      y[j] = opaque(static_cast<float>(x[b].qs[j] & 0x0F) * d) + m;
+      y[j + kQK / 2] = opaque(static_cast<float>(x[b].qs[j] >> 4) * d) + m;
+    }
+  }
+}
+
 // ---- Q4_K ---------------------------------------------------------------------------
 
 void pack_scales_q4_K(const uint8_t sc[8], const uint8_t m[8], uint8_t scales[12]) {

@@ -60,6 +60,8 @@ constexpr std::array<TypeTraits, kDTypeSlots> make_table() {
                       from_float_as<BlockQ8_0, quantize_row_q8_0_ref>, true, DType::Q8_0};
   row(DType::Q4_0) = {"q4_0", 32, 18, to_float_as<BlockQ4_0, dequantize_row_q4_0>,
                       from_float_as<BlockQ4_0, quantize_row_q4_0_ref>, true, DType::Q8_0};
+  row(DType::Q4_1) = {"q4_1", 32, 20, to_float_as<BlockQ4_1, dequantize_row_q4_1>,
+                      from_float_as<BlockQ4_1, quantize_row_q4_1_ref>, true, DType::Q8_0};
   row(DType::Q4_K) = {"q4_k", 256, 144, to_float_as<BlockQ4_K, dequantize_row_q4_K>,
                       from_float_as<BlockQ4_K, quantize_row_q4_K_ref>, true, DType::Q8_K};
   row(DType::Q6_K) = {"q6_k", 256, 210, to_float_as<BlockQ6_K, dequantize_row_q6_K>,
@@ -68,7 +70,6 @@ constexpr std::array<TypeTraits, kDTypeSlots> make_table() {
   row(DType::Q8_K) = {"q8_k", 256, 292, to_float_as<BlockQ8_K, dequantize_row_q8_K>,
                       from_float_as<BlockQ8_K, quantize_row_q8_K_ref>, false, DType::F32};
   // ---- types a GGUF file may hold that Ember only sizes ----
-  row(DType::Q4_1) = storage("q4_1", 32, 20);
   row(DType::Q5_0) = storage("q5_0", 32, 22);
   row(DType::Q5_1) = storage("q5_1", 32, 24);
   row(DType::Q8_1) = storage("q8_1", 32, 36);

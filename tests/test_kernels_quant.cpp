@@ -51,7 +51,7 @@ std::vector<const Table*> tables() {
   return v;
 }
 
-const DType kQTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
+const DType kQTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q6_K};
 
 size_t block_elems(DType t) { return dtype_info(t).block_size; }
 size_t block_bytes(DType t) { return dtype_info(t).type_size; }
@@ -79,6 +79,13 @@ void random_weight_block(std::mt19937& g, DType type, uint8_t* p) {
       d = random_scale(g);
       std::memcpy(p, &d, 2);
       break;
+    case DType::Q4_1: {
+      d = random_scale(g);
+      const uint16_t m = random_scale(g);
+      std::memcpy(p, &d, 2);
+      std::memcpy(p + 2, &m, 2);
+      break;
+    }
     case DType::Q4_K: {
       d = random_scale(g, false);
       const uint16_t dmin = random_scale(g, false);
@@ -142,6 +149,18 @@ void dequant_block(DType type, const uint8_t* p, double* v, double* mag) {
         v[j + 16] = d * ((p[2 + j] >> 4) - 8);
       }
       for (int i = 0; i < 32; ++i) mag[i] = std::fabs(v[i]);
+      break;
+    }
+    case DType::Q4_1: {
+      const double d = h(0), m = h(2);
+      for (int j = 0; j < 16; ++j) {
+        v[j] = d * (p[4 + j] & 0x0F) + m;
+        v[j + 16] = d * (p[4 + j] >> 4) + m;
+      }
+      for (int j = 0; j < 16; ++j) {
+        mag[j] = std::fabs(d * (p[4 + j] & 0x0F)) + std::fabs(m);
+        mag[j + 16] = std::fabs(d * (p[4 + j] >> 4)) + std::fabs(m);
+      }
       break;
     }
     case DType::Q4_K: {
@@ -544,6 +563,44 @@ TEST(QMatmul, AllInt4CodesExact) {
   }
 }
 
+// Q4_1 codes the same way, with d = 1 and a min of +1 (even rows) or -1 (odd rows): the
+// outputs sum(q x) + m sum(x) are integers below 2^24, exact in float.
+TEST(QMatmul, AllInt4CodesExactQ4_1) {
+  std::mt19937 g(25);
+  const size_t K = 256, rows = 16, n = 3;
+  for (const Table* t : tables()) {
+    QMat w(g, DType::Q4_1, rows, K, 0, 0);
+    QAct x(g, DType::Q8_0, n, K, 0, 0);
+    const uint16_t one = fp32_to_fp16(1.0f), minus_one = fp32_to_fp16(-1.0f);
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t b = 0; b < K / 32; ++b) {
+        uint8_t* blk = w.data + r * w.stride + b * sizeof(BlockQ4_1);
+        std::memcpy(blk, &one, 2);
+        std::memcpy(blk + 2, r % 2 ? &minus_one : &one, 2);
+        for (size_t j = 0; j < 16; ++j)
+          blk[4 + j] = uint8_t(((j + r + b) % 16) | (((j + 3 * r + 5 + b) % 16) << 4));
+      }
+    for (size_t tk = 0; tk < n; ++tk)
+      for (size_t b = 0; b < K / 32; ++b) std::memcpy(x.data + tk * x.stride + b * 34, &one, 2);
+    for (size_t nn : {size_t(1), n}) {  // GEMV and GEMM
+      std::vector<float> y(nn * rows);
+      qmatmul_fn(*t, DType::Q4_1)(w.data, w.stride, x.data, x.stride, nn, K, y.data(), rows, 0, rows);
+      for (size_t tk = 0; tk < nn; ++tk)
+        for (size_t r = 0; r < rows; ++r) {
+          long want = 0;
+          for (size_t b = 0; b < K / 32; ++b) {
+            const uint8_t* blk = w.row(r) + b * sizeof(BlockQ4_1);
+            const int8_t* xq = reinterpret_cast<const int8_t*>(x.row(tk) + b * 34 + 2);
+            for (size_t j = 0; j < 16; ++j)
+              want += long(blk[4 + j] & 15) * xq[j] + long(blk[4 + j] >> 4) * xq[j + 16];
+            for (size_t i = 0; i < 32; ++i) want += (r % 2 ? -1 : 1) * long(xq[i]);
+          }
+          ASSERT_EQ(y[tk * rows + r], float(want)) << t->name << " q4_1 r " << r << " t " << tk;
+        }
+    }
+  }
+}
+
 // Extreme blocks: the largest codes and scales against activations of +-127, where
 // intermediate sums are largest (16-bit pair sums, modular s16 reductions, SADALP and
 // maddubs bounds): every table must still equal the reference bit for bit. Random
@@ -568,6 +625,8 @@ TEST(QMatmul, ExtremeBlocksBitwiseEqualToReference) {
                                                         : 0x7F;
           if (type == DType::Q8_0 || type == DType::Q4_0) {
             std::memset(blk + 2, fill, bb - 2);
+          } else if (type == DType::Q4_1) {  // codes after d and m
+            std::memset(blk + 4, fill, bb - 4);
           } else if (type == DType::Q4_K) {
             std::memset(blk + 4, 0xFF, 12);  // scales and mins 63
             std::memset(blk + 16, fill, 128);
@@ -655,7 +714,7 @@ TEST(QMatmul, ReferenceMatchesDequantizedDotWithinDerivedBound) {
       const QMat w(g, type, rows, K, 0, 0);
       const QAct x(g, act, n, K, 0, 0);
       const auto y = run(qmatmul_fn(reference(), type), w, x, 0, rows, rows);
-      const size_t terms = (K / block_elems(type)) * (type == DType::Q4_K ? 2 : 1);
+      const size_t terms = (K / block_elems(type)) * (type == DType::Q4_K || type == DType::Q4_1 ? 2 : 1);
       for (size_t tk = 0; tk < n; ++tk) {
         const Deq dx = dequant_row(act, x.row(tk), K);
         for (size_t r = 0; r < rows; ++r) {
@@ -723,7 +782,7 @@ TEST(QMatmul, MatmulFromFloatActivations) {
               mag += dw.mag[k] * (std::fabs(xt[k]) + e);
             }
           }
-          const size_t terms = (K / block_elems(type)) * (type == DType::Q4_K ? 2 : 1);
+          const size_t terms = (K / block_elems(type)) * (type == DType::Q4_K || type == DType::Q4_1 ? 2 : 1);
           const double tol = err_bound + gamma(terms + 2) * mag + K * 0x1p-52 * mag;
           ASSERT_LE(std::fabs(y[tk * rows + r] - exact), tol) << "r " << r << " t " << tk;
         }
@@ -817,6 +876,8 @@ TEST(QMatmulFixture, TinyLlamaAttnQ) {
   fixture_tensor_check("tiny-llama-gqa-q4_0.gguf", "blk.0.attn_q.weight", DType::Q4_0);
   fixture_tensor_check("tiny-llama-gqa-q8_0.gguf", "blk.0.attn_q.weight", DType::Q8_0);
   fixture_tensor_check("tiny-llama-gqa-q4_0.gguf", "blk.0.ffn_down.weight", DType::Q4_0);
+  fixture_tensor_check("tiny-llama256-q4_1.gguf", "blk.0.attn_q.weight", DType::Q4_1);
+  fixture_tensor_check("tiny-llama256-q4_1.gguf", "blk.1.ffn_down.weight", DType::Q4_1);
 }
 
 }  // namespace

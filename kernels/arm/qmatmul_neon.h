@@ -71,6 +71,10 @@ int32x4_t reduce4_i16(int16x8_t a, int16x8_t b, int16x8_t c, int16x8_t d) {
 float32x4_t step(float32x4_t acc, float32x4_t scale, float32x4_t dx, int32x4_t isum) {
   return vaddq_f32(acc, vmulq_f32(vmulq_f32(scale, dx), vcvtq_f32_s32(isum)));
 }
+// acc + (mw * dx) * xsum for types with a min (Q4_1), xsum already a float.
+float32x4_t min_step(float32x4_t acc, float32x4_t mw, float32x4_t dx, float32x4_t xsum) {
+  return vaddq_f32(acc, vmulq_f32(vmulq_f32(mw, dx), xsum));
+}
 float32x4_t step_sub(float32x4_t acc, float32x4_t scale, float32x4_t dx, int32x4_t isum) {
   return vsubq_f32(acc, vmulq_f32(vmulq_f32(scale, dx), vcvtq_f32_s32(isum)));
 }
@@ -166,6 +170,7 @@ Xq8_0 load_x(const uint8_t* p) {
 // value of every SDOT chain (DotSdot), which costs nothing more than starting at 0.
 struct Q4_0 {
   static constexpr size_t kWBytes = sizeof(BlockQ4_0), kXBytes = sizeof(BlockQ8_0);
+  static constexpr bool kHasMin = false;
   struct Wv {
     int8x16_t lo, hi;  // codes of weights 0..15 and 16..31
   };
@@ -187,6 +192,7 @@ struct Q4_0 {
 
 struct Q8_0 {
   static constexpr size_t kWBytes = sizeof(BlockQ8_0), kXBytes = sizeof(BlockQ8_0);
+  static constexpr bool kHasMin = false;
   struct Wv {
     int8x16_t lo, hi;
   };
@@ -197,6 +203,29 @@ struct Q8_0 {
   template <class D>
   static int32x4_t dot(const Wv& w, const Xq8_0& x) {
     return D::dot32(w.lo, x.lo, w.hi, x.hi);
+  }
+};
+
+// Q4_1: unsigned codes 0..15 at byte 4 (|a| <= 15: the "small" dots) and a min term,
+// mw * dx * sum(x), added after the scale term (kernels.h); the min sits at byte 2.
+struct Q4_1 {
+  static constexpr size_t kWBytes = sizeof(BlockQ4_1), kXBytes = sizeof(BlockQ8_0);
+  static constexpr bool kHasMin = true;
+  static constexpr size_t kMinOffset = 2;
+  struct Wv {
+    int8x16_t lo, hi;  // codes of weights 0..15 and 16..31
+  };
+  static Wv unpack(const uint8_t* p) {
+    const uint8x16_t raw = vld1q_u8(p + 4);
+    return {vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F))), vreinterpretq_s8_u8(vshrq_n_u8(raw, 4))};
+  }
+  template <class D>
+  static int32x4_t dot(const Wv& w, const Xq8_0& x) {
+    return D::dot32_small(w.lo, x.lo, w.hi, x.hi);
+  }
+  // float(sum of the activation block's 32 codes), in every lane (exact: |.| < 2^13).
+  static float32x4_t xsum(const Xq8_0& x) {
+    return vdupq_n_f32(static_cast<float>(vaddlvq_s8(x.lo) + vaddlvq_s8(x.hi)));
   }
 };
 
@@ -258,6 +287,11 @@ void gemv8(const uint8_t* const* w, size_t ahead, const uint8_t* x, size_t nb, f
     const float32x4_t dx = vdupq_n_f32(xv.d);
     acc0 = step(acc0, f16x4(w, wo), dx, isum0);
     acc1 = step(acc1, f16x4(w + 4, wo), dx, isum1);
+    if constexpr (Ty::kHasMin) {
+      const float32x4_t xs = Ty::xsum(xv);
+      acc0 = min_step(acc0, f16x4(w, wo + Ty::kMinOffset), dx, xs);
+      acc1 = min_step(acc1, f16x4(w + 4, wo + Ty::kMinOffset), dx, xs);
+    }
   }
   float out[8];
   vst1q_f32(out, acc0);
@@ -295,6 +329,8 @@ void gemm4x4(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float*
                        Ty::template dot<D>(wv[2], xv), Ty::template dot<D>(wv[3], xv));
       }
       acc[t] = step(acc[t], dw, vdupq_n_f32(xv.d), isum);
+      if constexpr (Ty::kHasMin)
+        acc[t] = min_step(acc[t], f16x4(w, wo + Ty::kMinOffset), vdupq_n_f32(xv.d), Ty::xsum(xv));
     }
   }
   for (size_t t = 0; t < 4 && t < valid_tokens; ++t) {
@@ -612,6 +648,7 @@ void add_quant_common(Table& t) {
   t.of(DType::Q8_K).quantize_row = quantize_row_q8_k<QuantOps>;
   t.of(DType::Q8_0).qmatmul = qmatmul<Kern32<Q8_0, D>>;
   t.of(DType::Q4_0).qmatmul = qmatmul<Kern32<Q4_0, D>>;
+  t.of(DType::Q4_1).qmatmul = qmatmul<Kern32<Q4_1, D>>;
   t.of(DType::Q4_K).qmatmul = qmatmul<KernK<Q4_K, D>>;
   t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K, D>>;
 }

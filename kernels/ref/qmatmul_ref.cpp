@@ -48,6 +48,21 @@ float step_q4_0(float acc, const uint8_t* wp, const uint8_t* xp) {
   return acc + (fp16_to_fp32(w.d) * fp16_to_fp32(x.d)) * static_cast<float>(isum);
 }
 
+// Q4_1 against Q8_0 activations: the min term from the activation block's exact code sum.
+float step_q4_1(float acc, const uint8_t* wp, const uint8_t* xp) {
+  const auto w = load<BlockQ4_1>(wp);
+  const auto x = load<BlockQ8_0>(xp);
+  int32_t isum = 0, xsum = 0;
+  for (int j = 0; j < kQK / 2; ++j) {
+    isum += (w.qs[j] & 0x0F) * x.qs[j];
+    isum += (w.qs[j] >> 4) * x.qs[j + kQK / 2];
+  }
+  for (int i = 0; i < kQK; ++i) xsum += x.qs[i];
+  const float dx = fp16_to_fp32(x.d);
+  acc = acc + (fp16_to_fp32(w.d) * dx) * static_cast<float>(isum);
+  return acc + (fp16_to_fp32(w.m) * dx) * static_cast<float>(xsum);
+}
+
 float step_q4_k(float acc, const uint8_t* wp, const uint8_t* xp) {
   const auto w = load<BlockQ4_K>(wp);
   const auto x = load<BlockQ8_K>(xp);
@@ -109,6 +124,7 @@ void add_quant_scalar(Table& t) {
   t.of(DType::Q8_K).quantize_row = quantize_row<DType::Q8_K>;
   t.of(DType::Q8_0).qmatmul = qmatmul<step_q8_0, DType::Q8_0>;
   t.of(DType::Q4_0).qmatmul = qmatmul<step_q4_0, DType::Q4_0>;
+  t.of(DType::Q4_1).qmatmul = qmatmul<step_q4_1, DType::Q4_1>;
   t.of(DType::Q4_K).qmatmul = qmatmul<step_q4_k, DType::Q4_K>;
   t.of(DType::Q6_K).qmatmul = qmatmul<step_q6_k, DType::Q6_K>;
 }

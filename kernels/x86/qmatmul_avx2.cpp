@@ -218,18 +218,38 @@ __m256i pair_sums(__m256i v) { return _mm256_madd_epi16(v, ones16()); }
 // (the order Q4_0's reduction produces; Q8_0 follows it).
 constexpr int kRows16[2][8] = {{0, 1, 2, 3, 8, 9, 10, 11}, {4, 5, 6, 7, 12, 13, 14, 15}};
 
+// The 32 codes of a 4-bit block whose 16 code bytes start at qs (Q4_0, Q4_1): weights
+// 0..15 (low nibbles) in the low 128-bit lane, 16..31 (high nibbles) in the high one.
+__m256i nibbles32(const uint8_t* qs) {
+  const __m256i raw = _mm256_broadcastsi128_si256(load128(qs));
+  return _mm256_and_si256(_mm256_srlv_epi32(raw, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
+                          _mm256_set1_epi8(0x0F));
+}
+
+// GEMV block of 16 rows (see kRows16) for types whose block sums need s32 lanes: one row
+// per vector, reduced eight at a time (the exact sums, in kRows16's order).
+template <class Ty>
+[[gnu::always_inline]] inline void dot16_row_per_vector(const uint8_t* const* w, size_t off8,
+                                                        const uint8_t* xb, __m256i* isum) {
+  const typename Ty::Xv x = Ty::load_x(xb);
+  for (int i = 0; i < 2; ++i) {
+    __m256i v[8];
+    for (int j = 0; j < 4; ++j) {
+      v[j] = Ty::dot(Ty::unpack(w[4 * i + j]), x);
+      v[4 + j] = Ty::dot(Ty::unpack(w[4 * i + j] + off8), x);
+    }
+    isum[i] = reduce8(v);
+  }
+}
+
 struct Q4_0 {
   static constexpr size_t kWBytes = sizeof(BlockQ4_0), kXBytes = sizeof(BlockQ8_0);
+  static constexpr bool kHasMin = false;
   using Wv = __m256i;  // codes 0..15: weights 0..15 in the low lane, 16..31 in the high
   struct Xv {
     __m256i q, m8;  // codes; 8 * (pair sums of the codes) as s16
   };
-  static Wv unpack(const uint8_t* p) {
-    // The 16 code bytes in both lanes; low lane keeps the low nibbles, high the high.
-    const __m256i raw = _mm256_broadcastsi128_si256(load128(p + 2));
-    return _mm256_and_si256(_mm256_srlv_epi32(raw, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
-                            _mm256_set1_epi8(0x0F));
-  }
+  static Wv unpack(const uint8_t* p) { return nibbles32(p + 2); }
   static Xv load_x(const uint8_t* p) {
     const __m256i q = load256(p + 2);
     return {q, _mm256_maddubs_epi16(_mm256_set1_epi8(8), q)};
@@ -286,6 +306,7 @@ struct Q4_0 {
 
 struct Q8_0 {
   static constexpr size_t kWBytes = sizeof(BlockQ8_0), kXBytes = sizeof(BlockQ8_0);
+  static constexpr bool kHasMin = false;
   struct Wv {
     __m256i abs, q;
   };
@@ -305,17 +326,43 @@ struct Q8_0 {
   // do not fit s16, so two rows could not share the reduction); the gain is gemv16's.
   [[gnu::always_inline]] static void dot16(const uint8_t* const* w, size_t off8, const uint8_t* xb,
                                            __m256i* isum) {
-    const Xv x = load_x(xb);
-    for (int i = 0; i < 2; ++i) {
-      __m256i v[8];
-      for (int j = 0; j < 4; ++j) {
-        v[j] = dot(unpack(w[4 * i + j]), x);
-        v[4 + j] = dot(unpack(w[4 * i + j] + off8), x);
-      }
-      isum[i] = reduce8(v);
-    }
+    dot16_row_per_vector<Q8_0>(w, off8, xb, isum);
   }
 };
+
+// Q4_1: unsigned codes 0..15 (no offset) and a min term, mw * dx * sum(x), added after
+// the scale term (kernels.h); the min sits at byte 2, the codes at byte 4. A block's 32
+// products reach 32 * 15 * 127 > 2^15, so sums are reduced in s32, as Q8_0's.
+struct Q4_1 {
+  static constexpr size_t kWBytes = sizeof(BlockQ4_1), kXBytes = sizeof(BlockQ8_0);
+  static constexpr bool kHasMin = true;
+  static constexpr size_t kMinOffset = 2;
+  using Wv = __m256i;  // codes: weights 0..15 in the low lane, 16..31 in the high
+  using Xv = __m256i;
+  static Wv unpack(const uint8_t* p) { return nibbles32(p + 4); }
+  static Xv load_x(const uint8_t* p) { return load256(p + 2); }
+  static __m256i dot(const Wv& w, const Xv& x) { return pair_sums(_mm256_maddubs_epi16(w, x)); }
+  static __m256i reduce(const __m256i* v) { return reduce8(v); }
+  // GEMV, 16 rows (see kRows16), one row per vector (s32 sums, as Q8_0's).
+  [[gnu::always_inline]] static void dot16(const uint8_t* const* w, size_t off8, const uint8_t* xb,
+                                           __m256i* isum) {
+    dot16_row_per_vector<Q4_1>(w, off8, xb, isum);
+  }
+  // float(sum of the activation block's 32 codes), in every lane.
+  static __m256 xsum(const uint8_t* xb) {
+    const __m256i s = pair_sums(_mm256_maddubs_epi16(_mm256_set1_epi8(1), load256(xb + 2)));
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    return _mm256_cvtepi32_ps(_mm256_broadcastd_epi32(t));
+  }
+};
+
+// acc + (mw * dx) * xsum for types with a min (Q4_1): the second step of kernels.h's
+// numerics; `mw` the rows' fp16 mins as floats, xsum already a float (exact: |.| < 2^13).
+__m256 min_step8(__m256 acc, __m256 mw, __m256 dx, __m256 xsum) {
+  return _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(mw, dx), xsum));
+}
 
 // GEMV: 8 rows (pointers w[0..8)) x one token; lane i = row i. The rows that gemv16's
 // whole groups of 16 leave over.
@@ -336,7 +383,9 @@ void gemv8(const uint8_t* const* w, size_t ahead, const uint8_t* x, size_t nb, f
     const typename Ty::Xv xv = Ty::load_x(xb);
     __m256i v[8];
     for (int i = 0; i < 8; ++i) v[i] = Ty::dot(Ty::unpack(w[i] + wo), xv);
-    acc = step8(acc, f16x8(w, kIdx, wo), _mm256_set1_ps(f16(xb)), Ty::reduce(v));
+    const __m256 dx = _mm256_set1_ps(f16(xb));
+    acc = step8(acc, f16x8(w, kIdx, wo), dx, Ty::reduce(v));
+    if constexpr (Ty::kHasMin) acc = min_step8(acc, f16x8(w, kIdx, wo + Ty::kMinOffset), dx, Ty::xsum(xb));
   }
   alignas(32) float out[8];
   _mm256_store_ps(out, acc);
@@ -347,12 +396,12 @@ void gemv8(const uint8_t* const* w, size_t ahead, const uint8_t* x, size_t nb, f
 // floats. Gathered in general-purpose registers (2-byte loads, shifts, ORs), whose
 // ports are idle here; only the two 64-bit moves and the conversion use vector uops.
 // (The empty asm keeps GCC from turning the ORs into vector shuffles.)
-__m256 scales16(const uint8_t* const* w, size_t off8, int i) {
+__m256 scales16(const uint8_t* const* w, size_t off8, int i, size_t at = 0) {
   uint64_t lo4 = 0, hi4 = 0;
   for (int j = 0; j < 4; ++j) {
     uint16_t a, c;
-    std::memcpy(&a, w[4 * i + j], 2);
-    std::memcpy(&c, w[4 * i + j] + off8, 2);
+    std::memcpy(&a, w[4 * i + j] + at, 2);
+    std::memcpy(&c, w[4 * i + j] + off8 + at, 2);
     lo4 |= uint64_t{a} << (16 * j);
     hi4 |= uint64_t{c} << (16 * j);
     asm("" : "+r"(lo4), "+r"(hi4));
@@ -388,6 +437,10 @@ void gemv16(const uint8_t* w0, size_t stride, const uint8_t* x, size_t nb, float
     Ty::dot16(w, off8, x, isum);
     const __m256 dx = _mm256_set1_ps(f16(x));
     for (int i = 0; i < 2; ++i) acc[i] = step8(acc[i], scales16(w, off8, i), dx, isum[i]);
+    if constexpr (Ty::kHasMin) {
+      const __m256 xs = Ty::xsum(x);
+      for (int i = 0; i < 2; ++i) acc[i] = min_step8(acc[i], scales16(w, off8, i, Ty::kMinOffset), dx, xs);
+    }
     for (int k = 0; k < 8; ++k) w[k] += Ty::kWBytes;
   }
   for (int i = 0; i < 2; ++i) {
@@ -419,6 +472,10 @@ void gemm4(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float* Y
       for (int i = 0; i < 4; ++i) v[4 + i] = Ty::dot(wv[i], xv1);
       const __m256 dx = _mm256_set_m128(_mm_set1_ps(f16(x1)), _mm_set1_ps(f16(x0)));
       acc[p] = step8(acc[p], dw, dx, Ty::reduce(v));
+      if constexpr (Ty::kHasMin) {
+        const __m256 xs = _mm256_set_m128(_mm256_castps256_ps128(Ty::xsum(x1)), _mm256_castps256_ps128(Ty::xsum(x0)));
+        acc[p] = min_step8(acc[p], f16x8(w, kIdx, wo + Ty::kMinOffset), dx, xs);
+      }
     }
   }
   for (int p = 0; p < P; ++p) {
@@ -774,6 +831,7 @@ void add_quant_avx2(Table& t) {
   t.of(DType::Q8_K).quantize_row = quantize_row_q8_k<QuantOps>;
   t.of(DType::Q8_0).qmatmul = qmatmul<Kern32<Q8_0>>;
   t.of(DType::Q4_0).qmatmul = qmatmul<Kern32<Q4_0>>;
+  t.of(DType::Q4_1).qmatmul = qmatmul<Kern32<Q4_1>>;
   t.of(DType::Q4_K).qmatmul = qmatmul<KernK<Q4_K>>;
   t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K>>;
 }
