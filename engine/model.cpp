@@ -20,10 +20,15 @@ Status Model::FromGguf(std::unique_ptr<GgufFile> gguf, const ModelParams& params
   m->params_ = params;
   EMBER_RETURN_IF_ERROR(ModelConfig::FromGguf(*m->gguf_, &m->config_));
   EMBER_RETURN_IF_ERROR(Tokenizer::FromGguf(*m->gguf_, &m->tokenizer_));
-  EMBER_RETURN_IF_ERROR(m->BindWeights());
-  for (const GgufTensor& t : m->gguf_->tensors()) {
-    m->n_params_ += t.n_elements;
-    m->weight_bytes_ += t.nbytes;
+  if (params.vocab_only) {
+    // As llama.cpp's vocab_only: the vocabulary size is the tokenizer's.
+    m->config_.n_vocab = m->tokenizer_->n_vocab();
+  } else {
+    EMBER_RETURN_IF_ERROR(m->BindWeights());
+    for (const GgufTensor& t : m->gguf_->tensors()) {
+      m->n_params_ += t.n_elements;
+      m->weight_bytes_ += t.nbytes;
+    }
   }
   EMBER_LOG_INFO("%s: %s", m->gguf_->path().c_str(), m->config_.Summary().c_str());
   *out = std::move(m);
