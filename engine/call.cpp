@@ -704,6 +704,34 @@ Status FillPromptTemplate(std::string_view tmpl, std::string_view query, std::st
   return Status::Ok();
 }
 
+namespace {
+
+// r->n_no_stop: the tokens the call would have generated without early stopping.
+Status count_without_early_stop(Context& ctx, const std::vector<int32_t>& prompt, const CallOptions& o,
+                                CallResult* out) {
+  CallResult& r = *out;
+  r.n_no_stop = r.n_generated;
+  // Only a call that stopped at the end token would have gone on; continue it
+  // from the same tokens, as a run without early stopping would have.
+  const size_t have = prompt.size() + r.tokens.size();
+  const bool room = have < static_cast<size_t>(ctx.n_ctx());
+  const bool limit_left = o.max_tokens_no_stop <= 0 || r.n_generated < o.max_tokens_no_stop;
+  if (r.stop_reason == StopReason::kStopToken && room && limit_left) {
+    std::vector<int32_t> ids(prompt);
+    ids.insert(ids.end(), r.tokens.begin(), r.tokens.end());
+    GenerateParams cp;
+    cp.sampling = o.sampling;
+    cp.max_tokens = o.max_tokens_no_stop > 0 ? o.max_tokens_no_stop - r.n_generated : 0;
+    cp.stop_at_eos = true;
+    GenerateResult rest;
+    EMBER_RETURN_IF_ERROR(Generate(ctx, ids.data(), ids.size(), cp, nullptr, &rest));
+    r.n_no_stop += static_cast<int32_t>(rest.tokens.size());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status RunCall(Context& ctx, const FunctionRegistry& reg, const CallAutomaton* automaton,
                const std::vector<int32_t>& prompt, const CallOptions& o, CallResult* out) {
   using Clock = std::chrono::steady_clock;
@@ -753,23 +781,7 @@ Status RunCall(Context& ctx, const FunctionRegistry& reg, const CallAutomaton* a
   if (!o.early_stop) {
     r.n_no_stop = r.n_generated;
   } else if (o.count_no_stop) {
-    r.n_no_stop = r.n_generated;
-    // Only a call that stopped at the end token would have gone on; continue it
-    // from the same tokens, as a run without early stopping would have.
-    const size_t have = prompt.size() + r.tokens.size();
-    const bool room = have < static_cast<size_t>(ctx.n_ctx());
-    const bool limit_left = o.max_tokens_no_stop <= 0 || r.n_generated < o.max_tokens_no_stop;
-    if (r.stop_reason == StopReason::kStopToken && room && limit_left) {
-      std::vector<int32_t> ids(prompt);
-      ids.insert(ids.end(), r.tokens.begin(), r.tokens.end());
-      GenerateParams cp;
-      cp.sampling = o.sampling;
-      cp.max_tokens = o.max_tokens_no_stop > 0 ? o.max_tokens_no_stop - r.n_generated : 0;
-      cp.stop_at_eos = true;
-      GenerateResult rest;
-      EMBER_RETURN_IF_ERROR(Generate(ctx, ids.data(), ids.size(), cp, nullptr, &rest));
-      r.n_no_stop += static_cast<int32_t>(rest.tokens.size());
-    }
+    EMBER_RETURN_IF_ERROR(count_without_early_stop(ctx, prompt, o, &r));
   }
   if (r.n_no_stop >= 0) r.n_saved = r.n_no_stop - r.n_call_tokens;
   *out = std::move(r);

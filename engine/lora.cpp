@@ -262,6 +262,44 @@ Status LoraAdapter::Load(const Model& model, const std::string& path, std::uniqu
   return FromGguf(model, *f, out);
 }
 
+namespace {
+
+// The LoraWeight of a GGUF adapter's lora_a (t) / lora_b (tb) pair for `target`.
+Status gguf_lora_weight(const std::string& where, const std::string& target, const GgufTensor& t,
+                        const GgufTensor& tb, LoraWeight* out) {
+  LoraWeight w;
+  w.target = target;
+  if (!lora_parse_target(target, &w.layer, &w.proj, &w.embedding))
+    return NotFound(where + ": '" + target + "' is not a weight LoRA can adapt in this engine");
+  if (t.n_dims != 2 || tb.n_dims != 2)
+    return BadFormat(where + ": lora_a and lora_b must be 2-D");
+  if (t.type != tb.type) return BadFormat(where + ": lora_a and lora_b have different types");
+  if (t.type != DType::F32 && t.type != DType::F16)
+    return Unsupported(where + ": type " + std::string(dtype_name(t.type)) + " (adapters must be F32 or F16)");
+  if (w.embedding) {  // a: ne [r, n_vocab], b: ne [r, n_embd]
+    w.rank = static_cast<int32_t>(t.ne[0]);
+    w.n_in = static_cast<int32_t>(t.ne[1]);
+    w.n_out = static_cast<int32_t>(tb.ne[1]);
+    if (tb.ne[0] != w.rank)
+      return BadFormat(where + ": rank of lora_a (" + std::to_string(w.rank) + ") and lora_b (" +
+                       std::to_string(tb.ne[0]) + ") differ");
+  } else {  // a: ne [in, r], b: ne [r, out]
+    w.n_in = static_cast<int32_t>(t.ne[0]);
+    w.rank = static_cast<int32_t>(t.ne[1]);
+    w.n_out = static_cast<int32_t>(tb.ne[1]);
+    if (tb.ne[0] != w.rank)
+      return BadFormat(where + ": rank of lora_a (" + std::to_string(w.rank) + ") and lora_b (" +
+                       std::to_string(tb.ne[0]) + ") differ (is lora_a transposed?)");
+  }
+  w.type = t.type;
+  w.a.assign(t.data, t.data + t.nbytes);
+  w.b.assign(tb.data, tb.data + tb.nbytes);
+  *out = std::move(w);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status LoraAdapter::FromGguf(const Model& model, const GgufFile& f, std::unique_ptr<LoraAdapter>* out) {
   const std::string& name = f.path();
   std::string type, atype, arch;
@@ -291,32 +329,7 @@ Status LoraAdapter::FromGguf(const Model& model, const GgufFile& f, std::unique_
     const GgufTensor* tb = f.FindTensor(target + ".lora_b");
     if (!tb) return BadFormat(where + ": no matching '" + target + ".lora_b'");
     LoraWeight w;
-    w.target = target;
-    if (!lora_parse_target(target, &w.layer, &w.proj, &w.embedding))
-      return NotFound(where + ": '" + target + "' is not a weight LoRA can adapt in this engine");
-    if (t.n_dims != 2 || tb->n_dims != 2)
-      return BadFormat(where + ": lora_a and lora_b must be 2-D");
-    if (t.type != tb->type) return BadFormat(where + ": lora_a and lora_b have different types");
-    if (t.type != DType::F32 && t.type != DType::F16)
-      return Unsupported(where + ": type " + std::string(dtype_name(t.type)) + " (adapters must be F32 or F16)");
-    if (w.embedding) {  // a: ne [r, n_vocab], b: ne [r, n_embd]
-      w.rank = static_cast<int32_t>(t.ne[0]);
-      w.n_in = static_cast<int32_t>(t.ne[1]);
-      w.n_out = static_cast<int32_t>(tb->ne[1]);
-      if (tb->ne[0] != w.rank)
-        return BadFormat(where + ": rank of lora_a (" + std::to_string(w.rank) + ") and lora_b (" +
-                         std::to_string(tb->ne[0]) + ") differ");
-    } else {  // a: ne [in, r], b: ne [r, out]
-      w.n_in = static_cast<int32_t>(t.ne[0]);
-      w.rank = static_cast<int32_t>(t.ne[1]);
-      w.n_out = static_cast<int32_t>(tb->ne[1]);
-      if (tb->ne[0] != w.rank)
-        return BadFormat(where + ": rank of lora_a (" + std::to_string(w.rank) + ") and lora_b (" +
-                         std::to_string(tb->ne[0]) + ") differ (is lora_a transposed?)");
-    }
-    w.type = t.type;
-    w.a.assign(t.data, t.data + t.nbytes);
-    w.b.assign(tb->data, tb->data + tb->nbytes);
+    EMBER_RETURN_IF_ERROR(gguf_lora_weight(where, target, t, *tb, &w));
     ws.push_back(std::move(w));
   }
   for (const GgufTensor& t : f.tensors())

@@ -187,6 +187,15 @@ bool prepare_call(std::string_view cmd, const CallSetupOptions& o, CallSetup* ou
   return apply_loras(cmd, out->model.get(), out->ctx.get(), o.lora_specs, &out->loras);
 }
 
+ember_call_params call_params(const CallSetup& s, bool no_constrain, bool no_early_stop, int32_t max_tokens) {
+  ember_call_params cp = ember_call_default_params();
+  cp.prompt_template = s.prompt_template.c_str();
+  cp.constrain = no_constrain ? 0 : 1;
+  cp.early_stop = no_early_stop ? 0 : 1;
+  cp.max_tokens = max_tokens;
+  return cp;
+}
+
 int cmd_call(const Args& args) {
   CallCommandOptions o;
   ArgParser p("call", "-m MODEL [--functions F.json] [--prompt-template FILE] [--lora A[:S]] [options] QUERY",
@@ -199,12 +208,8 @@ int cmd_call(const Args& args) {
   CallSetup s;
   if (!prepare_call("call", o.so, &s)) return kExitRuntime;
 
-  ember_call_params cp = ember_call_default_params();
-  cp.prompt_template = s.prompt_template.c_str();
-  cp.constrain = o.no_constrain ? 0 : 1;
-  cp.early_stop = o.no_early_stop ? 0 : 1;
+  ember_call_params cp = call_params(s, o.no_constrain, o.no_early_stop, o.max_tokens);
   cp.count_no_stop = o.verbose ? 1 : 0;  // the saving is reported only with --verbose
-  cp.max_tokens = o.max_tokens;
   cp.sampling.temperature = o.temp;
   cp.sampling.seed = o.seed;
   ember_call_result r;

@@ -379,12 +379,8 @@ int cmd_eval_calls(const Args& args) {
   CallSetup s;
   if (!prepare_call("eval-calls", o.so, &s)) return kExitRuntime;
 
-  ember_call_params cp = ember_call_default_params();
-  cp.prompt_template = s.prompt_template.c_str();
-  cp.constrain = o.no_constrain ? 0 : 1;
-  cp.early_stop = o.no_early_stop ? 0 : 1;
+  ember_call_params cp = call_params(s, o.no_constrain, o.no_early_stop, o.max_tokens);
   cp.count_no_stop = o.no_compare ? 0 : 1;
-  cp.max_tokens = o.max_tokens;
   Evaluation ev;
   if (!evaluate(o, s, cp, qs, &ev)) return kExitRuntime;
 
