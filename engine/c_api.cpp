@@ -126,7 +126,7 @@ void ember_set_log_level(int level) {
   ember::set_log_level(static_cast<ember::LogLevel>(level));
 }
 
-ember_model_params ember_model_default_params(void) { return ember_model_params{0}; }
+ember_model_params ember_model_default_params(void) { return ember_model_params{0, 0}; }
 
 ember_status ember_model_load(const char* path, const ember_model_params* params, ember_model** out) {
   return guarded("ember_model_load", [&]() -> ember_status {
@@ -134,6 +134,7 @@ ember_status ember_model_load(const char* path, const ember_model_params* params
     *out = nullptr;
     ember::ModelParams mp;
     mp.reference_kernels = params && params->reference_kernels;
+    mp.vocab_only = params && params->vocab_only;
     auto h = std::make_unique<ember_model>();
     ember::Status s = ember::Model::Load(path, mp, &h->m);
     if (!s.ok()) return fail(s);

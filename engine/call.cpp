@@ -161,81 +161,105 @@ std::string types_name(const std::vector<ParamType>& t) {
 
 // ---- automaton ------------------------------------------------------------------------
 
-Status CallAutomaton::Build(const FunctionRegistry& reg, const Tokenizer& tok, CallAutomaton* out) {
-  if (!out) return InvalidArgument("CallAutomaton::Build: out is null");
-  if (reg.size() == 0) return InvalidArgument("CallAutomaton::Build: empty function registry");
-  const int32_t n_vocab = tok.n_vocab();
-  const size_t n_words = (static_cast<size_t>(n_vocab) + 63) / 64;
+namespace {
 
-  // Token classes: special (control, unknown, user-defined: functional and end
-  // tokens among them) never appear as text; every other token is its text bytes.
-  std::vector<std::string> text(n_vocab);
-  std::vector<char> is_text(n_vocab, 0), is_ws(n_vocab, 0);
+// Token classes: special (control, unknown, user-defined: functional and end
+// tokens among them) never appear as text; every other token is its text bytes.
+struct TokenClasses {
+  std::vector<std::string> text;
+  std::vector<char> is_text, is_ws;
+};
+
+TokenClasses classify_tokens(const Tokenizer& tok) {
+  const int32_t n_vocab = tok.n_vocab();
+  TokenClasses tc;
+  std::vector<std::string>& text = tc.text;
+  text.resize(n_vocab);
+  tc.is_text.assign(n_vocab, 0);
+  tc.is_ws.assign(n_vocab, 0);
   for (int32_t id = 0; id < n_vocab; ++id) {
     const TokenType t = tok.type(id);
     if (t == TokenType::kControl || t == TokenType::kUnknown || t == TokenType::kUserDefined) continue;
     text[id] = tok.TokenText(id, /*render_special=*/false);
     if (text[id].empty()) continue;
-    is_text[id] = 1;
-    is_ws[id] = text[id].find_first_not_of(" \t\r\n") == std::string::npos;
+    tc.is_text[id] = 1;
+    tc.is_ws[id] = text[id].find_first_not_of(" \t\r\n") == std::string::npos;
   }
+  return tc;
+}
 
-  // Character states, found breadth-first from each signature's '(' state.
+// The character automaton: every character state reachable from the start states and
+// each signature's '(' state, with its byte transitions.
+struct CharStates {
   Suffixes sx;
-  std::map<CharKey, int32_t> index;
   std::vector<CharKey> keys;
+  std::vector<std::array<int32_t, 256>> byte_next;  // [char state][byte] -> state or -1
+  int32_t start0 = -1, start1 = -1, closed = -1, done = -1;
+  std::vector<int32_t> open_of;  // the '(' state of each function
+};
+
+// Found breadth-first from each signature's '(' state.
+CharStates build_char_states(const FunctionRegistry& reg) {
+  CharStates cs;
+  std::map<CharKey, int32_t> index;
   std::deque<int32_t> queue;
   auto intern = [&](const CharKey& k) {
     auto it = index.find(k);
     if (it != index.end()) return it->second;
-    const int32_t id = static_cast<int32_t>(keys.size());
-    keys.push_back(k);
+    const int32_t id = static_cast<int32_t>(cs.keys.size());
+    cs.keys.push_back(k);
     index.emplace(k, id);
     queue.push_back(id);
     return id;
   };
-  const int32_t s_start0 = intern({0, Local::kStart0});
-  const int32_t s_start1 = intern({0, Local::kStart1});
-  const int32_t s_closed = intern({0, Local::kClosed});
-  const int32_t s_done = intern({0, Local::kDone});
-  std::vector<int32_t> open_of(reg.size());
+  cs.start0 = intern({0, Local::kStart0});
+  cs.start1 = intern({0, Local::kStart1});
+  cs.closed = intern({0, Local::kClosed});
+  cs.done = intern({0, Local::kDone});
+  cs.open_of.resize(reg.size());
   for (size_t f = 0; f < reg.size(); ++f) {
     std::vector<ParamType> sig;
     for (const FunctionParam& p : reg.functions()[f].params) sig.push_back(p.type);
-    open_of[f] = intern({sx.Intern(sig), Local::kOpen});
+    cs.open_of[f] = intern({cs.sx.Intern(sig), Local::kOpen});
   }
-  std::vector<std::array<int32_t, 256>> byte_next;  // [char state][byte] -> state or -1
   while (!queue.empty()) {
     const int32_t s = queue.front();
     queue.pop_front();
     std::array<int32_t, 256> row;
     for (int c = 0; c < 256; ++c) {
       CharKey nk;
-      row[c] = char_step(sx, keys[s], static_cast<uint8_t>(c), &nk) ? intern(nk) : -1;
+      row[c] = char_step(cs.sx, cs.keys[s], static_cast<uint8_t>(c), &nk) ? intern(nk) : -1;
     }
-    byte_next.resize(keys.size());
-    byte_next[s] = row;
+    cs.byte_next.resize(cs.keys.size());
+    cs.byte_next[s] = row;
   }
-  const int32_t n_char = static_cast<int32_t>(keys.size());
+  return cs;
+}
 
-  // Candidate token transitions of every state, before liveness pruning.
-  std::vector<std::vector<std::pair<int32_t, int32_t>>> cand(n_char);
+// [state] -> sorted (token id, next state) pairs.
+using Transitions = std::vector<std::vector<std::pair<int32_t, int32_t>>>;
+
+// Candidate token transitions of every state, before liveness pruning.
+Transitions candidate_transitions(const FunctionRegistry& reg, const CharStates& cs, const TokenClasses& tc) {
+  const int32_t n_char = static_cast<int32_t>(cs.keys.size());
+  const int32_t n_vocab = static_cast<int32_t>(tc.text.size());
+  Transitions cand(n_char);
   for (int32_t s = 0; s < n_char; ++s) {
-    const Local l = keys[s].local;
+    const Local l = cs.keys[s].local;
     if (l == Local::kStart0 || l == Local::kStart1) {
       if (l == Local::kStart0)
         for (int32_t id = 0; id < n_vocab; ++id)
-          if (is_ws[id]) cand[s].push_back({id, s_start1});
-      for (size_t f = 0; f < reg.size(); ++f) cand[s].push_back({reg.functions()[f].token_id, open_of[f]});
-      if (reg.no_function_token_id() >= 0) cand[s].push_back({reg.no_function_token_id(), s_closed});
+          if (tc.is_ws[id]) cand[s].push_back({id, cs.start1});
+      for (size_t f = 0; f < reg.size(); ++f) cand[s].push_back({reg.functions()[f].token_id, cs.open_of[f]});
+      if (reg.no_function_token_id() >= 0) cand[s].push_back({reg.no_function_token_id(), cs.closed});
     } else if (l == Local::kClosed) {
-      cand[s].push_back({reg.end_token_id(), s_done});
+      cand[s].push_back({reg.end_token_id(), cs.done});
     } else if (l != Local::kDone) {
       for (int32_t id = 0; id < n_vocab; ++id) {
-        if (!is_text[id]) continue;
+        if (!tc.is_text[id]) continue;
         int32_t cur = s;
-        for (unsigned char c : text[id]) {
-          cur = byte_next[cur][c];
+        for (unsigned char c : tc.text[id]) {
+          cur = cs.byte_next[cur][c];
           if (cur < 0) break;
         }
         if (cur >= 0) cand[s].push_back({id, cur});
@@ -243,15 +267,23 @@ Status CallAutomaton::Build(const FunctionRegistry& reg, const Tokenizer& tok, C
     }
     std::sort(cand[s].begin(), cand[s].end());
   }
+  return cand;
+}
 
-  // Liveness: the end token (state done) reachable. Fixpoint over distinct edges.
-  std::vector<std::vector<int32_t>> succ(n_char);
+// The distinct successors of every state, and which states are live: the end token
+// (state done) reachable. Fixpoint over distinct edges.
+void liveness(const Transitions& cand, int32_t s_done, std::vector<std::vector<int32_t>>* succ_out,
+              std::vector<char>* live_out) {
+  const int32_t n_char = static_cast<int32_t>(cand.size());
+  std::vector<std::vector<int32_t>>& succ = *succ_out;
+  succ.assign(n_char, {});
   for (int32_t s = 0; s < n_char; ++s) {
     for (auto [id, n] : cand[s]) succ[s].push_back(n);
     std::sort(succ[s].begin(), succ[s].end());
     succ[s].erase(std::unique(succ[s].begin(), succ[s].end()), succ[s].end());
   }
-  std::vector<char> live(n_char, 0);
+  std::vector<char>& live = *live_out;
+  live.assign(n_char, 0);
   live[s_done] = 1;
   for (bool changed = true; changed;) {
     changed = false;
@@ -264,13 +296,15 @@ Status CallAutomaton::Build(const FunctionRegistry& reg, const Tokenizer& tok, C
             break;
           }
   }
-  for (size_t f = 0; f < reg.size(); ++f)
-    if (!live[open_of[f]])
-      return Unsupported("function '" + reg.functions()[f].name + "' (" + reg.functions()[f].token +
-                         "): the vocabulary cannot spell a complete call of it");
+}
 
-  // Keep the live states reachable from start through allowed tokens; renumber.
-  std::vector<int32_t> renum(n_char, -1);
+// The live states reachable from start through allowed tokens, in breadth-first
+// order (start first); *renum: old state -> new number, -1 when dropped.
+std::vector<int32_t> reachable_live_states(const std::vector<std::vector<int32_t>>& succ,
+                                           const std::vector<char>& live, int32_t s_start0, int32_t s_done,
+                                           std::vector<int32_t>* renum_out) {
+  std::vector<int32_t>& renum = *renum_out;
+  renum.assign(succ.size(), -1);
   std::vector<int32_t> order;
   std::deque<int32_t> q{s_start0};
   renum[s_start0] = 0;
@@ -289,6 +323,29 @@ Status CallAutomaton::Build(const FunctionRegistry& reg, const Tokenizer& tok, C
       if (live[n]) reach(n);
   }
   reach(s_done);  // always present, even if nothing reaches it (cannot happen: start is live)
+  return order;
+}
+
+}  // namespace
+
+Status CallAutomaton::Build(const FunctionRegistry& reg, const Tokenizer& tok, CallAutomaton* out) {
+  if (!out) return InvalidArgument("CallAutomaton::Build: out is null");
+  if (reg.size() == 0) return InvalidArgument("CallAutomaton::Build: empty function registry");
+  const int32_t n_vocab = tok.n_vocab();
+  const size_t n_words = (static_cast<size_t>(n_vocab) + 63) / 64;
+
+  const TokenClasses tc = classify_tokens(tok);
+  const CharStates cs = build_char_states(reg);
+  const Transitions cand = candidate_transitions(reg, cs, tc);
+  std::vector<std::vector<int32_t>> succ;
+  std::vector<char> live;
+  liveness(cand, cs.done, &succ, &live);
+  for (size_t f = 0; f < reg.size(); ++f)
+    if (!live[cs.open_of[f]])
+      return Unsupported("function '" + reg.functions()[f].name + "' (" + reg.functions()[f].token +
+                         "): the vocabulary cannot spell a complete call of it");
+  std::vector<int32_t> renum;
+  const std::vector<int32_t> order = reachable_live_states(succ, live, cs.start0, cs.done, &renum);
 
   CallAutomaton a;
   a.n_vocab_ = n_vocab;
@@ -296,8 +353,8 @@ Status CallAutomaton::Build(const FunctionRegistry& reg, const Tokenizer& tok, C
   for (size_t i = 0; i < order.size(); ++i) {
     const int32_t s = order[i];
     StateData& d = a.states_[i];
-    d.info.local = keys[s].local;
-    d.info.remaining = sx.types[keys[s].suffix];
+    d.info.local = cs.keys[s].local;
+    d.info.remaining = cs.sx.types[cs.keys[s].suffix];
     d.mask.assign(n_words, 0);
     for (auto [id, n] : cand[s]) {
       if (!live[n]) continue;
@@ -307,7 +364,7 @@ Status CallAutomaton::Build(const FunctionRegistry& reg, const Tokenizer& tok, C
     }
   }
   a.start_ = 0;
-  a.done_ = renum[s_done];
+  a.done_ = renum[cs.done];
   // Distances to done: Bellman-Ford style relaxation over the few states.
   for (StateData& d : a.states_) d.dist = std::numeric_limits<int32_t>::max() / 2;
   a.states_[a.done_].dist = 0;
@@ -323,7 +380,7 @@ Status CallAutomaton::Build(const FunctionRegistry& reg, const Tokenizer& tok, C
   for (const StateData& d : a.states_) a.max_dist_ = std::max(a.max_dist_, d.dist);
   a.whitespace_.assign(n_words, 0);
   for (int32_t id = 0; id < n_vocab; ++id)
-    if (is_ws[id]) a.whitespace_[id / 64] |= uint64_t{1} << (id % 64);
+    if (tc.is_ws[id]) a.whitespace_[id / 64] |= uint64_t{1} << (id % 64);
   *out = std::move(a);
   return Status::Ok();
 }
@@ -400,71 +457,90 @@ std::string show(std::string_view text, size_t at) {
   return s;
 }
 
-// Parses `text` = "(" args ")" for spec into args; "" on success, else the error.
-std::string parse_args(std::string_view text, const FunctionSpec& spec, std::vector<JsonValue>* args) {
+// One argument as written in the call, before its type is checked.
+struct RawArg {
+  bool is_string;
+  std::string value;  // unescaped string, or the number's literal
+  bool has_dot;
+};
+
+// A quoted string argument starting at text[i] (the opening quote); i moves past the
+// closing quote. "" on success, else the error.
+std::string scan_string(std::string_view text, size_t& i, RawArg& r) {
+  const size_t n = text.size();
+  r.is_string = true;
+  ++i;
+  bool closed = false;
+  while (i < n) {
+    const unsigned char ch = static_cast<unsigned char>(text[i]);
+    if (ch == '\'') {
+      closed = true;
+      ++i;
+      break;
+    }
+    if (ch < 0x20) return "control character in a string " + show(text, i);
+    if (ch == '\\') {
+      if (i + 1 >= n) break;
+      const unsigned char e = static_cast<unsigned char>(text[i + 1]);
+      if (e < 0x20) return "control character in a string " + show(text, i + 1);
+      if (e == '\'' || e == '\\') {
+        r.value.push_back(static_cast<char>(e));
+      } else {
+        r.value.push_back('\\');
+        r.value.push_back(static_cast<char>(e));
+      }
+      i += 2;
+      continue;
+    }
+    r.value.push_back(static_cast<char>(ch));
+    ++i;
+  }
+  if (!closed) return "unterminated string " + show(text, i);
+  return "";
+}
+
+// A number argument (-?digits(.digits)?) starting at text[i]; i moves past it.
+std::string scan_number(std::string_view text, size_t& i, RawArg& r) {
+  const size_t n = text.size();
+  const char c = text[i];
+  const size_t start = i;
+  if (c == '-') ++i;
+  if (i >= n || !is_digit(static_cast<uint8_t>(text[i]))) return "expected a digit " + show(text, i);
+  while (i < n && is_digit(static_cast<uint8_t>(text[i]))) ++i;
+  if (i < n && text[i] == '.') {
+    r.has_dot = true;
+    ++i;
+    if (i >= n || !is_digit(static_cast<uint8_t>(text[i]))) return "expected a digit after '.' " + show(text, i);
+    while (i < n && is_digit(static_cast<uint8_t>(text[i]))) ++i;
+  }
+  r.value = std::string(text.substr(start, i - start));
+  return "";
+}
+
+// Splits `text` = "(" args ")" into raw arguments; "" on success, else the error.
+std::string scan_args(std::string_view text, std::vector<RawArg>* raw) {
   size_t i = 0;
   const size_t n = text.size();
   if (n == 0) return "missing '(' after the functional token";
   if (text[0] != '(') return "expected '(' after the functional token, got '" + std::string(text) + "'";
   ++i;
-  struct Raw {
-    bool is_string;
-    std::string value;  // unescaped string, or the number's literal
-    bool has_dot;
-  };
-  std::vector<Raw> raw;
   if (i < n && text[i] == ')') {
     ++i;
   } else {
     for (;;) {
       if (i >= n) return "unterminated argument list " + show(text, i);
-      Raw r{};
+      RawArg r{};
       const char c = text[i];
+      std::string err;
       if (c == '\'') {
-        r.is_string = true;
-        ++i;
-        bool closed = false;
-        while (i < n) {
-          const unsigned char ch = static_cast<unsigned char>(text[i]);
-          if (ch == '\'') {
-            closed = true;
-            ++i;
-            break;
-          }
-          if (ch < 0x20) return "control character in a string " + show(text, i);
-          if (ch == '\\') {
-            if (i + 1 >= n) break;
-            const unsigned char e = static_cast<unsigned char>(text[i + 1]);
-            if (e < 0x20) return "control character in a string " + show(text, i + 1);
-            if (e == '\'' || e == '\\') {
-              r.value.push_back(static_cast<char>(e));
-            } else {
-              r.value.push_back('\\');
-              r.value.push_back(static_cast<char>(e));
-            }
-            i += 2;
-            continue;
-          }
-          r.value.push_back(static_cast<char>(ch));
-          ++i;
-        }
-        if (!closed) return "unterminated string " + show(text, i);
+        err = scan_string(text, i, r);
       } else if (c == '-' || is_digit(static_cast<uint8_t>(c))) {
-        const size_t start = i;
-        if (c == '-') ++i;
-        if (i >= n || !is_digit(static_cast<uint8_t>(text[i]))) return "expected a digit " + show(text, i);
-        while (i < n && is_digit(static_cast<uint8_t>(text[i]))) ++i;
-        if (i < n && text[i] == '.') {
-          r.has_dot = true;
-          ++i;
-          if (i >= n || !is_digit(static_cast<uint8_t>(text[i]))) return "expected a digit after '.' " + show(text, i);
-          while (i < n && is_digit(static_cast<uint8_t>(text[i]))) ++i;
-        }
-        r.value = std::string(text.substr(start, i - start));
+        err = scan_number(text, i, r);
       } else {
         return "expected an argument (a quoted string or a number) " + show(text, i);
       }
-      raw.push_back(std::move(r));
+      if (!err.empty()) return err;
+      raw->push_back(std::move(r));
       if (i >= n) return "missing ')' " + show(text, i);
       if (text[i] == ')') {
         ++i;
@@ -476,7 +552,11 @@ std::string parse_args(std::string_view text, const FunctionSpec& spec, std::vec
     }
   }
   if (i != n) return "unexpected text after ')' " + show(text, i);
+  return "";
+}
 
+// Checks the raw arguments against spec's parameters and converts them to values.
+std::string convert_args(const std::vector<RawArg>& raw, const FunctionSpec& spec, std::vector<JsonValue>* args) {
   const size_t want = spec.params.size();
   if (raw.size() != want) {
     std::string names;
@@ -487,7 +567,7 @@ std::string parse_args(std::string_view text, const FunctionSpec& spec, std::vec
   args->clear();
   for (size_t k = 0; k < want; ++k) {
     const FunctionParam& p = spec.params[k];
-    const Raw& r = raw[k];
+    const RawArg& r = raw[k];
     const std::string where = "argument " + std::to_string(k + 1) + " (" + p.name + ")";
     switch (p.type) {
       case ParamType::kString:
@@ -515,6 +595,14 @@ std::string parse_args(std::string_view text, const FunctionSpec& spec, std::vec
     }
   }
   return "";
+}
+
+// Parses `text` = "(" args ")" for spec into args; "" on success, else the error.
+std::string parse_args(std::string_view text, const FunctionSpec& spec, std::vector<JsonValue>* args) {
+  std::vector<RawArg> raw;
+  std::string err = scan_args(text, &raw);
+  if (!err.empty()) return err;
+  return convert_args(raw, spec, args);
 }
 
 bool is_special(const Tokenizer& tok, int32_t id) {
@@ -616,6 +704,34 @@ Status FillPromptTemplate(std::string_view tmpl, std::string_view query, std::st
   return Status::Ok();
 }
 
+namespace {
+
+// r->n_no_stop: the tokens the call would have generated without early stopping.
+Status count_without_early_stop(Context& ctx, const std::vector<int32_t>& prompt, const CallOptions& o,
+                                CallResult* out) {
+  CallResult& r = *out;
+  r.n_no_stop = r.n_generated;
+  // Only a call that stopped at the end token would have gone on; continue it
+  // from the same tokens, as a run without early stopping would have.
+  const size_t have = prompt.size() + r.tokens.size();
+  const bool room = have < static_cast<size_t>(ctx.n_ctx());
+  const bool limit_left = o.max_tokens_no_stop <= 0 || r.n_generated < o.max_tokens_no_stop;
+  if (r.stop_reason == StopReason::kStopToken && room && limit_left) {
+    std::vector<int32_t> ids(prompt);
+    ids.insert(ids.end(), r.tokens.begin(), r.tokens.end());
+    GenerateParams cp;
+    cp.sampling = o.sampling;
+    cp.max_tokens = o.max_tokens_no_stop > 0 ? o.max_tokens_no_stop - r.n_generated : 0;
+    cp.stop_at_eos = true;
+    GenerateResult rest;
+    EMBER_RETURN_IF_ERROR(Generate(ctx, ids.data(), ids.size(), cp, nullptr, &rest));
+    r.n_no_stop += static_cast<int32_t>(rest.tokens.size());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status RunCall(Context& ctx, const FunctionRegistry& reg, const CallAutomaton* automaton,
                const std::vector<int32_t>& prompt, const CallOptions& o, CallResult* out) {
   using Clock = std::chrono::steady_clock;
@@ -665,23 +781,7 @@ Status RunCall(Context& ctx, const FunctionRegistry& reg, const CallAutomaton* a
   if (!o.early_stop) {
     r.n_no_stop = r.n_generated;
   } else if (o.count_no_stop) {
-    r.n_no_stop = r.n_generated;
-    // Only a call that stopped at the end token would have gone on; continue it
-    // from the same tokens, as a run without early stopping would have.
-    const size_t have = prompt.size() + r.tokens.size();
-    const bool room = have < static_cast<size_t>(ctx.n_ctx());
-    const bool limit_left = o.max_tokens_no_stop <= 0 || r.n_generated < o.max_tokens_no_stop;
-    if (r.stop_reason == StopReason::kStopToken && room && limit_left) {
-      std::vector<int32_t> ids(prompt);
-      ids.insert(ids.end(), r.tokens.begin(), r.tokens.end());
-      GenerateParams cp;
-      cp.sampling = o.sampling;
-      cp.max_tokens = o.max_tokens_no_stop > 0 ? o.max_tokens_no_stop - r.n_generated : 0;
-      cp.stop_at_eos = true;
-      GenerateResult rest;
-      EMBER_RETURN_IF_ERROR(Generate(ctx, ids.data(), ids.size(), cp, nullptr, &rest));
-      r.n_no_stop += static_cast<int32_t>(rest.tokens.size());
-    }
+    EMBER_RETURN_IF_ERROR(count_without_early_stop(ctx, prompt, o, &r));
   }
   if (r.n_no_stop >= 0) r.n_saved = r.n_no_stop - r.n_call_tokens;
   *out = std::move(r);

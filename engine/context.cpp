@@ -16,6 +16,8 @@ Context::~Context() = default;
 
 Status Context::Create(const Model& model, const ContextParams& p, std::unique_ptr<Context>* out) {
   const ModelConfig& c = model.config();
+  if (model.vocab_only())
+    return InvalidArgument(model.gguf().path() + ": loaded vocab-only (metadata and tokenizer, no weights): cannot create a context");
   if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0)
     return InvalidArgument("context: n_ctx, n_batch and n_threads must not be negative");
   std::unique_ptr<Context> ctx(new Context(model));

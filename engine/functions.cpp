@@ -74,6 +74,37 @@ Status resolve(const Ctx& c, const Tokenizer& tok, const std::string& path, cons
   return Status::Ok();
 }
 
+// One entry of "functions": name, token, description, parameters; the token resolved
+// to its id (checks against the end token and the other functions are the caller's).
+Status parse_function(const Ctx& c, const Tokenizer& tok, const JsonValue& f, const std::string& path,
+                      FunctionSpec* spec) {
+  if (!f.is_object()) return c.Bad(path, "expected an object");
+  EMBER_RETURN_IF_ERROR(get_string(c, f, path, "name", true, &spec->name));
+  if (spec->name.empty()) return c.Bad(path + ".name", "empty name");
+  const std::string fpath = path + " (" + spec->name + ")";
+  EMBER_RETURN_IF_ERROR(get_string(c, f, fpath, "token", true, &spec->token));
+  EMBER_RETURN_IF_ERROR(get_string(c, f, fpath, "description", false, &spec->description));
+  const JsonValue* params = f.Find("parameters");
+  if (!params) return c.Bad(fpath, "missing \"parameters\"");
+  if (!params->is_array()) return c.Bad(fpath + ".parameters", "expected an array");
+  for (size_t j = 0; j < params->size(); ++j) {
+    const std::string ppath = fpath + ".parameters[" + std::to_string(j) + "]";
+    const JsonValue& p = params->items()[j];
+    if (!p.is_object()) return c.Bad(ppath, "expected an object with \"name\" and \"type\"");
+    FunctionParam fp;
+    std::string type;
+    EMBER_RETURN_IF_ERROR(get_string(c, p, ppath, "name", true, &fp.name));
+    EMBER_RETURN_IF_ERROR(get_string(c, p, ppath, "type", true, &type));
+    if (fp.name.empty()) return c.Bad(ppath + ".name", "empty name");
+    EMBER_RETURN_IF_ERROR(parse_type(c, ppath + ".type", type, &fp.type));
+    for (const FunctionParam& q : spec->params)
+      if (q.name == fp.name) return c.Bad(ppath, "parameter '" + fp.name + "' appears twice");
+    spec->params.push_back(std::move(fp));
+  }
+  EMBER_RETURN_IF_ERROR(resolve(c, tok, fpath + ".token", spec->token, f.Find("token_id"), &spec->token_id));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status FunctionRegistry::Parse(std::string_view json, std::string_view source, const Tokenizer& tok,
@@ -117,31 +148,9 @@ Status FunctionRegistry::Parse(std::string_view json, std::string_view source, c
   for (size_t i = 0; i < list->size(); ++i) {
     const std::string path = "functions[" + std::to_string(i) + "]";
     const JsonValue& f = list->items()[i];
-    if (!f.is_object()) return c.Bad(path, "expected an object");
     FunctionSpec spec;
-    EMBER_RETURN_IF_ERROR(get_string(c, f, path, "name", true, &spec.name));
-    if (spec.name.empty()) return c.Bad(path + ".name", "empty name");
+    EMBER_RETURN_IF_ERROR(parse_function(c, tok, f, path, &spec));
     const std::string fpath = path + " (" + spec.name + ")";
-    EMBER_RETURN_IF_ERROR(get_string(c, f, fpath, "token", true, &spec.token));
-    EMBER_RETURN_IF_ERROR(get_string(c, f, fpath, "description", false, &spec.description));
-    const JsonValue* params = f.Find("parameters");
-    if (!params) return c.Bad(fpath, "missing \"parameters\"");
-    if (!params->is_array()) return c.Bad(fpath + ".parameters", "expected an array");
-    for (size_t j = 0; j < params->size(); ++j) {
-      const std::string ppath = fpath + ".parameters[" + std::to_string(j) + "]";
-      const JsonValue& p = params->items()[j];
-      if (!p.is_object()) return c.Bad(ppath, "expected an object with \"name\" and \"type\"");
-      FunctionParam fp;
-      std::string type;
-      EMBER_RETURN_IF_ERROR(get_string(c, p, ppath, "name", true, &fp.name));
-      EMBER_RETURN_IF_ERROR(get_string(c, p, ppath, "type", true, &type));
-      if (fp.name.empty()) return c.Bad(ppath + ".name", "empty name");
-      EMBER_RETURN_IF_ERROR(parse_type(c, ppath + ".type", type, &fp.type));
-      for (const FunctionParam& q : spec.params)
-        if (q.name == fp.name) return c.Bad(ppath, "parameter '" + fp.name + "' appears twice");
-      spec.params.push_back(std::move(fp));
-    }
-    EMBER_RETURN_IF_ERROR(resolve(c, tok, fpath + ".token", spec.token, f.Find("token_id"), &spec.token_id));
     if (spec.token_id == r.end_id_)
       return c.Bad(fpath + ".token", "token '" + spec.token + "' is the end token");
     for (const FunctionSpec& g : r.functions_) {

@@ -262,6 +262,44 @@ Status LoraAdapter::Load(const Model& model, const std::string& path, std::uniqu
   return FromGguf(model, *f, out);
 }
 
+namespace {
+
+// The LoraWeight of a GGUF adapter's lora_a (t) / lora_b (tb) pair for `target`.
+Status gguf_lora_weight(const std::string& where, const std::string& target, const GgufTensor& t,
+                        const GgufTensor& tb, LoraWeight* out) {
+  LoraWeight w;
+  w.target = target;
+  if (!lora_parse_target(target, &w.layer, &w.proj, &w.embedding))
+    return NotFound(where + ": '" + target + "' is not a weight LoRA can adapt in this engine");
+  if (t.n_dims != 2 || tb.n_dims != 2)
+    return BadFormat(where + ": lora_a and lora_b must be 2-D");
+  if (t.type != tb.type) return BadFormat(where + ": lora_a and lora_b have different types");
+  if (t.type != DType::F32 && t.type != DType::F16)
+    return Unsupported(where + ": type " + std::string(dtype_name(t.type)) + " (adapters must be F32 or F16)");
+  if (w.embedding) {  // a: ne [r, n_vocab], b: ne [r, n_embd]
+    w.rank = static_cast<int32_t>(t.ne[0]);
+    w.n_in = static_cast<int32_t>(t.ne[1]);
+    w.n_out = static_cast<int32_t>(tb.ne[1]);
+    if (tb.ne[0] != w.rank)
+      return BadFormat(where + ": rank of lora_a (" + std::to_string(w.rank) + ") and lora_b (" +
+                       std::to_string(tb.ne[0]) + ") differ");
+  } else {  // a: ne [in, r], b: ne [r, out]
+    w.n_in = static_cast<int32_t>(t.ne[0]);
+    w.rank = static_cast<int32_t>(t.ne[1]);
+    w.n_out = static_cast<int32_t>(tb.ne[1]);
+    if (tb.ne[0] != w.rank)
+      return BadFormat(where + ": rank of lora_a (" + std::to_string(w.rank) + ") and lora_b (" +
+                       std::to_string(tb.ne[0]) + ") differ (is lora_a transposed?)");
+  }
+  w.type = t.type;
+  w.a.assign(t.data, t.data + t.nbytes);
+  w.b.assign(tb.data, tb.data + tb.nbytes);
+  *out = std::move(w);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status LoraAdapter::FromGguf(const Model& model, const GgufFile& f, std::unique_ptr<LoraAdapter>* out) {
   const std::string& name = f.path();
   std::string type, atype, arch;
@@ -291,32 +329,7 @@ Status LoraAdapter::FromGguf(const Model& model, const GgufFile& f, std::unique_
     const GgufTensor* tb = f.FindTensor(target + ".lora_b");
     if (!tb) return BadFormat(where + ": no matching '" + target + ".lora_b'");
     LoraWeight w;
-    w.target = target;
-    if (!lora_parse_target(target, &w.layer, &w.proj, &w.embedding))
-      return NotFound(where + ": '" + target + "' is not a weight LoRA can adapt in this engine");
-    if (t.n_dims != 2 || tb->n_dims != 2)
-      return BadFormat(where + ": lora_a and lora_b must be 2-D");
-    if (t.type != tb->type) return BadFormat(where + ": lora_a and lora_b have different types");
-    if (t.type != DType::F32 && t.type != DType::F16)
-      return Unsupported(where + ": type " + std::string(dtype_name(t.type)) + " (adapters must be F32 or F16)");
-    if (w.embedding) {  // a: ne [r, n_vocab], b: ne [r, n_embd]
-      w.rank = static_cast<int32_t>(t.ne[0]);
-      w.n_in = static_cast<int32_t>(t.ne[1]);
-      w.n_out = static_cast<int32_t>(tb->ne[1]);
-      if (tb->ne[0] != w.rank)
-        return BadFormat(where + ": rank of lora_a (" + std::to_string(w.rank) + ") and lora_b (" +
-                         std::to_string(tb->ne[0]) + ") differ");
-    } else {  // a: ne [in, r], b: ne [r, out]
-      w.n_in = static_cast<int32_t>(t.ne[0]);
-      w.rank = static_cast<int32_t>(t.ne[1]);
-      w.n_out = static_cast<int32_t>(tb->ne[1]);
-      if (tb->ne[0] != w.rank)
-        return BadFormat(where + ": rank of lora_a (" + std::to_string(w.rank) + ") and lora_b (" +
-                         std::to_string(tb->ne[0]) + ") differ (is lora_a transposed?)");
-    }
-    w.type = t.type;
-    w.a.assign(t.data, t.data + t.nbytes);
-    w.b.assign(tb->data, tb->data + tb->nbytes);
+    EMBER_RETURN_IF_ERROR(gguf_lora_weight(where, target, t, *tb, &w));
     ws.push_back(std::move(w));
   }
   for (const GgufTensor& t : f.tensors())
@@ -334,8 +347,11 @@ Status LoraAdapter::FromGguf(const Model& model, const GgufFile& f, std::unique_
   return Status::Ok();
 }
 
-Status LoraAdapter::FromPeft(const Model& model, const std::string& dir, std::unique_ptr<LoraAdapter>* out) {
-  const std::string cfg_path = dir + "/adapter_config.json";
+namespace {
+
+// adapter_config.json of a PEFT directory: alpha and rsLoRA; refuses what the
+// engine cannot apply.
+Status read_peft_config(const std::string& cfg_path, double* alpha_out, bool* rslora_out) {
   std::string text;
   EMBER_RETURN_IF_ERROR(read_text(cfg_path, &text));
   JsonValue cfg;
@@ -369,22 +385,24 @@ Status LoraAdapter::FromPeft(const Model& model, const std::string& dir, std::un
     return Unsupported(cfg_path + ": rank_pattern / alpha_pattern");
   if (nonempty("modules_to_save")) return Unsupported(cfg_path + ": modules_to_save (full weights)");
   const bool rslora = flag("use_rslora");
+  *alpha_out = alpha;
+  *rslora_out = rslora;
+  return Status::Ok();
+}
 
-  const std::string st_path = dir + "/adapter_model.safetensors";
-  std::unique_ptr<SafetensorsFile> st;
-  EMBER_RETURN_IF_ERROR(SafetensorsFile::Open(st_path, &st));
-  const ModelConfig& c = model.config();
-  const bool permute_qk = c.rope_style == RopeStyle::kNorm;
+// The lora_A and lora_B tensors of one adapted weight.
+struct PeftPair { const SafetensorsTensor* a = nullptr; const SafetensorsTensor* b = nullptr; };
 
-  struct Pending { const SafetensorsTensor* a = nullptr; const SafetensorsTensor* b = nullptr; };
-  std::vector<std::pair<std::string, Pending>> pending;  // by target name
-  auto slot = [&](const std::string& target) -> Pending& {
-    for (auto& [n, p] : pending)
+// Pairs the safetensors' lora_A / lora_B tensors by GGUF target name, in first-seen order.
+Status pair_peft_tensors(const SafetensorsFile& st, const std::string& st_path,
+                         std::vector<std::pair<std::string, PeftPair>>* pending) {
+  auto slot = [&](const std::string& target) -> PeftPair& {
+    for (auto& [n, p] : *pending)
       if (n == target) return p;
-    pending.emplace_back(target, Pending{});
-    return pending.back().second;
+    pending->emplace_back(target, PeftPair{});
+    return pending->back().second;
   };
-  for (const SafetensorsTensor& t : st->tensors()) {
+  for (const SafetensorsTensor& t : st.tensors()) {
     const std::string where = st_path + ": tensor '" + t.name + "'";
     std::string n = t.name;
     if (n.rfind("base_model.model.", 0) == 0) n = n.substr(17);
@@ -411,51 +429,79 @@ Status LoraAdapter::FromPeft(const Model& model, const std::string& dir, std::un
     if (target.empty()) return Unsupported(where + ": module '" + module + "' has no GGUF counterpart");
     if (!t.supported) return Unsupported(where + ": dtype " + t.dtype_name);
     if (t.shape.size() != 2) return BadFormat(where + ": not 2-D");
-    Pending& p = slot(target);
+    PeftPair& p = slot(target);
     (is_a ? p.a : p.b) = &t;
   }
+  return Status::Ok();
+}
+
+// The LoraWeight of one PEFT pair, in GGUF layout: embeddings' A transposed, and Q/K
+// rows of B permuted as llama.cpp's converter permutes the base weights (permute_qk).
+Status peft_weight(const std::string& where, const std::string& target, const PeftPair& p,
+                   const ModelConfig& c, bool permute_qk, LoraWeight* out) {
+  LoraWeight w;
+  w.target = target;
+  lora_parse_target(target, &w.layer, &w.proj, &w.embedding);
+  std::vector<uint8_t> a, b;
+  DType ta = copy_elems(p.a->type, p.a->data, p.a->n_elements(), &a);
+  DType tb = copy_elems(p.b->type, p.b->data, p.b->n_elements(), &b);
+  if (ta != tb) {  // mixed types: both to F32
+    auto to_f32 = [](DType t, std::vector<uint8_t>& v) {
+      if (t != DType::F16) return;
+      std::vector<uint8_t> o(v.size() * 2);
+      for (size_t i = 0; i < v.size() / 2; ++i) {
+        float f = elem_at(DType::F16, v, i);
+        std::memcpy(&o[4 * i], &f, 4);
+      }
+      v.swap(o);
+    };
+    to_f32(ta, a);
+    to_f32(tb, b);
+    ta = tb = DType::F32;
+  }
+  w.type = ta;
+  // lora_A [r, in] / lora_B [out, r]; embeddings: lora_embedding_A [r, n_vocab], _B [n_embd, r].
+  w.rank = static_cast<int32_t>(p.a->shape[0]);
+  if (p.b->shape[1] != w.rank)
+    return BadFormat(where + ": rank of lora_A (" + std::to_string(w.rank) + ") and lora_B (" +
+                     std::to_string(p.b->shape[1]) + ") differ");
+  w.n_in = static_cast<int32_t>(p.a->shape[1]);
+  w.n_out = static_cast<int32_t>(p.b->shape[0]);
+  if (w.embedding) a = transpose(ta, a, w.rank, w.n_in);  // -> [n_vocab][r]
+  if (permute_qk && (w.proj == Proj::kQ || w.proj == Proj::kK) && !w.embedding) {
+    const int32_t heads = w.proj == Proj::kQ ? c.n_head : c.n_head_kv;
+    if (heads <= 0 || w.n_out % (2 * heads) != 0)
+      return BadFormat(where + ": " + std::to_string(w.n_out) + " rows do not split into " +
+                       std::to_string(heads) + " heads");
+    b = permute_rows(ta, b, w.n_out, w.rank, heads);
+  }
+  w.a = std::move(a);
+  w.b = std::move(b);
+  *out = std::move(w);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status LoraAdapter::FromPeft(const Model& model, const std::string& dir, std::unique_ptr<LoraAdapter>* out) {
+  double alpha = 0;
+  bool rslora = false;
+  EMBER_RETURN_IF_ERROR(read_peft_config(dir + "/adapter_config.json", &alpha, &rslora));
+
+  const std::string st_path = dir + "/adapter_model.safetensors";
+  std::unique_ptr<SafetensorsFile> st;
+  EMBER_RETURN_IF_ERROR(SafetensorsFile::Open(st_path, &st));
+  const ModelConfig& c = model.config();
+  const bool permute_qk = c.rope_style == RopeStyle::kNorm;
+
+  std::vector<std::pair<std::string, PeftPair>> pending;  // by target name
+  EMBER_RETURN_IF_ERROR(pair_peft_tensors(*st, st_path, &pending));
   std::vector<LoraWeight> ws;
   for (auto& [target, p] : pending) {
     const std::string where = st_path + ": '" + target + "'";
     if (!p.a || !p.b) return BadFormat(where + ": lora_A or lora_B missing");
     LoraWeight w;
-    w.target = target;
-    lora_parse_target(target, &w.layer, &w.proj, &w.embedding);
-    std::vector<uint8_t> a, b;
-    DType ta = copy_elems(p.a->type, p.a->data, p.a->n_elements(), &a);
-    DType tb = copy_elems(p.b->type, p.b->data, p.b->n_elements(), &b);
-    if (ta != tb) {  // mixed types: both to F32
-      auto to_f32 = [](DType t, std::vector<uint8_t>& v) {
-        if (t != DType::F16) return;
-        std::vector<uint8_t> o(v.size() * 2);
-        for (size_t i = 0; i < v.size() / 2; ++i) {
-          float f = elem_at(DType::F16, v, i);
-          std::memcpy(&o[4 * i], &f, 4);
-        }
-        v.swap(o);
-      };
-      to_f32(ta, a);
-      to_f32(tb, b);
-      ta = tb = DType::F32;
-    }
-    w.type = ta;
-    // lora_A [r, in] / lora_B [out, r]; embeddings: lora_embedding_A [r, n_vocab], _B [n_embd, r].
-    w.rank = static_cast<int32_t>(p.a->shape[0]);
-    if (p.b->shape[1] != w.rank)
-      return BadFormat(where + ": rank of lora_A (" + std::to_string(w.rank) + ") and lora_B (" +
-                       std::to_string(p.b->shape[1]) + ") differ");
-    w.n_in = static_cast<int32_t>(p.a->shape[1]);
-    w.n_out = static_cast<int32_t>(p.b->shape[0]);
-    if (w.embedding) a = transpose(ta, a, w.rank, w.n_in);  // -> [n_vocab][r]
-    if (permute_qk && (w.proj == Proj::kQ || w.proj == Proj::kK) && !w.embedding) {
-      const int32_t heads = w.proj == Proj::kQ ? c.n_head : c.n_head_kv;
-      if (heads <= 0 || w.n_out % (2 * heads) != 0)
-        return BadFormat(where + ": " + std::to_string(w.n_out) + " rows do not split into " +
-                         std::to_string(heads) + " heads");
-      b = permute_rows(ta, b, w.n_out, w.rank, heads);
-    }
-    w.a = std::move(a);
-    w.b = std::move(b);
+    EMBER_RETURN_IF_ERROR(peft_weight(where, target, p, c, permute_qk, &w));
     ws.push_back(std::move(w));
   }
   if (ws.empty()) return BadFormat(st_path + ": no LoRA tensors");

@@ -5,17 +5,11 @@
 #include <cstring>
 #include <map>
 
+#include <Eigen/Dense>
+
 #include "engine/context.h"
 #include "quant/fp16.h"
 #include "tokenizer/tokenizer.h"
-
-#if __has_include(<Eigen/Dense>)
-#include <Eigen/Dense>
-#define EMBER_LORA_EIGEN 1
-#elif __has_include(<eigen3/Eigen/Dense>)
-#include <eigen3/Eigen/Dense>
-#define EMBER_LORA_EIGEN 1
-#endif
 
 namespace ember {
 namespace {
@@ -74,20 +68,10 @@ LoraWeight from_canon(const LoraWeight& proto, const Canon& c) {
 
 }  // namespace
 
-bool lora_blend_has_svd() {
-#ifdef EMBER_LORA_EIGEN
-  return true;
-#else
-  return false;
-#endif
-}
-
 Status lora_blend(const Model& model, const std::vector<LoraBlendInput>& inputs, LoraBlendMode mode,
                   int32_t rank, std::unique_ptr<LoraAdapter>* out) {
   if (inputs.empty()) return InvalidArgument("lora blend: no adapters");
   if (mode == LoraBlendMode::kSvd && rank <= 0) return InvalidArgument("lora blend: svd needs a rank > 0");
-  if (mode == LoraBlendMode::kSvd && !lora_blend_has_svd())
-    return Unsupported("lora blend: svd mode needs Eigen, which this build lacks");
   // Targets in a fixed order, each with its (weight, input) contributions.
   std::map<std::string, std::vector<std::pair<const LoraWeight*, float>>> targets;
   for (const LoraBlendInput& in : inputs) {
@@ -115,7 +99,6 @@ Status lora_blend(const Model& model, const std::vector<LoraBlendInput>& inputs,
             r.b[static_cast<size_t>(o) * r.r + k0 + k] = s * c.b[static_cast<size_t>(o) * c.r + k];
         k0 += c.r;
       }
-#ifdef EMBER_LORA_EIGEN
       if (mode == LoraBlendMode::kSvd) {
         using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
         Mat A(r.r, r.in), B(r.out, r.r);
@@ -147,7 +130,6 @@ Status lora_blend(const Model& model, const std::vector<LoraBlendInput>& inputs,
         }
         r = std::move(t);
       }
-#endif
     } else {  // kAverage
       r.r = parts[0].first->rank;
       r.a.assign(static_cast<size_t>(r.r) * r.in, 0.0f);

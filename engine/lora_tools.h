@@ -33,9 +33,6 @@ struct LoraBlendInput {
 Status lora_blend(const Model& model, const std::vector<LoraBlendInput>& inputs, LoraBlendMode mode,
                   int32_t rank, std::unique_ptr<LoraAdapter>* out);
 
-// Whether kSvd is available (Eigen found at build time).
-bool lora_blend_has_svd();
-
 // ---- automatic blend weights (Crayon, arXiv 2406.07007) --------------------------------
 //
 // A set of texts is represented by the base model's final-normed hidden state (the input of

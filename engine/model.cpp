@@ -18,12 +18,21 @@ Status Model::FromGguf(std::unique_ptr<GgufFile> gguf, const ModelParams& params
   std::unique_ptr<Model> m(new Model());
   m->gguf_ = std::move(gguf);
   m->params_ = params;
-  EMBER_RETURN_IF_ERROR(ModelConfig::FromGguf(*m->gguf_, &m->config_));
-  EMBER_RETURN_IF_ERROR(Tokenizer::FromGguf(*m->gguf_, &m->tokenizer_));
-  EMBER_RETURN_IF_ERROR(m->BindWeights());
-  for (const GgufTensor& t : m->gguf_->tensors()) {
-    m->n_params_ += t.n_elements;
-    m->weight_bytes_ += t.nbytes;
+  if (params.vocab_only) {
+    // The tokenizer first: what a vocab-only user needs, so its error comes first. As
+    // llama.cpp's vocab_only, the architecture's hyperparameters must still parse and the
+    // vocabulary size is the tokenizer's.
+    EMBER_RETURN_IF_ERROR(Tokenizer::FromGguf(*m->gguf_, &m->tokenizer_));
+    EMBER_RETURN_IF_ERROR(ModelConfig::FromGguf(*m->gguf_, &m->config_));
+    m->config_.n_vocab = m->tokenizer_->n_vocab();
+  } else {
+    EMBER_RETURN_IF_ERROR(ModelConfig::FromGguf(*m->gguf_, &m->config_));
+    EMBER_RETURN_IF_ERROR(Tokenizer::FromGguf(*m->gguf_, &m->tokenizer_));
+    EMBER_RETURN_IF_ERROR(m->BindWeights());
+    for (const GgufTensor& t : m->gguf_->tensors()) {
+      m->n_params_ += t.n_elements;
+      m->weight_bytes_ += t.nbytes;
+    }
   }
   EMBER_LOG_INFO("%s: %s", m->gguf_->path().c_str(), m->config_.Summary().c_str());
   *out = std::move(m);

@@ -41,6 +41,7 @@ struct ModelWeights {
 
 struct ModelParams {
   bool reference_kernels = false;  // default for contexts made from this model
+  bool vocab_only = false;         // metadata and tokenizer only: no weights bound, no context
 };
 
 class Model {
@@ -58,6 +59,7 @@ class Model {
   const ModelParams& params() const { return params_; }
   uint64_t n_params() const { return n_params_; }
   uint64_t weight_bytes() const { return weight_bytes_; }
+  bool vocab_only() const { return params_.vocab_only; }
 
  private:
   Model() = default;

@@ -313,12 +313,17 @@ const uint8_t* GgufFile::file_data() const { return file_->data(); }
 
 // ---- parsing ---------------------------------------------------------------------
 
-Status GgufFile::Parse() {
-  const std::string& name = file_->path();
-  const size_t size = file_->size();
-  Cursor c(file_->data(), size, name);
+namespace {
 
-  // Header.
+// Reserve only a modest amount up front: the counts are bounded by the file size,
+// but a GgufValue is much larger than its smallest encoding, so growth is left to
+// entries that actually parse.
+constexpr uint64_t kMaxReserve = 1 << 12;
+
+// Magic, version and the two counts, each count bounded by the bytes left so that a
+// hostile count cannot allocate.
+Status read_header(Cursor& c, const std::string& name, const uint8_t* data, size_t size, uint32_t* version,
+                   uint64_t* n_tensors_out, uint64_t* n_kv_out) {
   if (size < 4) {
     return BadFormat(name + ": not a GGUF file: only " + std::to_string(size) +
                      " bytes (the magic alone needs 4)");
@@ -328,29 +333,28 @@ Status GgufFile::Parse() {
   if (magic != kMagic) {
     std::string shown;
     for (int k = 0; k < 4; ++k) {
-      unsigned char ch = file_->data()[k];
+      unsigned char ch = data[k];
       shown += (ch >= 0x20 && ch < 0x7f) ? static_cast<char>(ch) : '.';
     }
     char hex[16];
     std::snprintf(hex, sizeof hex, "0x%08x", magic);
     return BadFormat(name + ": bad magic " + hex + " ('" + shown + "'), expected 'GGUF'");
   }
-  EMBER_RETURN_IF_ERROR(c.Read("header version", &version_));
-  if (version_ == 1) {
+  EMBER_RETURN_IF_ERROR(c.Read("header version", version));
+  if (*version == 1) {
     return Unsupported(name + ": GGUF version 1 is not supported (32-bit counts; only versions 2 and 3 are read)");
   }
-  if (version_ == 0x02000000u || version_ == 0x03000000u) {
-    return Unsupported(name + ": big-endian GGUF (version field " + std::to_string(version_) +
+  if (*version == 0x02000000u || *version == 0x03000000u) {
+    return Unsupported(name + ": big-endian GGUF (version field " + std::to_string(*version) +
                        ") is not supported");
   }
-  if (version_ != 2 && version_ != 3) {
-    return Unsupported(name + ": unsupported GGUF version " + std::to_string(version_) +
+  if (*version != 2 && *version != 3) {
+    return Unsupported(name + ": unsupported GGUF version " + std::to_string(*version) +
                        " (only versions 2 and 3 are read)");
   }
   uint64_t n_tensors = 0, n_kv = 0;
   EMBER_RETURN_IF_ERROR(c.Read("header tensor count", &n_tensors));
   EMBER_RETURN_IF_ERROR(c.Read("header metadata count", &n_kv));
-  // Bound both counts by the bytes left so a hostile count cannot allocate.
   const uint64_t left = c.remaining();
   if (n_kv > left / kMinKvBytes) {
     return BadFormat(name + ": header: metadata count n_kv = " + std::to_string(n_kv) +
@@ -362,13 +366,14 @@ Status GgufFile::Parse() {
                      " (with " + std::to_string(n_kv) + " metadata keys) cannot fit in the " +
                      std::to_string(left) + " bytes after the header");
   }
+  *n_tensors_out = n_tensors;
+  *n_kv_out = n_kv;
+  return Status::Ok();
+}
 
-  // Metadata.
-  // Reserve only a modest amount up front: the counts are bounded by the file size,
-  // but a GgufValue is much larger than its smallest encoding, so growth is left to
-  // entries that actually parse.
-  constexpr uint64_t kMaxReserve = 1 << 12;
-  kv_.reserve(static_cast<size_t>(std::min(n_kv, kMaxReserve)));
+// The n_kv key/value pairs, keys unique and non-empty.
+Status read_metadata(Cursor& c, uint64_t n_kv, std::vector<std::pair<std::string, GgufValue>>* kv) {
+  kv->reserve(static_cast<size_t>(std::min(n_kv, kMaxReserve)));
   std::unordered_set<std::string_view> keys;  // views into the mapping
   for (uint64_t k = 0; k < n_kv; ++k) {
     std::string what = "metadata key #" + std::to_string(k);
@@ -385,98 +390,94 @@ Status GgufFile::Parse() {
     Status st = read_value(c, static_cast<GgufType>(type_id), what, &v);
     if (!st.ok()) return st;
     if (!keys.insert(key).second) return c.Error(what, "duplicate key");
-    kv_.emplace_back(std::string(key), std::move(v));
+    kv->emplace_back(std::string(key), std::move(v));
   }
+  return Status::Ok();
+}
 
-  // Alignment of the data section and of every tensor offset.
-  alignment_ = kDefaultAlignment;
-  if (const GgufValue* a = Find("general.alignment")) {
-    if (a->type != GgufType::kU32) {
-      return BadFormat(name + ": key 'general.alignment': expected u32, found " +
-                       gguf_type_name(a->type));
-    }
-    if (a->u == 0 || !std::has_single_bit(a->u)) {
-      return BadFormat(name + ": key 'general.alignment': " + std::to_string(a->u) +
-                       " is not a power of two");
-    }
-    alignment_ = static_cast<size_t>(a->u);
+// The dimensions of a tensor info (after its name): n_dims, ne[], the element count.
+Status read_tensor_shape(Cursor& c, const std::string& what, GgufTensor* t) {
+  EMBER_RETURN_IF_ERROR(c.Read(what + " n_dims", &t->n_dims));
+  if (t->n_dims < 1 || t->n_dims > kMaxDims) {
+    return c.Error(what, "n_dims " + std::to_string(t->n_dims) + " is outside 1..4");
   }
-
-  // Tensor infos.
-  tensors_.reserve(static_cast<size_t>(std::min(n_tensors, kMaxReserve)));
-  std::unordered_set<std::string_view> names;
-  for (uint64_t k = 0; k < n_tensors; ++k) {
-    std::string what = "tensor #" + std::to_string(k);
-    std::string_view tname;
-    EMBER_RETURN_IF_ERROR(c.ReadString(what + " name", &tname));
-    if (tname.empty()) return c.Error(what, "empty tensor name");
-    what = "tensor " + quoted(tname);
-    if (!names.insert(tname).second) return c.Error(what, "duplicate tensor name");
-
-    GgufTensor t;
-    t.name = std::string(tname);
-    EMBER_RETURN_IF_ERROR(c.Read(what + " n_dims", &t.n_dims));
-    if (t.n_dims < 1 || t.n_dims > kMaxDims) {
-      return c.Error(what, "n_dims " + std::to_string(t.n_dims) + " is outside 1..4");
+  uint64_t n_elements = 1;
+  for (uint32_t d = 0; d < t->n_dims; ++d) {
+    std::string dim = "ne[" + std::to_string(d) + "]";
+    uint64_t ne = 0;
+    EMBER_RETURN_IF_ERROR(c.Read(what + " " + dim, &ne));
+    if (ne > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return c.Error(what, dim + " = " + std::to_string(static_cast<int64_t>(ne)) + " is negative");
     }
-    uint64_t n_elements = 1;
-    for (uint32_t d = 0; d < t.n_dims; ++d) {
-      std::string dim = "ne[" + std::to_string(d) + "]";
-      uint64_t ne = 0;
-      EMBER_RETURN_IF_ERROR(c.Read(what + " " + dim, &ne));
-      if (ne > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        return c.Error(what, dim + " = " + std::to_string(static_cast<int64_t>(ne)) + " is negative");
-      }
-      t.ne[d] = static_cast<int64_t>(ne);
-      if (!mul_ok(n_elements, ne, &n_elements) ||
-          n_elements > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        return c.Error(what, "element count overflows at " + dim + " = " + std::to_string(ne));
-      }
+    t->ne[d] = static_cast<int64_t>(ne);
+    if (!mul_ok(n_elements, ne, &n_elements) ||
+        n_elements > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return c.Error(what, "element count overflows at " + dim + " = " + std::to_string(ne));
     }
-    t.n_elements = n_elements;
-
-    uint32_t type_id = 0;
-    EMBER_RETURN_IF_ERROR(c.Read(what + " type", &type_id));
-    const TypeTraits& info = dtype_info(type_id);
-    if (info.name == nullptr) {
-      return c.Error(what, "unknown ggml tensor type id " + std::to_string(type_id), Code::kUnsupported);
-    }
-    t.type = static_cast<DType>(type_id);
-    if (static_cast<uint64_t>(t.ne[0]) % info.block_size != 0) {
-      return c.Error(what, "ne[0] = " + std::to_string(t.ne[0]) + " is not a multiple of the " +
-                               info.name + " block size " + std::to_string(info.block_size));
-    }
-    // Bytes: blocks per row x bytes per block x rows, each step checked.
-    uint64_t nbytes = static_cast<uint64_t>(t.ne[0]) / info.block_size;
-    bool ok = mul_ok(nbytes, info.type_size, &nbytes);
-    for (uint32_t d = 1; d < kMaxDims && ok; ++d) ok = mul_ok(nbytes, static_cast<uint64_t>(t.ne[d]), &nbytes);
-    if (!ok || nbytes > std::numeric_limits<size_t>::max()) {
-      return c.Error(what, "byte size overflows");
-    }
-    t.nbytes = static_cast<size_t>(nbytes);
-
-    EMBER_RETURN_IF_ERROR(c.Read(what + " offset", &t.offset));
-    if (t.offset % alignment_ != 0) {
-      return c.Error(what, "offset " + std::to_string(t.offset) + " is not a multiple of the alignment " +
-                               std::to_string(alignment_));
-    }
-    tensors_.push_back(std::move(t));
   }
+  t->n_elements = n_elements;
+  return Status::Ok();
+}
 
-  // Data section: starts at the next multiple of the alignment. A file without
-  // tensors needs none (and writers may end it right after the metadata).
-  if (tensors_.empty()) return Status::Ok();
+// The type of a tensor info (after its shape) and the byte size it implies.
+Status read_tensor_type(Cursor& c, const std::string& what, GgufTensor* t) {
+  uint32_t type_id = 0;
+  EMBER_RETURN_IF_ERROR(c.Read(what + " type", &type_id));
+  const TypeTraits& info = dtype_info(type_id);
+  if (info.name == nullptr) {
+    return c.Error(what, "unknown ggml tensor type id " + std::to_string(type_id), Code::kUnsupported);
+  }
+  t->type = static_cast<DType>(type_id);
+  if (static_cast<uint64_t>(t->ne[0]) % info.block_size != 0) {
+    return c.Error(what, "ne[0] = " + std::to_string(t->ne[0]) + " is not a multiple of the " +
+                             info.name + " block size " + std::to_string(info.block_size));
+  }
+  // Bytes: blocks per row x bytes per block x rows, each step checked.
+  uint64_t nbytes = static_cast<uint64_t>(t->ne[0]) / info.block_size;
+  bool ok = mul_ok(nbytes, info.type_size, &nbytes);
+  for (uint32_t d = 1; d < kMaxDims && ok; ++d) ok = mul_ok(nbytes, static_cast<uint64_t>(t->ne[d]), &nbytes);
+  if (!ok || nbytes > std::numeric_limits<size_t>::max()) {
+    return c.Error(what, "byte size overflows");
+  }
+  t->nbytes = static_cast<size_t>(nbytes);
+  return Status::Ok();
+}
+
+// Tensor info #k: name (unique, non-empty), shape, type, aligned offset.
+Status read_tensor_info(Cursor& c, uint64_t k, size_t alignment, std::unordered_set<std::string_view>* names,
+                        GgufTensor* t) {
+  std::string what = "tensor #" + std::to_string(k);
+  std::string_view tname;
+  EMBER_RETURN_IF_ERROR(c.ReadString(what + " name", &tname));
+  if (tname.empty()) return c.Error(what, "empty tensor name");
+  what = "tensor " + quoted(tname);
+  if (!names->insert(tname).second) return c.Error(what, "duplicate tensor name");
+  t->name = std::string(tname);
+  EMBER_RETURN_IF_ERROR(read_tensor_shape(c, what, t));
+  EMBER_RETURN_IF_ERROR(read_tensor_type(c, what, t));
+  EMBER_RETURN_IF_ERROR(c.Read(what + " offset", &t->offset));
+  if (t->offset % alignment != 0) {
+    return c.Error(what, "offset " + std::to_string(t->offset) + " is not a multiple of the alignment " +
+                             std::to_string(alignment));
+  }
+  return Status::Ok();
+}
+
+// Points every tensor at its bytes in the data section, which starts at the first
+// multiple of the alignment at or after `end_of_infos`; each must lie inside the file.
+Status place_tensor_data(const std::string& name, const uint8_t* data, size_t size, size_t end_of_infos,
+                         size_t alignment, std::vector<GgufTensor>* tensors) {
   uint64_t data_start = 0;
-  if (!add_ok(c.pos(), alignment_ - 1, &data_start)) {
+  if (!add_ok(end_of_infos, alignment - 1, &data_start)) {
     return BadFormat(name + ": data section offset overflows");
   }
-  data_start &= ~static_cast<uint64_t>(alignment_ - 1);
+  data_start &= ~static_cast<uint64_t>(alignment - 1);
   if (data_start > size) {
     return BadFormat(name + ": data section would start at byte " + std::to_string(data_start) +
                      ", past end of file (" + std::to_string(size) + " bytes)");
   }
   const uint64_t data_size = size - data_start;
-  for (GgufTensor& t : tensors_) {
+  for (GgufTensor& t : *tensors) {
     if (t.offset > data_size || t.nbytes > data_size - t.offset) {
       uint64_t begin = 0, end = 0;
       std::string range;
@@ -488,13 +489,16 @@ Status GgufFile::Parse() {
       return BadFormat(name + ": tensor " + quoted(t.name) + ": " + range + " past end of file (" +
                        std::to_string(size) + " bytes)");
     }
-    t.data = file_->data() + data_start + t.offset;
+    t.data = data + data_start + t.offset;
   }
+  return Status::Ok();
+}
 
-  // No two tensors may share bytes (a writer bug or a crafted file aliasing weights).
+// No two tensors may share bytes (a writer bug or a crafted file aliasing weights).
+Status check_no_overlap(const std::string& name, const std::vector<GgufTensor>& tensors) {
   std::vector<const GgufTensor*> by_offset;
-  by_offset.reserve(tensors_.size());
-  for (const GgufTensor& t : tensors_) {
+  by_offset.reserve(tensors.size());
+  for (const GgufTensor& t : tensors) {
     if (t.nbytes > 0) by_offset.push_back(&t);
   }
   std::sort(by_offset.begin(), by_offset.end(),
@@ -510,6 +514,45 @@ Status GgufFile::Parse() {
     }
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status GgufFile::Parse() {
+  const std::string& name = file_->path();
+  const size_t size = file_->size();
+  Cursor c(file_->data(), size, name);
+  uint64_t n_tensors = 0, n_kv = 0;
+  EMBER_RETURN_IF_ERROR(read_header(c, name, file_->data(), size, &version_, &n_tensors, &n_kv));
+  EMBER_RETURN_IF_ERROR(read_metadata(c, n_kv, &kv_));
+
+  // Alignment of the data section and of every tensor offset.
+  alignment_ = kDefaultAlignment;
+  if (const GgufValue* a = Find("general.alignment")) {
+    if (a->type != GgufType::kU32) {
+      return BadFormat(name + ": key 'general.alignment': expected u32, found " +
+                       gguf_type_name(a->type));
+    }
+    if (a->u == 0 || !std::has_single_bit(a->u)) {
+      return BadFormat(name + ": key 'general.alignment': " + std::to_string(a->u) +
+                       " is not a power of two");
+    }
+    alignment_ = static_cast<size_t>(a->u);
+  }
+
+  tensors_.reserve(static_cast<size_t>(std::min(n_tensors, kMaxReserve)));
+  std::unordered_set<std::string_view> names;
+  for (uint64_t k = 0; k < n_tensors; ++k) {
+    GgufTensor t;
+    EMBER_RETURN_IF_ERROR(read_tensor_info(c, k, alignment_, &names, &t));
+    tensors_.push_back(std::move(t));
+  }
+
+  // A file without tensors needs no data section (and writers may end it right
+  // after the metadata).
+  if (tensors_.empty()) return Status::Ok();
+  EMBER_RETURN_IF_ERROR(place_tensor_data(name, file_->data(), size, c.pos(), alignment_, &tensors_));
+  return check_no_overlap(name, tensors_);
 }
 
 // ---- lookup ----------------------------------------------------------------------

@@ -22,6 +22,7 @@ native=(build-essential cmake pkg-config libeigen3-dev libxsimd-dev
         libsentencepiece-dev libgtest-dev libgmock-dev libbenchmark-dev)
 crosspk=(g++-aarch64-linux-gnu qemu-user libgtest-dev:arm64 libgmock-dev:arm64
          libbenchmark-dev:arm64)
+native+=(nlohmann-json3-dev)  # header-only (Architecture: all): the ember command's JSON input
 
 missing() {  # prints the packages of "$@" that dpkg does not have installed
   for p in "$@"; do

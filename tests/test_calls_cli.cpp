@@ -152,5 +152,37 @@ TEST(EvalCallsCli, JsonReportOnAFewQueries) {
   EXPECT_NE(r.out.find("tokens per call: 6.00 (call), 6.00 generated"), std::string::npos) << r.out;
 }
 
+// The query set is JSON read by the command itself: a malformed line is one error naming
+// the file, the line and the column; arguments compare as JSON values (27.0 == 27, keys in
+// any order).
+TEST(EvalCallsCli, QueryFilesAreReadAsJson) {
+  const std::string dir = (std::filesystem::temp_directory_path() / ("ember-queries-" + std::to_string(::getpid()))).string();
+  std::filesystem::create_directories(dir);
+  const auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir + "/" + name) << text;
+    return dir + "/" + name;
+  };
+  const std::string good =
+      "{\"query\": \"Adjust the temperature in the bedroom to 27\", \"function\": \"set_temperature\", "
+      "\"args\": {\"degrees\": 27.0, \"room\": \"bedroom\"}}\n";
+  CliRun r = ember({"eval-calls", "-m", fixture(kModel), "-t", "1", "--no-compare", "--queries",
+                    write("good.jsonl", "\n" + good), "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  testing::Json j;
+  ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+  EXPECT_EQ(j["exact_match"]["correct"].i(), 1) << r.out;
+
+  const std::string bad = write("bad.jsonl", good + "{\"query\": x}\n");
+  r = ember({"eval-calls", "-m", fixture(kModel), "--queries", bad});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_EQ(r.err.rfind("ember eval-calls: " + bad + ":2: column 11: syntax error", 0), 0u) << r.err;
+  const std::string not_object = write("array.jsonl", "[1, 2]\n");
+  r = ember({"eval-calls", "-m", fixture(kModel), "--queries", not_object});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "ember eval-calls: " + not_object + ":1: expected an object with \"query\" and \"function\"\n");
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace ember

@@ -16,6 +16,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -97,6 +100,114 @@ TEST_F(Cli, EverySubcommandHasHelp) {
     Result r = run({"help", cmd});
     EXPECT_EQ(r.code, 0);
     EXPECT_NE(r.out.find(std::string("usage: ember ") + cmd), std::string::npos);
+  }
+}
+
+// ---- README's usage block against --help ------------------------------------------------
+
+// The entries of README.md's usage block (the ```sh block under "The `ember` command"):
+// a line starting with "ember " and its indented continuation lines, joined.
+std::vector<std::string> readme_usage_entries() {
+  std::ifstream f(std::string(EMBER_SOURCE_DIR) + "/README.md");
+  std::vector<std::string> entries;
+  bool in_section = false, in_block = false;
+  for (std::string line; std::getline(f, line);) {
+    if (line.rfind("## ", 0) == 0) in_section = line.find("The `ember` command") != std::string::npos;
+    if (!in_section) continue;
+    if (line.rfind("```", 0) == 0) {
+      if (in_block) break;
+      in_block = true;
+      continue;
+    }
+    if (!in_block) continue;
+    if (line.rfind("ember ", 0) == 0) entries.push_back(line);
+    else if (!line.empty() && line[0] == ' ' && !entries.empty()) entries.back() += " " + line;
+  }
+  return entries;
+}
+
+// "-m" and "--model" in text: a dash after the start, a space, '[', '(' or '|'.
+std::set<std::string> flags_in(const std::string& text) {
+  static const std::regex kFlag(R"((?:^|[\s\[(|])(--?[A-Za-z][A-Za-z0-9-]*))");
+  std::set<std::string> out;
+  for (std::sregex_iterator it(text.begin(), text.end(), kFlag), end; it != end; ++it) out.insert((*it)[1]);
+  return out;
+}
+
+// The flags of a --help text: every option row ("  -m, --model MODEL  ..." or
+// "      --tokens IDS  ..." and its continuation lines) with its names, and whether the
+// row says "(required)".
+struct HelpRow {
+  std::set<std::string> names;
+  bool required = false;
+};
+std::vector<HelpRow> help_rows(const std::string& help) {
+  static const std::regex kRow(R"(^  (?:(-[A-Za-z0-9]), )?(--[A-Za-z0-9-]+)|^      (--[A-Za-z0-9-]+))");
+  std::vector<HelpRow> rows;
+  std::istringstream in(help);
+  bool in_row = false;  // a row runs until an empty or unindented line
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, kRow)) {
+      rows.emplace_back();
+      for (size_t i = 1; i < m.size(); ++i)
+        if (m[i].matched) rows.back().names.insert(m[i]);
+      in_row = true;
+    } else if (line.empty() || line[0] != ' ') {
+      in_row = false;
+    }
+    if (in_row && line.find("(required)") != std::string::npos) rows.back().required = true;
+  }
+  return rows;
+}
+
+// The command words of a usage entry: "ember lora blend -m ..." -> "lora blend".
+std::vector<std::string> command_words(const std::string& entry) {
+  std::istringstream in(entry);
+  std::string w;
+  in >> w;  // "ember"
+  std::vector<std::string> words;
+  while (in >> w && std::regex_match(w, std::regex("[a-z][a-z-]*"))) words.push_back(w);
+  return words;
+}
+
+// Every flag README shows for a command is one its --help lists, and every flag the help
+// marks (required) is shown: the README cannot drift from the commands.
+TEST_F(Cli, ReadmeUsageMatchesHelp) {
+  const std::vector<std::string> entries = readme_usage_entries();
+  ASSERT_GE(entries.size(), 10u) << "README.md's usage block not found";
+  std::set<std::string> commands;
+  for (const std::string& entry : entries) {
+    std::vector<std::string> args = command_words(entry);
+    if (args.empty()) continue;  // "ember COMMAND --help"
+    commands.insert(args[0]);
+    args.push_back("--help");
+    Result r = run(args);
+    ASSERT_EQ(r.code, 0) << entry << "\n" << r.err;
+    const std::vector<HelpRow> rows = help_rows(r.out);
+    ASSERT_FALSE(rows.empty()) << r.out;
+    std::set<std::string> known;
+    for (const HelpRow& row : rows) known.insert(row.names.begin(), row.names.end());
+    const std::set<std::string> shown = flags_in(entry.substr(entry.find(' ', 6)));
+    for (const std::string& flag : shown)
+      EXPECT_TRUE(known.count(flag)) << "README: " << entry << "\n" << flag << " is not in --help:\n" << r.out;
+    for (const HelpRow& row : rows) {
+      if (!row.required) continue;
+      bool in_readme = false;
+      for (const std::string& name : row.names) in_readme = in_readme || shown.count(name);
+      EXPECT_TRUE(in_readme) << "README: " << entry << "\nlacks the required " << *row.names.begin();
+    }
+  }
+  // Every command of `ember --help` has a line.
+  Result top = run({"--help"});
+  std::istringstream in(top.out.substr(top.out.find("commands:")));
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line) && line.rfind("  ", 0) == 0 && line[2] != ' ') {
+    std::istringstream words(line);
+    std::string name;
+    words >> name;
+    EXPECT_TRUE(commands.count(name)) << "README's usage block has no 'ember " << name << "' line";
   }
 }
 
@@ -228,6 +339,33 @@ TEST_F(Cli, TokenizeNoBosAndSpecial) {
   // `--` lets TEXT start with a dash.
   Result dash = run({"tokenize", "-m", m, "--", "-x"});
   EXPECT_EQ(dash.code, 0) << dash.err;
+}
+
+// A vocab-only GGUF (no tensors) tokenizes as llama.cpp's llama_tokenize does (add_special,
+// no parse_special): the goldens of both SentencePiece vocabularies. The BPE (gpt2) ones
+// are not supported yet: one line naming tokenizer.ggml.model.
+TEST_F(Cli, TokenizeVocabOnlyGguf) {
+  for (const std::string vocab : {"llama2", "memo260K"}) {
+    const std::string m = fixture("tokenizer/" + vocab + "-vocab.gguf");
+    const std::vector<testing::Json> goldens = testing::read_jsonl(fixture("tokenizer/" + vocab + ".tokenizer.jsonl"));
+    ASSERT_FALSE(goldens.empty());
+    for (const testing::Json& g : goldens) {
+      const std::string& text = g["text"].str;
+      if (text.find('\0') != std::string::npos) continue;  // an argument cannot carry it
+      std::string want;
+      for (int32_t id : g["ids_llamacpp"].ids()) want += (want.empty() ? "" : ",") + std::to_string(id);
+      Result r = run({"tokenize", "-m", m, "--", text});
+      ASSERT_EQ(r.code, 0) << vocab << ": " << r.err;
+      EXPECT_EQ(r.out.substr(0, r.out.find('\n')), want) << vocab << ": '" << text << "'";
+    }
+  }
+  for (const char* bpe : {"llama3", "qwen3"}) {
+    EXPECT_RUNTIME_ERROR(run({"tokenize", "-m", fixture(std::string("tokenizer/") + bpe + "-vocab.gguf"), "x"}),
+                         "tokenizer.ggml.model 'gpt2' is not supported");
+  }
+  // Other commands need the weights: the missing tensor is named.
+  EXPECT_RUNTIME_ERROR(run({"run", "-m", fixture("tokenizer/memo260K-vocab.gguf"), "-p", "x", "-t", "1"}),
+                       "token_embd.weight");
 }
 
 // ---- logits ---------------------------------------------------------------------------

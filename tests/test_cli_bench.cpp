@@ -1,5 +1,5 @@
 // `ember bench`: runs the built binary (like tests/test_cli.cpp) on the memo260K
-// fixture with tiny sizes (-p 8 -n 4 -r 1, a 16 MiB probe) and checks the JSON, CSV
+// fixture with tiny sizes (-p 8 -n 4 -r 1, a 16 MiB probe) and checks the JSON, JSON Lines, CSV
 // and table outputs and the usage errors; the energy columns with fake power sensors
 // (a sysfs tree through EMBER_SYSFS_ROOT, a vcgencmd script first on PATH) and without.
 #include <fcntl.h>
@@ -44,6 +44,22 @@ std::vector<std::string> lines_of(const std::string& s) {
 }
 
 using testing::one_line;
+
+// --output json: one array holding one object per row.
+bool json_rows(const std::string& out, std::vector<testing::Json>* rows) {
+  testing::Json a;
+  if (!testing::parse_json(out, &a) || a.kind != testing::Json::kArray) return false;
+  *rows = a.arr;
+  return true;
+}
+
+// --output json of a single combination: its row.
+bool one_json_row(const std::string& out, testing::Json* row) {
+  std::vector<testing::Json> rows;
+  if (!json_rows(out, &rows) || rows.size() != 1) return false;
+  *row = rows[0];
+  return true;
+}
 
 std::vector<std::string> split_csv(const std::string& line) {  // no quoted fields here
   std::vector<std::string> v;
@@ -141,11 +157,8 @@ TEST_F(CliBench, JsonHasEveryKeyWithSaneValues) {
   Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err, "");  // -q: no progress
-  std::vector<std::string> lines = lines_of(r.out);
-  ASSERT_EQ(lines.size(), 1u) << r.out;
   testing::Json j;
-  std::string err;
-  ASSERT_TRUE(testing::parse_json(lines[0], &j, &err)) << err << ": " << lines[0];
+  ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
   for (const char* k : kJsonKeys) EXPECT_TRUE(j.has(k)) << k;
   EXPECT_EQ(j["model"].str, name);
   EXPECT_FALSE(j["kernels"].str.empty());
@@ -176,22 +189,34 @@ TEST_F(CliBench, JsonHasEveryKeyWithSaneValues) {
   EXPECT_NEAR(j["decode_bw_gbs"].num, j["bytes_per_token"].num * j["decode_tps"].num / 1e9, 2e-3);
 }
 
-TEST_F(CliBench, JsonOneObjectPerCombinationInOrder) {
-  Result r = bench({"-p", "4,8", "-n", "2,4", "-t", "1", "--output", "json"});
-  ASSERT_EQ(r.code, 0) << r.err;
-  std::vector<std::string> lines = lines_of(r.out);
-  ASSERT_EQ(lines.size(), 4u) << r.out;
+// json: one array, llama-bench's convention; jsonl: one object per line. Same rows.
+TEST_F(CliBench, JsonOneArrayJsonlOneObjectPerLineInOrder) {
   const int want[4][2] = {{4, 2}, {4, 4}, {8, 2}, {8, 4}};
-  for (size_t i = 0; i < 4; ++i) {
-    testing::Json j;
-    ASSERT_TRUE(testing::parse_json(lines[i], &j)) << lines[i];
+  const auto expect_row = [&](const testing::Json& j, size_t i) {
     EXPECT_EQ(j["n_prompt"].i(), want[i][0]);
     EXPECT_EQ(j["n_gen"].i(), want[i][1]);
     EXPECT_EQ(j["n_ctx"].i(), want[i][0] + want[i][1]);  // default: exactly what the row needs
-  }
+  };
+  Result r = bench({"-p", "4,8", "-n", "2,4", "-t", "1", "--output", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<testing::Json> rows;
+  ASSERT_TRUE(json_rows(r.out, &rows)) << r.out;
+  ASSERT_EQ(rows.size(), 4u) << r.out;
+  for (size_t i = 0; i < 4; ++i) expect_row(rows[i], i);
   // stderr is not a terminal: plain progress lines, one per combination.
   EXPECT_EQ(lines_of(r.err).size(), 4u) << r.err;
   EXPECT_EQ(r.err.find('\r'), std::string::npos);
+
+  r = bench({"-p", "4,8", "-n", "2,4", "-t", "1", "--output", "jsonl", "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 4u) << r.out;
+  for (size_t i = 0; i < 4; ++i) {
+    testing::Json j;
+    ASSERT_TRUE(testing::parse_json(lines[i], &j)) << lines[i];
+    ASSERT_EQ(j.kind, testing::Json::kObject) << lines[i];
+    expect_row(j, i);
+  }
 }
 
 TEST_F(CliBench, CsvHeaderThenOneRowPerCombination) {
@@ -232,7 +257,7 @@ TEST_F(CliBench, NoProbeGivesNullBandwidth) {
   Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
   testing::Json j;
-  ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+  ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
   EXPECT_EQ(j["read_bw_gbs"].kind, testing::Json::kNull);
   EXPECT_EQ(j["decode_bw_pct"].kind, testing::Json::kNull);
   EXPECT_GT(j["decode_bw_gbs"].num, 0);
@@ -292,7 +317,7 @@ TEST_F(CliBench, BytesPerTokenLeaveOutASeparateEmbeddingTable) {
     Result r = bench({"-p", "4", "-n", "2", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
     ASSERT_EQ(r.code, 0) << r.err;
     testing::Json j;
-    ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+    ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
     const double model_bytes = j["model_bytes"].num, per_token = j["bytes_per_token"].num;
     if (std::string(preset) == "tiny")
       EXPECT_NEAR(per_token, model_bytes - 512.0 * 256 * 4, 64) << preset;
@@ -319,7 +344,7 @@ TEST_F(CliBench, EnergyWithoutSensorsIsNotAvailable) {
   Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
   testing::Json j;
-  ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+  ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
   EXPECT_EQ(j["energy_source"].kind, testing::Json::kNull);
   const std::string note = "no power sensor: rapl: no intel-rapl:N zone in " + dir_ + "/sys/class/powercap";
   EXPECT_EQ(j["energy_note"].str.rfind(note, 0), 0u) << j["energy_note"].str;
@@ -334,7 +359,7 @@ TEST_F(CliBench, EnergyWithoutSensorsIsNotAvailable) {
   put("sys/class/hwmon/hwmon0/power1_input", "5000000\n");
   r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q", "--energy", "none"});
   ASSERT_EQ(r.code, 0) << r.err;
-  ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+  ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
   EXPECT_EQ(j["energy_source"].kind, testing::Json::kNull);
   EXPECT_EQ(j["energy_note"].str, "disabled (--energy none)");
 }
@@ -362,7 +387,7 @@ TEST_F(CliBench, EnergyFromAFakeHwmonSensor) {
   Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
   testing::Json j;
-  ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+  ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
   expect_constant_power(j, "hwmon", 5.0);
   EXPECT_EQ(j["energy_note"].str, "hwmon0/power_meter power1");
 
@@ -404,7 +429,7 @@ TEST_F(CliBench, EnergyFromFakeRaplCounters) {
   Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
   testing::Json j;
-  ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+  ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
   EXPECT_EQ(j["energy_source"].str, "rapl");
   EXPECT_EQ(j["energy_note"].str, "intel-rapl:0 (package-0), intel-rapl:1 (package-1)");
   for (const char* k : kEnergyKeys) {
@@ -417,7 +442,7 @@ TEST_F(CliBench, EnergyFromFakeRaplCounters) {
   std::filesystem::create_directories(counter);  // unreadable, even for root
   r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
-  ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+  ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
   EXPECT_EQ(j["energy_source"].kind, testing::Json::kNull);
   EXPECT_EQ(j["energy_note"].str, "rapl: " + counter + ": is a directory");
   for (const char* k : kEnergyKeys) EXPECT_EQ(j[k].kind, testing::Json::kNull) << k;
@@ -441,7 +466,7 @@ TEST_F(CliBench, EnergyFromAFakeVcgencmd) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err, "");  // vcgencmd's stderr does not leak
   testing::Json j;
-  ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+  ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
   expect_constant_power(j, "pmic", 2.0 * 0.8 + 0.5 * 3.3);
   EXPECT_EQ(j["energy_note"].str, dir_ + "/bin/vcgencmd pmic_read_adc: sum of rail V x I");
 }

@@ -1,6 +1,6 @@
 // Whole-model tests: golden logits from the fixtures' float64 reference, fast vs
-// reference kernels, thread-count and batching invariance, greedy goldens, and
-// the generator's stop rules and error paths.
+// reference kernels, thread-count and batching invariance, greedy goldens, the
+// generator's stop rules and error paths, and vocab-only loading (C API).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ember/ember.h"
 #include "engine/context.h"
 #include "engine/generator.h"
 #include "engine/model.h"
@@ -427,6 +428,46 @@ TEST(Octopus, GreedyCallsMatchReferenceOnSample) {
 }
 
 // ---- sampler ---------------------------------------------------------------------
+
+// ember_model_params.vocab_only: a GGUF without tensors loads with its tokenizer (the
+// llama.cpp goldens: BOS added, no special parsing), reports no weights, and cannot
+// make a context. Without the flag the missing weights are the error.
+TEST(VocabOnly, TokenizesWithoutWeightsAndRefusesAContext) {
+  const std::string path = fixture("tokenizer/llama2-vocab.gguf");
+  ember_model* m = nullptr;
+  EXPECT_NE(ember_model_load(path.c_str(), nullptr, &m), EMBER_OK);
+  EXPECT_EQ(m, nullptr);
+  EXPECT_NE(std::string(ember_last_error()).find("token_embd.weight"), std::string::npos) << ember_last_error();
+
+  ember_model_params mp = ember_model_default_params();
+  EXPECT_EQ(mp.vocab_only, 0);
+  mp.vocab_only = 1;
+  ASSERT_EQ(ember_model_load(path.c_str(), &mp, &m), EMBER_OK) << ember_last_error();
+  ember_model_info info{};
+  ASSERT_EQ(ember_model_get_info(m, &info), EMBER_OK);
+  EXPECT_STREQ(info.architecture, "llama");
+  EXPECT_EQ(info.n_vocab, 32000);
+  EXPECT_EQ(info.n_params, 0u);
+  EXPECT_EQ(info.weight_bytes, 0u);
+  EXPECT_EQ(info.bos_id, 1);
+
+  const std::vector<Json> goldens = testing::read_jsonl(fixture("tokenizer/llama2.tokenizer.jsonl"));
+  ASSERT_FALSE(goldens.empty());
+  for (const Json& g : goldens) {
+    const std::string& text = g["text"].str;
+    std::vector<int32_t> ids(text.size() + 2);  // byte fallback: at most one id per byte, plus BOS
+    size_t n = 0;
+    ASSERT_EQ(ember_tokenize(m, text.data(), text.size(), -1, 0, ids.data(), ids.size(), &n), EMBER_OK) << text;
+    ids.resize(n);
+    EXPECT_EQ(ids, g["ids_llamacpp"].ids()) << text;
+  }
+
+  ember_context* ctx = nullptr;
+  EXPECT_EQ(ember_context_create(m, nullptr, &ctx), EMBER_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ctx, nullptr);
+  EXPECT_NE(std::string(ember_last_error()).find("vocab-only"), std::string::npos) << ember_last_error();
+  ember_model_free(m);
+}
 
 TEST(Sampler, GreedyAndTopKOneAreArgmax) {
   std::vector<float> l = {0.1f, 2.0f, -1.0f, 1.9f, 2.0f};

@@ -450,7 +450,6 @@ TEST(LoraBlend, ExactBlendEqualsApplyingTogetherAndSvdAtFullRankEqualsExact) {
   auto sb = make_set(*m, 64, {{back.get(), 1.0f}});
   EXPECT_EQ(logits(*m, ids, sb.get()), got);
 
-  if (!lora_blend_has_svd()) GTEST_SKIP() << "built without Eigen: no svd blend";
   s = lora_blend(*m, in, LoraBlendMode::kSvd, 16, &svd);
   ASSERT_TRUE(s.ok()) << s.ToString();
   auto ss = make_set(*m, 64, {{svd.get(), 1.0f}});

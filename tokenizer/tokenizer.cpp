@@ -143,7 +143,13 @@ struct Tokenizer::Impl {
 Tokenizer::Tokenizer() : impl_(std::make_unique<Impl>()) {}
 Tokenizer::~Tokenizer() = default;
 
-Status Tokenizer::FromVocab(const VocabSpec& v, std::unique_ptr<Tokenizer>* out) {
+namespace {
+
+// SentencePiece piece types (SentencePiece.Type) the proto is sanitized to.
+constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kByte = 6;
+
+// Sizes of the parallel arrays and the special ids.
+Status CheckVocabSpec(const VocabSpec& v) {
   if (v.model != "llama")
     return Unsupported("tokenizer: tokenizer model '" + v.model +
                        "' is not supported (only 'llama', i.e. SentencePiece)");
@@ -167,30 +173,12 @@ Status Tokenizer::FromVocab(const VocabSpec& v, std::unique_ptr<Tokenizer>* out)
   EMBER_RETURN_IF_ERROR(check_id(v.eos_id, "eos_id"));
   EMBER_RETURN_IF_ERROR(check_id(v.unk_id, "unk_id"));
   EMBER_RETURN_IF_ERROR(check_id(v.pad_id, "pad_id"));
+  return Status::Ok();
+}
 
-  std::unique_ptr<Tokenizer> t(new Tokenizer());
-  Impl& im = *t->impl_;
-  im.pieces = v.tokens;
-  im.types.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    int32_t ty = v.types.empty() ? 1 : v.types[i];
-    im.types[i] = (ty >= 0 && ty <= 6) ? static_cast<TokenType>(ty) : TokenType::kUndefined;
-  }
-
-  // ---- the sanitized proto ----
-  spm::ModelProtoInfo info;
-  info.model_type = spm::kBpe;  // llama vocabularies are SentencePiece BPE
-  info.vocab_size = n32;
-  info.pieces.resize(n);
-  constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kByte = 6;
-  for (size_t i = 0; i < n; ++i) {
-    int32_t ty = static_cast<int32_t>(im.types[i]);
-    info.pieces[i].piece = v.tokens[i];
-    info.pieces[i].score = v.scores.empty() ? 0.0f : v.scores[i];
-    info.pieces[i].type = (ty >= 1 && ty <= 6) ? ty : kNormal;  // undefined -> normal
-  }
-
-  // Byte fallback needs all 256 canonical byte pieces; otherwise byte pieces are inert.
+// Byte fallback needs all 256 canonical byte pieces; otherwise byte pieces are inert.
+void SanitizeBytePieces(const VocabSpec& v, spm::ModelProtoInfo* info_out) {
+  spm::ModelProtoInfo& info = *info_out;
   std::array<bool, 256> have_byte{};
   for (auto& p : info.pieces)
     if (p.type == kByte && IsCanonicalBytePiece(p.piece)) have_byte[ParseBytePiece(p.piece)] = true;
@@ -200,9 +188,13 @@ Status Tokenizer::FromVocab(const VocabSpec& v, std::unique_ptr<Tokenizer>* out)
     EMBER_LOG_WARN("tokenizer: byte_fallback requested but the vocabulary lacks some of <0x00>..<0xFF>; disabled");
   for (auto& p : info.pieces)
     if (p.type == kByte && (!info.byte_fallback || !IsCanonicalBytePiece(p.piece))) p.type = kControl;
+}
 
-  // Exactly one UNKNOWN piece: the one at unk_id if it is typed unknown, else the first
-  // typed unknown, else the piece at unk_id is promoted.
+// Exactly one UNKNOWN piece: the one at unk_id if it is typed unknown, else the first
+// typed unknown, else the piece at unk_id is promoted. *unk_out: its id.
+Status ChooseUnknownPiece(const VocabSpec& v, spm::ModelProtoInfo* info_out, int32_t* unk_out) {
+  spm::ModelProtoInfo& info = *info_out;
+  const int32_t n32 = static_cast<int32_t>(v.tokens.size());
   int32_t unk = -1;
   if (v.unk_id >= 0 && info.pieces[v.unk_id].type == kUnknown) unk = v.unk_id;
   for (int32_t i = 0; i < n32 && unk < 0; ++i)
@@ -214,9 +206,15 @@ Status Tokenizer::FromVocab(const VocabSpec& v, std::unique_ptr<Tokenizer>* out)
   for (int32_t i = 0; i < n32; ++i)
     if (info.pieces[i].type == kUnknown && i != unk) info.pieces[i].type = kControl;
   info.pieces[unk].type = kUnknown;
+  *unk_out = unk;
+  return Status::Ok();
+}
 
-  // Unusable texts (empty, NUL, huge, duplicate within sentencepiece's normal or reserved
-  // map) become unique CONTROL placeholders.
+// Unusable texts (empty, NUL, huge, duplicate within sentencepiece's normal or reserved
+// map) become unique CONTROL placeholders.
+Status ReplaceUnusablePieces(const VocabSpec& v, int32_t unk, spm::ModelProtoInfo* info_out) {
+  spm::ModelProtoInfo& info = *info_out;
+  const int32_t n32 = static_cast<int32_t>(v.tokens.size());
   std::unordered_set<std::string_view> normal_seen, reserved_seen;
   std::unordered_set<std::string_view> all_texts(v.tokens.begin(), v.tokens.end());
   int n_placeholders = 0;
@@ -237,6 +235,40 @@ Status Tokenizer::FromVocab(const VocabSpec& v, std::unique_ptr<Tokenizer>* out)
   if (n_placeholders)
     EMBER_LOG_WARN("tokenizer: %d vocabulary entries are empty, duplicated or invalid; they will never be produced by encoding",
                    n_placeholders);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Tokenizer::FromVocab(const VocabSpec& v, std::unique_ptr<Tokenizer>* out) {
+  EMBER_RETURN_IF_ERROR(CheckVocabSpec(v));
+  const size_t n = v.tokens.size();
+  const int32_t n32 = static_cast<int32_t>(n);
+
+  std::unique_ptr<Tokenizer> t(new Tokenizer());
+  Impl& im = *t->impl_;
+  im.pieces = v.tokens;
+  im.types.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    int32_t ty = v.types.empty() ? 1 : v.types[i];
+    im.types[i] = (ty >= 0 && ty <= 6) ? static_cast<TokenType>(ty) : TokenType::kUndefined;
+  }
+
+  // ---- the sanitized proto ----
+  spm::ModelProtoInfo info;
+  info.model_type = spm::kBpe;  // llama vocabularies are SentencePiece BPE
+  info.vocab_size = n32;
+  info.pieces.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    int32_t ty = static_cast<int32_t>(im.types[i]);
+    info.pieces[i].piece = v.tokens[i];
+    info.pieces[i].score = v.scores.empty() ? 0.0f : v.scores[i];
+    info.pieces[i].type = (ty >= 1 && ty <= 6) ? ty : kNormal;  // undefined -> normal
+  }
+  SanitizeBytePieces(v, &info);
+  int32_t unk = -1;
+  EMBER_RETURN_IF_ERROR(ChooseUnknownPiece(v, &info, &unk));
+  EMBER_RETURN_IF_ERROR(ReplaceUnusablePieces(v, unk, &info));
 
   info.unk_id = unk;
   info.bos_id = v.bos_id;

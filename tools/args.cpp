@@ -261,18 +261,14 @@ int ArgParser::usage_error(std::string_view message) const {
   return kExitUsage;
 }
 
-int ArgParser::parse(const std::vector<std::string>& args) {
-  // --help anywhere before `--` wins over every other problem, so that
-  // "ember run --tmep 1 --help" still shows the help.
-  // The scan skips the values of flags ("-p --help" is a prompt).
+// --help anywhere before `--` wins over every other problem, so that
+// "ember run --tmep 1 --help" still shows the help. The scan skips the values of flags
+// ("-p --help" is a prompt).
+bool ArgParser::asks_for_help(const std::vector<std::string>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--") break;
-    if (a == "--help" || a == "-h") {
-      std::fputs(help().c_str(), stdout);
-      std::fflush(stdout);
-      return kExitOk;
-    }
+    if (a == "--help" || a == "-h") return true;
     const Option* o = nullptr;
     if (a.size() > 2 && a[0] == '-' && a[1] == '-' && a.find('=') == std::string::npos)
       o = find_long(std::string_view(a).substr(2));
@@ -280,7 +276,55 @@ int ArgParser::parse(const std::vector<std::string>& args) {
       o = find_short(a[1]);
     if (o && !std::holds_alternative<bool*>(o->target)) ++i;
   }
+  return false;
+}
 
+// The flag args[*i] (with its value: attached, or the next argument, which *i then
+// moves to). kContinue when it is fine.
+int ArgParser::parse_flag(const std::vector<std::string>& args, size_t* i) {
+  const std::string& a = args[*i];
+  // Split into the flag as written, the option, and an attached value if any.
+  Option* o = nullptr;
+  std::string shown;  // the flag as the user wrote it, for messages
+  std::string value;
+  bool has_value = false;
+  if (a[1] == '-') {
+    size_t eq = a.find('=');
+    shown = a.substr(0, eq);
+    o = find_long(std::string_view(shown).substr(2));
+    if (eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      has_value = true;
+    }
+  } else {
+    shown = a.substr(0, 2);
+    o = find_short(a[1]);
+    if (a.size() > 2) {
+      value = a.substr(2);
+      if (!value.empty() && value[0] == '=') value.erase(0, 1);  // -n=20
+      has_value = true;
+    }
+  }
+  if (!o) return usage_error("unknown flag '" + shown + "'");
+
+  bool is_bool = std::holds_alternative<bool*>(o->target);
+  if (is_bool && has_value) return usage_error("flag '" + shown + "' takes no value");
+  if (!is_bool && !has_value) {
+    if (*i + 1 >= args.size()) return usage_error("flag '" + shown + "' needs a value");
+    value = args[++*i];
+  }
+  std::string why = assign(*o, value);
+  if (!why.empty()) return usage_error("bad value '" + value + "' for '" + shown + "': " + why);
+  o->seen = true;
+  return kContinue;
+}
+
+int ArgParser::parse(const std::vector<std::string>& args) {
+  if (asks_for_help(args)) {
+    std::fputs(help().c_str(), stdout);
+    std::fflush(stdout);
+    return kExitOk;
+  }
   size_t n_positional = 0;
   bool flags_done = false;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -296,40 +340,7 @@ int ArgParser::parse(const std::vector<std::string>& args) {
       *positionals_[n_positional++].out = a;
       continue;
     }
-
-    // Split into the flag as written, the option, and an attached value if any.
-    Option* o = nullptr;
-    std::string shown;  // the flag as the user wrote it, for messages
-    std::string value;
-    bool has_value = false;
-    if (a[1] == '-') {
-      size_t eq = a.find('=');
-      shown = a.substr(0, eq);
-      o = find_long(std::string_view(shown).substr(2));
-      if (eq != std::string::npos) {
-        value = a.substr(eq + 1);
-        has_value = true;
-      }
-    } else {
-      shown = a.substr(0, 2);
-      o = find_short(a[1]);
-      if (a.size() > 2) {
-        value = a.substr(2);
-        if (!value.empty() && value[0] == '=') value.erase(0, 1);  // -n=20
-        has_value = true;
-      }
-    }
-    if (!o) return usage_error("unknown flag '" + shown + "'");
-
-    bool is_bool = std::holds_alternative<bool*>(o->target);
-    if (is_bool && has_value) return usage_error("flag '" + shown + "' takes no value");
-    if (!is_bool && !has_value) {
-      if (i + 1 >= args.size()) return usage_error("flag '" + shown + "' needs a value");
-      value = args[++i];
-    }
-    std::string why = assign(*o, value);
-    if (!why.empty()) return usage_error("bad value '" + value + "' for '" + shown + "': " + why);
-    o->seen = true;
+    if (int rc = parse_flag(args, &i); rc != kContinue) return rc;
   }
 
   for (const Option& o : options_)

@@ -112,6 +112,9 @@ class ArgParser {
   const Option* find_long(std::string_view name) const;
   Option* find_long(std::string_view name);
   Option* find_short(char c);
+  // Steps of parse(): whether --help comes before `--`; one flag and its value.
+  bool asks_for_help(const std::vector<std::string>& args);
+  int parse_flag(const std::vector<std::string>& args, size_t* i);
   // Converts and stores a value; "" on success, else why it is bad.
   static std::string assign(Option& o, std::string_view value);
 

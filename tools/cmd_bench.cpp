@@ -44,6 +44,7 @@
 #include "cmd_lora.h"
 #include "commands.h"
 #include "common.h"
+#include "json_io.h"
 #include "plot_svg.h"
 #include "power.h"
 
@@ -162,23 +163,6 @@ std::string fmt_rate(double v) {
   return fmt(v >= 1000 ? "%.0f" : v >= 100 ? "%.1f" : "%.2f", v);
 }
 
-std::string json_string(const std::string& s) {
-  std::string o = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      o += '\\';
-      o += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char u[8];
-      std::snprintf(u, sizeof u, "\\u%04x", c);
-      o += u;
-    } else {
-      o += static_cast<char>(c);
-    }
-  }
-  return o + "\"";
-}
-
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
   std::string o = "\"";
@@ -244,13 +228,16 @@ std::vector<Field> fields(const Row& r, const std::string& model_name, const std
   };
 }
 
-void print_json(const std::vector<Field>& fs) {
-  std::string line = "{";
+// One object on one line, between `before` and `after`.
+void print_json(const std::vector<Field>& fs, const char* before, const char* after) {
+  std::string line = before;
+  line += "{";
   for (size_t i = 0; i < fs.size(); ++i) {
     if (i) line += ", ";
-    line += json_string(fs[i].key) + ": " + (fs[i].is_string ? json_string(fs[i].value) : fs[i].value);
+    line += json_quote(fs[i].key) + ": " + (fs[i].is_string ? json_quote(fs[i].value) : fs[i].value);
   }
-  line += "}\n";
+  line += "}";
+  line += after;
   std::fputs(line.c_str(), stdout);
   std::fflush(stdout);
 }
@@ -358,43 +345,40 @@ class Progress {
   size_t shown_ = 0;
 };
 
-}  // namespace
+// ---- options -----------------------------------------------------------------------
 
-int cmd_bench(const Args& args) {
-  std::string model_path, output = "table";
-  std::vector<int32_t> prompts = {128}, gens = {64};
-  const int32_t n_cores = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<int32_t> threads = {n_cores};
+struct BenchOptions {
+  std::string model_path, output = "table", energy = "auto", plot_path;
+  std::vector<int32_t> prompts = {128}, gens = {64}, threads;
   int32_t reps = 3, n_ctx = 0, probe_mib = 512, probe_passes = 5;
   uint64_t seed = 1234;
   bool reference = false, verbose = false, quiet = false;
-  std::string energy = "auto";
-  std::string plot_path;
-
-  ArgParser p("bench", "-m MODEL [-p 128[,512..]] [-n 64[,..]] [-t 1,2] [-r 3] [--output table|json|csv]",
-              "Measure prefill and decode speed, time to first token and memory for every\n"
-              "combination of prompt length, generation length and thread count, and decode's\n"
-              "memory bandwidth as a share of the machine's streaming read bandwidth.");
-  p.option("model", 'm', "MODEL", &model_path, "model file (GGUF)").required();
-  p.option("n-prompt", 'p', "N,..", &prompts, "prompt lengths: tokens evaluated in one batch");
-  p.option("n-gen", 'n', "N,..", &gens, "generation lengths: single-token evaluations after the prompt");
-  p.option("threads", 't', "N,..", &threads, "thread counts; 0: all cores")
-      .default_text(std::to_string(n_cores) + ", all cores");
-  p.option("repetitions", 'r', "R", &reps, "timed runs per combination (after one warm-up run)").range(1, 10000);
-  p.option("ctx-size", 'c', "N", &n_ctx, "context size; 0: prompt + gen of each combination").range(0, 1 << 24);
-  p.option("output", 0, "FORMAT", &output, "table, json (one object per line) or csv");
-  p.option("seed", 's', "S", &seed, "seed of the random token ids");
   std::vector<std::string> lora_specs;
-  p.option("lora", 0, "FILE[:SCALE]", &lora_specs, kLoraFlagHelp);
-  p.option("probe-mib", 0, "MIB", &probe_mib, "buffer of the read-bandwidth probe; 0: no probe").range(0, 1 << 20);
-  p.option("probe-passes", 0, "N", &probe_passes, "passes of the probe (the median counts)").range(1, 1000);
-  p.option("energy", 0, "SOURCE", &energy,
+};
+
+int32_t n_cores() { return static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency())); }
+
+void declare_flags(ArgParser& p, BenchOptions& o) {
+  p.option("model", 'm', "MODEL", &o.model_path, "model file (GGUF)").required();
+  p.option("n-prompt", 'p', "N,..", &o.prompts, "prompt lengths: tokens evaluated in one batch");
+  p.option("n-gen", 'n', "N,..", &o.gens, "generation lengths: single-token evaluations after the prompt");
+  p.option("threads", 't', "N,..", &o.threads, "thread counts; 0: all cores")
+      .default_text(std::to_string(n_cores()) + ", all cores");
+  p.option("repetitions", 'r', "R", &o.reps, "timed runs per combination (after one warm-up run)").range(1, 10000);
+  p.option("ctx-size", 'c', "N", &o.n_ctx, "context size; 0: prompt + gen of each combination").range(0, 1 << 24);
+  p.option("output", 0, "FORMAT", &o.output,
+           "table, json (one array of row objects), jsonl (one object per line) or csv");
+  p.option("seed", 's', "S", &o.seed, "seed of the random token ids");
+  p.option("lora", 0, "FILE[:SCALE]", &o.lora_specs, kLoraFlagHelp);
+  p.option("probe-mib", 0, "MIB", &o.probe_mib, "buffer of the read-bandwidth probe; 0: no probe").range(0, 1 << 20);
+  p.option("probe-passes", 0, "N", &o.probe_passes, "passes of the probe (the median counts)").range(1, 1000);
+  p.option("energy", 0, "SOURCE", &o.energy,
            "power source for watts and joules per token: auto, rapl, hwmon, pmic or none");
-  p.option("plot", 0, "FILE.svg", &plot_path,
+  p.option("plot", 0, "FILE.svg", &o.plot_path,
            "also draw prefill and decode tok/s against threads (or prompt length) as SVG");
-  p.flag("reference", 0, &reference, "use the scalar reference kernels");
-  p.flag("quiet", 'q', &quiet, "no progress on stderr");
-  p.flag("verbose", 'v', &verbose, "library log messages on stderr");
+  p.flag("reference", 0, &o.reference, "use the scalar reference kernels");
+  p.flag("quiet", 'q', &o.quiet, "no progress on stderr");
+  p.flag("verbose", 'v', &o.verbose, "library log messages on stderr");
   p.epilog(
       "Decode bandwidth = weight bytes read per token x decode tok/s (the token embedding table\n"
       "is not counted when the model has a separate output matrix: decoding reads one row of it).\n"
@@ -409,204 +393,295 @@ int cmd_bench(const Args& args) {
       "  ember bench -m model.gguf\n"
       "  ember bench -m model.gguf -p 128,512 -n 64 -t 1,2,4 -r 5 --output csv > bench.csv\n"
       "  ember bench -m model.gguf -t 1,2,4 --plot threads.svg\n");
-  if (int rc = p.parse(args); rc != kContinue) return rc;
+}
 
-  if (output != "table" && output != "json" && output != "csv")
-    return p.usage_error("unknown output format '" + output + "' (expected table, json or csv)");
-  if (!plot_path.empty()) {
+// The usage errors the parser cannot see; thread count 0 becomes all cores.
+// kContinue when the options are fine.
+int check_options(const ArgParser& p, BenchOptions& o) {
+  if (o.output != "table" && o.output != "json" && o.output != "jsonl" && o.output != "csv")
+    return p.usage_error("unknown output format '" + o.output + "' (expected table, json, jsonl or csv)");
+  if (!o.plot_path.empty()) {
     // Fail before minutes of measuring, not after: the SVG's directory must be writable.
-    const size_t slash = plot_path.find_last_of('/');
-    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : plot_path.substr(0, slash));
+    const size_t slash = o.plot_path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : o.plot_path.substr(0, slash));
     if (access(dir.c_str(), W_OK) != 0)
-      return p.usage_error("cannot write the plot " + plot_path + ": " + std::strerror(errno));
+      return p.usage_error("cannot write the plot " + o.plot_path + ": " + std::strerror(errno));
   }
-  if (!is_power_source_kind(energy))
-    return p.usage_error("unknown energy source '" + energy + "' (expected auto, rapl, hwmon, pmic or none)");
-  for (int32_t v : prompts)
+  if (!is_power_source_kind(o.energy))
+    return p.usage_error("unknown energy source '" + o.energy + "' (expected auto, rapl, hwmon, pmic or none)");
+  for (int32_t v : o.prompts)
     if (v < 1 || v > (1 << 24)) return p.usage_error("prompt length " + std::to_string(v) + " out of range 1..16777216");
-  for (int32_t v : gens)
+  for (int32_t v : o.gens)
     if (v < 1 || v > (1 << 24)) return p.usage_error("generation length " + std::to_string(v) + " out of range 1..16777216");
-  for (int32_t& v : threads) {
+  for (int32_t& v : o.threads) {
     if (v < 0 || v > 4096) return p.usage_error("thread count " + std::to_string(v) + " out of range 0..4096");
-    if (v == 0) v = n_cores;
+    if (v == 0) v = n_cores();
   }
-  if (n_ctx > 0) {
-    for (int32_t pp : prompts)
-      for (int32_t nn : gens)
-        if (static_cast<int64_t>(pp) + nn > n_ctx)
-          return p.usage_error("prompt " + std::to_string(pp) + " + gen " + std::to_string(nn) + " tokens exceed the context size " +
-                               std::to_string(n_ctx) + " (-c)");
+  if (o.n_ctx > 0) {
+    for (int32_t pp : o.prompts)
+      for (int32_t nn : o.gens)
+        if (static_cast<int64_t>(pp) + nn > o.n_ctx)
+          return p.usage_error("prompt " + std::to_string(pp) + " + gen " + std::to_string(nn) +
+                               " tokens exceed the context size " + std::to_string(o.n_ctx) + " (-c)");
   }
+  return kContinue;
+}
 
+// Every combination, threads outermost.
+std::vector<Config> combinations(const BenchOptions& o) {
   std::vector<Config> configs;
-  for (int32_t t : threads)
-    for (int32_t pp : prompts)
-      for (int32_t nn : gens) configs.push_back({t, pp, nn});
+  for (int32_t t : o.threads)
+    for (int32_t pp : o.prompts)
+      for (int32_t nn : o.gens) configs.push_back({t, pp, nn});
+  return configs;
+}
 
-  Progress progress(quiet);
+// ---- measuring ---------------------------------------------------------------------
 
-  // The probe first, in a child process: before this process starts any thread, and
-  // without its buffer counting in our peak RSS.
-  std::map<int32_t, double> read_bw;
-  if (probe_mib > 0) {
-    for (int32_t t : threads) {
-      if (read_bw.count(t)) continue;
-      progress.show("probing read bandwidth (" + std::to_string(probe_mib) + " MiB, " + std::to_string(t) +
-                        (t == 1 ? " thread)" : " threads)"),
-                    !quiet && verbose);
-      BandwidthResult br = measure_read_bandwidth_isolated(static_cast<size_t>(probe_mib) << 20, t, probe_passes);
-      if (!br.error.empty()) {
-        progress.clear();
-        print_error("bench", "bandwidth probe: " + br.error);
-        return kExitRuntime;
-      }
-      read_bw[t] = br.bytes_per_s;
+// The read bandwidth at each thread count, measured in a child process: before this
+// process starts any thread, and without the probe's buffer counting in our peak RSS.
+// false after printing the error.
+bool probe_read_bandwidth(const BenchOptions& o, Progress& progress, std::map<int32_t, double>* read_bw) {
+  if (o.probe_mib <= 0) return true;
+  for (int32_t t : o.threads) {
+    if (read_bw->count(t)) continue;
+    progress.show("probing read bandwidth (" + std::to_string(o.probe_mib) + " MiB, " + std::to_string(t) +
+                      (t == 1 ? " thread)" : " threads)"),
+                  !o.quiet && o.verbose);
+    BandwidthResult br = measure_read_bandwidth_isolated(static_cast<size_t>(o.probe_mib) << 20, t, o.probe_passes);
+    if (!br.error.empty()) {
+      progress.clear();
+      print_error("bench", "bandwidth probe: " + br.error);
+      return false;
     }
+    (*read_bw)[t] = br.bytes_per_s;
   }
+  return true;
+}
 
-  setup_logging(verbose);
-  ModelPtr model = load_model("bench", model_path, reference);
-  if (!model) return kExitRuntime;
+// The model under test and what the rows say about it.
+struct BenchModel {
+  ModelPtr model;
   ember_model_info info{};
-  if (ember_status st = ember_model_get_info(model.get(), &info); st != EMBER_OK) {
-    print_error("bench", library_error(st));
-    return kExitRuntime;
-  }
-  std::string model_name = info.name && *info.name ? info.name : model_path.substr(model_path.find_last_of('/') + 1);
-  const std::string kernels = reference ? "reference" : (info.kernels ? info.kernels : "?");
-  const uint64_t bytes_per_token = decode_bytes_per_token(info);
+  std::string name, kernels;
+  uint64_t bytes_per_token = 0;
+};
 
-  // After the probe's fork: a sampled source starts a thread.
-  const PowerDetection power = detect_power_source(energy, power_options_from_env());
+bool load_bench_model(const BenchOptions& o, BenchModel* bm) {
+  bm->model = load_model("bench", o.model_path, o.reference);
+  if (!bm->model || !get_model_info("bench", bm->model.get(), &bm->info)) return false;
+  const ember_model_info& info = bm->info;
+  bm->name = info.name && *info.name ? info.name : o.model_path.substr(o.model_path.find_last_of('/') + 1);
+  bm->kernels = o.reference ? "reference" : (info.kernels ? info.kernels : "?");
+  bm->bytes_per_token = decode_bytes_per_token(info);
+  return true;
+}
 
-  if (output == "table") {
-    std::printf("model: %s (%s), %s, %.1f MiB of weights, %.1f MiB read per decoded token, kernels %s\n",
-                model_name.c_str(), model_path.c_str(), info.architecture ? info.architecture : "?",
-                static_cast<double>(info.weight_bytes) / 1048576.0, static_cast<double>(bytes_per_token) / 1048576.0,
-                kernels.c_str());
-    if (!read_bw.empty()) {
-      std::string s;
-      for (const auto& [t, bw] : read_bw)
-        s += (s.empty() ? "" : ", ") + std::to_string(t) + (t == 1 ? " thread " : " threads ") + fmt("%.2f GB/s", bw / 1e9);
-      std::printf("read bandwidth (probe: %d MiB, median of %d passes): %s\n", probe_mib, probe_passes, s.c_str());
+// Per-run figures of a row's timed runs.
+struct RunSamples {
+  std::vector<double> prefill_tps, decode_tps, ttft_ms;
+  std::vector<RunMarks> marks;
+};
+
+// One warm-up run and `reps` timed runs of the prompt ids[0, n_prompt) in one batch,
+// then n_gen single-token evaluations. false after printing the error.
+bool time_runs(ember_context* ctx, const Config& cfg, const std::vector<int32_t>& ids, int32_t reps,
+               const PowerDetection& power, Progress& progress, const std::string& what, RunSamples* out) {
+  const auto mark = [&] { return power.source ? power.source->mark() : PowerMark{}; };
+  for (int32_t run = 0; run <= reps; ++run) {  // run 0: warm-up
+    progress.show(what + (run == 0 ? ": warm-up" : ": run " + std::to_string(run) + "/" + std::to_string(reps)),
+                  false);
+    ember_context_reset(ctx);
+    RunMarks m;
+    m[0] = mark();
+    auto t0 = Clock::now();
+    ember_status st = ember_eval(ctx, ids.data(), static_cast<size_t>(cfg.n_prompt));
+    const double prefill_s = seconds_since(t0);
+    m[1] = mark();
+    double first_s = 0;
+    t0 = Clock::now();
+    for (int32_t i = 0; st == EMBER_OK && i < cfg.n_gen; ++i) {
+      st = ember_eval(ctx, &ids[static_cast<size_t>(cfg.n_prompt) + i], 1);
+      if (i == 0) first_s = seconds_since(t0);
     }
-    if (power.source)
-      std::printf("energy: %s (%s); W = joules / seconds, J/tok = joules / tokens, over the timed runs\n",
-                  power.source->name(), power.source->detail().c_str());
-    else
-      std::printf("energy: n/a (%s)\n", power.reason.c_str());
-    std::printf("%d timed runs per row after one warm-up; median (min-max); TTFT = prefill + first decode step\n\n",
-                reps);
-    std::fflush(stdout);
+    const double decode_s = seconds_since(t0);
+    m[2] = mark();
+    if (st != EMBER_OK) {
+      progress.clear();
+      print_error("bench", what + ": " + library_error(st));
+      return false;
+    }
+    if (run == 0) continue;
+    out->prefill_tps.push_back(prefill_s > 0 ? cfg.n_prompt / prefill_s : 0);
+    out->decode_tps.push_back(decode_s > 0 ? cfg.n_gen / decode_s : 0);
+    out->ttft_ms.push_back(1000.0 * (prefill_s + first_s));
+    out->marks.push_back(std::move(m));
+  }
+  return true;
+}
+
+// What the rows share: the options, the model, the probe's figures and the power source.
+struct BenchRun {
+  const BenchOptions& o;
+  const BenchModel& bm;
+  const std::map<int32_t, double>& read_bw;
+  const PowerDetection& power;
+  Progress& progress;
+};
+
+// Measures one combination in a context sized for it (with the --lora adapters); the
+// ids are drawn from rng. false after printing the error.
+bool measure_row(const BenchRun& b, const Config& cfg, const std::string& what, std::mt19937_64& rng, Row* out) {
+  Row row;
+  row.cfg = cfg;
+  row.n_ctx = b.o.n_ctx > 0 ? b.o.n_ctx : cfg.n_prompt + cfg.n_gen;
+  ember_context_params cp = ember_context_default_params();
+  cp.n_ctx = row.n_ctx;
+  cp.n_batch = cfg.n_prompt;
+  cp.n_threads = cfg.threads;
+  cp.reference_kernels = b.o.reference ? 1 : 0;
+  // Peak RSS of this combination: forget the previous contexts' peak.
+  reset_peak_rss();
+  ember_context* raw = nullptr;
+  if (ember_status st = ember_context_create(b.bm.model.get(), &cp, &raw); st != EMBER_OK || !raw) {
+    b.progress.clear();
+    print_error("bench", library_error(st));
+    ember_context_free(raw);
+    return false;
+  }
+  ContextPtr ctx(raw);
+  std::vector<LoraPtr> loras;  // freed before ctx
+  if (!apply_loras("bench", b.bm.model.get(), ctx.get(), b.o.lora_specs, &loras)) return false;
+  row.context_bytes = ember_context_bytes(ctx.get());
+  ember_memory_plan plan{};
+  if (ember_context_memory(ctx.get(), &plan) == EMBER_OK) {
+    row.kv_bytes = plan.kv_bytes;
+    row.plan_bytes = plan.total_bytes;
   }
 
+  std::uniform_int_distribution<int32_t> pick(0, b.bm.info.n_vocab - 1);
+  std::vector<int32_t> ids(static_cast<size_t>(cfg.n_prompt) + cfg.n_gen);
+  for (int32_t& id : ids) id = pick(rng);
+  RunSamples s;
+  if (!time_runs(ctx.get(), cfg, ids, b.o.reps, b.power, b.progress, what, &s)) return false;
+
+  row.peak_rss_bytes = peak_rss_bytes();
+  row.prefill_tps = summarize(s.prefill_tps);
+  row.decode_tps = summarize(s.decode_tps);
+  row.ttft_ms = summarize(s.ttft_ms);
+  row.decode_bw = static_cast<double>(b.bm.bytes_per_token) * row.decode_tps.median;
+  if (auto it = b.read_bw.find(cfg.threads); it != b.read_bw.end()) row.read_bw = it->second;
+  if (b.power.source) row.energy = row_energy(*b.power.source, s.marks);
+  *out = row;
+  return true;
+}
+
+// ---- output ------------------------------------------------------------------------
+
+// The lines above the table: the model, the probe, the energy source, the method.
+void print_table_preamble(const BenchRun& b) {
+  const ember_model_info& info = b.bm.info;
+  std::printf("model: %s (%s), %s, %.1f MiB of weights, %.1f MiB read per decoded token, kernels %s\n",
+              b.bm.name.c_str(), b.o.model_path.c_str(), info.architecture ? info.architecture : "?",
+              static_cast<double>(info.weight_bytes) / 1048576.0,
+              static_cast<double>(b.bm.bytes_per_token) / 1048576.0, b.bm.kernels.c_str());
+  if (!b.read_bw.empty()) {
+    std::string s;
+    for (const auto& [t, bw] : b.read_bw)
+      s += (s.empty() ? "" : ", ") + std::to_string(t) + (t == 1 ? " thread " : " threads ") + fmt("%.2f GB/s", bw / 1e9);
+    std::printf("read bandwidth (probe: %d MiB, median of %d passes): %s\n", b.o.probe_mib, b.o.probe_passes,
+                s.c_str());
+  }
+  if (b.power.source)
+    std::printf("energy: %s (%s); W = joules / seconds, J/tok = joules / tokens, over the timed runs\n",
+                b.power.source->name(), b.power.source->detail().c_str());
+  else
+    std::printf("energy: n/a (%s)\n", b.power.reason.c_str());
+  std::printf("%d timed runs per row after one warm-up; median (min-max); TTFT = prefill + first decode step\n\n",
+              b.o.reps);
+  std::fflush(stdout);
+}
+
+// Row `index` as it is measured, in the json, jsonl or csv format.
+void print_streamed_row(const BenchRun& b, size_t index, const Row& row) {
+  const std::vector<Field> fs = fields(row, b.bm.name, b.bm.kernels, b.bm.info.weight_bytes, b.bm.bytes_per_token,
+                                       b.o.reps, b.power);
+  if (b.o.output == "json") {
+    // One array, an object per line, as llama-bench prints it; closed by end_output.
+    print_json(fs, index == 0 ? "[\n  " : ",\n  ", "");
+  } else if (b.o.output == "jsonl") {
+    print_json(fs, "", "\n");
+  } else {
+    if (index == 0) print_csv(fs, true);
+    print_csv(fs, false);
+  }
+}
+
+// After the last row: the table, or the end of the JSON array.
+void end_output(const BenchRun& b, const std::vector<Row>& rows) {
+  if (b.o.output == "table") print_table(rows, b.power.source != nullptr, b.o.reps);
+  if (b.o.output == "json" && !rows.empty()) std::fputs("\n]\n", stdout);
+}
+
+bool write_plot(const BenchRun& b, const std::vector<Row>& rows) {
+  std::vector<PlotRow> points;
+  for (const Row& r : rows)
+    points.push_back({r.cfg.threads, r.cfg.n_prompt, r.cfg.n_gen, r.prefill_tps.median, r.prefill_tps.min,
+                      r.prefill_tps.max, r.decode_tps.median, r.decode_tps.min, r.decode_tps.max});
+  const PlotInfo pi{b.bm.name, "kernels " + b.bm.kernels + "; median of " + std::to_string(b.o.reps) +
+                                   (b.o.reps == 1 ? " timed run" : " timed runs") + " per point"};
+  std::string err;
+  if (!write_bench_svg(b.o.plot_path, points, pi, &err)) {
+    print_error("bench", err);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int cmd_bench(const Args& args) {
+  BenchOptions o;
+  o.threads = {n_cores()};
+  ArgParser p("bench", "-m MODEL [-p 128[,512..]] [-n 64[,..]] [-t 1,2] [-r 3] [--output table|json|jsonl|csv]",
+              "Measure prefill and decode speed, time to first token and memory for every\n"
+              "combination of prompt length, generation length and thread count, and decode's\n"
+              "memory bandwidth as a share of the machine's streaming read bandwidth.");
+  declare_flags(p, o);
+  if (int rc = p.parse(args); rc != kContinue) return rc;
+  if (int rc = check_options(p, o); rc != kContinue) return rc;
+
+  Progress progress(o.quiet);
+  std::map<int32_t, double> read_bw;
+  if (!probe_read_bandwidth(o, progress, &read_bw)) return kExitRuntime;
+  setup_logging(o.verbose);
+  BenchModel bm;
+  if (!load_bench_model(o, &bm)) return kExitRuntime;
+  // After the probe's fork: a sampled source starts a thread.
+  const PowerDetection power = detect_power_source(o.energy, power_options_from_env());
+  const BenchRun b{o, bm, read_bw, power, progress};
+  if (o.output == "table") print_table_preamble(b);
+
+  const std::vector<Config> configs = combinations(o);
   std::vector<Row> rows;
-  std::mt19937_64 rng(seed);
+  std::mt19937_64 rng(o.seed);
   for (size_t ci = 0; ci < configs.size(); ++ci) {
     const Config& cfg = configs[ci];
     const std::string what = "[" + std::to_string(ci + 1) + "/" + std::to_string(configs.size()) + "] t=" +
                              std::to_string(cfg.threads) + " p=" + std::to_string(cfg.n_prompt) +
                              " n=" + std::to_string(cfg.n_gen);
     progress.show(what, true);
-
     Row row;
-    row.cfg = cfg;
-    row.n_ctx = n_ctx > 0 ? n_ctx : cfg.n_prompt + cfg.n_gen;
-    ember_context_params cp = ember_context_default_params();
-    cp.n_ctx = row.n_ctx;
-    cp.n_batch = cfg.n_prompt;
-    cp.n_threads = cfg.threads;
-    cp.reference_kernels = reference ? 1 : 0;
-    // Peak RSS of this combination: forget the previous contexts' peak.
-    reset_peak_rss();
-    ember_context* raw = nullptr;
-    if (ember_status st = ember_context_create(model.get(), &cp, &raw); st != EMBER_OK || !raw) {
-      progress.clear();
-      print_error("bench", library_error(st));
-      ember_context_free(raw);
-      return kExitRuntime;
-    }
-    ContextPtr ctx(raw);
-    std::vector<LoraPtr> loras;  // freed before ctx
-    if (!apply_loras("bench", model.get(), ctx.get(), lora_specs, &loras)) return kExitRuntime;
-    row.context_bytes = ember_context_bytes(ctx.get());
-    ember_memory_plan plan{};
-    if (ember_context_memory(ctx.get(), &plan) == EMBER_OK) {
-      row.kv_bytes = plan.kv_bytes;
-      row.plan_bytes = plan.total_bytes;
-    }
-
-    std::uniform_int_distribution<int32_t> pick(0, info.n_vocab - 1);
-    std::vector<int32_t> ids(static_cast<size_t>(cfg.n_prompt) + cfg.n_gen);
-    for (int32_t& id : ids) id = pick(rng);
-
-    std::vector<double> prefill_tps, decode_tps, ttft_ms;
-    std::vector<RunMarks> marks;
-    const auto mark = [&] { return power.source ? power.source->mark() : PowerMark{}; };
-    for (int32_t run = 0; run <= reps; ++run) {  // run 0: warm-up
-      progress.show(what + (run == 0 ? ": warm-up" : ": run " + std::to_string(run) + "/" + std::to_string(reps)),
-                    false);
-      ember_context_reset(ctx.get());
-      RunMarks m;
-      m[0] = mark();
-      auto t0 = Clock::now();
-      ember_status st = ember_eval(ctx.get(), ids.data(), static_cast<size_t>(cfg.n_prompt));
-      const double prefill_s = seconds_since(t0);
-      m[1] = mark();
-      double first_s = 0;
-      t0 = Clock::now();
-      for (int32_t i = 0; st == EMBER_OK && i < cfg.n_gen; ++i) {
-        st = ember_eval(ctx.get(), &ids[static_cast<size_t>(cfg.n_prompt) + i], 1);
-        if (i == 0) first_s = seconds_since(t0);
-      }
-      const double decode_s = seconds_since(t0);
-      m[2] = mark();
-      if (st != EMBER_OK) {
-        progress.clear();
-        print_error("bench", what + ": " + library_error(st));
-        return kExitRuntime;
-      }
-      if (run == 0) continue;
-      prefill_tps.push_back(prefill_s > 0 ? cfg.n_prompt / prefill_s : 0);
-      decode_tps.push_back(decode_s > 0 ? cfg.n_gen / decode_s : 0);
-      ttft_ms.push_back(1000.0 * (prefill_s + first_s));
-      marks.push_back(std::move(m));
-    }
-    row.peak_rss_bytes = peak_rss_bytes();
-    row.prefill_tps = summarize(prefill_tps);
-    row.decode_tps = summarize(decode_tps);
-    row.ttft_ms = summarize(ttft_ms);
-    row.decode_bw = static_cast<double>(bytes_per_token) * row.decode_tps.median;
-    if (auto it = read_bw.find(cfg.threads); it != read_bw.end()) row.read_bw = it->second;
-    if (power.source) row.energy = row_energy(*power.source, marks);
+    if (!measure_row(b, cfg, what, rng, &row)) return kExitRuntime;
     rows.push_back(row);
-
-    if (output != "table") {
+    if (o.output != "table") {
       progress.clear();
-      const auto fs = fields(row, model_name, kernels, info.weight_bytes, bytes_per_token, reps, power);
-      if (output == "json") {
-        print_json(fs);
-      } else {
-        if (ci == 0) print_csv(fs, true);
-        print_csv(fs, false);
-      }
+      print_streamed_row(b, ci, row);
     }
   }
   progress.clear();
-  if (output == "table") print_table(rows, power.source != nullptr, reps);
-  if (!plot_path.empty()) {
-    std::vector<PlotRow> points;
-    for (const Row& r : rows)
-      points.push_back({r.cfg.threads, r.cfg.n_prompt, r.cfg.n_gen, r.prefill_tps.median, r.prefill_tps.min,
-                        r.prefill_tps.max, r.decode_tps.median, r.decode_tps.min, r.decode_tps.max});
-    const PlotInfo pi{model_name, "kernels " + kernels + "; median of " + std::to_string(reps) +
-                                      (reps == 1 ? " timed run" : " timed runs") + " per point"};
-    std::string err;
-    if (!write_bench_svg(plot_path, points, pi, &err)) {
-      print_error("bench", err);
-      return kExitRuntime;
-    }
-  }
+  end_output(b, rows);
+  if (!o.plot_path.empty() && !write_plot(b, rows)) return kExitRuntime;
   if (std::ferror(stdout) || std::fflush(stdout) != 0) {
     print_error("bench", "cannot write the output");
     return kExitRuntime;

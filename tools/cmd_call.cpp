@@ -42,14 +42,9 @@ const char* stop_name(ember_stop_reason r) {
   return "unknown";
 }
 
-}  // namespace
-
-bool prepare_call(std::string_view cmd, const CallSetupOptions& o, CallSetup* out) {
-  out->model = load_model(cmd, o.model_path, o.reference);
-  if (!out->model) return false;
-  const std::string beside = dir_of(o.model_path);
-
-  // Registry: --functions, else the model's metadata, else functions.json beside it.
+// Registry: --functions, else the model's metadata, else functions.json beside it.
+// false after printing the error.
+bool load_functions(std::string_view cmd, const CallSetupOptions& o, const std::string& beside, CallSetup* out) {
   ember_functions* fns = nullptr;
   ember_status st;
   if (!o.functions_path.empty()) {
@@ -78,8 +73,13 @@ bool prepare_call(std::string_view cmd, const CallSetupOptions& o, CallSetup* ou
       return false;
     }
   }
+  return true;
+}
 
-  // Prompt template: --prompt-template, else metadata, else prompt_template.txt beside it.
+// Prompt template: --prompt-template, else metadata, else prompt_template.txt beside it.
+// false after printing the error.
+bool load_prompt_template(std::string_view cmd, const CallSetupOptions& o, const std::string& beside,
+                          CallSetup* out) {
   std::string err;
   if (!o.template_path.empty()) {
     if (!read_text_file(o.template_path, &out->prompt_template, &err)) {
@@ -105,56 +105,43 @@ bool prepare_call(std::string_view cmd, const CallSetupOptions& o, CallSetup* ou
     print_error(cmd, "the prompt template (" + out->template_source + ") has no '{query}' placeholder");
     return false;
   }
-
-  ember_context_params cp = ember_context_default_params();
-  cp.n_ctx = o.n_ctx;
-  cp.n_threads = o.n_threads;
-  cp.reference_kernels = o.reference ? 1 : 0;
-  ember_context* raw = nullptr;
-  if (ember_status s = ember_context_create(out->model.get(), &cp, &raw); s != EMBER_OK || !raw) {
-    print_error(cmd, library_error(s));
-    ember_context_free(raw);
-    return false;
-  }
-  out->ctx.reset(raw);
-  return apply_loras(cmd, out->model.get(), out->ctx.get(), o.lora_specs, &out->loras);
+  return true;
 }
 
-int cmd_call(const Args& args) {
+struct CallCommandOptions {
   CallSetupOptions so;
   std::string query;
   bool no_constrain = false, no_early_stop = false, verbose = false;
   int32_t max_tokens = 128;
   float temp = 0;
   uint64_t seed = 0;
+};
 
-  ArgParser p("call", "-m MODEL [--functions F.json] [--prompt-template FILE] [--lora A[:S]] [options] QUERY",
-              "Ask a function-calling model for a call; print it as one JSON line:\n"
-              "{\"function\": NAME, \"arguments\": {...}, \"token\": FUNCTIONAL_TOKEN}.");
-  p.option("model", 'm', "MODEL", &so.model_path, "model file (GGUF)").required();
-  p.option("functions", 0, "F.json", &so.functions_path,
+void declare_flags(ArgParser& p, CallCommandOptions& o) {
+  p.option("model", 'm', "MODEL", &o.so.model_path, "model file (GGUF)").required();
+  p.option("functions", 0, "F.json", &o.so.functions_path,
            "function registry (default: the model's metadata ember.functions, else functions.json "
            "beside the model)")
       .default_text("");
-  p.option("prompt-template", 0, "FILE", &so.template_path,
+  p.option("prompt-template", 0, "FILE", &o.so.template_path,
            "prompt template, '{query}' marks the query (default: the model's ember.prompt_template, "
            "else prompt_template.txt beside the model)")
       .default_text("");
-  p.option("end-token", 0, "TOKEN", &so.end_token, "end token of a call (default: the registry's, <nexa_end>)")
+  p.option("end-token", 0, "TOKEN", &o.so.end_token, "end token of a call (default: the registry's, <nexa_end>)")
       .default_text("");
-  p.option("lora", 0, "FILE[:SCALE]", &so.lora_specs, kLoraFlagHelp);
-  p.flag("no-constrain", 0, &no_constrain, "let the model write anything (output may not be a valid call)");
-  p.flag("no-early-stop", 0, &no_early_stop,
+  p.option("lora", 0, "FILE[:SCALE]", &o.so.lora_specs, kLoraFlagHelp);
+  p.flag("no-constrain", 0, &o.no_constrain, "let the model write anything (output may not be a valid call)");
+  p.flag("no-early-stop", 0, &o.no_early_stop,
          "do not stop at the end token: generate on to end of text or the limit (for comparison)");
-  p.option("n-predict", 'n', "N", &max_tokens, "token limit of the call").range(1, 1 << 20);
-  p.option("temp", 0, "T", &temp, "temperature; 0: greedy").range(0.0, 100.0);
-  p.option("seed", 's', "S", &seed, "sampling seed (with --temp)");
-  p.option("threads", 't', "N", &so.n_threads, "threads; 0: all cores").range(0, 4096);
-  p.option("ctx-size", 'c', "N", &so.n_ctx, "context size in tokens; 0: the model's").range(0, 1 << 24);
-  p.flag("reference", 0, &so.reference, "use the scalar reference kernels (slow; for checking)");
-  p.flag("verbose", 'v', &verbose,
+  p.option("n-predict", 'n', "N", &o.max_tokens, "token limit of the call").range(1, 1 << 20);
+  p.option("temp", 0, "T", &o.temp, "temperature; 0: greedy").range(0.0, 100.0);
+  p.option("seed", 's', "S", &o.seed, "sampling seed (with --temp)");
+  p.option("threads", 't', "N", &o.so.n_threads, "threads; 0: all cores").range(0, 4096);
+  p.option("ctx-size", 'c', "N", &o.so.n_ctx, "context size in tokens; 0: the model's").range(0, 1 << 24);
+  p.flag("reference", 0, &o.so.reference, "use the scalar reference kernels (slow; for checking)");
+  p.flag("verbose", 'v', &o.verbose,
          "raw output, time to first token, latency, tokens generated and saved on stderr");
-  p.positional("QUERY", &query, "the user's request");
+  p.positional("QUERY", &o.query, "the user's request");
   p.epilog(
       "examples:\n"
       "  ember call -m models/octopus-tiny.gguf \"Take a selfie with the front camera\"\n"
@@ -163,44 +150,76 @@ int cmd_call(const Args& args) {
       "  ember call -m octopus-tiny.gguf --lora lora-phone.gguf \"txt Dad brt\"\n"
       "\n"
       "Exit status: 0 a valid call, 1 no valid call or a runtime error, 2 usage error.\n");
-  if (int rc = p.parse(args); rc != kContinue) return rc;
+}
 
-  setup_logging(verbose);
-  CallSetup s;
-  if (!prepare_call("call", so, &s)) return kExitRuntime;
+// --verbose: where the registry and template came from, the raw output, the timings.
+void print_call_details(const CallSetup& s, const ember_call_params& cp, const ember_call_result& r) {
+  std::fprintf(stderr, "ember call: functions: %s (%d), template: %s\n", s.functions_source.c_str(),
+               ember_functions_count(s.fns.get()), s.template_source.c_str());
+  std::fprintf(stderr, "ember call: decoding: %s, %s\n", cp.constrain ? "constrained" : "unconstrained",
+               cp.early_stop ? "early stop at the end token" : "no early stop");
+  std::fprintf(stderr, "ember call: output: %s\n", r.text);
+  std::fprintf(stderr, "ember call: prompt %d tokens, time to first token %.2f ms, total %.2f ms\n", r.n_prompt,
+               r.ttft_ms, r.total_ms);
+  std::fprintf(stderr, "ember call: tokens generated %d (call %d), stop reason: %s\n", r.n_generated,
+               r.n_call_tokens, stop_name(r.stop_reason));
+  if (r.n_generated_no_stop >= 0)
+    std::fprintf(stderr, "ember call: without early stopping %d tokens: %s %d\n", r.n_generated_no_stop,
+                 cp.early_stop ? "saved" : "early stopping would save", r.n_saved);
+  if (cp.constrain)
+    std::fprintf(stderr, "ember call: the constraint changed the greedy choice %d time%s\n",
+                 r.n_constraint_changed, r.n_constraint_changed == 1 ? "" : "s");
+}
 
+}  // namespace
+
+bool prepare_call(std::string_view cmd, const CallSetupOptions& o, CallSetup* out) {
+  out->model = load_model(cmd, o.model_path, o.reference);
+  if (!out->model) return false;
+  const std::string beside = dir_of(o.model_path);
+  if (!load_functions(cmd, o, beside, out) || !load_prompt_template(cmd, o, beside, out)) return false;
+  ember_context_params cp = ember_context_default_params();
+  cp.n_ctx = o.n_ctx;
+  cp.n_threads = o.n_threads;
+  cp.reference_kernels = o.reference ? 1 : 0;
+  out->ctx = create_context(cmd, out->model.get(), cp);
+  if (!out->ctx) return false;
+  return apply_loras(cmd, out->model.get(), out->ctx.get(), o.lora_specs, &out->loras);
+}
+
+ember_call_params call_params(const CallSetup& s, bool no_constrain, bool no_early_stop, int32_t max_tokens) {
   ember_call_params cp = ember_call_default_params();
   cp.prompt_template = s.prompt_template.c_str();
   cp.constrain = no_constrain ? 0 : 1;
   cp.early_stop = no_early_stop ? 0 : 1;
-  cp.count_no_stop = verbose ? 1 : 0;  // the saving is reported only with --verbose
   cp.max_tokens = max_tokens;
-  cp.sampling.temperature = temp;
-  cp.sampling.seed = seed;
+  return cp;
+}
+
+int cmd_call(const Args& args) {
+  CallCommandOptions o;
+  ArgParser p("call", "-m MODEL [--functions F.json] [--prompt-template FILE] [--lora A[:S]] [options] QUERY",
+              "Ask a function-calling model for a call; print it as one JSON line:\n"
+              "{\"function\": NAME, \"arguments\": {...}, \"token\": FUNCTIONAL_TOKEN}.");
+  declare_flags(p, o);
+  if (int rc = p.parse(args); rc != kContinue) return rc;
+
+  setup_logging(o.verbose);
+  CallSetup s;
+  if (!prepare_call("call", o.so, &s)) return kExitRuntime;
+
+  ember_call_params cp = call_params(s, o.no_constrain, o.no_early_stop, o.max_tokens);
+  cp.count_no_stop = o.verbose ? 1 : 0;  // the saving is reported only with --verbose
+  cp.sampling.temperature = o.temp;
+  cp.sampling.seed = o.seed;
   ember_call_result r;
-  if (ember_status st = ember_call(s.ctx.get(), s.fns.get(), query.c_str(), &cp, &r); st != EMBER_OK) {
+  if (ember_status st = ember_call(s.ctx.get(), s.fns.get(), o.query.c_str(), &cp, &r); st != EMBER_OK) {
     print_error("call", library_error(st));
     return kExitRuntime;
   }
   const std::string line = std::string(r.json) + "\n";
   const bool wrote = std::fwrite(line.data(), 1, line.size(), stdout) == line.size() && std::fflush(stdout) == 0;
-  if (verbose) {
-    std::fprintf(stderr, "ember call: functions: %s (%d), template: %s\n", s.functions_source.c_str(),
-                 ember_functions_count(s.fns.get()), s.template_source.c_str());
-    std::fprintf(stderr, "ember call: decoding: %s, %s\n", cp.constrain ? "constrained" : "unconstrained",
-                 cp.early_stop ? "early stop at the end token" : "no early stop");
-    std::fprintf(stderr, "ember call: output: %s\n", r.text);
-    std::fprintf(stderr, "ember call: prompt %d tokens, time to first token %.2f ms, total %.2f ms\n", r.n_prompt,
-                 r.ttft_ms, r.total_ms);
-    std::fprintf(stderr, "ember call: tokens generated %d (call %d), stop reason: %s\n", r.n_generated,
-                 r.n_call_tokens, stop_name(r.stop_reason));
-    if (r.n_generated_no_stop >= 0)
-      std::fprintf(stderr, "ember call: without early stopping %d tokens: %s %d\n", r.n_generated_no_stop,
-                   cp.early_stop ? "saved" : "early stopping would save", r.n_saved);
-    if (cp.constrain)
-      std::fprintf(stderr, "ember call: the constraint changed the greedy choice %d time%s\n",
-                   r.n_constraint_changed, r.n_constraint_changed == 1 ? "" : "s");
-  }
+  if (o.verbose) print_call_details(s, cp, r);
   const bool valid = r.valid != 0;
   const std::string error = r.error ? r.error : "";
   ember_call_result_free(&r);

@@ -40,4 +40,8 @@ struct CallSetup {
 // Prints one error line and returns false on failure.
 bool prepare_call(std::string_view cmd, const CallSetupOptions& o, CallSetup* out);
 
+// The call parameters `call` and `eval-calls` share: s's prompt template, constrained
+// decoding and early stopping unless switched off, the token limit.
+ember_call_params call_params(const CallSetup& s, bool no_constrain, bool no_early_stop, int32_t max_tokens);
+
 }  // namespace ember::cli

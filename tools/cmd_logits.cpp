@@ -74,96 +74,103 @@ std::string write_atomically(const std::string& path, const std::vector<const fl
   return "";
 }
 
-}  // namespace
-
-int cmd_logits(const Args& args) {
+struct LogitsOptions {
   std::string model_path, out_path;
   std::vector<int32_t> tokens;
+  std::vector<std::string> lora_specs;
   int32_t n_threads = 0, n_ctx = 0;
   bool reference = false, verbose = false;
+};
 
-  ArgParser p("logits", "-m MODEL --tokens IDS --out FILE [options]",
-              "Evaluate the token ids (as given, no BOS added) in one forward pass and write\n"
-              "the logits of every position to FILE: float32 little-endian, [n_tokens][n_vocab],\n"
-              "row-major (row i: the next-token logits after positions 0..i).");
-  p.option("model", 'm', "MODEL", &model_path, "model file (GGUF)").required();
-  p.option("tokens", 0, "IDS", &tokens, "comma-separated token ids, e.g. 1,403,407").required();
-  p.option("out", 'o', "FILE", &out_path, "output file (written via a temporary file + rename)")
+void declare_flags(ArgParser& p, LogitsOptions& o) {
+  p.option("model", 'm', "MODEL", &o.model_path, "model file (GGUF)").required();
+  p.option("tokens", 0, "IDS", &o.tokens, "comma-separated token ids, e.g. 1,403,407").required();
+  p.option("out", 'o', "FILE", &o.out_path, "output file (written via a temporary file + rename)")
       .required();
-  p.option("threads", 't', "N", &n_threads, "threads; 0: all cores").range(0, 4096);
-  std::vector<std::string> lora_specs;
-  p.option("lora", 0, "FILE[:SCALE]", &lora_specs, kLoraFlagHelp);
-  p.option("ctx-size", 'c', "N", &n_ctx, "context size; 0: the number of tokens").range(0, 1 << 24);
-  p.flag("reference", 0, &reference, "use the scalar reference kernels");
-  p.flag("verbose", 'v', &verbose, "library log messages and a summary on stderr");
+  p.option("threads", 't', "N", &o.n_threads, "threads; 0: all cores").range(0, 4096);
+  p.option("lora", 0, "FILE[:SCALE]", &o.lora_specs, kLoraFlagHelp);
+  p.option("ctx-size", 'c', "N", &o.n_ctx, "context size; 0: the number of tokens").range(0, 1 << 24);
+  p.flag("reference", 0, &o.reference, "use the scalar reference kernels");
+  p.flag("verbose", 'v', &o.verbose, "library log messages and a summary on stderr");
   p.epilog(
       "example:\n"
       "  ember logits -m memo260K.gguf --tokens 1,403,407,261,378 --out logits.f32\n"
       "  python3 -c \"import numpy as np; print(np.fromfile('logits.f32', '<f4').reshape(5, "
       "-1))\"\n");
-  if (int rc = p.parse(args); rc != kContinue) return rc;
+}
 
-  const int32_t n = static_cast<int32_t>(tokens.size());
-  if (n_ctx != 0 && n_ctx < n)
-    return p.usage_error("context size " + std::to_string(n_ctx) + " is smaller than the " +
-                         std::to_string(n) + " tokens");
-
-  setup_logging(verbose);
-  ModelPtr model = load_model("logits", model_path, reference);
-  if (!model) return kExitRuntime;
-  ember_model_info info{};
-  if (ember_status st = ember_model_get_info(model.get(), &info); st != EMBER_OK) {
-    print_error("logits", library_error(st));
-    return kExitRuntime;
-  }
-  for (int32_t i = 0; i < n; ++i) {
-    if (tokens[i] < 0 || tokens[i] >= info.n_vocab) {
-      print_error("logits", "token id " + std::to_string(tokens[i]) + " at position " +
-                                std::to_string(i) + " is out of range: the vocabulary has " +
-                                std::to_string(info.n_vocab) + " tokens (ids 0.." +
-                                std::to_string(info.n_vocab - 1) + ")");
-      return kExitRuntime;
+// Every id must be in the vocabulary; false after printing the first that is not.
+bool check_token_ids(const std::vector<int32_t>& tokens, int32_t n_vocab) {
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+      print_error("logits", "token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
+                                " is out of range: the vocabulary has " + std::to_string(n_vocab) +
+                                " tokens (ids 0.." + std::to_string(n_vocab - 1) + ")");
+      return false;
     }
   }
+  return true;
+}
 
+// Evaluates the ids in one batch and writes every position's logits. false after
+// printing the error.
+bool eval_and_write(const LogitsOptions& o, ember_model* model, int32_t n_vocab) {
+  const int32_t n = static_cast<int32_t>(o.tokens.size());
   ember_context_params cp = ember_context_default_params();
-  cp.n_ctx = n_ctx != 0 ? n_ctx : n;
+  cp.n_ctx = o.n_ctx != 0 ? o.n_ctx : n;
   cp.n_batch = n;
-  cp.n_threads = n_threads;
+  cp.n_threads = o.n_threads;
   cp.logits_all = 1;
-  cp.reference_kernels = reference ? 1 : 0;
-  ember_context* raw = nullptr;
-  if (ember_status st = ember_context_create(model.get(), &cp, &raw); st != EMBER_OK || !raw) {
-    print_error("logits", library_error(st));
-    ember_context_free(raw);
-    return kExitRuntime;
-  }
-  ContextPtr ctx(raw);
+  cp.reference_kernels = o.reference ? 1 : 0;
+  ContextPtr ctx = create_context("logits", model, cp);
+  if (!ctx) return false;
   std::vector<LoraPtr> loras;  // freed before ctx, which is not evaluated after that
-  if (!apply_loras("logits", model.get(), ctx.get(), lora_specs, &loras)) return kExitRuntime;
-
-  if (ember_status st = ember_eval(ctx.get(), tokens.data(), tokens.size()); st != EMBER_OK) {
+  if (!apply_loras("logits", model, ctx.get(), o.lora_specs, &loras)) return false;
+  if (ember_status st = ember_eval(ctx.get(), o.tokens.data(), o.tokens.size()); st != EMBER_OK) {
     print_error("logits", library_error(st));
-    return kExitRuntime;
+    return false;
   }
   std::vector<const float*> rows(n);
   for (int32_t i = 0; i < n; ++i) {
     rows[i] = ember_get_logits(ctx.get(), i);
     if (!rows[i]) {
       print_error("logits", "the engine kept no logits for position " + std::to_string(i));
-      return kExitRuntime;
+      return false;
     }
   }
-
-  std::string err = write_atomically(out_path, rows, static_cast<size_t>(info.n_vocab));
+  std::string err = write_atomically(o.out_path, rows, static_cast<size_t>(n_vocab));
   if (!err.empty()) {
     print_error("logits", err);
-    return kExitRuntime;
+    return false;
   }
-  if (verbose)
+  return true;
+}
+
+}  // namespace
+
+int cmd_logits(const Args& args) {
+  LogitsOptions o;
+  ArgParser p("logits", "-m MODEL --tokens IDS --out FILE [options]",
+              "Evaluate the token ids (as given, no BOS added) in one forward pass and write\n"
+              "the logits of every position to FILE: float32 little-endian, [n_tokens][n_vocab],\n"
+              "row-major (row i: the next-token logits after positions 0..i).");
+  declare_flags(p, o);
+  if (int rc = p.parse(args); rc != kContinue) return rc;
+  const int32_t n = static_cast<int32_t>(o.tokens.size());
+  if (o.n_ctx != 0 && o.n_ctx < n)
+    return p.usage_error("context size " + std::to_string(o.n_ctx) + " is smaller than the " +
+                         std::to_string(n) + " tokens");
+
+  setup_logging(o.verbose);
+  ModelPtr model = load_model("logits", o.model_path, o.reference);
+  ember_model_info info{};
+  if (!model || !get_model_info("logits", model.get(), &info)) return kExitRuntime;
+  if (!check_token_ids(o.tokens, info.n_vocab) || !eval_and_write(o, model.get(), info.n_vocab))
+    return kExitRuntime;
+  if (o.verbose)
     std::fprintf(stderr, "ember logits: wrote %d x %d float32 to '%s' (%s kernels)\n", n,
-                 info.n_vocab, out_path.c_str(),
-                 reference ? "reference" : (info.kernels ? info.kernels : "?"));
+                 info.n_vocab, o.out_path.c_str(),
+                 o.reference ? "reference" : (info.kernels ? info.kernels : "?"));
   return kExitOk;
 }
 

@@ -18,7 +18,7 @@
 #include "args.h"
 #include "commands.h"
 #include "common.h"
-#include "json_reader.h"
+#include "json_io.h"
 
 namespace ember::cli {
 
@@ -50,32 +50,29 @@ namespace {
 bool read_examples(const std::string& path, std::vector<std::string>* out, std::string* err) {
   std::string text;
   if (!read_text_file(path, &text, err)) return false;
-  bool json = false, first = true;
-  size_t line_no = 0;
-  for (size_t at = 0; at < text.size();) {
-    size_t nl = text.find('\n', at);
-    if (nl == std::string::npos) nl = text.size();
-    std::string_view line(text.data() + at, nl - at);
-    at = nl + 1;
-    ++line_no;
+  bool json = false, first = true, bad_line = false;
+  for_each_line(text, [&](size_t line_no, std::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     const size_t b = line.find_first_not_of(" \t");
-    if (b == std::string_view::npos) continue;
+    if (b == std::string_view::npos) return true;
     if (first) json = line[b] == '{', first = false;
     if (!json) {
       out->emplace_back(line);
-      continue;
+      return true;
     }
-    JVal v;
+    Json v;
     std::string parse_err;
-    const JVal* q = JReader(line.substr(b)).parse(&v, &parse_err) ? v.get("query") : nullptr;
-    if (!q || q->kind != JVal::kStr) {
+    const Json* q = parse_json(line.substr(b), &v, &parse_err) ? json_member(v, "query") : nullptr;
+    if (!q || !q->is_string()) {
       *err = path + ":" + std::to_string(line_no) + ": expected a JSON object with a \"query\" string" +
              (parse_err.empty() ? "" : " (" + parse_err + ")");
+      bad_line = true;
       return false;
     }
-    out->push_back(q->str);
-  }
+    out->push_back(q->get<std::string>());
+    return true;
+  });
+  if (bad_line) return false;
   if (out->empty()) {
     *err = path + ": no examples";
     return false;
@@ -120,13 +117,11 @@ void split_auto_spec(const std::string& spec, std::string* file, std::string* ex
   *examples = spec.substr(at + 1);
 }
 
-// Loads the adapters of --weights auto, with the task examples given beside them, and
-// prints the chosen weights. false after printing the error.
-bool auto_weights(const ember_model* model, const std::vector<std::string>& specs, const std::string& examples_path,
-                  bool centered, float temperature, int32_t n_threads, std::vector<LoraPtr>* loras,
-                  std::vector<float>* weights) {
+// Loads the adapters of --weights auto, with the task examples given beside them
+// (FILE@EXAMPLES). false after printing the error.
+bool load_auto_adapters(const ember_model* model, const std::vector<std::string>& specs,
+                        std::vector<LoraPtr>* loras, std::vector<std::string>* names) {
   const char* cmd = "lora blend";
-  std::vector<std::string> names;
   for (const std::string& spec : specs) {
     std::string file, ex_path, err;
     split_auto_spec(spec, &file, &ex_path);
@@ -136,7 +131,7 @@ bool auto_weights(const ember_model* model, const std::vector<std::string>& spec
       return false;
     }
     loras->emplace_back(l);
-    names.push_back(file);
+    names->push_back(file);
     if (ex_path.empty()) continue;
     std::vector<std::string> ex;
     if (!read_examples(ex_path, &ex, &err)) {
@@ -150,6 +145,17 @@ bool auto_weights(const ember_model* model, const std::vector<std::string>& spec
       return false;
     }
   }
+  return true;
+}
+
+// Loads the adapters of --weights auto, chooses their weights from the user's examples
+// and prints them. false after printing the error.
+bool auto_weights(const ember_model* model, const std::vector<std::string>& specs, const std::string& examples_path,
+                  bool centered, float temperature, int32_t n_threads, std::vector<LoraPtr>* loras,
+                  std::vector<float>* weights) {
+  const char* cmd = "lora blend";
+  std::vector<std::string> names;
+  if (!load_auto_adapters(model, specs, loras, &names)) return false;
   std::vector<std::string> ex;
   std::string err;
   if (!read_examples(examples_path, &ex, &err)) {
@@ -178,37 +184,36 @@ bool auto_weights(const ember_model* model, const std::vector<std::string>& spec
   return true;
 }
 
-int lora_blend(const Args& args) {
+struct BlendOptions {
   std::string model_path, out_path, mode = "exact", weights_mode, examples_path, similarity = "centered";
   std::vector<std::string> adapters;
   int32_t rank = 0, n_threads = 0;
   float temperature = 0;
-  ArgParser p("lora blend",
-              "-m MODEL --mode MODE --adapter FILE:WEIGHT... -o OUT.gguf [--rank R]\n"
-              "       ember lora blend -m MODEL --weights auto --examples EX --adapter FILE[@TASK_EX]... [-o OUT.gguf]",
-              "Blend LoRA adapters into one GGUF adapter, with given weights or weights chosen from examples.");
-  p.option("model", 'm', "MODEL", &model_path, "base model the adapters belong to (GGUF)").required();
-  p.option("mode", 0, "MODE", &mode,
+};
+
+void declare_blend_flags(ArgParser& p, BlendOptions& o) {
+  p.option("model", 'm', "MODEL", &o.model_path, "base model the adapters belong to (GGUF)").required();
+  p.option("mode", 0, "MODE", &o.mode,
            "exact (concatenate ranks: the sum of the deltas exactly), average (Crayon: A and B "
            "averaged, equal ranks), svd (best rank-R approximation of the exact sum)");
-  p.option("adapter", 'a', "FILE:WEIGHT", &adapters,
+  p.option("adapter", 'a', "FILE:WEIGHT", &o.adapters,
            "adapter (GGUF or PEFT dir) and its blend weight; with --weights auto: FILE or FILE@TASK_EX "
            "(the adapter's task examples, else those in its metadata)")
       .required();
-  p.option("rank", 'r', "R", &rank, "rank of the svd blend").range(0, 1 << 20);
-  p.option("out", 'o', "OUT", &out_path, "output GGUF adapter (--weights auto without -o: only print the weights)");
-  p.option("weights", 0, "auto", &weights_mode,
+  p.option("rank", 'r', "R", &o.rank, "rank of the svd blend").range(0, 1 << 20);
+  p.option("out", 'o', "OUT", &o.out_path, "output GGUF adapter (--weights auto without -o: only print the weights)");
+  p.option("weights", 0, "auto", &o.weights_mode,
            "auto: weights = softmax(similarity / T) of the examples to each adapter's task examples "
            "(base model's mean hidden state); default: the WEIGHT of each --adapter")
       .default_text("");
-  p.option("examples", 0, "EX", &examples_path,
+  p.option("examples", 0, "EX", &o.examples_path,
            "--weights auto: the user's examples, JSON Lines with a \"query\" or one per line")
       .default_text("");
-  p.option("similarity", 0, "S", &similarity,
+  p.option("similarity", 0, "S", &o.similarity,
            "--weights auto: centered (cosine after removing the adapters' mean state) or cosine");
-  p.option("temperature", 0, "T", &temperature, "--weights auto: softmax temperature; 0: 0.1 centered, 0.01 cosine")
+  p.option("temperature", 0, "T", &o.temperature, "--weights auto: softmax temperature; 0: 0.1 centered, 0.01 cosine")
       .range(0.0, 1e6);
-  p.option("threads", 't', "N", &n_threads, "threads for --weights auto; 0: all cores").range(0, 4096);
+  p.option("threads", 't', "N", &o.n_threads, "threads for --weights auto; 0: all cores").range(0, 4096);
   p.epilog(
       "examples:\n"
       "  ember lora blend -m octopus-tiny.gguf --mode svd --rank 8 \\\n"
@@ -216,21 +221,26 @@ int lora_blend(const Args& args) {
       "  ember lora blend -m octopus-tiny.gguf --weights auto --examples mine.jsonl \\\n"
       "      --adapter lora-phone.gguf@phone-tasks.txt --adapter lora-home.gguf@home-tasks.txt -o mine.gguf\n"
       "Task examples can be stored in an adapter with `ember lora describe`.\n");
-  if (int rc = p.parse(args); rc != kContinue) return rc;
+}
+
+// The usage errors the parser cannot see; *mode_id: the EMBER_LORA_BLEND_* of --mode.
+// kContinue when the options are fine.
+int check_blend_options(const ArgParser& p, const BlendOptions& o, int* mode_id) {
+  const std::string& mode = o.mode;
   int m = mode == "exact" ? EMBER_LORA_BLEND_EXACT
           : mode == "average" ? EMBER_LORA_BLEND_AVERAGE
           : mode == "svd" ? EMBER_LORA_BLEND_SVD : -1;
   if (m < 0) return p.usage_error("unknown --mode '" + mode + "' (exact, average, svd)");
-  if (m == EMBER_LORA_BLEND_SVD && rank <= 0) return p.usage_error("--mode svd needs --rank R > 0");
-  const bool automatic = weights_mode == "auto";
-  if (!weights_mode.empty() && !automatic) return p.usage_error("unknown --weights '" + weights_mode + "' (auto)");
-  if (automatic && examples_path.empty()) return p.usage_error("--weights auto needs --examples EX");
-  if (!automatic && !examples_path.empty()) return p.usage_error("--examples needs --weights auto");
-  if (similarity != "centered" && similarity != "cosine")
-    return p.usage_error("unknown --similarity '" + similarity + "' (centered, cosine)");
-  if (!automatic && out_path.empty()) return p.usage_error("missing -o OUT.gguf");
+  if (m == EMBER_LORA_BLEND_SVD && o.rank <= 0) return p.usage_error("--mode svd needs --rank R > 0");
+  const bool automatic = o.weights_mode == "auto";
+  if (!o.weights_mode.empty() && !automatic) return p.usage_error("unknown --weights '" + o.weights_mode + "' (auto)");
+  if (automatic && o.examples_path.empty()) return p.usage_error("--weights auto needs --examples EX");
+  if (!automatic && !o.examples_path.empty()) return p.usage_error("--examples needs --weights auto");
+  if (o.similarity != "centered" && o.similarity != "cosine")
+    return p.usage_error("unknown --similarity '" + o.similarity + "' (centered, cosine)");
+  if (!automatic && o.out_path.empty()) return p.usage_error("missing -o OUT.gguf");
   if (automatic) {
-    for (const std::string& a : adapters) {
+    for (const std::string& a : o.adapters) {
       std::string file, ex, scale_file;
       split_auto_spec(a, &file, &ex);
       float w = 1;
@@ -238,29 +248,43 @@ int lora_blend(const Args& args) {
         return p.usage_error("--adapter '" + a + "': no :WEIGHT with --weights auto");
     }
   }
+  *mode_id = m;
+  return kContinue;
+}
+
+int lora_blend(const Args& args) {
+  BlendOptions o;
+  ArgParser p("lora blend",
+              "-m MODEL --mode MODE --adapter FILE:WEIGHT... -o OUT.gguf [--rank R]\n"
+              "       ember lora blend -m MODEL --weights auto --examples EX --adapter FILE[@TASK_EX]... [-o OUT.gguf]",
+              "Blend LoRA adapters into one GGUF adapter, with given weights or weights chosen from examples.");
+  declare_blend_flags(p, o);
+  if (int rc = p.parse(args); rc != kContinue) return rc;
+  int m = -1;
+  if (int rc = check_blend_options(p, o, &m); rc != kContinue) return rc;
   setup_logging(false);
-  ModelPtr model = load_model("lora blend", model_path, false);
+  ModelPtr model = load_model("lora blend", o.model_path, false);
   if (!model) return kExitRuntime;
   std::vector<LoraPtr> loras;
   std::vector<float> weights;
-  if (automatic) {
-    if (!auto_weights(model.get(), adapters, examples_path, similarity == "centered", temperature, n_threads, &loras,
-                      &weights))
+  if (o.weights_mode == "auto") {
+    if (!auto_weights(model.get(), o.adapters, o.examples_path, o.similarity == "centered", o.temperature,
+                      o.n_threads, &loras, &weights))
       return kExitRuntime;
-    if (out_path.empty()) return kExitOk;
-  } else if (!load_loras("lora blend", model.get(), adapters, &loras, &weights)) {
+    if (o.out_path.empty()) return kExitOk;
+  } else if (!load_loras("lora blend", model.get(), o.adapters, &loras, &weights)) {
     return kExitRuntime;
   }
   std::vector<const ember_lora*> raw;
   for (const LoraPtr& l : loras) raw.push_back(l.get());
-  if (ember_status st = ember_lora_blend(model.get(), raw.data(), weights.data(), raw.size(), m, rank,
-                                         out_path.c_str());
+  if (ember_status st = ember_lora_blend(model.get(), raw.data(), weights.data(), raw.size(), m, o.rank,
+                                         o.out_path.c_str());
       st != EMBER_OK) {
     print_error("lora blend", library_error(st));
     return kExitRuntime;
   }
-  std::fprintf(stderr, "ember lora blend: %s blend of %zu adapters written to '%s'\n", mode.c_str(), raw.size(),
-               out_path.c_str());
+  std::fprintf(stderr, "ember lora blend: %s blend of %zu adapters written to '%s'\n", o.mode.c_str(), raw.size(),
+               o.out_path.c_str());
   return kExitOk;
 }
 

@@ -79,200 +79,255 @@ uint64_t random_seed() {
 
 double per_second(double count, double ms) { return ms > 0 ? count * 1000.0 / ms : 0.0; }
 
-}  // namespace
+// ---- options -------------------------------------------------------------------------
 
-int cmd_run(const Args& args) {
-  std::string model_path, prompt, prompt_file;
-  std::vector<std::string> stops;
-  ember_sampling_params sdef = ember_sampling_default_params();
+struct RunOptions {
+  std::string model_path, prompt, prompt_file, template_file;
+  std::vector<std::string> stops, lora_specs;
   int32_t n_predict = 128;
   float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.0f;
   float presence_penalty = 0.0f, frequency_penalty = 0.0f;
   int32_t top_k = 40, repeat_last_n = 64, n_threads = 0, n_ctx = 0;
   uint64_t seed = 0;
   bool reference = false, no_special = false, verbose = false, use_template = false;
-  std::string template_file;
+};
 
-  ArgParser p("run", "-m MODEL (-p PROMPT | -f FILE) [options]",
-              "Generate a continuation of the prompt, streamed to stdout as it is generated.\n"
-              "Settings, timings and the stop reason go to stderr with --verbose.");
-  p.option("model", 'm', "MODEL", &model_path, "model file (GGUF)").required();
-  p.option("prompt", 'p', "PROMPT", &prompt, "the prompt text");
-  p.option("file", 'f', "FILE", &prompt_file,
-           "read the prompt from FILE (one trailing newline is dropped)");
-  p.option("n-predict", 'n', "N", &n_predict,
-           "tokens to generate; -1: until end of text or a full context")
-      .range(-1, 1 << 30);
-  p.option("temp", 0, "T", &temp, "temperature; 0: greedy").range(0.0, 100.0);
-  p.option("top-k", 0, "K", &top_k, "keep the K most likely tokens; 0: off").range(0, 1 << 30);
-  p.option("top-p", 0, "P", &top_p, "nucleus sampling mass; 1: off").range(0.0, 1.0);
-  p.option("min-p", 0, "P", &min_p, "drop tokens below P x the top probability; 0: off")
+void declare_sampling_flags(ArgParser& p, RunOptions& o) {
+  p.option("temp", 0, "T", &o.temp, "temperature; 0: greedy").range(0.0, 100.0);
+  p.option("top-k", 0, "K", &o.top_k, "keep the K most likely tokens; 0: off").range(0, 1 << 30);
+  p.option("top-p", 0, "P", &o.top_p, "nucleus sampling mass; 1: off").range(0.0, 1.0);
+  p.option("min-p", 0, "P", &o.min_p, "drop tokens below P x the top probability; 0: off")
       .range(0.0, 1.0);
-  p.option("repeat-penalty", 0, "R", &repeat_penalty, "penalty of repeated tokens; 1: off")
+  p.option("repeat-penalty", 0, "R", &o.repeat_penalty, "penalty of repeated tokens; 1: off")
       .range(0.0, 100.0, /*lo_open=*/true);
-  p.option("repeat-last-n", 0, "N", &repeat_last_n,
+  p.option("repeat-last-n", 0, "N", &o.repeat_last_n,
            "tokens the penalties look back; 0: none, -1: the context size")
       .range(-1, 1 << 24);
-  p.option("presence-penalty", 0, "P", &presence_penalty, "presence penalty; 0: off")
+  p.option("presence-penalty", 0, "P", &o.presence_penalty, "presence penalty; 0: off")
       .range(-2.0, 2.0);
-  p.option("frequency-penalty", 0, "P", &frequency_penalty, "frequency penalty; 0: off")
+  p.option("frequency-penalty", 0, "P", &o.frequency_penalty, "frequency penalty; 0: off")
       .range(-2.0, 2.0);
-  p.option("seed", 's', "S", &seed, "sampling seed, for reproducible output")
+  p.option("seed", 's', "S", &o.seed, "sampling seed, for reproducible output")
       .default_text("random, shown with --verbose");
-  p.option("threads", 't', "N", &n_threads, "threads; 0: all cores").range(0, 4096);
-  std::vector<std::string> lora_specs;
-  p.option("lora", 0, "FILE[:SCALE]", &lora_specs, kLoraFlagHelp);
-  p.option("ctx-size", 'c', "N", &n_ctx, "context size in tokens; 0: the model's")
+}
+
+void declare_flags(ArgParser& p, RunOptions& o) {
+  p.option("model", 'm', "MODEL", &o.model_path, "model file (GGUF)").required();
+  p.option("prompt", 'p', "PROMPT", &o.prompt, "the prompt text");
+  p.option("file", 'f', "FILE", &o.prompt_file,
+           "read the prompt from FILE (one trailing newline is dropped)");
+  p.option("n-predict", 'n', "N", &o.n_predict,
+           "tokens to generate; -1: until end of text or a full context")
+      .range(-1, 1 << 30);
+  declare_sampling_flags(p, o);
+  p.option("threads", 't', "N", &o.n_threads, "threads; 0: all cores").range(0, 4096);
+  p.option("lora", 0, "FILE[:SCALE]", &o.lora_specs, kLoraFlagHelp);
+  p.option("ctx-size", 'c', "N", &o.n_ctx, "context size in tokens; 0: the model's")
       .range(0, 1 << 24);
-  p.option("stop", 0, "STRING", &stops,
+  p.option("stop", 0, "STRING", &o.stops,
            "stop when the output contains STRING (not printed); repeatable");
-  p.flag("template", 0, &use_template,
+  p.flag("template", 0, &o.use_template,
          "put the prompt into the model's prompt template (GGUF key ember.prompt_template, "
          "'{query}' marks where it goes)");
-  p.option("template-file", 0, "FILE", &template_file,
+  p.option("template-file", 0, "FILE", &o.template_file,
            "put the prompt into the template read from FILE ('{query}' marks where it goes)");
-  p.flag("reference", 0, &reference, "use the scalar reference kernels (slow; for checking)");
-  p.flag("no-special", 0, &no_special,
+  p.flag("reference", 0, &o.reference, "use the scalar reference kernels (slow; for checking)");
+  p.flag("no-special", 0, &o.no_special,
          "treat control-token texts in the prompt (\"</s>\") as plain text");
-  p.flag("verbose", 'v', &verbose,
+  p.flag("verbose", 'v', &o.verbose,
          "settings, timings (prefill, decode, ttft), stop reason on stderr");
   p.epilog(
       "examples:\n"
       "  ember run -m memo260K.gguf -p \"Once upon a time\" -n 20 --temp 0\n"
       "  ember run -m model.gguf -f prompt.txt --temp 0.7 --seed 1 --stop $'\\n\\n' --verbose\n"
       "  ember run -m models/octopus-tiny.gguf --template -p \"Take a selfie\" --temp 0 --stop \"<nexa_end>\"\n");
-  if (int rc = p.parse(args); rc != kContinue) return rc;
+}
 
+// The usage errors the parser cannot see; kContinue when the options are fine.
+int check_options(const ArgParser& p, const RunOptions& o) {
   if (p.seen("prompt") && p.seen("file")) return p.usage_error("give either -p or -f, not both");
   if (!p.seen("prompt") && !p.seen("file"))
     return p.usage_error("missing prompt (-p PROMPT or -f FILE)");
-  if (n_predict == 0) return p.usage_error("-n must be positive, or -1 for no limit");
-  for (const std::string& s : stops)
+  if (o.n_predict == 0) return p.usage_error("-n must be positive, or -1 for no limit");
+  for (const std::string& s : o.stops)
     if (s.empty()) return p.usage_error("--stop needs a non-empty string");
+  return kContinue;
+}
 
-  if (p.seen("file")) {
-    std::string err;
-    if (!read_text_file(prompt_file, &prompt, &err)) {
-      print_error("run", err);
-      return kExitRuntime;
+// -f FILE: the prompt is the file less one trailing newline. false after printing the error.
+bool read_prompt_file(const std::string& path, std::string* prompt) {
+  std::string err;
+  if (!read_text_file(path, prompt, &err)) {
+    print_error("run", err);
+    return false;
+  }
+  if (!prompt->empty() && prompt->back() == '\n') prompt->pop_back();
+  if (!prompt->empty() && prompt->back() == '\r') prompt->pop_back();
+  return true;
+}
+
+// --template / --template-file: the prompt put in place of '{query}'. false after
+// printing the error.
+bool apply_prompt_template(const RunOptions& o, const ember_model* model, std::string* prompt) {
+  std::string tmpl, err;
+  if (o.use_template) {
+    const char* t = ember_model_meta_string(model, "ember.prompt_template");
+    if (!t) {
+      print_error("run", o.model_path + ": the model has no prompt template (key ember.prompt_template); "
+                                        "use --template-file");
+      return false;
     }
-    if (!prompt.empty() && prompt.back() == '\n') prompt.pop_back();
-    if (!prompt.empty() && prompt.back() == '\r') prompt.pop_back();
+    tmpl = t;
+  } else if (!read_text_file(o.template_file, &tmpl, &err)) {
+    print_error("run", err);
+    return false;
   }
-  if (!p.seen("seed")) seed = random_seed();
+  const size_t at = tmpl.find("{query}");
+  if (at == std::string::npos) {
+    print_error("run", "the prompt template has no '{query}' placeholder");
+    return false;
+  }
+  *prompt = tmpl.replace(at, 7, *prompt);
+  return true;
+}
 
-  setup_logging(verbose);
-  ModelPtr model = load_model("run", model_path, reference);
-  if (!model) return kExitRuntime;
-  ember_model_info info{};
-  if (ember_status st = ember_model_get_info(model.get(), &info); st != EMBER_OK) {
+// ---- generation ----------------------------------------------------------------------
+
+// The prompt's ids, which must fit the context. Tokenized here rather than by
+// ember_generate so that --no-special is honoured and an over-long prompt gets a hint.
+// false after printing the error.
+bool tokenize_prompt(const RunOptions& o, const ember_model* model, int32_t ctx_size, std::vector<int32_t>* ids) {
+  if (ember_status st = tokenize(model, o.prompt, -1, o.no_special ? 0 : 1, ids); st != EMBER_OK) {
     print_error("run", library_error(st));
-    return kExitRuntime;
+    return false;
   }
+  if (static_cast<int64_t>(ids->size()) > ctx_size) {
+    print_error("run", "the prompt is " + std::to_string(ids->size()) + " tokens, longer than the context of " +
+                           std::to_string(ctx_size) + " (see -c)");
+    return false;
+  }
+  return true;
+}
 
-  if (use_template && p.seen("template-file"))
-    return p.usage_error("give either --template or --template-file, not both");
-  if (use_template || p.seen("template-file")) {
-    std::string tmpl, err;
-    if (use_template) {
-      const char* t = ember_model_meta_string(model.get(), "ember.prompt_template");
-      if (!t) {
-        print_error("run", model_path + ": the model has no prompt template (key ember.prompt_template); "
-                           "use --template-file");
-        return kExitRuntime;
-      }
-      tmpl = t;
-    } else if (!read_text_file(template_file, &tmpl, &err)) {
-      print_error("run", err);
-      return kExitRuntime;
-    }
-    const size_t at = tmpl.find("{query}");
-    if (at == std::string::npos) {
-      print_error("run", "the prompt template has no '{query}' placeholder");
-      return kExitRuntime;
-    }
-    prompt = tmpl.replace(at, 7, prompt);
-  }
-
-  ember_context_params cp = ember_context_default_params();
-  cp.n_ctx = n_ctx;
-  cp.n_threads = n_threads;
-  cp.reference_kernels = reference ? 1 : 0;
-  ember_context* raw = nullptr;
-  if (ember_status st = ember_context_create(model.get(), &cp, &raw); st != EMBER_OK || !raw) {
-    print_error("run", library_error(st));
-    ember_context_free(raw);
-    return kExitRuntime;
-  }
-  ContextPtr ctx(raw);
-  std::vector<LoraPtr> loras;  // freed before ctx, which is not evaluated after that
-  if (!apply_loras("run", model.get(), ctx.get(), lora_specs, &loras)) return kExitRuntime;
-  const int32_t ctx_size = ember_context_n_ctx(ctx.get());
-
-  // Tokenized here rather than by ember_generate so that --no-special is honoured and
-  // an over-long prompt gets a hint.
-  std::vector<int32_t> ids;
-  if (ember_status st = tokenize(model.get(), prompt, -1, no_special ? 0 : 1, &ids);
-      st != EMBER_OK) {
-    print_error("run", library_error(st));
-    return kExitRuntime;
-  }
-  if (static_cast<int64_t>(ids.size()) > ctx_size) {
-    print_error("run", "the prompt is " + std::to_string(ids.size()) +
-                           " tokens, longer than the context of " + std::to_string(ctx_size) +
-                           " (see -c)");
-    return kExitRuntime;
-  }
-
+// Sampling and stopping as the flags say; stop_ptrs must outlive the result.
+ember_generate_params generate_params(const RunOptions& o, int32_t ctx_size, std::vector<const char*>* stop_ptrs) {
   ember_generate_params gp = ember_generate_default_params();
-  gp.sampling = sdef;
-  gp.sampling.temperature = temp;
-  gp.sampling.top_k = top_k;
-  gp.sampling.top_p = top_p;
-  gp.sampling.min_p = min_p;
-  gp.sampling.repeat_penalty = repeat_penalty;
-  gp.sampling.repeat_last_n = repeat_last_n < 0 ? ctx_size : repeat_last_n;
-  gp.sampling.presence_penalty = presence_penalty;
-  gp.sampling.frequency_penalty = frequency_penalty;
-  gp.sampling.seed = seed;
-  gp.max_tokens = n_predict < 0 ? 0 : n_predict;
-  std::vector<const char*> stop_ptrs;
-  for (const std::string& s : stops) stop_ptrs.push_back(s.c_str());
-  gp.stop_strings = stop_ptrs.empty() ? nullptr : stop_ptrs.data();
-  gp.n_stop_strings = stop_ptrs.size();
-  Stream stream;
-  gp.on_token = on_token;
-  gp.user = &stream;
+  gp.sampling = ember_sampling_default_params();
+  gp.sampling.temperature = o.temp;
+  gp.sampling.top_k = o.top_k;
+  gp.sampling.top_p = o.top_p;
+  gp.sampling.min_p = o.min_p;
+  gp.sampling.repeat_penalty = o.repeat_penalty;
+  gp.sampling.repeat_last_n = o.repeat_last_n < 0 ? ctx_size : o.repeat_last_n;
+  gp.sampling.presence_penalty = o.presence_penalty;
+  gp.sampling.frequency_penalty = o.frequency_penalty;
+  gp.sampling.seed = o.seed;
+  gp.max_tokens = o.n_predict < 0 ? 0 : o.n_predict;
+  for (const std::string& s : o.stops) stop_ptrs->push_back(s.c_str());
+  gp.stop_strings = stop_ptrs->empty() ? nullptr : stop_ptrs->data();
+  gp.n_stop_strings = stop_ptrs->size();
+  return gp;
+}
 
-  if (verbose) {
-    std::fprintf(stderr,
-                 "ember run: model '%s': %s%s%s, %d layers, n_embd %d, vocab %d, %.2fM params, "
-                 "%.1f MiB of weights, kernels %s\n",
-                 model_path.c_str(), info.architecture ? info.architecture : "?",
-                 info.name && *info.name ? " " : "", info.name ? info.name : "", info.n_layer,
-                 info.n_embd, info.n_vocab, info.n_params / 1e6, info.weight_bytes / 1048576.0,
-                 reference ? "reference" : (info.kernels ? info.kernels : "?"));
-    std::fprintf(stderr, "ember run: context %d tokens (%.1f MiB), threads %s\n", ctx_size,
-                 ember_context_bytes(ctx.get()) / 1048576.0,
-                 n_threads ? std::to_string(n_threads).c_str() : "all cores");
-    std::fprintf(stderr, "ember run: seed %llu\n", static_cast<unsigned long long>(seed));
-    std::fprintf(stderr,
-                 "ember run: sampling temp %g, top-k %d, top-p %g, min-p %g, repeat-penalty %g "
-                 "(last %d), presence %g, frequency %g; max tokens %s\n",
-                 temp, top_k, top_p, min_p, repeat_penalty, gp.sampling.repeat_last_n,
-                 presence_penalty, frequency_penalty,
-                 n_predict < 0 ? "unlimited" : std::to_string(n_predict).c_str());
-    std::fprintf(stderr, "ember run: prompt %zu tokens\n", ids.size());
-  }
+// --verbose: the model, the context, the seed, the sampling and the prompt's length.
+void print_settings(const RunOptions& o, const ember_model_info& info, const ember_context* ctx,
+                    const ember_generate_params& gp, size_t n_prompt) {
+  std::fprintf(stderr,
+               "ember run: model '%s': %s%s%s, %d layers, n_embd %d, vocab %d, %.2fM params, "
+               "%.1f MiB of weights, kernels %s\n",
+               o.model_path.c_str(), info.architecture ? info.architecture : "?",
+               info.name && *info.name ? " " : "", info.name ? info.name : "", info.n_layer,
+               info.n_embd, info.n_vocab, info.n_params / 1e6, info.weight_bytes / 1048576.0,
+               o.reference ? "reference" : (info.kernels ? info.kernels : "?"));
+  std::fprintf(stderr, "ember run: context %d tokens (%.1f MiB), threads %s\n", ember_context_n_ctx(ctx),
+               ember_context_bytes(ctx) / 1048576.0,
+               o.n_threads ? std::to_string(o.n_threads).c_str() : "all cores");
+  std::fprintf(stderr, "ember run: seed %llu\n", static_cast<unsigned long long>(o.seed));
+  std::fprintf(stderr,
+               "ember run: sampling temp %g, top-k %d, top-p %g, min-p %g, repeat-penalty %g "
+               "(last %d), presence %g, frequency %g; max tokens %s\n",
+               o.temp, o.top_k, o.top_p, o.min_p, o.repeat_penalty, gp.sampling.repeat_last_n,
+               o.presence_penalty, o.frequency_penalty,
+               o.n_predict < 0 ? "unlimited" : std::to_string(o.n_predict).c_str());
+  std::fprintf(stderr, "ember run: prompt %zu tokens\n", n_prompt);
+}
 
+// Generates with Ctrl-C handled: the first stops at the next token, the second kills.
+ember_status generate_interruptibly(ember_context* ctx, const std::vector<int32_t>& ids,
+                                    const ember_generate_params& gp, ember_generate_result* res) {
   struct sigaction sa {
   }, old_sa{};
   sa.sa_handler = on_sigint;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &old_sa);
-  ember_generate_result res{};
-  ember_status st = ember_generate_tokens(ctx.get(), ids.data(), ids.size(), &gp, &res);
+  ember_status st = ember_generate_tokens(ctx, ids.data(), ids.size(), &gp, res);
   sigaction(SIGINT, &old_sa, nullptr);
+  return st;
+}
+
+// After the generation: timings and the stop reason (--verbose), the exit code.
+int report_end(const RunOptions& o, const ember_generate_result& res, int32_t ctx_size) {
+  if (o.verbose) {
+    std::fprintf(stderr, "ember run: prefill %d tokens in %.2f ms (%.1f tok/s)\n", res.n_prompt,
+                 res.prefill_ms, per_second(res.n_prompt, res.prefill_ms));
+    std::fprintf(stderr, "ember run: decode %d tokens in %.2f ms (%.1f tok/s)\n", res.n_generated,
+                 res.decode_ms, per_second(res.n_generated, res.decode_ms));
+    std::fprintf(stderr, "ember run: time to first token %.2f ms\n", res.ttft_ms);
+    std::fprintf(stderr, "ember run: stop reason: %s\n",
+                 g_interrupted ? "interrupted" : stop_reason_name(res.stop_reason));
+  } else if (res.stop_reason == EMBER_STOP_CONTEXT_FULL) {
+    std::fprintf(stderr, "ember run: stopped: the context of %d tokens is full (see -c)\n",
+                 ctx_size);
+  }
+  if (g_interrupted) {
+    if (!o.verbose) print_error("run", "interrupted");
+    return kExitInterrupted;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int cmd_run(const Args& args) {
+  RunOptions o;
+  ArgParser p("run", "-m MODEL (-p PROMPT | -f FILE) [options]",
+              "Generate a continuation of the prompt, streamed to stdout as it is generated.\n"
+              "Settings, timings and the stop reason go to stderr with --verbose.");
+  declare_flags(p, o);
+  if (int rc = p.parse(args); rc != kContinue) return rc;
+  if (int rc = check_options(p, o); rc != kContinue) return rc;
+  if (p.seen("file") && !read_prompt_file(o.prompt_file, &o.prompt)) return kExitRuntime;
+  if (!p.seen("seed")) o.seed = random_seed();
+
+  setup_logging(o.verbose);
+  ModelPtr model = load_model("run", o.model_path, o.reference);
+  ember_model_info info{};
+  if (!model || !get_model_info("run", model.get(), &info)) return kExitRuntime;
+  if (o.use_template && p.seen("template-file"))
+    return p.usage_error("give either --template or --template-file, not both");
+  if ((o.use_template || p.seen("template-file")) && !apply_prompt_template(o, model.get(), &o.prompt))
+    return kExitRuntime;
+
+  ember_context_params cp = ember_context_default_params();
+  cp.n_ctx = o.n_ctx;
+  cp.n_threads = o.n_threads;
+  cp.reference_kernels = o.reference ? 1 : 0;
+  ContextPtr ctx = create_context("run", model.get(), cp);
+  if (!ctx) return kExitRuntime;
+  std::vector<LoraPtr> loras;  // freed before ctx, which is not evaluated after that
+  if (!apply_loras("run", model.get(), ctx.get(), o.lora_specs, &loras)) return kExitRuntime;
+  const int32_t ctx_size = ember_context_n_ctx(ctx.get());
+  std::vector<int32_t> ids;
+  if (!tokenize_prompt(o, model.get(), ctx_size, &ids)) return kExitRuntime;
+
+  std::vector<const char*> stop_ptrs;
+  ember_generate_params gp = generate_params(o, ctx_size, &stop_ptrs);
+  Stream stream;
+  gp.on_token = on_token;
+  gp.user = &stream;
+  if (o.verbose) print_settings(o, info, ctx.get(), gp, ids.size());
+  ember_generate_result res{};
+  const ember_status st = generate_interruptibly(ctx.get(), ids, gp, &res);
 
   // End the line on a terminal; a pipe gets exactly the generated text.
   if (stream.bytes > 0 && stream.last != '\n' && ::isatty(STDOUT_FILENO)) {
@@ -288,24 +343,7 @@ int cmd_run(const Args& args) {
     print_error("run", "cannot write to stdout");
     return kExitRuntime;
   }
-
-  if (verbose) {
-    std::fprintf(stderr, "ember run: prefill %d tokens in %.2f ms (%.1f tok/s)\n", res.n_prompt,
-                 res.prefill_ms, per_second(res.n_prompt, res.prefill_ms));
-    std::fprintf(stderr, "ember run: decode %d tokens in %.2f ms (%.1f tok/s)\n", res.n_generated,
-                 res.decode_ms, per_second(res.n_generated, res.decode_ms));
-    std::fprintf(stderr, "ember run: time to first token %.2f ms\n", res.ttft_ms);
-    std::fprintf(stderr, "ember run: stop reason: %s\n",
-                 g_interrupted ? "interrupted" : stop_reason_name(res.stop_reason));
-  } else if (res.stop_reason == EMBER_STOP_CONTEXT_FULL) {
-    std::fprintf(stderr, "ember run: stopped: the context of %d tokens is full (see -c)\n",
-                 ctx_size);
-  }
-  if (g_interrupted) {
-    if (!verbose) print_error("run", "interrupted");
-    return kExitInterrupted;
-  }
-  return kExitOk;
+  return report_end(o, res, ctx_size);
 }
 
 }  // namespace ember::cli

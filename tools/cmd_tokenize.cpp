@@ -17,7 +17,8 @@ int cmd_tokenize(const Args& args) {
   ArgParser p("tokenize", "-m MODEL [--no-bos] [--special] TEXT",
               "Print the token ids of TEXT on one line (comma-separated), then one\n"
               "\"id<TAB>piece\" line per id.");
-  p.option("model", 'm', "MODEL", &model_path, "model file (GGUF)").required();
+  p.option("model", 'm', "MODEL", &model_path, "model file (GGUF); a vocab-only GGUF (no tensors) will do")
+      .required();
   p.flag("no-bos", 0, &no_bos, "do not add the BOS token (default: the model's rule)");
   p.flag("special", 0, &special, "parse control-token texts such as \"</s>\" as single tokens");
   p.flag("verbose", 'v', &verbose, "library log messages on stderr");
@@ -32,7 +33,8 @@ int cmd_tokenize(const Args& args) {
   if (int rc = p.parse(args); rc != kContinue) return rc;
 
   setup_logging(verbose);
-  ModelPtr model = load_model("tokenize", model_path, false);
+  // Vocab-only, as llama.cpp's tokenizer tools: a GGUF without tensors works too.
+  ModelPtr model = load_model("tokenize", model_path, false, /*vocab_only=*/true);
   if (!model) return kExitRuntime;
 
   std::vector<int32_t> ids;

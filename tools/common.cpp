@@ -22,9 +22,10 @@ std::string library_error(ember_status status) {
   return name ? name : "error " + std::to_string(static_cast<int>(status));
 }
 
-ModelPtr load_model(std::string_view cmd, const std::string& path, bool reference_kernels) {
+ModelPtr load_model(std::string_view cmd, const std::string& path, bool reference_kernels, bool vocab_only) {
   ember_model_params mp = ember_model_default_params();
   if (reference_kernels) mp.reference_kernels = 1;
+  if (vocab_only) mp.vocab_only = 1;
   ember_model* raw = nullptr;
   ember_status st = ember_model_load(path.c_str(), &mp, &raw);
   if (st != EMBER_OK || raw == nullptr) {
@@ -36,6 +37,24 @@ ModelPtr load_model(std::string_view cmd, const std::string& path, bool referenc
     return nullptr;
   }
   return ModelPtr(raw);
+}
+
+bool get_model_info(std::string_view cmd, const ember_model* model, ember_model_info* info) {
+  if (ember_status st = ember_model_get_info(model, info); st != EMBER_OK) {
+    print_error(cmd, library_error(st));
+    return false;
+  }
+  return true;
+}
+
+ContextPtr create_context(std::string_view cmd, ember_model* model, const ember_context_params& params) {
+  ember_context* raw = nullptr;
+  if (ember_status st = ember_context_create(model, &params, &raw); st != EMBER_OK || !raw) {
+    print_error(cmd, library_error(st));
+    ember_context_free(raw);
+    return nullptr;
+  }
+  return ContextPtr(raw);
 }
 
 namespace {

@@ -30,7 +30,6 @@ struct Command {
   int (*main)(const Args& args);
 };
 
-// Later: call (function calling), bench, quantize, convert, lora.
 constexpr Command kCommands[] = {
     {"run", "generate text from a prompt, streamed to stdout", cmd_run},
     {"logits", "write the logits of a token sequence to a float32 file", cmd_logits},

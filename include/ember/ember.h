@@ -65,6 +65,9 @@ EMBER_API void ember_set_log_level(int level);                           /* 4: s
 
 typedef struct ember_model_params {
   int reference_kernels; /* 1: every kernel is the scalar reference (also EMBER_REFERENCE=1) */
+  int vocab_only;        /* 1: load the metadata and the tokenizer only, no weights (a GGUF
+                          * without tensors is fine); ember_context_create refuses such a
+                          * model, n_params and weight_bytes are 0. Default 0. */
 } ember_model_params;
 
 EMBER_API ember_model_params ember_model_default_params(void);
