@@ -126,14 +126,13 @@ void ember_set_log_level(int level) {
   ember::set_log_level(static_cast<ember::LogLevel>(level));
 }
 
-ember_model_params ember_model_default_params(void) { return ember_model_params{0, 0}; }
+ember_model_params ember_model_default_params(void) { return ember_model_params{0}; }
 
 ember_status ember_model_load(const char* path, const ember_model_params* params, ember_model** out) {
   return guarded("ember_model_load", [&]() -> ember_status {
     if (!path || !out) return fail(EMBER_ERR_INVALID_ARGUMENT, "ember_model_load: path and out must not be NULL");
     *out = nullptr;
     ember::ModelParams mp;
-    mp.reference_kernels = params && params->reference_kernels;
     mp.vocab_only = params && params->vocab_only;
     auto h = std::make_unique<ember_model>();
     ember::Status s = ember::Model::Load(path, mp, &h->m);
@@ -164,7 +163,8 @@ ember_status ember_model_get_info(const ember_model* model, ember_model_info* ou
   out->eos_id = model->m->tokenizer().eos_id();
   out->n_params = model->m->n_params();
   out->weight_bytes = model->m->weight_bytes();
-  out->kernels = model->m->params().reference_kernels ? ember::kernels::reference().name : ember::kernels::best().name;
+  out->kernels = ember::kernels::reference_requested_by_env() ? ember::kernels::reference().name
+                                                               : ember::kernels::best().name;
   return EMBER_OK;
 }
 
@@ -241,7 +241,7 @@ ember_status ember_context_create(ember_model* model, const ember_context_params
     cp.n_batch = p.n_batch;
     cp.n_threads = p.n_threads;
     cp.logits_all = p.logits_all != 0;
-    cp.reference_kernels = p.reference_kernels != 0 || model->m->params().reference_kernels;
+    cp.reference_kernels = p.reference_kernels != 0;
     auto h = std::make_unique<ember_context>();
     h->model = model;
     ember::Status s = ember::Context::Create(*model->m, cp, &h->c);

@@ -40,7 +40,6 @@ struct ModelWeights {
 };
 
 struct ModelParams {
-  bool reference_kernels = false;  // default for contexts made from this model
   bool vocab_only = false;         // metadata and tokenizer only: no weights bound, no context
 };
 

@@ -24,10 +24,9 @@ namespace {
 using testing::fixture;
 using testing::Json;
 
-std::unique_ptr<Model> load(const std::string& rel, bool reference = false) {
+std::unique_ptr<Model> load(const std::string& rel) {
   std::unique_ptr<Model> m;
   ModelParams p;
-  p.reference_kernels = reference;
   Status s = Model::Load(fixture(rel), p, &m);
   EXPECT_TRUE(s.ok()) << s.ToString();
   return m;
@@ -93,17 +92,16 @@ TEST_P(Golden, LogitsMatchFloat64Reference) {
   const double kv_f16 = cases[2]["sensitivity"]["kv_f16"].num;
   ASSERT_GT(kv_f16, 0);
   const double tol = kv_f16 / 64;
-  auto fast = load("models/" + name);
-  auto ref = load("models/" + name, /*reference=*/true);
-  ASSERT_TRUE(fast && ref);
-  const size_t nv = fast->config().n_vocab;
+  auto model = load("models/" + name);  // the reference kernels are the context's choice
+  ASSERT_TRUE(model);
+  const size_t nv = model->config().n_vocab;
   for (int k = 1; k <= 3; ++k) {
     const std::string base = "models/" + name.substr(0, name.size() - 5) + ".case-" + std::to_string(k);
     std::vector<int32_t> ids = testing::read_ids(fixture(base + ".tokens.txt"));
     std::vector<float> golden = testing::read_f32(fixture(base + ".logits.f32"));
     ASSERT_EQ(golden.size(), ids.size() * nv);
-    std::vector<float> got = all_logits(*fast, ids, 2);
-    std::vector<float> got_ref = all_logits(*ref, ids, 1, true);
+    std::vector<float> got = all_logits(*model, ids, 2);
+    std::vector<float> got_ref = all_logits(*model, ids, 1, true);
     Diff d = compare(got, golden, nv), dr = compare(got_ref, golden, nv);
     std::printf("[ golden ] %s case %d: max|fast-golden| %.3e, max|ref-golden| %.3e, tol %.3e, argmax mismatches %zu\n",
                 name.c_str(), k, d.max_abs, dr.max_abs, tol, d.argmax_mismatch);
@@ -147,16 +145,15 @@ TEST_P(QuantGolden, LogitsWithinActivationQuantizationEnvelope) {
   const double act = sens["act_q8_or_f16"].num, kv = sens["kv_f16"].num;
   ASSERT_GT(act, 0);
   const double tol = 1.5 * act + kv / 64;
-  auto fast = load("models/" + name);
-  auto ref = load("models/" + name, /*reference=*/true);
-  ASSERT_TRUE(fast && ref);
-  const size_t nv = fast->config().n_vocab;
+  auto model = load("models/" + name);  // the reference kernels are the context's choice
+  ASSERT_TRUE(model);
+  const size_t nv = model->config().n_vocab;
   for (int k = 1; k <= 3; ++k) {
     const std::string base = "models/" + name.substr(0, name.size() - 5) + ".case-" + std::to_string(k);
     std::vector<int32_t> ids = testing::read_ids(fixture(base + ".tokens.txt"));
     std::vector<float> golden = testing::read_f32(fixture(base + ".logits.f32"));
-    std::vector<float> got = all_logits(*fast, ids, 2);
-    std::vector<float> got_ref = all_logits(*ref, ids, 1, true);
+    std::vector<float> got = all_logits(*model, ids, 2);
+    std::vector<float> got_ref = all_logits(*model, ids, 1, true);
     Diff d = compare(got, golden, nv);
     std::printf("[ golden ] %s case %d: max|fast-golden| %.3e (act_q8 %.3e, tol %.3e), argmax mismatches %zu\n",
                 name.c_str(), k, d.max_abs, act, tol, d.argmax_mismatch);

@@ -468,7 +468,7 @@ struct BenchModel {
 };
 
 bool load_bench_model(const BenchOptions& o, BenchModel* bm) {
-  bm->model = load_model("bench", o.model_path, o.reference);
+  bm->model = load_model("bench", o.model_path);
   if (!bm->model || !get_model_info("bench", bm->model.get(), &bm->info)) return false;
   const ember_model_info& info = bm->info;
   bm->name = info.name && *info.name ? info.name : o.model_path.substr(o.model_path.find_last_of('/') + 1);

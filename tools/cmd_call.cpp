@@ -174,7 +174,7 @@ void print_call_details(const CallSetup& s, const ember_call_params& cp, const e
 }  // namespace
 
 bool prepare_call(std::string_view cmd, const CallSetupOptions& o, CallSetup* out) {
-  out->model = load_model(cmd, o.model_path, o.reference);
+  out->model = load_model(cmd, o.model_path);
   if (!out->model) return false;
   const std::string beside = dir_of(o.model_path);
   if (!load_functions(cmd, o, beside, out) || !load_prompt_template(cmd, o, beside, out)) return false;

@@ -162,7 +162,7 @@ int cmd_logits(const Args& args) {
                          std::to_string(n) + " tokens");
 
   setup_logging(o.verbose);
-  ModelPtr model = load_model("logits", o.model_path, o.reference);
+  ModelPtr model = load_model("logits", o.model_path);
   ember_model_info info{};
   if (!model || !get_model_info("logits", model.get(), &info)) return kExitRuntime;
   if (!check_token_ids(o.tokens, info.n_vocab) || !eval_and_write(o, model.get(), info.n_vocab))

@@ -263,7 +263,7 @@ int lora_blend(const Args& args) {
   int m = -1;
   if (int rc = check_blend_options(p, o, &m); rc != kContinue) return rc;
   setup_logging(false);
-  ModelPtr model = load_model("lora blend", o.model_path, false);
+  ModelPtr model = load_model("lora blend", o.model_path);
   if (!model) return kExitRuntime;
   std::vector<LoraPtr> loras;
   std::vector<float> weights;
@@ -307,7 +307,7 @@ int lora_describe(const Args& args) {
     return kExitRuntime;
   }
   setup_logging(false);
-  ModelPtr model = load_model("lora describe", model_path, false);
+  ModelPtr model = load_model("lora describe", model_path);
   if (!model) return kExitRuntime;
   ember_lora* l = nullptr;
   if (ember_status st = ember_lora_load(model.get(), adapter.c_str(), &l); st != EMBER_OK) {
@@ -341,7 +341,7 @@ int lora_merge(const Args& args) {
            "(adapted quantized tensors are re-quantized)");
   if (int rc = p.parse(args); rc != kContinue) return rc;
   setup_logging(false);
-  ModelPtr model = load_model("lora merge", model_path, false);
+  ModelPtr model = load_model("lora merge", model_path);
   if (!model) return kExitRuntime;
   std::vector<LoraPtr> loras;
   std::vector<float> scales;

@@ -300,7 +300,7 @@ int cmd_run(const Args& args) {
   if (!p.seen("seed")) o.seed = random_seed();
 
   setup_logging(o.verbose);
-  ModelPtr model = load_model("run", o.model_path, o.reference);
+  ModelPtr model = load_model("run", o.model_path);
   ember_model_info info{};
   if (!model || !get_model_info("run", model.get(), &info)) return kExitRuntime;
   if (o.use_template && p.seen("template-file"))

@@ -34,7 +34,7 @@ int cmd_tokenize(const Args& args) {
 
   setup_logging(verbose);
   // Vocab-only, as llama.cpp's tokenizer tools: a GGUF without tensors works too.
-  ModelPtr model = load_model("tokenize", model_path, false, /*vocab_only=*/true);
+  ModelPtr model = load_model("tokenize", model_path, /*vocab_only=*/true);
   if (!model) return kExitRuntime;
 
   std::vector<int32_t> ids;

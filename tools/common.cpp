@@ -22,9 +22,8 @@ std::string library_error(ember_status status) {
   return name ? name : "error " + std::to_string(static_cast<int>(status));
 }
 
-ModelPtr load_model(std::string_view cmd, const std::string& path, bool reference_kernels, bool vocab_only) {
+ModelPtr load_model(std::string_view cmd, const std::string& path, bool vocab_only) {
   ember_model_params mp = ember_model_default_params();
-  if (reference_kernels) mp.reference_kernels = 1;
   if (vocab_only) mp.vocab_only = 1;
   ember_model* raw = nullptr;
   ember_status st = ember_model_load(path.c_str(), &mp, &raw);

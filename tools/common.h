@@ -29,8 +29,7 @@ using ContextPtr = std::unique_ptr<ember_context, ContextDeleter>;
 
 // Loads a model; on failure prints one line naming the path and returns null.
 // vocab_only: metadata and tokenizer only (no weights; no context can be made from it).
-ModelPtr load_model(std::string_view cmd, const std::string& path, bool reference_kernels,
-                    bool vocab_only = false);
+ModelPtr load_model(std::string_view cmd, const std::string& path, bool vocab_only = false);
 // ember_model_get_info; false after printing the error.
 bool get_model_info(std::string_view cmd, const ember_model* model, ember_model_info* info);
 // Creates a context; on failure prints one line and returns null.

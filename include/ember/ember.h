@@ -64,7 +64,6 @@ EMBER_API void ember_set_log_level(int level);                           /* 4: s
 /* ---- model ------------------------------------------------------------------ */
 
 typedef struct ember_model_params {
-  int reference_kernels; /* 1: every kernel is the scalar reference (also EMBER_REFERENCE=1) */
   int vocab_only;        /* 1: load the metadata and the tokenizer only, no weights (a GGUF
                           * without tensors is fine); ember_context_create refuses such a
                           * model, n_params and weight_bytes are 0. Default 0. */
@@ -83,7 +82,8 @@ typedef struct ember_model_info {
   int32_t bos_id, eos_id;
   uint64_t n_params;     /* number of weights */
   uint64_t weight_bytes; /* bytes of tensor data mapped */
-  const char* kernels;   /* ISA of the kernels in use: "avx2", "neon", "scalar", ... */
+  const char* kernels;   /* the kernel table contexts use by default: "avx2", "neon", ...,
+                          * "scalar" under EMBER_REFERENCE=1 (ember_context_params decides) */
 } ember_model_info;
 
 EMBER_API ember_status ember_model_get_info(const ember_model* model, ember_model_info* out);
