@@ -270,12 +270,13 @@ TEST_F(Cli, LogitsMatchGolden) {
 // tests/test_engine.cpp and docs/TESTING.md: kv_f16 / 64 from the fixture manifest
 // (octopus-tiny: 1e-4 against its float32 reference).
 TEST_F(Cli, LogitsOfEveryGoldenFixtureWithinTolerance) {
-  testing::Json manifest = testing::read_json(fixture("models/manifest.json"));
+  testing::json manifest = testing::read_json(fixture("models/manifest.json"));
   struct Case { std::string model, tokens, logits; double tol; };
   std::vector<Case> cases;
   for (const char* name : {"stories260K", "stories260K-f16", "memo260K", "tiny-llama-gqa-f32", "tiny-gemma-f32",
                            "tiny-gemma2-f32"}) {
-    const double tol = manifest["goldens"][std::string(name) + ".gguf"][2]["sensitivity"]["kv_f16"].num / 64;
+    const double tol =
+        manifest.at("goldens").at(std::string(name) + ".gguf").at(2).at("sensitivity").at("kv_f16").get<double>() / 64;
     ASSERT_GT(tol, 0) << name;
     for (int k = 1; k <= 3; ++k) {
       const std::string base = std::string("models/") + name + ".case-" + std::to_string(k);

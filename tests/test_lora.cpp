@@ -18,12 +18,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <string>
 #include <vector>
 
-#include "core/json.h"
 #include "ember/ember.h"
 #include "engine/context.h"
 #include "engine/lora.h"
@@ -31,6 +29,7 @@
 #include "engine/model.h"
 #include "loader/safetensors.h"
 #include "support/fixtures.h"
+#include "support/json.h"
 
 namespace ember {
 namespace {
@@ -470,7 +469,8 @@ TEST(LoraBlend, ExactBlendEqualsApplyingTogetherAndSvdAtFullRankEqualsExact) {
 struct Accuracy { int n = 0, correct = 0, same_as_reference = 0; };
 
 Accuracy twisted_accuracy(const Model& m, const LoraAdapter* a, const std::string& domain, size_t stride) {
-  std::ifstream f(fixture(std::string(kDir) + "adapters/" + domain + "/test_queries.jsonl"));
+  const std::vector<testing::json> queries =
+      testing::read_jsonl(fixture(std::string(kDir) + "adapters/" + domain + "/test_queries.jsonl"));
   ContextParams cp;
   cp.n_ctx = 128;
   cp.n_batch = 64;
@@ -482,16 +482,8 @@ Accuracy twisted_accuracy(const Model& m, const LoraAdapter* a, const std::strin
   EXPECT_TRUE(set.Set(a, 1.0f, &affects).ok());
   c->SetProjectionDelta(&set);
   Accuracy acc;
-  std::string line;
-  for (size_t i = 0; std::getline(f, line); ++i) {
-    if (i % stride != 0) continue;
-    JsonValue q;
-    EXPECT_TRUE(ParseJson(line, &q).ok());
-    auto ids_of = [&](const char* key) {
-      std::vector<int32_t> v;
-      for (const JsonValue& x : q.Find(key)->items()) v.push_back(static_cast<int32_t>(x.as_int()));
-      return v;
-    };
+  for (size_t i = 0; i < queries.size(); i += stride) {
+    const auto ids_of = [&](const char* key) { return queries[i].at(key).get<std::vector<int32_t>>(); };
     std::vector<int32_t> prompt = ids_of("prompt_ids"), expected = ids_of("expected_ids"),
                          reference = ids_of("reference_output_ids");
     c->Reset();
