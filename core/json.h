@@ -1,95 +1,57 @@
-// JSON for the library: a strict RFC 8259 reader for configuration the engine
-// loads (functions.json, GGUF metadata holding JSON text) and a writer for the
-// structured results it returns.
+// JSON for the library, on nlohmann-json: a reader for the configuration the engine
+// loads (functions.json, adapter_config.json, safetensors headers, GGUF metadata
+// holding JSON text) and a writer for the structured results it returns.
 //
-// Reader contract:
-//  - The whole input must be one value (surrounding whitespace allowed); trailing
-//    bytes, comments, trailing commas, single quotes, NaN/Infinity, leading zeros
-//    ("01") and raw control characters inside strings are errors.
-//  - Strings must be valid UTF-8; \uXXXX escapes are decoded, surrogate pairs
-//    joined, a lone surrogate is an error. Object keys must be unique.
-//  - Nesting deeper than max_depth (arrays + objects) is an error, so hostile input
-//    cannot exhaust the stack.
+// Reader contract (ParseJson):
+//  - nlohmann's strict RFC 8259 reader: the whole input is one value (surrounding
+//    whitespace allowed); trailing bytes, comments, trailing commas, single quotes,
+//    NaN/Infinity, leading zeros ("01"), raw control characters in strings, invalid
+//    UTF-8 and lone surrogates in \u escapes are errors; numbers beyond double range
+//    are errors.
+//  - On top of nlohmann, as the library's reader always did: object keys must be
+//    unique (nlohmann keeps the last), and nesting deeper than max_depth (arrays +
+//    objects) is an error, so hostile input cannot make the parse unbounded.
 //  - Errors are BadFormat statuses naming the byte offset, line and column:
-//    "functions.json: offset 17 (line 2, column 5): expected ':' after an object key".
-//  - Numbers keep a double and, when the literal is an integer that fits, an int64.
+//    "functions.json: offset 5 (line 1, column 6): syntax error while parsing object
+//    separator - unexpected number literal; expected ':'". Nothing throws.
+//  - Numbers: integers stay integers (negative: number_integer, non-negative:
+//    number_unsigned, when they fit 64 bits), everything else is a double.
+//
+// Reading a parsed Json without exceptions: JsonFind for members, is_*() before
+// get<T>(), JsonInt64 for integers. Avoid at() and get<T>() without a type check
+// (they throw) and operator[] on a const object (undefined for a missing key).
 #pragma once
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "core/status.h"
 
 namespace ember {
 
-class JsonValue {
- public:
-  enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject };
+// Objects keep the order of the text or of insertion: a safetensors header's tensors
+// in file order, a call's {"function", "arguments", "token"} in that order.
+using Json = nlohmann::ordered_json;
 
-  JsonValue() = default;
-  static JsonValue Bool(bool b);
-  static JsonValue Number(double d);
-  static JsonValue Int(int64_t i);
-  static JsonValue String(std::string s);
-  static JsonValue Array();
-  static JsonValue Object();
+constexpr int kJsonMaxDepth = 64;
 
-  Kind kind() const { return kind_; }
-  bool is_null() const { return kind_ == Kind::kNull; }
-  bool is_bool() const { return kind_ == Kind::kBool; }
-  bool is_number() const { return kind_ == Kind::kNumber; }
-  bool is_string() const { return kind_ == Kind::kString; }
-  bool is_array() const { return kind_ == Kind::kArray; }
-  bool is_object() const { return kind_ == Kind::kObject; }
-  // A number whose literal had no fraction or exponent and fits int64.
-  bool is_int() const { return kind_ == Kind::kNumber && is_int_; }
+// Parses text into *out; `source` names it in errors ("functions.json"; "" = "JSON").
+// On error *out is unchanged and the status is BadFormat.
+Status ParseJson(std::string_view text, std::string_view source, Json* out, int max_depth = kJsonMaxDepth);
 
-  bool as_bool() const { return b_; }
-  double as_double() const { return num_; }
-  int64_t as_int() const { return int_; }
-  const std::string& as_string() const { return str_; }
-  const std::vector<JsonValue>& items() const { return arr_; }  // array elements
-  // Object members in the order of the text.
-  const std::vector<std::pair<std::string, JsonValue>>& members() const { return obj_; }
-  size_t size() const { return kind_ == Kind::kArray ? arr_.size() : obj_.size(); }
+// Member `key` of an object; nullptr when absent or when `v` is not an object.
+const Json* JsonFind(const Json& v, std::string_view key);
+// An integer that fits int64 ("7", "-3"; not "7.0", not 2^63): *out and true.
+bool JsonInt64(const Json& v, int64_t* out);
 
-  // Member by key; nullptr when absent or not an object.
-  const JsonValue* Find(std::string_view key) const;
-
-  // Building (the value must be an array / object).
-  void Push(JsonValue v) { arr_.push_back(std::move(v)); }
-  void Set(std::string key, JsonValue v);  // replaces an existing key
-
-  // Structural equality; numbers compare by value (1 == 1.0), objects ignore order.
-  bool operator==(const JsonValue& o) const;
-
- private:
-  friend class JsonParser;
-  Kind kind_ = Kind::kNull;
-  bool b_ = false;
-  bool is_int_ = false;
-  double num_ = 0;
-  int64_t int_ = 0;
-  std::string str_;
-  std::vector<JsonValue> arr_;
-  std::vector<std::pair<std::string, JsonValue>> obj_;
-};
-
-struct JsonParseOptions {
-  int max_depth = 64;
-  std::string_view source;  // named in error messages ("functions.json"); "" = "JSON"
-};
-
-// Parses text into *out. On error *out is unchanged and the status is BadFormat.
-Status ParseJson(std::string_view text, JsonValue* out, const JsonParseOptions& options = {});
-
-// Compact serialization: {"a":1,"b":[true,null]} -> with ", " and ": " separators
-// (the form people read: {"function": "x", "arguments": {"a": 1}}). Strings are
-// escaped (", \, control characters); invalid UTF-8 bytes become U+FFFD so the
-// output is always valid JSON. Non-finite numbers become null.
-std::string WriteJson(const JsonValue& v);
+// The library's output form (README, C API, tests): ", " and ": " separators,
+// {"function": "x", "arguments": {"a": 1}}. Strings are escaped (", \, control
+// characters); invalid UTF-8 bytes become U+FFFD so the output is always valid JSON.
+// Non-finite numbers become null. Not Json::dump(), which separates with "," and ":"
+// and throws on invalid UTF-8.
+std::string WriteJson(const Json& v);
 // One JSON string literal, quotes included, escaped as above.
 std::string JsonQuote(std::string_view s);
 

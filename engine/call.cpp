@@ -556,7 +556,7 @@ std::string scan_args(std::string_view text, std::vector<RawArg>* raw) {
 }
 
 // Checks the raw arguments against spec's parameters and converts them to values.
-std::string convert_args(const std::vector<RawArg>& raw, const FunctionSpec& spec, std::vector<JsonValue>* args) {
+std::string convert_args(const std::vector<RawArg>& raw, const FunctionSpec& spec, std::vector<Json>* args) {
   const size_t want = spec.params.size();
   if (raw.size() != want) {
     std::string names;
@@ -572,7 +572,7 @@ std::string convert_args(const std::vector<RawArg>& raw, const FunctionSpec& spe
     switch (p.type) {
       case ParamType::kString:
         if (!r.is_string) return where + " must be a quoted string, got " + r.value;
-        args->push_back(JsonValue::String(r.value));
+        args->emplace_back(r.value);
         break;
       case ParamType::kInt: {
         if (r.is_string) return where + " must be an int, got a string";
@@ -581,7 +581,7 @@ std::string convert_args(const std::vector<RawArg>& raw, const FunctionSpec& spe
         auto res = std::from_chars(r.value.data(), r.value.data() + r.value.size(), v);
         if (res.ec != std::errc() || res.ptr != r.value.data() + r.value.size())
           return where + " is out of range: " + r.value;
-        args->push_back(JsonValue::Int(v));
+        args->emplace_back(v);  // int64: written as an integer
         break;
       }
       case ParamType::kFloat: {
@@ -589,7 +589,7 @@ std::string convert_args(const std::vector<RawArg>& raw, const FunctionSpec& spe
         double d = 0;
         auto res = std::from_chars(r.value.data(), r.value.data() + r.value.size(), d);
         if (res.ec != std::errc() || !std::isfinite(d)) return where + " is out of range: " + r.value;
-        args->push_back(JsonValue::Number(d));
+        args->emplace_back(d);  // double: written shortest round-trip
         break;
       }
     }
@@ -598,7 +598,7 @@ std::string convert_args(const std::vector<RawArg>& raw, const FunctionSpec& spe
 }
 
 // Parses `text` = "(" args ")" for spec into args; "" on success, else the error.
-std::string parse_args(std::string_view text, const FunctionSpec& spec, std::vector<JsonValue>* args) {
+std::string parse_args(std::string_view text, const FunctionSpec& spec, std::vector<Json>* args) {
   std::vector<RawArg> raw;
   std::string err = scan_args(text, &raw);
   if (!err.empty()) return err;
@@ -659,7 +659,7 @@ ParsedCall ParseCall(const FunctionRegistry& reg, const Tokenizer& tok, const in
     if (is_special(tok, id)) return fail("unexpected special token " + piece(id) + " in the arguments");
     text += tok.TokenText(id, false);
   }
-  std::vector<JsonValue> args;
+  std::vector<Json> args;
   std::string err = parse_args(text, reg.functions()[pc.function], &args);
   if (!err.empty()) return fail(err);
   if (!ended) return fail("missing end token " + reg.end_token() + " after the call");
@@ -668,24 +668,24 @@ ParsedCall ParseCall(const FunctionRegistry& reg, const Tokenizer& tok, const in
   return pc;
 }
 
-JsonValue ParsedCall::ArgumentsJson(const FunctionRegistry& reg) const {
-  JsonValue o = JsonValue::Object();
+Json ParsedCall::ArgumentsJson(const FunctionRegistry& reg) const {
+  Json o = Json::object();
   if (!valid || function < 0) return o;
   const FunctionSpec& f = reg.functions()[function];
-  for (size_t k = 0; k < f.params.size() && k < args.size(); ++k) o.Set(f.params[k].name, args[k]);
+  for (size_t k = 0; k < f.params.size() && k < args.size(); ++k) o[f.params[k].name] = args[k];
   return o;
 }
 
-JsonValue ParsedCall::ToJson(const FunctionRegistry& reg, std::string_view output_text) const {
-  JsonValue o = JsonValue::Object();
+Json ParsedCall::ToJson(const FunctionRegistry& reg, std::string_view output_text) const {
+  Json o = Json::object();  // members in insertion order (Json is ordered)
   const bool have_fn = function >= 0 && function < static_cast<int32_t>(reg.size());
-  o.Set("function", have_fn ? JsonValue::String(reg.functions()[function].name) : JsonValue());
+  o["function"] = have_fn ? Json(reg.functions()[function].name) : Json();
   if (valid) {
-    o.Set("arguments", ArgumentsJson(reg));
-    o.Set("token", JsonValue::String(no_function ? reg.no_function_token() : reg.functions()[function].token));
+    o["arguments"] = ArgumentsJson(reg);
+    o["token"] = no_function ? reg.no_function_token() : reg.functions()[function].token;
   } else {
-    o.Set("error", JsonValue::String(error));
-    o.Set("output", JsonValue::String(std::string(output_text)));
+    o["error"] = error;
+    o["output"] = std::string(output_text);
   }
   return o;
 }

@@ -146,13 +146,13 @@ struct ParsedCall {
   std::string error;        // why it is not a valid call ("" when valid)
   int32_t function = -1;    // registry index; -1 when no function token was found
   bool no_function = false; // the registry's "no function" answer (valid, function -1)
-  std::vector<JsonValue> args;  // one per parameter, in order (valid calls only)
+  std::vector<Json> args;   // one per parameter, in order (valid calls only)
 
   // {"function": "set_alarm", "arguments": {"time": "7 am"}, "token": "<nexa_3>"};
   // no function: {"function": null, "arguments": {}, "token": "<nexa_31>"};
   // invalid: {"function": NAME-or-null, "error": "...", "output": TEXT}.
-  JsonValue ToJson(const FunctionRegistry& reg, std::string_view output_text = {}) const;
-  JsonValue ArgumentsJson(const FunctionRegistry& reg) const;  // {} unless valid
+  Json ToJson(const FunctionRegistry& reg, std::string_view output_text = {}) const;
+  Json ArgumentsJson(const FunctionRegistry& reg) const;  // {} unless valid
 };
 
 // Parses generated tokens (from the first one; the end token and anything after it

@@ -41,12 +41,12 @@ struct Ctx {
   }
 };
 
-Status get_string(const Ctx& c, const JsonValue& obj, const std::string& path, const char* key, bool required,
+Status get_string(const Ctx& c, const Json& obj, const std::string& path, const char* key, bool required,
                   std::string* out) {
-  const JsonValue* v = obj.Find(key);
+  const Json* v = JsonFind(obj, key);
   if (!v) return required ? c.Bad(path, std::string("missing \"") + key + "\"") : Status::Ok();
   if (!v->is_string()) return c.Bad(path + "." + key, "expected a string");
-  *out = v->as_string();
+  *out = v->get<std::string>();
   return Status::Ok();
 }
 
@@ -60,15 +60,16 @@ Status parse_type(const Ctx& c, const std::string& path, const std::string& t, P
 
 // Resolves `text` to one token id, checking an optional declared id.
 Status resolve(const Ctx& c, const Tokenizer& tok, const std::string& path, const std::string& text,
-               const JsonValue* declared_id, int32_t* out) {
+               const Json* declared_id, int32_t* out) {
   if (text.empty()) return c.Bad(path, "empty token text");
   const int32_t id = ResolveSingleToken(tok, text);
   if (id < 0) return NotFound(c.source + ": " + path + ": token '" + text + "' is not in the model's vocabulary");
   if (declared_id) {
-    if (!declared_id->is_int()) return c.Bad(path + " id", "expected an integer token id");
-    if (declared_id->as_int() != id)
+    int64_t declared = 0;
+    if (!JsonInt64(*declared_id, &declared)) return c.Bad(path + " id", "expected an integer token id");
+    if (declared != id)
       return c.Bad(path, "token '" + text + "' has id " + std::to_string(id) + " in the vocabulary but " +
-                             std::to_string(declared_id->as_int()) + " in the file");
+                             std::to_string(declared) + " in the file");
   }
   *out = id;
   return Status::Ok();
@@ -76,7 +77,7 @@ Status resolve(const Ctx& c, const Tokenizer& tok, const std::string& path, cons
 
 // One entry of "functions": name, token, description, parameters; the token resolved
 // to its id (checks against the end token and the other functions are the caller's).
-Status parse_function(const Ctx& c, const Tokenizer& tok, const JsonValue& f, const std::string& path,
+Status parse_function(const Ctx& c, const Tokenizer& tok, const Json& f, const std::string& path,
                       FunctionSpec* spec) {
   if (!f.is_object()) return c.Bad(path, "expected an object");
   EMBER_RETURN_IF_ERROR(get_string(c, f, path, "name", true, &spec->name));
@@ -84,12 +85,12 @@ Status parse_function(const Ctx& c, const Tokenizer& tok, const JsonValue& f, co
   const std::string fpath = path + " (" + spec->name + ")";
   EMBER_RETURN_IF_ERROR(get_string(c, f, fpath, "token", true, &spec->token));
   EMBER_RETURN_IF_ERROR(get_string(c, f, fpath, "description", false, &spec->description));
-  const JsonValue* params = f.Find("parameters");
+  const Json* params = JsonFind(f, "parameters");
   if (!params) return c.Bad(fpath, "missing \"parameters\"");
   if (!params->is_array()) return c.Bad(fpath + ".parameters", "expected an array");
   for (size_t j = 0; j < params->size(); ++j) {
     const std::string ppath = fpath + ".parameters[" + std::to_string(j) + "]";
-    const JsonValue& p = params->items()[j];
+    const Json& p = (*params)[j];
     if (!p.is_object()) return c.Bad(ppath, "expected an object with \"name\" and \"type\"");
     FunctionParam fp;
     std::string type;
@@ -101,8 +102,7 @@ Status parse_function(const Ctx& c, const Tokenizer& tok, const JsonValue& f, co
       if (q.name == fp.name) return c.Bad(ppath, "parameter '" + fp.name + "' appears twice");
     spec->params.push_back(std::move(fp));
   }
-  EMBER_RETURN_IF_ERROR(resolve(c, tok, fpath + ".token", spec->token, f.Find("token_id"), &spec->token_id));
-  return Status::Ok();
+  return resolve(c, tok, fpath + ".token", spec->token, JsonFind(f, "token_id"), &spec->token_id);
 }
 
 }  // namespace
@@ -111,16 +111,14 @@ Status FunctionRegistry::Parse(std::string_view json, std::string_view source, c
                                FunctionRegistry* out) {
   if (!out) return InvalidArgument("FunctionRegistry::Parse: out is null");
   Ctx c{source.empty() ? std::string("functions") : std::string(source)};
-  JsonValue root;
-  JsonParseOptions po;
-  po.source = c.source;
-  EMBER_RETURN_IF_ERROR(ParseJson(json, &root, po));
+  Json root;
+  EMBER_RETURN_IF_ERROR(ParseJson(json, c.source, &root));
 
   FunctionRegistry r;
   r.source_ = c.source;
-  const JsonValue* list = &root;
+  const Json* list = &root;
   if (root.is_object()) {
-    list = root.Find("functions");
+    list = JsonFind(root, "functions");
     if (!list) return c.Bad("top level", "missing \"functions\"");
   }
   if (!list->is_array()) return c.Bad("functions", "expected an array of functions");
@@ -128,18 +126,18 @@ Status FunctionRegistry::Parse(std::string_view json, std::string_view source, c
 
   // End token: "nexa_end" or "end_token", default <nexa_end>.
   if (root.is_object()) {
-    const JsonValue* end = root.Find("end_token");
+    const Json* end = JsonFind(root, "end_token");
     const char* end_key = "end_token";
     if (!end) {
-      end = root.Find("nexa_end");
+      end = JsonFind(root, "nexa_end");
       end_key = "nexa_end";
     }
     if (end) {
       if (!end->is_string()) return c.Bad(end_key, "expected a string");
-      r.end_text_ = end->as_string();
+      r.end_text_ = end->get<std::string>();
     }
-    const JsonValue* end_id = root.Find("end_token_id");
-    if (!end_id) end_id = root.Find("nexa_end_id");
+    const Json* end_id = JsonFind(root, "end_token_id");
+    if (!end_id) end_id = JsonFind(root, "nexa_end_id");
     EMBER_RETURN_IF_ERROR(resolve(c, tok, end_key, r.end_text_, end_id, &r.end_id_));
   } else {
     EMBER_RETURN_IF_ERROR(resolve(c, tok, "end token", r.end_text_, nullptr, &r.end_id_));
@@ -147,9 +145,8 @@ Status FunctionRegistry::Parse(std::string_view json, std::string_view source, c
 
   for (size_t i = 0; i < list->size(); ++i) {
     const std::string path = "functions[" + std::to_string(i) + "]";
-    const JsonValue& f = list->items()[i];
     FunctionSpec spec;
-    EMBER_RETURN_IF_ERROR(parse_function(c, tok, f, path, &spec));
+    EMBER_RETURN_IF_ERROR(parse_function(c, tok, (*list)[i], path, &spec));
     const std::string fpath = path + " (" + spec.name + ")";
     if (spec.token_id == r.end_id_)
       return c.Bad(fpath + ".token", "token '" + spec.token + "' is the end token");
@@ -162,13 +159,13 @@ Status FunctionRegistry::Parse(std::string_view json, std::string_view source, c
   }
 
   if (root.is_object()) {
-    if (const JsonValue* nf = root.Find("no_function")) {
+    if (const Json* nf = JsonFind(root, "no_function")) {
       if (!nf->is_object()) return c.Bad("no_function", "expected an object with \"token\"");
       EMBER_RETURN_IF_ERROR(get_string(c, *nf, "no_function", "token", true, &r.no_function_text_));
       r.no_function_name_ = "no_function";
       EMBER_RETURN_IF_ERROR(get_string(c, *nf, "no_function", "name", false, &r.no_function_name_));
       EMBER_RETURN_IF_ERROR(
-          resolve(c, tok, "no_function.token", r.no_function_text_, nf->Find("token_id"), &r.no_function_id_));
+          resolve(c, tok, "no_function.token", r.no_function_text_, JsonFind(*nf, "token_id"), &r.no_function_id_));
       if (r.no_function_id_ == r.end_id_ || r.IndexOfToken(r.no_function_id_) >= 0)
         return c.Bad("no_function.token", "token '" + r.no_function_text_ + "' is already the end token or a function's");
     }

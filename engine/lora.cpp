@@ -354,27 +354,25 @@ namespace {
 Status read_peft_config(const std::string& cfg_path, double* alpha_out, bool* rslora_out) {
   std::string text;
   EMBER_RETURN_IF_ERROR(read_text(cfg_path, &text));
-  JsonValue cfg;
-  JsonParseOptions opt;
-  opt.source = cfg_path;
-  EMBER_RETURN_IF_ERROR(ParseJson(text, &cfg, opt));
+  Json cfg;
+  EMBER_RETURN_IF_ERROR(ParseJson(text, cfg_path, &cfg));
   if (!cfg.is_object()) return BadFormat(cfg_path + ": not a JSON object");
   auto num = [&](const char* key, double* v) -> Status {
-    const JsonValue* j = cfg.Find(key);
+    const Json* j = JsonFind(cfg, key);
     if (!j || !j->is_number()) return BadFormat(cfg_path + ": '" + key + "' missing or not a number");
-    *v = j->as_double();
+    *v = j->get<double>();
     return Status::Ok();
   };
   auto flag = [&](const char* key) {
-    const JsonValue* j = cfg.Find(key);
-    return j && j->is_bool() && j->as_bool();
+    const Json* j = JsonFind(cfg, key);
+    return j && j->is_boolean() && j->get<bool>();
   };
-  auto nonempty = [&](const char* key) {
-    const JsonValue* j = cfg.Find(key);
-    return j && !j->is_null() && j->size() > 0;
+  auto nonempty = [&](const char* key) {  // a non-empty array or object
+    const Json* j = JsonFind(cfg, key);
+    return j && j->is_structured() && !j->empty();
   };
-  if (const JsonValue* pt = cfg.Find("peft_type"); pt && pt->is_string() && pt->as_string() != "LORA")
-    return Unsupported(cfg_path + ": peft_type '" + pt->as_string() + "' (only LORA)");
+  if (const Json* pt = JsonFind(cfg, "peft_type"); pt && pt->is_string() && pt->get<std::string>() != "LORA")
+    return Unsupported(cfg_path + ": peft_type '" + pt->get<std::string>() + "' (only LORA)");
   double r = 0, alpha = 0;
   EMBER_RETURN_IF_ERROR(num("r", &r));
   EMBER_RETURN_IF_ERROR(num("lora_alpha", &alpha));

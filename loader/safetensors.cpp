@@ -51,9 +51,11 @@ size_t elem_size(const std::string& d) {
   return 0;
 }
 
-bool get_u64(const JsonValue& v, uint64_t* out) {
-  if (!v.is_int() || v.as_int() < 0) return false;
-  *out = static_cast<uint64_t>(v.as_int());
+// A non-negative integer that fits int64 (the dimensions and offsets are used as int64).
+bool get_u64(const Json& v, uint64_t* out) {
+  int64_t i = 0;
+  if (!JsonInt64(v, &i) || i < 0) return false;
+  *out = static_cast<uint64_t>(i);
   return true;
 }
 
@@ -69,39 +71,37 @@ Status SafetensorsFile::Parse() {
   if (n > size - 8)
     return BadFormat(name + ": header length " + std::to_string(n) + " exceeds the file size " +
                      std::to_string(size));
-  JsonValue root;
-  JsonParseOptions opt;
-  opt.source = name;
+  Json root;
   // Writers pad with spaces; the JSON reader allows surrounding whitespace.
-  EMBER_RETURN_IF_ERROR(ParseJson(std::string_view(reinterpret_cast<const char*>(p + 8), n), &root, opt));
+  EMBER_RETURN_IF_ERROR(ParseJson(std::string_view(reinterpret_cast<const char*>(p + 8), n), name, &root));
   if (!root.is_object()) return BadFormat(name + ": header is not a JSON object");
   const uint8_t* data = p + 8 + n;
   const uint64_t data_size = size - 8 - n;
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
-  for (const auto& [key, v] : root.members()) {
+  for (const auto& [key, v] : root.items()) {
     if (key == "__metadata__") {
       if (!v.is_object()) return BadFormat(name + ": __metadata__ is not an object");
-      for (const auto& [mk, mv] : v.members())
-        if (mv.is_string()) meta_.emplace_back(mk, mv.as_string());
+      for (const auto& [mk, mv] : v.items())
+        if (mv.is_string()) meta_.emplace_back(mk, mv.get<std::string>());
       continue;
     }
     const std::string where = name + ": tensor '" + key + "'";
     if (!v.is_object()) return BadFormat(where + ": entry is not an object");
-    const JsonValue* dt = v.Find("dtype");
-    const JsonValue* sh = v.Find("shape");
-    const JsonValue* off = v.Find("data_offsets");
+    const Json* dt = JsonFind(v, "dtype");
+    const Json* sh = JsonFind(v, "shape");
+    const Json* off = JsonFind(v, "data_offsets");
     if (!dt || !dt->is_string()) return BadFormat(where + ": missing or non-string dtype");
     if (!sh || !sh->is_array()) return BadFormat(where + ": missing or non-array shape");
     if (!off || !off->is_array() || off->size() != 2) return BadFormat(where + ": data_offsets is not [begin, end]");
     SafetensorsTensor t;
     t.name = key;
-    t.dtype_name = dt->as_string();
+    t.dtype_name = dt->get<std::string>();
     const size_t es = elem_size(t.dtype_name);
     if (es == 0) return BadFormat(where + ": unknown dtype '" + t.dtype_name + "'");
     t.supported = t.dtype_name == "F32" || t.dtype_name == "F16" || t.dtype_name == "BF16";
     t.type = t.dtype_name == "F16" ? DType::F16 : t.dtype_name == "BF16" ? DType::BF16 : DType::F32;
     uint64_t count = 1;
-    for (const JsonValue& d : sh->items()) {
+    for (const Json& d : *sh) {
       uint64_t dim = 0;
       if (!get_u64(d, &dim)) return BadFormat(where + ": shape has a non-integer or negative dimension");
       if (dim != 0 && count > (uint64_t{1} << 62) / dim) return BadFormat(where + ": shape overflows");
@@ -109,7 +109,7 @@ Status SafetensorsFile::Parse() {
       t.shape.push_back(static_cast<int64_t>(dim));
     }
     uint64_t b = 0, e = 0;
-    if (!get_u64(off->items()[0], &b) || !get_u64(off->items()[1], &e))
+    if (!get_u64((*off)[0], &b) || !get_u64((*off)[1], &e))
       return BadFormat(where + ": data_offsets are not non-negative integers");
     if (b > e || e > data_size)
       return BadFormat(where + ": data_offsets [" + std::to_string(b) + ", " + std::to_string(e) +

@@ -18,11 +18,10 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 
-native=(build-essential cmake pkg-config libeigen3-dev libxsimd-dev
+native=(build-essential cmake pkg-config libeigen3-dev libxsimd-dev nlohmann-json3-dev
         libsentencepiece-dev libgtest-dev libgmock-dev libbenchmark-dev)
 crosspk=(g++-aarch64-linux-gnu qemu-user libgtest-dev:arm64 libgmock-dev:arm64
          libbenchmark-dev:arm64)
-native+=(nlohmann-json3-dev)  # header-only (Architecture: all): the ember command's JSON input
 
 missing() {  # prints the packages of "$@" that dpkg does not have installed
   for p in "$@"; do

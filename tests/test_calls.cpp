@@ -49,28 +49,32 @@ const char* kQueries = "models/octopus-tiny/test_queries.jsonl";
 // ==== core/json ======================================================================
 
 TEST(Json, ParsesEveryKind) {
-  JsonValue v;
+  Json v;
   Status s = ParseJson(R"( {"a": [1, -2.5e1, true, false, null], "b": {"c": "x\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"},
-                            "big": 12345678901234567890, "i": -9007199254740993} )",
-                       &v);
+                            "big": 12345678901234567890, "i": -9007199254740993, "z": 1.0} )",
+                       "t.json", &v);
   ASSERT_TRUE(s.ok()) << s.ToString();
   ASSERT_TRUE(v.is_object());
-  const JsonValue* a = v.Find("a");
+  const Json* a = JsonFind(v, "a");
   ASSERT_TRUE(a && a->is_array());
   ASSERT_EQ(a->size(), 5u);
-  EXPECT_TRUE(a->items()[0].is_int());
-  EXPECT_EQ(a->items()[0].as_int(), 1);
-  EXPECT_FALSE(a->items()[1].is_int());
-  EXPECT_DOUBLE_EQ(a->items()[1].as_double(), -25.0);
-  EXPECT_TRUE(a->items()[2].as_bool());
-  EXPECT_FALSE(a->items()[3].as_bool());
-  EXPECT_TRUE(a->items()[4].is_null());
-  EXPECT_EQ(v.Find("b")->Find("c")->as_string(), "x\"\\/\b\f\n\r\t\xc3\xa9\xf0\x9f\x98\x80");
-  EXPECT_FALSE(v.Find("big")->is_int());  // does not fit int64: a double
-  EXPECT_TRUE(v.Find("i")->is_int());
-  EXPECT_EQ(v.Find("i")->as_int(), -9007199254740993LL);  // exact, not through a double
-  EXPECT_EQ(v.members()[0].first, "a");                   // text order kept
-  EXPECT_EQ(v.Find("missing"), nullptr);
+  int64_t i = 0;
+  EXPECT_TRUE(JsonInt64((*a)[0], &i));
+  EXPECT_EQ(i, 1);
+  EXPECT_FALSE(JsonInt64((*a)[1], &i));
+  EXPECT_DOUBLE_EQ((*a)[1].get<double>(), -25.0);
+  EXPECT_TRUE((*a)[2].get<bool>());
+  EXPECT_FALSE((*a)[3].get<bool>());
+  EXPECT_TRUE((*a)[4].is_null());
+  EXPECT_EQ(JsonFind(*JsonFind(v, "b"), "c")->get<std::string>(), "x\"\\/\b\f\n\r\t\xc3\xa9\xf0\x9f\x98\x80");
+  EXPECT_TRUE(JsonFind(v, "big")->is_number_unsigned());
+  EXPECT_FALSE(JsonInt64(*JsonFind(v, "big"), &i));  // does not fit int64
+  ASSERT_TRUE(JsonInt64(*JsonFind(v, "i"), &i));
+  EXPECT_EQ(i, -9007199254740993LL);                // exact, not through a double
+  EXPECT_FALSE(JsonInt64(*JsonFind(v, "z"), &i));  // 1.0 is not an integer literal
+  EXPECT_EQ(v.begin().key(), "a");                  // text order kept
+  EXPECT_EQ(JsonFind(v, "missing"), nullptr);
+  EXPECT_EQ(JsonFind(*a, "a"), nullptr);  // not an object
 }
 
 TEST(Json, ErrorsNameOffsetLineAndColumn) {
@@ -78,90 +82,113 @@ TEST(Json, ErrorsNameOffsetLineAndColumn) {
     const char* text;
     const char* needle;
   } cases[] = {
-      {"", "offset 0 (line 1, column 1): unexpected end of input"},
-      {"{\"a\" 1}", "offset 5 (line 1, column 6): expected ':'"},
-      {"{\n  \"a\": 1,\n}", "line 3, column 1): expected a string key"},
+      {"", "offset 0 (line 1, column 1): syntax error while parsing value - unexpected end of input"},
+      {"{\"a\" 1}", "offset 5 (line 1, column 6): syntax error while parsing object separator"},
+      {"{\n  \"a\": 1,\n}", "line 3, column 1): syntax error while parsing object key - unexpected '}'"},
       {"[1, 2,]", "offset 6"},
-      {"[1 2]", "expected ',' or ']'"},
-      {"{\"a\": 1} x", "unexpected data after the JSON value"},
-      {"01", "leading zero"},
-      {"1.", "expected a digit after the decimal point"},
-      {"1e", "expected a digit in an exponent"},
-      {"-", "expected a digit"},
-      {"1e999", "number out of range"},
-      {"NaN", "unexpected character 'N'"},
-      {"'a'", "unexpected character '''"},
-      {"\"abc", "unterminated string"},
-      {"\"a\tb\"", "raw control character 0x09"},
-      {"\"\\x\"", "invalid escape \\x"},
-      {"\"\\u12g4\"", "invalid hex digit"},
-      {"\"\\ud800\"", "high surrogate without a low surrogate"},
-      {"\"\\udc00\"", "lone low surrogate"},
-      {"\"\\ud800\\u0041\"", "expected a low surrogate"},
-      {"\"\xff\"", "invalid UTF-8"},
-      {"\"\xc0\xaf\"", "invalid UTF-8"},          // overlong '/'
-      {"\"\xed\xa0\x80\"", "invalid UTF-8"},      // encoded surrogate
-      {"{\"k\": 1, \"k\": 2}", "duplicate key \"k\""},
+      {"[1 2]", "expected ']'"},
+      {"{\"a\": 1} x", "offset 9 (line 1, column 10): syntax error while parsing value - invalid literal"},
+      {"{\"a\": 1} x", "expected end of input"},
+      {"01", "offset 1 (line 1, column 2): syntax error while parsing value - unexpected number literal; "
+             "expected end of input"},  // a leading zero
+      {"1.", "expected digit after '.'"},
+      {"1e", "expected '+', '-', or digit after exponent"},
+      {"-", "expected digit after '-'"},
+      {"1e999", "offset 0 (line 1, column 1): number overflow parsing '1e999'"},
+      {"[1,\n 1e999 ]", "offset 5 (line 2, column 2): number overflow parsing '1e999'"},
+      {"NaN", "invalid literal; last read: 'N'"},
+      {"'a'", "invalid literal; last read: '''"},
+      {"\"abc", "missing closing quote"},
+      {"\"a\tb\"", "control character U+0009 (HT) must be escaped"},
+      {"\"\\x\"", "forbidden character after backslash"},
+      {"\"\\u12g4\"", "'\\u' must be followed by 4 hex digits"},
+      {"\"\\ud800\"", "surrogate U+D800..U+DBFF must be followed by U+DC00..U+DFFF"},
+      {"\"\\udc00\"", "surrogate U+DC00..U+DFFF must follow U+D800..U+DBFF"},
+      {"\"\\ud800\\u0041\"", "surrogate U+D800..U+DBFF must be followed by U+DC00..U+DFFF"},
+      // The byte is quoted as text: the message stays valid UTF-8.
+      {"\"\xff\"", "offset 1 (line 1, column 2): syntax error while parsing value - invalid string: ill-formed "
+                   "UTF-8 byte; last read: '\"\\xFF'"},
+      {"\"\xc0\xaf\"", "ill-formed UTF-8 byte"},      // overlong '/'
+      {"\"\xed\xa0\x80\"", "ill-formed UTF-8 byte"},  // encoded surrogate
+      {"{\"k\": 1, \"k\": 2}", "offset 9 (line 1, column 10): duplicate key \"k\""},
+      {"{\"a\": {\"x\\\"\": 1,\n \"x\\\"\": 2}}", "offset 18 (line 2, column 2): duplicate key \"x\"\""},
       {"tru", "invalid literal"},
       {"nul", "invalid literal"},
   };
   for (const Case& c : cases) {
-    JsonValue v = JsonValue::String("unchanged");
-    JsonParseOptions o;
-    o.source = "t.json";
-    Status s = ParseJson(c.text, &v, o);
+    Json v = "unchanged";
+    Status s = ParseJson(c.text, "t.json", &v);
     EXPECT_EQ(s.code(), Code::kBadFormat) << c.text;
     EXPECT_NE(s.message().find(c.needle), std::string::npos) << c.text << " -> " << s.message();
     EXPECT_EQ(s.message().rfind("t.json: ", 0), 0u) << s.message();
-    EXPECT_EQ(v.as_string(), "unchanged") << "output touched on error";
+    EXPECT_EQ(v, "unchanged") << "output touched on error";
   }
+  // The same key in different objects is fine.
+  Json v;
+  EXPECT_TRUE(ParseJson(R"({"k": {"k": 1}, "j": [{"k": 2}, {"k": 3}]})", "", &v).ok());
+  EXPECT_EQ(ParseJson("[", "", &v).message().rfind("JSON: offset 1", 0), 0u);  // "" names it JSON
 }
 
 TEST(Json, DepthLimit) {
   const std::string ok = std::string(64, '[') + std::string(64, ']');
   const std::string deep = std::string(65, '[') + std::string(65, ']');
-  JsonValue v;
-  EXPECT_TRUE(ParseJson(ok, &v).ok());
-  Status s = ParseJson(deep, &v);
+  Json v;
+  EXPECT_TRUE(ParseJson(ok, "", &v).ok());
+  Status s = ParseJson(deep, "", &v);
   EXPECT_EQ(s.code(), Code::kBadFormat);
-  EXPECT_NE(s.message().find("nesting deeper than 64"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("offset 64 (line 1, column 65): nesting deeper than 64"), std::string::npos)
+      << s.message();
   // Hostile depth: an error, not a stack overflow.
-  EXPECT_FALSE(ParseJson(std::string(1000000, '['), &v).ok());
-  JsonParseOptions o;
-  o.max_depth = 2;
-  EXPECT_FALSE(ParseJson("[[[1]]]", &v, o).ok());
-  EXPECT_TRUE(ParseJson("[[1]]", &v, o).ok());
+  EXPECT_FALSE(ParseJson(std::string(1000000, '['), "", &v).ok());
+  EXPECT_FALSE(ParseJson("[{\"a\": [1]}]", "", &v, 2).ok());
+  EXPECT_TRUE(ParseJson("[{\"a\": 1}]", "", &v, 2).ok());
+}
+
+// Whatever the bytes, ParseJson returns a Status: no nlohmann exception escapes.
+TEST(Json, MangledInputNeverThrows) {
+  const std::string doc = R"({"functions": [{"name": "f\u00e9", "parameters": [{"name": "x", "type": "int"}],)"
+                          R"( "token_id": 4}], "n": [-1.5e3, 0, 18446744073709551615, true, null]})";
+  std::mt19937 rng(3);
+  int failed = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::string t = doc.substr(0, rng() % (doc.size() + 1));
+    for (int k = rng() % 3; k > 0 && !t.empty(); --k) t[rng() % t.size()] = static_cast<char>(rng());
+    Json v;
+    Status s;
+    EXPECT_NO_THROW(s = ParseJson(t, "m.json", &v)) << t;
+    if (!s.ok()) {
+      ++failed;
+      EXPECT_EQ(s.code(), Code::kBadFormat) << t;
+      EXPECT_EQ(s.message().rfind("m.json: offset ", 0), 0u) << s.message();
+    }
+  }
+  EXPECT_GT(failed, 2900);  // nearly every prefix of the document is incomplete
 }
 
 TEST(Json, WriterEscapesAndRoundTrips) {
-  JsonValue o = JsonValue::Object();
-  o.Set("s", JsonValue::String("q\"b\\n\n\x01\xc3\xa9"));
-  o.Set("bad", JsonValue::String("a\xff"));  // invalid UTF-8 -> U+FFFD
-  o.Set("i", JsonValue::Int(-42));
-  o.Set("d", JsonValue::Number(0.1));
-  o.Set("inf", JsonValue::Number(INFINITY));
-  JsonValue arr = JsonValue::Array();
-  arr.Push(JsonValue::Bool(true));
-  arr.Push(JsonValue());
-  o.Set("a", arr);
-  o.Set("i", JsonValue::Int(7));  // replaces, keeps the position
+  Json o = Json::object();
+  o["s"] = "q\"b\\n\n\x01\xc3\xa9";
+  o["bad"] = "a\xff";  // invalid UTF-8 -> U+FFFD
+  o["i"] = int64_t{-42};
+  o["d"] = 0.1;
+  o["inf"] = INFINITY;
+  o["a"] = Json::array({true, nullptr});
+  o["i"] = 7;  // replaces, keeps the position
   const std::string text = WriteJson(o);
   EXPECT_EQ(text,
             "{\"s\": \"q\\\"b\\\\n\\n\\u0001\xc3\xa9\", \"bad\": \"a\xef\xbf\xbd\", \"i\": 7, \"d\": 0.1, "
             "\"inf\": null, \"a\": [true, null]}");
-  JsonValue back;
-  ASSERT_TRUE(ParseJson(text, &back).ok());
-  EXPECT_EQ(back.Find("s")->as_string(), "q\"b\\n\n\x01\xc3\xa9");
-  EXPECT_EQ(back.Find("i")->as_int(), 7);
-  EXPECT_DOUBLE_EQ(back.Find("d")->as_double(), 0.1);
+  Json back;
+  ASSERT_TRUE(ParseJson(text, "", &back).ok());
+  EXPECT_EQ(JsonFind(back, "s")->get<std::string>(), "q\"b\\n\n\x01\xc3\xa9");
+  EXPECT_EQ(JsonFind(back, "i")->get<int64_t>(), 7);
+  EXPECT_DOUBLE_EQ(JsonFind(back, "d")->get<double>(), 0.1);
   EXPECT_EQ(JsonQuote("x"), "\"x\"");
-  // Equality: numbers by value, objects regardless of order.
-  JsonValue a, b;
-  ASSERT_TRUE(ParseJson("{\"x\": 1, \"y\": [1.0, \"z\"]}", &a).ok());
-  ASSERT_TRUE(ParseJson("{\"y\": [1, \"z\"], \"x\": 1.0}", &b).ok());
-  EXPECT_TRUE(a == b);
-  ASSERT_TRUE(ParseJson("{\"y\": [1, \"z\"], \"x\": 2}", &b).ok());
-  EXPECT_FALSE(a == b);
+  // Numbers as the library always wrote them (Json::dump would write 1.0).
+  EXPECT_EQ(WriteJson(Json::array({1.0, 1e-7, -0.5, 1e21, uint64_t{18446744073709551615u}, int64_t{-1}})),
+            "[1, 1e-07, -0.5, 1e+21, 18446744073709551615, -1]");
+  EXPECT_EQ(WriteJson(Json::object()), "{}");
+  EXPECT_EQ(WriteJson(Json::array()), "[]");
 }
 
 // ==== a tiny hand-made vocabulary ======================================================
@@ -604,7 +631,7 @@ TEST(ParseCall, GoodCalls) {
   // Other backslash pairs stay as written.
   c = parse({"<f1>", "('", "\\", "a", "')", "<end>"});
   ASSERT_TRUE(c.valid) << c.error;
-  EXPECT_EQ(c.args[0].as_string(), "\\a");
+  EXPECT_EQ(c.args[0].get<std::string>(), "\\a");
 }
 
 TEST(ParseCall, BadCallsAreReportedNeverThrown) {
@@ -700,18 +727,10 @@ TEST(ParseCall, EveryAutomatonCompletionParses) {
 
 // ==== octopus-tiny =====================================================================
 
-// q["args"] of a query line as JSON text (the test reader has no writer).
-std::string slurp_args(const testing::Json& q) {
-  const testing::Json& a = q["args"];
-  std::string out = "{";
-  bool first = true;
-  for (const auto& [k, v] : a.obj) {
-    out += (first ? "" : ", ") + JsonQuote(k) + ": ";
-    first = false;
-    if (v.kind == testing::Json::kString) out += JsonQuote(v.str);
-    else out += std::to_string(v.i());
-  }
-  return out + "}";
+// The call's arguments as the test reader's JSON: objects compare regardless of
+// order, integers by value whatever their type.
+testing::json arguments(const ParsedCall& c, const FunctionRegistry& reg) {
+  return testing::json(c.ArgumentsJson(reg));
 }
 
 class Octopus : public ::testing::Test {
@@ -747,7 +766,7 @@ class Octopus : public ::testing::Test {
   static inline FunctionRegistry reg_;
   static inline CallAutomaton automaton_;
   static inline std::unique_ptr<Context> ctx_;
-  static inline std::vector<testing::Json> queries_;
+  static inline std::vector<testing::json> queries_;
 };
 
 TEST_F(Octopus, RegistryFromMetadataEqualsFunctionsJson) {
@@ -758,15 +777,15 @@ TEST_F(Octopus, RegistryFromMetadataEqualsFunctionsJson) {
   ASSERT_EQ(file.size(), 24u);
   EXPECT_EQ(reg_.end_token_id(), 36);
   EXPECT_EQ(reg_.end_token(), "<nexa_end>");
-  const testing::Json fj = testing::read_json(fixture(kFunctionsJson));
+  const testing::json fns = testing::read_json(fixture(kFunctionsJson)).at("functions");
   for (size_t i = 0; i < 24; ++i) {
     const FunctionSpec& f = reg_.functions()[i];
     EXPECT_EQ(f.name, file.functions()[i].name);
     EXPECT_EQ(f.token, "<nexa_" + std::to_string(i) + ">");
     EXPECT_EQ(f.token_id, static_cast<int32_t>(4 + i));
-    EXPECT_EQ(f.token_id, fj["functions"][i]["token_id"].i());
-    EXPECT_EQ(f.params.size(), fj["functions"][i]["parameters"].size());
-    EXPECT_EQ(f.description, fj["functions"][i]["description"].str);
+    EXPECT_EQ(f.token_id, fns.at(i).at("token_id").get<int32_t>());
+    EXPECT_EQ(f.params.size(), fns.at(i).at("parameters").size());
+    EXPECT_EQ(f.description, fns.at(i).at("description").get<std::string>());
   }
   EXPECT_EQ(reg_.functions()[8].name, "set_temperature");
   EXPECT_EQ(reg_.functions()[8].params[1].type, ParamType::kInt);
@@ -781,20 +800,19 @@ TEST_F(Octopus, AutomatonAcceptsEveryExpectedCall) {
   EXPECT_FALSE(automaton_.Allowed(s0, 36));   // <nexa_end>
   EXPECT_FALSE(automaton_.Allowed(s0, 28));   // <nexa_24>: reserved, not registered
   EXPECT_EQ(automaton_.AllowedTokens(automaton_.Next(s0, 1977)).size(), 24u);
-  for (const testing::Json& q : queries_) {
-    const std::vector<int32_t> ids = q["expected_ids"].ids();
+  for (const testing::json& q : queries_) {
+    const std::vector<int32_t> ids = q.at("expected_ids").get<std::vector<int32_t>>();
+    const std::string expected = q.at("expected").get<std::string>();
     CallAutomaton::State s = s0;
     for (int32_t id : ids) {
-      ASSERT_TRUE(automaton_.Allowed(s, id)) << q["expected"].str << ": " << id << " in " << automaton_.StateName(s);
+      ASSERT_TRUE(automaton_.Allowed(s, id)) << expected << ": " << id << " in " << automaton_.StateName(s);
       s = automaton_.Next(s, id);
     }
-    EXPECT_EQ(s, automaton_.done()) << q["expected"].str;
+    EXPECT_EQ(s, automaton_.done()) << expected;
     const ParsedCall p = ParseCall(reg_, model_->tokenizer(), ids.data(), ids.size());
-    ASSERT_TRUE(p.valid) << q["expected"].str << ": " << p.error;
-    EXPECT_EQ(reg_.functions()[p.function].name, q["function"].str);
-    JsonValue want;
-    ASSERT_TRUE(ParseJson(slurp_args(q), &want).ok());
-    EXPECT_TRUE(p.ArgumentsJson(reg_) == want) << WriteJson(p.ArgumentsJson(reg_));
+    ASSERT_TRUE(p.valid) << expected << ": " << p.error;
+    EXPECT_EQ(reg_.functions()[p.function].name, q.at("function").get<std::string>());
+    EXPECT_EQ(arguments(p, reg_), q.at("args")) << WriteJson(p.ArgumentsJson(reg_));
   }
 }
 
@@ -841,20 +859,21 @@ TEST_F(Octopus, MalformedReferenceOutputsAreRejectedWhereTheyGoWrong) {
 // Early stopping: generation ends when <nexa_end> is sampled; it is never fed to
 // the model, so the context holds the prompt and all generated tokens but the last.
 TEST_F(Octopus, EarlyStopComputesNothingAfterTheEndToken) {
-  const testing::Json cases = testing::read_json(fixture("models/octopus-tiny/reference/cases.json"));
+  const testing::json cases = testing::read_json(fixture("models/octopus-tiny/reference/cases.json")).at("cases");
   // Under emulation one case, and only the early-stopped runs (prefills dominate).
-  const size_t n_cases = quick() ? 1 : cases["cases"].size();
+  const size_t n_cases = quick() ? 1 : cases.size();
   for (size_t k = 0; k < n_cases; ++k) {
-    const testing::Json& c = cases["cases"][k];
-    const std::vector<int32_t> p = prompt(c["query"].str);
-    ASSERT_EQ(p, c["tokens"].ids());
+    const testing::json& c = cases.at(k);
+    const auto ids_of = [&](const char* key) { return c.at(key).get<std::vector<int32_t>>(); };
+    const std::vector<int32_t> p = prompt(c.at("query").get<std::string>());
+    ASSERT_EQ(p, ids_of("tokens"));
     for (bool constrain : {false, true}) {
       CallOptions o;
       o.constrain = constrain;
       CallResult r;
       Status s = RunCall(*ctx_, reg_, &automaton_, p, o, &r);
       ASSERT_TRUE(s.ok()) << s.ToString();
-      EXPECT_EQ(r.tokens, c["base_greedy_to_nexa_end"].ids());
+      EXPECT_EQ(r.tokens, ids_of("base_greedy_to_nexa_end"));
       EXPECT_EQ(r.stop_reason, StopReason::kStopToken);
       EXPECT_EQ(r.tokens.back(), 36);
       EXPECT_EQ(r.n_call_tokens, r.n_generated);
@@ -862,7 +881,7 @@ TEST_F(Octopus, EarlyStopComputesNothingAfterTheEndToken) {
           << "a token after the end token was evaluated";
       EXPECT_EQ(r.n_no_stop, -1);
       EXPECT_TRUE(r.call.valid) << r.call.error;
-      EXPECT_EQ(r.text, c["expected_call"].str);
+      EXPECT_EQ(r.text, c.at("expected_call").get<std::string>());
       EXPECT_EQ(r.n_constraint_changed, 0);
       EXPECT_GT(r.total_ms, 0);
       EXPECT_GT(r.ttft_ms, 0);
@@ -874,9 +893,9 @@ TEST_F(Octopus, EarlyStopComputesNothingAfterTheEndToken) {
     o.early_stop = false;
     CallResult full;
     ASSERT_TRUE(RunCall(*ctx_, reg_, &automaton_, p, o, &full).ok());
-    EXPECT_EQ(full.tokens, c["base_greedy_no_early_stop"].ids());
+    EXPECT_EQ(full.tokens, ids_of("base_greedy_no_early_stop"));
     EXPECT_EQ(full.stop_reason, StopReason::kEos);
-    EXPECT_EQ(full.n_call_tokens, static_cast<int32_t>(c["base_greedy_to_nexa_end"].size()));
+    EXPECT_EQ(full.n_call_tokens, static_cast<int32_t>(c.at("base_greedy_to_nexa_end").size()));
     EXPECT_EQ(full.n_no_stop, full.n_generated);
     EXPECT_EQ(full.n_saved, full.n_generated - full.n_call_tokens);
     EXPECT_TRUE(full.call.valid);
@@ -887,7 +906,7 @@ TEST_F(Octopus, EarlyStopComputesNothingAfterTheEndToken) {
     ASSERT_TRUE(RunCall(*ctx_, reg_, &automaton_, p, oc, &counted).ok());
     EXPECT_EQ(counted.n_no_stop, full.n_generated);
     EXPECT_EQ(counted.n_saved, full.n_saved);
-    EXPECT_EQ(counted.tokens, c["base_greedy_to_nexa_end"].ids());
+    EXPECT_EQ(counted.tokens, ids_of("base_greedy_to_nexa_end"));
   }
 }
 
@@ -937,14 +956,15 @@ TEST_F(Octopus, SampleAccuracyMatchesTheReference) {
   int n = 0, ref_agree = 0, exact_free = 0, exact_cons = 0, valid_cons = 0, ref_correct = 0;
   double tokens_stop = 0, tokens_no_stop = 0;
   for (size_t i = 0; i < queries_.size(); i += stride) {
-    const testing::Json& q = queries_[i];
-    const std::vector<int32_t> p = prompt(q["query"].str);
-    ASSERT_EQ(p, q["prompt_ids"].ids()) << q["query"].str;
-    JsonValue want;
-    ASSERT_TRUE(ParseJson(slurp_args(q), &want).ok());
+    const testing::json& q = queries_[i];
+    const std::string query = q.at("query").get<std::string>();
+    const std::vector<int32_t> p = prompt(query);
+    ASSERT_EQ(p, q.at("prompt_ids").get<std::vector<int32_t>>()) << query;
+    const bool reference_correct = q.at("reference_correct").get<bool>();
     auto exact = [&](const CallResult& r) {
-      return r.call.valid && r.call.function >= 0 && reg_.functions()[r.call.function].name == q["function"].str &&
-             r.call.ArgumentsJson(reg_) == want;
+      return r.call.valid && r.call.function >= 0 &&
+             reg_.functions()[r.call.function].name == q.at("function").get<std::string>() &&
+             arguments(r.call, reg_) == q.at("args");
     };
     CallOptions free;
     free.constrain = false;
@@ -955,12 +975,12 @@ TEST_F(Octopus, SampleAccuracyMatchesTheReference) {
     CallResult rc;
     ASSERT_TRUE(RunCall(*ctx_, reg_, &automaton_, p, cons, &rc).ok());
     ++n;
-    ref_agree += rf.tokens == q["reference_output_ids"].ids();
-    ref_correct += q["reference_correct"].b;
+    ref_agree += rf.tokens == q.at("reference_output_ids").get<std::vector<int32_t>>();
+    ref_correct += reference_correct;
     exact_free += exact(rf);
     exact_cons += exact(rc);
     valid_cons += rc.call.valid;
-    EXPECT_EQ(exact(rf), q["reference_correct"].b) << q["query"].str << " -> " << rf.text;
+    EXPECT_EQ(exact(rf), reference_correct) << query << " -> " << rf.text;
     tokens_stop += rf.n_call_tokens;
     tokens_no_stop += rf.n_no_stop;
   }

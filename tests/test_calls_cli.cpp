@@ -133,17 +133,19 @@ TEST(EvalCallsCli, JsonReportOnAFewQueries) {
                     fixture("models/octopus-tiny/test_queries.jsonl"), "--limit", std::to_string(n), "--json",
                     "--failures", "3"});
   ASSERT_EQ(r.code, 0) << r.err;
-  testing::Json j;
+  testing::json j;
   std::string err;
   ASSERT_TRUE(testing::parse_json(r.out, &j, &err)) << err << "\n" << r.out;
-  EXPECT_EQ(j["queries"].i(), n);
-  EXPECT_TRUE(j["constrained"].b);
-  EXPECT_EQ(j["exact_match"]["n"].i(), n);
-  EXPECT_EQ(j["exact_match"]["correct"].i(), n);  // the first four are take_photo queries the model gets right
-  EXPECT_EQ(j["reference_agreement"]["correct"].i(), n);
-  EXPECT_EQ(j["per_function"]["take_photo"]["predicted"]["take_photo"].i(), n);
-  EXPECT_GT(j["tokens_per_call"]["no_early_stop"].num, j["tokens_per_call"]["early_stop"].num);
-  EXPECT_GT(j["latency_ms"]["mean"].num, 0);
+  EXPECT_EQ(j.at("queries").get<int64_t>(), n);
+  EXPECT_TRUE(j.at("constrained").get<bool>());
+  EXPECT_EQ(j.at("exact_match").at("n").get<int64_t>(), n);
+  // The first four are take_photo queries the model gets right.
+  EXPECT_EQ(j.at("exact_match").at("correct").get<int64_t>(), n);
+  EXPECT_EQ(j.at("reference_agreement").at("correct").get<int64_t>(), n);
+  EXPECT_EQ(j.at("per_function").at("take_photo").at("predicted").at("take_photo").get<int64_t>(), n);
+  EXPECT_GT(j.at("tokens_per_call").at("no_early_stop").get<double>(),
+            j.at("tokens_per_call").at("early_stop").get<double>());
+  EXPECT_GT(j.at("latency_ms").at("mean").get<double>(), 0);
   // Text report.
   r = ember({"eval-calls", "-m", fixture(kModel), "-t", "1", "--no-constrain", "--no-compare", "--queries",
              fixture("models/octopus-tiny/test_queries.jsonl"), "--limit", "2"});
@@ -168,9 +170,9 @@ TEST(EvalCallsCli, QueryFilesAreReadAsJson) {
   CliRun r = ember({"eval-calls", "-m", fixture(kModel), "-t", "1", "--no-compare", "--queries",
                     write("good.jsonl", "\n" + good), "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
-  testing::Json j;
+  testing::json j;
   ASSERT_TRUE(testing::parse_json(r.out, &j)) << r.out;
-  EXPECT_EQ(j["exact_match"]["correct"].i(), 1) << r.out;
+  EXPECT_EQ(j.at("exact_match").at("correct").get<int64_t>(), 1) << r.out;
 
   const std::string bad = write("bad.jsonl", good + "{\"query\": x}\n");
   r = ember({"eval-calls", "-m", fixture(kModel), "--queries", bad});

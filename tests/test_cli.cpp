@@ -347,13 +347,13 @@ TEST_F(Cli, TokenizeNoBosAndSpecial) {
 TEST_F(Cli, TokenizeVocabOnlyGguf) {
   for (const std::string vocab : {"llama2", "memo260K"}) {
     const std::string m = fixture("tokenizer/" + vocab + "-vocab.gguf");
-    const std::vector<testing::Json> goldens = testing::read_jsonl(fixture("tokenizer/" + vocab + ".tokenizer.jsonl"));
+    const std::vector<testing::json> goldens = testing::read_jsonl(fixture("tokenizer/" + vocab + ".tokenizer.jsonl"));
     ASSERT_FALSE(goldens.empty());
-    for (const testing::Json& g : goldens) {
-      const std::string& text = g["text"].str;
+    for (const testing::json& g : goldens) {
+      const std::string text = g.at("text").get<std::string>();
       if (text.find('\0') != std::string::npos) continue;  // an argument cannot carry it
       std::string want;
-      for (int32_t id : g["ids_llamacpp"].ids()) want += (want.empty() ? "" : ",") + std::to_string(id);
+      for (int32_t id : g.at("ids_llamacpp").get<std::vector<int32_t>>()) want += (want.empty() ? "" : ",") + std::to_string(id);
       Result r = run({"tokenize", "-m", m, "--", text});
       ASSERT_EQ(r.code, 0) << vocab << ": " << r.err;
       EXPECT_EQ(r.out.substr(0, r.out.find('\n')), want) << vocab << ": '" << text << "'";
@@ -408,12 +408,13 @@ TEST_F(Cli, LogitsMatchGolden) {
 // tests/test_engine.cpp and docs/TESTING.md: kv_f16 / 64 from the fixture manifest
 // (octopus-tiny: 1e-4 against its float32 reference).
 TEST_F(Cli, LogitsOfEveryGoldenFixtureWithinTolerance) {
-  testing::Json manifest = testing::read_json(fixture("models/manifest.json"));
+  testing::json manifest = testing::read_json(fixture("models/manifest.json"));
   struct Case { std::string model, tokens, logits; double tol; };
   std::vector<Case> cases;
   for (const char* name : {"stories260K", "stories260K-f16", "memo260K", "tiny-llama-gqa-f32", "tiny-gemma-f32",
                            "tiny-gemma2-f32"}) {
-    const double tol = manifest["goldens"][std::string(name) + ".gguf"][2]["sensitivity"]["kv_f16"].num / 64;
+    const double tol =
+        manifest.at("goldens").at(std::string(name) + ".gguf").at(2).at("sensitivity").at("kv_f16").get<double>() / 64;
     ASSERT_GT(tol, 0) << name;
     for (int k = 1; k <= 3; ++k) {
       const std::string base = std::string("models/") + name + ".case-" + std::to_string(k);

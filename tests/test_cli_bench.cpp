@@ -46,16 +46,16 @@ std::vector<std::string> lines_of(const std::string& s) {
 using testing::one_line;
 
 // --output json: one array holding one object per row.
-bool json_rows(const std::string& out, std::vector<testing::Json>* rows) {
-  testing::Json a;
-  if (!testing::parse_json(out, &a) || a.kind != testing::Json::kArray) return false;
-  *rows = a.arr;
+bool json_rows(const std::string& out, std::vector<testing::json>* rows) {
+  testing::json a;
+  if (!testing::parse_json(out, &a) || !a.is_array()) return false;
+  *rows = a.get<std::vector<testing::json>>();
   return true;
 }
 
 // --output json of a single combination: its row.
-bool one_json_row(const std::string& out, testing::Json* row) {
-  std::vector<testing::Json> rows;
+bool one_json_row(const std::string& out, testing::json* row) {
+  std::vector<testing::json> rows;
   if (!json_rows(out, &rows) || rows.size() != 1) return false;
   *row = rows[0];
   return true;
@@ -157,49 +157,49 @@ TEST_F(CliBench, JsonHasEveryKeyWithSaneValues) {
   Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err, "");  // -q: no progress
-  testing::Json j;
+  testing::json j;
   ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
-  for (const char* k : kJsonKeys) EXPECT_TRUE(j.has(k)) << k;
-  EXPECT_EQ(j["model"].str, name);
-  EXPECT_FALSE(j["kernels"].str.empty());
-  EXPECT_EQ(j["threads"].i(), 1);
-  EXPECT_EQ(j["n_prompt"].i(), 8);
-  EXPECT_EQ(j["n_gen"].i(), 4);
-  EXPECT_GE(j["n_ctx"].i(), 12);
-  EXPECT_EQ(j["repetitions"].i(), 1);
+  for (const char* k : kJsonKeys) EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_EQ(j.at("model").get<std::string>(), name);
+  EXPECT_FALSE(j.at("kernels").get<std::string>().empty());
+  EXPECT_EQ(j.at("threads").get<int64_t>(), 1);
+  EXPECT_EQ(j.at("n_prompt").get<int64_t>(), 8);
+  EXPECT_EQ(j.at("n_gen").get<int64_t>(), 4);
+  EXPECT_GE(j.at("n_ctx").get<int64_t>(), 12);
+  EXPECT_EQ(j.at("repetitions").get<int64_t>(), 1);
   for (const char* k : {"prefill_tps", "decode_tps", "ttft_ms", "decode_bw_gbs", "read_bw_gbs", "decode_bw_pct"}) {
-    EXPECT_EQ(j[k].kind, testing::Json::kNumber) << k;
-    EXPECT_GT(j[k].num, 0) << k;
+    EXPECT_TRUE(j.at(k).is_number()) << k;
+    EXPECT_GT(j.at(k).get<double>(), 0) << k;
   }
   // One run: median = min = max.
-  EXPECT_EQ(j["prefill_tps_min"].num, j["prefill_tps"].num);
-  EXPECT_EQ(j["decode_tps_max"].num, j["decode_tps"].num);
-  EXPECT_LE(j["ttft_ms_min"].num, j["ttft_ms"].num);
-  EXPECT_EQ(static_cast<uint64_t>(j["model_bytes"].num), weight_bytes);
-  EXPECT_GT(j["bytes_per_token"].num, 0);
-  EXPECT_LE(j["bytes_per_token"].num, j["model_bytes"].num);
-  EXPECT_GT(j["context_bytes"].num, 0);
+  EXPECT_EQ(j.at("prefill_tps_min").get<double>(), j.at("prefill_tps").get<double>());
+  EXPECT_EQ(j.at("decode_tps_max").get<double>(), j.at("decode_tps").get<double>());
+  EXPECT_LE(j.at("ttft_ms_min").get<double>(), j.at("ttft_ms").get<double>());
+  EXPECT_EQ(static_cast<uint64_t>(j.at("model_bytes").get<double>()), weight_bytes);
+  EXPECT_GT(j.at("bytes_per_token").get<double>(), 0);
+  EXPECT_LE(j.at("bytes_per_token").get<double>(), j.at("model_bytes").get<double>());
+  EXPECT_GT(j.at("context_bytes").get<double>(), 0);
   // The plan: the mapped file + KV + scratch; KV is part of the context's bytes.
-  EXPECT_GT(j["kv_bytes"].num, 0);
-  EXPECT_LT(j["kv_bytes"].num, j["context_bytes"].num);
-  EXPECT_GE(j["plan_bytes"].num, j["model_bytes"].num + j["context_bytes"].num);
+  EXPECT_GT(j.at("kv_bytes").get<double>(), 0);
+  EXPECT_LT(j.at("kv_bytes").get<double>(), j.at("context_bytes").get<double>());
+  EXPECT_GE(j.at("plan_bytes").get<double>(), j.at("model_bytes").get<double>() + j.at("context_bytes").get<double>());
   // The RSS counts the context's allocations (mapped model pages too, once read).
-  EXPECT_GE(j["peak_rss_bytes"].num, j["context_bytes"].num);
+  EXPECT_GE(j.at("peak_rss_bytes").get<double>(), j.at("context_bytes").get<double>());
   // decode GB/s = bytes per token x decode tok/s (printed with 3 decimals).
-  EXPECT_NEAR(j["decode_bw_gbs"].num, j["bytes_per_token"].num * j["decode_tps"].num / 1e9, 2e-3);
+  EXPECT_NEAR(j.at("decode_bw_gbs").get<double>(), j.at("bytes_per_token").get<double>() * j.at("decode_tps").get<double>() / 1e9, 2e-3);
 }
 
 // json: one array, llama-bench's convention; jsonl: one object per line. Same rows.
 TEST_F(CliBench, JsonOneArrayJsonlOneObjectPerLineInOrder) {
   const int want[4][2] = {{4, 2}, {4, 4}, {8, 2}, {8, 4}};
-  const auto expect_row = [&](const testing::Json& j, size_t i) {
-    EXPECT_EQ(j["n_prompt"].i(), want[i][0]);
-    EXPECT_EQ(j["n_gen"].i(), want[i][1]);
-    EXPECT_EQ(j["n_ctx"].i(), want[i][0] + want[i][1]);  // default: exactly what the row needs
+  const auto expect_row = [&](const testing::json& j, size_t i) {
+    EXPECT_EQ(j.at("n_prompt").get<int64_t>(), want[i][0]);
+    EXPECT_EQ(j.at("n_gen").get<int64_t>(), want[i][1]);
+    EXPECT_EQ(j.at("n_ctx").get<int64_t>(), want[i][0] + want[i][1]);  // default: exactly what the row needs
   };
   Result r = bench({"-p", "4,8", "-n", "2,4", "-t", "1", "--output", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
-  std::vector<testing::Json> rows;
+  std::vector<testing::json> rows;
   ASSERT_TRUE(json_rows(r.out, &rows)) << r.out;
   ASSERT_EQ(rows.size(), 4u) << r.out;
   for (size_t i = 0; i < 4; ++i) expect_row(rows[i], i);
@@ -212,9 +212,9 @@ TEST_F(CliBench, JsonOneArrayJsonlOneObjectPerLineInOrder) {
   std::vector<std::string> lines = lines_of(r.out);
   ASSERT_EQ(lines.size(), 4u) << r.out;
   for (size_t i = 0; i < 4; ++i) {
-    testing::Json j;
+    testing::json j;
     ASSERT_TRUE(testing::parse_json(lines[i], &j)) << lines[i];
-    ASSERT_EQ(j.kind, testing::Json::kObject) << lines[i];
+    ASSERT_TRUE(j.is_object()) << lines[i];
     expect_row(j, i);
   }
 }
@@ -256,11 +256,11 @@ TEST_F(CliBench, TableHasAHeaderAndOneRowPerCombination) {
 TEST_F(CliBench, NoProbeGivesNullBandwidth) {
   Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
-  testing::Json j;
+  testing::json j;
   ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
-  EXPECT_EQ(j["read_bw_gbs"].kind, testing::Json::kNull);
-  EXPECT_EQ(j["decode_bw_pct"].kind, testing::Json::kNull);
-  EXPECT_GT(j["decode_bw_gbs"].num, 0);
+  EXPECT_TRUE(j.at("read_bw_gbs").is_null());
+  EXPECT_TRUE(j.at("decode_bw_pct").is_null());
+  EXPECT_GT(j.at("decode_bw_gbs").get<double>(), 0);
 }
 
 TEST_F(CliBench, BadFlagsAreUsageErrors) {
@@ -316,9 +316,9 @@ TEST_F(CliBench, BytesPerTokenLeaveOutASeparateEmbeddingTable) {
     model_ = out;
     Result r = bench({"-p", "4", "-n", "2", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
     ASSERT_EQ(r.code, 0) << r.err;
-    testing::Json j;
+    testing::json j;
     ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
-    const double model_bytes = j["model_bytes"].num, per_token = j["bytes_per_token"].num;
+    const double model_bytes = j.at("model_bytes").get<double>(), per_token = j.at("bytes_per_token").get<double>();
     if (std::string(preset) == "tiny")
       EXPECT_NEAR(per_token, model_bytes - 512.0 * 256 * 4, 64) << preset;
     else
@@ -343,12 +343,12 @@ TEST_F(CliBench, EnergyWithoutSensorsIsNotAvailable) {
   ScopedEnv root("EMBER_SYSFS_ROOT", dir_ + "/sys"), path("PATH", dir_ + "/bin");
   Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
-  testing::Json j;
+  testing::json j;
   ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
-  EXPECT_EQ(j["energy_source"].kind, testing::Json::kNull);
+  EXPECT_TRUE(j.at("energy_source").is_null());
   const std::string note = "no power sensor: rapl: no intel-rapl:N zone in " + dir_ + "/sys/class/powercap";
-  EXPECT_EQ(j["energy_note"].str.rfind(note, 0), 0u) << j["energy_note"].str;
-  for (const char* k : kEnergyKeys) EXPECT_EQ(j[k].kind, testing::Json::kNull) << k;
+  EXPECT_EQ(j.at("energy_note").get<std::string>().rfind(note, 0), 0u) << j.at("energy_note").get<std::string>();
+  for (const char* k : kEnergyKeys) EXPECT_TRUE(j.at(k).is_null()) << k;
 
   r = bench({"-p", "8", "-n", "4", "-t", "1", "--probe-mib", "0", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -360,8 +360,8 @@ TEST_F(CliBench, EnergyWithoutSensorsIsNotAvailable) {
   r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q", "--energy", "none"});
   ASSERT_EQ(r.code, 0) << r.err;
   ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
-  EXPECT_EQ(j["energy_source"].kind, testing::Json::kNull);
-  EXPECT_EQ(j["energy_note"].str, "disabled (--energy none)");
+  EXPECT_TRUE(j.at("energy_source").is_null());
+  EXPECT_EQ(j.at("energy_note").get<std::string>(), "disabled (--energy none)");
 }
 
 // A constant power P: the average watts are exactly P (printed with 3 decimals). The J per
@@ -369,12 +369,12 @@ TEST_F(CliBench, EnergyWithoutSensorsIsNotAvailable) {
 // interval just outside the timed one, so that is >= P (less printing precision: 1e-3)
 // and a little more (preemption between a mark and the timer); the upper bound 2P only
 // catches unit mistakes (factors of 1000 or of the token count).
-void expect_constant_power(const testing::Json& j, const char* source, double watts) {
-  EXPECT_EQ(j["energy_source"].str, source);
-  EXPECT_NEAR(j["prefill_watts"].num, watts, 0.0005 + 1e-9);
-  EXPECT_NEAR(j["decode_watts"].num, watts, 0.0005 + 1e-9);
+void expect_constant_power(const testing::json& j, const char* source, double watts) {
+  EXPECT_EQ(j.at("energy_source").get<std::string>(), source);
+  EXPECT_NEAR(j.at("prefill_watts").get<double>(), watts, 0.0005 + 1e-9);
+  EXPECT_NEAR(j.at("decode_watts").get<double>(), watts, 0.0005 + 1e-9);
   for (const char* phase : {"prefill", "decode"}) {
-    const double p = j[std::string(phase) + "_j_per_token"].num * j[std::string(phase) + "_tps"].num;
+    const double p = j.at(std::string(phase) + "_j_per_token").get<double>() * j.at(std::string(phase) + "_tps").get<double>();
     EXPECT_GE(p, watts * (1 - 1e-3)) << phase;
     EXPECT_LE(p, watts * 2) << phase;
   }
@@ -386,10 +386,10 @@ TEST_F(CliBench, EnergyFromAFakeHwmonSensor) {
   ScopedEnv root("EMBER_SYSFS_ROOT", dir_ + "/sys");
   Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
-  testing::Json j;
+  testing::json j;
   ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
   expect_constant_power(j, "hwmon", 5.0);
-  EXPECT_EQ(j["energy_note"].str, "hwmon0/power_meter power1");
+  EXPECT_EQ(j.at("energy_note").get<std::string>(), "hwmon0/power_meter power1");
 
   r = bench({"-p", "8", "-n", "4", "-t", "1", "--probe-mib", "0", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -428,13 +428,13 @@ TEST_F(CliBench, EnergyFromFakeRaplCounters) {
   ScopedEnv root("EMBER_SYSFS_ROOT", dir_ + "/sys");
   Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
-  testing::Json j;
+  testing::json j;
   ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
-  EXPECT_EQ(j["energy_source"].str, "rapl");
-  EXPECT_EQ(j["energy_note"].str, "intel-rapl:0 (package-0), intel-rapl:1 (package-1)");
+  EXPECT_EQ(j.at("energy_source").get<std::string>(), "rapl");
+  EXPECT_EQ(j.at("energy_note").get<std::string>(), "intel-rapl:0 (package-0), intel-rapl:1 (package-1)");
   for (const char* k : kEnergyKeys) {
-    EXPECT_EQ(j[k].kind, testing::Json::kNumber) << k;
-    EXPECT_EQ(j[k].num, 0.0) << k;
+    EXPECT_TRUE(j.at(k).is_number()) << k;
+    EXPECT_EQ(j.at(k).get<double>(), 0.0) << k;
   }
 
   const std::string counter = dir_ + "/sys/class/powercap/intel-rapl:1/energy_uj";
@@ -443,9 +443,9 @@ TEST_F(CliBench, EnergyFromFakeRaplCounters) {
   r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
   ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
-  EXPECT_EQ(j["energy_source"].kind, testing::Json::kNull);
-  EXPECT_EQ(j["energy_note"].str, "rapl: " + counter + ": is a directory");
-  for (const char* k : kEnergyKeys) EXPECT_EQ(j[k].kind, testing::Json::kNull) << k;
+  EXPECT_TRUE(j.at("energy_source").is_null());
+  EXPECT_EQ(j.at("energy_note").get<std::string>(), "rapl: " + counter + ": is a directory");
+  for (const char* k : kEnergyKeys) EXPECT_TRUE(j.at(k).is_null()) << k;
   r = bench({"-p", "8", "-n", "4", "-t", "1", "--probe-mib", "0", "-q"});
   EXPECT_NE(r.out.find("\nenergy: n/a (rapl: " + counter + ": is a directory)\n"), std::string::npos) << r.out;
 }
@@ -465,10 +465,10 @@ TEST_F(CliBench, EnergyFromAFakeVcgencmd) {
   Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err, "");  // vcgencmd's stderr does not leak
-  testing::Json j;
+  testing::json j;
   ASSERT_TRUE(one_json_row(r.out, &j)) << r.out;
   expect_constant_power(j, "pmic", 2.0 * 0.8 + 0.5 * 3.3);
-  EXPECT_EQ(j["energy_note"].str, dir_ + "/bin/vcgencmd pmic_read_adc: sum of rail V x I");
+  EXPECT_EQ(j.at("energy_note").get<std::string>(), dir_ + "/bin/vcgencmd pmic_read_adc: sum of rail V x I");
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ namespace ember {
 namespace {
 
 using testing::fixture;
-using testing::Json;
+using testing::json;
 
 std::unique_ptr<Model> load(const std::string& rel) {
   std::unique_ptr<Model> m;
@@ -86,10 +86,10 @@ class Golden : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(Golden, LogitsMatchFloat64Reference) {
   const std::string name = GetParam();
-  Json manifest = testing::read_json(fixture("models/manifest.json"));
-  const Json& cases = manifest["goldens"][name];
+  json manifest = testing::read_json(fixture("models/manifest.json"));
+  const json& cases = manifest.at("goldens").at(name);
   ASSERT_EQ(cases.size(), 3u) << name;
-  const double kv_f16 = cases[2]["sensitivity"]["kv_f16"].num;
+  const double kv_f16 = cases.at(2).at("sensitivity").at("kv_f16").get<double>();
   ASSERT_GT(kv_f16, 0);
   const double tol = kv_f16 / 64;
   auto model = load("models/" + name);  // the reference kernels are the context's choice
@@ -108,7 +108,7 @@ TEST_P(Golden, LogitsMatchFloat64Reference) {
     EXPECT_LE(d.max_abs, tol) << name << " case " << k;
     EXPECT_LE(dr.max_abs, tol) << name << " case " << k << " (reference kernels)";
     EXPECT_EQ(std::max_element(got.end() - nv, got.end()) - (got.end() - nv),
-              cases[k - 1]["argmax_last"].i());
+              cases.at(k - 1).at("argmax_last").get<int64_t>());
   }
 }
 
@@ -140,9 +140,9 @@ class QuantGolden : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(QuantGolden, LogitsWithinActivationQuantizationEnvelope) {
   const std::string name = GetParam();
-  Json manifest = testing::read_json(fixture("models/manifest.json"));
-  const Json& sens = manifest["goldens"][name][2]["sensitivity"];
-  const double act = sens["act_q8_or_f16"].num, kv = sens["kv_f16"].num;
+  json manifest = testing::read_json(fixture("models/manifest.json"));
+  const json& sens = manifest.at("goldens").at(name).at(2).at("sensitivity");
+  const double act = sens.at("act_q8_or_f16").get<double>(), kv = sens.at("kv_f16").get<double>();
   ASSERT_GT(act, 0);
   const double tol = 1.5 * act + kv / 64;
   auto model = load("models/" + name);  // the reference kernels are the context's choice
@@ -216,8 +216,9 @@ TEST(Engine, FastMatchesReferenceKernels) {
     std::vector<int32_t> ids = testing::read_ids(
         fixture(std::string("models/") + std::string(name).substr(0, std::strlen(name) - 5) + ".case-3.tokens.txt"));
     Diff d = compare(all_logits(*m, ids, 2, false), all_logits(*m, ids, 2, true), m->config().n_vocab);
-    Json manifest = testing::read_json(fixture("models/manifest.json"));
-    EXPECT_LE(d.max_abs, manifest["goldens"][name][2]["sensitivity"]["kv_f16"].num / 64) << name;
+    json manifest = testing::read_json(fixture("models/manifest.json"));
+    EXPECT_LE(d.max_abs, manifest.at("goldens").at(name).at(2).at("sensitivity").at("kv_f16").get<double>() / 64)
+        << name;
   }
 }
 
@@ -390,7 +391,7 @@ TEST(Octopus, GreedyCallsMatchReferenceOnSample) {
   ASSERT_TRUE(m);
   std::vector<uint8_t> t = testing::read_file(fixture("models/octopus-tiny/prompt_template.txt"));
   const std::string tmpl(t.begin(), t.end());
-  std::vector<Json> qs = testing::read_jsonl(fixture("models/octopus-tiny/test_queries.jsonl"));
+  std::vector<json> qs = testing::read_jsonl(fixture("models/octopus-tiny/test_queries.jsonl"));
   ASSERT_EQ(qs.size(), 1200u);
   ContextParams cp;
   cp.n_ctx = 256;
@@ -411,14 +412,14 @@ TEST(Octopus, GreedyCallsMatchReferenceOnSample) {
 #endif
   for (size_t i = 0; i < qs.size(); i += stride) {
     std::string prompt = tmpl;
-    prompt.replace(prompt.find("{query}"), 7, qs[i]["query"].str);
+    prompt.replace(prompt.find("{query}"), 7, qs[i].at("query").get<std::string>());
     std::vector<int32_t> ids;
     ASSERT_TRUE(m->tokenizer().Encode(prompt, true, true, &ids).ok());
-    EXPECT_EQ(ids, qs[i]["prompt_ids"].ids()) << qs[i]["query"].str;
+    EXPECT_EQ(ids, qs[i].at("prompt_ids").get<std::vector<int32_t>>()) << qs[i].at("query").get<std::string>();
     GenerateResult r;
     ASSERT_TRUE(Generate(*c, ids.data(), ids.size(), gp, nullptr, &r).ok());
     ++n;
-    same += r.tokens == qs[i]["reference_output_ids"].ids();
+    same += r.tokens == qs[i].at("reference_output_ids").get<std::vector<int32_t>>();
   }
   std::printf("[ octopus ] greedy output == reference on %zu/%zu queries\n", same, n);
   EXPECT_GE(same * 100, n * 99);
@@ -448,15 +449,15 @@ TEST(VocabOnly, TokenizesWithoutWeightsAndRefusesAContext) {
   EXPECT_EQ(info.weight_bytes, 0u);
   EXPECT_EQ(info.bos_id, 1);
 
-  const std::vector<Json> goldens = testing::read_jsonl(fixture("tokenizer/llama2.tokenizer.jsonl"));
+  const std::vector<json> goldens = testing::read_jsonl(fixture("tokenizer/llama2.tokenizer.jsonl"));
   ASSERT_FALSE(goldens.empty());
-  for (const Json& g : goldens) {
-    const std::string& text = g["text"].str;
+  for (const json& g : goldens) {
+    const std::string text = g.at("text").get<std::string>();
     std::vector<int32_t> ids(text.size() + 2);  // byte fallback: at most one id per byte, plus BOS
     size_t n = 0;
     ASSERT_EQ(ember_tokenize(m, text.data(), text.size(), -1, 0, ids.data(), ids.size(), &n), EMBER_OK) << text;
     ids.resize(n);
-    EXPECT_EQ(ids, g["ids_llamacpp"].ids()) << text;
+    EXPECT_EQ(ids, g.at("ids_llamacpp").get<std::vector<int32_t>>()) << text;
   }
 
   ember_context* ctx = nullptr;

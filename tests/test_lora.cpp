@@ -18,12 +18,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <string>
 #include <vector>
 
-#include "core/json.h"
 #include "ember/ember.h"
 #include "engine/context.h"
 #include "engine/lora.h"
@@ -31,6 +31,7 @@
 #include "engine/model.h"
 #include "loader/safetensors.h"
 #include "support/fixtures.h"
+#include "support/json.h"
 
 namespace ember {
 namespace {
@@ -401,14 +402,17 @@ TEST(LoraErrors, BadAdaptersAreRejectedNamingTheTensor) {
   }
 }
 
+// A safetensors file: the header's length (u64 LE), the header, `data` zero bytes.
+std::vector<uint8_t> safetensors_bytes(const std::string& header, size_t data) {
+  std::vector<uint8_t> b(8 + header.size() + data, 0);
+  uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(n >> (8 * i));
+  std::memcpy(b.data() + 8, header.data(), header.size());
+  return b;
+}
+
 TEST(LoraErrors, SafetensorsOffsetsAreChecked) {
-  auto make = [](const std::string& header, size_t data) {
-    std::vector<uint8_t> b(8 + header.size() + data, 0);
-    uint64_t n = header.size();
-    for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(n >> (8 * i));
-    std::memcpy(b.data() + 8, header.data(), header.size());
-    return b;
-  };
+  const auto make = safetensors_bytes;
   std::unique_ptr<SafetensorsFile> f;
   auto ok = make(R"({"x": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}})", 24);
   ASSERT_TRUE(SafetensorsFile::FromMemory(ok.data(), ok.size(), "ok", &f).ok());
@@ -422,6 +426,78 @@ TEST(LoraErrors, SafetensorsOffsetsAreChecked) {
   EXPECT_EQ(SafetensorsFile::FromMemory(overlap.data(), overlap.size(), "ov", &f).code(), Code::kBadFormat);
   std::vector<uint8_t> hdr = {0xff, 0xff, 0, 0, 0, 0, 0, 0, '{', '}'};
   EXPECT_EQ(SafetensorsFile::FromMemory(hdr.data(), hdr.size(), "len", &f).code(), Code::kBadFormat);
+}
+
+TEST(LoraErrors, SafetensorsHeaderJsonIsChecked) {
+  auto open = [](const std::string& header, size_t data, std::unique_ptr<SafetensorsFile>* f) {
+    const std::vector<uint8_t> b = safetensors_bytes(header, data);
+    return SafetensorsFile::FromMemory(b.data(), b.size(), "h.safetensors", f);
+  };
+  std::unique_ptr<SafetensorsFile> f;
+  // Tensors in the header's order; __metadata__ strings kept, other values skipped.
+  Status s = open(R"({"b": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}, "__metadata__": )"
+                  R"({"format": "pt", "n": 3}, "a": {"dtype": "F16", "shape": [], "data_offsets": [4, 6]}}  )",
+                  6, &f);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(f->tensors().size(), 2u);
+  EXPECT_EQ(f->tensors()[0].name, "b");
+  EXPECT_EQ(f->tensors()[1].name, "a");
+  EXPECT_EQ(f->metadata().size(), 1u);
+  struct Case {
+    const char* header;
+    const char* needle;
+  } cases[] = {
+      {R"({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]})",  // no closing '}'
+       "h.safetensors: offset 60 (line 1, column 61): syntax error"},
+      {R"({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "x": {}})", "duplicate key \"x\""},
+      {R"({"x": {"dtype": "F32", "shape": [1.0], "data_offsets": [0, 4]}})", "non-integer or negative dimension"},
+      {R"({"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", "non-integer or negative dimension"},
+      {R"({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, "4"]}})", "not non-negative integers"},
+      {R"({"x": {"dtype": 3, "shape": [1], "data_offsets": [0, 4]}})", "non-string dtype"},
+      {R"({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0]}})", "data_offsets is not [begin, end]"},
+      {R"([1])", "header is not a JSON object"},
+  };
+  for (const Case& c : cases) {
+    s = open(c.header, 4, &f);
+    EXPECT_EQ(s.code(), Code::kBadFormat) << c.header;
+    EXPECT_NE(s.message().find(c.needle), std::string::npos) << c.header << " -> " << s.message();
+  }
+}
+
+TEST(LoraErrors, PeftConfigIsChecked) {
+  auto m = load_model("octopus-tiny.gguf");
+  ASSERT_TRUE(m);
+  const std::string dir = ::testing::TempDir() + "ember-peft-config";
+  std::filesystem::create_directories(dir);
+  struct Case {
+    const char* config;
+    Code code;
+    const char* needle;
+  } cases[] = {
+      {"{\"r\": 8,", Code::kBadFormat, "adapter_config.json: offset 8 (line 1, column 9): syntax error"},
+      {"[8, 16]", Code::kBadFormat, "not a JSON object"},
+      {R"({"r": "8", "lora_alpha": 16})", Code::kBadFormat, "'r' missing or not a number"},
+      {R"({"r": 8})", Code::kBadFormat, "'lora_alpha' missing or not a number"},
+      {R"({"peft_type": "IA3", "r": 8, "lora_alpha": 16})", Code::kUnsupported, "peft_type 'IA3'"},
+      {R"({"r": 8, "lora_alpha": 16, "use_dora": true})", Code::kUnsupported, "DoRA"},
+      {R"({"r": 8, "lora_alpha": 16, "rank_pattern": {"q_proj": 4}})", Code::kUnsupported, "rank_pattern"},
+      {R"({"r": 8, "lora_alpha": 16, "modules_to_save": ["lm_head"]})", Code::kUnsupported, "modules_to_save"},
+  };
+  for (const Case& c : cases) {
+    std::ofstream(dir + "/adapter_config.json") << c.config;
+    std::unique_ptr<LoraAdapter> a;
+    Status s = LoraAdapter::FromPeft(*m, dir, &a);
+    EXPECT_EQ(s.code(), c.code) << c.config << " -> " << s.ToString();
+    EXPECT_NE(s.message().find(c.needle), std::string::npos) << c.config << " -> " << s.message();
+  }
+  // Empty patterns and modules_to_save: null are what PEFT writes by default; past the
+  // config, the missing weights file is the error.
+  std::ofstream(dir + "/adapter_config.json")
+      << R"({"r": 8, "lora_alpha": 16, "rank_pattern": {}, "alpha_pattern": {}, "modules_to_save": null})";
+  std::unique_ptr<LoraAdapter> a;
+  Status s = LoraAdapter::FromPeft(*m, dir, &a);
+  EXPECT_NE(s.message().find("adapter_model.safetensors"), std::string::npos) << s.ToString();
+  std::filesystem::remove_all(dir);
 }
 
 // ---- blending tools --------------------------------------------------------------------
@@ -469,7 +545,8 @@ TEST(LoraBlend, ExactBlendEqualsApplyingTogetherAndSvdAtFullRankEqualsExact) {
 struct Accuracy { int n = 0, correct = 0, same_as_reference = 0; };
 
 Accuracy twisted_accuracy(const Model& m, const LoraAdapter* a, const std::string& domain, size_t stride) {
-  std::ifstream f(fixture(std::string(kDir) + "adapters/" + domain + "/test_queries.jsonl"));
+  const std::vector<testing::json> queries =
+      testing::read_jsonl(fixture(std::string(kDir) + "adapters/" + domain + "/test_queries.jsonl"));
   ContextParams cp;
   cp.n_ctx = 128;
   cp.n_batch = 64;
@@ -481,16 +558,8 @@ Accuracy twisted_accuracy(const Model& m, const LoraAdapter* a, const std::strin
   EXPECT_TRUE(set.Set(a, 1.0f, &affects).ok());
   c->SetProjectionDelta(&set);
   Accuracy acc;
-  std::string line;
-  for (size_t i = 0; std::getline(f, line); ++i) {
-    if (i % stride != 0) continue;
-    JsonValue q;
-    EXPECT_TRUE(ParseJson(line, &q).ok());
-    auto ids_of = [&](const char* key) {
-      std::vector<int32_t> v;
-      for (const JsonValue& x : q.Find(key)->items()) v.push_back(static_cast<int32_t>(x.as_int()));
-      return v;
-    };
+  for (size_t i = 0; i < queries.size(); i += stride) {
+    const auto ids_of = [&](const char* key) { return queries[i].at(key).get<std::vector<int32_t>>(); };
     std::vector<int32_t> prompt = ids_of("prompt_ids"), expected = ids_of("expected_ids"),
                          reference = ids_of("reference_output_ids");
     c->Reset();

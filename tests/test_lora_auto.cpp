@@ -24,6 +24,7 @@
 #include "engine/lora_tools.h"
 #include "engine/model.h"
 #include "support/fixtures.h"
+#include "support/json.h"
 #include "support/run_ember.h"
 
 namespace ember {
@@ -35,15 +36,9 @@ const char* kDir = "models/octopus-tiny/";
 const char* kDomains[] = {"phone", "home", "travel"};
 
 std::vector<std::string> twisted_queries(const std::string& domain) {
-  std::ifstream f(fixture(std::string(kDir) + "adapters/" + domain + "/test_queries.jsonl"));
+  const std::string path = fixture(std::string(kDir) + "adapters/" + domain + "/test_queries.jsonl");
   std::vector<std::string> out;
-  std::string line;
-  while (std::getline(f, line)) {
-    JsonValue v;
-    Status s = ParseJson(line, &v);
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    if (s.ok()) out.push_back(v.Find("query")->as_string());
-  }
+  for (const testing::json& q : testing::read_jsonl(path)) out.push_back(q.at("query").get<std::string>());
   EXPECT_FALSE(out.empty()) << domain;
   return out;
 }

@@ -20,14 +20,14 @@ namespace ember {
 namespace {
 
 using testing::fixture;
-using testing::Json;
+using testing::json;
 
 std::string ReadText(const std::string& path) {
   std::vector<uint8_t> b = testing::read_file(path);
   return std::string(b.begin(), b.end());
 }
 
-std::vector<Json> ReadJsonl(const std::string& path) { return testing::read_jsonl(path); }
+std::vector<json> ReadJsonl(const std::string& path) { return testing::read_jsonl(path); }
 
 std::unique_ptr<Tokenizer> LoadModel(const std::string& rel) {
   std::unique_ptr<Tokenizer> t;
@@ -94,11 +94,11 @@ TEST_P(Golden, ThirtyStringsMatchSentencePiece) {
   ASSERT_TRUE(t);
   auto rows = ReadJsonl(Jsonl(".tokenizer.jsonl"));
   ASSERT_EQ(rows.size(), 30u);
-  for (const Json& r : rows) {
-    const std::string& text = r["text"].str;
-    std::vector<int32_t> want = r["ids_spm"].ids();
-    EXPECT_EQ(Enc(*t, text), want) << "string " << r["i"].num << ": " << text;
-    EXPECT_EQ(r["ids_llamacpp"].ids(), want);  // the README says they agree on all 60
+  for (const json& r : rows) {
+    const std::string& text = r.at("text").get<std::string>();
+    std::vector<int32_t> want = r.at("ids_spm").get<std::vector<int32_t>>();
+    EXPECT_EQ(Enc(*t, text), want) << "string " << r.at("i").get<double>() << ": " << text;
+    EXPECT_EQ(r.at("ids_llamacpp").get<std::vector<int32_t>>(), want);  // the README says they agree on all 60
   }
 }
 
@@ -106,12 +106,13 @@ TEST_P(Golden, DecodeRoundTrip) {
   auto t = Load();
   ASSERT_TRUE(t);
   int checked = 0;
-  for (const Json& r : ReadJsonl(Jsonl(".tokenizer.jsonl"))) {
-    if (!r["spm_roundtrip"].b) continue;
-    std::vector<int32_t> ids = r["ids_spm"].ids();
-    EXPECT_EQ(Dec(*t, ids), r["text"].str) << "string " << r["i"].num;
+  for (const json& r : ReadJsonl(Jsonl(".tokenizer.jsonl"))) {
+    if (!r.at("spm_roundtrip").get<bool>()) continue;
+    std::vector<int32_t> ids = r.at("ids_spm").get<std::vector<int32_t>>();
+    EXPECT_EQ(Dec(*t, ids), r.at("text").get<std::string>()) << "string " << r.at("i").get<double>();
     // Rendering BOS puts "<s>" in front of the same text.
-    EXPECT_EQ(Dec(*t, ids, /*render_special=*/true), "<s>" + r["text"].str) << "string " << r["i"].num;
+    EXPECT_EQ(Dec(*t, ids, /*render_special=*/true), "<s>" + r.at("text").get<std::string>())
+        << "string " << r.at("i").get<double>();
     ++checked;
   }
   EXPECT_EQ(checked, 29);
@@ -145,12 +146,13 @@ TEST_P(Golden, InvalidUtf8DoesNotCrash) {
   ASSERT_TRUE(t);
   auto rows = ReadJsonl(Jsonl(".tokenizer-invalid-utf8.jsonl"));
   ASSERT_EQ(rows.size(), 6u);
-  for (const Json& r : rows) {
-    std::string bytes = FromHex(r["bytes_hex"].str);
+  for (const json& r : rows) {
+    std::string bytes = FromHex(r.at("bytes_hex").get<std::string>());
     std::vector<int32_t> ids = Enc(*t, bytes);
     // sentencepiece replaces malformed bytes with U+FFFD; llama.cpp does not. Either is fine.
-    bool ok = ids == r["ids_spm"].ids() || ids == r["ids_llamacpp"].ids();
-    EXPECT_TRUE(ok) << "input " << r["text_repr"].str;
+    bool ok =
+        ids == r.at("ids_spm").get<std::vector<int32_t>>() || ids == r.at("ids_llamacpp").get<std::vector<int32_t>>();
+    EXPECT_TRUE(ok) << "input " << r.at("text_repr").get<std::string>();
     for (int32_t id : ids) EXPECT_TRUE(id >= 0 && id < t->n_vocab());
     (void)Dec(*t, ids);
   }
@@ -274,14 +276,15 @@ TEST_P(Octopus, PromptIdsForAllTestQueries) {
   auto rows = ReadJsonl(fixture("models/octopus-tiny/test_queries.jsonl"));
   ASSERT_EQ(rows.size(), 1200u);
   int bad = 0;
-  for (const Json& r : rows) {
+  for (const json& r : rows) {
     std::string prompt = tmpl;
-    prompt.replace(at, 7, r["query"].str);
-    std::vector<int32_t> want = r["prompt_ids"].ids();
+    prompt.replace(at, 7, r.at("query").get<std::string>());
+    std::vector<int32_t> want = r.at("prompt_ids").get<std::vector<int32_t>>();
     std::vector<int32_t> got = Enc(*t, prompt, true, false);
-    if (got != want && ++bad <= 5) ADD_FAILURE() << "query: " << r["query"].str;
+    if (got != want && ++bad <= 5) ADD_FAILURE() << "query: " << r.at("query").get<std::string>();
     // The prompt holds no control-token text, so parsing specials changes nothing.
-    if (Enc(*t, prompt, true, true) != want && ++bad <= 5) ADD_FAILURE() << "parse_special, query: " << r["query"].str;
+    if (Enc(*t, prompt, true, true) != want && ++bad <= 5)
+      ADD_FAILURE() << "parse_special, query: " << r.at("query").get<std::string>();
   }
   EXPECT_EQ(bad, 0);
 }
@@ -292,10 +295,10 @@ TEST_P(Octopus, ExpectedCallsDecodeAndEncode) {
   auto rows = ReadJsonl(fixture("models/octopus-tiny/test_queries.jsonl"));
   ASSERT_FALSE(rows.empty());
   for (size_t i = 0; i < rows.size(); i += 10) {
-    const Json& r = rows[i];
-    std::vector<int32_t> ids = r["expected_ids"].ids();
-    EXPECT_EQ(Dec(*t, ids), r["expected"].str);
-    EXPECT_EQ(Enc(*t, r["expected"].str, false, false), ids) << r["expected"].str;
+    const json& r = rows[i];
+    std::vector<int32_t> ids = r.at("expected_ids").get<std::vector<int32_t>>();
+    EXPECT_EQ(Dec(*t, ids), r.at("expected").get<std::string>());
+    EXPECT_EQ(Enc(*t, r.at("expected").get<std::string>(), false, false), ids) << r.at("expected").get<std::string>();
   }
 }
 
