@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "ember/ember.h"
-#include "engine/quantize_model.h"
+#include "offline/quantize_model.h"
 #include "loader/gguf.h"
 #include "quant/convert.h"
 #include "quant/quantize.h"

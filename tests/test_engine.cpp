@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/context.h"
-#include "engine/generator.h"
-#include "engine/model.h"
-#include "engine/sampler.h"
+#include "engine/model/context.h"
+#include "engine/generate/generator.h"
+#include "engine/model/model.h"
+#include "engine/generate/sampler.h"
 #include "support/fixtures.h"
 #include "support/json.h"
 

@@ -1,4 +1,4 @@
-// LoRA adapters (engine/lora.h, the C API section): octopus-tiny's golden logits with
+// LoRA adapters (engine/lora/lora.h, the C API section): octopus-tiny's golden logits with
 // the phone adapter (GGUF and PEFT forms), scale 0 / removal give the base bit for bit,
 // two adapters = the sum of their deltas (against a merged model), the equal blend,
 // blending tools, hot-swap cache semantics, malformed adapters, and the accuracy of
@@ -25,10 +25,10 @@
 
 #include "core/json.h"
 #include "ember/ember.h"
-#include "engine/context.h"
-#include "engine/lora.h"
-#include "engine/lora_tools.h"
-#include "engine/model.h"
+#include "engine/model/context.h"
+#include "engine/lora/lora.h"
+#include "offline/lora_tools.h"
+#include "engine/model/model.h"
 #include "loader/safetensors.h"
 #include "support/fixtures.h"
 

@@ -1,4 +1,4 @@
-// Automatic LoRA blend weights (engine/lora_tools.h, `ember lora blend --weights auto`):
+// Automatic LoRA blend weights (offline/lora_tools.h, `ember lora blend --weights auto`):
 // the similarity and softmax arithmetic against a hand computation, the choice of the
 // domain's own adapter on octopus-tiny, task examples in the adapter metadata, and the
 // CLI's blend against `--adapter FILE:WEIGHT` with the weights it printed.
@@ -20,9 +20,9 @@
 #include <vector>
 
 #include "core/json.h"
-#include "engine/lora.h"
-#include "engine/lora_tools.h"
-#include "engine/model.h"
+#include "engine/lora/lora.h"
+#include "offline/lora_tools.h"
+#include "engine/model/model.h"
 #include "support/fixtures.h"
 #include "support/run_ember.h"
 

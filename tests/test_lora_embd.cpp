@@ -26,9 +26,9 @@
 #include <vector>
 
 #include "ember/ember.h"
-#include "engine/context.h"
-#include "engine/lora.h"
-#include "engine/model.h"
+#include "engine/model/context.h"
+#include "engine/lora/lora.h"
+#include "engine/model/model.h"
 #include "quant/fp16.h"
 #include "support/fixtures.h"
 

@@ -44,10 +44,10 @@
 #include <vector>
 
 #include "ember/ember.h"
-#include "engine/context.h"
-#include "engine/generator.h"
-#include "engine/model.h"
-#include "engine/sampler.h"
+#include "engine/model/context.h"
+#include "engine/generate/generator.h"
+#include "engine/model/model.h"
+#include "engine/generate/sampler.h"
 #include "support/fixtures.h"
 
 // ---- counting allocator ------------------------------------------------------------
@@ -444,10 +444,10 @@ TEST(MemorySampler, AllocatesNothing) {
   }
 }
 
-// The generator's loop (engine/generator.h) from the second token's callback to the
+// The generator's loop (engine/generate/generator.h) from the second token's callback to the
 // end: sampling, stop checks, text release and the one-token eval. One known
 // exception: GenerateResult::text collects the whole output and grows geometrically
-// (engine/generator.cpp, r.text.append), so the loop may allocate once per doubling
+// (engine/generate/generator.cpp, r.text.append), so the loop may allocate once per doubling
 // of the text -- a bound of 1 + log2(length / 15) (15: libstdc++'s in-place string
 // capacity) -- and nothing else. The C API discards that text.
 // The generator's loop (sampling with every filter, a stop string held back, the

@@ -226,7 +226,7 @@ EMBER_API ember_status ember_generate_tokens(ember_context* ctx, const int32_t* 
  * with typed parameters; ember_call puts a query into the model's prompt template,
  * generates ` <nexa_3>('7 am')<nexa_end>` (by default constrained to valid calls and
  * stopped the moment the end token is sampled) and parses it into a structured call.
- * Registry format and grammar: engine/functions.h, engine/call.h; docs/FUNCTION-CALLING.md.
+ * Registry format and grammar: engine/calls/functions.h, engine/calls/call.h; docs/FUNCTION-CALLING.md.
  *
  *   ember_functions* fns;
  *   ember_functions_load(model, NULL, &fns);            // from GGUF key ember.functions
@@ -324,7 +324,7 @@ EMBER_API void ember_call_result_free(ember_call_result* result);
  * ember_quantize_file converts a GGUF model with F32/F16/BF16 weights to another
  * weight type, choosing the type of each tensor as llama.cpp's llama-quantize does by
  * default (norms stay F32, the output matrix Q6_K, more bits for some attn_v/ffn_down
- * in q4_k_m, ...; rules in engine/quantize_model.h and docs/FORMATS.md). All metadata
+ * in q4_k_m, ...; rules in offline/quantize_model.h and docs/FORMATS.md). All metadata
  * is kept; general.file_type and general.quantization_version are set.
  * ember_synth_file writes a model with the exact shapes of a real one, random weights
  * and a valid SentencePiece vocabulary, for benchmarks and tests.
@@ -379,7 +379,7 @@ EMBER_API ember_status ember_synth_file(const char* out_path, const ember_synth_
  * y = W·x + Σ_i s_i·B_i·(A_i·x), s_i = scale_i·alpha_i/r_i (rsLoRA: alpha_i/sqrt(r_i)),
  * on every projection an adapter targets; base weights are never touched. An adapter
  * is a GGUF adapter file (llama.cpp's convert_lora_to_gguf layout) or a PEFT directory
- * (adapter_config.json + adapter_model.safetensors); formats in engine/lora.h and
+ * (adapter_config.json + adapter_model.safetensors); formats in engine/lora/lora.h and
  * docs/LORA.md.
  *
  *   ember_lora* phone;
@@ -419,7 +419,7 @@ EMBER_API ember_status ember_context_remove_lora(ember_context* ctx, const ember
 EMBER_API ember_status ember_context_clear_loras(ember_context* ctx);
 EMBER_API int32_t ember_context_n_loras(ember_context* ctx);
 
-/* Offline tools (`ember lora blend|merge`). Blend modes (engine/lora_tools.h):
+/* Offline tools (`ember lora blend|merge`). Blend modes (offline/lora_tools.h):
  * EXACT concatenates ranks (ΔW = Σ w_i·s_i·B_i·A_i exactly); AVERAGE is Crayon's
  * A = Σ w_i A_i, B = Σ w_i s_i B_i at equal rank; SVD keeps the best rank-`rank`
  * approximation of the exact ΔW. Writes a GGUF adapter (F32, applied at scale 1). */

@@ -1,4 +1,4 @@
-#include "engine/generator.h"
+#include "engine/generate/generator.h"
 
 #include <algorithm>
 #include <chrono>

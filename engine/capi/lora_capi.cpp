@@ -1,4 +1,4 @@
-// C API section "LoRA adapters" (include/ember/ember.h) over engine/lora.h.
+// C API section "LoRA adapters" (include/ember/ember.h) over engine/lora/lora.h.
 //
 // A context's adapters live in a LoraSet owned by its ember_context (c_api_internal.h),
 // created by the first set and dropped when the last adapter goes; freeing the context
@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/c_api_internal.h"
-#include "engine/context.h"
-#include "engine/lora.h"
-#include "engine/lora_tools.h"
+#include "engine/capi/c_api_internal.h"
+#include "engine/model/context.h"
+#include "engine/lora/lora.h"
+#include "offline/lora_tools.h"
 
 struct ember_lora {
   const ember_model* model;

@@ -16,7 +16,7 @@
 // (bijective base-26 words, with and without the word-start mark; every piece's prefix
 // is a piece too, so BPE can build each one), scores -k for the k-th. bos 1, eos 2.
 //
-// Type choice per tensor: the rules of `ember quantize` (engine/quantize_model.h).
+// Type choice per tensor: the rules of `ember quantize` (offline/quantize_model.h).
 #pragma once
 #include <cstdint>
 #include <span>
@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "engine/quantize_model.h"
+#include "offline/quantize_model.h"
 
 namespace ember {
 

@@ -1,11 +1,11 @@
-#include "engine/lora_tools.h"
+#include "offline/lora_tools.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
 
-#include "engine/context.h"
+#include "engine/model/context.h"
 #include "quant/fp16.h"
 #include "tokenizer/tokenizer.h"
 

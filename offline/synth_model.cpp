@@ -1,12 +1,12 @@
 // Synthetic models (design in synth_model.h) and the synth section of the C API.
-#include "engine/synth_model.h"
+#include "offline/synth_model.h"
 
 #include <cmath>
 #include <cstring>
 #include <new>
 
 #include "ember/ember.h"
-#include "engine/c_api_internal.h"
+#include "engine/capi/c_api_internal.h"
 #include "loader/gguf.h"
 
 namespace ember {

@@ -8,7 +8,7 @@
 
 #include "core/mapped_file.h"
 #include "core/status.h"
-#include "engine/config.h"
+#include "engine/model/config.h"
 #include "kernels/kernels.h"
 #include "loader/gguf.h"
 #include "tokenizer/tokenizer.h"

@@ -1,5 +1,5 @@
 // The function-calling section of the C API (include/ember/ember.h): registries,
-// ember_call and its result. Like engine/c_api.cpp, nothing thrown escapes.
+// ember_call and its result. Like engine/capi/c_api.cpp, nothing thrown escapes.
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -9,11 +9,11 @@
 
 #include "core/json.h"
 #include "ember/ember.h"
-#include "engine/c_api_internal.h"
-#include "engine/call.h"
-#include "engine/context.h"
-#include "engine/functions.h"
-#include "engine/model.h"
+#include "engine/capi/c_api_internal.h"
+#include "engine/calls/call.h"
+#include "engine/model/context.h"
+#include "engine/calls/functions.h"
+#include "engine/model/model.h"
 
 struct ember_functions {
   const ember::Model* model = nullptr;

@@ -1,4 +1,4 @@
-#include "engine/call.h"
+#include "engine/calls/call.h"
 
 #include <algorithm>
 #include <array>
@@ -10,7 +10,7 @@
 #include <map>
 #include <memory>
 
-#include "engine/context.h"
+#include "engine/model/context.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ember {

@@ -1,6 +1,6 @@
 // Offline LoRA tools: blending several adapters into one (`ember lora blend`), and
 // choosing the blend weights from a few user examples (`--weights auto`).
-// Merging into base weights is lora_merge() in engine/lora.h.
+// Merging into base weights is lora_merge() in engine/lora/lora.h.
 //
 // Modes, for adapters i with blend weights w_i and factors f_i = alpha_i / r_i:
 //  - kExact:   ranks concatenated per target: A = [A_1; A_2; ...], B = [w_1 f_1 B_1, ...],
@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "engine/lora.h"
+#include "engine/lora/lora.h"
 
 namespace ember {
 

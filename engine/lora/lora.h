@@ -36,8 +36,8 @@
 #include <vector>
 
 #include "core/status.h"
-#include "engine/context.h"
-#include "engine/model.h"
+#include "engine/model/context.h"
+#include "engine/model/model.h"
 #include "kernels/kernels.h"
 #include "loader/gguf.h"
 

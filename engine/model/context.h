@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "engine/model.h"
+#include "engine/model/model.h"
 #include "kernels/kernels.h"
 
 namespace ember {
@@ -15,7 +15,7 @@ namespace ember {
 // Which projection of a block a weight matrix is.
 enum class Proj : uint8_t { kQ, kK, kV, kO, kGate, kUp, kDown, kOutput, kCount };
 
-// Extra terms added to projection outputs, e.g. LoRA adapters (engine/lora.h):
+// Extra terms added to projection outputs, e.g. LoRA adapters (engine/lora/lora.h):
 // Y[n][out] += delta(X[n][in]) for projection `p` of layer `layer` (kOutput: layer -1).
 // Must not allocate in Apply; whatever scratch it needs is sized up front.
 class ProjectionDelta {

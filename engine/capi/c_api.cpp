@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "core/log.h"
-#include "engine/c_api_internal.h"
-#include "engine/context.h"
-#include "engine/generator.h"
-#include "engine/model.h"
+#include "engine/capi/c_api_internal.h"
+#include "engine/model/context.h"
+#include "engine/generate/generator.h"
+#include "engine/model/model.h"
 
 struct ember_model {
   std::unique_ptr<ember::Model> m;
@@ -318,7 +318,7 @@ ember_status ember_generate_tokens(ember_context* ctx, const int32_t* prompt, si
 
 }  // extern "C"
 
-// Bridge for C API sections in other files (engine/c_api_internal.h).
+// Bridge for C API sections in other files (engine/capi/c_api_internal.h).
 namespace ember::capi {
 const Model* model_of(const ember_model* m) { return m ? m->m.get() : nullptr; }
 Context* context_of(ember_context* c) { return c ? c->c.get() : nullptr; }

@@ -1,5 +1,5 @@
-// Internal bridge for C API sections implemented outside engine/c_api.cpp (e.g.
-// engine/c_api_call.cpp): the C++ objects behind the opaque handles, the context
+// Internal bridge for C API sections implemented outside engine/capi/c_api.cpp (e.g.
+// engine/capi/c_api_call.cpp): the C++ objects behind the opaque handles, the context
 // handle itself (so that a section can keep per-context state in it, as the LoRA
 // section does) and the thread's last-error message. Not part of the public API.
 #pragma once
@@ -15,7 +15,7 @@ class LoraSet;
 }  // namespace ember
 
 namespace ember::capi {
-// Frees a context's LoRA set (engine/lora_capi.cpp), so that ember_context can own one
+// Frees a context's LoRA set (engine/capi/lora_capi.cpp), so that ember_context can own one
 // without every includer needing its definition.
 struct LoraSetDeleter {
   void operator()(LoraSet* s) const;
@@ -25,7 +25,7 @@ struct LoraSetDeleter {
 // A context handle (created and freed in c_api.cpp).
 struct ember_context {
   ember_model* model;
-  // Its LoRA adapters and their scales (engine/lora_capi.cpp); null while none are set.
+  // Its LoRA adapters and their scales (engine/capi/lora_capi.cpp); null while none are set.
   // Declared before c, so the context that points at the set is destroyed first.
   std::unique_ptr<ember::LoraSet, ember::capi::LoraSetDeleter> loras;
   std::unique_ptr<ember::Context> c;

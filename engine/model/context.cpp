@@ -1,4 +1,4 @@
-#include "engine/context.h"
+#include "engine/model/context.h"
 
 #include <algorithm>
 #include <cmath>

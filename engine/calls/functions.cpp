@@ -1,10 +1,10 @@
-#include "engine/functions.h"
+#include "engine/calls/functions.h"
 
 #include <fstream>
 #include <sstream>
 
 #include "core/json.h"
-#include "engine/model.h"
+#include "engine/model/model.h"
 #include "loader/gguf.h"
 #include "tokenizer/tokenizer.h"
 

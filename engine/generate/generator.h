@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "core/status.h"
-#include "engine/context.h"
-#include "engine/sampler.h"
+#include "engine/model/context.h"
+#include "engine/generate/sampler.h"
 
 namespace ember {
 

@@ -1,4 +1,4 @@
-#include "engine/lora.h"
+#include "engine/lora/lora.h"
 
 #include <sys/stat.h>
 

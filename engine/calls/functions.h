@@ -2,7 +2,7 @@
 // *functional token* of the vocabulary (`<nexa_3>`), with a name, an ordered list
 // of typed parameters and a description. A call is generated as
 //     ▁<nexa_K>('str arg', 42)<nexa_end>
-// (see engine/call.h for the grammar), so the registry maps token ids to functions.
+// (see engine/calls/call.h for the grammar), so the registry maps token ids to functions.
 //
 // Source: a functions.json given by the user, or the same text stored in the GGUF
 // metadata key `ember.functions`. Accepted layout (octopus-tiny's functions.json;

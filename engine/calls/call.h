@@ -11,7 +11,7 @@
 //   int      := '-'? digit+
 //   float    := '-'? digit+ ('.' digit+)?
 //
-// FUNC, NOFUNC and END are single tokens (see engine/functions.h); everything
+// FUNC, NOFUNC and END are single tokens (see engine/calls/functions.h); everything
 // between is text. In a string, "\'" stands for ' and "\\" for \; any other
 // backslash pair is kept as written.
 //
@@ -34,9 +34,9 @@
 
 #include "core/json.h"
 #include "core/status.h"
-#include "engine/functions.h"
-#include "engine/generator.h"
-#include "engine/sampler.h"
+#include "engine/calls/functions.h"
+#include "engine/generate/generator.h"
+#include "engine/generate/sampler.h"
 
 namespace ember {
 

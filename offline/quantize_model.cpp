@@ -1,6 +1,6 @@
 // Model quantization (rules in quantize_model.h), the streaming GGUF writer, and the
 // quantize section of the C API.
-#include "engine/quantize_model.h"
+#include "offline/quantize_model.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -19,7 +19,7 @@
 #include "core/log.h"
 #include "core/thread_pool.h"
 #include "ember/ember.h"
-#include "engine/c_api_internal.h"
+#include "engine/capi/c_api_internal.h"
 #include "loader/gguf.h"
 #include "quant/convert.h"
 #include "quant/quantize.h"
