@@ -1,14 +1,10 @@
-// Model quantization (rules in quantize_model.h), the streaming GGUF writer, and the
-// quantize section of the C API.
+// Model quantization (rules in quantize_model.h) and the quantize section of the C API.
 #include "offline/quantize_model.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <bit>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -18,9 +14,10 @@
 
 #include "core/log.h"
 #include "core/thread_pool.h"
-#include "ember/ember.h"
-#include "engine/capi/c_api_internal.h"
+#include "ember/ember_tools.h"
+#include "engine/capi/guard.h"
 #include "loader/gguf.h"
+#include "loader/gguf_writer.h"
 #include "quant/convert.h"
 #include "quant/quantize.h"
 
@@ -145,174 +142,6 @@ Status ChooseTensorType(QuantTarget target, const TensorShape& t, const ModelFac
             dtype_name(wanted);
   }
   *out = type;
-  return Status::Ok();
-}
-
-// ---- streaming writer --------------------------------------------------------------------
-
-namespace {
-
-constexpr size_t kWriteBuffer = 4u << 20;
-
-void put_bytes(std::vector<uint8_t>* b, const void* p, size_t n) {
-  const size_t at = b->size();
-  b->resize(at + n);
-  if (n) std::memcpy(b->data() + at, p, n);
-}
-template <class T>
-void put(std::vector<uint8_t>* b, T v) {
-  put_bytes(b, &v, sizeof v);
-}
-
-}  // namespace
-
-GgufStreamWriter::~GgufStreamWriter() { Abort(); }
-
-void GgufStreamWriter::Abort() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-    ::unlink(tmp_.c_str());
-    fd_ = -1;
-  }
-}
-
-Status GgufStreamWriter::Fail(const std::string& what) {
-  Status s = IoError(tmp_ + ": " + what + ": " + std::strerror(errno));
-  Abort();
-  return s;
-}
-
-Status GgufStreamWriter::Open(const std::string& path, const GgufWriter& meta, std::vector<Tensor> tensors,
-                              size_t alignment) {
-  if (fd_ >= 0) return Internal("GgufStreamWriter::Open called twice");
-  if (alignment == 0 || !std::has_single_bit(alignment)) {
-    return InvalidArgument(path + ": alignment " + std::to_string(alignment) + " is not a power of two");
-  }
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return InvalidArgument("'" + path + "' is a directory");
-
-  // Metadata from the GgufWriter (header with no tensors: magic, version, n_tensors = 0,
-  // n_kv, key/values and no padding), then the tensor count patched in and the infos.
-  std::vector<uint8_t> head = meta.Serialize();
-  uint64_t n_meta_tensors = 1;
-  if (head.size() >= 24) std::memcpy(&n_meta_tensors, head.data() + 8, 8);
-  if (n_meta_tensors != 0) return Internal("GgufStreamWriter: the metadata writer holds tensors");
-  const uint64_t n_tensors = tensors.size();
-  std::memcpy(head.data() + 8, &n_tensors, 8);
-
-  sizes_.clear();
-  offsets_.clear();
-  uint64_t cursor = 0;
-  for (size_t k = 0; k < tensors.size(); ++k) {
-    const Tensor& t = tensors[k];
-    const std::string what = path + ": tensor '" + t.name + "'";
-    if (t.name.empty()) return InvalidArgument(path + ": empty tensor name");
-    for (size_t j = 0; j < k; ++j)
-      if (tensors[j].name == t.name) return InvalidArgument(what + ": added twice");
-    const DTypeInfo info = dtype_info(t.type);
-    if (!info.name) return InvalidArgument(what + ": unknown type");
-    if (t.ne.empty() || t.ne.size() > 4) return InvalidArgument(what + ": 1..4 dimensions allowed");
-    if (t.ne[0] < 0 || t.ne[0] % info.block_size != 0)
-      return InvalidArgument(what + ": ne[0] = " + std::to_string(t.ne[0]) + " is not a multiple of the " +
-                             info.name + " block size " + std::to_string(info.block_size));
-    uint64_t bytes = static_cast<uint64_t>(t.ne[0]) / info.block_size * info.type_size;
-    for (size_t d = 1; d < t.ne.size(); ++d) {
-      if (t.ne[d] < 0 || __builtin_mul_overflow(bytes, static_cast<uint64_t>(t.ne[d]), &bytes))
-        return InvalidArgument(what + ": bad shape");
-    }
-    const uint64_t off = (cursor + alignment - 1) & ~static_cast<uint64_t>(alignment - 1);
-    sizes_.push_back(bytes);
-    offsets_.push_back(off);
-    cursor = off + bytes;
-    put<uint64_t>(&head, t.name.size());
-    put_bytes(&head, t.name.data(), t.name.size());
-    put<uint32_t>(&head, static_cast<uint32_t>(t.ne.size()));
-    for (int64_t n : t.ne) put<uint64_t>(&head, static_cast<uint64_t>(n));
-    put<uint32_t>(&head, static_cast<uint32_t>(t.type));
-    put<uint64_t>(&head, off);
-  }
-  if (!tensors.empty()) head.resize((head.size() + alignment - 1) & ~(alignment - 1), 0);
-
-  static std::atomic<unsigned> counter{0};
-  path_ = path;
-  tmp_ = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd_ < 0) return IoError(tmp_ + ": cannot create: " + std::strerror(errno));
-  alignment_ = alignment;
-  cur_ = 0;
-  cur_done_ = 0;
-  pos_ = 0;
-  buf_ = std::move(head);
-  buf_.reserve(kWriteBuffer);
-  // Skip leading empty tensors so Append() always targets one with bytes left.
-  while (cur_ < sizes_.size() && sizes_[cur_] == 0) ++cur_;
-  return Flush();
-}
-
-Status GgufStreamWriter::Flush() {
-  const uint8_t* p = buf_.data();
-  size_t n = buf_.size();
-  while (n > 0) {
-    const ssize_t w = ::write(fd_, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return Fail("write failed");
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  buf_.clear();
-  return Status::Ok();
-}
-
-Status GgufStreamWriter::Append(const void* data, size_t n) {
-  if (fd_ < 0) return Internal("GgufStreamWriter: not open");
-  const uint8_t* p = static_cast<const uint8_t*>(data);
-  while (n > 0) {
-    if (cur_ >= sizes_.size()) return Internal(path_ + ": more tensor data than the tensors hold");
-    if (cur_done_ == 0) {  // start of a tensor: padding up to its offset
-      if (offsets_[cur_] < pos_) return Internal("GgufStreamWriter: offsets out of order");
-      buf_.resize(buf_.size() + (offsets_[cur_] - pos_), 0);
-      pos_ = offsets_[cur_];
-    }
-    const size_t take = static_cast<size_t>(std::min<uint64_t>(n, sizes_[cur_] - cur_done_));
-    put_bytes(&buf_, p, take);
-    p += take;
-    n -= take;
-    cur_done_ += take;
-    pos_ += take;
-    if (cur_done_ == sizes_[cur_]) {
-      cur_done_ = 0;
-      ++cur_;
-      while (cur_ < sizes_.size() && sizes_[cur_] == 0) ++cur_;
-    }
-    if (buf_.size() >= kWriteBuffer) EMBER_RETURN_IF_ERROR(Flush());
-  }
-  return Status::Ok();
-}
-
-Status GgufStreamWriter::Finish() {
-  if (fd_ < 0) return Internal("GgufStreamWriter: not open");
-  if (cur_ < sizes_.size()) {
-    Status s = Internal(path_ + ": tensor data incomplete (" + std::to_string(cur_) + " of " +
-                        std::to_string(sizes_.size()) + " tensors written)");
-    Abort();
-    return s;
-  }
-  EMBER_RETURN_IF_ERROR(Flush());
-  if (::fsync(fd_) != 0) return Fail("fsync failed");
-  const int fd = fd_;
-  fd_ = -1;
-  if (::close(fd) != 0) {
-    Status s = IoError(tmp_ + ": close failed: " + std::strerror(errno));
-    ::unlink(tmp_.c_str());
-    return s;
-  }
-  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    Status s = IoError(path_ + ": cannot rename " + tmp_ + " into place: " + std::strerror(errno));
-    ::unlink(tmp_.c_str());
-    return s;
-  }
   return Status::Ok();
 }
 
@@ -448,16 +277,6 @@ Status QuantizeModel(const std::string& in_path, const std::string& out_path, co
 
 // ---- C API ---------------------------------------------------------------------------------
 
-namespace {
-
-using ember::capi::set_error;
-
-ember_status to_c(const ember::Status& s) {
-  return set_error(static_cast<ember_status>(static_cast<int>(s.code())), s.message());
-}
-
-}  // namespace
-
 extern "C" {
 
 ember_quantize_params ember_quantize_default_params(void) {
@@ -469,36 +288,30 @@ ember_quantize_params ember_quantize_default_params(void) {
 }
 
 const char* ember_quantize_type_name(int32_t i) {
-  const auto targets = ember::QuantTargets();
-  return i >= 0 && static_cast<size_t>(i) < targets.size() ? targets[i].name : nullptr;
+  return ember::capi::guard_value("ember_quantize_type_name", static_cast<const char*>(nullptr), {}, [&] {
+    const auto targets = ember::QuantTargets();
+    return i >= 0 && static_cast<size_t>(i) < targets.size() ? targets[i].name : nullptr;
+  });
 }
 
 ember_status ember_quantize_file(const char* in_path, const char* out_path, const char* type,
                                  const ember_quantize_params* params) {
-  try {
-    if (!in_path || !out_path || !type)
-      return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_quantize_file: in_path, out_path and type must not be NULL");
-    const ember_quantize_params p = params ? *params : ember_quantize_default_params();
-    ember::QuantizeOptions o;
-    ember::Status s = ember::ParseQuantTarget(type, &o.target);
-    if (!s.ok()) return to_c(s);
-    if (p.n_threads < 0) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_quantize_file: n_threads < 0");
-    o.n_threads = p.n_threads;
-    if (p.progress) {
-      o.progress = [&p](int i, int n, const std::string& name, ember::DType t, const std::string& note) {
-        return p.progress(i, n, name.c_str(), ember::dtype_name(t), note.c_str(), p.user) == 0;
-      };
-    }
-    s = ember::QuantizeModel(in_path, out_path, o);
-    if (!s.ok()) return to_c(s);
-    return EMBER_OK;
-  } catch (const std::bad_alloc&) {
-    return set_error(EMBER_ERR_OUT_OF_MEMORY, "ember_quantize_file: out of memory");
-  } catch (const std::exception& e) {
-    return set_error(EMBER_ERR_INTERNAL, std::string("ember_quantize_file: ") + e.what());
-  } catch (...) {
-    return set_error(EMBER_ERR_INTERNAL, "ember_quantize_file: unknown error");
-  }
+  return ember::capi::guard(
+      "ember_quantize_file", {{"in_path", in_path}, {"out_path", out_path}, {"type", type}}, [&] {
+        const ember_quantize_params p = params ? *params : ember_quantize_default_params();
+        ember::QuantizeOptions o;
+        ember::Status s = ember::ParseQuantTarget(type, &o.target);
+        if (!s.ok()) return ember::capi::to_c(s);
+        if (p.n_threads < 0)
+          return ember::capi::set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_quantize_file: n_threads < 0");
+        o.n_threads = p.n_threads;
+        if (p.progress) {
+          o.progress = [&p](int i, int n, const std::string& name, ember::DType t, const std::string& note) {
+            return p.progress(i, n, name.c_str(), ember::dtype_name(t), note.c_str(), p.user) == 0;
+          };
+        }
+        return ember::capi::to_c(ember::QuantizeModel(in_path, out_path, o));
+      });
 }
 
 }  // extern "C"

@@ -45,6 +45,7 @@ namespace ember {
 
 class GgufFile;
 class GgufWriter;
+class GgufStreamWriter;
 
 // Targets of `ember quantize` / `ember synth`, named as llama.cpp names its file types.
 enum class QuantTarget { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_K_M };
@@ -87,49 +88,7 @@ struct QuantizeOptions {
 };
 Status QuantizeModel(const std::string& in_path, const std::string& out_path, const QuantizeOptions& options);
 
-// ---- streaming GGUF output ------------------------------------------------------------
-//
-// Writes a GGUF v3 file (format: loader/gguf.h) whose tensor data arrives piece by
-// piece, so a model never has to be held in memory (GgufWriter keeps every tensor).
-// The header comes from a GgufWriter holding only metadata. Data goes to a temporary
-// sibling file; Finish() fsyncs and renames it into place; destruction without
-// Finish() removes it. The layout equals GgufWriter's: tensors aligned to `alignment`,
-// nothing after the last one.
-class GgufStreamWriter {
- public:
-  struct Tensor {
-    std::string name;
-    DType type = DType::F32;
-    std::vector<int64_t> ne;  // ne[0] contiguous
-  };
-  GgufStreamWriter() = default;
-  GgufStreamWriter(const GgufStreamWriter&) = delete;
-  GgufStreamWriter& operator=(const GgufStreamWriter&) = delete;
-  ~GgufStreamWriter();
-
-  // `meta` must hold no tensors. `alignment`: a power of two, equal to the file's
-  // general.alignment when that key is set.
-  Status Open(const std::string& path, const GgufWriter& meta, std::vector<Tensor> tensors, size_t alignment);
-  // The next n bytes of tensor data, in tensor order (a tensor may come in any number
-  // of pieces; padding between tensors is written automatically).
-  Status Append(const void* data, size_t n);
-  Status Finish();
-  // Bytes a tensor occupies.
-  uint64_t tensor_bytes(size_t i) const { return sizes_[i]; }
-
- private:
-  Status Flush();
-  Status Fail(const std::string& what);
-  void Abort();
-  std::string path_, tmp_;
-  int fd_ = -1;
-  size_t alignment_ = 32;
-  std::vector<uint64_t> sizes_, offsets_;
-  size_t cur_ = 0;         // tensor being written
-  uint64_t cur_done_ = 0;  // its bytes written so far
-  uint64_t pos_ = 0;       // bytes of the data section written (padding included)
-  std::vector<uint8_t> buf_;
-};
+// ---- streaming conversion (the writer: loader/gguf_writer.h) ------------------------
 
 // Fills rows: writes row `row` (n_cols floats) of the tensor being produced.
 using RowSource = std::function<Status(int64_t row, float* dst)>;

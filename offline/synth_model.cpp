@@ -5,9 +5,10 @@
 #include <cstring>
 #include <new>
 
-#include "ember/ember.h"
-#include "engine/capi/c_api_internal.h"
+#include "ember/ember_tools.h"
+#include "engine/capi/guard.h"
 #include "loader/gguf.h"
+#include "loader/gguf_writer.h"
 
 namespace ember {
 namespace {
@@ -252,19 +253,21 @@ ember_synth_params ember_synth_default_params(void) {
 }
 
 const char* ember_synth_preset_name(int32_t i) {
-  const auto ps = ember::SynthPresets();
-  return i >= 0 && static_cast<size_t>(i) < ps.size() ? ps[i].name : nullptr;
+  return ember::capi::guard_value("ember_synth_preset_name", static_cast<const char*>(nullptr), {}, [&] {
+    const auto ps = ember::SynthPresets();
+    return i >= 0 && static_cast<size_t>(i) < ps.size() ? ps[i].name : nullptr;
+  });
 }
 
 const char* ember_synth_preset_description(int32_t i) {
-  const auto ps = ember::SynthPresets();
-  return i >= 0 && static_cast<size_t>(i) < ps.size() ? ps[i].description : nullptr;
+  return ember::capi::guard_value("ember_synth_preset_description", static_cast<const char*>(nullptr), {}, [&] {
+    const auto ps = ember::SynthPresets();
+    return i >= 0 && static_cast<size_t>(i) < ps.size() ? ps[i].description : nullptr;
+  });
 }
 
 ember_status ember_synth_file(const char* out_path, const ember_synth_params* params) {
-  using ember::capi::set_error;
-  try {
-    if (!out_path) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_synth_file: out_path must not be NULL");
+  return ember::capi::guard("ember_synth_file", {{"out_path", out_path}}, [&] {
     const ember_synth_params p = params ? *params : ember_synth_default_params();
     ember::SynthOptions o;
     o.preset = p.preset ? p.preset : "tiny";
@@ -280,15 +283,8 @@ ember_status ember_synth_file(const char* out_path, const ember_synth_params* pa
       }
       s = ember::SynthModel(out_path, o);
     }
-    if (!s.ok()) return set_error(static_cast<ember_status>(static_cast<int>(s.code())), s.message());
-    return EMBER_OK;
-  } catch (const std::bad_alloc&) {
-    return set_error(EMBER_ERR_OUT_OF_MEMORY, "ember_synth_file: out of memory");
-  } catch (const std::exception& e) {
-    return set_error(EMBER_ERR_INTERNAL, std::string("ember_synth_file: ") + e.what());
-  } catch (...) {
-    return set_error(EMBER_ERR_INTERNAL, "ember_synth_file: unknown error");
-  }
+    return ember::capi::to_c(s);
+  });
 }
 
 }  // extern "C"

@@ -27,6 +27,7 @@
 #include "ember/ember.h"
 #include "engine/model/context.h"
 #include "engine/lora/lora.h"
+#include "loader/gguf_writer.h"
 #include "offline/lora_tools.h"
 #include "engine/model/model.h"
 #include "loader/safetensors.h"
@@ -442,7 +443,7 @@ TEST(LoraBlend, ExactBlendEqualsApplyingTogetherAndSvdAtFullRankEqualsExact) {
   std::vector<float> want = logits(*m, ids, together.get()), got = logits(*m, ids, se.get());
   EXPECT_LT(max_abs_diff(got, want), rounding_bound(want));
   // Round trip through a GGUF file.
-  std::vector<uint8_t> bytes = exact->SerializeGguf();
+  std::vector<uint8_t> bytes = lora_serialize_gguf(*exact);
   std::unique_ptr<GgufFile> g;
   ASSERT_TRUE(GgufFile::FromMemory(bytes.data(), bytes.size(), "exact.gguf", &g).ok());
   std::unique_ptr<LoraAdapter> back;

@@ -21,6 +21,7 @@
 
 #include "core/json.h"
 #include "engine/lora/lora.h"
+#include "engine/lora/auto_weights.h"
 #include "offline/lora_tools.h"
 #include "engine/model/model.h"
 #include "support/fixtures.h"
@@ -187,7 +188,7 @@ TEST(LoraAuto, TaskExamplesRoundTripThroughGguf) {
   EXPECT_TRUE(a->task_examples().empty());
   const std::vector<std::string> ex = {"buzz Rosa thx", "txt Dad brt", "caf\xc3\xa9 \"quoted\""};
   a->set_task_examples(ex);
-  std::vector<uint8_t> bytes = a->SerializeGguf();
+  std::vector<uint8_t> bytes = lora_serialize_gguf(*a);
   std::unique_ptr<GgufFile> g;
   ASSERT_TRUE(GgufFile::FromMemory(bytes.data(), bytes.size(), "phone.gguf", &g).ok());
   ASSERT_TRUE(LoraAdapter::FromGguf(*m, *g, &back).ok());

@@ -12,6 +12,7 @@
 #include "args.h"
 #include "commands.h"
 #include "common.h"
+#include "ember/ember_tools.h"
 #include "progress.h"
 
 namespace ember::cli {

@@ -1,5 +1,6 @@
 // The function-calling section of the C API (include/ember/ember.h): registries,
-// ember_call and its result. Like engine/capi/c_api.cpp, nothing thrown escapes.
+// ember_call and its result. Every entry point runs inside the C ABI guard
+// (engine/capi/guard.h).
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -23,24 +24,11 @@ struct ember_functions {
 
 namespace {
 
+using ember::capi::guard;
+using ember::capi::guard_value;
+using ember::capi::guard_void;
 using ember::capi::set_error;
-
-ember_status to_c(const ember::Status& s) {
-  return set_error(static_cast<ember_status>(static_cast<int>(s.code())), s.message());
-}
-
-template <class F>
-ember_status guarded(const char* fn, F&& f) {
-  try {
-    return f();
-  } catch (const std::bad_alloc&) {
-    return set_error(EMBER_ERR_OUT_OF_MEMORY, std::string(fn) + ": out of memory");
-  } catch (const std::exception& e) {
-    return set_error(EMBER_ERR_INTERNAL, std::string(fn) + ": " + e.what());
-  } catch (...) {
-    return set_error(EMBER_ERR_INTERNAL, std::string(fn) + ": unknown error");
-  }
-}
+using ember::capi::to_c;
 
 // What ember_call_result points into.
 struct ResultStorage {
@@ -58,13 +46,37 @@ ember_status finish_load(const ember_model* model, ember::FunctionRegistry reg, 
   return EMBER_OK;
 }
 
+ember_status functions_get(const ember_functions* fns, int32_t i, ember_function_info* out) {
+  if (i < 0 || i >= static_cast<int32_t>(fns->reg.size()))
+    return set_error(EMBER_ERR_OUT_OF_RANGE, "ember_functions_get: index " + std::to_string(i) + " out of range");
+  const ember::FunctionSpec& f = fns->reg.functions()[i];
+  out->name = f.name.c_str();
+  out->token = f.token.c_str();
+  out->token_id = f.token_id;
+  out->n_params = static_cast<int32_t>(f.params.size());
+  out->description = f.description.c_str();
+  return EMBER_OK;
+}
+
+ember_status functions_param(const ember_functions* fns, int32_t i, int32_t j, const char** name,
+                             const char** type) {
+  if (i < 0 || i >= static_cast<int32_t>(fns->reg.size()))
+    return set_error(EMBER_ERR_OUT_OF_RANGE, "ember_functions_param: function " + std::to_string(i) + " out of range");
+  const ember::FunctionSpec& f = fns->reg.functions()[i];
+  if (j < 0 || j >= static_cast<int32_t>(f.params.size()))
+    return set_error(EMBER_ERR_OUT_OF_RANGE, "ember_functions_param: parameter " + std::to_string(j) + " of '" +
+                                                 f.name + "' out of range");
+  if (name) *name = f.params[j].name.c_str();
+  if (type) *type = ember::param_type_name(f.params[j].type);
+  return EMBER_OK;
+}
+
 }  // namespace
 
 extern "C" {
 
 ember_status ember_functions_load(const ember_model* model, const char* path, ember_functions** out) {
-  return guarded("ember_functions_load", [&]() -> ember_status {
-    if (!model || !out) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_functions_load: NULL argument");
+  return guard("ember_functions_load", {{"model", model}, {"out", out}}, [&]() -> ember_status {
     *out = nullptr;
     const ember::Model* m = ember::capi::model_of(model);
     ember::FunctionRegistry reg;
@@ -76,9 +88,9 @@ ember_status ember_functions_load(const ember_model* model, const char* path, em
 }
 
 ember_status ember_functions_parse(const ember_model* model, const char* json, size_t len, ember_functions** out) {
-  return guarded("ember_functions_parse", [&]() -> ember_status {
-    if (!model || !out || (!json && len)) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_functions_parse: NULL argument");
+  return guard("ember_functions_parse", {{"model", model}, {"out", out}}, [&]() -> ember_status {
     *out = nullptr;
+    if (!json && len) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_functions_parse: json is NULL with len > 0");
     ember::FunctionRegistry reg;
     ember::Status s = ember::FunctionRegistry::Parse(std::string_view(json ? json : "", len), "functions JSON",
                                                      ember::capi::model_of(model)->tokenizer(), &reg);
@@ -88,8 +100,7 @@ ember_status ember_functions_parse(const ember_model* model, const char* json, s
 }
 
 ember_status ember_functions_set_end_token(ember_functions* fns, const char* token) {
-  return guarded("ember_functions_set_end_token", [&]() -> ember_status {
-    if (!fns || !token) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_functions_set_end_token: NULL argument");
+  return guard("ember_functions_set_end_token", {{"fns", fns}, {"token", token}}, [&]() -> ember_status {
     ember::FunctionRegistry reg = fns->reg;
     ember::Status s = reg.SetEndToken(token, fns->model->tokenizer());
     if (!s.ok()) return to_c(s);
@@ -102,40 +113,27 @@ ember_status ember_functions_set_end_token(ember_functions* fns, const char* tok
   });
 }
 
-void ember_functions_free(ember_functions* fns) { delete fns; }
+void ember_functions_free(ember_functions* fns) {
+  guard_void("ember_functions_free", [&] { delete fns; });
+}
 
 int32_t ember_functions_count(const ember_functions* fns) {
-  return fns ? static_cast<int32_t>(fns->reg.size()) : 0;
+  return guard_value("ember_functions_count", int32_t{0}, {{"fns", fns}},
+                     [&] { return static_cast<int32_t>(fns->reg.size()); });
 }
 
 ember_status ember_functions_get(const ember_functions* fns, int32_t i, ember_function_info* out) {
-  if (!fns || !out) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_functions_get: NULL argument");
-  if (i < 0 || i >= static_cast<int32_t>(fns->reg.size()))
-    return set_error(EMBER_ERR_OUT_OF_RANGE, "ember_functions_get: index " + std::to_string(i) + " out of range");
-  const ember::FunctionSpec& f = fns->reg.functions()[i];
-  out->name = f.name.c_str();
-  out->token = f.token.c_str();
-  out->token_id = f.token_id;
-  out->n_params = static_cast<int32_t>(f.params.size());
-  out->description = f.description.c_str();
-  return EMBER_OK;
+  return guard("ember_functions_get", {{"fns", fns}, {"out", out}}, [&] { return functions_get(fns, i, out); });
 }
 
 ember_status ember_functions_param(const ember_functions* fns, int32_t i, int32_t j, const char** name,
                                    const char** type) {
-  if (!fns) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_functions_param: NULL registry");
-  if (i < 0 || i >= static_cast<int32_t>(fns->reg.size()))
-    return set_error(EMBER_ERR_OUT_OF_RANGE, "ember_functions_param: function " + std::to_string(i) + " out of range");
-  const ember::FunctionSpec& f = fns->reg.functions()[i];
-  if (j < 0 || j >= static_cast<int32_t>(f.params.size()))
-    return set_error(EMBER_ERR_OUT_OF_RANGE, "ember_functions_param: parameter " + std::to_string(j) + " of '" +
-                                                 f.name + "' out of range");
-  if (name) *name = f.params[j].name.c_str();
-  if (type) *type = ember::param_type_name(f.params[j].type);
-  return EMBER_OK;
+  return guard("ember_functions_param", {{"fns", fns}}, [&] { return functions_param(fns, i, j, name, type); });
 }
 
-int32_t ember_functions_end_token(const ember_functions* fns) { return fns ? fns->reg.end_token_id() : -1; }
+int32_t ember_functions_end_token(const ember_functions* fns) {
+  return guard_value("ember_functions_end_token", int32_t{-1}, {{"fns", fns}}, [&] { return fns->reg.end_token_id(); });
+}
 
 ember_call_params ember_call_default_params(void) {
   ember_call_params p{};
@@ -153,8 +151,8 @@ ember_call_params ember_call_default_params(void) {
 ember_status ember_call(ember_context* ctx, const ember_functions* fns, const char* query,
                         const ember_call_params* params, ember_call_result* result) {
   if (result) std::memset(result, 0, sizeof *result);
-  return guarded("ember_call", [&]() -> ember_status {
-    if (!ctx || !fns || !query || !result) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_call: NULL argument");
+  return guard("ember_call", {{"ctx", ctx}, {"fns", fns}, {"query", query}, {"result", result}},
+               [&]() -> ember_status {
     ember::Context* c = ember::capi::context_of(ctx);
     if (&c->model() != fns->model)
       return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_call: the registry was loaded for another model");
@@ -233,9 +231,11 @@ ember_status ember_call(ember_context* ctx, const ember_functions* fns, const ch
 }
 
 void ember_call_result_free(ember_call_result* result) {
-  if (!result) return;
-  delete static_cast<ResultStorage*>(result->internal_);
-  std::memset(result, 0, sizeof *result);
+  guard_void("ember_call_result_free", [&] {
+    if (!result) return;
+    delete static_cast<ResultStorage*>(result->internal_);
+    std::memset(result, 0, sizeof *result);
+  });
 }
 
 }  // extern "C"

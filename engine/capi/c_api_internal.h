@@ -1,16 +1,18 @@
 // Internal bridge for C API sections implemented outside engine/capi/c_api.cpp (e.g.
 // engine/capi/c_api_call.cpp): the C++ objects behind the opaque handles, the context
 // handle itself (so that a section can keep per-context state in it, as the LoRA
-// section does) and the thread's last-error message. Not part of the public API.
+// section does). Errors and exceptions: engine/capi/guard.h. Not part of the public API.
 #pragma once
 #include <memory>
 #include <string>
 
 #include "ember/ember.h"
+#include "engine/capi/guard.h"
 
 namespace ember {
 class Model;
 class Context;
+class LoraAdapter;
 class LoraSet;
 }  // namespace ember
 
@@ -31,11 +33,20 @@ struct ember_context {
   std::unique_ptr<ember::Context> c;
 };
 
+// A LoRA adapter handle (engine/capi/lora_capi.cpp; the offline section writes them).
+namespace ember::capi {
+struct LoraAdapterDeleter {
+  void operator()(LoraAdapter* a) const;
+};
+}  // namespace ember::capi
+struct ember_lora {
+  const ember_model* model;
+  std::unique_ptr<ember::LoraAdapter, ember::capi::LoraAdapterDeleter> a;
+};
+
 namespace ember::capi {
 
 const Model* model_of(const ember_model* m);          // nullptr for a null handle
 Context* context_of(ember_context* c);                // nullptr for a null handle
-// Sets ember_last_error() of this thread; returns code.
-ember_status set_error(ember_status code, const std::string& message);
 
 }  // namespace ember::capi

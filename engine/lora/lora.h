@@ -24,8 +24,8 @@
 //
 // Embedding adapters (token_embd) apply to the lookup only (ProjectionDelta::ApplyEmbedding),
 // added to the stored rows before any embedding scale, as llama.cpp does. As in PEFT's
-// unmerged forward, an output matrix tied to token_embd stays unadapted (lora_merge writes
-// it as its own tensor).
+// unmerged forward, an output matrix tied to token_embd stays unadapted (lora_merge,
+// offline/lora_tools.h, writes it as its own tensor).
 //
 // Task examples (optional, for `ember lora blend --weights auto`): a few texts of the task the
 // adapter was trained for, in the GGUF metadata key ember.lora.task_examples (string array).
@@ -90,11 +90,6 @@ class LoraAdapter {
   // Texts of the adapter's task (kLoraTaskExamplesKey of a GGUF file, or set here).
   const std::vector<std::string>& task_examples() const { return task_examples_; }
   void set_task_examples(std::vector<std::string> v) { task_examples_ = std::move(v); }
-  // Writes the adapter as a llama.cpp-style GGUF adapter (F32 or F16 as stored), with its
-  // task examples when it has any. rslora adapters are written with alpha·sqrt(r)/r
-  // folded so that factor is kept.
-  Status WriteGguf(const std::string& path) const;
-  std::vector<uint8_t> SerializeGguf() const;
 
  private:
   LoraAdapter() = default;
@@ -151,16 +146,5 @@ class LoraSet : public ProjectionDelta {
   mutable std::vector<float> z_;          // [n_batch][max n_out]  B·(A·x)
 };
 
-// ΔW of several adapters at scales, merged into the base weights, written as a GGUF
-// model: every metadata key kept, adapted tensors converted to float, ΔW added and
-// stored as `out_type` (F32, F16, BF16 or a quantized type quant/quantize.h can write),
-// or as the base tensor's own type when out_type is nullptr. Other tensors are copied.
-// A model whose output is tied to token_embd gets its own output.weight (token_embd as
-// stored, plus any output.weight deltas) when an adapter touches either, so the merged
-// model computes what the adapters do at run time (the embedding delta reaches the
-// lookup only). llama.cpp reads such an output.weight for llama, not for gemma/gemma2,
-// whose loaders always tie it.
-Status lora_merge(const Model& model, const std::vector<std::pair<const LoraAdapter*, float>>& adapters,
-                  const DType* out_type, GgufWriter* out);
 
 }  // namespace ember
