@@ -29,7 +29,12 @@ install(FILES ${CMAKE_BINARY_DIR}/ember-config.cmake ${CMAKE_BINARY_DIR}/ember-c
         DESTINATION ${EMBER_CMAKE_DIR} COMPONENT runtime)
 
 # pkg-config: the private libraries are what the static library needs besides itself.
-set(EMBER_PC_LIBS_PRIVATE "-lsentencepiece ${CMAKE_THREAD_LIBS_INIT}")
+set(EMBER_PC_LIBS_PRIVATE "-lsentencepiece")
+if(CMAKE_THREAD_LIBS_INIT)
+  string(APPEND EMBER_PC_LIBS_PRIVATE " ${CMAKE_THREAD_LIBS_INIT}")
+elseif(CMAKE_USE_PTHREADS_INIT AND NOT ANDROID)
+  string(APPEND EMBER_PC_LIBS_PRIVATE " -lpthread")  # in libc since glibc 2.34; a stub there
+endif()
 foreach(lib IN LISTS EMBER_CXX_RUNTIME_LIBS)
   string(APPEND EMBER_PC_LIBS_PRIVATE " -l${lib}")
 endforeach()
