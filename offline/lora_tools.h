@@ -1,7 +1,7 @@
-// Offline LoRA tools: blending several adapters into one (`ember lora blend`), and
-// choosing the blend weights from a few user examples (`--weights auto`).
-// Merging adapters into base weights (`ember lora merge`) and writing adapters (`ember lora
-// save`, blends) too. Automatic blend weights are runtime: engine/lora/auto_weights.h.
+// Offline LoRA tools (the offline library): blending several adapters into one (`ember lora
+// blend`), merging adapters into the base weights (`ember lora merge`) and writing adapter
+// files (`ember lora describe`, blends). Choosing blend weights from examples (`--weights
+// auto`) is runtime: engine/lora/auto_weights.h.
 //
 // Modes, for adapters i with blend weights w_i and factors f_i = alpha_i / r_i:
 //  - kExact:   ranks concatenated per target: A = [A_1; A_2; ...], B = [w_1 f_1 B_1, ...],

@@ -8,6 +8,8 @@
 //    nothing thrown inside the library crosses the C ABI (which would std::terminate);
 //  - the failure's message becomes ember_last_error() of the calling thread.
 // Pointer/int functions return their sentinel (NULL, -1, 0: as ember.h documents) on failure.
+// Not guarded, because they cannot throw or fail: ember_version, ember_last_error and the
+// *_default_params functions (constants and plain structs, no allocation).
 //
 //   return capi::guard("ember_eval", {{"ctx", ctx}}, [&] { ...; return EMBER_OK; });
 //
