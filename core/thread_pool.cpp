@@ -44,8 +44,8 @@ ThreadPool::ThreadPool(int n_threads) {
   for (int tid = 1; tid <= n_workers; ++tid) {
     try {
       workers_.emplace_back([this, tid] { WorkerMain(tid); });
-    } catch (const std::system_error&) {
-      break;  // run with the threads we have
+    } catch (const std::exception&) {  // std::system_error, or std::bad_alloc for the thread's state
+      break;  // run with the threads we have (results do not depend on the thread count)
     }
   }
 }

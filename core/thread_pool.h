@@ -16,7 +16,7 @@
 // and a loop is over when all its indices are done, whether or not every worker has
 // woken up for it. Which thread runs an index
 // varies; callers that need bitwise-reproducible results make each index's result
-// independent of who computes it (kernels/matmul.cpp, engine/context.cpp).
+// independent of who computes it (kernels/matmul.cpp, engine/model/context.cpp).
 //
 // Straggler guard: a thread that is preempted while it holds an index makes the others
 // wait until the scheduler runs it again (milliseconds, against loops of ~100 us). When

@@ -1,4 +1,5 @@
-// GGUF reader over mmap, and a writer (for tests, `ember quantize`/`convert`).
+// GGUF reader over mmap. The writer is loader/gguf_writer.h (offline library and tests only:
+// the runtime library never writes GGUF).
 //
 // ---- The GGUF format (v2 and v3; all integers little-endian) -----------------
 //   header:   u32 magic "GGUF" (0x46554747) | u32 version (2 or 3)
@@ -120,53 +121,6 @@ class GgufFile {
   size_t alignment_ = 32;
   std::vector<std::pair<std::string, GgufValue>> kv_;
   std::vector<GgufTensor> tensors_;
-};
-
-// Builds a GGUF file in memory or on disk (v3). Metadata in insertion order (a key
-// set again keeps its position and takes the new value); tensor data aligned to
-// `general.alignment` (32 unless set), nothing padded after the last tensor.
-// Serialize() lays out an invalid `general.alignment` at 32 (for crafting bad
-// files); Write() refuses it with kInvalidArgument.
-class GgufWriter {
- public:
-  void SetU8(std::string key, uint8_t v);
-  void SetI8(std::string key, int8_t v);
-  void SetU16(std::string key, uint16_t v);
-  void SetI16(std::string key, int16_t v);
-  void SetU32(std::string key, uint32_t v);
-  void SetI32(std::string key, int32_t v);
-  void SetU64(std::string key, uint64_t v);
-  void SetI64(std::string key, int64_t v);
-  void SetF32(std::string key, float v);
-  void SetF64(std::string key, double v);
-  void SetBool(std::string key, bool v);
-  void SetString(std::string key, std::string v);
-  void SetStringArray(std::string key, std::vector<std::string> v);
-  void SetF32Array(std::string key, std::vector<float> v);
-  void SetI32Array(std::string key, std::vector<int32_t> v);
-  void SetU32Array(std::string key, std::vector<uint32_t> v);
-  // Copies every key of `src` (used by quantize/convert to keep metadata).
-  void CopyMetadata(const GgufFile& src);
-  // `ne` has n_dims entries, ne[0] contiguous; `data` holds exactly the tensor bytes.
-  Status AddTensor(std::string name, DType type, std::vector<int64_t> ne, const void* data,
-                   size_t nbytes);
-  std::vector<uint8_t> Serialize() const;
-  Status Write(const std::string& path) const;  // via a temporary file, then rename
-
- private:
-  struct Kv { std::string key; GgufType type; GgufType elem; std::vector<uint8_t> payload; uint64_t count; };
-  struct Tensor { std::string name; DType type; std::vector<int64_t> ne; std::vector<uint8_t> data; };
-  void Put(std::string key, GgufType type, const void* v, size_t n);
-  void PutArray(std::string key, GgufType elem, std::vector<uint8_t> payload, uint64_t count);
-  void Upsert(Kv kv);  // a key set twice keeps its first position, takes the new value
-  // The tensor data alignment: `general.alignment` when it is a valid u32 power of
-  // two, 32 otherwise; `*valid` false when the key is present but unusable.
-  size_t Alignment(bool* valid) const;
-  // Everything before the first tensor's data (header, metadata, tensor infos,
-  // padding); `offsets` receives each tensor's offset within the data section.
-  std::vector<uint8_t> HeaderBytes(size_t alignment, std::vector<uint64_t>* offsets) const;
-  std::vector<Kv> kv_;
-  std::vector<Tensor> tensors_;
 };
 
 }  // namespace ember

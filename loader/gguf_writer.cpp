@@ -1,8 +1,12 @@
-// GGUF writer: builds a v3 file (format in gguf.h). Metadata is written in
-// insertion order; tensor data follows the infos, each tensor at the next multiple
-// of the alignment. Nothing is padded after the last tensor, so every strict prefix
-// of a written file is a truncated (invalid) file.
+// GGUF writer (loader/gguf_writer.h): GgufWriter lays a v3 file out (format in gguf.h),
+// GgufStreamWriter writes it. Metadata is written in insertion order; tensor data
+// follows the infos, each tensor at the next multiple of the alignment. Nothing is
+// padded after the last tensor, so every strict prefix of a written file is a
+// truncated (invalid) file.
+#include "loader/gguf_writer.h"
+
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,8 +17,6 @@
 #include <limits>
 #include <unordered_set>
 
-#include "loader/gguf.h"
-
 namespace ember {
 
 namespace {
@@ -22,6 +24,7 @@ namespace {
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF"
 constexpr uint32_t kVersion = 3;
 constexpr size_t kDefaultAlignment = 32;
+constexpr size_t kWriteBuffer = 4u << 20;  // bytes gathered before a write(2)
 
 // resize + memcpy rather than insert(): GCC 12 warns falsely (-Wstringop-overflow)
 // on small range inserts into a vector.
@@ -52,20 +55,6 @@ size_t elem_size(GgufType t) {
     case GgufType::kU64: case GgufType::kI64: case GgufType::kF64: return 8;
     default: return 0;
   }
-}
-
-// Writes all of `n` bytes, retrying short writes and EINTR.
-bool write_all(int fd, const uint8_t* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
 }
 
 }  // namespace
@@ -171,8 +160,8 @@ void GgufWriter::CopyMetadata(const GgufFile& src) {
 
 // ---- tensors ---------------------------------------------------------------------
 
-Status GgufWriter::AddTensor(std::string name, DType type, std::vector<int64_t> ne, const void* data,
-                             size_t nbytes) {
+Status GgufWriter::CheckTensor(const std::string& name, DType type, const std::vector<int64_t>& ne,
+                               uint64_t* nbytes) const {
   const std::string what = "GgufWriter: tensor '" + name + "'";
   if (name.empty()) return InvalidArgument("GgufWriter: empty tensor name");
   for (const Tensor& t : tensors_) {
@@ -196,15 +185,37 @@ Status GgufWriter::AddTensor(std::string name, DType type, std::vector<int64_t> 
       return InvalidArgument(what + ": size overflows");
     }
   }
+  *nbytes = expect;
+  return Status::Ok();
+}
+
+Status GgufWriter::AddTensor(std::string name, DType type, std::vector<int64_t> ne, const void* data,
+                             size_t nbytes) {
+  uint64_t expect = 0;
+  EMBER_RETURN_IF_ERROR(CheckTensor(name, type, ne, &expect));
+  const std::string what = "GgufWriter: tensor '" + name + "'";
   if (expect != nbytes) {
     return InvalidArgument(what + ": " + std::to_string(nbytes) + " bytes given, the shape needs " +
                            std::to_string(expect));
   }
   if (nbytes > 0 && data == nullptr) return InvalidArgument(what + ": no data");
   const uint8_t* p = static_cast<const uint8_t*>(data);
-  tensors_.push_back(Tensor{std::move(name), type, std::move(ne),
+  tensors_.push_back(Tensor{std::move(name), type, std::move(ne), expect, true,
                             nbytes ? std::vector<uint8_t>(p, p + nbytes) : std::vector<uint8_t>()});
   return Status::Ok();
+}
+
+Status GgufWriter::AddTensorInfo(std::string name, DType type, std::vector<int64_t> ne) {
+  uint64_t nbytes = 0;
+  EMBER_RETURN_IF_ERROR(CheckTensor(name, type, ne, &nbytes));
+  tensors_.push_back(Tensor{std::move(name), type, std::move(ne), nbytes, false, {}});
+  return Status::Ok();
+}
+
+bool GgufWriter::AllTensorsHaveData() const {
+  for (const Tensor& t : tensors_)
+    if (!t.has_data) return false;
+  return true;
 }
 
 // ---- output ----------------------------------------------------------------------
@@ -247,7 +258,7 @@ std::vector<uint8_t> GgufWriter::HeaderBytes(size_t alignment, std::vector<uint6
     uint64_t off = align_up(cursor, alignment);
     append<uint64_t>(&b, off);
     offsets->push_back(off);
-    cursor = off + t.data.size();
+    cursor = off + t.nbytes;
   }
   if (!tensors_.empty()) b.resize(align_up(b.size(), alignment), 0);
   return b;
@@ -260,7 +271,8 @@ std::vector<uint8_t> GgufWriter::Serialize() const {
   const size_t data_start = b.size();
   for (size_t k = 0; k < tensors_.size(); ++k) {
     b.resize(data_start + offsets[k], 0);
-    append_bytes(&b, tensors_[k].data.data(), tensors_[k].data.size());
+    if (tensors_[k].has_data) append_bytes(&b, tensors_[k].data.data(), tensors_[k].data.size());
+    else b.resize(b.size() + tensors_[k].nbytes, 0);  // AddTensorInfo: zeros
   }
   return b;
 }
@@ -269,44 +281,134 @@ Status GgufWriter::Write(const std::string& path) const {
   bool valid = true;
   const size_t alignment = Alignment(&valid);
   if (!valid) return InvalidArgument(path + ": key 'general.alignment' must be a u32 power of two");
-  std::vector<uint64_t> offsets;
-  const std::vector<uint8_t> header = HeaderBytes(alignment, &offsets);
+  if (!AllTensorsHaveData()) return InvalidArgument(path + ": a tensor without data (AddTensorInfo): stream it");
+  GgufStreamWriter w;
+  EMBER_RETURN_IF_ERROR(w.Open(path, *this, alignment));
+  for (const Tensor& t : tensors_) EMBER_RETURN_IF_ERROR(w.Append(t.data.data(), t.data.size()));
+  return w.Finish();
+}
+
+// ---- streaming -------------------------------------------------------------------
+
+GgufStreamWriter::~GgufStreamWriter() { Abort(); }
+
+void GgufStreamWriter::Abort() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
+    fd_ = -1;
+  }
+}
+
+Status GgufStreamWriter::Fail(const std::string& what) {
+  Status s = IoError(tmp_ + ": " + what + ": " + std::strerror(errno));
+  Abort();
+  return s;
+}
+
+Status GgufStreamWriter::Open(const std::string& path, const GgufWriter& meta, std::vector<Tensor> tensors,
+                              size_t alignment) {
+  if (!meta.tensors_.empty()) return Internal("GgufStreamWriter: the metadata writer holds tensors");
+  GgufWriter layout = meta;
+  for (Tensor& t : tensors) {
+    Status s = layout.AddTensorInfo(std::move(t.name), t.type, std::move(t.ne));
+    if (!s.ok()) return Status(s.code(), path + ": " + s.message());
+  }
+  return Open(path, layout, alignment);
+}
+
+Status GgufStreamWriter::Open(const std::string& path, const GgufWriter& layout, size_t alignment) {
+  if (fd_ >= 0) return Internal("GgufStreamWriter::Open called twice");
+  if (alignment == 0 || !std::has_single_bit(alignment)) {
+    return InvalidArgument(path + ": alignment " + std::to_string(alignment) + " is not a power of two");
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return InvalidArgument("'" + path + "' is a directory");
+
+  std::vector<uint8_t> head = layout.HeaderBytes(alignment, &offsets_);
+  sizes_.clear();
+  for (const GgufWriter::Tensor& t : layout.tensors_) sizes_.push_back(t.nbytes);
 
   // A unique sibling name, so the rename is atomic (same file system) and a reader
   // never sees a half-written model; O_EXCL never clobbers someone else's file.
   static std::atomic<unsigned> counter{0};
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError(tmp + ": cannot create: " + std::strerror(errno));
+  path_ = path;
+  tmp_ = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0) return IoError(tmp_ + ": cannot create: " + std::strerror(errno));
+  cur_ = 0;
+  cur_done_ = 0;
+  pos_ = 0;
+  buf_ = std::move(head);
+  buf_.reserve(kWriteBuffer);
+  // Skip leading empty tensors so Append() always targets one with bytes left.
+  while (cur_ < sizes_.size() && sizes_[cur_] == 0) ++cur_;
+  return Flush();
+}
 
-  auto fail = [&](const char* what) {
-    Status s = IoError(tmp + ": " + what + ": " + std::strerror(errno));
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return s;
-  };
-  if (!write_all(fd, header.data(), header.size())) return fail("write failed");
-  uint64_t pos = 0;  // within the data section
-  static const uint8_t zeros[256] = {};
-  for (size_t k = 0; k < tensors_.size(); ++k) {
-    for (uint64_t pad = offsets[k] - pos; pad > 0;) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(pad, sizeof zeros));
-      if (!write_all(fd, zeros, n)) return fail("write failed");
-      pad -= n;
+// Writes the buffer out, retrying short writes and EINTR.
+Status GgufStreamWriter::Flush() {
+  const uint8_t* p = buf_.data();
+  size_t n = buf_.size();
+  while (n > 0) {
+    const ssize_t w = ::write(fd_, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Fail("write failed");
     }
-    const std::vector<uint8_t>& d = tensors_[k].data;
-    if (!write_all(fd, d.data(), d.size())) return fail("write failed");
-    pos = offsets[k] + d.size();
+    p += w;
+    n -= static_cast<size_t>(w);
   }
-  if (::fsync(fd) != 0) return fail("fsync failed");
-  if (::close(fd) != 0) {
-    Status s = IoError(tmp + ": close failed: " + std::strerror(errno));
-    ::unlink(tmp.c_str());
+  buf_.clear();
+  return Status::Ok();
+}
+
+Status GgufStreamWriter::Append(const void* data, size_t n) {
+  if (fd_ < 0) return Internal("GgufStreamWriter: not open");
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  while (n > 0) {
+    if (cur_ >= sizes_.size()) return Internal(path_ + ": more tensor data than the tensors hold");
+    if (cur_done_ == 0) {  // start of a tensor: padding up to its offset
+      if (offsets_[cur_] < pos_) return Internal("GgufStreamWriter: offsets out of order");
+      buf_.resize(buf_.size() + (offsets_[cur_] - pos_), 0);
+      pos_ = offsets_[cur_];
+    }
+    const size_t take = static_cast<size_t>(std::min<uint64_t>(n, sizes_[cur_] - cur_done_));
+    append_bytes(&buf_, p, take);
+    p += take;
+    n -= take;
+    cur_done_ += take;
+    pos_ += take;
+    if (cur_done_ == sizes_[cur_]) {
+      cur_done_ = 0;
+      ++cur_;
+      while (cur_ < sizes_.size() && sizes_[cur_] == 0) ++cur_;
+    }
+    if (buf_.size() >= kWriteBuffer) EMBER_RETURN_IF_ERROR(Flush());
+  }
+  return Status::Ok();
+}
+
+Status GgufStreamWriter::Finish() {
+  if (fd_ < 0) return Internal("GgufStreamWriter: not open");
+  if (cur_ < sizes_.size()) {
+    Status s = Internal(path_ + ": tensor data incomplete (" + std::to_string(cur_) + " of " +
+                        std::to_string(sizes_.size()) + " tensors written)");
+    Abort();
     return s;
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Status s = IoError(path + ": cannot rename " + tmp + " into place: " + std::strerror(errno));
-    ::unlink(tmp.c_str());
+  EMBER_RETURN_IF_ERROR(Flush());
+  if (::fsync(fd_) != 0) return Fail("fsync failed");
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) {
+    Status s = IoError(tmp_ + ": close failed: " + std::strerror(errno));
+    ::unlink(tmp_.c_str());
+    return s;
+  }
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    Status s = IoError(path_ + ": cannot rename " + tmp_ + " into place: " + std::strerror(errno));
+    ::unlink(tmp_.c_str());
     return s;
   }
   return Status::Ok();

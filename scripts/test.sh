@@ -7,9 +7,11 @@
 #   the tests of executables that are not built (for working on one module).
 # Steps: scripts/setup.sh --cross (apt packages; sudo when not root; no-op when done),
 #        native:  cmake build/ (Release) + build all + ctest
+#                 + scripts/test-install.sh (install, examples/ against the package)
 #        arm64:   scripts/arm64-sysroot.sh build-arm64 + cmake with
 #                 cmake/aarch64-linux-gnu.cmake + build all + ctest with
-#                 QEMU_CPU=cortex-a72, cortex-a76, max
+#                 QEMU_CPU=cortex-a72, cortex-a76, max + scripts/test-install.sh
+#                 (the example cross-built against the installed package, run under qemu)
 # Environment: EMBER_FIXTURES (default <repo>/../shared; must hold models/ and
 #   tokenizer/, else this FAILS), EMBER_BUILD_DIR (default <repo>/build),
 #   EMBER_ARM64_BUILD_DIR (default <repo>/build-arm64), EMBER_SKIP_SETUP=1 skips apt,
@@ -161,6 +163,13 @@ if [ "$do_native" = 1 ]; then
     else
       record native FAIL "$(counts "$native_dir/ctest-native.log"); build $(fmt $t_build), tests $(fmt $last_elapsed)"
     fi
+    if [ "${#targets[@]}" -eq 0 ]; then  # the install needs every target built
+      if phase "native: install + embedding example" "$root/scripts/test-install.sh" "$native_dir"; then
+        record "native install" PASS "example via find_package and pkg-config ($(fmt $last_elapsed))"
+      else
+        record "native install" FAIL "scripts/test-install.sh $native_dir"
+      fi
+    fi
   else
     record native FAIL "configure/build failed (tests not run)"
   fi
@@ -187,6 +196,14 @@ if [ "$do_arm" = 1 ]; then
       fi
     done
     unset QEMU_CPU
+    if [ "${#targets[@]}" -eq 0 ]; then
+      if phase "arm64: install + embedding example under qemu" "$root/scripts/test-install.sh" "$arm_dir" \
+           -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake" -DEMBER_ARM64_SYSROOT="$sysroot"; then
+        record "arm64 install" PASS "example via find_package, run under qemu ($(fmt $last_elapsed))"
+      else
+        record "arm64 install" FAIL "scripts/test-install.sh $arm_dir"
+      fi
+    fi
   else
     for cpu in "${qemu_cpus[@]}"; do
       record "arm64 qemu $cpu" FAIL "sysroot/configure/build failed (tests not run)"

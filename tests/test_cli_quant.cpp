@@ -29,9 +29,10 @@
 #include <thread>
 #include <vector>
 
-#include "ember/ember.h"
-#include "engine/quantize_model.h"
+#include "ember/ember_tools.h"
+#include "offline/quantize_model.h"
 #include "loader/gguf.h"
+#include "loader/gguf_writer.h"
 #include "quant/convert.h"
 #include "quant/quantize.h"
 #include "support/fixtures.h"

@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "ember/ember.h"
-#include "engine/context.h"
-#include "engine/generator.h"
-#include "engine/model.h"
-#include "engine/sampler.h"
+#include "engine/model/context.h"
+#include "engine/generate/generator.h"
+#include "engine/model/model.h"
+#include "engine/generate/sampler.h"
 #include "support/fixtures.h"
 #include "support/json.h"
 

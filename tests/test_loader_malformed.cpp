@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "loader/gguf.h"
+#include "loader/gguf_writer.h"
 #include "support/fixtures.h"
 
 namespace ember {

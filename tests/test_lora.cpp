@@ -1,4 +1,4 @@
-// LoRA adapters (engine/lora.h, the C API section): octopus-tiny's golden logits with
+// LoRA adapters (engine/lora/lora.h, the C API section): octopus-tiny's golden logits with
 // the phone adapter (GGUF and PEFT forms), scale 0 / removal give the base bit for bit,
 // two adapters = the sum of their deltas (against a merged model), the equal blend,
 // blending tools, hot-swap cache semantics, malformed adapters, and the accuracy of
@@ -25,10 +25,11 @@
 #include <vector>
 
 #include "ember/ember.h"
-#include "engine/context.h"
-#include "engine/lora.h"
-#include "engine/lora_tools.h"
-#include "engine/model.h"
+#include "engine/model/context.h"
+#include "engine/lora/lora.h"
+#include "loader/gguf_writer.h"
+#include "offline/lora_tools.h"
+#include "engine/model/model.h"
 #include "loader/safetensors.h"
 #include "support/fixtures.h"
 #include "support/json.h"
@@ -518,7 +519,7 @@ TEST(LoraBlend, ExactBlendEqualsApplyingTogetherAndSvdAtFullRankEqualsExact) {
   std::vector<float> want = logits(*m, ids, together.get()), got = logits(*m, ids, se.get());
   EXPECT_LT(max_abs_diff(got, want), rounding_bound(want));
   // Round trip through a GGUF file.
-  std::vector<uint8_t> bytes = exact->SerializeGguf();
+  std::vector<uint8_t> bytes = lora_serialize_gguf(*exact);
   std::unique_ptr<GgufFile> g;
   ASSERT_TRUE(GgufFile::FromMemory(bytes.data(), bytes.size(), "exact.gguf", &g).ok());
   std::unique_ptr<LoraAdapter> back;

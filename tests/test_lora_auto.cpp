@@ -1,4 +1,4 @@
-// Automatic LoRA blend weights (engine/lora_tools.h, `ember lora blend --weights auto`):
+// Automatic LoRA blend weights (offline/lora_tools.h, `ember lora blend --weights auto`):
 // the similarity and softmax arithmetic against a hand computation, the choice of the
 // domain's own adapter on octopus-tiny, task examples in the adapter metadata, and the
 // CLI's blend against `--adapter FILE:WEIGHT` with the weights it printed.
@@ -20,9 +20,10 @@
 #include <vector>
 
 #include "core/json.h"
-#include "engine/lora.h"
-#include "engine/lora_tools.h"
-#include "engine/model.h"
+#include "engine/lora/lora.h"
+#include "engine/lora/auto_weights.h"
+#include "offline/lora_tools.h"
+#include "engine/model/model.h"
 #include "support/fixtures.h"
 #include "support/json.h"
 #include "support/run_ember.h"
@@ -182,7 +183,7 @@ TEST(LoraAuto, TaskExamplesRoundTripThroughGguf) {
   EXPECT_TRUE(a->task_examples().empty());
   const std::vector<std::string> ex = {"buzz Rosa thx", "txt Dad brt", "caf\xc3\xa9 \"quoted\""};
   a->set_task_examples(ex);
-  std::vector<uint8_t> bytes = a->SerializeGguf();
+  std::vector<uint8_t> bytes = lora_serialize_gguf(*a);
   std::unique_ptr<GgufFile> g;
   ASSERT_TRUE(GgufFile::FromMemory(bytes.data(), bytes.size(), "phone.gguf", &g).ok());
   ASSERT_TRUE(LoraAdapter::FromGguf(*m, *g, &back).ok());

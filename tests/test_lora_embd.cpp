@@ -26,9 +26,11 @@
 #include <vector>
 
 #include "ember/ember.h"
-#include "engine/context.h"
-#include "engine/lora.h"
-#include "engine/model.h"
+#include "engine/model/context.h"
+#include "engine/lora/lora.h"
+#include "loader/gguf_writer.h"
+#include "offline/lora_tools.h"
+#include "engine/model/model.h"
 #include "quant/fp16.h"
 #include "support/fixtures.h"
 

@@ -2,14 +2,11 @@
 // allocates nothing, and the context's plan (ember_context_memory: mapped model +
 // KV cache + scratch) predicts the peak resident memory of a full context.
 //
-// How allocations are counted: this executable replaces the global operator new /
-// delete (every overload) and interposes malloc, calloc, realloc, free,
-// posix_memalign, aligned_alloc, memalign, valloc and pvalloc, forwarding to glibc's
-// __libc_* entry points. The dynamic linker binds every library of the process
-// (libstdc++, sentencepiece, libc itself) to these definitions, so an
-// allocation anywhere, on any thread, is seen. That is why this test is its own
-// executable. While armed, each allocation increments an atomic counter, and the
-// call stacks of the first few are kept to name the culprit when a test fails.
+// How allocations are counted: tests/support/alloc_hook.h replaces the process's
+// allocator (operator new/delete and malloc & co.), so an allocation anywhere, on any
+// thread, is seen; that is why this test is its own executable. While armed, each
+// allocation increments an atomic counter, and the call stacks of the first few are
+// kept to name the culprit when a test fails.
 //
 // RSS: VmHWM (peak resident set) is reset to the current RSS through
 // /proc/self/clear_refs, the model is loaded and a context filled to n_ctx, and the
@@ -44,134 +41,12 @@
 #include <vector>
 
 #include "ember/ember.h"
-#include "engine/context.h"
-#include "engine/generator.h"
-#include "engine/model.h"
-#include "engine/sampler.h"
+#include "engine/model/context.h"
+#include "engine/generate/generator.h"
+#include "engine/model/model.h"
+#include "engine/generate/sampler.h"
+#include "support/alloc_hook.h"
 #include "support/fixtures.h"
-
-// ---- counting allocator ------------------------------------------------------------
-
-extern "C" {
-void* __libc_malloc(size_t n);
-void* __libc_calloc(size_t n, size_t size);
-void* __libc_realloc(void* p, size_t n);
-void __libc_free(void* p);
-void* __libc_memalign(size_t align, size_t n);
-}
-
-namespace {
-
-std::atomic<bool> g_armed{false};
-std::atomic<uint64_t> g_allocations{0};  // while armed
-std::atomic<int64_t> g_live_bytes{0};    // always: usable bytes currently allocated
-constexpr int kTraces = 4, kFrames = 32;
-void* g_trace[kTraces][kFrames];
-int g_trace_depth[kTraces];
-std::atomic<int> g_n_traces{0};
-thread_local bool t_tracing = false;  // backtrace() itself may allocate: do not recurse
-
-void on_alloc(void* p) {
-  if (!p) return;
-  g_live_bytes.fetch_add(static_cast<int64_t>(malloc_usable_size(p)), std::memory_order_relaxed);
-  if (!g_armed.load(std::memory_order_acquire)) return;
-  g_allocations.fetch_add(1);
-  if (t_tracing) return;
-  const int slot = g_n_traces.fetch_add(1);
-  if (slot >= kTraces) return;
-  t_tracing = true;
-  g_trace_depth[slot] = backtrace(g_trace[slot], kFrames);
-  t_tracing = false;
-}
-
-void on_free(void* p) {
-  if (p) g_live_bytes.fetch_sub(static_cast<int64_t>(malloc_usable_size(p)), std::memory_order_relaxed);
-}
-
-void* aligned(size_t align, size_t n) {
-  void* p = __libc_memalign(align, n);
-  on_alloc(p);
-  return p;
-}
-
-// backtrace() loads libgcc's unwinder on its first call (which allocates): do that
-// before any test arms the counter.
-[[maybe_unused]] const int g_backtrace_ready = [] {
-  void* frames[2];
-  return backtrace(frames, 2);
-}();
-
-}  // namespace
-
-extern "C" {
-void* malloc(size_t n) noexcept {
-  void* p = __libc_malloc(n);
-  on_alloc(p);
-  return p;
-}
-void* calloc(size_t n, size_t size) noexcept {
-  void* p = __libc_calloc(n, size);
-  on_alloc(p);
-  return p;
-}
-void* realloc(void* p, size_t n) noexcept {
-  const int64_t old = p ? static_cast<int64_t>(malloc_usable_size(p)) : 0;
-  void* q = __libc_realloc(p, n);
-  if (q || n == 0) g_live_bytes.fetch_sub(old, std::memory_order_relaxed);  // moved, resized or freed
-  on_alloc(q);
-  return q;
-}
-void free(void* p) noexcept {
-  on_free(p);
-  __libc_free(p);
-}
-int posix_memalign(void** out, size_t align, size_t n) noexcept {
-  if (align < sizeof(void*) || (align & (align - 1)) != 0) return EINVAL;
-  void* p = aligned(align, n);
-  if (!p) return ENOMEM;
-  *out = p;
-  return 0;
-}
-void* aligned_alloc(size_t align, size_t n) noexcept { return aligned(align, n); }
-void* memalign(size_t align, size_t n) noexcept { return aligned(align, n); }
-void* valloc(size_t n) noexcept { return aligned(static_cast<size_t>(sysconf(_SC_PAGESIZE)), n); }
-void* pvalloc(size_t n) noexcept {
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  return aligned(page, (n + page - 1) / page * page);
-}
-}  // extern "C"
-
-// Every form of operator new / delete, through the functions above (counted once, there).
-void* operator new(size_t n) {
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](size_t n) { return operator new(n); }
-void* operator new(size_t n, const std::nothrow_t&) noexcept { return std::malloc(n ? n : 1); }
-void* operator new[](size_t n, const std::nothrow_t&) noexcept { return std::malloc(n ? n : 1); }
-void* operator new(size_t n, std::align_val_t a) {
-  if (void* p = aligned(static_cast<size_t>(a), n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](size_t n, std::align_val_t a) { return operator new(n, a); }
-void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return aligned(static_cast<size_t>(a), n ? n : 1);
-}
-void* operator new[](size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return aligned(static_cast<size_t>(a), n ? n : 1);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace ember {
 namespace {
@@ -188,29 +63,11 @@ T* escape(T* p) {
 // Counts the allocations of every thread between construction and Stop().
 class AllocationCounter {
  public:
-  AllocationCounter() {
-    g_n_traces.store(0);
-    g_allocations.store(0);
-    g_armed.store(true, std::memory_order_release);
-  }
+  AllocationCounter() { testing::alloc::Arm(); }
   ~AllocationCounter() { Stop(); }
-  uint64_t Stop() {
-    g_armed.store(false, std::memory_order_release);
-    return g_allocations.load();
-  }
-  // The call stacks of the first allocations, one frame a line ("" if none). Symbols
-  // need the executable's dynamic symbol table (ENABLE_EXPORTS in CMake).
-  static std::string Stacks() {
-    std::string out;
-    const int n = std::min(g_n_traces.load(), kTraces);
-    for (int i = 0; i < n; ++i) {
-      out += "allocation " + std::to_string(i + 1) + ":\n";
-      char** names = backtrace_symbols(g_trace[i], g_trace_depth[i]);  // disarmed: may allocate
-      for (int f = 1; names && f < g_trace_depth[i]; ++f) out += std::string("  ") + names[f] + "\n";
-      std::free(names);
-    }
-    return out;
-  }
+  uint64_t Stop() { return testing::alloc::Disarm(); }
+  // The call stacks of the first allocations, one frame a line ("" if none).
+  static std::string Stacks() { return testing::alloc::Stacks(); }
 };
 
 // Smaller samples under emulation (cross builds run under qemu, ~20x slower).
@@ -340,11 +197,11 @@ TEST(MemoryHook, CountsEveryAllocatorAndEveryThread) {
             }), 2u);
   EXPECT_EQ(count([] {}), 0u);
   // The live-bytes gauge follows allocations and frees.
-  const int64_t before = g_live_bytes.load();
+  const int64_t before = testing::alloc::LiveBytes();
   void* p = escape(std::malloc(1 << 20));
-  EXPECT_GE(g_live_bytes.load() - before, 1 << 20);
+  EXPECT_GE(testing::alloc::LiveBytes() - before, 1 << 20);
   std::free(p);
-  EXPECT_EQ(g_live_bytes.load(), before);
+  EXPECT_EQ(testing::alloc::LiveBytes(), before);
 }
 
 // ---- decoding allocates nothing ---------------------------------------------------------
@@ -471,10 +328,10 @@ TEST(MemorySampler, AllocatesNothing) {
   }
 }
 
-// The generator's loop (engine/generator.h) from the second token's callback to the
+// The generator's loop (engine/generate/generator.h) from the second token's callback to the
 // end: sampling, stop checks, text release and the one-token eval. One known
 // exception: GenerateResult::text collects the whole output and grows geometrically
-// (engine/generator.cpp, r.text.append), so the loop may allocate once per doubling
+// (engine/generate/generator.cpp, r.text.append), so the loop may allocate once per doubling
 // of the text -- a bound of 1 + log2(length / 15) (15: libstdc++'s in-place string
 // capacity) -- and nothing else. The C API discards that text.
 // The generator's loop (sampling with every filter, a stop string held back, the
@@ -609,12 +466,12 @@ void measure(const RssCase& k, RssRun* r) {
   const uint64_t rss0 = proc_status_bytes("VmRSS:");
   ASSERT_GT(rss0, 0u) << "no VmRSS in /proc/self/status";
   ASSERT_TRUE(reset_peak_rss()) << "cannot write /proc/self/clear_refs: " << std::strerror(errno);
-  const int64_t heap0 = g_live_bytes.load();
+  const int64_t heap0 = testing::alloc::LiveBytes();
 
   ember_model* mp = nullptr;
   ASSERT_EQ(ember_model_load(path.c_str(), nullptr, &mp), EMBER_OK) << ember_last_error();
   ModelPtr m(mp);
-  r->model_heap = g_live_bytes.load() - heap0;
+  r->model_heap = testing::alloc::LiveBytes() - heap0;
   ContextPtr c = create(m.get(), k.n_ctx, 2);
   ASSERT_TRUE(c);
   r->n_ctx = ember_context_n_ctx(c.get());

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "loader/gguf.h"
+#include "loader/gguf_writer.h"
 #include "support/fixtures.h"
 #include "support/json.h"
 #include "tokenizer/spm_proto.h"

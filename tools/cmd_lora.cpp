@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "common.h"
 #include "json_io.h"
+#include "ember/ember_tools.h"
 
 namespace ember::cli {
 

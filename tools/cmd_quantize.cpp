@@ -1,7 +1,7 @@
 // ember quantize IN.gguf OUT.gguf TYPE: converts a model's weights (F32/F16/BF16) to
 // q8_0, q4_0, q4_k_m, f16, bf16 or f32, choosing per tensor as llama.cpp's
 // llama-quantize does by default; keeps all metadata. Through the C API only
-// (ember_quantize_file); the rules are in engine/quantize_model.h.
+// (ember_quantize_file); the rules are in offline/quantize_model.h.
 #include <sys/stat.h>
 
 #include <chrono>
@@ -12,6 +12,7 @@
 #include "args.h"
 #include "commands.h"
 #include "common.h"
+#include "ember/ember_tools.h"
 #include "progress.h"
 
 namespace ember::cli {

@@ -1,7 +1,7 @@
 // ember synth --preset NAME --type TYPE -o FILE [--seed S]: writes a model with the
 // exact shapes of a real one (llama/gemma), random N(0, 1/fan_in) weights and a valid
 // SentencePiece vocabulary, for benchmarks without downloads. Through the C API only
-// (ember_synth_file); the design is in engine/synth_model.h.
+// (ember_synth_file); the design is in offline/synth_model.h.
 #include <sys/stat.h>
 
 #include <chrono>
@@ -12,6 +12,7 @@
 #include "args.h"
 #include "commands.h"
 #include "common.h"
+#include "ember/ember_tools.h"
 #include "progress.h"
 
 namespace ember::cli {

@@ -16,7 +16,7 @@
 #include <cstdio>
 #include <string>
 
-#include "ember/ember.h"
+#include "ember/ember_tools.h"
 
 namespace ember::cli {
 

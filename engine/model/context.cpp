@@ -1,0 +1,247 @@
+#include "engine/model/context.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core/log.h"
+#include "core/thread_pool.h"
+#include "quant/convert.h"
+
+namespace ember {
+
+Context::~Context() = default;
+
+Status Context::Create(const Model& model, const ContextParams& p, std::unique_ptr<Context>* out) {
+  const ModelConfig& c = model.config();
+  if (model.vocab_only())
+    return InvalidArgument(model.gguf().path() + ": loaded vocab-only (metadata and tokenizer, no weights): cannot create a context");
+  if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0)
+    return InvalidArgument("context: n_ctx, n_batch and n_threads must not be negative");
+  std::unique_ptr<Context> ctx(new Context(model));
+  ctx->n_ctx_ = p.n_ctx > 0 ? p.n_ctx : c.n_ctx_train;
+  ctx->n_batch_ = p.n_batch > 0 ? std::min(p.n_batch, ctx->n_ctx_) : std::min(ctx->n_ctx_, 512);
+  ctx->n_threads_ = p.n_threads > 0 ? p.n_threads : ThreadPool::DefaultThreads();
+  ctx->logits_all_ = p.logits_all;
+  ctx->kt_ = p.reference_kernels ? &kernels::reference() : &kernels::best();
+  if (ctx->n_ctx_ > (1 << 24)) return InvalidArgument("context: n_ctx " + std::to_string(ctx->n_ctx_) + " is too large");
+
+  const size_t L = c.n_layer, H = c.n_head_kv, T = ctx->n_ctx_, B = ctx->n_batch_;
+  const size_t half = c.rope_dim / 2;
+  try {
+    ctx->k_cache_.assign(L * H * T * c.head_dim, 0.0f);
+    ctx->v_cache_.assign(L * H * T * c.head_dim_v, 0.0f);
+    ctx->rope_cos_.resize(T * half);
+    ctx->rope_sin_.resize(T * half);
+    ctx->x_.resize(B * c.n_embd);
+    ctx->xn_.resize(B * c.n_embd);
+    ctx->q_.resize(B * c.q_dim());
+    ctx->k_.resize(B * c.kv_dim());
+    ctx->v_.resize(B * c.kv_dim_v());
+    ctx->attn_.resize(B * c.n_head * c.head_dim_v);
+    ctx->proj_.resize(B * c.n_embd);
+    ctx->gate_.resize(B * c.n_ff);
+    ctx->up_.resize(B * c.n_ff);
+    ctx->scores_.resize(static_cast<size_t>(ctx->n_threads_) * T);
+    ctx->logits_.resize((p.logits_all ? B : 1) * static_cast<size_t>(c.n_vocab));
+    // Matmul scratch (quantized activations, converted half rows): sized for the
+    // widest matrix of a batch.
+    size_t ws = 0;
+    auto need = [&](const kernels::MatView& m) {
+      ws = std::max(ws, kernels::matmul_scratch_bytes(m.type, B, m.cols, ctx->n_threads_));
+    };
+    const ModelWeights& w = model.weights();
+    for (const LayerWeights& l : w.layers)
+      for (const kernels::MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) need(*m);
+    need(w.output);
+    ctx->workspace_.resize(ws);
+    if (ctx->n_threads_ > 1) ctx->pool_ = std::make_unique<ThreadPool>(ctx->n_threads_);
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "context: cannot allocate the KV cache and buffers for n_ctx " +
+                                          std::to_string(T) + ", n_batch " + std::to_string(B));
+  }
+  for (const auto* v : {&ctx->k_cache_, &ctx->v_cache_, &ctx->rope_cos_, &ctx->rope_sin_, &ctx->x_, &ctx->xn_,
+                        &ctx->q_, &ctx->k_, &ctx->v_, &ctx->attn_, &ctx->proj_, &ctx->gate_, &ctx->up_,
+                        &ctx->scores_, &ctx->logits_})
+    ctx->allocated_bytes_ += v->size() * sizeof(float);
+  ctx->allocated_bytes_ += ctx->workspace_.size();
+
+  // Rotary tables in double precision, rounded once.
+  for (size_t pos = 0; pos < T; ++pos)
+    for (size_t i = 0; i < half; ++i) {
+      const double theta = static_cast<double>(pos) * c.rope_freq_scale *
+                           std::pow(static_cast<double>(c.rope_freq_base), -2.0 * i / c.rope_dim);
+      ctx->rope_cos_[pos * half + i] = static_cast<float>(std::cos(theta));
+      ctx->rope_sin_[pos * half + i] = static_cast<float>(std::sin(theta));
+    }
+  EMBER_LOG_INFO("context: n_ctx %d, n_batch %d, %d threads, kernels %s, %.1f MiB", ctx->n_ctx_, ctx->n_batch_,
+                 ctx->n_threads_, ctx->kt_->name, ctx->allocated_bytes_ / 1048576.0);
+  *out = std::move(ctx);
+  return Status::Ok();
+}
+
+Status Context::Eval(const int32_t* ids, size_t n) {
+  if (n == 0) return InvalidArgument("eval: no tokens");
+  if (!ids) return InvalidArgument("eval: ids is null");
+  const int32_t nv = model_.config().n_vocab;
+  for (size_t i = 0; i < n; ++i)
+    if (ids[i] < 0 || ids[i] >= nv)
+      return InvalidArgument("eval: token " + std::to_string(i) + " has id " + std::to_string(ids[i]) +
+                             ", outside the vocabulary [0, " + std::to_string(nv) + ")");
+  if (n > static_cast<size_t>(n_ctx_ - n_past_))
+    return OutOfRange("eval: " + std::to_string(n) + " tokens do not fit: the context holds " +
+                      std::to_string(n_ctx_) + " and " + std::to_string(n_past_) + " are in use");
+  if (logits_all_ && n > static_cast<size_t>(n_batch_))
+    return OutOfRange("eval: logits for all " + std::to_string(n) + " tokens need n_batch >= " + std::to_string(n) +
+                      " (it is " + std::to_string(n_batch_) + ")");
+  for (size_t done = 0; done < n;) {
+    const int32_t m = static_cast<int32_t>(std::min<size_t>(n - done, n_batch_));
+    const bool last_chunk = done + m == n;
+    Forward(ids + done, m, last_chunk);
+    done += m;
+  }
+  n_logits_ = logits_all_ ? static_cast<int32_t>(n) : 1;
+  return Status::Ok();
+}
+
+const float* Context::logits(int32_t i) const {
+  if (n_logits_ == 0) return nullptr;
+  if (i < 0) i = n_logits_ - 1;
+  if (i >= n_logits_) return nullptr;
+  return logits_.data() + static_cast<size_t>(i) * n_vocab();
+}
+
+const float* Context::hidden(int32_t i) const {
+  if (n_logits_ == 0) return nullptr;
+  if (i < 0) i = n_logits_ - 1;
+  if (i >= n_logits_) return nullptr;
+  return xn_.data() + static_cast<size_t>(hidden_row_ + i) * model_.config().n_embd;
+}
+
+void Context::Linear(int32_t layer, Proj p, const kernels::MatView& W, const float* X, int32_t n, float* Y) {
+  kernels::matmul(*kt_, W, X, n, Y, pool_.get(), workspace_.data());
+  if (delta_) delta_->Apply(*kt_, layer, p, X, n, Y, pool_.get());
+}
+
+// out[t] = RMSNorm(in[t]) * w for the n tokens of a batch.
+void Context::Norm(const float* w, int32_t n, float* out, const float* in) {
+  const int32_t d = model_.config().n_embd;
+  for (int32_t t = 0; t < n; ++t) kt_->rmsnorm(out + t * d, in + t * d, w, d, model_.config().norm_eps);
+}
+
+void Context::Forward(const int32_t* ids, int32_t n, bool want_logits) {
+  const ModelConfig& c = model_.config();
+  const ModelWeights& w = model_.weights();
+  Embed(ids, n);
+  for (int32_t l = 0; l < c.n_layer; ++l) {
+    // x = x + PostNorm(Attention(Norm(x)))
+    Norm(w.layers[l].attn_norm, n, xn_.data(), x_.data());
+    Attention(l, n);
+    if (c.post_norms) Norm(w.layers[l].post_attn_norm, n, proj_.data(), proj_.data());
+    kt_->add(x_.data(), proj_.data(), static_cast<size_t>(n) * c.n_embd);
+    // x = x + PostNorm(FeedForward(Norm(x)))
+    Norm(w.layers[l].ffn_norm, n, xn_.data(), x_.data());
+    FeedForward(l, n);
+    if (c.post_norms) Norm(w.layers[l].post_ffn_norm, n, proj_.data(), proj_.data());
+    kt_->add(x_.data(), proj_.data(), static_cast<size_t>(n) * c.n_embd);
+  }
+  n_past_ += n;
+  if (want_logits) {
+    if (logits_all_) Output(0, n);
+    else Output(n - 1, 1);
+  }
+}
+
+// x[t] = embed_scale * (token_embd[ids[t]] + delta(ids[t])): an embedding adapter adds to
+// the rows as stored, before the scale (as llama.cpp and a merged token_embd do).
+void Context::Embed(const int32_t* ids, int32_t n) {
+  const ModelConfig& c = model_.config();
+  const kernels::MatView& e = model_.weights().token_embd;
+  for (int32_t t = 0; t < n; ++t)
+    to_float_row(e.type, static_cast<const uint8_t*>(e.data) + ids[t] * e.row_stride,
+                 x_.data() + static_cast<size_t>(t) * c.n_embd, c.n_embd);
+  if (delta_) delta_->ApplyEmbedding(*kt_, ids, n, x_.data(), pool_.get());
+  if (c.embed_scale != 1.0f) kt_->scale(x_.data(), c.embed_scale, static_cast<size_t>(n) * c.n_embd);
+}
+
+// Multi-head causal self-attention with grouped K/V heads, reading xn_, writing proj_.
+void Context::Attention(int32_t l, int32_t n) {
+  const ModelConfig& c = model_.config();
+  const LayerWeights& w = model_.weights().layers[l];
+  const int32_t hd = c.head_dim, hdv = c.head_dim_v, n_kv = c.n_head_kv, group = c.n_head / c.n_head_kv;
+  const size_t half = c.rope_dim / 2;
+  Linear(l, Proj::kQ, w.wq, xn_.data(), n, q_.data());  // q = xn Wq^T
+  Linear(l, Proj::kK, w.wk, xn_.data(), n, k_.data());  // k = xn Wk^T
+  Linear(l, Proj::kV, w.wv, xn_.data(), n, v_.data());  // v = xn Wv^T
+  auto rope = c.rope_style == RopeStyle::kNorm ? kt_->rope_norm : kt_->rope_neox;
+  float* kc = k_cache_.data() + static_cast<size_t>(l) * n_kv * n_ctx_ * hd;
+  float* vc = v_cache_.data() + static_cast<size_t>(l) * n_kv * n_ctx_ * hdv;
+  for (int32_t t = 0; t < n; ++t) {
+    const int32_t pos = n_past_ + t;
+    const float* cs = rope_cos_.data() + pos * half;
+    const float* sn = rope_sin_.data() + pos * half;
+    rope(q_.data() + static_cast<size_t>(t) * c.q_dim(), c.n_head, hd, c.rope_dim, cs, sn);
+    rope(k_.data() + static_cast<size_t>(t) * c.kv_dim(), n_kv, hd, c.rope_dim, cs, sn);
+    for (int32_t h = 0; h < n_kv; ++h) {  // append to the cache at pos
+      std::memcpy(kc + (static_cast<size_t>(h) * n_ctx_ + pos) * hd, k_.data() + static_cast<size_t>(t) * c.kv_dim() + h * hd,
+                  hd * sizeof(float));
+      std::memcpy(vc + (static_cast<size_t>(h) * n_ctx_ + pos) * hdv,
+                  v_.data() + static_cast<size_t>(t) * c.kv_dim_v() + h * hdv, hdv * sizeof(float));
+    }
+  }
+  const int32_t window = c.layer_swa.empty() || !c.layer_swa[l] ? 0 : c.sliding_window;
+  // One (token, head) pair per iteration: each is computed the same way whatever
+  // the thread count, so the output does not depend on it.
+  const int32_t pairs = n * c.n_head;
+  auto attend = [&](size_t i_, int tid) {
+    const int32_t i = static_cast<int32_t>(i_);
+    const int32_t t = i / c.n_head, h = i % c.n_head, kvh = h / group;
+    const int32_t pos = n_past_ + t;
+    // Causal: keys 0..pos; a sliding-window layer sees only pos - j < window.
+    const int32_t first = window > 0 ? std::max(0, pos - window + 1) : 0;
+    const int32_t len = pos - first + 1;
+    float* s = scores_.data() + static_cast<size_t>(tid) * n_ctx_;
+    const float* q = q_.data() + static_cast<size_t>(t) * c.q_dim() + h * hd;
+    const float* keys = kc + (static_cast<size_t>(kvh) * n_ctx_ + first) * hd;
+    for (int32_t j = 0; j < len; ++j) s[j] = kt_->dot(q, keys + static_cast<size_t>(j) * hd, hd) * c.attn_scale;
+    if (c.attn_softcap > 0) kt_->softcap(s, c.attn_softcap, len);
+    kt_->softmax(s, len);
+    float* o = attn_.data() + static_cast<size_t>(t) * c.n_head * hdv + h * hdv;
+    std::fill(o, o + hdv, 0.0f);
+    const float* vals = vc + (static_cast<size_t>(kvh) * n_ctx_ + first) * hdv;
+    for (int32_t j = 0; j < len; ++j) kt_->axpy(s[j], vals + static_cast<size_t>(j) * hdv, o, hdv);
+  };
+  if (pool_) {
+    pool_->ParallelFor(static_cast<size_t>(pairs), attend);
+  } else {
+    for (int32_t i = 0; i < pairs; ++i) attend(static_cast<size_t>(i), 0);
+  }
+  Linear(l, Proj::kO, w.wo, attn_.data(), n, proj_.data());  // proj = attn Wo^T
+}
+
+// Gated feed-forward: proj = down(act(gate(xn)) * up(xn)).
+void Context::FeedForward(int32_t l, int32_t n) {
+  const ModelConfig& c = model_.config();
+  const LayerWeights& w = model_.weights().layers[l];
+  Linear(l, Proj::kGate, w.gate, xn_.data(), n, gate_.data());
+  Linear(l, Proj::kUp, w.up, xn_.data(), n, up_.data());
+  const size_t m = static_cast<size_t>(n) * c.n_ff;
+  if (c.ffn_act == FfnActivation::kSilu) kt_->silu_mul(gate_.data(), up_.data(), m);
+  else kt_->gelu_mul(gate_.data(), up_.data(), m);
+  Linear(l, Proj::kDown, w.down, gate_.data(), n, proj_.data());
+}
+
+// logits[i] = softcap(Norm(x[first + i]) W_out^T) for i in [0, n).
+void Context::Output(int32_t first, int32_t n) {
+  const ModelConfig& c = model_.config();
+  const ModelWeights& w = model_.weights();
+  float* xn = xn_.data() + static_cast<size_t>(first) * c.n_embd;
+  hidden_row_ = first;  // hidden(i) reads these rows
+  Norm(w.output_norm, n, xn, x_.data() + static_cast<size_t>(first) * c.n_embd);
+  Linear(-1, Proj::kOutput, w.output, xn, n, logits_.data());
+  if (c.final_softcap > 0) kt_->softcap(logits_.data(), c.final_softcap, static_cast<size_t>(n) * c.n_vocab);
+}
+
+}  // namespace ember

@@ -1,0 +1,126 @@
+// Context: the state of one sequence being evaluated: KV cache, scratch
+// buffers and rotary tables, all allocated once at creation from n_ctx and
+// n_batch. Evaluating tokens allocates nothing.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "engine/model/model.h"
+#include "kernels/kernels.h"
+
+namespace ember {
+
+// Which projection of a block a weight matrix is.
+enum class Proj : uint8_t { kQ, kK, kV, kO, kGate, kUp, kDown, kOutput, kCount };
+
+// Extra terms added to projection outputs, e.g. LoRA adapters (engine/lora/lora.h):
+// Y[n][out] += delta(X[n][in]) for projection `p` of layer `layer` (kOutput: layer -1).
+// Must not allocate in Apply; whatever scratch it needs is sized up front.
+class ProjectionDelta {
+ public:
+  virtual ~ProjectionDelta() = default;
+  // `pool`: the context's threads (nullptr: the calling thread only).
+  virtual void Apply(const kernels::Table& k, int32_t layer, Proj p, const float* X, int32_t n, float* Y,
+                     ThreadPool* pool) const = 0;
+  // Embedding rows: X[t][n_embd] += delta(ids[t]) for the n tokens of a batch, on the rows
+  // as token_embd stores them, before any embedding scale (Gemma's sqrt(n_embd)): what a
+  // merged token_embd would give. Default: none.
+  virtual void ApplyEmbedding(const kernels::Table& k, const int32_t* ids, int32_t n, float* X,
+                              ThreadPool* pool) const {
+    (void)k, (void)ids, (void)n, (void)X, (void)pool;
+  }
+};
+
+struct ContextParams {
+  int32_t n_ctx = 0;        // 0: the model's training context
+  int32_t n_batch = 0;      // 0: min(n_ctx, 512)
+  int32_t n_threads = 0;    // 0: all cores
+  bool logits_all = false;  // keep logits of every token of an Eval (then n <= n_batch)
+  // The one reference switch: every kernel from the scalar reference table. Its
+  // default follows the environment (EMBER_REFERENCE=1).
+  bool reference_kernels = kernels::reference_requested_by_env();
+};
+
+class Context {
+ public:
+  static Status Create(const Model& model, const ContextParams& params, std::unique_ptr<Context>* out);
+  ~Context();
+
+  // Appends ids at positions n_past.., in chunks of n_batch. Validates ids and
+  // room in the cache first: on error nothing is evaluated and n_past is unchanged.
+  Status Eval(const int32_t* ids, size_t n);
+  // Logits [n_vocab] of token i of the last Eval (i = -1: its last token);
+  // nullptr when not kept.
+  const float* logits(int32_t i = -1) const;
+  // The final-normed hidden state [n_embd] those logits were computed from (the input
+  // of the output matrix), for the same tokens; valid until the next Eval or Reset.
+  const float* hidden(int32_t i = -1) const;
+
+  int32_t n_past() const { return n_past_; }
+  int32_t n_ctx() const { return n_ctx_; }
+  int32_t n_batch() const { return n_batch_; }
+  int32_t n_threads() const { return n_threads_; }
+  int32_t n_vocab() const { return model_.config().n_vocab; }
+  void Reset() { n_past_ = 0; n_logits_ = 0; }
+  const Model& model() const { return model_; }
+  const kernels::Table& kernels() const { return *kt_; }
+  uint64_t allocated_bytes() const { return allocated_bytes_; }
+  // The parts of allocated_bytes(): the KV cache, and everything else (scratch of one
+  // batch, logits, rotary tables, matmul scratch).
+  uint64_t kv_bytes() const {
+    return k_cache_.size() * sizeof(k_cache_[0]) + v_cache_.size() * sizeof(v_cache_[0]);
+  }
+  uint64_t scratch_bytes() const { return allocated_bytes_ - kv_bytes(); }
+  // Adds `delta` to every projection from the next Eval on (nullptr: none). Not
+  // owned. The caller decides whether cached K/V must be recomputed (Reset()).
+  void SetProjectionDelta(const ProjectionDelta* delta) { delta_ = delta; }
+  const ProjectionDelta* projection_delta() const { return delta_; }
+
+ private:
+  Context(const Model& model) : model_(model) {}
+  // Forward pass of n (<= n_batch) tokens at positions n_past_.., one function per block.
+  void Forward(const int32_t* ids, int32_t n, bool all_logits);
+  void Embed(const int32_t* ids, int32_t n);
+  void Attention(int32_t layer, int32_t n);
+  void FeedForward(int32_t layer, int32_t n);
+  void Output(int32_t first, int32_t n);
+  void Norm(const float* w, int32_t n, float* out, const float* in);
+  // Y[n][W.rows] = X[n][W.cols] W^T (+ the projection delta, if any).
+  void Linear(int32_t layer, Proj p, const kernels::MatView& W, const float* X, int32_t n, float* Y);
+
+  const Model& model_;
+  const kernels::Table* kt_ = nullptr;
+  std::unique_ptr<ThreadPool> pool_;  // n_threads - 1 workers; null for one thread
+  int32_t n_ctx_ = 0, n_batch_ = 0, n_threads_ = 1;
+  bool logits_all_ = false;
+  int32_t n_past_ = 0;
+  int32_t n_logits_ = 0;  // rows of logits_ valid after the last Eval
+  int32_t hidden_row_ = 0;  // row of xn_ holding the normed state of logits_ row 0
+  uint64_t allocated_bytes_ = 0;
+
+  // KV cache, one head's positions contiguous so attention streams through them.
+  std::vector<float> k_cache_;  // [n_layer][n_head_kv][n_ctx][head_dim]
+  std::vector<float> v_cache_;  // [n_layer][n_head_kv][n_ctx][head_dim_v]
+  // Rotary angles per position: theta(p, i) = p * freq_scale * base^(-2i/rope_dim).
+  std::vector<float> rope_cos_;  // [n_ctx][rope_dim/2]
+  std::vector<float> rope_sin_;  // [n_ctx][rope_dim/2]
+  // Scratch for one batch.
+  std::vector<float> x_;       // [n_batch][n_embd]   residual stream
+  std::vector<float> xn_;      // [n_batch][n_embd]   normed input of a block
+  std::vector<float> q_;       // [n_batch][n_head*head_dim]
+  std::vector<float> k_;       // [n_batch][n_head_kv*head_dim]
+  std::vector<float> v_;       // [n_batch][n_head_kv*head_dim_v]
+  std::vector<float> attn_;    // [n_batch][n_head*head_dim_v]
+  std::vector<float> proj_;    // [n_batch][n_embd]   block output before the residual add
+  std::vector<float> gate_;    // [n_batch][n_ff]
+  std::vector<float> up_;      // [n_batch][n_ff]
+  std::vector<float> scores_;  // [n_threads][n_ctx]  attention weights of one (token, head)
+  std::vector<float> logits_;  // [logits_all ? n_batch : 1][n_vocab]
+  std::vector<uint8_t> workspace_;  // matmul scratch for the widest matrix of a batch
+  const ProjectionDelta* delta_ = nullptr;
+};
+
+}  // namespace ember
