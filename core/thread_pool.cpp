@@ -2,7 +2,6 @@
 
 #include <sched.h>
 
-#include <memory>
 #include <system_error>
 
 namespace ember {
@@ -130,22 +129,6 @@ void ThreadPool::WorkerMain(int tid) {
     if (stop_.load()) return;
     Work(seen, tid);
   }
-}
-
-ThreadPool* ThreadPool::ForThisThread(int n_threads) {
-  thread_local std::unique_ptr<ThreadPool> pool;
-  thread_local int asked = 0;  // may exceed pool->n_threads() if threads were refused
-  if (n_threads < 1) n_threads = 1;
-  if (!pool || asked != n_threads) {
-    pool.reset();
-    asked = n_threads;
-    try {
-      pool = std::make_unique<ThreadPool>(n_threads);
-    } catch (const std::bad_alloc&) {
-      return nullptr;
-    }
-  }
-  return pool.get();
 }
 
 int ThreadPool::DefaultThreads() {

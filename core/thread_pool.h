@@ -27,7 +27,8 @@
 // runs the next kSoloJobs loops alone, then tries the workers again. Which thread runs
 // an index never changes a result (see above), so neither does this.
 //
-// Jobs must not throw. A pool is used by one calling thread at a time.
+// Jobs must not throw. A pool is used by one calling thread at a time; it belongs to its
+// owner (an engine Context, a quantization run), never to a thread.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -64,12 +65,6 @@ class ThreadPool {
     Run(count, [](void* fn, size_t i, int tid) { (*static_cast<Fn*>(fn))(i, tid); },
         const_cast<void*>(static_cast<const void*>(&f)));
   }
-
-  // The pool of the calling thread with exactly n_threads threads, created (or
-  // re-created with the new size) on first use and kept until the thread exits:
-  // like OpenMP's per-thread team, without an argument threading through every call.
-  // nullptr if it cannot be created (then run on the caller alone).
-  static ThreadPool* ForThisThread(int n_threads);
 
   // Threads to use when the caller does not say: the CPUs this process may run on
   // (its affinity mask, as taskset or a container sets it), at least 1.

@@ -157,7 +157,14 @@ Status WriteConvertedRows(GgufStreamWriter* w, const std::string& name, DType ty
   const int64_t chunk = std::clamp<int64_t>((int64_t{8} << 20) / (n_cols * 4), 1, n_rows);
   std::vector<float> f(static_cast<size_t>(chunk * n_cols));
   std::vector<uint8_t> q(static_cast<size_t>(chunk) * rb + 1);
-  ThreadPool* pool = ThreadPool::ForThisThread(n_threads > 0 ? n_threads : ThreadPool::DefaultThreads());
+  // One pool for the whole tensor (its own: nothing thread-local outlives the call).
+  std::unique_ptr<ThreadPool> owned;
+  try {
+    owned = std::make_unique<ThreadPool>(n_threads > 0 ? n_threads : ThreadPool::DefaultThreads());
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "tensor '" + name + "': cannot start the conversion threads");
+  }
+  ThreadPool* pool = owned.get();
   for (int64_t r0 = 0; r0 < n_rows; r0 += chunk) {
     const int64_t n = std::min(chunk, n_rows - r0);
     Status first_error;

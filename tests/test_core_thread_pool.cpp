@@ -111,23 +111,21 @@ TEST(ThreadPool, StragglersMakeThePoolRunOnTheCallerForAWhile) {
   EXPECT_GT(later, 0);
 }
 
-TEST(ThreadPool, ForThisThreadIsPerThreadAndResized) {
-  ThreadPool* a = ThreadPool::ForThisThread(2);
-  ASSERT_NE(a, nullptr);
-  EXPECT_EQ(a->n_threads(), 2);
-  EXPECT_EQ(ThreadPool::ForThisThread(2), a);  // kept between calls
-  ThreadPool* b = ThreadPool::ForThisThread(3);
-  ASSERT_NE(b, nullptr);
-  EXPECT_EQ(b->n_threads(), 3);
-  expect_each_index_once(*b, 50);
-  ThreadPool* other = nullptr;
-  std::thread t([&] {
-    other = ThreadPool::ForThisThread(3);
-    if (other) expect_each_index_once(*other, 50);
+TEST(ThreadPool, PoolsAreIndependentObjects) {
+  // Pools belong to their owner (a context): two of different sizes on one thread, and
+  // another on a second thread, each run every index once.
+  ThreadPool a(2), b(3);
+  EXPECT_EQ(a.n_threads(), 2);
+  EXPECT_EQ(b.n_threads(), 3);
+  for (int round = 0; round < 3; ++round) {
+    expect_each_index_once(a, 50);
+    expect_each_index_once(b, 50);
+  }
+  std::thread t([] {
+    ThreadPool other(3);
+    expect_each_index_once(other, 50);
   });
   t.join();
-  EXPECT_NE(other, nullptr);
-  EXPECT_NE(other, b);  // another thread has its own pool
   EXPECT_GE(ThreadPool::DefaultThreads(), 1);
 }
 
