@@ -396,12 +396,13 @@ void gemv8(const uint8_t* const* w, size_t ahead, const uint8_t* x, size_t nb, f
 // floats. Gathered in general-purpose registers (2-byte loads, shifts, ORs), whose
 // ports are idle here; only the two 64-bit moves and the conversion use vector uops.
 // (The empty asm keeps GCC from turning the ORs into vector shuffles.)
-__m256 scales16(const uint8_t* const* w, size_t off8, int i, size_t at = 0) {
+template <size_t kAt = 0>  // byte offset of the fp16 field: a constant, folded into the loads
+__m256 scales16(const uint8_t* const* w, size_t off8, int i) {
   uint64_t lo4 = 0, hi4 = 0;
   for (int j = 0; j < 4; ++j) {
     uint16_t a, c;
-    std::memcpy(&a, w[4 * i + j] + at, 2);
-    std::memcpy(&c, w[4 * i + j] + off8 + at, 2);
+    std::memcpy(&a, w[4 * i + j] + kAt, 2);
+    std::memcpy(&c, w[4 * i + j] + off8 + kAt, 2);
     lo4 |= uint64_t{a} << (16 * j);
     hi4 |= uint64_t{c} << (16 * j);
     asm("" : "+r"(lo4), "+r"(hi4));
@@ -439,7 +440,7 @@ void gemv16(const uint8_t* w0, size_t stride, const uint8_t* x, size_t nb, float
     for (int i = 0; i < 2; ++i) acc[i] = step8(acc[i], scales16(w, off8, i), dx, isum[i]);
     if constexpr (Ty::kHasMin) {
       const __m256 xs = Ty::xsum(x);
-      for (int i = 0; i < 2; ++i) acc[i] = min_step8(acc[i], scales16(w, off8, i, Ty::kMinOffset), dx, xs);
+      for (int i = 0; i < 2; ++i) acc[i] = min_step8(acc[i], scales16<Ty::kMinOffset>(w, off8, i), dx, xs);
     }
     for (int k = 0; k < 8; ++k) w[k] += Ty::kWBytes;
   }
