@@ -229,6 +229,54 @@ struct Q4_1 {
   }
 };
 
+// Q4_0 GEMV: the exact block sums of 8 rows (w[i] + wo) against one activation block,
+// rows 0..3 in isum0 and 4..7 in isum1; the -8 paid once per activation block, per dot policy.
+template <class D>
+struct Q4_0Rows8;
+
+// Unsigned codes, s16 sums: a row's 32 products sum to < 2^16 in magnitude but may pass
+// 2^15, so the chains and the reduction run modulo 2^16 (u16 lanes, wrapping); minus
+// 8 sum(x) the row sum is |.| <= 32 * 8 * 127 < 2^15, which the low 16 bits then give exactly.
+template <>
+struct Q4_0Rows8<DotNeon> {
+  static void sums(const uint8_t* const* w, size_t wo, const Xq8_0& xv, int32x4_t* isum0, int32x4_t* isum1) {
+    int16x8_t p[8];
+    for (int i = 0; i < 8; ++i) {
+      const Q4_0::Wv u = Q4_0::unpack_unsigned(w[i] + wo);
+      int16x8_t q = vmull_s8(vget_low_s8(u.lo), vget_low_s8(xv.lo));
+      q = vmlal_high_s8(q, u.lo, xv.lo);
+      q = vmlal_s8(q, vget_low_s8(u.hi), vget_low_s8(xv.hi));
+      p[i] = vmlal_high_s8(q, u.hi, xv.hi);
+    }
+    const int16_t xsum = static_cast<int16_t>(vaddlvq_s8(xv.lo) + vaddlvq_s8(xv.hi));
+    const uint16x8_t off = vdupq_n_u16(static_cast<uint16_t>(8 * xsum));
+    const int16x8_t a = vpaddq_s16(vpaddq_s16(p[0], p[1]), vpaddq_s16(p[2], p[3]));
+    const int16x8_t b = vpaddq_s16(vpaddq_s16(p[4], p[5]), vpaddq_s16(p[6], p[7]));
+    const int16x8_t r = vreinterpretq_s16_u16(vsubq_u16(vreinterpretq_u16_s16(vpaddq_s16(a, b)), off));
+    *isum0 = vmovl_s16(vget_low_s16(r));
+    *isum1 = vmovl_high_s16(r);
+  }
+};
+
+#if defined(__ARM_FEATURE_DOTPROD)
+// SDOT: every chain starts at -8 sum(x) (lanes summing to it), which costs nothing more
+// than starting at 0.
+template <>
+struct Q4_0Rows8<DotSdot> {
+  static void sums(const uint8_t* const* w, size_t wo, const Xq8_0& xv, int32x4_t* isum0, int32x4_t* isum1) {
+    const int8x16_t m8 = vdupq_n_s8(-8);
+    const int32x4_t init = vdotq_s32(vdotq_s32(vdupq_n_s32(0), m8, xv.lo), m8, xv.hi);
+    int32x4_t v[8];
+    for (int i = 0; i < 8; ++i) {
+      const Q4_0::Wv u = Q4_0::unpack_unsigned(w[i] + wo);
+      v[i] = vdotq_s32(vdotq_s32(init, u.lo, xv.lo), u.hi, xv.hi);
+    }
+    *isum0 = reduce4(v[0], v[1], v[2], v[3]);
+    *isum1 = reduce4(v[4], v[5], v[6], v[7]);
+  }
+};
+#endif
+
 // GEMV: 8 rows (w[0..8)) x one token. The next 8 rows (`ahead` bytes on) are
 // prefetched at the offset read now: rows are short streams (1152 bytes for Q4_0 x
 // 2048) that hardware prefetchers learn too late.
@@ -242,42 +290,7 @@ void gemv8(const uint8_t* const* w, size_t ahead, const uint8_t* x, size_t nb, f
     const Xq8_0 xv = load_x(x + b * Ty::kXBytes);
     int32x4_t isum0, isum1;
     if constexpr (std::is_same_v<Ty, Q4_0>) {
-#if defined(__ARM_FEATURE_DOTPROD)
-      if constexpr (std::is_same_v<D, DotSdot>) {
-        // Every chain starts at -8 sum(x) (lanes summing to it).
-        const int8x16_t m8 = vdupq_n_s8(-8);
-        const int32x4_t init = vdotq_s32(vdotq_s32(vdupq_n_s32(0), m8, xv.lo), m8, xv.hi);
-        int32x4_t v[8];
-        for (int i = 0; i < 8; ++i) {
-          const Q4_0::Wv u = Q4_0::unpack_unsigned(w[i] + wo);
-          v[i] = vdotq_s32(vdotq_s32(init, u.lo, xv.lo), u.hi, xv.hi);
-        }
-        isum0 = reduce4(v[0], v[1], v[2], v[3]);
-        isum1 = reduce4(v[4], v[5], v[6], v[7]);
-      } else
-#endif
-      {
-        // Unsigned codes, s16 sums: a row's 32 products sum to < 2^16 in magnitude but
-        // may pass 2^15, so the chains and the reduction run modulo 2^16 (u16 lanes,
-        // wrapping); minus 8 sum(x) the row sum is |.| <= 32 * 8 * 127 < 2^15, which
-        // the low 16 bits then give exactly.
-        int16x8_t p[8];
-        for (int i = 0; i < 8; ++i) {
-          const Q4_0::Wv u = Q4_0::unpack_unsigned(w[i] + wo);
-          int16x8_t q = vmull_s8(vget_low_s8(u.lo), vget_low_s8(xv.lo));
-          q = vmlal_high_s8(q, u.lo, xv.lo);
-          q = vmlal_s8(q, vget_low_s8(u.hi), vget_low_s8(xv.hi));
-          p[i] = vmlal_high_s8(q, u.hi, xv.hi);
-        }
-        const int16_t xsum = static_cast<int16_t>(vaddlvq_s8(xv.lo) + vaddlvq_s8(xv.hi));
-        const uint16x8_t off = vdupq_n_u16(static_cast<uint16_t>(8 * xsum));
-        const int16x8_t a = vpaddq_s16(vpaddq_s16(p[0], p[1]), vpaddq_s16(p[2], p[3]));
-        const int16x8_t b = vpaddq_s16(vpaddq_s16(p[4], p[5]), vpaddq_s16(p[6], p[7]));
-        const int16x8_t r =
-            vreinterpretq_s16_u16(vsubq_u16(vreinterpretq_u16_s16(vpaddq_s16(a, b)), off));
-        isum0 = vmovl_s16(vget_low_s16(r));
-        isum1 = vmovl_high_s16(r);
-      }
+      Q4_0Rows8<D>::sums(w, wo, xv, &isum0, &isum1);
     } else {
       int32x4_t v[8];
       for (int i = 0; i < 8; ++i) v[i] = Ty::template dot<D>(Ty::unpack(w[i] + wo), xv);
