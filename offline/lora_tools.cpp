@@ -21,16 +21,7 @@ struct Canon {
   std::vector<float> a, b;
 };
 
-float elem(const LoraWeight& w, const std::vector<uint8_t>& v, size_t i) {
-  if (w.type == DType::F16) {
-    uint16_t h;
-    std::memcpy(&h, v.data() + 2 * i, 2);
-    return fp16_to_fp32(h);
-  }
-  float f;
-  std::memcpy(&f, v.data() + 4 * i, 4);
-  return f;
-}
+float elem(const LoraWeight& w, const std::vector<uint8_t>& v, size_t i) { return lora_element(w.type, v, i); }
 
 Canon canon(const LoraWeight& w) {
   Canon c;

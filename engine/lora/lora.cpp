@@ -43,16 +43,6 @@ DType copy_elems(DType src_type, const uint8_t* src, size_t n, std::vector<uint8
   return src_type;
 }
 
-float elem_at(DType t, const std::vector<uint8_t>& v, size_t i) {
-  if (t == DType::F16) {
-    uint16_t h;
-    std::memcpy(&h, v.data() + 2 * i, 2);
-    return fp16_to_fp32(h);
-  }
-  float f;
-  std::memcpy(&f, v.data() + 4 * i, 4);
-  return f;
-}
 
 // Transposes a [rows][cols] matrix of element type t.
 std::vector<uint8_t> transpose(DType t, const std::vector<uint8_t>& m, size_t rows, size_t cols) {
@@ -91,6 +81,17 @@ bool ends_with(const std::string& s, std::string_view suf) {
 }
 
 }  // namespace
+
+float lora_element(DType t, const std::vector<uint8_t>& v, size_t i) {
+  if (t == DType::F16) {
+    uint16_t h;
+    std::memcpy(&h, v.data() + 2 * i, 2);
+    return fp16_to_fp32(h);
+  }
+  float f;
+  std::memcpy(&f, v.data() + 4 * i, 4);
+  return f;
+}
 
 // ---- names -------------------------------------------------------------------------
 
@@ -163,8 +164,8 @@ std::vector<float> LoraWeight::Dense() const {
   const size_t rows = embedding ? n_in : n_out, cols = embedding ? n_out : n_in;
   std::vector<float> d(rows * cols, 0.0f);
   std::vector<float> av(static_cast<size_t>(rank) * n_in), bv(static_cast<size_t>(n_out) * rank);
-  for (size_t i = 0; i < av.size(); ++i) av[i] = elem_at(type, a, i);
-  for (size_t i = 0; i < bv.size(); ++i) bv[i] = elem_at(type, b, i);
+  for (size_t i = 0; i < av.size(); ++i) av[i] = lora_element(type, a, i);
+  for (size_t i = 0; i < bv.size(); ++i) bv[i] = lora_element(type, b, i);
   for (size_t r = 0; r < rows; ++r)
     for (size_t c = 0; c < cols; ++c) {
       double acc = 0;
@@ -448,7 +449,7 @@ Status peft_weight(const std::string& where, const std::string& target, const Pe
       if (t != DType::F16) return;
       std::vector<uint8_t> o(v.size() * 2);
       for (size_t i = 0; i < v.size() / 2; ++i) {
-        float f = elem_at(DType::F16, v, i);
+        float f = lora_element(DType::F16, v, i);
         std::memcpy(&o[4 * i], &f, 4);
       }
       v.swap(o);

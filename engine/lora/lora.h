@@ -47,6 +47,9 @@ namespace ember {
 inline constexpr const char* kLoraTaskExamplesKey = "ember.lora.task_examples";
 
 // One adapted weight matrix.
+// Element i of adapter data stored as F32 or F16 (little-endian bytes), as a float.
+float lora_element(DType t, const std::vector<uint8_t>& v, size_t i);
+
 struct LoraWeight {
   std::string target;       // base tensor name: "blk.3.attn_q.weight", "output.weight", "token_embd.weight"
   int32_t layer = -1;       // -1 for output and token_embd
