@@ -539,7 +539,7 @@ bool measure_row(const BenchRun& b, const Config& cfg, const std::string& what, 
   cp.n_ctx = row.n_ctx;
   cp.n_batch = cfg.n_prompt;
   cp.n_threads = cfg.threads;
-  cp.reference_kernels = b.o.reference ? 1 : 0;
+  if (b.o.reference) cp.reference_kernels = 1;  // else the default: EMBER_REFERENCE
   // Peak RSS of this combination: forget the previous contexts' peak.
   reset_peak_rss();
   ember_context* raw = nullptr;

@@ -181,7 +181,7 @@ bool prepare_call(std::string_view cmd, const CallSetupOptions& o, CallSetup* ou
   ember_context_params cp = ember_context_default_params();
   cp.n_ctx = o.n_ctx;
   cp.n_threads = o.n_threads;
-  cp.reference_kernels = o.reference ? 1 : 0;
+  if (o.reference) cp.reference_kernels = 1;  // else the default: EMBER_REFERENCE
   out->ctx = create_context(cmd, out->model.get(), cp);
   if (!out->ctx) return false;
   return apply_loras(cmd, out->model.get(), out->ctx.get(), o.lora_specs, &out->loras);

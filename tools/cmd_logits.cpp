@@ -121,7 +121,7 @@ bool eval_and_write(const LogitsOptions& o, ember_model* model, int32_t n_vocab)
   cp.n_batch = n;
   cp.n_threads = o.n_threads;
   cp.logits_all = 1;
-  cp.reference_kernels = o.reference ? 1 : 0;
+  if (o.reference) cp.reference_kernels = 1;  // else the default: EMBER_REFERENCE
   ContextPtr ctx = create_context("logits", model, cp);
   if (!ctx) return false;
   std::vector<LoraPtr> loras;  // freed before ctx, which is not evaluated after that

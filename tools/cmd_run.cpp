@@ -311,7 +311,7 @@ int cmd_run(const Args& args) {
   ember_context_params cp = ember_context_default_params();
   cp.n_ctx = o.n_ctx;
   cp.n_threads = o.n_threads;
-  cp.reference_kernels = o.reference ? 1 : 0;
+  if (o.reference) cp.reference_kernels = 1;  // else the default: EMBER_REFERENCE
   ContextPtr ctx = create_context("run", model.get(), cp);
   if (!ctx) return kExitRuntime;
   std::vector<LoraPtr> loras;  // freed before ctx, which is not evaluated after that
