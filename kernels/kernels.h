@@ -58,7 +58,8 @@ constexpr size_t kFloatGemmRows = 4;  // the float GEMMs' row blocking (at most)
 //   (NaN or Inf inputs give unspecified blocks.)
 // Dot of one weight row with one activation row, per output:
 //   acc = 0.0f; for each block b in order:
-//     Q8_0, Q4_0 (Q8_0 act.): isum = sum_i w_i * q_i (w_i = q or nibble - 8)
+//     Q8_0, Q4_0, Q5_0, IQ4_NL (Q8_0 act.): isum = sum_i w_i * q_i
+//                             (w_i = q, nibble - 8, code - 16, grid[nibble])
 //                             acc = acc + (dw * dx) * float(isum)
 //     Q4_1 (Q8_0 act.):       isum = sum_i nibble_i * q_i,  xsum = sum_i q_i
 //                             acc = acc + (dw * dx) * float(isum)

@@ -36,6 +36,27 @@ struct BlockQ4_1 {
 };
 static_assert(sizeof(BlockQ4_1) == 20, "Q4_1 block is 20 bytes");
 
+// Q5_0: 32 weights, 5.5 bits/weight; low nibbles laid out as Q4_0's, the fifth bit of
+// weight j is bit j of qh (a little-endian u32).
+//   x[j] = d * (((qs[j % 16] >> (4 * (j / 16))) & 0x0F | ((qh >> j) & 1) << 4) - 16)
+struct BlockQ5_0 {
+  uint16_t d;           // fp16 scale = max / -16 (max: the value of largest magnitude, signed)
+  uint8_t qh[4];        // fifth bits
+  uint8_t qs[kQK / 2];  // low nibbles
+};
+static_assert(sizeof(BlockQ5_0) == 22, "Q5_0 block is 22 bytes");
+
+// IQ4_NL: 32 weights, 4.5 bits/weight; nibbles laid out as Q4_0's, each indexing a
+// non-uniform grid of 16 int8 levels (kIq4nlValues).
+//   x[j] = d * kIq4nlValues[code j]
+struct BlockIQ4_NL {
+  uint16_t d;           // fp16 scale
+  uint8_t qs[kQK / 2];  // codes
+};
+static_assert(sizeof(BlockIQ4_NL) == 18, "IQ4_NL block is 18 bytes");
+inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                            1,    13,   25,  38,  53,  69,  89,  113};
+
 // Q4_K: 256 weights in 8 sub-blocks of 32, 4.5 bits/weight.
 //   x = d * sc[s] * q - dmin * m[s],  q in [0, 15]
 // sc[s], m[s] are 6-bit values packed in scales[12]: for s < 4,

@@ -269,6 +269,65 @@ void dequantize_row_q4_1(const BlockQ4_1* x, float* y, int64_t k) {
   }
 }
 
+// ---- Q5_0 ---------------------------------------------------------------------------
+
+void quantize_row_q5_0_ref(const float* x, BlockQ5_0* y, int64_t k) {
+  assert(k % kQK == 0);
+  for (int64_t b = 0; b < k / kQK; ++b, x += kQK) {
+    // As Q4_0 with 32 levels: the signed extreme maps to code 0, i.e. -16 * d.
+    float amax = 0, max = 0;
+    for (int j = 0; j < kQK; ++j) {
+      if (amax < std::fabs(x[j])) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    const float d = max / -16.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[b].d = fp32_to_fp16(d);
+    uint32_t qh = 0;
+    for (int j = 0; j < kQK / 2; ++j) {
+      // x*id in [-16, 16]; +16.5 then truncation rounds to the nearest code (ties up).
+      const float s0 = opaque(x[j] * id);
+      const float s1 = opaque(x[j + kQK / 2] * id);
+      const int q0 = std::min(31, static_cast<int>(static_cast<int8_t>(s0 + 16.5f)));
+      const int q1 = std::min(31, static_cast<int>(static_cast<int8_t>(s1 + 16.5f)));
+      y[b].qs[j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+      qh |= static_cast<uint32_t>((q0 >> 4) & 1) << j;
+      qh |= static_cast<uint32_t>((q1 >> 4) & 1) << (j + kQK / 2);
+    }
+    std::memcpy(y[b].qh, &qh, 4);
+  }
+}
+
+void dequantize_row_q5_0(const BlockQ5_0* x, float* y, int64_t k) {
+  assert(k % kQK == 0);
+  for (int64_t b = 0; b < k / kQK; ++b, y += kQK) {
+    const float d = fp16_to_fp32(x[b].d);
+    uint32_t qh;
+    std::memcpy(&qh, x[b].qh, 4);
+    for (int j = 0; j < kQK / 2; ++j) {
+      const int q0 = (x[b].qs[j] & 0x0F) | static_cast<int>(((qh >> j) & 1) << 4);
+      const int q1 = (x[b].qs[j] >> 4) | static_cast<int>(((qh >> (j + kQK / 2)) & 1) << 4);
+      y[j] = static_cast<float>(q0 - 16) * d;
+      y[j + kQK / 2] = static_cast<float>(q1 - 16) * d;
+    }
+  }
+}
+
+// ---- IQ4_NL --------------------------------------------------------------------------
+
+void dequantize_row_iq4_nl(const BlockIQ4_NL* x, float* y, int64_t k) {
+  assert(k % kQK == 0);
+  for (int64_t b = 0; b < k / kQK; ++b, y += kQK) {
+    const float d = fp16_to_fp32(x[b].d);
+    for (int j = 0; j < kQK / 2; ++j) {
+      y[j] = d * static_cast<float>(kIq4nlValues[x[b].qs[j] & 0x0F]);
+      y[j + kQK / 2] = d * static_cast<float>(kIq4nlValues[x[b].qs[j] >> 4]);
+    }
+  }
+}
+
 // ---- Q4_K ---------------------------------------------------------------------------
 
 void pack_scales_q4_K(const uint8_t sc[8], const uint8_t m[8], uint8_t scales[12]) {

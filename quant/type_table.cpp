@@ -62,6 +62,10 @@ constexpr std::array<TypeTraits, kDTypeSlots> make_table() {
                       from_float_as<BlockQ4_0, quantize_row_q4_0_ref>, true, DType::Q8_0};
   row(DType::Q4_1) = {"q4_1", 32, 20, to_float_as<BlockQ4_1, dequantize_row_q4_1>,
                       from_float_as<BlockQ4_1, quantize_row_q4_1_ref>, true, DType::Q8_0};
+  row(DType::Q5_0) = {"q5_0", 32, 22, to_float_as<BlockQ5_0, dequantize_row_q5_0>,
+                      from_float_as<BlockQ5_0, quantize_row_q5_0_ref>, true, DType::Q8_0};
+  row(DType::IQ4_NL) = {"iq4_nl", 32, 18, to_float_as<BlockIQ4_NL, dequantize_row_iq4_nl>, nullptr, true,
+                        DType::Q8_0};
   row(DType::Q4_K) = {"q4_k", 256, 144, to_float_as<BlockQ4_K, dequantize_row_q4_K>,
                       from_float_as<BlockQ4_K, quantize_row_q4_K_ref>, true, DType::Q8_K};
   row(DType::Q6_K) = {"q6_k", 256, 210, to_float_as<BlockQ6_K, dequantize_row_q6_K>,
@@ -70,7 +74,6 @@ constexpr std::array<TypeTraits, kDTypeSlots> make_table() {
   row(DType::Q8_K) = {"q8_k", 256, 292, to_float_as<BlockQ8_K, dequantize_row_q8_K>,
                       from_float_as<BlockQ8_K, quantize_row_q8_K_ref>, false, DType::F32};
   // ---- types a GGUF file may hold that Ember only sizes ----
-  row(DType::Q5_0) = storage("q5_0", 32, 22);
   row(DType::Q5_1) = storage("q5_1", 32, 24);
   row(DType::Q8_1) = storage("q8_1", 32, 36);
   row(DType::Q2_K) = storage("q2_k", 256, 84);
@@ -80,7 +83,6 @@ constexpr std::array<TypeTraits, kDTypeSlots> make_table() {
   row(DType::IQ2_XS) = storage("iq2_xs", 256, 74);
   row(DType::IQ3_XXS) = storage("iq3_xxs", 256, 98);
   row(DType::IQ1_S) = storage("iq1_s", 256, 50);
-  row(DType::IQ4_NL) = storage("iq4_nl", 32, 18);
   row(DType::IQ3_S) = storage("iq3_s", 256, 110);
   row(DType::IQ2_S) = storage("iq2_s", 256, 82);
   row(DType::IQ4_XS) = storage("iq4_xs", 256, 136);

@@ -51,7 +51,7 @@ std::vector<const Table*> tables() {
   return v;
 }
 
-const DType kQTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q6_K};
+const DType kQTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::IQ4_NL, DType::Q4_K, DType::Q6_K};
 
 size_t block_elems(DType t) { return dtype_info(t).block_size; }
 size_t block_bytes(DType t) { return dtype_info(t).type_size; }
@@ -76,6 +76,8 @@ void random_weight_block(std::mt19937& g, DType type, uint8_t* p) {
   switch (type) {
     case DType::Q8_0:
     case DType::Q4_0:
+    case DType::Q5_0:
+    case DType::IQ4_NL:
       d = random_scale(g);
       std::memcpy(p, &d, 2);
       break;
@@ -147,6 +149,26 @@ void dequant_block(DType type, const uint8_t* p, double* v, double* mag) {
       for (int j = 0; j < 16; ++j) {
         v[j] = d * ((p[2 + j] & 0x0F) - 8);
         v[j + 16] = d * ((p[2 + j] >> 4) - 8);
+      }
+      for (int i = 0; i < 32; ++i) mag[i] = std::fabs(v[i]);
+      break;
+    }
+    case DType::IQ4_NL: {
+      const double d = h(0);
+      for (int j = 0; j < 16; ++j) {
+        v[j] = d * kIq4nlValues[p[2 + j] & 0x0F];
+        v[j + 16] = d * kIq4nlValues[p[2 + j] >> 4];
+      }
+      for (int i = 0; i < 32; ++i) mag[i] = std::fabs(v[i]);
+      break;
+    }
+    case DType::Q5_0: {
+      const double d = h(0);
+      uint32_t qh;
+      std::memcpy(&qh, p + 2, 4);
+      for (int j = 0; j < 16; ++j) {
+        v[j] = d * (static_cast<int>((p[6 + j] & 0x0F) | ((qh >> j) & 1) << 4) - 16);
+        v[j + 16] = d * (static_cast<int>((p[6 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16);
       }
       for (int i = 0; i < 32; ++i) mag[i] = std::fabs(v[i]);
       break;
@@ -623,7 +645,7 @@ TEST(QMatmul, ExtremeBlocksBitwiseEqualToReference) {
                                : (r + pattern) % 4 == 1 ? 0xFF
                                : (r + pattern) % 4 == 2 ? 0x80
                                                         : 0x7F;
-          if (type == DType::Q8_0 || type == DType::Q4_0) {
+          if (type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q5_0 || type == DType::IQ4_NL) {
             std::memset(blk + 2, fill, bb - 2);
           } else if (type == DType::Q4_1) {  // codes after d and m
             std::memset(blk + 4, fill, bb - 4);
@@ -878,6 +900,9 @@ TEST(QMatmulFixture, TinyLlamaAttnQ) {
   fixture_tensor_check("tiny-llama-gqa-q4_0.gguf", "blk.0.ffn_down.weight", DType::Q4_0);
   fixture_tensor_check("tiny-llama256-q4_1.gguf", "blk.0.attn_q.weight", DType::Q4_1);
   fixture_tensor_check("tiny-llama256-q4_1.gguf", "blk.1.ffn_down.weight", DType::Q4_1);
+  fixture_tensor_check("tiny-llama256-q5_0.gguf", "blk.0.attn_q.weight", DType::Q5_0);
+  fixture_tensor_check("tiny-gemma3w640-q4_k_m.gguf", "blk.0.ffn_up.weight", DType::Q5_0);
+  fixture_tensor_check("tiny-llama256-iq4_nl.gguf", "blk.0.attn_q.weight", DType::IQ4_NL);
 }
 
 }  // namespace

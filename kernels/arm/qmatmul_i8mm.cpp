@@ -1,6 +1,6 @@
 // AArch64 NEON + int8 matrix multiply (-march=armv8.6-a+dotprod+i8mm: Cortex-A510/
 // A710/X2 and later phone cores). Decode (GEMV) and the K-quants use SDOT as in
-// qmatmul_dotprod.cpp; the Q4_0/Q8_0 prefill GEMM uses SMMLA, which multiplies a 2x8
+// qmatmul_dotprod.cpp; the Q4_0/Q5_0/IQ4_NL/Q8_0 prefill GEMM uses SMMLA, which multiplies a 2x8
 // int8 tile by an 8x2 one into 2x2 s32: 2 weight rows x 2 tokens per instruction, so
 // the integer sums come out already laid out as (row, token) lanes and need no
 // horizontal reduction. Same numerics as everywhere (kernels.h): bitwise the reference.
@@ -67,6 +67,8 @@ void add_quant_neon_i8mm(Table& t) {
   add_quant_common<DotSdot>(t);
   t.of(DType::Q8_0).qmatmul = qmatmul<Kern32<Q8_0, DotSdot, gemm_mmla<Q8_0>>>;
   t.of(DType::Q4_0).qmatmul = qmatmul<Kern32<Q4_0, DotSdot, gemm_mmla<Q4_0>>>;
+  t.of(DType::Q5_0).qmatmul = qmatmul<Kern32<Q5_0, DotSdot, gemm_mmla<Q5_0>>>;
+  t.of(DType::IQ4_NL).qmatmul = qmatmul<Kern32<IQ4_NL, DotSdot, gemm_mmla<IQ4_NL>>>;
 }
 
 }  // namespace ember::kernels

@@ -206,6 +206,54 @@ struct Q8_0 {
   }
 };
 
+// Q5_0: signed codes (nibble | fifth bit << 4) - 16 in [-16, 15] (the "small" dots).
+// The fifth bits (u32 at byte 2, bit j = weight j) become 0x10 or 0 per byte: each byte
+// takes the qh byte holding its bit, CMTST against a per-byte mask.
+struct Q5_0 {
+  static constexpr size_t kWBytes = sizeof(BlockQ5_0), kXBytes = sizeof(BlockQ8_0);
+  static constexpr bool kHasMin = false;
+  struct Wv {
+    int8x16_t lo, hi;  // codes - 16 of weights 0..15 and 16..31
+  };
+  static uint8x16_t fifth16(uint32_t bits16) {
+    const uint8x16_t spread = vcombine_u8(vdup_n_u8(static_cast<uint8_t>(bits16)),
+                                          vdup_n_u8(static_cast<uint8_t>(bits16 >> 8)));
+    const uint8x16_t mask = vreinterpretq_u8_u64(vdupq_n_u64(0x8040201008040201ull));
+    return vandq_u8(vtstq_u8(spread, mask), vdupq_n_u8(0x10));
+  }
+  static Wv unpack(const uint8_t* p) {
+    uint32_t qh;
+    std::memcpy(&qh, p + 2, 4);
+    const uint8x16_t raw = vld1q_u8(p + 6), sixteen = vdupq_n_u8(16);
+    const uint8x16_t lo = vorrq_u8(vandq_u8(raw, vdupq_n_u8(0x0F)), fifth16(qh & 0xFFFF));
+    const uint8x16_t hi = vorrq_u8(vshrq_n_u8(raw, 4), fifth16(qh >> 16));
+    return {vreinterpretq_s8_u8(vsubq_u8(lo, sixteen)), vreinterpretq_s8_u8(vsubq_u8(hi, sixteen))};
+  }
+  template <class D>
+  static int32x4_t dot(const Wv& w, const Xq8_0& x) {
+    return D::dot32_small(w.lo, x.lo, w.hi, x.hi);
+  }
+};
+
+// IQ4_NL: the nibbles looked up in the 16-level int8 grid (TBL); |w| <= 127, so the
+// dots are Q8_0's (full-range products).
+struct IQ4_NL {
+  static constexpr size_t kWBytes = sizeof(BlockIQ4_NL), kXBytes = sizeof(BlockQ8_0);
+  static constexpr bool kHasMin = false;
+  struct Wv {
+    int8x16_t lo, hi;
+  };
+  static Wv unpack(const uint8_t* p) {
+    const int8x16_t grid = vld1q_s8(kIq4nlValues);
+    const uint8x16_t raw = vld1q_u8(p + 2);
+    return {vqtbl1q_s8(grid, vandq_u8(raw, vdupq_n_u8(0x0F))), vqtbl1q_s8(grid, vshrq_n_u8(raw, 4))};
+  }
+  template <class D>
+  static int32x4_t dot(const Wv& w, const Xq8_0& x) {
+    return D::dot32(w.lo, x.lo, w.hi, x.hi);
+  }
+};
+
 // Q4_1: unsigned codes 0..15 at byte 4 (|a| <= 15: the "small" dots) and a min term,
 // mw * dx * sum(x), added after the scale term (kernels.h); the min sits at byte 2.
 struct Q4_1 {
@@ -662,6 +710,8 @@ void add_quant_common(Table& t) {
   t.of(DType::Q8_0).qmatmul = qmatmul<Kern32<Q8_0, D>>;
   t.of(DType::Q4_0).qmatmul = qmatmul<Kern32<Q4_0, D>>;
   t.of(DType::Q4_1).qmatmul = qmatmul<Kern32<Q4_1, D>>;
+  t.of(DType::Q5_0).qmatmul = qmatmul<Kern32<Q5_0, D>>;
+  t.of(DType::IQ4_NL).qmatmul = qmatmul<Kern32<IQ4_NL, D>>;
   t.of(DType::Q4_K).qmatmul = qmatmul<KernK<Q4_K, D>>;
   t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K, D>>;
 }

@@ -48,6 +48,32 @@ float step_q4_0(float acc, const uint8_t* wp, const uint8_t* xp) {
   return acc + (fp16_to_fp32(w.d) * fp16_to_fp32(x.d)) * static_cast<float>(isum);
 }
 
+float step_q5_0(float acc, const uint8_t* wp, const uint8_t* xp) {
+  const auto w = load<BlockQ5_0>(wp);
+  const auto x = load<BlockQ8_0>(xp);
+  uint32_t qh;
+  std::memcpy(&qh, w.qh, 4);
+  int32_t isum = 0;
+  for (int j = 0; j < kQK / 2; ++j) {
+    const int q0 = (w.qs[j] & 0x0F) | static_cast<int>(((qh >> j) & 1) << 4);
+    const int q1 = (w.qs[j] >> 4) | static_cast<int>(((qh >> (j + kQK / 2)) & 1) << 4);
+    isum += (q0 - 16) * x.qs[j];
+    isum += (q1 - 16) * x.qs[j + kQK / 2];
+  }
+  return acc + (fp16_to_fp32(w.d) * fp16_to_fp32(x.d)) * static_cast<float>(isum);
+}
+
+float step_iq4_nl(float acc, const uint8_t* wp, const uint8_t* xp) {
+  const auto w = load<BlockIQ4_NL>(wp);
+  const auto x = load<BlockQ8_0>(xp);
+  int32_t isum = 0;
+  for (int j = 0; j < kQK / 2; ++j) {
+    isum += kIq4nlValues[w.qs[j] & 0x0F] * x.qs[j];
+    isum += kIq4nlValues[w.qs[j] >> 4] * x.qs[j + kQK / 2];
+  }
+  return acc + (fp16_to_fp32(w.d) * fp16_to_fp32(x.d)) * static_cast<float>(isum);
+}
+
 // Q4_1 against Q8_0 activations: the min term from the activation block's exact code sum.
 float step_q4_1(float acc, const uint8_t* wp, const uint8_t* xp) {
   const auto w = load<BlockQ4_1>(wp);
@@ -125,6 +151,8 @@ void add_quant_scalar(Table& t) {
   t.of(DType::Q8_0).qmatmul = qmatmul<step_q8_0, DType::Q8_0>;
   t.of(DType::Q4_0).qmatmul = qmatmul<step_q4_0, DType::Q4_0>;
   t.of(DType::Q4_1).qmatmul = qmatmul<step_q4_1, DType::Q4_1>;
+  t.of(DType::Q5_0).qmatmul = qmatmul<step_q5_0, DType::Q5_0>;
+  t.of(DType::IQ4_NL).qmatmul = qmatmul<step_iq4_nl, DType::IQ4_NL>;
   t.of(DType::Q4_K).qmatmul = qmatmul<step_q4_k, DType::Q4_K>;
   t.of(DType::Q6_K).qmatmul = qmatmul<step_q6_k, DType::Q6_K>;
 }

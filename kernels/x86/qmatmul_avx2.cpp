@@ -330,6 +330,69 @@ struct Q8_0 {
   }
 };
 
+// Q5_0's fifth bits (u32 at p, bit j = weight j) as 0x10 or 0 in byte j: each byte takes
+// the qh byte holding its bit, then the bit is tested against a per-byte mask.
+__m256i fifth_bits32(const uint8_t* p) {
+  uint32_t qh;
+  std::memcpy(&qh, p, 4);
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(qh)),
+      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+// Q5_0: unsigned codes 0..31 (nibbles | fifth bit << 4) against x, minus 16 x in s32 lanes
+// (computed once per activation block); 32 products reach 32 * 31 * 127 > 2^15, so sums
+// are reduced in s32, as Q8_0's.
+struct Q5_0 {
+  static constexpr size_t kWBytes = sizeof(BlockQ5_0), kXBytes = sizeof(BlockQ8_0);
+  static constexpr bool kHasMin = false;
+  using Wv = __m256i;
+  struct Xv {
+    __m256i q, m16;  // codes; 16 * (sums of 4 codes) as s32
+  };
+  static Wv unpack(const uint8_t* p) { return _mm256_or_si256(nibbles32(p + 6), fifth_bits32(p + 2)); }
+  static Xv load_x(const uint8_t* p) {
+    const __m256i q = load256(p + 2);
+    return {q, pair_sums(_mm256_maddubs_epi16(_mm256_set1_epi8(16), q))};
+  }
+  static __m256i dot(const Wv& w, const Xv& x) {
+    return _mm256_sub_epi32(pair_sums(_mm256_maddubs_epi16(w, x.q)), x.m16);
+  }
+  static __m256i reduce(const __m256i* v) { return reduce8(v); }
+  [[gnu::always_inline]] static void dot16(const uint8_t* const* w, size_t off8, const uint8_t* xb,
+                                           __m256i* isum) {
+    dot16_row_per_vector<Q5_0>(w, off8, xb, isum);
+  }
+};
+
+// IQ4_NL: the nibbles looked up in the 16-level int8 grid (VPSHUFB), then the dot as
+// Q8_0's (|w| <= 127: |w| times x signed like w, pairs fit s16).
+struct IQ4_NL {
+  static constexpr size_t kWBytes = sizeof(BlockIQ4_NL), kXBytes = sizeof(BlockQ8_0);
+  static constexpr bool kHasMin = false;
+  struct Wv {
+    __m256i abs, q;
+  };
+  using Xv = __m256i;
+  static Wv unpack(const uint8_t* p) {
+    const __m256i grid = _mm256_broadcastsi128_si256(load128(reinterpret_cast<const uint8_t*>(kIq4nlValues)));
+    const __m256i q = _mm256_shuffle_epi8(grid, nibbles32(p + 2));
+    return {_mm256_abs_epi8(q), q};
+  }
+  static Xv load_x(const uint8_t* p) { return load256(p + 2); }
+  static __m256i dot(const Wv& w, const Xv& x) {
+    return pair_sums(_mm256_maddubs_epi16(w.abs, _mm256_sign_epi8(x, w.q)));
+  }
+  static __m256i reduce(const __m256i* v) { return reduce8(v); }
+  [[gnu::always_inline]] static void dot16(const uint8_t* const* w, size_t off8, const uint8_t* xb,
+                                           __m256i* isum) {
+    dot16_row_per_vector<IQ4_NL>(w, off8, xb, isum);
+  }
+};
+
 // Q4_1: unsigned codes 0..15 (no offset) and a min term, mw * dx * sum(x), added after
 // the scale term (kernels.h); the min sits at byte 2, the codes at byte 4. A block's 32
 // products reach 32 * 15 * 127 > 2^15, so sums are reduced in s32, as Q8_0's.
@@ -833,6 +896,8 @@ void add_quant_avx2(Table& t) {
   t.of(DType::Q8_0).qmatmul = qmatmul<Kern32<Q8_0>>;
   t.of(DType::Q4_0).qmatmul = qmatmul<Kern32<Q4_0>>;
   t.of(DType::Q4_1).qmatmul = qmatmul<Kern32<Q4_1>>;
+  t.of(DType::Q5_0).qmatmul = qmatmul<Kern32<Q5_0>>;
+  t.of(DType::IQ4_NL).qmatmul = qmatmul<Kern32<IQ4_NL>>;
   t.of(DType::Q4_K).qmatmul = qmatmul<KernK<Q4_K>>;
   t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K>>;
 }
