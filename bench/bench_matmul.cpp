@@ -48,7 +48,7 @@ struct Shape {
 };
 constexpr Shape kShapes[] = {{2048, 2048}, {5632, 2048}, {2048, 5632}, {32000, 2048}};
 constexpr DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0,
-                            DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::IQ4_NL, DType::Q4_K, DType::Q6_K};
+                            DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K, DType::Q6_K};
 
 bool is_float(DType type) { return type == DType::F32 || type == DType::F16 || type == DType::BF16; }
 

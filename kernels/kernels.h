@@ -61,7 +61,7 @@ constexpr size_t kFloatGemmRows = 4;  // the float GEMMs' row blocking (at most)
 //     Q8_0, Q4_0, Q5_0, IQ4_NL (Q8_0 act.): isum = sum_i w_i * q_i
 //                             (w_i = q, nibble - 8, code - 16, grid[nibble])
 //                             acc = acc + (dw * dx) * float(isum)
-//     Q4_1 (Q8_0 act.):       isum = sum_i nibble_i * q_i,  xsum = sum_i q_i
+//     Q4_1, Q5_1 (Q8_0 act.): isum = sum_i code_i * q_i,  xsum = sum_i q_i
 //                             acc = acc + (dw * dx) * float(isum)
 //                             acc = acc + (mw * dx) * float(xsum)
 //     Q4_K (Q8_K act.):       isum = sum_s sc[s] * sum_{i in s} q_i * x_i

@@ -46,6 +46,16 @@ struct BlockQ5_0 {
 };
 static_assert(sizeof(BlockQ5_0) == 22, "Q5_0 block is 22 bytes");
 
+// Q5_1: 32 weights, 6 bits/weight; codes as Q5_0's (fifth bits in qh), plus a min.
+//   x[j] = d * code_j + m,  code_j in [0, 31]
+struct BlockQ5_1 {
+  uint16_t d;           // fp16 scale = (max - min) / 31
+  uint16_t m;           // fp16 min
+  uint8_t qh[4];        // fifth bits
+  uint8_t qs[kQK / 2];  // low nibbles
+};
+static_assert(sizeof(BlockQ5_1) == 24, "Q5_1 block is 24 bytes");
+
 // IQ4_NL: 32 weights, 4.5 bits/weight; nibbles laid out as Q4_0's, each indexing a
 // non-uniform grid of 16 int8 levels (kIq4nlValues).
 //   x[j] = d * kIq4nlValues[code j]

@@ -315,6 +315,50 @@ void dequantize_row_q5_0(const BlockQ5_0* x, float* y, int64_t k) {
   }
 }
 
+// ---- Q5_1 ---------------------------------------------------------------------------
+
+void quantize_row_q5_1_ref(const float* x, BlockQ5_1* y, int64_t k) {
+  assert(k % kQK == 0);
+  for (int64_t b = 0; b < k / kQK; ++b, x += kQK) {
+    // The block's range [min, max] in 31 steps: min is exact (code 0).
+    float mn = x[0], mx = x[0];
+    for (int j = 1; j < kQK; ++j) {
+      mn = std::min(mn, x[j]);
+      mx = std::max(mx, x[j]);
+    }
+    const float d = (mx - mn) / 31.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[b].d = fp32_to_fp16(d);
+    y[b].m = fp32_to_fp16(mn);
+    uint32_t qh = 0;
+    for (int j = 0; j < kQK / 2; ++j) {
+      const float s0 = opaque((x[j] - mn) * id);
+      const float s1 = opaque((x[j + kQK / 2] - mn) * id);
+      const int q0 = std::min(31, static_cast<int>(s0 + 0.5f));
+      const int q1 = std::min(31, static_cast<int>(s1 + 0.5f));
+      y[b].qs[j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+      qh |= static_cast<uint32_t>((q0 >> 4) & 1) << j;
+      qh |= static_cast<uint32_t>((q1 >> 4) & 1) << (j + kQK / 2);
+    }
+    std::memcpy(y[b].qh, &qh, 4);
+  }
+}
+
+void dequantize_row_q5_1(const BlockQ5_1* x, float* y, int64_t k) {
+  assert(k % kQK == 0);
+  for (int64_t b = 0; b < k / kQK; ++b, y += kQK) {
+    const float d = fp16_to_fp32(x[b].d), m = fp16_to_fp32(x[b].m);
+    uint32_t qh;
+    std::memcpy(&qh, x[b].qh, 4);
+    for (int j = 0; j < kQK / 2; ++j) {
+      const int q0 = (x[b].qs[j] & 0x0F) | static_cast<int>(((qh >> j) & 1) << 4);
+      const int q1 = (x[b].qs[j] >> 4) | static_cast<int>(((qh >> (j + kQK / 2)) & 1) << 4);
+      y[j] = opaque(static_cast<float>(q0) * d) + m;
+      y[j + kQK / 2] = opaque(static_cast<float>(q1) * d) + m;
+    }
+  }
+}
+
 // ---- IQ4_NL --------------------------------------------------------------------------
 
 void dequantize_row_iq4_nl(const BlockIQ4_NL* x, float* y, int64_t k) {

@@ -6,13 +6,14 @@
 //   Q4_0    32     18      4.5       d * (q - 8),           q in [0, 15]
 //   Q4_1    32     20      5.0       d * q + m,             q in [0, 15]
 //   Q5_0    32     22      5.5       d * (q - 16),          q in [0, 31]
+//   Q5_1    32     24      6.0       d * q + m,             q in [0, 31]
 //   IQ4_NL  32     18      4.5       d * grid[q],           q in [0, 15], grid of int8 levels
 //           (dequantized only: Ember does not write IQ4_NL yet)
 //   Q4_K   256    144      4.5       d*sc[s] * q - dmin*m[s], q in [0, 15], sc/m 6-bit
 //   Q6_K   256    210      6.5625    d * sc[s] * (q - 32),  q in [0, 63], sc int8
 //   Q8_K   256    292      9.125     d * q (activations of the K-quant dots; d is f32)
 //
-// Q8_0, Q4_0, Q4_1 and Q5_0 reproduce ggml's quantize_row_q8_0_ref / quantize_row_q4_0_ref byte
+// Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 reproduce ggml's quantize_row_q8_0_ref / quantize_row_q4_0_ref byte
 // for byte, with UNFUSED float rounding (the whole project builds with
 // -ffp-contract=off; the multiply and the add are also separate statements).
 // Q4_K and Q6_K follow the approach of ggml's reference quantizers (Q4_K: per
@@ -41,6 +42,7 @@ void quantize_row_q8_0_ref(const float* x, BlockQ8_0* y, int64_t k);
 void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t k);
 void quantize_row_q4_1_ref(const float* x, BlockQ4_1* y, int64_t k);
 void quantize_row_q5_0_ref(const float* x, BlockQ5_0* y, int64_t k);
+void quantize_row_q5_1_ref(const float* x, BlockQ5_1* y, int64_t k);
 void quantize_row_q4_K_ref(const float* x, BlockQ4_K* y, int64_t k);
 void quantize_row_q6_K_ref(const float* x, BlockQ6_K* y, int64_t k);
 void quantize_row_q8_K_ref(const float* x, BlockQ8_K* y, int64_t k);
@@ -50,6 +52,7 @@ void dequantize_row_q8_0(const BlockQ8_0* x, float* y, int64_t k);
 void dequantize_row_q4_0(const BlockQ4_0* x, float* y, int64_t k);
 void dequantize_row_q4_1(const BlockQ4_1* x, float* y, int64_t k);
 void dequantize_row_q5_0(const BlockQ5_0* x, float* y, int64_t k);
+void dequantize_row_q5_1(const BlockQ5_1* x, float* y, int64_t k);
 void dequantize_row_iq4_nl(const BlockIQ4_NL* x, float* y, int64_t k);
 void dequantize_row_q4_K(const BlockQ4_K* x, float* y, int64_t k);
 void dequantize_row_q6_K(const BlockQ6_K* x, float* y, int64_t k);

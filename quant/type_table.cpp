@@ -64,6 +64,8 @@ constexpr std::array<TypeTraits, kDTypeSlots> make_table() {
                       from_float_as<BlockQ4_1, quantize_row_q4_1_ref>, true, DType::Q8_0};
   row(DType::Q5_0) = {"q5_0", 32, 22, to_float_as<BlockQ5_0, dequantize_row_q5_0>,
                       from_float_as<BlockQ5_0, quantize_row_q5_0_ref>, true, DType::Q8_0};
+  row(DType::Q5_1) = {"q5_1", 32, 24, to_float_as<BlockQ5_1, dequantize_row_q5_1>,
+                      from_float_as<BlockQ5_1, quantize_row_q5_1_ref>, true, DType::Q8_0};
   row(DType::IQ4_NL) = {"iq4_nl", 32, 18, to_float_as<BlockIQ4_NL, dequantize_row_iq4_nl>, nullptr, true,
                         DType::Q8_0};
   row(DType::Q4_K) = {"q4_k", 256, 144, to_float_as<BlockQ4_K, dequantize_row_q4_K>,
@@ -74,7 +76,6 @@ constexpr std::array<TypeTraits, kDTypeSlots> make_table() {
   row(DType::Q8_K) = {"q8_k", 256, 292, to_float_as<BlockQ8_K, dequantize_row_q8_K>,
                       from_float_as<BlockQ8_K, quantize_row_q8_K_ref>, false, DType::F32};
   // ---- types a GGUF file may hold that Ember only sizes ----
-  row(DType::Q5_1) = storage("q5_1", 32, 24);
   row(DType::Q8_1) = storage("q8_1", 32, 36);
   row(DType::Q2_K) = storage("q2_k", 256, 84);
   row(DType::Q3_K) = storage("q3_k", 256, 110);

@@ -51,7 +51,7 @@ std::vector<const Table*> tables() {
   return v;
 }
 
-const DType kQTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::IQ4_NL, DType::Q4_K, DType::Q6_K};
+const DType kQTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K, DType::Q6_K};
 
 size_t block_elems(DType t) { return dtype_info(t).block_size; }
 size_t block_bytes(DType t) { return dtype_info(t).type_size; }
@@ -81,7 +81,8 @@ void random_weight_block(std::mt19937& g, DType type, uint8_t* p) {
       d = random_scale(g);
       std::memcpy(p, &d, 2);
       break;
-    case DType::Q4_1: {
+    case DType::Q4_1:
+    case DType::Q5_1: {
       d = random_scale(g);
       const uint16_t m = random_scale(g);
       std::memcpy(p, &d, 2);
@@ -171,6 +172,20 @@ void dequant_block(DType type, const uint8_t* p, double* v, double* mag) {
         v[j + 16] = d * (static_cast<int>((p[6 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16);
       }
       for (int i = 0; i < 32; ++i) mag[i] = std::fabs(v[i]);
+      break;
+    }
+    case DType::Q5_1: {
+      const double d = h(0), m = h(2);
+      uint32_t qh;
+      std::memcpy(&qh, p + 4, 4);
+      for (int j = 0; j < 16; ++j) {
+        const int q0 = static_cast<int>((p[8 + j] & 0x0F) | ((qh >> j) & 1) << 4);
+        const int q1 = static_cast<int>((p[8 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4);
+        v[j] = d * q0 + m;
+        v[j + 16] = d * q1 + m;
+        mag[j] = std::fabs(d * q0) + std::fabs(m);
+        mag[j + 16] = std::fabs(d * q1) + std::fabs(m);
+      }
       break;
     }
     case DType::Q4_1: {
@@ -647,7 +662,7 @@ TEST(QMatmul, ExtremeBlocksBitwiseEqualToReference) {
                                                         : 0x7F;
           if (type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q5_0 || type == DType::IQ4_NL) {
             std::memset(blk + 2, fill, bb - 2);
-          } else if (type == DType::Q4_1) {  // codes after d and m
+          } else if (type == DType::Q4_1 || type == DType::Q5_1) {  // codes after d and m
             std::memset(blk + 4, fill, bb - 4);
           } else if (type == DType::Q4_K) {
             std::memset(blk + 4, 0xFF, 12);  // scales and mins 63
@@ -736,7 +751,7 @@ TEST(QMatmul, ReferenceMatchesDequantizedDotWithinDerivedBound) {
       const QMat w(g, type, rows, K, 0, 0);
       const QAct x(g, act, n, K, 0, 0);
       const auto y = run(qmatmul_fn(reference(), type), w, x, 0, rows, rows);
-      const size_t terms = (K / block_elems(type)) * (type == DType::Q4_K || type == DType::Q4_1 ? 2 : 1);
+      const size_t terms = (K / block_elems(type)) * (type == DType::Q4_K || type == DType::Q4_1 || type == DType::Q5_1 ? 2 : 1);
       for (size_t tk = 0; tk < n; ++tk) {
         const Deq dx = dequant_row(act, x.row(tk), K);
         for (size_t r = 0; r < rows; ++r) {
@@ -804,7 +819,7 @@ TEST(QMatmul, MatmulFromFloatActivations) {
               mag += dw.mag[k] * (std::fabs(xt[k]) + e);
             }
           }
-          const size_t terms = (K / block_elems(type)) * (type == DType::Q4_K || type == DType::Q4_1 ? 2 : 1);
+          const size_t terms = (K / block_elems(type)) * (type == DType::Q4_K || type == DType::Q4_1 || type == DType::Q5_1 ? 2 : 1);
           const double tol = err_bound + gamma(terms + 2) * mag + K * 0x1p-52 * mag;
           ASSERT_LE(std::fabs(y[tk * rows + r] - exact), tol) << "r " << r << " t " << tk;
         }
@@ -903,6 +918,7 @@ TEST(QMatmulFixture, TinyLlamaAttnQ) {
   fixture_tensor_check("tiny-llama256-q5_0.gguf", "blk.0.attn_q.weight", DType::Q5_0);
   fixture_tensor_check("tiny-gemma3w640-q4_k_m.gguf", "blk.0.ffn_up.weight", DType::Q5_0);
   fixture_tensor_check("tiny-llama256-iq4_nl.gguf", "blk.0.attn_q.weight", DType::IQ4_NL);
+  fixture_tensor_check("tiny-llama256-q5_1.gguf", "blk.0.attn_q.weight", DType::Q5_1);
 }
 
 }  // namespace

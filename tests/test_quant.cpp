@@ -369,7 +369,7 @@ TEST(QuantBounds, Q8_KWithinHalfAStepAndBsumsAreSums) {
 
 // ---- edge cases ---------------------------------------------------------------------------
 
-const DType kBlockTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q4_K, DType::Q6_K};
+const DType kBlockTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q6_K};
 
 TEST(QuantEdges, AllZeroRowsDecodeToZero) {
   std::vector<float> x(512, 0.0f);
@@ -448,7 +448,7 @@ TEST(QuantEdges, TinyAndMixedMagnitudesAreNaNFree) {
 
 TEST(QuantTensor, RowsAreIndependent) {
   std::vector<float> x = gaussian(512 * 3, 29);
-  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q4_K, DType::Q6_K}) {
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q6_K}) {
     const size_t rb = row_bytes(t, 512);
     std::vector<uint8_t> all(rb * 3), one(rb);
     ASSERT_EQ(quantize_tensor(t, x.data(), all.data(), 3, 512), rb * 3);

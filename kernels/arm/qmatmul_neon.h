@@ -325,6 +325,20 @@ struct Q4_0Rows8<DotSdot> {
 };
 #endif
 
+// Q5_1: Q4_1's numerics on 5-bit codes (0..31, still "small"), Q5_0's fifth bits at
+// byte 4, nibbles at byte 8.
+struct Q5_1 : Q4_1 {
+  static constexpr size_t kWBytes = sizeof(BlockQ5_1);
+  static Wv unpack(const uint8_t* p) {
+    uint32_t qh;
+    std::memcpy(&qh, p + 4, 4);
+    const uint8x16_t raw = vld1q_u8(p + 8);
+    const uint8x16_t lo = vorrq_u8(vandq_u8(raw, vdupq_n_u8(0x0F)), Q5_0::fifth16(qh & 0xFFFF));
+    const uint8x16_t hi = vorrq_u8(vshrq_n_u8(raw, 4), Q5_0::fifth16(qh >> 16));
+    return {vreinterpretq_s8_u8(lo), vreinterpretq_s8_u8(hi)};
+  }
+};
+
 // GEMV: 8 rows (w[0..8)) x one token. The next 8 rows (`ahead` bytes on) are
 // prefetched at the offset read now: rows are short streams (1152 bytes for Q4_0 x
 // 2048) that hardware prefetchers learn too late.
@@ -712,6 +726,7 @@ void add_quant_common(Table& t) {
   t.of(DType::Q4_1).qmatmul = qmatmul<Kern32<Q4_1, D>>;
   t.of(DType::Q5_0).qmatmul = qmatmul<Kern32<Q5_0, D>>;
   t.of(DType::IQ4_NL).qmatmul = qmatmul<Kern32<IQ4_NL, D>>;
+  t.of(DType::Q5_1).qmatmul = qmatmul<Kern32<Q5_1, D>>;
   t.of(DType::Q4_K).qmatmul = qmatmul<KernK<Q4_K, D>>;
   t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K, D>>;
 }

@@ -63,6 +63,24 @@ float step_q5_0(float acc, const uint8_t* wp, const uint8_t* xp) {
   return acc + (fp16_to_fp32(w.d) * fp16_to_fp32(x.d)) * static_cast<float>(isum);
 }
 
+float step_q5_1(float acc, const uint8_t* wp, const uint8_t* xp) {
+  const auto w = load<BlockQ5_1>(wp);
+  const auto x = load<BlockQ8_0>(xp);
+  uint32_t qh;
+  std::memcpy(&qh, w.qh, 4);
+  int32_t isum = 0, xsum = 0;
+  for (int j = 0; j < kQK / 2; ++j) {
+    const int q0 = (w.qs[j] & 0x0F) | static_cast<int>(((qh >> j) & 1) << 4);
+    const int q1 = (w.qs[j] >> 4) | static_cast<int>(((qh >> (j + kQK / 2)) & 1) << 4);
+    isum += q0 * x.qs[j];
+    isum += q1 * x.qs[j + kQK / 2];
+  }
+  for (int i = 0; i < kQK; ++i) xsum += x.qs[i];
+  const float dx = fp16_to_fp32(x.d);
+  acc = acc + (fp16_to_fp32(w.d) * dx) * static_cast<float>(isum);
+  return acc + (fp16_to_fp32(w.m) * dx) * static_cast<float>(xsum);
+}
+
 float step_iq4_nl(float acc, const uint8_t* wp, const uint8_t* xp) {
   const auto w = load<BlockIQ4_NL>(wp);
   const auto x = load<BlockQ8_0>(xp);
@@ -153,6 +171,7 @@ void add_quant_scalar(Table& t) {
   t.of(DType::Q4_1).qmatmul = qmatmul<step_q4_1, DType::Q4_1>;
   t.of(DType::Q5_0).qmatmul = qmatmul<step_q5_0, DType::Q5_0>;
   t.of(DType::IQ4_NL).qmatmul = qmatmul<step_iq4_nl, DType::IQ4_NL>;
+  t.of(DType::Q5_1).qmatmul = qmatmul<step_q5_1, DType::Q5_1>;
   t.of(DType::Q4_K).qmatmul = qmatmul<step_q4_k, DType::Q4_K>;
   t.of(DType::Q6_K).qmatmul = qmatmul<step_q6_k, DType::Q6_K>;
 }

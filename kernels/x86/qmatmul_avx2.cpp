@@ -421,6 +421,17 @@ struct Q4_1 {
   }
 };
 
+// Q5_1: Q4_1's numerics on 5-bit codes (Q5_0's layout after the min: qh at byte 4,
+// nibbles at byte 8).
+struct Q5_1 : Q4_1 {
+  static constexpr size_t kWBytes = sizeof(BlockQ5_1);
+  static Wv unpack(const uint8_t* p) { return _mm256_or_si256(nibbles32(p + 8), fifth_bits32(p + 4)); }
+  [[gnu::always_inline]] static void dot16(const uint8_t* const* w, size_t off8, const uint8_t* xb,
+                                           __m256i* isum) {
+    dot16_row_per_vector<Q5_1>(w, off8, xb, isum);
+  }
+};
+
 // acc + (mw * dx) * xsum for types with a min (Q4_1): the second step of kernels.h's
 // numerics; `mw` the rows' fp16 mins as floats, xsum already a float (exact: |.| < 2^13).
 __m256 min_step8(__m256 acc, __m256 mw, __m256 dx, __m256 xsum) {
@@ -898,6 +909,7 @@ void add_quant_avx2(Table& t) {
   t.of(DType::Q4_1).qmatmul = qmatmul<Kern32<Q4_1>>;
   t.of(DType::Q5_0).qmatmul = qmatmul<Kern32<Q5_0>>;
   t.of(DType::IQ4_NL).qmatmul = qmatmul<Kern32<IQ4_NL>>;
+  t.of(DType::Q5_1).qmatmul = qmatmul<Kern32<Q5_1>>;
   t.of(DType::Q4_K).qmatmul = qmatmul<KernK<Q4_K>>;
   t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K>>;
 }
