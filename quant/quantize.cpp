@@ -232,17 +232,39 @@ void dequantize_row_q4_0(const BlockQ4_0* x, float* y, int64_t k) {
   }
 }
 
+namespace {
+
+// Packs 32 five-bit codes (weight order) into nibbles and fifth bits.
+void pack_q5_codes(const int* q, uint8_t qs[kQK / 2], uint8_t qh[4]) {
+  uint32_t bits = 0;
+  for (int j = 0; j < kQK / 2; ++j) {
+    qs[j] = static_cast<uint8_t>((q[j] & 0x0F) | ((q[j + kQK / 2] & 0x0F) << 4));
+    bits |= static_cast<uint32_t>((q[j] >> 4) & 1) << j;
+    bits |= static_cast<uint32_t>((q[j + kQK / 2] >> 4) & 1) << (j + kQK / 2);
+  }
+  std::memcpy(qh, &bits, 4);
+}
+
+// The smallest and largest of a block's 32 values (Q4_1, Q5_1: the grid spans them).
+void block_min_max(const float* x, float* mn, float* mx) {
+  *mn = x[0];
+  *mx = x[0];
+  for (int j = 1; j < kQK; ++j) {
+    *mn = std::min(*mn, x[j]);
+    *mx = std::max(*mx, x[j]);
+  }
+}
+
+}  // namespace
+
 // ---- Q4_1 ---------------------------------------------------------------------------
 
 void quantize_row_q4_1_ref(const float* x, BlockQ4_1* y, int64_t k) {
   assert(k % kQK == 0);
   for (int64_t b = 0; b < k / kQK; ++b, x += kQK) {
     // The block's range [min, max] in 15 steps: min is exact (code 0).
-    float mn = x[0], mx = x[0];
-    for (int j = 1; j < kQK; ++j) {
-      mn = std::min(mn, x[j]);
-      mx = std::max(mx, x[j]);
-    }
+    float mn, mx;
+    block_min_max(x, &mn, &mx);
     const float d = (mx - mn) / 15.0f;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     y[b].d = fp32_to_fp16(d);
@@ -269,7 +291,17 @@ void dequantize_row_q4_1(const BlockQ4_1* x, float* y, int64_t k) {
   }
 }
 
-// ---- Q5_0 ---------------------------------------------------------------------------
+// ---- Q5_0, Q5_1 ----------------------------------------------------------------------
+
+void unpack_q5_codes(const uint8_t qs[kQK / 2], const uint8_t qh[4], uint8_t q[kQK]) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  for (int j = 0; j < kQK / 2; ++j) {
+    q[j] = static_cast<uint8_t>((qs[j] & 0x0F) | ((bits >> j) & 1) << 4);
+    q[j + kQK / 2] = static_cast<uint8_t>((qs[j] >> 4) | ((bits >> (j + kQK / 2)) & 1) << 4);
+  }
+}
+
 
 void quantize_row_q5_0_ref(const float* x, BlockQ5_0* y, int64_t k) {
   assert(k % kQK == 0);
@@ -285,18 +317,12 @@ void quantize_row_q5_0_ref(const float* x, BlockQ5_0* y, int64_t k) {
     const float d = max / -16.0f;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     y[b].d = fp32_to_fp16(d);
-    uint32_t qh = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
+    int q[kQK];
+    for (int j = 0; j < kQK; ++j) {
       // x*id in [-16, 16]; +16.5 then truncation rounds to the nearest code (ties up).
-      const float s0 = opaque(x[j] * id);
-      const float s1 = opaque(x[j + kQK / 2] * id);
-      const int q0 = std::min(31, static_cast<int>(static_cast<int8_t>(s0 + 16.5f)));
-      const int q1 = std::min(31, static_cast<int>(static_cast<int8_t>(s1 + 16.5f)));
-      y[b].qs[j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
-      qh |= static_cast<uint32_t>((q0 >> 4) & 1) << j;
-      qh |= static_cast<uint32_t>((q1 >> 4) & 1) << (j + kQK / 2);
+      q[j] = std::min(31, static_cast<int>(static_cast<int8_t>(opaque(x[j] * id) + 16.5f)));
     }
-    std::memcpy(y[b].qh, &qh, 4);
+    pack_q5_codes(q, y[b].qs, y[b].qh);
   }
 }
 
@@ -304,14 +330,9 @@ void dequantize_row_q5_0(const BlockQ5_0* x, float* y, int64_t k) {
   assert(k % kQK == 0);
   for (int64_t b = 0; b < k / kQK; ++b, y += kQK) {
     const float d = fp16_to_fp32(x[b].d);
-    uint32_t qh;
-    std::memcpy(&qh, x[b].qh, 4);
-    for (int j = 0; j < kQK / 2; ++j) {
-      const int q0 = (x[b].qs[j] & 0x0F) | static_cast<int>(((qh >> j) & 1) << 4);
-      const int q1 = (x[b].qs[j] >> 4) | static_cast<int>(((qh >> (j + kQK / 2)) & 1) << 4);
-      y[j] = static_cast<float>(q0 - 16) * d;
-      y[j + kQK / 2] = static_cast<float>(q1 - 16) * d;
-    }
+    uint8_t q[kQK];
+    unpack_q5_codes(x[b].qs, x[b].qh, q);
+    for (int j = 0; j < kQK; ++j) y[j] = static_cast<float>(q[j] - 16) * d;
   }
 }
 
@@ -321,26 +342,15 @@ void quantize_row_q5_1_ref(const float* x, BlockQ5_1* y, int64_t k) {
   assert(k % kQK == 0);
   for (int64_t b = 0; b < k / kQK; ++b, x += kQK) {
     // The block's range [min, max] in 31 steps: min is exact (code 0).
-    float mn = x[0], mx = x[0];
-    for (int j = 1; j < kQK; ++j) {
-      mn = std::min(mn, x[j]);
-      mx = std::max(mx, x[j]);
-    }
+    float mn, mx;
+    block_min_max(x, &mn, &mx);
     const float d = (mx - mn) / 31.0f;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     y[b].d = fp32_to_fp16(d);
     y[b].m = fp32_to_fp16(mn);
-    uint32_t qh = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      const float s0 = opaque((x[j] - mn) * id);
-      const float s1 = opaque((x[j + kQK / 2] - mn) * id);
-      const int q0 = std::min(31, static_cast<int>(s0 + 0.5f));
-      const int q1 = std::min(31, static_cast<int>(s1 + 0.5f));
-      y[b].qs[j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
-      qh |= static_cast<uint32_t>((q0 >> 4) & 1) << j;
-      qh |= static_cast<uint32_t>((q1 >> 4) & 1) << (j + kQK / 2);
-    }
-    std::memcpy(y[b].qh, &qh, 4);
+    int q[kQK];
+    for (int j = 0; j < kQK; ++j) q[j] = std::min(31, static_cast<int>(opaque((x[j] - mn) * id) + 0.5f));
+    pack_q5_codes(q, y[b].qs, y[b].qh);
   }
 }
 
@@ -348,14 +358,9 @@ void dequantize_row_q5_1(const BlockQ5_1* x, float* y, int64_t k) {
   assert(k % kQK == 0);
   for (int64_t b = 0; b < k / kQK; ++b, y += kQK) {
     const float d = fp16_to_fp32(x[b].d), m = fp16_to_fp32(x[b].m);
-    uint32_t qh;
-    std::memcpy(&qh, x[b].qh, 4);
-    for (int j = 0; j < kQK / 2; ++j) {
-      const int q0 = (x[b].qs[j] & 0x0F) | static_cast<int>(((qh >> j) & 1) << 4);
-      const int q1 = (x[b].qs[j] >> 4) | static_cast<int>(((qh >> (j + kQK / 2)) & 1) << 4);
-      y[j] = opaque(static_cast<float>(q0) * d) + m;
-      y[j + kQK / 2] = opaque(static_cast<float>(q1) * d) + m;
-    }
+    uint8_t q[kQK];
+    unpack_q5_codes(x[b].qs, x[b].qh, q);
+    for (int j = 0; j < kQK; ++j) y[j] = opaque(static_cast<float>(q[j]) * d) + m;
   }
 }
 

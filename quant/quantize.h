@@ -63,6 +63,9 @@ void dequantize_row_q8_K(const BlockQ8_K* x, float* y, int64_t k);
 // (layout in blocks.h), and back for one sub-block s in [0, 8).
 void pack_scales_q4_K(const uint8_t sc[8], const uint8_t m[8], uint8_t scales[12]);
 void unpack_scale_min_q4_K(int s, const uint8_t scales[12], uint8_t* sc, uint8_t* m);
+// Q5_0 / Q5_1: the 32 five-bit codes of a block (weight order) from its nibbles qs[16]
+// and fifth bits qh[4] (bit j = weight j).
+void unpack_q5_codes(const uint8_t qs[kQK / 2], const uint8_t qh[4], uint8_t q[kQK]);
 // Q6_K: the 256 six-bit codes q (each < 64, weight order) into ql/qh, and back.
 void pack_q6_K(const uint8_t q[kQKK], BlockQ6_K* b);
 void unpack_q6_K(const BlockQ6_K& b, uint8_t q[kQKK]);

@@ -121,6 +121,36 @@ TEST(QuantFixtures, Q8_0AndQ4_0MatchTheFixturesByteForByte) {
   EXPECT_EQ(n_q4, 29 + 21 + 42);
 }
 
+// The 32-element types llama.cpp's quantizer wrote into the tiny-llama256 files (no
+// importance matrix): every tensor of type `want` must be what the reference quantizer
+// makes of the F32 file's tensor, byte for byte (the Q6_K output matrix is a K-quant whose
+// reference is written from the algorithm, not bit-compared with ggml: skipped here).
+TEST(QuantFixtures, Q4_1Q5_0Q5_1MatchLlamaCppByteForByte) {
+  const std::pair<const char*, DType> files[] = {{"models/tiny-llama256-q4_1.gguf", DType::Q4_1},
+                                                 {"models/tiny-llama256-q5_0.gguf", DType::Q5_0},
+                                                 {"models/tiny-llama256-q5_1.gguf", DType::Q5_1}};
+  std::unique_ptr<GgufFile> src;
+  ASSERT_TRUE(GgufFile::Open(fixture("models/tiny-llama256-f32.gguf"), &src).ok());
+  for (const auto& [file, want] : files) {
+    SCOPED_TRACE(file);
+    std::unique_ptr<GgufFile> ref;
+    ASSERT_TRUE(GgufFile::Open(fixture(file), &ref).ok());
+    int n = 0;
+    for (const GgufTensor& rt : ref->tensors()) {
+      if (rt.type != want) continue;
+      SCOPED_TRACE(rt.name);
+      const GgufTensor* st = src->FindTensor(rt.name);
+      ASSERT_TRUE(st && st->type == DType::F32 && st->n_elements == rt.n_elements);
+      std::vector<uint8_t> out(rt.nbytes);
+      ASSERT_EQ(quantize_tensor(want, reinterpret_cast<const float*>(st->data), out.data(), rt.rows(), rt.ne[0]),
+                rt.nbytes);
+      EXPECT_EQ(std::memcmp(out.data(), rt.data, rt.nbytes), 0);
+      ++n;
+    }
+    EXPECT_EQ(n, 2 * 7 + 1) << "token_embd and 7 matrices per layer";  // the fixture README's table
+  }
+}
+
 // ---- decoding: every code ---------------------------------------------------------------
 
 // All 16 int4 codes, in both nibble positions, decode as (q - 8) * d exactly, for

@@ -51,30 +51,20 @@ float step_q4_0(float acc, const uint8_t* wp, const uint8_t* xp) {
 float step_q5_0(float acc, const uint8_t* wp, const uint8_t* xp) {
   const auto w = load<BlockQ5_0>(wp);
   const auto x = load<BlockQ8_0>(xp);
-  uint32_t qh;
-  std::memcpy(&qh, w.qh, 4);
+  uint8_t q[kQK];
+  unpack_q5_codes(w.qs, w.qh, q);
   int32_t isum = 0;
-  for (int j = 0; j < kQK / 2; ++j) {
-    const int q0 = (w.qs[j] & 0x0F) | static_cast<int>(((qh >> j) & 1) << 4);
-    const int q1 = (w.qs[j] >> 4) | static_cast<int>(((qh >> (j + kQK / 2)) & 1) << 4);
-    isum += (q0 - 16) * x.qs[j];
-    isum += (q1 - 16) * x.qs[j + kQK / 2];
-  }
+  for (int i = 0; i < kQK; ++i) isum += (q[i] - 16) * x.qs[i];
   return acc + (fp16_to_fp32(w.d) * fp16_to_fp32(x.d)) * static_cast<float>(isum);
 }
 
 float step_q5_1(float acc, const uint8_t* wp, const uint8_t* xp) {
   const auto w = load<BlockQ5_1>(wp);
   const auto x = load<BlockQ8_0>(xp);
-  uint32_t qh;
-  std::memcpy(&qh, w.qh, 4);
+  uint8_t q[kQK];
+  unpack_q5_codes(w.qs, w.qh, q);
   int32_t isum = 0, xsum = 0;
-  for (int j = 0; j < kQK / 2; ++j) {
-    const int q0 = (w.qs[j] & 0x0F) | static_cast<int>(((qh >> j) & 1) << 4);
-    const int q1 = (w.qs[j] >> 4) | static_cast<int>(((qh >> (j + kQK / 2)) & 1) << 4);
-    isum += q0 * x.qs[j];
-    isum += q1 * x.qs[j + kQK / 2];
-  }
+  for (int i = 0; i < kQK; ++i) isum += q[i] * x.qs[i];
   for (int i = 0; i < kQK; ++i) xsum += x.qs[i];
   const float dx = fp16_to_fp32(x.d);
   acc = acc + (fp16_to_fp32(w.d) * dx) * static_cast<float>(isum);
