@@ -193,6 +193,44 @@ void dequantize_row_q8_0(const BlockQ8_0* x, float* y, int64_t k) {
   }
 }
 
+namespace {
+
+// Packs 32 five-bit codes (weight order) into nibbles and fifth bits.
+void pack_q5_codes(const int* q, uint8_t qs[kQK / 2], uint8_t qh[4]) {
+  uint32_t bits = 0;
+  for (int j = 0; j < kQK / 2; ++j) {
+    qs[j] = static_cast<uint8_t>((q[j] & 0x0F) | ((q[j + kQK / 2] & 0x0F) << 4));
+    bits |= static_cast<uint32_t>((q[j] >> 4) & 1) << j;
+    bits |= static_cast<uint32_t>((q[j + kQK / 2] >> 4) & 1) << (j + kQK / 2);
+  }
+  std::memcpy(qh, &bits, 4);
+}
+
+// The block's value of largest magnitude, signed (the first one on ties): Q4_0 and Q5_0
+// map it to code 0, so that extreme is exact.
+float block_signed_max(const float* x) {
+  float amax = 0, max = 0;
+  for (int j = 0; j < kQK; ++j) {
+    if (amax < std::fabs(x[j])) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  return max;
+}
+
+// The smallest and largest of a block's 32 values (Q4_1, Q5_1: the grid spans them).
+void block_min_max(const float* x, float* mn, float* mx) {
+  *mn = x[0];
+  *mx = x[0];
+  for (int j = 1; j < kQK; ++j) {
+    *mn = std::min(*mn, x[j]);
+    *mx = std::max(*mx, x[j]);
+  }
+}
+
+}  // namespace
+
 // ---- Q4_0 ---------------------------------------------------------------------------
 
 void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t k) {
@@ -200,13 +238,7 @@ void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t k) {
   for (int64_t b = 0; b < k / kQK; ++b, x += kQK) {
     // The signed value of largest magnitude (the first one on ties) maps to code 0,
     // i.e. -8 * d: d = max / -8 carries the sign, so that extreme is exact.
-    float amax = 0, max = 0;
-    for (int j = 0; j < kQK; ++j) {
-      if (amax < std::fabs(x[j])) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
+    const float max = block_signed_max(x);
     const float d = max / -8.0f;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     y[b].d = fp32_to_fp16(d);
@@ -232,30 +264,6 @@ void dequantize_row_q4_0(const BlockQ4_0* x, float* y, int64_t k) {
   }
 }
 
-namespace {
-
-// Packs 32 five-bit codes (weight order) into nibbles and fifth bits.
-void pack_q5_codes(const int* q, uint8_t qs[kQK / 2], uint8_t qh[4]) {
-  uint32_t bits = 0;
-  for (int j = 0; j < kQK / 2; ++j) {
-    qs[j] = static_cast<uint8_t>((q[j] & 0x0F) | ((q[j + kQK / 2] & 0x0F) << 4));
-    bits |= static_cast<uint32_t>((q[j] >> 4) & 1) << j;
-    bits |= static_cast<uint32_t>((q[j + kQK / 2] >> 4) & 1) << (j + kQK / 2);
-  }
-  std::memcpy(qh, &bits, 4);
-}
-
-// The smallest and largest of a block's 32 values (Q4_1, Q5_1: the grid spans them).
-void block_min_max(const float* x, float* mn, float* mx) {
-  *mn = x[0];
-  *mx = x[0];
-  for (int j = 1; j < kQK; ++j) {
-    *mn = std::min(*mn, x[j]);
-    *mx = std::max(*mx, x[j]);
-  }
-}
-
-}  // namespace
 
 // ---- Q4_1 ---------------------------------------------------------------------------
 
@@ -307,13 +315,7 @@ void quantize_row_q5_0_ref(const float* x, BlockQ5_0* y, int64_t k) {
   assert(k % kQK == 0);
   for (int64_t b = 0; b < k / kQK; ++b, x += kQK) {
     // As Q4_0 with 32 levels: the signed extreme maps to code 0, i.e. -16 * d.
-    float amax = 0, max = 0;
-    for (int j = 0; j < kQK; ++j) {
-      if (amax < std::fabs(x[j])) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
+    const float max = block_signed_max(x);
     const float d = max / -16.0f;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     y[b].d = fp32_to_fp16(d);

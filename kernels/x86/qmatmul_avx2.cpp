@@ -370,23 +370,13 @@ struct Q5_0 {
 
 // IQ4_NL: the nibbles looked up in the 16-level int8 grid (VPSHUFB), then the dot as
 // Q8_0's (|w| <= 127: |w| times x signed like w, pairs fit s16).
-struct IQ4_NL {
-  static constexpr size_t kWBytes = sizeof(BlockIQ4_NL), kXBytes = sizeof(BlockQ8_0);
-  static constexpr bool kHasMin = false;
-  struct Wv {
-    __m256i abs, q;
-  };
-  using Xv = __m256i;
+struct IQ4_NL : Q8_0 {
+  static constexpr size_t kWBytes = sizeof(BlockIQ4_NL);
   static Wv unpack(const uint8_t* p) {
     const __m256i grid = _mm256_broadcastsi128_si256(load128(reinterpret_cast<const uint8_t*>(kIq4nlValues)));
     const __m256i q = _mm256_shuffle_epi8(grid, nibbles32(p + 2));
     return {_mm256_abs_epi8(q), q};
   }
-  static Xv load_x(const uint8_t* p) { return load256(p + 2); }
-  static __m256i dot(const Wv& w, const Xv& x) {
-    return pair_sums(_mm256_maddubs_epi16(w.abs, _mm256_sign_epi8(x, w.q)));
-  }
-  static __m256i reduce(const __m256i* v) { return reduce8(v); }
   [[gnu::always_inline]] static void dot16(const uint8_t* const* w, size_t off8, const uint8_t* xb,
                                            __m256i* isum) {
     dot16_row_per_vector<IQ4_NL>(w, off8, xb, isum);
