@@ -83,6 +83,55 @@ struct BlockQ4_K {
 };
 static_assert(sizeof(BlockQ4_K) == 144, "Q4_K block is 144 bytes");
 
+// Q2_K: 256 weights in 16 sub-blocks of 16, 2.625 bits/weight.
+//   x = (d * sc[s]) * q - dmin * m[s],  q in [0, 3]; scales[s] = sc (low nibble) | m << 4
+// qs: 2 halves of 128 weights; within half h, weight 32*j + l (j in [0, 4), l in [0, 32))
+// is bits 2j..2j+1 of qs[32h + l]; sub-block s covers weights 16s .. 16s+15.
+struct BlockQ2_K {
+  uint8_t scales[kQKK / 16];
+  uint8_t qs[kQKK / 4];
+  uint16_t d;     // fp16 scale of the sub-block scales
+  uint16_t dmin;  // fp16 scale of the sub-block mins
+};
+static_assert(sizeof(BlockQ2_K) == 84, "Q2_K block is 84 bytes");
+
+// Q3_K: 256 weights in 16 sub-blocks of 16, 3.4375 bits/weight.
+//   x = (d * (sc[s] - 32)) * (q - (hbit ? 0 : 4)),  q in [0, 3] as Q2_K's qs,
+// hbit = bit j of hmask[l] for weight 32*j + l of the block (j in [0, 8)).
+// sc[s] is 6-bit: low 4 bits from scales[s] (s < 8) or scales[s-8] >> 4 (s >= 8),
+// high 2 bits from scales[8 + s%4] >> (2*(s/4)).
+struct BlockQ3_K {
+  uint8_t hmask[kQKK / 8];
+  uint8_t qs[kQKK / 4];
+  uint8_t scales[12];
+  uint16_t d;  // fp16
+};
+static_assert(sizeof(BlockQ3_K) == 110, "Q3_K block is 110 bytes");
+
+// Q5_K: Q4_K plus a fifth bit, 5.5 bits/weight.
+//   x = d * sc[s] * (q + 16*hbit) - dmin * m[s]; scales, mins and nibbles as Q4_K;
+//   hbit of element l of sub-block s = bit s of qh[l].
+struct BlockQ5_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qh[kQKK / 8];
+  uint8_t qs[kQKK / 2];
+};
+static_assert(sizeof(BlockQ5_K) == 176, "Q5_K block is 176 bytes");
+
+// IQ4_XS: 256 weights in 8 sub-blocks of 32, 4.25 bits/weight; IQ4_NL's grid.
+//   x = (d * (ls[s] - 32)) * kIq4nlValues[code]; ls 6-bit: low 4 bits from
+//   scales_l[s/2] >> 4*(s%2), high 2 from scales_h >> 2s; codes of sub-block s in
+//   qs[16s .. 16s+15] laid out as one IQ4_NL block.
+struct BlockIQ4_XS {
+  uint16_t d;
+  uint16_t scales_h;
+  uint8_t scales_l[kQKK / 64];
+  uint8_t qs[kQKK / 2];
+};
+static_assert(sizeof(BlockIQ4_XS) == 136, "IQ4_XS block is 136 bytes");
+
 // Q6_K: 256 weights in 16 sub-blocks of 16, 6.5625 bits/weight.
 //   x = d * scales[s] * (q - 32),  q in [0, 63] = 4 low bits from ql | 2 high bits from qh
 // Layout per half (128 weights; ql += 64, qh += 32, scales += 8 for the second):

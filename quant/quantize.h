@@ -11,6 +11,11 @@
 //           (dequantized only: Ember does not write IQ4_NL yet)
 //   Q4_K   256    144      4.5       d*sc[s] * q - dmin*m[s], q in [0, 15], sc/m 6-bit
 //   Q6_K   256    210      6.5625    d * sc[s] * (q - 32),  q in [0, 63], sc int8
+//   Q2_K   256     84      2.625     d*sc[s] * q - dmin*m[s], q in [0, 3], sc/m 4-bit
+//   Q3_K   256    110      3.4375    d*(sc[s]-32) * q,      q in [-4, 3], sc 6-bit
+//   Q5_K   256    176      5.5       d*sc[s] * q - dmin*m[s], q in [0, 31], as Q4_K
+//   IQ4_XS 256    136      4.25      d*(ls[s]-32) * grid[q], IQ4_NL's grid, ls 6-bit
+//           (Q2_K, Q3_K, Q5_K, IQ4_XS: dequantized only, quant/dequantize_k.cpp)
 //   Q8_K   256    292      9.125     d * q (activations of the K-quant dots; d is f32)
 //
 // Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 reproduce ggml's quantize_row_q8_0_ref / quantize_row_q4_0_ref byte
@@ -57,6 +62,11 @@ void dequantize_row_iq4_nl(const BlockIQ4_NL* x, float* y, int64_t k);
 void dequantize_row_q4_K(const BlockQ4_K* x, float* y, int64_t k);
 void dequantize_row_q6_K(const BlockQ6_K* x, float* y, int64_t k);
 void dequantize_row_q8_K(const BlockQ8_K* x, float* y, int64_t k);
+// Read only (no Ember quantizer yet), quant/dequantize_k.cpp:
+void dequantize_row_q2_K(const BlockQ2_K* x, float* y, int64_t k);
+void dequantize_row_q3_K(const BlockQ3_K* x, float* y, int64_t k);
+void dequantize_row_q5_K(const BlockQ5_K* x, float* y, int64_t k);
+void dequantize_row_iq4_xs(const BlockIQ4_XS* x, float* y, int64_t k);
 
 // ---- K-quant packing (exposed for tests and kernels) ------------------------------
 // Q4_K: the 8 six-bit sub-block scales sc[s] and mins m[s] (each < 64) into scales[12]
@@ -69,6 +79,16 @@ void unpack_q5_codes(const uint8_t qs[kQK / 2], const uint8_t qh[4], uint8_t q[k
 // Q6_K: the 256 six-bit codes q (each < 64, weight order) into ql/qh, and back.
 void pack_q6_K(const uint8_t q[kQKK], BlockQ6_K* b);
 void unpack_q6_K(const BlockQ6_K& b, uint8_t q[kQKK]);
+// Q2_K (and the low bits of Q3_K): the 256 two-bit codes in weight order.
+void unpack_q2_K(const uint8_t qs[kQKK / 4], uint8_t q[kQKK]);
+// Q3_K: the 16 sub-block scales minus 32 (in [-32, 31]) and the 256 codes minus 4
+// unless their high bit is set (in [-4, 3]).
+void unpack_scales_q3_K(const uint8_t scales[12], int8_t sc[16]);
+void unpack_q3_K(const BlockQ3_K& b, int8_t q[kQKK]);
+// Q5_K: the 256 five-bit codes (nibble | fifth bit << 4) in weight order.
+void unpack_q5_K(const BlockQ5_K& b, uint8_t q[kQKK]);
+// IQ4_XS: the scale of sub-block s in [0, 8) minus 32 (in [-32, 31]).
+int iq4_xs_scale(const BlockIQ4_XS& b, int s);
 
 // ---- whole tensors ------------------------------------------------------------------
 // Types quantize_tensor() can produce: the weight rows of the type table with a

@@ -75,18 +75,22 @@ constexpr std::array<TypeTraits, kDTypeSlots> make_table() {
   // Activations only: the int8 blocks the K-quant dots take.
   row(DType::Q8_K) = {"q8_k", 256, 292, to_float_as<BlockQ8_K, dequantize_row_q8_K>,
                       from_float_as<BlockQ8_K, quantize_row_q8_K_ref>, false, DType::F32};
+  // Read (dequantized) but not yet computed with: is_weight turns on with their kernels.
+  row(DType::Q2_K) = {"q2_k", 256, 84, to_float_as<BlockQ2_K, dequantize_row_q2_K>, nullptr, false, DType::Q8_K};
+  row(DType::Q3_K) = {"q3_k", 256, 110, to_float_as<BlockQ3_K, dequantize_row_q3_K>, nullptr, false,
+                      DType::Q8_K};
+  row(DType::Q5_K) = {"q5_k", 256, 176, to_float_as<BlockQ5_K, dequantize_row_q5_K>, nullptr, false,
+                      DType::Q8_K};
+  row(DType::IQ4_XS) = {"iq4_xs", 256, 136, to_float_as<BlockIQ4_XS, dequantize_row_iq4_xs>, nullptr, false,
+                        DType::Q8_K};
   // ---- types a GGUF file may hold that Ember only sizes ----
   row(DType::Q8_1) = storage("q8_1", 32, 36);
-  row(DType::Q2_K) = storage("q2_k", 256, 84);
-  row(DType::Q3_K) = storage("q3_k", 256, 110);
-  row(DType::Q5_K) = storage("q5_k", 256, 176);
   row(DType::IQ2_XXS) = storage("iq2_xxs", 256, 66);
   row(DType::IQ2_XS) = storage("iq2_xs", 256, 74);
   row(DType::IQ3_XXS) = storage("iq3_xxs", 256, 98);
   row(DType::IQ1_S) = storage("iq1_s", 256, 50);
   row(DType::IQ3_S) = storage("iq3_s", 256, 110);
   row(DType::IQ2_S) = storage("iq2_s", 256, 82);
-  row(DType::IQ4_XS) = storage("iq4_xs", 256, 136);
   row(DType::I8) = storage("i8", 1, 1);
   row(DType::I16) = storage("i16", 1, 2);
   row(DType::I32) = storage("i32", 1, 4);

@@ -322,7 +322,7 @@ TEST(QuantApi, TypesWorkspaceAndSupport) {
   EXPECT_EQ(activation_type(DType::Q4_K), DType::Q8_K);
   EXPECT_EQ(activation_type(DType::Q6_K), DType::Q8_K);
   EXPECT_EQ(activation_type(DType::F16), DType::F32);
-  EXPECT_EQ(activation_type(DType::Q5_K), DType::F32);
+  EXPECT_EQ(activation_type(DType::IQ2_XXS), DType::F32);
   EXPECT_EQ(matmul_scratch_bytes(DType::F32, 7, 4096, 2), 0u);
   EXPECT_EQ(matmul_scratch_bytes(DType::Q4_0, 3, 2048, 2), 3u * 64 * 34);
   EXPECT_EQ(matmul_scratch_bytes(DType::Q6_K, 2, 512, 4), 2u * 2 * 292);
@@ -339,7 +339,7 @@ TEST(QuantApi, TypesWorkspaceAndSupport) {
     EXPECT_EQ(quantize_row_fn(*t, DType::Q8_0), t->of(DType::Q8_0).quantize_row);
     EXPECT_EQ(quantize_row_fn(*t, DType::Q8_K), t->of(DType::Q8_K).quantize_row);
     EXPECT_TRUE(supports(*t, DType::F32) && supports(*t, DType::F16) && supports(*t, DType::BF16));
-    EXPECT_FALSE(supports(*t, DType::Q5_K));
+    EXPECT_FALSE(supports(*t, DType::IQ2_XXS));
     EXPECT_FALSE(supports(*t, DType::Q8_K));  // an activation type only
   }
 #if defined(__aarch64__)
