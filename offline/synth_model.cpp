@@ -1,6 +1,7 @@
 // Synthetic models (design in synth_model.h) and the synth section of the C API.
 #include "offline/synth_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <new>
@@ -14,27 +15,79 @@ namespace ember {
 namespace {
 
 constexpr SynthPreset kPresets[] = {
+    // ---- test models (seconds to make; every architecture Ember runs) ----
     {"tiny", "llama",
      "test model: llama, n_embd 256, 2 layers, 4/2 heads x 64, n_ff 512, vocab 512, ctx 256, separate output",
      256, 2, 4, 2, 64, 512, 512, 256, 10000.0f, 1e-5f, false},
     {"tiny-gemma", "gemma",
      "test model: gemma, n_embd 256, 2 layers, 2/1 heads x 128, n_ff 512, vocab 512, ctx 256, tied output",
      256, 2, 2, 1, 128, 512, 512, 256, 10000.0f, 1e-6f, true},
+    {"tiny-llama3", "llama",
+     "test model: llama with rope_freqs (llama3 scaling, factor 32), n_embd 256, 2 layers, 4/2 heads x 64",
+     256, 2, 4, 2, 64, 512, 512, 256, 500000.0f, 1e-5f, false, 0, 0, 0, 32.0f},
+    {"tiny-qwen2", "qwen2", "test model: qwen2 (q/k/v biases), n_embd 256, 2 layers, 4/2 heads x 64, tied output",
+     256, 2, 4, 2, 64, 512, 512, 256, 1000000.0f, 1e-6f, true},
+    {"tiny-qwen3", "qwen3",
+     "test model: qwen3 (QK-norm), n_embd 256, 2 layers, 4/2 heads x 128 (> n_embd/n_head), tied output",
+     256, 2, 4, 2, 128, 512, 512, 256, 1000000.0f, 1e-6f, true},
+    {"tiny-phi3", "phi3", "test model: phi3 (fused qkv and gate+up), n_embd 256, 2 layers, 4/4 heads x 64",
+     256, 2, 4, 4, 64, 512, 512, 256, 10000.0f, 1e-5f, false},
+    {"tiny-gemma2", "gemma2", "test model: gemma2 (soft-caps, window 8 on even layers), n_embd 256, 2 layers",
+     256, 2, 2, 1, 128, 512, 512, 256, 10000.0f, 1e-6f, true, 8, 50.0f, 30.0f},
+    {"tiny-gemma3", "gemma3", "test model: gemma3 (QK-norm, window 8 on 5 of 6 layers), n_embd 256, 6 layers",
+     256, 6, 2, 1, 128, 512, 512, 256, 1000000.0f, 1e-6f, true, 8},
+    // ---- real shapes ----
     {"tinyllama-1.1b", "llama",
      "TinyLlama 1.1B: llama, n_embd 2048, 22 layers, 32/4 heads x 64, n_ff 5632, vocab 32000, ctx 2048, "
      "separate output",
      2048, 22, 32, 4, 64, 5632, 32000, 2048, 10000.0f, 1e-5f, false},
     {"llama-3.2-1b", "llama",
-     "Llama 3.2 1B: llama, n_embd 2048, 16 layers, 32/8 heads x 64, n_ff 8192, vocab 128256, tied output, "
-     "rope base 500000; without llama3 rope scaling (not supported), so ctx 8192 instead of 131072",
-     2048, 16, 32, 8, 64, 8192, 128256, 8192, 500000.0f, 1e-5f, true},
+     "Llama 3.2 1B: llama, n_embd 2048, 16 layers, 32/8 heads x 64, n_ff 8192, vocab 128256, ctx 131072, "
+     "tied output, rope base 500000 with rope_freqs (llama3 scaling, factor 32)",
+     2048, 16, 32, 8, 64, 8192, 128256, 131072, 500000.0f, 1e-5f, true, 0, 0, 0, 32.0f},
+    {"smollm2-360m", "llama",
+     "SmolLM2 360M: llama, n_embd 960, 32 layers, 15/5 heads x 64, n_ff 2560, vocab 49152, ctx 8192, tied "
+     "output, rope base 100000",
+     960, 32, 15, 5, 64, 2560, 49152, 8192, 100000.0f, 1e-5f, true},
+    {"qwen2.5-0.5b", "qwen2",
+     "Qwen2.5 0.5B: qwen2, n_embd 896, 24 layers, 14/2 heads x 64, n_ff 4864, vocab 151936, ctx 32768, "
+     "q/k/v biases, tied output, rope base 1e6",
+     896, 24, 14, 2, 64, 4864, 151936, 32768, 1000000.0f, 1e-6f, true},
+    {"qwen3-0.6b", "qwen3",
+     "Qwen3 0.6B: qwen3, n_embd 1024, 28 layers, 16/8 heads x 128, n_ff 3072, vocab 151936, ctx 40960, "
+     "QK-norm, tied output, rope base 1e6",
+     1024, 28, 16, 8, 128, 3072, 151936, 40960, 1000000.0f, 1e-6f, true},
+    {"phi-3-mini", "phi3",
+     "Phi-3 mini 4k: phi3, n_embd 3072, 32 layers, 32/32 heads x 96, n_ff 8192, vocab 32064, ctx 4096, "
+     "fused qkv and gate+up, separate output",
+     3072, 32, 32, 32, 96, 8192, 32064, 4096, 10000.0f, 1e-5f, false},
     {"gemma-2b", "gemma",
      "Gemma 2B: gemma, n_embd 2048, 18 layers, 8/1 heads x 256, n_ff 16384, vocab 256000, ctx 8192, tied output",
      2048, 18, 8, 1, 256, 16384, 256000, 8192, 10000.0f, 1e-6f, true},
-    {"qwen2.5-0.5b", "llama",
-     "Qwen2.5 0.5B shapes: n_embd 896, 24 layers, 14/2 heads x 64, n_ff 4864, vocab 151936, ctx 32768, tied "
-     "output, rope base 1e6; written as arch llama (qwen2's q/k/v biases are not supported yet, so omitted)",
-     896, 24, 14, 2, 64, 4864, 151936, 32768, 1000000.0f, 1e-6f, true},
+    {"gemma-2-2b", "gemma2",
+     "Gemma 2 2B: gemma2, n_embd 2304, 26 layers, 8/4 heads x 256, n_ff 9216, vocab 256000, ctx 8192, "
+     "window 4096 on even layers, soft-caps 50/30, tied output",
+     2304, 26, 8, 4, 256, 9216, 256000, 8192, 10000.0f, 1e-6f, true, 4096, 50.0f, 30.0f},
+    {"gemma-3-270m", "gemma3",
+     "Gemma 3 270M: gemma3, n_embd 640, 18 layers, 4/1 heads x 256, n_ff 2048, vocab 262144, ctx 32768, "
+     "window 512 on 5 of 6 layers, QK-norm, tied output",
+     640, 18, 4, 1, 256, 2048, 262144, 32768, 1000000.0f, 1e-6f, true, 512},
+    {"gemma-3-1b", "gemma3",
+     "Gemma 3 1B: gemma3, n_embd 1152, 26 layers, 4/1 heads x 256, n_ff 6912, vocab 262144, ctx 32768, "
+     "window 512 on 5 of 6 layers, QK-norm, tied output",
+     1152, 26, 4, 1, 256, 6912, 262144, 32768, 1000000.0f, 1e-6f, true, 512},
+};
+
+// What an architecture's blocks hold beyond llama's (llama.cpp b10256's tensor lists).
+struct SynthLayout {
+  const char* arch;
+  bool qkv_bias, qk_norm, post_norms, fused;
+};
+constexpr SynthLayout kLayouts[] = {
+    {"llama", false, false, false, false}, {"gemma", false, false, false, false},
+    {"gemma2", false, false, true, false}, {"gemma3", false, true, true, false},
+    {"qwen2", true, false, false, false},  {"qwen3", false, true, false, false},
+    {"phi3", false, false, false, true},
 };
 
 // ---- random numbers ----------------------------------------------------------------------
@@ -99,9 +152,95 @@ std::string word(uint64_t i) {
 
 struct SynthTensor {
   std::string name;
-  std::vector<int64_t> ne;  // ne[0] = fan_in
-  bool ones;                // a norm: all 1
+  std::vector<int64_t> ne;    // ne[0] = fan_in
+  bool ones = false;          // a norm: all 1
+  std::vector<float> values;  // given values (1-D), else random or ones
 };
+
+const SynthLayout* find_layout(std::string_view arch) {
+  for (const SynthLayout& l : kLayouts)
+    if (arch == l.arch) return &l;
+  return nullptr;
+}
+
+// The divisors of the rotary frequencies that Llama 3.1's converter writes into
+// rope_freqs (its 'llama3' rope scaling: low_freq_factor 1, high_freq_factor 4, original
+// context 8192): 1 for wavelengths below 8192/4, `factor` above 8192, a blend between.
+std::vector<float> llama3_rope_freqs(const SynthPreset& p) {
+  constexpr double kLow = 1, kHigh = 4, kOrig = 8192, kPi = 3.14159265358979323846;
+  std::vector<float> f(p.head_dim / 2);
+  for (size_t i = 0; i < f.size(); ++i) {
+    const double freq = std::pow(static_cast<double>(p.rope_base), -2.0 * i / p.head_dim);
+    const double wavelen = 2 * kPi / freq;
+    if (wavelen < kOrig / kHigh) {
+      f[i] = 1;
+    } else if (wavelen > kOrig / kLow) {
+      f[i] = p.llama3_rope_factor;
+    } else {
+      const double smooth = (kOrig / wavelen - kLow) / (kHigh - kLow);
+      f[i] = static_cast<float>(1 / ((1 - smooth) / p.llama3_rope_factor + smooth));
+    }
+  }
+  return f;
+}
+
+// Tensors in the order llama.cpp's converters write them.
+std::vector<SynthTensor> tensors_of(const SynthPreset& p, const SynthLayout& lay) {
+  std::vector<SynthTensor> ts;
+  const int64_t E = p.n_embd, Q = int64_t{p.n_head} * p.head_dim, KV = int64_t{p.n_head_kv} * p.head_dim;
+  const int64_t F = p.n_ff, D = p.head_dim;
+  ts.push_back({"token_embd.weight", {E, p.n_vocab}});
+  if (p.llama3_rope_factor > 0) ts.push_back({"rope_freqs.weight", {D / 2}, false, llama3_rope_freqs(p)});
+  ts.push_back({"output_norm.weight", {E}, true});
+  if (!p.tied) ts.push_back({"output.weight", {E, p.n_vocab}});
+  for (int l = 0; l < p.n_layer; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    ts.push_back({b + "attn_norm.weight", {E}, true});
+    if (lay.fused) {
+      ts.push_back({b + "attn_qkv.weight", {E, Q + 2 * KV}});
+    } else {
+      ts.push_back({b + "attn_q.weight", {E, Q}});
+      ts.push_back({b + "attn_k.weight", {E, KV}});
+      ts.push_back({b + "attn_v.weight", {E, KV}});
+    }
+    if (lay.qkv_bias)
+      for (const char* t : {"attn_q.bias", "attn_k.bias", "attn_v.bias"})
+        ts.push_back({b + t, {t[5] == 'q' ? Q : KV}});
+    if (lay.qk_norm) {
+      ts.push_back({b + "attn_q_norm.weight", {D}, true});
+      ts.push_back({b + "attn_k_norm.weight", {D}, true});
+    }
+    ts.push_back({b + "attn_output.weight", {Q, E}});
+    if (lay.post_norms) ts.push_back({b + "post_attention_norm.weight", {E}, true});
+    ts.push_back({b + "ffn_norm.weight", {E}, true});
+    if (!lay.fused) ts.push_back({b + "ffn_gate.weight", {E, F}});
+    ts.push_back({b + "ffn_up.weight", {E, lay.fused ? 2 * F : F}});
+    ts.push_back({b + "ffn_down.weight", {F, E}});
+    if (lay.post_norms) ts.push_back({b + "post_ffw_norm.weight", {E}, true});
+  }
+  return ts;
+}
+
+// The architecture's hyperparameters, as the converters write them.
+void put_hyperparameters(const SynthPreset& p, GgufWriter* meta) {
+  const std::string a = std::string(p.arch) + ".";
+  meta->SetU32(a + "context_length", p.n_ctx);
+  meta->SetU32(a + "embedding_length", p.n_embd);
+  meta->SetU32(a + "block_count", p.n_layer);
+  meta->SetU32(a + "feed_forward_length", p.n_ff);
+  meta->SetU32(a + "attention.head_count", p.n_head);
+  meta->SetU32(a + "attention.head_count_kv", p.n_head_kv);
+  meta->SetF32(a + "attention.layer_norm_rms_epsilon", p.norm_eps);
+  meta->SetU32(a + "attention.key_length", p.head_dim);
+  meta->SetU32(a + "attention.value_length", p.head_dim);
+  meta->SetU32(a + "rope.dimension_count", p.head_dim);
+  meta->SetF32(a + "rope.freq_base", p.rope_base);
+  meta->SetU32(a + "vocab_size", p.n_vocab);
+  if (p.sliding_window > 0) meta->SetU32(a + "attention.sliding_window", p.sliding_window);
+  if (p.attn_softcap > 0) meta->SetF32(a + "attn_logit_softcapping", p.attn_softcap);
+  if (p.final_softcap > 0) meta->SetF32(a + "final_logit_softcapping", p.final_softcap);
+  if (std::string_view(p.arch) == "phi3") meta->SetU32(a + "rope.scaling.original_context_length", p.n_ctx);
+}
 
 }  // namespace
 
@@ -144,26 +283,9 @@ Status SynthModel(const std::string& out_path, const SynthOptions& o) {
     for (const SynthPreset& q : kPresets) names += std::string(names.empty() ? "" : ", ") + q.name;
     return InvalidArgument("unknown preset '" + o.preset + "' (expected one of: " + names + ")");
   }
-  const std::string a = p->arch;
-
-  // Tensors in the order llama.cpp's converters write them.
-  std::vector<SynthTensor> ts;
-  const int64_t E = p->n_embd, Q = int64_t{p->n_head} * p->head_dim, KV = int64_t{p->n_head_kv} * p->head_dim;
-  ts.push_back({"token_embd.weight", {E, p->n_vocab}, false});
-  ts.push_back({"output_norm.weight", {E}, true});
-  if (!p->tied) ts.push_back({"output.weight", {E, p->n_vocab}, false});
-  for (int l = 0; l < p->n_layer; ++l) {
-    const std::string b = "blk." + std::to_string(l) + ".";
-    ts.push_back({b + "attn_norm.weight", {E}, true});
-    ts.push_back({b + "attn_q.weight", {E, Q}, false});
-    ts.push_back({b + "attn_k.weight", {E, KV}, false});
-    ts.push_back({b + "attn_v.weight", {E, KV}, false});
-    ts.push_back({b + "attn_output.weight", {Q, E}, false});
-    ts.push_back({b + "ffn_norm.weight", {E}, true});
-    ts.push_back({b + "ffn_gate.weight", {E, p->n_ff}, false});
-    ts.push_back({b + "ffn_up.weight", {E, p->n_ff}, false});
-    ts.push_back({b + "ffn_down.weight", {p->n_ff, E}, false});
-  }
+  const SynthLayout* layout = find_layout(p->arch);
+  if (!layout) return Internal(std::string("synth: no tensor layout for architecture ") + p->arch);
+  const std::vector<SynthTensor> ts = tensors_of(*p, *layout);
 
   ModelFacts facts{p->n_layer, !p->tied};
   std::vector<GgufStreamWriter::Tensor> infos;
@@ -177,22 +299,11 @@ Status SynthModel(const std::string& out_path, const SynthOptions& o) {
   }
 
   GgufWriter meta;
-  meta.SetString("general.architecture", a);
+  meta.SetString("general.architecture", p->arch);
   meta.SetString("general.name", std::string("synth-") + p->name);
   meta.SetU32("general.file_type", TargetInfo(o.target).file_type);
   meta.SetU32("general.quantization_version", 2);
-  meta.SetU32(a + ".context_length", p->n_ctx);
-  meta.SetU32(a + ".embedding_length", p->n_embd);
-  meta.SetU32(a + ".block_count", p->n_layer);
-  meta.SetU32(a + ".feed_forward_length", p->n_ff);
-  meta.SetU32(a + ".attention.head_count", p->n_head);
-  meta.SetU32(a + ".attention.head_count_kv", p->n_head_kv);
-  meta.SetF32(a + ".attention.layer_norm_rms_epsilon", p->norm_eps);
-  meta.SetU32(a + ".attention.key_length", p->head_dim);
-  meta.SetU32(a + ".attention.value_length", p->head_dim);
-  meta.SetU32(a + ".rope.dimension_count", p->head_dim);
-  meta.SetF32(a + ".rope.freq_base", p->rope_base);
-  meta.SetU32(a + ".vocab_size", p->n_vocab);
+  put_hyperparameters(*p, &meta);
   std::vector<std::string> tokens;
   std::vector<float> scores;
   std::vector<int32_t> types;
@@ -222,7 +333,9 @@ Status SynthModel(const std::string& out_path, const SynthOptions& o) {
     const float sigma = 1.0f / std::sqrt(static_cast<float>(cols));
     const uint64_t seed = o.seed;
     RowSource source = [&, i](int64_t r, float* dst) -> Status {
-      if (t.ones) {
+      if (!t.values.empty()) {
+        std::copy(t.values.begin(), t.values.end(), dst);
+      } else if (t.ones) {
         for (int64_t c = 0; c < cols; ++c) dst[c] = 1.0f;
       } else {
         Xoshiro g(row_key(seed, static_cast<uint64_t>(i), static_cast<uint64_t>(r)));

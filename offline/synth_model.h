@@ -16,6 +16,11 @@
 // (bijective base-26 words, with and without the word-start mark; every piece's prefix
 // is a piece too, so BPE can build each one), scores -k for the k-th. bos 1, eos 2.
 //
+// Tensors per architecture as llama.cpp b10256 loads them: q/k/v biases (qwen2), QK-norm
+// (qwen3, gemma3), post-norms (gemma2, gemma3), fused attn_qkv and gate+up ffn_up (phi3),
+// rope_freqs computed as the Llama 3.1 converter does (llama3 presets). Biases are random
+// like weights; norms are 1.
+//
 // Type choice per tensor: the rules of `ember quantize` (offline/quantize_model.h).
 #pragma once
 #include <cstdint>
@@ -31,11 +36,14 @@ namespace ember {
 
 struct SynthPreset {
   const char* name;
-  const char* arch;         // "llama" or "gemma"
+  const char* arch;         // general.architecture; its tensor layout comes from the arch
   const char* description;  // shapes, and what differs from the real model
   int32_t n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_vocab, n_ctx;
   float rope_base, norm_eps;
   bool tied;  // no output.weight: the output reuses token_embd
+  int32_t sliding_window = 0;         // gemma2/gemma3 local layers
+  float attn_softcap = 0, final_softcap = 0;  // gemma2
+  float llama3_rope_factor = 0;       // > 0: a rope_freqs tensor (Llama 3.1/3.2 scaling)
 };
 std::span<const SynthPreset> SynthPresets();
 const SynthPreset* FindSynthPreset(std::string_view name);  // nullptr when unknown

@@ -661,7 +661,7 @@ TEST_F(QuantFiles, CliSynth) {
   r = run({"synth", "--list"});
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("gemma-2b"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("llama3 rope scaling"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rope_freqs (llama3 scaling"), std::string::npos) << r.out;
 
   EXPECT_USAGE_ERROR(run({"synth", "--type", "f32", "-o", path("x.gguf")}), "--preset");
   EXPECT_USAGE_ERROR(run({"synth", "--preset", "tiny", "-o", path("x.gguf")}), "--type");
