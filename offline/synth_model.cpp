@@ -82,12 +82,15 @@ constexpr SynthPreset kPresets[] = {
 struct SynthLayout {
   const char* arch;
   bool qkv_bias, qk_norm, post_norms, fused;
+  // A control token the family's loaders insist on (llama.cpp requires <|endoftext|> of a
+  // model whose name says phi-3); it replaces the last synthetic piece.
+  const char* required_token = nullptr;
 };
 constexpr SynthLayout kLayouts[] = {
     {"llama", false, false, false, false}, {"gemma", false, false, false, false},
     {"gemma2", false, false, true, false}, {"gemma3", false, true, true, false},
     {"qwen2", true, false, false, false},  {"qwen3", false, true, false, false},
-    {"phi3", false, false, false, true},
+    {"phi3", false, false, false, true, "<|endoftext|>"},
 };
 
 // ---- random numbers ----------------------------------------------------------------------
@@ -308,6 +311,10 @@ Status SynthModel(const std::string& out_path, const SynthOptions& o) {
   std::vector<float> scores;
   std::vector<int32_t> types;
   SynthVocab(p->n_vocab, &tokens, &scores, &types);
+  if (layout->required_token) {
+    tokens.back() = layout->required_token;
+    types.back() = 3;
+  }
   meta.SetString("tokenizer.ggml.model", "llama");
   meta.SetStringArray("tokenizer.ggml.tokens", std::move(tokens));
   meta.SetF32Array("tokenizer.ggml.scores", std::move(scores));
