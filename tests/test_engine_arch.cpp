@@ -1,7 +1,7 @@
 // Architectures as data: strict loading (every tensor a family needs is required, every
 // tensor it does not use is an error, each named in one line), the family rules that
 // fixtures' goldens do not isolate (sliding-window pattern, per-layer rope, LongRoPE,
-// output bias) checked through exact identities.
+// output bias) checked through exact identities, and LoRA's refusal of fused projections.
 // Fixture goldens: test_engine.cpp.
 #include <gtest/gtest.h>
 
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/lora/lora.h"
 #include "engine/model/model.h"
 #include "support/fixtures.h"
 #include "support/gguf_edit.h"
@@ -287,6 +288,53 @@ TEST(ArchRules, OutputBiasIsAddedToTheLogits) {
   std::vector<float> want = all_logits(*without->model, ids);
   for (size_t i = 0; i < want.size(); ++i) want[i] += bias[i % bias.size()];
   EXPECT_TRUE(all_logits(*with->model, ids) == want);
+}
+
+// ---- LoRA on fused projections ------------------------------------------------------------
+
+LoraWeight lora_weight(int32_t layer, Proj p, int32_t n_in, int32_t n_out) {
+  LoraWeight w;
+  w.target = lora_target_name(layer, p);
+  w.layer = layer;
+  w.proj = p;
+  w.rank = 2;
+  w.n_in = n_in;
+  w.n_out = n_out;
+  w.a.assign(static_cast<size_t>(w.rank) * n_in * 4, 0);
+  w.b.assign(static_cast<size_t>(w.rank) * n_out * 4, 0);
+  return w;
+}
+
+TEST(ArchLora, FusedProjectionsAreRefused) {
+  auto phi3 = load_edited("tiny-phi3-f32.gguf", {});
+  ASSERT_TRUE(phi3->status.ok()) << phi3->status.ToString();
+  const Model& m = *phi3->model;
+  std::unique_ptr<LoraAdapter> a;
+  Status s = LoraAdapter::FromWeights(m, "up", 0, false, {lora_weight(0, Proj::kUp, 128, 256)}, &a);
+  EXPECT_EQ(s.code(), Code::kUnsupported) << s.ToString();
+  EXPECT_TRUE(contains(s.message(), "fused projection 'ffn_up'")) << s.message();
+  s = LoraAdapter::FromWeights(m, "k", 0, false, {lora_weight(1, Proj::kK, 128, 128)}, &a);
+  EXPECT_TRUE(contains(s.message(), "fused projection 'attn_qkv'")) << s.message();
+  // Unfused projections of the same model adapt as usual.
+  s = LoraAdapter::FromWeights(m, "down", 0, false, {lora_weight(0, Proj::kDown, 256, 128)}, &a);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+
+  // A GGUF adapter of the fused tensor itself, as llama.cpp's converter would name it.
+  GgufWriter w;
+  w.SetString("general.architecture", "phi3");
+  w.SetString("general.type", "adapter");
+  w.SetString("adapter.type", "lora");
+  w.SetF32("adapter.lora.alpha", 2);
+  const std::vector<float> A(128 * 2, 0.f), B(2 * 384, 0.f);
+  ASSERT_TRUE(w.AddTensor("blk.0.attn_qkv.weight.lora_a", DType::F32, {128, 2}, A.data(), A.size() * 4).ok());
+  ASSERT_TRUE(w.AddTensor("blk.0.attn_qkv.weight.lora_b", DType::F32, {2, 384}, B.data(), B.size() * 4).ok());
+  const std::vector<uint8_t> bytes = w.Serialize();
+  std::unique_ptr<GgufFile> g;
+  ASSERT_TRUE(GgufFile::FromMemory(bytes.data(), bytes.size(), "qkv-adapter.gguf", &g).ok());
+  s = LoraAdapter::FromGguf(m, *g, &a);
+  EXPECT_EQ(s.code(), Code::kUnsupported) << s.ToString();
+  EXPECT_TRUE(contains(s.message(), "blk.0.attn_qkv.weight.lora_a")) << s.message();
+  EXPECT_TRUE(contains(s.message(), "fused projection 'attn_qkv'")) << s.message();
 }
 
 }  // namespace
