@@ -80,6 +80,20 @@ bool ends_with(const std::string& s, std::string_view suf) {
   return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }
 
+// Fused projections (phi3: attn_qkv holds the q, k and v rows, ffn_up the gate and up rows)
+// are one file tensor the model binds as row ranges. An adapter of the fused tensor, or of
+// one of its parts, is refused: it would otherwise be misapplied or silently dropped.
+Status refuse_fused(const std::string& where, const std::string& fused) {
+  return Unsupported(where + ": LoRA on the fused projection '" + fused + "' (or a part of it) is not supported");
+}
+
+// The fused tensor projection p of `c` lives in ("" when p has its own tensor).
+std::string fused_tensor_of(const ModelConfig& c, Proj p) {
+  if (c.fused_qkv && (p == Proj::kQ || p == Proj::kK || p == Proj::kV)) return "attn_qkv";
+  if (c.fused_gate_up && (p == Proj::kGate || p == Proj::kUp)) return "ffn_up";
+  return "";
+}
+
 }  // namespace
 
 float lora_element(DType t, const std::vector<uint8_t>& v, size_t i) {
@@ -219,6 +233,8 @@ Status LoraAdapter::Validate() {
     LoraWeight& w = weights_[i];
     const std::string where = name_ + ": tensor '" + w.target + "'";
     if (i > 0 && weights_[i - 1].target == w.target) return BadFormat(where + ": adapted twice");
+    const std::string fused = w.embedding ? "" : fused_tensor_of(c, w.proj);
+    if (!fused.empty()) return refuse_fused(where, fused);
     const kernels::MatView* m = lora_target_matrix(*model_, w.layer, w.proj);
     if (!m || !m->data) return NotFound(where + ": the model has no such weight");
     if (w.type != DType::F32 && w.type != DType::F16)
@@ -237,7 +253,6 @@ Status LoraAdapter::Validate() {
     w.factor = alpha_ == 0 ? 1.0f : rslora_ ? alpha_ / std::sqrt(static_cast<float>(w.rank))
                                             : alpha_ / static_cast<float>(w.rank);
   }
-  (void)c;
   return Status::Ok();
 }
 
@@ -270,6 +285,7 @@ Status gguf_lora_weight(const std::string& where, const std::string& target, con
                         const GgufTensor& tb, LoraWeight* out) {
   LoraWeight w;
   w.target = target;
+  if (ends_with(target, ".attn_qkv.weight")) return refuse_fused(where, "attn_qkv");
   if (!lora_parse_target(target, &w.layer, &w.proj, &w.embedding))
     return NotFound(where + ": '" + target + "' is not a weight LoRA can adapt in this engine");
   if (t.n_dims != 2 || tb.n_dims != 2)
@@ -424,6 +440,7 @@ Status pair_peft_tensors(const SafetensorsFile& st, const std::string& st_path,
       const std::string layer = module.substr(13, dot - 13), sub = module.substr(dot + 1);
       for (const ProjName& pn : kProjNames)
         if (sub == pn.peft) target = "blk." + layer + "." + pn.gguf + ".weight";
+      if (sub == "self_attn.qkv_proj" || sub == "mlp.gate_up_proj") return refuse_fused(where, sub);
     }
     if (target.empty()) return Unsupported(where + ": module '" + module + "' has no GGUF counterpart");
     if (!t.supported) return Unsupported(where + ": dtype " + t.dtype_name);

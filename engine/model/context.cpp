@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <tuple>
 
 #include "core/log.h"
 #include "core/thread_pool.h"
@@ -31,10 +32,11 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
   const size_t L = c.n_layer, H = c.n_head_kv, T = ctx->n_ctx_, B = ctx->n_batch_;
   const size_t half = c.rope_dim / 2;
   try {
+    ctx->PlanRope();
     ctx->k_cache_.assign(L * H * T * c.head_dim, 0.0f);
     ctx->v_cache_.assign(L * H * T * c.head_dim_v, 0.0f);
-    ctx->rope_cos_.resize(T * half);
-    ctx->rope_sin_.resize(T * half);
+    ctx->rope_cos_.resize(ctx->rope_params_.size() * T * half);
+    ctx->rope_sin_.resize(ctx->rope_params_.size() * T * half);
     ctx->x_.resize(B * c.n_embd);
     ctx->xn_.resize(B * c.n_embd);
     ctx->q_.resize(B * c.q_dim());
@@ -68,18 +70,48 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
     ctx->allocated_bytes_ += v->size() * sizeof(float);
   ctx->allocated_bytes_ += ctx->workspace_.size();
 
-  // Rotary tables in double precision, rounded once.
-  for (size_t pos = 0; pos < T; ++pos)
-    for (size_t i = 0; i < half; ++i) {
-      const double theta = static_cast<double>(pos) * c.rope_freq_scale *
-                           std::pow(static_cast<double>(c.rope_freq_base), -2.0 * i / c.rope_dim);
-      ctx->rope_cos_[pos * half + i] = static_cast<float>(std::cos(theta));
-      ctx->rope_sin_[pos * half + i] = static_cast<float>(std::sin(theta));
-    }
+  ctx->FillRopeTables();
   EMBER_LOG_INFO("context: n_ctx %d, n_batch %d, %d threads, kernels %s, %.1f MiB", ctx->n_ctx_, ctx->n_batch_,
                  ctx->n_threads_, ctx->kt_->name, ctx->allocated_bytes_ / 1048576.0);
   *out = std::move(ctx);
   return Status::Ok();
+}
+
+// One table per distinct rotary parameter set; sliding-window layers may rope differently
+// (gemma3). The frequency divisors depend on the context's size (LongRoPE).
+void Context::PlanRope() {
+  const ModelConfig& c = model_.config();
+  const float* factors = model_.rope_factors(n_ctx_);
+  layer_rope_.assign(c.n_layer, 0);
+  rope_params_.clear();
+  for (int32_t l = 0; l < c.n_layer; ++l) {
+    const bool swa = !c.layer_swa.empty() && c.layer_swa[l];
+    const RopeParams p{swa ? c.rope_freq_base_swa : c.rope_freq_base, swa ? c.rope_freq_scale_swa : c.rope_freq_scale,
+                       factors};
+    auto it = std::find(rope_params_.begin(), rope_params_.end(), p);
+    layer_rope_[l] = static_cast<int32_t>(it - rope_params_.begin());
+    if (it == rope_params_.end()) rope_params_.push_back(p);
+  }
+}
+
+// In double precision, rounded once (theta's operation order is that of the tables
+// before per-layer sets existed, so files without factors get the same bits).
+void Context::FillRopeTables() {
+  const ModelConfig& c = model_.config();
+  const size_t half = c.rope_dim / 2, T = n_ctx_;
+  const double mscale = c.rope_attn_factor;
+  for (size_t k = 0; k < rope_params_.size(); ++k) {
+    const RopeParams& p = rope_params_[k];
+    float* cs = rope_cos_.data() + k * T * half;
+    float* sn = rope_sin_.data() + k * T * half;
+    for (size_t pos = 0; pos < T; ++pos)
+      for (size_t i = 0; i < half; ++i) {
+        const double divisor = p.factors ? static_cast<double>(p.factors[i]) : 1.0;
+        const double theta = static_cast<double>(pos) * p.scale * std::pow(p.base, -2.0 * i / c.rope_dim) / divisor;
+        cs[pos * half + i] = static_cast<float>(std::cos(theta) * mscale);
+        sn[pos * half + i] = static_cast<float>(std::sin(theta) * mscale);
+      }
+  }
 }
 
 Status Context::Eval(const int32_t* ids, size_t n) {
@@ -166,22 +198,39 @@ void Context::Embed(const int32_t* ids, int32_t n) {
   if (c.embed_scale != 1.0f) kt_->scale(x_.data(), c.embed_scale, static_cast<size_t>(n) * c.n_embd);
 }
 
+// q = xn Wq^T (+ bq), k and v alike; then, with QK-norm, each head of q and k
+// RMS-normalized over head_dim (norm_eps), before RoPE.
+void Context::ProjectQkv(int32_t l, int32_t n) {
+  const ModelConfig& c = model_.config();
+  const LayerWeights& w = model_.weights().layers[l];
+  Linear(l, Proj::kQ, w.wq, xn_.data(), n, q_.data());
+  Linear(l, Proj::kK, w.wk, xn_.data(), n, k_.data());
+  Linear(l, Proj::kV, w.wv, xn_.data(), n, v_.data());
+  for (const auto& [b, y, dim] : {std::tuple{w.bq, q_.data(), c.q_dim()}, std::tuple{w.bk, k_.data(), c.kv_dim()},
+                                  std::tuple{w.bv, v_.data(), c.kv_dim_v()}})
+    for (int32_t t = 0; b && t < n; ++t) kt_->add(y + static_cast<size_t>(t) * dim, b, dim);
+  const size_t hd = c.head_dim;
+  for (const auto& [g, y, heads] :
+       {std::tuple{w.q_norm, q_.data(), c.n_head}, std::tuple{w.k_norm, k_.data(), c.n_head_kv}})
+    for (size_t h = 0; g && h < static_cast<size_t>(n) * heads; ++h)  // heads are contiguous rows of hd
+      kt_->rmsnorm(y + h * hd, y + h * hd, g, hd, c.norm_eps);
+}
+
 // Multi-head causal self-attention with grouped K/V heads, reading xn_, writing proj_.
 void Context::Attention(int32_t l, int32_t n) {
   const ModelConfig& c = model_.config();
   const LayerWeights& w = model_.weights().layers[l];
   const int32_t hd = c.head_dim, hdv = c.head_dim_v, n_kv = c.n_head_kv, group = c.n_head / c.n_head_kv;
   const size_t half = c.rope_dim / 2;
-  Linear(l, Proj::kQ, w.wq, xn_.data(), n, q_.data());  // q = xn Wq^T
-  Linear(l, Proj::kK, w.wk, xn_.data(), n, k_.data());  // k = xn Wk^T
-  Linear(l, Proj::kV, w.wv, xn_.data(), n, v_.data());  // v = xn Wv^T
+  ProjectQkv(l, n);
   auto rope = c.rope_style == RopeStyle::kNorm ? kt_->rope_norm : kt_->rope_neox;
+  const size_t table = static_cast<size_t>(layer_rope_[l]) * n_ctx_ * half;
   float* kc = k_cache_.data() + static_cast<size_t>(l) * n_kv * n_ctx_ * hd;
   float* vc = v_cache_.data() + static_cast<size_t>(l) * n_kv * n_ctx_ * hdv;
   for (int32_t t = 0; t < n; ++t) {
     const int32_t pos = n_past_ + t;
-    const float* cs = rope_cos_.data() + pos * half;
-    const float* sn = rope_sin_.data() + pos * half;
+    const float* cs = rope_cos_.data() + table + pos * half;
+    const float* sn = rope_sin_.data() + table + pos * half;
     rope(q_.data() + static_cast<size_t>(t) * c.q_dim(), c.n_head, hd, c.rope_dim, cs, sn);
     rope(k_.data() + static_cast<size_t>(t) * c.kv_dim(), n_kv, hd, c.rope_dim, cs, sn);
     for (int32_t h = 0; h < n_kv; ++h) {  // append to the cache at pos
@@ -241,6 +290,8 @@ void Context::Output(int32_t first, int32_t n) {
   hidden_row_ = first;  // hidden(i) reads these rows
   Norm(w.output_norm, n, xn, x_.data() + static_cast<size_t>(first) * c.n_embd);
   Linear(-1, Proj::kOutput, w.output, xn, n, logits_.data());
+  for (int32_t i = 0; w.output_bias && i < n; ++i)
+    kt_->add(logits_.data() + static_cast<size_t>(i) * c.n_vocab, w.output_bias, c.n_vocab);
   if (c.final_softcap > 0) kt_->softcap(logits_.data(), c.final_softcap, static_cast<size_t>(n) * c.n_vocab);
 }
 

@@ -85,6 +85,8 @@ class Context {
   void Forward(const int32_t* ids, int32_t n, bool all_logits);
   void Embed(const int32_t* ids, int32_t n);
   void Attention(int32_t layer, int32_t n);
+  // q_, k_, v_ of the batch: projections, biases, per-head QK-norm (before RoPE).
+  void ProjectQkv(int32_t layer, int32_t n);
   void FeedForward(int32_t layer, int32_t n);
   void Output(int32_t first, int32_t n);
   void Norm(const float* w, int32_t n, float* out, const float* in);
@@ -104,9 +106,20 @@ class Context {
   // KV cache, one head's positions contiguous so attention streams through them.
   std::vector<float> k_cache_;  // [n_layer][n_head_kv][n_ctx][head_dim]
   std::vector<float> v_cache_;  // [n_layer][n_head_kv][n_ctx][head_dim_v]
-  // Rotary angles per position: theta(p, i) = p * freq_scale * base^(-2i/rope_dim).
-  std::vector<float> rope_cos_;  // [n_ctx][rope_dim/2]
-  std::vector<float> rope_sin_;  // [n_ctx][rope_dim/2]
+  // Rotary tables, one per distinct (base, scale, factors) among the layers (gemma3: its
+  // sliding-window and global layers; others: one), each [n_ctx][rope_dim/2]:
+  // cos/sin(theta) * attn_factor, theta(p, i) = p * freq_scale * base^(-2i/rope_dim) / factor_i.
+  struct RopeParams {
+    double base, scale;
+    const float* factors;  // nullptr: all 1
+    bool operator==(const RopeParams&) const = default;
+  };
+  void PlanRope();         // rope_params_, layer_rope_
+  void FillRopeTables();   // rope_cos_, rope_sin_ (allocated)
+  std::vector<RopeParams> rope_params_;
+  std::vector<int32_t> layer_rope_;  // [n_layer] index into rope_params_
+  std::vector<float> rope_cos_;  // [n_tables][n_ctx][rope_dim/2]
+  std::vector<float> rope_sin_;  // [n_tables][n_ctx][rope_dim/2]
   // Scratch for one batch.
   std::vector<float> x_;       // [n_batch][n_embd]   residual stream
   std::vector<float> xn_;      // [n_batch][n_embd]   normed input of a block

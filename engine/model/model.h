@@ -2,6 +2,7 @@
 // the mmapped file and are used in place; a Model is read-only once loaded and
 // may be shared by several Contexts.
 #pragma once
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,12 +17,18 @@
 namespace ember {
 
 // One transformer block's weights. Matrices are [rows = out][cols = in] as GGUF
-// stores them (ne[0] = in); vectors are float.
+// stores them (ne[0] = in); vectors are float. A fused file tensor (phi3's attn_qkv,
+// ffn_up) is bound as row ranges of it: wq/wk/wv and gate/up are views into it.
 struct LayerWeights {
   const float* attn_norm = nullptr;       // [n_embd]
   kernels::MatView wq;                    // [n_head*head_dim][n_embd]
   kernels::MatView wk;                    // [n_head_kv*head_dim][n_embd]
   kernels::MatView wv;                    // [n_head_kv*head_dim_v][n_embd]
+  const float* bq = nullptr;              // [n_head*head_dim]      (qkv_bias only)
+  const float* bk = nullptr;              // [n_head_kv*head_dim]   (qkv_bias only)
+  const float* bv = nullptr;              // [n_head_kv*head_dim_v] (qkv_bias only)
+  const float* q_norm = nullptr;          // [head_dim] (qk_norm only)
+  const float* k_norm = nullptr;          // [head_dim] (qk_norm only)
   kernels::MatView wo;                    // [n_embd][n_head*head_dim_v]
   const float* post_attn_norm = nullptr;  // [n_embd] (post_norms only)
   const float* ffn_norm = nullptr;        // [n_embd]
@@ -36,7 +43,13 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   const float* output_norm = nullptr;  // [n_embd]
   kernels::MatView output;             // [n_vocab][n_embd]; token_embd when tied
+  const float* output_bias = nullptr;  // [n_vocab] added to the logits (may_have_output_bias)
   bool tied_output = false;
+  // RoPE frequency divisors [rope_dim/2], nullptr when the file has none: rope_freqs
+  // (Llama 3.x, every context) or LongRoPE's pair (phi3, chosen by the context's size).
+  const float* rope_freqs = nullptr;
+  const float* rope_factors_long = nullptr;
+  const float* rope_factors_short = nullptr;
 };
 
 struct ModelParams {
@@ -59,11 +72,29 @@ class Model {
   uint64_t n_params() const { return n_params_; }
   uint64_t weight_bytes() const { return weight_bytes_; }
   bool vocab_only() const { return params_.vocab_only; }
+  // The RoPE frequency divisors a context of n_ctx positions uses (nullptr: none): rope_freqs
+  // if present, else LongRoPE's long factors above rope.scaling.original_context_length and
+  // its short ones up to it (llama.cpp's choice).
+  const float* rope_factors(int32_t n_ctx) const;
 
  private:
   Model() = default;
   Status BindWeights();
-  Status Matrix(const std::string& name, int64_t cols, int64_t rows, kernels::MatView* out);
+  Status BindLayer(int32_t il, LayerWeights* l);
+  Status BindRopeFactors();
+  // The first tensor of the file no Bind* call used is an error naming it.
+  Status CheckAllTensorsUsed() const;
+  const GgufTensor* Use(const std::string& name);  // FindTensor, marked as used
+  struct RowRange {
+    int64_t rows;
+    kernels::MatView* out;
+  };
+  // A 2-D weight of `cols` columns whose rows are the consecutive ranges `parts`, each
+  // bound as a view in place (one part: a plain matrix; several: a fused tensor).
+  Status Matrices(const std::string& name, int64_t cols, std::initializer_list<RowRange> parts);
+  Status Matrix(const std::string& name, int64_t cols, int64_t rows, kernels::MatView* out) {
+    return Matrices(name, cols, {{rows, out}});
+  }
   Status Vector(const std::string& name, int64_t n, bool required, const float** out);
 
   std::unique_ptr<GgufFile> gguf_;
@@ -72,6 +103,7 @@ class Model {
   ModelWeights weights_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::vector<std::vector<float>> owned_vectors_;  // norm vectors stored as F16/BF16, converted
+  std::vector<bool> used_;  // [gguf tensors] bound by BindWeights
   uint64_t n_params_ = 0;
   uint64_t weight_bytes_ = 0;
 };
