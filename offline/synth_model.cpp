@@ -166,34 +166,14 @@ const SynthLayout* find_layout(std::string_view arch) {
   return nullptr;
 }
 
-// The divisors of the rotary frequencies that Llama 3.1's converter writes into
-// rope_freqs (its 'llama3' rope scaling: low_freq_factor 1, high_freq_factor 4, original
-// context 8192): 1 for wavelengths below 8192/4, `factor` above 8192, a blend between.
-std::vector<float> llama3_rope_freqs(const SynthPreset& p) {
-  constexpr double kLow = 1, kHigh = 4, kOrig = 8192, kPi = 3.14159265358979323846;
-  std::vector<float> f(p.head_dim / 2);
-  for (size_t i = 0; i < f.size(); ++i) {
-    const double freq = std::pow(static_cast<double>(p.rope_base), -2.0 * i / p.head_dim);
-    const double wavelen = 2 * kPi / freq;
-    if (wavelen < kOrig / kHigh) {
-      f[i] = 1;
-    } else if (wavelen > kOrig / kLow) {
-      f[i] = p.llama3_rope_factor;
-    } else {
-      const double smooth = (kOrig / wavelen - kLow) / (kHigh - kLow);
-      f[i] = static_cast<float>(1 / ((1 - smooth) / p.llama3_rope_factor + smooth));
-    }
-  }
-  return f;
-}
-
 // Tensors in the order llama.cpp's converters write them.
 std::vector<SynthTensor> tensors_of(const SynthPreset& p, const SynthLayout& lay) {
   std::vector<SynthTensor> ts;
   const int64_t E = p.n_embd, Q = int64_t{p.n_head} * p.head_dim, KV = int64_t{p.n_head_kv} * p.head_dim;
   const int64_t F = p.n_ff, D = p.head_dim;
   ts.push_back({"token_embd.weight", {E, p.n_vocab}});
-  if (p.llama3_rope_factor > 0) ts.push_back({"rope_freqs.weight", {D / 2}, false, llama3_rope_freqs(p)});
+  if (p.llama3_rope_factor > 0)
+    ts.push_back({"rope_freqs.weight", {D / 2}, false, Llama3RopeFreqs(p.head_dim, p.rope_base, p.llama3_rope_factor)});
   ts.push_back({"output_norm.weight", {E}, true});
   if (!p.tied) ts.push_back({"output.weight", {E, p.n_vocab}});
   for (int l = 0; l < p.n_layer; ++l) {
@@ -248,6 +228,26 @@ void put_hyperparameters(const SynthPreset& p, GgufWriter* meta) {
 }  // namespace
 
 std::span<const SynthPreset> SynthPresets() { return kPresets; }
+
+// Wavelengths below original/high keep their frequency, above original/low divide it by
+// `factor`, and between the two the divisor blends smoothly.
+std::vector<float> Llama3RopeFreqs(int32_t head_dim, float rope_base, float factor) {
+  constexpr double kLow = 1, kHigh = 4, kOrig = 8192, kPi = 3.14159265358979323846;
+  std::vector<float> f(head_dim / 2);
+  for (size_t i = 0; i < f.size(); ++i) {
+    const double freq = std::pow(static_cast<double>(rope_base), -2.0 * i / head_dim);
+    const double wavelen = 2 * kPi / freq;
+    if (wavelen < kOrig / kHigh) {
+      f[i] = 1;
+    } else if (wavelen > kOrig / kLow) {
+      f[i] = factor;
+    } else {
+      const double smooth = (kOrig / wavelen - kLow) / (kHigh - kLow);
+      f[i] = static_cast<float>(1 / ((1 - smooth) / factor + smooth));
+    }
+  }
+  return f;
+}
 
 const SynthPreset* FindSynthPreset(std::string_view name) {
   for (const SynthPreset& p : kPresets)

@@ -57,6 +57,11 @@ struct SynthOptions {
 };
 Status SynthModel(const std::string& out_path, const SynthOptions& options);
 
+// The 'llama3' rope-scaling divisors of a head of head_dim dims (head_dim/2 values), as
+// Llama 3.1's converter computes them into rope_freqs (low_freq_factor 1, high 4,
+// original context 8192).
+std::vector<float> Llama3RopeFreqs(int32_t head_dim, float rope_base, float factor);
+
 // The vocabulary described above, n_vocab >= 260 entries.
 void SynthVocab(int32_t n_vocab, std::vector<std::string>* tokens, std::vector<float>* scores,
                 std::vector<int32_t>* types);
