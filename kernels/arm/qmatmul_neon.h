@@ -729,6 +729,8 @@ void add_quant_common(Table& t) {
   t.of(DType::Q5_1).qmatmul = qmatmul<Kern32<Q5_1, D>>;
   t.of(DType::Q4_K).qmatmul = qmatmul<KernK<Q4_K, D>>;
   t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K, D>>;
+  t.of(DType::Q5_K).declined = true;
+  t.of(DType::IQ4_XS).declined = true;
 }
 
 }  // namespace

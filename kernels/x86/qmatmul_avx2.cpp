@@ -902,6 +902,8 @@ void add_quant_avx2(Table& t) {
   t.of(DType::Q5_1).qmatmul = qmatmul<Kern32<Q5_1>>;
   t.of(DType::Q4_K).qmatmul = qmatmul<KernK<Q4_K>>;
   t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K>>;
+  t.of(DType::Q5_K).declined = true;
+  t.of(DType::IQ4_XS).declined = true;
 }
 
 }  // namespace ember::kernels
