@@ -626,15 +626,33 @@ struct Q4_K {
   //    VPSHUFB, the mins against the bsum pairs one VPSHUFB and one VPMADDWD;
   //  - each 32-weight sub-block is two 16-byte halves against the activations'
   //    halves broadcast to both lanes, and the halves' VPMADDUBSW pairs add in s16
-  //    (at most 2 * 2 * 15 * 127 < 2^15) before the one VPMADDWD by the scale;
+  //    (at most 2 * 2 * 15 * 127 < 2^15; Q5_K's codes: 2 * 2 * 31 * 127) before the
+  //    one VPMADDWD by the scale;
   //  - the partial sums reduce by one unpack-and-add tree for all 8 rows.
+  // Codes::chunk gives the codes of chunk j (sub-blocks 2j, 2j+1) of rows a and b in
+  // the lanes: Q4_K's nibbles, or Q5_K's with their fifth bits.
+  struct Nibbles {
+    [[gnu::always_inline]] static void chunk(const uint8_t* a, const uint8_t* b, int j, __m256i* c) {
+      const __m256i low4 = _mm256_set1_epi8(0x0F);
+      const __m256i r0 = _mm256_set_m128i(load128(b + 16 + 32 * j), load128(a + 16 + 32 * j));
+      const __m256i r1 = _mm256_set_m128i(load128(b + 32 + 32 * j), load128(a + 32 + 32 * j));
+      c[0] = _mm256_and_si256(r0, low4);  // sub-block 2j, weights 0..15
+      c[1] = _mm256_and_si256(r1, low4);  // 16..31
+      c[2] = _mm256_and_si256(_mm256_srli_epi16(r0, 4), low4);  // sub-block 2j + 1
+      c[3] = _mm256_and_si256(_mm256_srli_epi16(r1, 4), low4);
+    }
+  };
   [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb,
                                                   __m256 acc) {
+    return gemv8_step_codes<Nibbles>(w, xb, acc);
+  }
+  template <class Codes>
+  [[gnu::always_inline]] static __m256 gemv8_step_codes(const uint8_t* const* w, const uint8_t* xb,
+                                                        __m256 acc) {
     const uint8_t* xq = xb + 4;
     // bp[s] = bsums[2s] + bsums[2s + 1] (|.| <= 32 * 127) as s16, in both 128-bit lanes.
     const __m256i bp32 = pair_sums(load256(xq + kQKK));
     const __m256i bp = _mm256_permute4x64_epi64(_mm256_packs_epi32(bp32, bp32), 0x88);
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
     // Header bytes per lane: d 0..1, dmin 2..3, then a = 4..7, b = 8..11, c = 12..15
     // (quant/blocks.h): sc0..3 = a & 63, sc4..7 = (c & 15) | (a >> 6) << 4,
     // m0..3 = b & 63, m4..7 = (c >> 4) | (b >> 6) << 4.
@@ -673,15 +691,10 @@ struct Q4_K {
       const __m256i sel0 = _mm256_set1_epi16(static_cast<int16_t>(0xFF00 | (2 * j)));
       const __m256i sel1 = _mm256_set1_epi16(static_cast<int16_t>(0xFF00 | (2 * j + 1)));
       for (int k = 0; k < 4; ++k) {
-        const uint8_t* a = w[k] + 16 + 32 * j;
-        const uint8_t* b = w[k + 4] + 16 + 32 * j;
-        const __m256i r0 = _mm256_set_m128i(load128(b), load128(a));
-        const __m256i r1 = _mm256_set_m128i(load128(b + 16), load128(a + 16));
-        const __m256i lo = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(r0, low4), xl0),
-                                            _mm256_maddubs_epi16(_mm256_and_si256(r1, low4), xl1));
-        const __m256i hi = _mm256_add_epi16(
-            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(r0, 4), low4), xh0),
-            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(r1, 4), low4), xh1));
+        __m256i c[4];
+        Codes::chunk(w[k], w[k + 4], j, c);
+        const __m256i lo = _mm256_add_epi16(_mm256_maddubs_epi16(c[0], xl0), _mm256_maddubs_epi16(c[1], xl1));
+        const __m256i hi = _mm256_add_epi16(_mm256_maddubs_epi16(c[2], xh0), _mm256_maddubs_epi16(c[3], xh1));
         is[k] = _mm256_add_epi32(is[k], _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_shuffle_epi8(sm[k], sel0)),
                                                          _mm256_madd_epi16(hi, _mm256_shuffle_epi8(sm[k], sel1))));
       }
@@ -692,6 +705,48 @@ struct Q4_K {
     const __m256 dx = _mm256_set1_ps(f32(xb));
     acc = step8(acc, _mm256_cvtph_ps(_mm256_castsi256_si128(dh)), dx, reduce_pairs4(is));
     return step8_sub(acc, _mm256_cvtph_ps(_mm256_extracti128_si256(dh, 1)), dx, reduce_pairs4(mv));
+  }
+};
+
+// A 16-bit lane shift by a constant: left for n > 0, right for n < 0 (n in -7..7).
+[[gnu::always_inline]] inline __m256i shift16(__m256i v, int n) {
+  return n >= 0 ? _mm256_slli_epi16(v, n) : _mm256_srli_epi16(v, -n);
+}
+
+// Q5_K: Q4_K's header (d, dmin, the 12 scale bytes) and numerics; the fifth bit of weight l
+// of sub-block s is bit s of qh[l] (qh at byte 16, the nibbles at 48). Codes 0..31.
+struct Q5_K : Q4_K {
+  static constexpr size_t kWBytes = sizeof(BlockQ5_K);
+  // Bit s of each byte of v as 0x10: shifted to bit 4 in 16-bit lanes (a shift by at
+  // most 4 moves no bit of another byte onto bit 4), then masked.
+  [[gnu::always_inline]] static __m256i fifth(__m256i v, int s) {
+    return _mm256_and_si256(shift16(v, 4 - s), _mm256_set1_epi8(0x10));
+  }
+  static void unpack(const uint8_t* p, Unpacked& u) {
+    u.r = scales(p);
+    const __m256i qh = load256(p + 16), low4 = _mm256_set1_epi8(0x0F);
+    for (int s = 0; s < 8; ++s) {
+      const __m256i v = load256(p + 48 + 32 * (s / 2));
+      u.q[s] = _mm256_or_si256(_mm256_and_si256(s % 2 ? _mm256_srli_epi16(v, 4) : v, low4), fifth(qh, s));
+      u.sc[s] = scale_of(u.r, s);
+    }
+  }
+  struct Codes {
+    [[gnu::always_inline]] static void chunk(const uint8_t* a, const uint8_t* b, int j, __m256i* c) {
+      const __m256i low4 = _mm256_set1_epi8(0x0F);
+      const __m256i r0 = _mm256_set_m128i(load128(b + 48 + 32 * j), load128(a + 48 + 32 * j));
+      const __m256i r1 = _mm256_set_m128i(load128(b + 64 + 32 * j), load128(a + 64 + 32 * j));
+      const __m256i h0 = _mm256_set_m128i(load128(b + 16), load128(a + 16));  // qh[0..16)
+      const __m256i h1 = _mm256_set_m128i(load128(b + 32), load128(a + 32));  // qh[16..32)
+      c[0] = _mm256_or_si256(_mm256_and_si256(r0, low4), fifth(h0, 2 * j));
+      c[1] = _mm256_or_si256(_mm256_and_si256(r1, low4), fifth(h1, 2 * j));
+      c[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(r0, 4), low4), fifth(h0, 2 * j + 1));
+      c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(r1, 4), low4), fifth(h1, 2 * j + 1));
+    }
+  };
+  [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb,
+                                                  __m256 acc) {
+    return gemv8_step_codes<Codes>(w, xb, acc);
   }
 };
 
@@ -902,7 +957,7 @@ void add_quant_avx2(Table& t) {
   t.of(DType::Q5_1).qmatmul = qmatmul<Kern32<Q5_1>>;
   t.of(DType::Q4_K).qmatmul = qmatmul<KernK<Q4_K>>;
   t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K>>;
-  t.of(DType::Q5_K).declined = true;
+  t.of(DType::Q5_K).qmatmul = qmatmul<KernK<Q5_K>>;
   t.of(DType::IQ4_XS).declined = true;
 }
 
