@@ -750,6 +750,107 @@ struct Q5_K : Q4_K {
   }
 };
 
+// IQ4_XS: per sub-block of 32, IQ4_NL's nibbles (16 bytes at 8 + 16s) looked up in the
+// int8 grid (VPSHUFB) and a signed 6-bit scale ls - 32; header d (fp16), scales_h (u16),
+// scales_l[4]. Signed grid levels times signed x: VPMADDUBSW takes |x| (unsigned) and
+// the level signed like x (|level| <= 127, so pairs reach 2 * 127 * 127 < 2^15; the two
+// 16-weight halves of a sub-block then no longer fit s16 together and go through
+// VPMADDWD by the scale separately).
+struct IQ4_XS {
+  static constexpr size_t kWBytes = sizeof(BlockIQ4_XS), kXBytes = sizeof(BlockQ8_K);
+  static constexpr bool kHasMin = false;
+  static __m256i grid() {
+    return _mm256_broadcastsi128_si256(load128(reinterpret_cast<const uint8_t*>(kIq4nlValues)));
+  }
+  struct Unpacked {
+    __m256i q[8];   // sub-block s: grid levels, weights 0..15 in the low lane, 16..31 high
+    __m256i qa[8];  // their absolute values
+    __m256i sc[8];  // sub-block s: ls - 32 in every s16 lane
+    struct {
+      float d, dmin;
+    } r;
+  };
+  static void unpack(const uint8_t* p, Unpacked& u) {
+    u.r.d = f16(p);
+    u.r.dmin = 0.0f;
+    uint16_t sh;
+    std::memcpy(&sh, p + 2, 2);
+    const __m256i g = grid();
+    for (int s = 0; s < 8; ++s) {
+      const int ls = ((p[4 + s / 2] >> (4 * (s % 2))) & 0xF) | (((sh >> (2 * s)) & 3) << 4);
+      u.q[s] = _mm256_shuffle_epi8(g, nibbles32(p + 8 + 16 * s));
+      u.qa[s] = _mm256_abs_epi8(u.q[s]);
+      u.sc[s] = _mm256_set1_epi16(static_cast<int16_t>(ls - 32));
+    }
+  }
+  // isum: sum_s (ls[s] - 32) * (levels . x) (|.| < 2^28).
+  static void dot(const Unpacked& u, const uint8_t* xb, __m256i& isum, __m256i& msum) {
+    const uint8_t* xq = xb + 4;
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    for (int s = 0; s < 8; s += 2) {
+      const __m256i x0 = load256(xq + 32 * s), x1 = load256(xq + 32 * s + 32);
+      acc0 = _mm256_add_epi32(
+          acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(u.qa[s], _mm256_sign_epi8(x0, u.q[s])), u.sc[s]));
+      acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(u.qa[s + 1], _mm256_sign_epi8(x1, u.q[s + 1])),
+                                                      u.sc[s + 1]));
+    }
+    isum = _mm256_add_epi32(acc0, acc1);
+    msum = _mm256_setzero_si256();
+  }
+  // The eight scales ls - 32 of rows a (low lane) and b (high lane) as s16, from the
+  // headers' bytes 2..7: word s takes scales_l[s/2] and scales_h; per-word shifts are
+  // VPMULLW by powers of two (AVX2 has no variable 16-bit shift).
+  [[gnu::always_inline]] static __m256i scales2(const uint8_t* a, const uint8_t* b) {
+    const __m256i hdr = _mm256_set_m128i(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b)),
+                                         _mm_loadl_epi64(reinterpret_cast<const __m128i*>(a)));
+    const __m256i sl = _mm256_shuffle_epi8(hdr, _mm256_setr_epi8(4, -1, 4, -1, 5, -1, 5, -1, 6, -1, 6, -1, 7, -1, 7, -1,  //
+                                                                 4, -1, 4, -1, 5, -1, 5, -1, 6, -1, 6, -1, 7, -1, 7, -1));
+    const __m256i sh = _mm256_shuffle_epi8(hdr, _mm256_setr_epi8(2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3,  //
+                                                                 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
+    // Even s: the low nibble (x 16, then >> 4); odd s: the high one.
+    const __m256i low = _mm256_and_si256(
+        _mm256_srli_epi16(_mm256_mullo_epi16(sl, _mm256_setr_epi16(16, 1, 16, 1, 16, 1, 16, 1, 16, 1, 16, 1, 16, 1, 16, 1)), 4),
+        _mm256_set1_epi16(0x0F));
+    // Bits 2s, 2s + 1 of scales_h to bits 14, 15, then to 4, 5.
+    const __m256i high = _mm256_and_si256(
+        _mm256_srli_epi16(_mm256_mullo_epi16(sh, _mm256_setr_epi16(1 << 14, 1 << 12, 1 << 10, 1 << 8, 1 << 6, 1 << 4, 1 << 2, 1,
+                                                                   1 << 14, 1 << 12, 1 << 10, 1 << 8, 1 << 6, 1 << 4, 1 << 2, 1)),
+                          10),
+        _mm256_set1_epi16(0x30));
+    return _mm256_sub_epi16(_mm256_or_si256(low, high), _mm256_set1_epi16(32));
+  }
+  // GEMV: 8 rows (pointers w[0..8)) against activation super-block xb; acc lanes are the
+  // rows. Two rows per vector as Q4_K's (pair k: row k low, row k + 4 high): one load
+  // per sub-block and pair, the activations' halves and their absolute values once
+  // for the 4 pairs; each pair's scale vector one VPSHUFB per sub-block.
+  [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb, __m256 acc) {
+    const uint8_t* xq = xb + 4;
+    const __m256i g = grid(), low4 = _mm256_set1_epi8(0x0F);
+    __m256i sc[4], is[4];
+    for (int k = 0; k < 4; ++k) {
+      sc[k] = scales2(w[k], w[k + 4]);
+      is[k] = _mm256_setzero_si256();
+    }
+#pragma GCC unroll 8
+    for (int s = 0; s < 8; ++s) {
+      const __m256i xl = _mm256_broadcastsi128_si256(load128(xq + 32 * s));
+      const __m256i xh = _mm256_broadcastsi128_si256(load128(xq + 32 * s + 16));
+      const __m256i axl = _mm256_abs_epi8(xl), axh = _mm256_abs_epi8(xh);
+      const __m256i sel = _mm256_set1_epi16(static_cast<int16_t>(0x0100 * (2 * s + 1) + 2 * s));
+      for (int k = 0; k < 4; ++k) {
+        const __m256i raw = _mm256_set_m128i(load128(w[k + 4] + 8 + 16 * s), load128(w[k] + 8 + 16 * s));
+        const __m256i lo = _mm256_shuffle_epi8(g, _mm256_and_si256(raw, low4));
+        const __m256i hi = _mm256_shuffle_epi8(g, _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4));
+        const __m256i scs = _mm256_shuffle_epi8(sc[k], sel);
+        is[k] = _mm256_add_epi32(
+            is[k], _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(axl, _mm256_sign_epi8(lo, xl)), scs),
+                                    _mm256_madd_epi16(_mm256_maddubs_epi16(axh, _mm256_sign_epi8(hi, xh)), scs)));
+      }
+    }
+    return step8(acc, f16x8_rows(w, 0), _mm256_set1_ps(f32(xb)), reduce_pairs4(is));
+  }
+};
+
 struct Q6_K {
   static constexpr size_t kWBytes = sizeof(BlockQ6_K), kXBytes = sizeof(BlockQ8_K);
   static constexpr bool kHasMin = false;
@@ -958,7 +1059,7 @@ void add_quant_avx2(Table& t) {
   t.of(DType::Q4_K).qmatmul = qmatmul<KernK<Q4_K>>;
   t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K>>;
   t.of(DType::Q5_K).qmatmul = qmatmul<KernK<Q5_K>>;
-  t.of(DType::IQ4_XS).declined = true;
+  t.of(DType::IQ4_XS).qmatmul = qmatmul<KernK<IQ4_XS>>;
 }
 
 }  // namespace ember::kernels
