@@ -629,10 +629,14 @@ struct Q4_K {
   //    (at most 2 * 2 * 15 * 127 < 2^15; Q5_K's codes: 2 * 2 * 31 * 127) before the
   //    one VPMADDWD by the scale;
   //  - the partial sums reduce by one unpack-and-add tree for all 8 rows.
-  // Codes::chunk gives the codes of chunk j (sub-blocks 2j, 2j+1) of rows a and b in
-  // the lanes: Q4_K's nibbles, or Q5_K's with their fifth bits.
+  // Codes(w).chunk(k, j, c) gives the codes of chunk j (sub-blocks 2j, 2j+1) of rows k
+  // and k + 4 in the lanes: Q4_K's nibbles, or Q5_K's with their fifth bits.
   struct Nibbles {
-    [[gnu::always_inline]] static void chunk(const uint8_t* a, const uint8_t* b, int j, __m256i* c) {
+    const uint8_t* const* w;
+    explicit Nibbles(const uint8_t* const* rows) : w(rows) {}
+    [[gnu::always_inline]] void chunk(int k, int j, __m256i* c) const {
+      const uint8_t* a = w[k];
+      const uint8_t* b = w[k + 4];
       const __m256i low4 = _mm256_set1_epi8(0x0F);
       const __m256i r0 = _mm256_set_m128i(load128(b + 16 + 32 * j), load128(a + 16 + 32 * j));
       const __m256i r1 = _mm256_set_m128i(load128(b + 32 + 32 * j), load128(a + 32 + 32 * j));
@@ -681,6 +685,7 @@ struct Q4_K {
     const __m256i dh = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(dd, dsplit), 0xD8);
     __m256i is[4], mv[4];
     for (int k = 0; k < 4; ++k) is[k] = _mm256_setzero_si256();
+    const Codes codes(w);
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       const __m256i xl0 = _mm256_broadcastsi128_si256(load128(xq + 64 * j));
@@ -692,7 +697,7 @@ struct Q4_K {
       const __m256i sel1 = _mm256_set1_epi16(static_cast<int16_t>(0xFF00 | (2 * j + 1)));
       for (int k = 0; k < 4; ++k) {
         __m256i c[4];
-        Codes::chunk(w[k], w[k + 4], j, c);
+        codes.chunk(k, j, c);
         const __m256i lo = _mm256_add_epi16(_mm256_maddubs_epi16(c[0], xl0), _mm256_maddubs_epi16(c[1], xl1));
         const __m256i hi = _mm256_add_epi16(_mm256_maddubs_epi16(c[2], xh0), _mm256_maddubs_epi16(c[3], xh1));
         is[k] = _mm256_add_epi32(is[k], _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_shuffle_epi8(sm[k], sel0)),
@@ -731,17 +736,44 @@ struct Q5_K : Q4_K {
       u.sc[s] = scale_of(u.r, s);
     }
   }
+  // GEMV codes: the nibbles as Q4_K's, the fifth bits looked up (VPSHUFB, a shuffle
+  // port) rather than shifted and masked (the ports VPMADDUBSW needs): each qh byte's
+  // two nibbles are split once per super-block (hn), and bit b of a nibble is table
+  // bit_b's entry, 0x10 or 0.
   struct Codes {
-    [[gnu::always_inline]] static void chunk(const uint8_t* a, const uint8_t* b, int j, __m256i* c) {
+    const uint8_t* const* w;
+    __m256i hn[4][4];  // pair k: low nibbles of qh[0..16), high nibbles, then of qh[16..32)
+    explicit Codes(const uint8_t* const* rows) : w(rows) {
+      const __m256i low4 = _mm256_set1_epi8(0x0F);
+      for (int k = 0; k < 4; ++k)
+        for (int i = 0; i < 2; ++i) {
+          const __m256i h = _mm256_set_m128i(load128(w[k + 4] + 16 + 16 * i), load128(w[k] + 16 + 16 * i));
+          hn[k][2 * i] = _mm256_and_si256(h, low4);
+          hn[k][2 * i + 1] = _mm256_and_si256(_mm256_srli_epi16(h, 4), low4);
+        }
+    }
+    static __m256i bit_table(int b) {  // entry n: 0x10 if bit b of n is set
+      alignas(16) static constexpr uint8_t kTables[4][16] = {
+          {0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16},
+          {0, 0, 16, 16, 0, 0, 16, 16, 0, 0, 16, 16, 0, 0, 16, 16},
+          {0, 0, 0, 0, 16, 16, 16, 16, 0, 0, 0, 0, 16, 16, 16, 16},
+          {0, 0, 0, 0, 0, 0, 0, 0, 16, 16, 16, 16, 16, 16, 16, 16}};
+      return _mm256_broadcastsi128_si256(load128(kTables[b]));
+    }
+    [[gnu::always_inline]] void chunk(int k, int j, __m256i* c) const {
+      const uint8_t* a = w[k];
+      const uint8_t* b = w[k + 4];
       const __m256i low4 = _mm256_set1_epi8(0x0F);
       const __m256i r0 = _mm256_set_m128i(load128(b + 48 + 32 * j), load128(a + 48 + 32 * j));
       const __m256i r1 = _mm256_set_m128i(load128(b + 64 + 32 * j), load128(a + 64 + 32 * j));
-      const __m256i h0 = _mm256_set_m128i(load128(b + 16), load128(a + 16));  // qh[0..16)
-      const __m256i h1 = _mm256_set_m128i(load128(b + 32), load128(a + 32));  // qh[16..32)
-      c[0] = _mm256_or_si256(_mm256_and_si256(r0, low4), fifth(h0, 2 * j));
-      c[1] = _mm256_or_si256(_mm256_and_si256(r1, low4), fifth(h1, 2 * j));
-      c[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(r0, 4), low4), fifth(h0, 2 * j + 1));
-      c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(r1, 4), low4), fifth(h1, 2 * j + 1));
+      // Bits 2j (sub-block 2j) and 2j + 1 of qh: in the low nibble for j < 2, else the high.
+      const __m256i t_lo = bit_table((2 * j) % 4), t_hi = bit_table((2 * j + 1) % 4);
+      const __m256i& h0 = hn[k][j / 2];
+      const __m256i& h1 = hn[k][2 + j / 2];
+      c[0] = _mm256_or_si256(_mm256_and_si256(r0, low4), _mm256_shuffle_epi8(t_lo, h0));
+      c[1] = _mm256_or_si256(_mm256_and_si256(r1, low4), _mm256_shuffle_epi8(t_lo, h1));
+      c[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(r0, 4), low4), _mm256_shuffle_epi8(t_hi, h0));
+      c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(r1, 4), low4), _mm256_shuffle_epi8(t_hi, h1));
     }
   };
   [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb,
