@@ -440,6 +440,24 @@ int32x4_t scaled_sum8(const int32x4_t* v, int32x4_t sc_lo, int32x4_t sc_hi) {
   return vaddq_s32(acc0, acc1);
 }
 
+// sum_s sc[s] (u's codes of sub-block s . x), in lanes: the dots "small" (|code| <= 32,
+// Q4_K, Q5_K) or full-range (IQ4_XS's levels).
+template <class D, bool kSmall>
+int32x4_t scaled_dots(const KUnpacked& u, const uint8_t* xb) {
+  const int8_t* xq = reinterpret_cast<const int8_t*>(xb + 4);
+  auto dot = [&](int o) {
+    const int8x16_t a0 = vld1q_s8(u.q + o), b0 = vld1q_s8(xq + o);
+    const int8x16_t a1 = vld1q_s8(u.q + o + 16), b1 = vld1q_s8(xq + o + 16);
+    return kSmall ? D::dot32_small(a0, b0, a1, b1) : D::dot32(a0, b0, a1, b1);
+  };
+  int32x4_t acc0 = vdupq_n_s32(0), acc1 = vdupq_n_s32(0);
+  for (int s = 0; s < 8; s += 2) {
+    acc0 = vmlaq_n_s32(acc0, dot(32 * s), u.sc[s]);
+    acc1 = vmlaq_n_s32(acc1, dot(32 * s + 32), u.sc[s + 1]);
+  }
+  return vaddq_s32(acc0, acc1);
+}
+
 // Q4_K, and Q5_K through its Codes hook: chunk(p, c2, out) gives the codes of sub-blocks
 // 2 c2 (out[0], out[1]: weights 0..15, 16..31) and 2 c2 + 1 (out[2], out[3]).
 struct Q4_K {
@@ -485,17 +503,7 @@ struct Q4_K {
   // isum = sum_s sc[s] (codes . x); msum = sum_s m[s] (bsum pair s), in lanes.
   template <class D>
   static void dot(const KUnpacked& u, const uint8_t* xb, int32x4_t& isum, int32x4_t& msum) {
-    const int8_t* xq = reinterpret_cast<const int8_t*>(xb + 4);
-    int32x4_t acc0 = vdupq_n_s32(0), acc1 = vdupq_n_s32(0);
-    for (int s = 0; s < 8; s += 2) {
-      const int32x4_t v0 = D::dot32_small(vld1q_s8(u.q + 32 * s), vld1q_s8(xq + 32 * s),
-                                          vld1q_s8(u.q + 32 * s + 16), vld1q_s8(xq + 32 * s + 16));
-      const int32x4_t v1 = D::dot32_small(vld1q_s8(u.q + 32 * s + 32), vld1q_s8(xq + 32 * s + 32),
-                                          vld1q_s8(u.q + 32 * s + 48), vld1q_s8(xq + 32 * s + 48));
-      acc0 = vmlaq_n_s32(acc0, v0, u.sc[s]);
-      acc1 = vmlaq_n_s32(acc1, v1, u.sc[s + 1]);
-    }
-    isum = vaddq_s32(acc0, acc1);
+    isum = scaled_dots<D, true>(u, xb);
     msum = min_sum(vld1q_s16(u.m), xb);
   }
   // GEMV: the same sums straight from the block (nothing stored), scales applied by
@@ -586,17 +594,7 @@ struct IQ4_XS {
   }
   template <class D>
   static void dot(const KUnpacked& u, const uint8_t* xb, int32x4_t& isum, int32x4_t& msum) {
-    const int8_t* xq = reinterpret_cast<const int8_t*>(xb + 4);
-    int32x4_t acc0 = vdupq_n_s32(0), acc1 = vdupq_n_s32(0);
-    for (int s = 0; s < 8; s += 2) {
-      const int32x4_t v0 = D::dot32(vld1q_s8(u.q + 32 * s), vld1q_s8(xq + 32 * s),
-                                    vld1q_s8(u.q + 32 * s + 16), vld1q_s8(xq + 32 * s + 16));
-      const int32x4_t v1 = D::dot32(vld1q_s8(u.q + 32 * s + 32), vld1q_s8(xq + 32 * s + 32),
-                                    vld1q_s8(u.q + 32 * s + 48), vld1q_s8(xq + 32 * s + 48));
-      acc0 = vmlaq_n_s32(acc0, v0, u.sc[s]);
-      acc1 = vmlaq_n_s32(acc1, v1, u.sc[s + 1]);
-    }
-    isum = vaddq_s32(acc0, acc1);
+    isum = scaled_dots<D, false>(u, xb);
     msum = vdupq_n_s32(0);
   }
   template <class D>
@@ -802,7 +800,7 @@ struct Kern32 {
   }
 };
 
-// Q4_K / Q6_K: GEMV 4 rows straight from the blocks; GEMM 4 rows x 1..4 tokens.
+// The K-quants: GEMV 4 rows straight from the blocks; GEMM 4 rows x 1..4 tokens.
 template <class Ty, class D>
 struct KernK {
   static constexpr size_t kBlockElems = kQKK;

@@ -4,8 +4,9 @@
 // Integer dots: VPMADDUBSW (u8 x s8 -> pairs of s16) then VPMADDWD (-> s32), so the
 // weight operand must be unsigned: Q4_0 nibbles stay 0..15 and the -8 is subtracted
 // as 8 * (pair sums of x) in s16 (GEMV: 8 sum(x) from each block sum); Q8_0 uses |w|
-// and sign(x, w); Q4_K and Q6_K codes
-// are unsigned already (Q6_K's -32 comes from the activation bsums). No step
+// and sign(x, w); Q4_K, Q5_K and Q6_K codes
+// are unsigned already (Q6_K's -32 comes from the activation bsums); IQ4_XS's signed
+// grid levels go as |x| times the level signed like x. No step
 // saturates: |x| <= 127 (kernels.h), so pair sums stay below 2 * 128 * 127 < 2^15.
 //
 // Float side: lanes are output rows (GEMM: 4 rows x 2 tokens). Per block, each
@@ -18,10 +19,10 @@
 // Blocking: Q4_0/Q8_0 GEMV 16 rows x 1 token (the token's block loaded once for 16
 // weight streams; Q4_0 two rows per vector; rows left over 8 at a time), GEMM 4 rows x
 // 4 tokens (each weight block unpacked once for 4 tokens).
-// K-quant GEMV 8 rows x 1 token straight from the blocks (Q4_K two rows per vector,
-// Q6_K one; each super-block's activations serve 8 rows); K-quant GEMM unpacks each row's
-// super-block to an L1 buffer (codes as bytes plus ready-made scale vectors) once for
-// up to 4 tokens. GEMV prefetches the next row group (rows are short streams).
+// K-quant GEMV 8 rows x 1 token straight from the blocks (Q4_K, Q5_K and IQ4_XS two
+// rows per vector, Q6_K one; each super-block's activations serve 8 rows); K-quant
+// GEMM unpacks each row's super-block to an L1 buffer (codes as bytes plus ready-made
+// scale vectors) once for up to 4 tokens. GEMV prefetches the next row group (rows are short streams).
 // Row and token counts that do not fill a block reuse a valid row or token pointer
 // and drop the duplicate results (each output's computation is lane-independent).
 #include <immintrin.h>
@@ -551,7 +552,7 @@ void gemm4(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float* Y
   }
 }
 
-// ---- 256-weight super-blocks: Q4_K, Q6_K (activations Q8_K) --------------------------
+// ---- 256-weight super-blocks: Q4_K, Q5_K, IQ4_XS, Q6_K (activations Q8_K) -------------
 
 // K-quant GEMM: sum over the 8 groups of 32 codes of sc[g] * (codes[g] . x[g]) as 8
 // int32 lanes (codes unsigned, x the Q8_K codes from xq; each group's scale in every s16
@@ -564,6 +565,19 @@ void gemm4(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float* Y
                             _mm256_madd_epi16(_mm256_maddubs_epi16(q[g + 1], load256(xq + 32 * g + 32)), sc[g + 1]));
   }
   return _mm256_add_epi32(acc0, acc1);
+}
+
+// Chunk j's nibbles (codes 0..15) of rows a (low lane) and b (high lane) whose qs
+// start at byte `qs`: c[0], c[1] sub-block 2j (weights 0..15, 16..31: the low nibbles
+// of qs[32j ..]), c[2], c[3] sub-block 2j + 1 (the high nibbles). Q4_K, Q5_K.
+[[gnu::always_inline]] inline void nibble_pairs(const uint8_t* a, const uint8_t* b, size_t qs, int j, __m256i* c) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i r0 = _mm256_set_m128i(load128(b + qs + 32 * j), load128(a + qs + 32 * j));
+  const __m256i r1 = _mm256_set_m128i(load128(b + qs + 16 + 32 * j), load128(a + qs + 16 + 32 * j));
+  c[0] = _mm256_and_si256(r0, low4);
+  c[1] = _mm256_and_si256(r1, low4);
+  c[2] = _mm256_and_si256(_mm256_srli_epi16(r0, 4), low4);
+  c[3] = _mm256_and_si256(_mm256_srli_epi16(r1, 4), low4);
 }
 
 struct Q4_K {
@@ -634,17 +648,7 @@ struct Q4_K {
   struct Nibbles {
     const uint8_t* const* w;
     explicit Nibbles(const uint8_t* const* rows) : w(rows) {}
-    [[gnu::always_inline]] void chunk(int k, int j, __m256i* c) const {
-      const uint8_t* a = w[k];
-      const uint8_t* b = w[k + 4];
-      const __m256i low4 = _mm256_set1_epi8(0x0F);
-      const __m256i r0 = _mm256_set_m128i(load128(b + 16 + 32 * j), load128(a + 16 + 32 * j));
-      const __m256i r1 = _mm256_set_m128i(load128(b + 32 + 32 * j), load128(a + 32 + 32 * j));
-      c[0] = _mm256_and_si256(r0, low4);  // sub-block 2j, weights 0..15
-      c[1] = _mm256_and_si256(r1, low4);  // 16..31
-      c[2] = _mm256_and_si256(_mm256_srli_epi16(r0, 4), low4);  // sub-block 2j + 1
-      c[3] = _mm256_and_si256(_mm256_srli_epi16(r1, 4), low4);
-    }
+    [[gnu::always_inline]] void chunk(int k, int j, __m256i* c) const { nibble_pairs(w[k], w[k + 4], 16, j, c); }
   };
   [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb,
                                                   __m256 acc) {
@@ -761,19 +765,15 @@ struct Q5_K : Q4_K {
       return _mm256_broadcastsi128_si256(load128(kTables[b]));
     }
     [[gnu::always_inline]] void chunk(int k, int j, __m256i* c) const {
-      const uint8_t* a = w[k];
-      const uint8_t* b = w[k + 4];
-      const __m256i low4 = _mm256_set1_epi8(0x0F);
-      const __m256i r0 = _mm256_set_m128i(load128(b + 48 + 32 * j), load128(a + 48 + 32 * j));
-      const __m256i r1 = _mm256_set_m128i(load128(b + 64 + 32 * j), load128(a + 64 + 32 * j));
+      nibble_pairs(w[k], w[k + 4], 48, j, c);
       // Bits 2j (sub-block 2j) and 2j + 1 of qh: in the low nibble for j < 2, else the high.
       const __m256i t_lo = bit_table((2 * j) % 4), t_hi = bit_table((2 * j + 1) % 4);
       const __m256i& h0 = hn[k][j / 2];
       const __m256i& h1 = hn[k][2 + j / 2];
-      c[0] = _mm256_or_si256(_mm256_and_si256(r0, low4), _mm256_shuffle_epi8(t_lo, h0));
-      c[1] = _mm256_or_si256(_mm256_and_si256(r1, low4), _mm256_shuffle_epi8(t_lo, h1));
-      c[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(r0, 4), low4), _mm256_shuffle_epi8(t_hi, h0));
-      c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(r1, 4), low4), _mm256_shuffle_epi8(t_hi, h1));
+      c[0] = _mm256_or_si256(c[0], _mm256_shuffle_epi8(t_lo, h0));
+      c[1] = _mm256_or_si256(c[1], _mm256_shuffle_epi8(t_lo, h1));
+      c[2] = _mm256_or_si256(c[2], _mm256_shuffle_epi8(t_hi, h0));
+      c[3] = _mm256_or_si256(c[3], _mm256_shuffle_epi8(t_hi, h1));
     }
   };
   [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb,
@@ -1057,7 +1057,7 @@ struct Kern32 {
   }
 };
 
-// Q4_K / Q6_K: GEMV 8 rows straight from the blocks; GEMM 4 rows x 1..4 tokens from
+// The K-quants: GEMV 8 rows straight from the blocks; GEMM 4 rows x 1..4 tokens from
 // super-blocks unpacked once per row.
 template <class Ty>
 struct KernK {
