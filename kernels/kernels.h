@@ -70,6 +70,10 @@ constexpr size_t kFloatGemmRows = 4;  // the float GEMMs' row blocking (at most)
 //                             acc = acc - (dmin * dx) * float(msum)
 //     Q6_K (Q8_K act.):       isum = sum_s sc[s] * sum_{i in s} (q_i - 32) * x_i
 //                             acc = acc + (d * dx) * float(isum)
+//     Q5_K (Q8_K act.):       Q4_K's four lines, q_i the 5-bit codes (0..31)
+//     IQ4_XS (Q8_K act.):     isum = sum_s (ls[s] - 32) * sum_{i in s} grid[q_i] * x_i
+//                             acc = acc + (d * dx) * float(isum)
+//                             (grid = IQ4_NL's levels, s the 8 sub-blocks of 32)
 //   y = acc
 // with dw, d, dmin, dx the blocks' scales as floats (fp16 converted exactly), every
 // float operation a single IEEE operation (nothing fused) and the integer sums exact

@@ -75,13 +75,13 @@ constexpr std::array<TypeTraits, kDTypeSlots> make_table() {
   // Activations only: the int8 blocks the K-quant dots take.
   row(DType::Q8_K) = {"q8_k", 256, 292, to_float_as<BlockQ8_K, dequantize_row_q8_K>,
                       from_float_as<BlockQ8_K, quantize_row_q8_K_ref>, false, DType::F32};
-  // Read (dequantized) but not yet computed with: is_weight turns on with their kernels.
+  // Q2_K, Q3_K: read (dequantized) but not yet computed with: is_weight turns on with their kernels.
   row(DType::Q2_K) = {"q2_k", 256, 84, to_float_as<BlockQ2_K, dequantize_row_q2_K>, nullptr, false, DType::Q8_K};
   row(DType::Q3_K) = {"q3_k", 256, 110, to_float_as<BlockQ3_K, dequantize_row_q3_K>, nullptr, false,
                       DType::Q8_K};
-  row(DType::Q5_K) = {"q5_k", 256, 176, to_float_as<BlockQ5_K, dequantize_row_q5_K>, nullptr, false,
+  row(DType::Q5_K) = {"q5_k", 256, 176, to_float_as<BlockQ5_K, dequantize_row_q5_K>, nullptr, true,
                       DType::Q8_K};
-  row(DType::IQ4_XS) = {"iq4_xs", 256, 136, to_float_as<BlockIQ4_XS, dequantize_row_iq4_xs>, nullptr, false,
+  row(DType::IQ4_XS) = {"iq4_xs", 256, 136, to_float_as<BlockIQ4_XS, dequantize_row_iq4_xs>, nullptr, true,
                         DType::Q8_K};
   // ---- types a GGUF file may hold that Ember only sizes ----
   row(DType::Q8_1) = storage("q8_1", 32, 36);

@@ -157,7 +157,8 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, QuantGolden,
                                            "tiny-gemma-q8_0.gguf", "tiny-gemma-q4_0.gguf",
                                            "tiny-llama256-q4_1.gguf", "tiny-llama256-q5_0.gguf",
                                            "tiny-llama256-q5_1.gguf", "tiny-llama256-iq4_nl.gguf",
-                                           "tiny-gemma3w640-q4_k_m.gguf"),
+                                           "tiny-llama256-q5_k_m.gguf", "tiny-llama256-q4_k_s.gguf",
+                                           "tiny-llama256-iq4_xs.gguf", "tiny-gemma3w640-q4_k_m.gguf"),
                          [](const auto& info) {
                            std::string s = info.param;
                            s = s.substr(0, s.size() - 5);

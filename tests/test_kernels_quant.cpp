@@ -51,12 +51,19 @@ std::vector<const Table*> tables() {
   return v;
 }
 
-const DType kQTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K, DType::Q6_K};
+const DType kQTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K, DType::Q6_K,
+                          DType::Q5_K, DType::IQ4_XS};
 
 size_t block_elems(DType t) { return dtype_info(t).block_size; }
 size_t block_bytes(DType t) { return dtype_info(t).type_size; }
 
 double gamma(size_t j) { return j * kU / (1 - j * kU); }
+
+// The float terms of a row's dot (kernels.h): one per block, two for types with a min.
+size_t float_terms(DType type, size_t K) {
+  const bool has_min = type == DType::Q4_K || type == DType::Q5_K || type == DType::Q4_1 || type == DType::Q5_1;
+  return K / block_elems(type) * (has_min ? 2 : 1);
+}
 
 // ---- random blocks ---------------------------------------------------------------------
 
@@ -89,7 +96,8 @@ void random_weight_block(std::mt19937& g, DType type, uint8_t* p) {
       std::memcpy(p + 2, &m, 2);
       break;
     }
-    case DType::Q4_K: {
+    case DType::Q4_K:
+    case DType::Q5_K: {  // d and dmin first, both positive (as the quantizer writes them)
       d = random_scale(g, false);
       const uint16_t dmin = random_scale(g, false);
       std::memcpy(p, &d, 2);
@@ -99,6 +107,10 @@ void random_weight_block(std::mt19937& g, DType type, uint8_t* p) {
     case DType::Q6_K:
       d = random_scale(g);
       std::memcpy(p + offsetof(BlockQ6_K, d), &d, 2);
+      break;
+    case DType::IQ4_XS:
+      d = random_scale(g);
+      std::memcpy(p, &d, 2);
       break;
     default: FAIL() << "type";
   }
@@ -241,6 +253,38 @@ void dequant_block(DType type, const uint8_t* p, double* v, double* mag) {
           o[i + 32] = d * s[(i + 32) / 16] * (q1 - 32);
           o[i + 64] = d * s[(i + 64) / 16] * (q2 - 32);
           o[i + 96] = d * s[(i + 96) / 16] * (q3 - 32);
+        }
+      }
+      for (int i = 0; i < 256; ++i) mag[i] = std::fabs(v[i]);
+      break;
+    }
+    case DType::Q5_K: {  // Q4_K's scales and nibbles; fifth bit of weight l of sub-block s: qh[l] bit s
+      const double d = h(0), dmin = h(2);
+      const uint8_t* sc = p + 4;
+      const uint8_t* qh = p + 16;
+      const uint8_t* qs = p + 48;
+      for (int s = 0; s < 8; ++s) {
+        const int scale = s < 4 ? sc[s] & 63 : (sc[s + 4] & 0xF) | ((sc[s - 4] >> 6) << 4);
+        const int m = s < 4 ? sc[s + 4] & 63 : (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4);
+        for (int i = 0; i < 32; ++i) {
+          const uint8_t byte = qs[32 * (s / 2) + i];
+          const int q = (s & 1 ? byte >> 4 : byte & 0xF) + 16 * ((qh[i] >> s) & 1);
+          v[32 * s + i] = d * scale * q - dmin * m;
+          mag[32 * s + i] = std::fabs(d * scale * q) + std::fabs(dmin * m);
+        }
+      }
+      break;
+    }
+    case DType::IQ4_XS: {  // d, scales_h (u16), scales_l[4], then 8 IQ4_NL-style code blocks
+      const double d = h(0);
+      uint16_t sh;
+      std::memcpy(&sh, p + 2, 2);
+      for (int s = 0; s < 8; ++s) {
+        const int ls = ((p[4 + s / 2] >> (4 * (s % 2))) & 0xF) | (((sh >> (2 * s)) & 3) << 4);
+        const uint8_t* qs = p + 8 + 16 * s;
+        for (int j = 0; j < 16; ++j) {
+          v[32 * s + j] = d * (ls - 32) * kIq4nlValues[qs[j] & 0xF];
+          v[32 * s + j + 16] = d * (ls - 32) * kIq4nlValues[qs[j] >> 4];
         }
       }
       for (int i = 0; i < 256; ++i) mag[i] = std::fabs(v[i]);
@@ -600,6 +644,59 @@ TEST(QMatmul, AllInt4CodesExact) {
   }
 }
 
+// Q5_K and IQ4_XS: every code at every position (Q5_K: every nibble meets both fifth
+// bits, rows r and r + 16 having the same nibbles and opposite qh), scales +1 (IQ4_XS:
+// -1 on odd rows), Q5_K mins 1 on even rows, d = dmin = dx = 1. The outputs are then
+// integers below 2^24 (|sum grid x| <= 127 * 127 * 256), exact in float and in the
+// double sum of the independently decoded weights (dequant_block) times the codes.
+TEST(QMatmul, AllCodesExactQ5_KAndIQ4_XS) {
+  std::mt19937 g(32);
+  const size_t K = 256, rows = 32, n = 3;
+  const uint16_t one = fp32_to_fp16(1.0f);
+  for (DType type : {DType::Q5_K, DType::IQ4_XS}) {
+    QMat w(g, type, rows, K, 0, 0);
+    QAct x(g, DType::Q8_K, n, K, 0, 0);
+    for (size_t tk = 0; tk < n; ++tk) {
+      const float fone = 1.0f;
+      std::memcpy(x.data + tk * x.stride, &fone, 4);
+    }
+    for (size_t r = 0; r < rows; ++r) {
+      uint8_t* blk = w.data + r * w.stride;
+      const size_t r16 = r % 16;
+      uint8_t* qs = blk + (type == DType::Q5_K ? 48 : 8);
+      for (size_t j = 0; j < 128; ++j) qs[j] = uint8_t(((j + r16) % 16) | (((j * 7 + r16) % 16) << 4));
+      std::memcpy(blk, &one, 2);
+      if (type == DType::Q5_K) {
+        std::memcpy(blk + 2, &one, 2);
+        const uint8_t m = r % 2 == 0 ? 1 : 0;  // sc = 1, m as above (quant/blocks.h layout)
+        for (int s = 0; s < 4; ++s) blk[4 + s] = 1, blk[8 + s] = m;
+        for (int s = 8; s < 12; ++s) blk[4 + s] = uint8_t(1 | (m << 4));
+        for (size_t l = 0; l < 32; ++l) {
+          const uint8_t h = uint8_t(l * 37 + r16 * 11);
+          blk[16 + l] = r < 16 ? h : uint8_t(~h);
+        }
+      } else {  // ls = 33 (scale +1): low 4 bits 1, high 2 bits 2; ls = 31 (-1): 15 and 1
+        const uint16_t sh = r % 2 ? 0x5555 : 0xAAAA;
+        std::memcpy(blk + 2, &sh, 2);
+        std::memset(blk + 4, r % 2 ? 0xFF : 0x11, 4);
+      }
+    }
+    for (const Table* t : tables())
+      for (size_t nn : {size_t(1), n}) {
+        std::vector<float> y(nn * rows);
+        qmatmul_fn(*t, type)(w.data, w.stride, x.data, x.stride, nn, K, y.data(), rows, 0, rows);
+        for (size_t tk = 0; tk < nn; ++tk)
+          for (size_t r = 0; r < rows; ++r) {
+            const Deq dw = dequant_row(type, w.row(r), K);
+            const int8_t* xq = reinterpret_cast<const int8_t*>(x.row(tk) + 4);
+            double want = 0;
+            for (size_t i = 0; i < K; ++i) want += dw.v[i] * xq[i];
+            ASSERT_EQ(y[tk * rows + r], float(want)) << name(*t, type) << " r " << r << " t " << tk;
+          }
+      }
+  }
+}
+
 // Q4_1 codes the same way, with d = 1 and a min of +1 (even rows) or -1 (odd rows): the
 // outputs sum(q x) + m sum(x) are integers below 2^24, exact in float.
 TEST(QMatmul, AllInt4CodesExactQ4_1) {
@@ -664,9 +761,11 @@ TEST(QMatmul, ExtremeBlocksBitwiseEqualToReference) {
             std::memset(blk + 2, fill, bb - 2);
           } else if (type == DType::Q4_1 || type == DType::Q5_1) {  // codes after d and m
             std::memset(blk + 4, fill, bb - 4);
-          } else if (type == DType::Q4_K) {
+          } else if (type == DType::Q4_K || type == DType::Q5_K) {
             std::memset(blk + 4, 0xFF, 12);  // scales and mins 63
-            std::memset(blk + 16, fill, 128);
+            std::memset(blk + 16, fill, bb - 16);  // (Q5_K: fifth bits too)
+          } else if (type == DType::IQ4_XS) {  // scales 31 (0xFF) or -32 (0x00), codes
+            std::memset(blk + 2, fill, bb - 2);
           } else {  // Q6_K: codes, then scales -128 or 127
             std::memset(blk, fill, 192);
             std::memset(blk + 192, pattern % 2 ? 0x80 : 0x7F, 16);
@@ -711,7 +810,7 @@ TEST(QMatmul, BitwiseIndependentOfSplitAndBatch) {
   for (const Table* t : tables()) {
     for (DType type : kQTypes) {
       SCOPED_TRACE(name(*t, type));
-      const size_t K = 2 * (type == DType::Q4_K || type == DType::Q6_K ? 256 : 64);
+      const size_t K = 2 * (block_elems(type) == kQKK ? kQKK : 64);
       const QMat w(g, type, rows, K, 0, 0);
       const QAct x(g, activation_type(type), n, K, 0, 0);
       const QMatmulFn fn = qmatmul_fn(*t, type);
@@ -751,7 +850,7 @@ TEST(QMatmul, ReferenceMatchesDequantizedDotWithinDerivedBound) {
       const QMat w(g, type, rows, K, 0, 0);
       const QAct x(g, act, n, K, 0, 0);
       const auto y = run(qmatmul_fn(reference(), type), w, x, 0, rows, rows);
-      const size_t terms = (K / block_elems(type)) * (type == DType::Q4_K || type == DType::Q4_1 || type == DType::Q5_1 ? 2 : 1);
+      const size_t terms = float_terms(type, K);
       for (size_t tk = 0; tk < n; ++tk) {
         const Deq dx = dequant_row(act, x.row(tk), K);
         for (size_t r = 0; r < rows; ++r) {
@@ -780,7 +879,7 @@ TEST(QMatmul, MatmulFromFloatActivations) {
     for (DType type : kQTypes) {
       SCOPED_TRACE(name(*t, type));
       const DType act = activation_type(type);
-      const size_t K = 2 * block_elems(type) * (type == DType::Q4_K || type == DType::Q6_K ? 1 : 4);
+      const size_t K = 2 * block_elems(type) * (block_elems(type) == kQKK ? 1 : 4);
       const size_t rows = 21, n = 5;
       const QMat w(g, type, rows, K, 3, 1);
       std::vector<float> x(n * K);
@@ -819,7 +918,7 @@ TEST(QMatmul, MatmulFromFloatActivations) {
               mag += dw.mag[k] * (std::fabs(xt[k]) + e);
             }
           }
-          const size_t terms = (K / block_elems(type)) * (type == DType::Q4_K || type == DType::Q4_1 || type == DType::Q5_1 ? 2 : 1);
+          const size_t terms = float_terms(type, K);
           const double tol = err_bound + gamma(terms + 2) * mag + K * 0x1p-52 * mag;
           ASSERT_LE(std::fabs(y[tk * rows + r] - exact), tol) << "r " << r << " t " << tk;
         }
@@ -835,7 +934,7 @@ TEST(QMatmulThreads, BitwiseIndependentOfThreadCount) {
   for (const Table* t : tables()) {
     for (DType type : kQTypes) {
       SCOPED_TRACE(name(*t, type));
-      const size_t K = type == DType::Q4_K || type == DType::Q6_K ? 512 : 320;
+      const size_t K = block_elems(type) == kQKK ? 512 : 320;
       const QMat w(g, type, rows, K, 0, 0);
       std::vector<float> x(n * K);
       std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -899,7 +998,7 @@ void fixture_tensor_check(const std::string& file, const char* tensor, DType wan
             mag += dw.mag[b * be + i] * (std::fabs(xt[b * be + i]) + e);
           }
         }
-        const double tol = bound + gamma(K / block_elems(want) + 2) * mag + K * 0x1p-52 * mag;
+        const double tol = bound + gamma(float_terms(want, K) + 2) * mag + K * 0x1p-52 * mag;
         ASSERT_LE(std::fabs(ref[tk * rows + r] - exact), tol) << "r " << r;
         num += (ref[tk * rows + r] - exact) * (ref[tk * rows + r] - exact);
         den += exact * exact;
@@ -919,6 +1018,10 @@ TEST(QMatmulFixture, TinyLlamaAttnQ) {
   fixture_tensor_check("tiny-gemma3w640-q4_k_m.gguf", "blk.0.ffn_up.weight", DType::Q5_0);
   fixture_tensor_check("tiny-llama256-iq4_nl.gguf", "blk.0.attn_q.weight", DType::IQ4_NL);
   fixture_tensor_check("tiny-llama256-q5_1.gguf", "blk.0.attn_q.weight", DType::Q5_1);
+  fixture_tensor_check("tiny-llama256-q5_k_m.gguf", "blk.0.attn_q.weight", DType::Q5_K);
+  fixture_tensor_check("tiny-llama256-q5_k_m.gguf", "blk.0.ffn_down.weight", DType::Q5_K);
+  fixture_tensor_check("tiny-llama256-q4_k_s.gguf", "blk.1.attn_v.weight", DType::Q5_K);
+  fixture_tensor_check("tiny-llama256-iq4_xs.gguf", "blk.0.attn_q.weight", DType::IQ4_XS);
 }
 
 }  // namespace

@@ -415,21 +415,67 @@ void gemm4x4(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float*
   }
 }
 
-// ---- 256-weight super-blocks: Q4_K, Q6_K (activations Q8_K) --------------------------
+// ---- 256-weight super-blocks: Q4_K, Q5_K, IQ4_XS, Q6_K (activations Q8_K) -------------
 
 // A super-block unpacked for the dot: codes in weight order, sub-block scales as s32.
 struct alignas(16) KUnpacked {
-  int8_t q[kQKK];    // Q4_K: 0..15; Q6_K: 0..63 (the -32 comes from the bsums)
-  int32_t sc[16];    // Q4_K: 8 used
+  int8_t q[kQKK];    // Q4_K: 0..15; Q5_K: 0..31; Q6_K: 0..63 (the -32 comes from the
+                     // bsums); IQ4_XS: grid levels
+  int32_t sc[16];    // Q4_K, Q5_K, IQ4_XS: 8 used
   int16_t sc16[16];  // Q6_K: the scales again, against bsums
   int16_t m[8];      // Q4_K mins
   float d, dmin;
 };
 
+// The 16 s32 lanes of v[0..8) (sub-block s's dot in v[s]) scaled by sc[s] (sc_lo: s < 4,
+// sc_hi: s >= 4) and summed, in the order Q4_K's rows have always used.
+int32x4_t scaled_sum8(const int32x4_t* v, int32x4_t sc_lo, int32x4_t sc_hi) {
+  int32x4_t acc0 = vmulq_laneq_s32(v[0], sc_lo, 0), acc1 = vmulq_laneq_s32(v[1], sc_lo, 1);
+  acc0 = vmlaq_laneq_s32(acc0, v[2], sc_lo, 2);
+  acc1 = vmlaq_laneq_s32(acc1, v[3], sc_lo, 3);
+  acc0 = vmlaq_laneq_s32(acc0, v[4], sc_hi, 0);
+  acc1 = vmlaq_laneq_s32(acc1, v[5], sc_hi, 1);
+  acc0 = vmlaq_laneq_s32(acc0, v[6], sc_hi, 2);
+  acc1 = vmlaq_laneq_s32(acc1, v[7], sc_hi, 3);
+  return vaddq_s32(acc0, acc1);
+}
+
+// sum_s sc[s] (u's codes of sub-block s . x), in lanes: the dots "small" (|code| <= 32,
+// Q4_K, Q5_K) or full-range (IQ4_XS's levels).
+template <class D, bool kSmall>
+int32x4_t scaled_dots(const KUnpacked& u, const uint8_t* xb) {
+  const int8_t* xq = reinterpret_cast<const int8_t*>(xb + 4);
+  auto dot = [&](int o) {
+    const int8x16_t a0 = vld1q_s8(u.q + o), b0 = vld1q_s8(xq + o);
+    const int8x16_t a1 = vld1q_s8(u.q + o + 16), b1 = vld1q_s8(xq + o + 16);
+    return kSmall ? D::dot32_small(a0, b0, a1, b1) : D::dot32(a0, b0, a1, b1);
+  };
+  int32x4_t acc0 = vdupq_n_s32(0), acc1 = vdupq_n_s32(0);
+  for (int s = 0; s < 8; s += 2) {
+    acc0 = vmlaq_n_s32(acc0, dot(32 * s), u.sc[s]);
+    acc1 = vmlaq_n_s32(acc1, dot(32 * s + 32), u.sc[s + 1]);
+  }
+  return vaddq_s32(acc0, acc1);
+}
+
+// Q4_K, and Q5_K through its Codes hook: chunk(p, c2, out) gives the codes of sub-blocks
+// 2 c2 (out[0], out[1]: weights 0..15, 16..31) and 2 c2 + 1 (out[2], out[3]).
 struct Q4_K {
   static constexpr size_t kWBytes = sizeof(BlockQ4_K), kXBytes = sizeof(BlockQ8_K);
   static constexpr bool kHasMin = true;
-  static void unpack(const uint8_t* p, KUnpacked& u) {
+  struct Nibbles {
+    static void chunk(const uint8_t* p, int c2, uint8x16_t* out) {
+      const uint8x16_t v0 = vld1q_u8(p + 16 + 32 * c2), v1 = vld1q_u8(p + 32 + 32 * c2);
+      const uint8x16_t low = vdupq_n_u8(0x0F);
+      out[0] = vandq_u8(v0, low);
+      out[1] = vandq_u8(v1, low);
+      out[2] = vshrq_n_u8(v0, 4);
+      out[3] = vshrq_n_u8(v1, 4);
+    }
+  };
+  static void unpack(const uint8_t* p, KUnpacked& u) { unpack_codes<Nibbles>(p, u); }
+  template <class Codes>
+  static void unpack_codes(const uint8_t* p, KUnpacked& u) {
     u.d = f16(p);
     u.dmin = f16(p + 2);
     uint64_t sc, m;  // the 6-bit scales and mins, a byte each
@@ -441,73 +487,132 @@ struct Q4_K {
     vst1q_s32(u.sc, vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(sc16))));
     vst1q_s32(u.sc + 4, vreinterpretq_s32_u32(vmovl_high_u16(sc16)));
     vst1q_s16(u.m, vreinterpretq_s16_u16(vmovl_u8(vld1_u8(mb))));
-    const uint8_t* qs = p + 16;
-    const uint8x16_t low = vdupq_n_u8(0x0F);
-    for (int c2 = 0; c2 < 4; ++c2) {  // 64 weights: low nibbles, then high nibbles
-      const uint8x16_t v0 = vld1q_u8(qs + 32 * c2), v1 = vld1q_u8(qs + 32 * c2 + 16);
-      vst1q_u8(reinterpret_cast<uint8_t*>(u.q) + 64 * c2, vandq_u8(v0, low));
-      vst1q_u8(reinterpret_cast<uint8_t*>(u.q) + 64 * c2 + 16, vandq_u8(v1, low));
-      vst1q_u8(reinterpret_cast<uint8_t*>(u.q) + 64 * c2 + 32, vshrq_n_u8(v0, 4));
-      vst1q_u8(reinterpret_cast<uint8_t*>(u.q) + 64 * c2 + 48, vshrq_n_u8(v1, 4));
+    for (int c2 = 0; c2 < 4; ++c2) {  // 64 weights: sub-block 2 c2, then 2 c2 + 1
+      uint8x16_t q[4];
+      Codes::chunk(p, c2, q);
+      for (int i = 0; i < 4; ++i) vst1q_u8(reinterpret_cast<uint8_t*>(u.q) + 64 * c2 + 16 * i, q[i]);
     }
+  }
+  // sum_s m[s] (bsum pair s), in lanes.
+  static int32x4_t min_sum(int16x8_t m, const uint8_t* xb) {
+    int16_t bs[16];
+    std::memcpy(bs, xb + 4 + kQKK, sizeof bs);
+    const int16x8_t pairs = vpaddq_s16(vld1q_s16(bs), vld1q_s16(bs + 8));  // |.| <= 2 * 2032
+    return vmlal_high_s16(vmull_s16(vget_low_s16(m), vget_low_s16(pairs)), m, pairs);
   }
   // isum = sum_s sc[s] (codes . x); msum = sum_s m[s] (bsum pair s), in lanes.
   template <class D>
   static void dot(const KUnpacked& u, const uint8_t* xb, int32x4_t& isum, int32x4_t& msum) {
-    const int8_t* xq = reinterpret_cast<const int8_t*>(xb + 4);
-    int32x4_t acc0 = vdupq_n_s32(0), acc1 = vdupq_n_s32(0);
-    for (int s = 0; s < 8; s += 2) {
-      const int32x4_t v0 = D::dot32_small(vld1q_s8(u.q + 32 * s), vld1q_s8(xq + 32 * s),
-                                          vld1q_s8(u.q + 32 * s + 16), vld1q_s8(xq + 32 * s + 16));
-      const int32x4_t v1 = D::dot32_small(vld1q_s8(u.q + 32 * s + 32), vld1q_s8(xq + 32 * s + 32),
-                                          vld1q_s8(u.q + 32 * s + 48), vld1q_s8(xq + 32 * s + 48));
-      acc0 = vmlaq_n_s32(acc0, v0, u.sc[s]);
-      acc1 = vmlaq_n_s32(acc1, v1, u.sc[s + 1]);
-    }
-    isum = vaddq_s32(acc0, acc1);
-    int16_t bs[16];
-    std::memcpy(bs, xb + 4 + kQKK, sizeof bs);
-    const int16x8_t pairs = vpaddq_s16(vld1q_s16(bs), vld1q_s16(bs + 8));  // |.| <= 2 * 2032
-    const int16x8_t m = vld1q_s16(u.m);
-    msum = vmlal_high_s16(vmull_s16(vget_low_s16(m), vget_low_s16(pairs)), m, pairs);
+    isum = scaled_dots<D, true>(u, xb);
+    msum = min_sum(vld1q_s16(u.m), xb);
   }
   // GEMV: the same sums straight from the block (nothing stored), scales applied by
   // lane (MLA by element).
   template <class D>
   static void dot_direct(const uint8_t* p, const uint8_t* xb, int32x4_t& isum, int32x4_t& msum,
                          float& d, float& dmin) {
+    dot_direct_codes<D, Nibbles>(p, xb, isum, msum, d, dmin);
+  }
+  template <class D, class Codes>
+  static void dot_direct_codes(const uint8_t* p, const uint8_t* xb, int32x4_t& isum, int32x4_t& msum,
+                               float& d, float& dmin) {
     d = f16(p);
     dmin = f16(p + 2);
     uint64_t sc, mm;
     q4_K_scales_mins_bytes(p + 4, &sc, &mm);
     const uint16x8_t sc16 = vmovl_u8(vcreate_u8(sc));
-    const int32x4_t sc_lo = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(sc16)));
-    const int32x4_t sc_hi = vreinterpretq_s32_u32(vmovl_high_u16(sc16));
     const int8_t* xq = reinterpret_cast<const int8_t*>(xb + 4);
-    const uint8_t* qs = p + 16;
-    const uint8x16_t low = vdupq_n_u8(0x0F);
     int32x4_t v[8];
     for (int c2 = 0; c2 < 4; ++c2) {  // sub-blocks 2 c2 (low nibbles) and 2 c2 + 1 (high)
-      const uint8x16_t q0 = vld1q_u8(qs + 32 * c2), q1 = vld1q_u8(qs + 32 * c2 + 16);
+      uint8x16_t q[4];
+      Codes::chunk(p, c2, q);
       const int8_t* x0 = xq + 64 * c2;
-      v[2 * c2] = D::dot32_small(vreinterpretq_s8_u8(vandq_u8(q0, low)), vld1q_s8(x0),
-                                 vreinterpretq_s8_u8(vandq_u8(q1, low)), vld1q_s8(x0 + 16));
-      v[2 * c2 + 1] = D::dot32_small(vreinterpretq_s8_u8(vshrq_n_u8(q0, 4)), vld1q_s8(x0 + 32),
-                                     vreinterpretq_s8_u8(vshrq_n_u8(q1, 4)), vld1q_s8(x0 + 48));
+      v[2 * c2] = D::dot32_small(vreinterpretq_s8_u8(q[0]), vld1q_s8(x0), vreinterpretq_s8_u8(q[1]), vld1q_s8(x0 + 16));
+      v[2 * c2 + 1] =
+          D::dot32_small(vreinterpretq_s8_u8(q[2]), vld1q_s8(x0 + 32), vreinterpretq_s8_u8(q[3]), vld1q_s8(x0 + 48));
     }
-    int32x4_t acc0 = vmulq_laneq_s32(v[0], sc_lo, 0), acc1 = vmulq_laneq_s32(v[1], sc_lo, 1);
-    acc0 = vmlaq_laneq_s32(acc0, v[2], sc_lo, 2);
-    acc1 = vmlaq_laneq_s32(acc1, v[3], sc_lo, 3);
-    acc0 = vmlaq_laneq_s32(acc0, v[4], sc_hi, 0);
-    acc1 = vmlaq_laneq_s32(acc1, v[5], sc_hi, 1);
-    acc0 = vmlaq_laneq_s32(acc0, v[6], sc_hi, 2);
-    acc1 = vmlaq_laneq_s32(acc1, v[7], sc_hi, 3);
-    isum = vaddq_s32(acc0, acc1);
-    int16_t bs[16];
-    std::memcpy(bs, xb + 4 + kQKK, sizeof bs);
-    const int16x8_t pairs = vpaddq_s16(vld1q_s16(bs), vld1q_s16(bs + 8));
-    const int16x8_t m = vreinterpretq_s16_u16(vmovl_u8(vcreate_u8(mm)));
-    msum = vmlal_high_s16(vmull_s16(vget_low_s16(m), vget_low_s16(pairs)), m, pairs);
+    isum = scaled_sum8(v, vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(sc16))),
+                       vreinterpretq_s32_u32(vmovl_high_u16(sc16)));
+    msum = min_sum(vreinterpretq_s16_u16(vmovl_u8(vcreate_u8(mm))), xb);
+  }
+};
+
+// Q5_K: Q4_K's header and numerics; codes 0..31 (still "small"), the fifth bit of
+// weight l of sub-block s being bit s of qh[l] (qh at byte 16, nibbles at 48).
+struct Q5_K : Q4_K {
+  static constexpr size_t kWBytes = sizeof(BlockQ5_K);
+  struct Codes {
+    // Bit s of each byte of h as 0x10 (USHL by 4 - s: left, or right when negative).
+    static uint8x16_t fifth(uint8x16_t h, int s) {
+      return vandq_u8(vshlq_u8(h, vdupq_n_s8(static_cast<int8_t>(4 - s))), vdupq_n_u8(0x10));
+    }
+    static void chunk(const uint8_t* p, int c2, uint8x16_t* out) {
+      const uint8x16_t v0 = vld1q_u8(p + 48 + 32 * c2), v1 = vld1q_u8(p + 64 + 32 * c2);
+      const uint8x16_t h0 = vld1q_u8(p + 16), h1 = vld1q_u8(p + 32);
+      const uint8x16_t low = vdupq_n_u8(0x0F);
+      out[0] = vorrq_u8(vandq_u8(v0, low), fifth(h0, 2 * c2));
+      out[1] = vorrq_u8(vandq_u8(v1, low), fifth(h1, 2 * c2));
+      out[2] = vorrq_u8(vshrq_n_u8(v0, 4), fifth(h0, 2 * c2 + 1));
+      out[3] = vorrq_u8(vshrq_n_u8(v1, 4), fifth(h1, 2 * c2 + 1));
+    }
+  };
+  static void unpack(const uint8_t* p, KUnpacked& u) { unpack_codes<Codes>(p, u); }
+  template <class D>
+  static void dot_direct(const uint8_t* p, const uint8_t* xb, int32x4_t& isum, int32x4_t& msum,
+                         float& d, float& dmin) {
+    dot_direct_codes<D, Codes>(p, xb, isum, msum, d, dmin);
+  }
+};
+
+// IQ4_XS: per sub-block of 32, IQ4_NL's nibbles (16 bytes at 8 + 16s) looked up in the
+// grid (TBL; |level| <= 127: the full-range dots), times the signed scale ls - 32.
+struct IQ4_XS {
+  static constexpr size_t kWBytes = sizeof(BlockIQ4_XS), kXBytes = sizeof(BlockQ8_K);
+  static constexpr bool kHasMin = false;
+  // Sub-block s's levels: weights 0..15 (low nibbles), 16..31 (high).
+  static void levels(const uint8_t* p, int s, int8x16_t* lo, int8x16_t* hi) {
+    const int8x16_t grid = vld1q_s8(kIq4nlValues);
+    const uint8x16_t raw = vld1q_u8(p + 8 + 16 * s);
+    *lo = vqtbl1q_s8(grid, vandq_u8(raw, vdupq_n_u8(0x0F)));
+    *hi = vqtbl1q_s8(grid, vshrq_n_u8(raw, 4));
+  }
+  static void scales(const uint8_t* p, int32_t* sc) {
+    uint16_t sh;
+    std::memcpy(&sh, p + 2, 2);
+    for (int s = 0; s < 8; ++s) sc[s] = (((p[4 + s / 2] >> (4 * (s % 2))) & 0xF) | (((sh >> (2 * s)) & 3) << 4)) - 32;
+  }
+  static void unpack(const uint8_t* p, KUnpacked& u) {
+    u.d = f16(p);
+    u.dmin = 0.0f;
+    scales(p, u.sc);
+    for (int s = 0; s < 8; ++s) {
+      int8x16_t lo, hi;
+      levels(p, s, &lo, &hi);
+      vst1q_s8(u.q + 32 * s, lo);
+      vst1q_s8(u.q + 32 * s + 16, hi);
+    }
+  }
+  template <class D>
+  static void dot(const KUnpacked& u, const uint8_t* xb, int32x4_t& isum, int32x4_t& msum) {
+    isum = scaled_dots<D, false>(u, xb);
+    msum = vdupq_n_s32(0);
+  }
+  template <class D>
+  static void dot_direct(const uint8_t* p, const uint8_t* xb, int32x4_t& isum, int32x4_t& msum,
+                         float& d, float& dmin) {
+    d = f16(p);
+    dmin = 0.0f;
+    int32_t sc[8];
+    scales(p, sc);
+    const int8_t* xq = reinterpret_cast<const int8_t*>(xb + 4);
+    int32x4_t v[8];
+    for (int s = 0; s < 8; ++s) {
+      int8x16_t lo, hi;
+      levels(p, s, &lo, &hi);
+      v[s] = D::dot32(lo, vld1q_s8(xq + 32 * s), hi, vld1q_s8(xq + 32 * s + 16));
+    }
+    isum = scaled_sum8(v, vld1q_s32(sc), vld1q_s32(sc + 4));
+    msum = vdupq_n_s32(0);
   }
 };
 
@@ -695,7 +800,7 @@ struct Kern32 {
   }
 };
 
-// Q4_K / Q6_K: GEMV 4 rows straight from the blocks; GEMM 4 rows x 1..4 tokens.
+// The K-quants: GEMV 4 rows straight from the blocks; GEMM 4 rows x 1..4 tokens.
 template <class Ty, class D>
 struct KernK {
   static constexpr size_t kBlockElems = kQKK;
@@ -729,6 +834,8 @@ void add_quant_common(Table& t) {
   t.of(DType::Q5_1).qmatmul = qmatmul<Kern32<Q5_1, D>>;
   t.of(DType::Q4_K).qmatmul = qmatmul<KernK<Q4_K, D>>;
   t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K, D>>;
+  t.of(DType::Q5_K).qmatmul = qmatmul<KernK<Q5_K, D>>;
+  t.of(DType::IQ4_XS).qmatmul = qmatmul<KernK<IQ4_XS, D>>;
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // The quantized-matmul reference: plain integer loops that mirror the numerics spelled
 // out in kernels.h, on the formats' own scalar specification in quant/ (the activation
-// quantizers are quant/quantize.h's reference quantizers, the Q4_K scale/min and Q6_K
-// code unpackers are quant's). Every SIMD table must give these results bit for bit
+// quantizers are quant/quantize.h's reference quantizers, the Q4_K scale/min, Q5_K and Q6_K
+// code and IQ4_XS scale unpackers are quant's). Every SIMD table must give these results bit for bit
 // (tests/test_kernels_quant.cpp).
 #include <cstring>
 
@@ -97,25 +97,60 @@ float step_q4_1(float acc, const uint8_t* wp, const uint8_t* xp) {
   return acc + (fp16_to_fp32(w.m) * dx) * static_cast<float>(xsum);
 }
 
-float step_q4_k(float acc, const uint8_t* wp, const uint8_t* xp) {
-  const auto w = load<BlockQ4_K>(wp);
-  const auto x = load<BlockQ8_K>(xp);
+// Q4_K and Q5_K: codes q (weight order) of sub-blocks s of 32 with the 6-bit scales and
+// mins of `scales` (quant/blocks.h), the mins against the activations' bsum pairs.
+float step_scale_min(float acc, uint16_t d, uint16_t dmin, const uint8_t scales[12], const uint8_t* q,
+                     const BlockQ8_K& x) {
   int32_t isum = 0, msum = 0;
   for (int s = 0; s < 8; ++s) {
     uint8_t sc, m;
-    unpack_scale_min_q4_K(s, w.scales, &sc, &m);
-    // Sub-block s: nibbles (low for even s, high for odd) of qs[32 (s/2) ..].
-    const uint8_t* qs = w.qs + 32 * (s / 2);
+    unpack_scale_min_q4_K(s, scales, &sc, &m);
     int32_t dot = 0;
-    for (int i = 0; i < 32; ++i) {
-      const int q = s % 2 == 0 ? (qs[i] & 0x0F) : (qs[i] >> 4);
-      dot += q * x.qs[32 * s + i];
-    }
+    for (int i = 32 * s; i < 32 * s + 32; ++i) dot += q[i] * x.qs[i];
     isum += sc * dot;
     msum += m * (x.bsums[2 * s] + x.bsums[2 * s + 1]);
   }
-  acc = acc + (fp16_to_fp32(w.d) * x.d) * static_cast<float>(isum);
-  return acc - (fp16_to_fp32(w.dmin) * x.d) * static_cast<float>(msum);
+  acc = acc + (fp16_to_fp32(d) * x.d) * static_cast<float>(isum);
+  return acc - (fp16_to_fp32(dmin) * x.d) * static_cast<float>(msum);
+}
+
+float step_q4_k(float acc, const uint8_t* wp, const uint8_t* xp) {
+  const auto w = load<BlockQ4_K>(wp);
+  // Sub-block s: nibbles (low for even s, high for odd) of qs[32 (s/2) ..].
+  uint8_t q[kQKK];
+  for (int s = 0; s < 8; ++s)
+    for (int i = 0; i < 32; ++i) {
+      const uint8_t byte = w.qs[32 * (s / 2) + i];
+      q[32 * s + i] = s % 2 == 0 ? byte & 0x0F : byte >> 4;
+    }
+  return step_scale_min(acc, w.d, w.dmin, w.scales, q, load<BlockQ8_K>(xp));
+}
+
+// Q5_K: Q4_K's numerics on five-bit codes (quant's unpacker gives them in weight order).
+float step_q5_k(float acc, const uint8_t* wp, const uint8_t* xp) {
+  const auto w = load<BlockQ5_K>(wp);
+  uint8_t q[kQKK];
+  unpack_q5_K(w, q);
+  return step_scale_min(acc, w.d, w.dmin, w.scales, q, load<BlockQ8_K>(xp));
+}
+
+// IQ4_XS: per sub-block of 32, IQ4_NL's grid levels against the codes, times the signed
+// 6-bit scale, summed in integers (as ggml's SIMD dots); one float step per super-block.
+float step_iq4_xs(float acc, const uint8_t* wp, const uint8_t* xp) {
+  const auto w = load<BlockIQ4_XS>(wp);
+  const auto x = load<BlockQ8_K>(xp);
+  int32_t isum = 0;
+  for (int s = 0; s < 8; ++s) {
+    const uint8_t* qs = w.qs + 16 * s;  // laid out as one IQ4_NL block
+    const int8_t* xs = x.qs + 32 * s;
+    int32_t dot = 0;
+    for (int j = 0; j < 16; ++j) {
+      dot += kIq4nlValues[qs[j] & 0x0F] * xs[j];
+      dot += kIq4nlValues[qs[j] >> 4] * xs[j + 16];
+    }
+    isum += iq4_xs_scale(w, s) * dot;
+  }
+  return acc + (fp16_to_fp32(w.d) * x.d) * static_cast<float>(isum);
 }
 
 float step_q6_k(float acc, const uint8_t* wp, const uint8_t* xp) {
@@ -164,6 +199,8 @@ void add_quant_scalar(Table& t) {
   t.of(DType::Q5_1).qmatmul = qmatmul<step_q5_1, DType::Q5_1>;
   t.of(DType::Q4_K).qmatmul = qmatmul<step_q4_k, DType::Q4_K>;
   t.of(DType::Q6_K).qmatmul = qmatmul<step_q6_k, DType::Q6_K>;
+  t.of(DType::Q5_K).qmatmul = qmatmul<step_q5_k, DType::Q5_K>;
+  t.of(DType::IQ4_XS).qmatmul = qmatmul<step_iq4_xs, DType::IQ4_XS>;
 }
 
 }  // namespace ember::kernels

@@ -4,8 +4,9 @@
 // Integer dots: VPMADDUBSW (u8 x s8 -> pairs of s16) then VPMADDWD (-> s32), so the
 // weight operand must be unsigned: Q4_0 nibbles stay 0..15 and the -8 is subtracted
 // as 8 * (pair sums of x) in s16 (GEMV: 8 sum(x) from each block sum); Q8_0 uses |w|
-// and sign(x, w); Q4_K and Q6_K codes
-// are unsigned already (Q6_K's -32 comes from the activation bsums). No step
+// and sign(x, w); Q4_K, Q5_K and Q6_K codes
+// are unsigned already (Q6_K's -32 comes from the activation bsums); IQ4_XS's signed
+// grid levels go as |x| times the level signed like x. No step
 // saturates: |x| <= 127 (kernels.h), so pair sums stay below 2 * 128 * 127 < 2^15.
 //
 // Float side: lanes are output rows (GEMM: 4 rows x 2 tokens). Per block, each
@@ -18,10 +19,10 @@
 // Blocking: Q4_0/Q8_0 GEMV 16 rows x 1 token (the token's block loaded once for 16
 // weight streams; Q4_0 two rows per vector; rows left over 8 at a time), GEMM 4 rows x
 // 4 tokens (each weight block unpacked once for 4 tokens).
-// K-quant GEMV 8 rows x 1 token straight from the blocks (Q4_K two rows per vector,
-// Q6_K one; each super-block's activations serve 8 rows); K-quant GEMM unpacks each row's
-// super-block to an L1 buffer (codes as bytes plus ready-made scale vectors) once for
-// up to 4 tokens. GEMV prefetches the next row group (rows are short streams).
+// K-quant GEMV 8 rows x 1 token straight from the blocks (Q4_K, Q5_K and IQ4_XS two
+// rows per vector, Q6_K one; each super-block's activations serve 8 rows); K-quant
+// GEMM unpacks each row's super-block to an L1 buffer (codes as bytes plus ready-made
+// scale vectors) once for up to 4 tokens. GEMV prefetches the next row group (rows are short streams).
 // Row and token counts that do not fill a block reuse a valid row or token pointer
 // and drop the duplicate results (each output's computation is lane-independent).
 #include <immintrin.h>
@@ -551,7 +552,7 @@ void gemm4(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float* Y
   }
 }
 
-// ---- 256-weight super-blocks: Q4_K, Q6_K (activations Q8_K) --------------------------
+// ---- 256-weight super-blocks: Q4_K, Q5_K, IQ4_XS, Q6_K (activations Q8_K) -------------
 
 // K-quant GEMM: sum over the 8 groups of 32 codes of sc[g] * (codes[g] . x[g]) as 8
 // int32 lanes (codes unsigned, x the Q8_K codes from xq; each group's scale in every s16
@@ -564,6 +565,19 @@ void gemm4(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float* Y
                             _mm256_madd_epi16(_mm256_maddubs_epi16(q[g + 1], load256(xq + 32 * g + 32)), sc[g + 1]));
   }
   return _mm256_add_epi32(acc0, acc1);
+}
+
+// Chunk j's nibbles (codes 0..15) of rows a (low lane) and b (high lane) whose qs
+// start at byte `qs`: c[0], c[1] sub-block 2j (weights 0..15, 16..31: the low nibbles
+// of qs[32j ..]), c[2], c[3] sub-block 2j + 1 (the high nibbles). Q4_K, Q5_K.
+[[gnu::always_inline]] inline void nibble_pairs(const uint8_t* a, const uint8_t* b, size_t qs, int j, __m256i* c) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i r0 = _mm256_set_m128i(load128(b + qs + 32 * j), load128(a + qs + 32 * j));
+  const __m256i r1 = _mm256_set_m128i(load128(b + qs + 16 + 32 * j), load128(a + qs + 16 + 32 * j));
+  c[0] = _mm256_and_si256(r0, low4);
+  c[1] = _mm256_and_si256(r1, low4);
+  c[2] = _mm256_and_si256(_mm256_srli_epi16(r0, 4), low4);
+  c[3] = _mm256_and_si256(_mm256_srli_epi16(r1, 4), low4);
 }
 
 struct Q4_K {
@@ -626,15 +640,27 @@ struct Q4_K {
   //    VPSHUFB, the mins against the bsum pairs one VPSHUFB and one VPMADDWD;
   //  - each 32-weight sub-block is two 16-byte halves against the activations'
   //    halves broadcast to both lanes, and the halves' VPMADDUBSW pairs add in s16
-  //    (at most 2 * 2 * 15 * 127 < 2^15) before the one VPMADDWD by the scale;
+  //    (at most 2 * 2 * 15 * 127 < 2^15; Q5_K's codes: 2 * 2 * 31 * 127) before the
+  //    one VPMADDWD by the scale;
   //  - the partial sums reduce by one unpack-and-add tree for all 8 rows.
+  // Codes(w).chunk(k, j, c) gives the codes of chunk j (sub-blocks 2j, 2j+1) of rows k
+  // and k + 4 in the lanes: Q4_K's nibbles, or Q5_K's with their fifth bits.
+  struct Nibbles {
+    const uint8_t* const* w;
+    explicit Nibbles(const uint8_t* const* rows) : w(rows) {}
+    [[gnu::always_inline]] void chunk(int k, int j, __m256i* c) const { nibble_pairs(w[k], w[k + 4], 16, j, c); }
+  };
   [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb,
                                                   __m256 acc) {
+    return gemv8_step_codes<Nibbles>(w, xb, acc);
+  }
+  template <class Codes>
+  [[gnu::always_inline]] static __m256 gemv8_step_codes(const uint8_t* const* w, const uint8_t* xb,
+                                                        __m256 acc) {
     const uint8_t* xq = xb + 4;
     // bp[s] = bsums[2s] + bsums[2s + 1] (|.| <= 32 * 127) as s16, in both 128-bit lanes.
     const __m256i bp32 = pair_sums(load256(xq + kQKK));
     const __m256i bp = _mm256_permute4x64_epi64(_mm256_packs_epi32(bp32, bp32), 0x88);
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
     // Header bytes per lane: d 0..1, dmin 2..3, then a = 4..7, b = 8..11, c = 12..15
     // (quant/blocks.h): sc0..3 = a & 63, sc4..7 = (c & 15) | (a >> 6) << 4,
     // m0..3 = b & 63, m4..7 = (c >> 4) | (b >> 6) << 4.
@@ -663,6 +689,7 @@ struct Q4_K {
     const __m256i dh = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(dd, dsplit), 0xD8);
     __m256i is[4], mv[4];
     for (int k = 0; k < 4; ++k) is[k] = _mm256_setzero_si256();
+    const Codes codes(w);
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       const __m256i xl0 = _mm256_broadcastsi128_si256(load128(xq + 64 * j));
@@ -673,15 +700,10 @@ struct Q4_K {
       const __m256i sel0 = _mm256_set1_epi16(static_cast<int16_t>(0xFF00 | (2 * j)));
       const __m256i sel1 = _mm256_set1_epi16(static_cast<int16_t>(0xFF00 | (2 * j + 1)));
       for (int k = 0; k < 4; ++k) {
-        const uint8_t* a = w[k] + 16 + 32 * j;
-        const uint8_t* b = w[k + 4] + 16 + 32 * j;
-        const __m256i r0 = _mm256_set_m128i(load128(b), load128(a));
-        const __m256i r1 = _mm256_set_m128i(load128(b + 16), load128(a + 16));
-        const __m256i lo = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(r0, low4), xl0),
-                                            _mm256_maddubs_epi16(_mm256_and_si256(r1, low4), xl1));
-        const __m256i hi = _mm256_add_epi16(
-            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(r0, 4), low4), xh0),
-            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(r1, 4), low4), xh1));
+        __m256i c[4];
+        codes.chunk(k, j, c);
+        const __m256i lo = _mm256_add_epi16(_mm256_maddubs_epi16(c[0], xl0), _mm256_maddubs_epi16(c[1], xl1));
+        const __m256i hi = _mm256_add_epi16(_mm256_maddubs_epi16(c[2], xh0), _mm256_maddubs_epi16(c[3], xh1));
         is[k] = _mm256_add_epi32(is[k], _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_shuffle_epi8(sm[k], sel0)),
                                                          _mm256_madd_epi16(hi, _mm256_shuffle_epi8(sm[k], sel1))));
       }
@@ -692,6 +714,172 @@ struct Q4_K {
     const __m256 dx = _mm256_set1_ps(f32(xb));
     acc = step8(acc, _mm256_cvtph_ps(_mm256_castsi256_si128(dh)), dx, reduce_pairs4(is));
     return step8_sub(acc, _mm256_cvtph_ps(_mm256_extracti128_si256(dh, 1)), dx, reduce_pairs4(mv));
+  }
+};
+
+// A 16-bit lane shift by a constant: left for n > 0, right for n < 0 (n in -7..7).
+[[gnu::always_inline]] inline __m256i shift16(__m256i v, int n) {
+  return n >= 0 ? _mm256_slli_epi16(v, n) : _mm256_srli_epi16(v, -n);
+}
+
+// Q5_K: Q4_K's header (d, dmin, the 12 scale bytes) and numerics; the fifth bit of weight l
+// of sub-block s is bit s of qh[l] (qh at byte 16, the nibbles at 48). Codes 0..31.
+struct Q5_K : Q4_K {
+  static constexpr size_t kWBytes = sizeof(BlockQ5_K);
+  // Bit s of each byte of v as 0x10: shifted to bit 4 in 16-bit lanes (a shift by at
+  // most 4 moves no bit of another byte onto bit 4), then masked.
+  [[gnu::always_inline]] static __m256i fifth(__m256i v, int s) {
+    return _mm256_and_si256(shift16(v, 4 - s), _mm256_set1_epi8(0x10));
+  }
+  static void unpack(const uint8_t* p, Unpacked& u) {
+    u.r = scales(p);
+    const __m256i qh = load256(p + 16), low4 = _mm256_set1_epi8(0x0F);
+    for (int s = 0; s < 8; ++s) {
+      const __m256i v = load256(p + 48 + 32 * (s / 2));
+      u.q[s] = _mm256_or_si256(_mm256_and_si256(s % 2 ? _mm256_srli_epi16(v, 4) : v, low4), fifth(qh, s));
+      u.sc[s] = scale_of(u.r, s);
+    }
+  }
+  // GEMV codes: the nibbles as Q4_K's, the fifth bits looked up (VPSHUFB, a shuffle
+  // port) rather than shifted and masked (the ports VPMADDUBSW needs): each qh byte's
+  // two nibbles are split once per super-block (hn), and bit b of a nibble is table
+  // bit_b's entry, 0x10 or 0.
+  struct Codes {
+    const uint8_t* const* w;
+    __m256i hn[4][4];  // pair k: low nibbles of qh[0..16), high nibbles, then of qh[16..32)
+    explicit Codes(const uint8_t* const* rows) : w(rows) {
+      const __m256i low4 = _mm256_set1_epi8(0x0F);
+      for (int k = 0; k < 4; ++k)
+        for (int i = 0; i < 2; ++i) {
+          const __m256i h = _mm256_set_m128i(load128(w[k + 4] + 16 + 16 * i), load128(w[k] + 16 + 16 * i));
+          hn[k][2 * i] = _mm256_and_si256(h, low4);
+          hn[k][2 * i + 1] = _mm256_and_si256(_mm256_srli_epi16(h, 4), low4);
+        }
+    }
+    static __m256i bit_table(int b) {  // entry n: 0x10 if bit b of n is set
+      alignas(16) static constexpr uint8_t kTables[4][16] = {
+          {0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16},
+          {0, 0, 16, 16, 0, 0, 16, 16, 0, 0, 16, 16, 0, 0, 16, 16},
+          {0, 0, 0, 0, 16, 16, 16, 16, 0, 0, 0, 0, 16, 16, 16, 16},
+          {0, 0, 0, 0, 0, 0, 0, 0, 16, 16, 16, 16, 16, 16, 16, 16}};
+      return _mm256_broadcastsi128_si256(load128(kTables[b]));
+    }
+    [[gnu::always_inline]] void chunk(int k, int j, __m256i* c) const {
+      nibble_pairs(w[k], w[k + 4], 48, j, c);
+      // Bits 2j (sub-block 2j) and 2j + 1 of qh: in the low nibble for j < 2, else the high.
+      const __m256i t_lo = bit_table((2 * j) % 4), t_hi = bit_table((2 * j + 1) % 4);
+      const __m256i& h0 = hn[k][j / 2];
+      const __m256i& h1 = hn[k][2 + j / 2];
+      c[0] = _mm256_or_si256(c[0], _mm256_shuffle_epi8(t_lo, h0));
+      c[1] = _mm256_or_si256(c[1], _mm256_shuffle_epi8(t_lo, h1));
+      c[2] = _mm256_or_si256(c[2], _mm256_shuffle_epi8(t_hi, h0));
+      c[3] = _mm256_or_si256(c[3], _mm256_shuffle_epi8(t_hi, h1));
+    }
+  };
+  [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb,
+                                                  __m256 acc) {
+    return gemv8_step_codes<Codes>(w, xb, acc);
+  }
+};
+
+// IQ4_XS: per sub-block of 32, IQ4_NL's nibbles (16 bytes at 8 + 16s) looked up in the
+// int8 grid (VPSHUFB) and a signed 6-bit scale ls - 32; header d (fp16), scales_h (u16),
+// scales_l[4]. Signed grid levels times signed x: VPMADDUBSW takes |x| (unsigned) and
+// the level signed like x (|level| <= 127, so pairs reach 2 * 127 * 127 < 2^15; the two
+// 16-weight halves of a sub-block then no longer fit s16 together and go through
+// VPMADDWD by the scale separately).
+struct IQ4_XS {
+  static constexpr size_t kWBytes = sizeof(BlockIQ4_XS), kXBytes = sizeof(BlockQ8_K);
+  static constexpr bool kHasMin = false;
+  static __m256i grid() {
+    return _mm256_broadcastsi128_si256(load128(reinterpret_cast<const uint8_t*>(kIq4nlValues)));
+  }
+  struct Unpacked {
+    __m256i q[8];   // sub-block s: grid levels, weights 0..15 in the low lane, 16..31 high
+    __m256i qa[8];  // their absolute values
+    __m256i sc[8];  // sub-block s: ls - 32 in every s16 lane
+    struct {
+      float d, dmin;
+    } r;
+  };
+  static void unpack(const uint8_t* p, Unpacked& u) {
+    u.r.d = f16(p);
+    u.r.dmin = 0.0f;
+    uint16_t sh;
+    std::memcpy(&sh, p + 2, 2);
+    const __m256i g = grid();
+    for (int s = 0; s < 8; ++s) {
+      const int ls = ((p[4 + s / 2] >> (4 * (s % 2))) & 0xF) | (((sh >> (2 * s)) & 3) << 4);
+      u.q[s] = _mm256_shuffle_epi8(g, nibbles32(p + 8 + 16 * s));
+      u.qa[s] = _mm256_abs_epi8(u.q[s]);
+      u.sc[s] = _mm256_set1_epi16(static_cast<int16_t>(ls - 32));
+    }
+  }
+  // isum: sum_s (ls[s] - 32) * (levels . x) (|.| < 2^28).
+  static void dot(const Unpacked& u, const uint8_t* xb, __m256i& isum, __m256i& msum) {
+    const uint8_t* xq = xb + 4;
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    for (int s = 0; s < 8; s += 2) {
+      const __m256i x0 = load256(xq + 32 * s), x1 = load256(xq + 32 * s + 32);
+      acc0 = _mm256_add_epi32(
+          acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(u.qa[s], _mm256_sign_epi8(x0, u.q[s])), u.sc[s]));
+      acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(u.qa[s + 1], _mm256_sign_epi8(x1, u.q[s + 1])),
+                                                      u.sc[s + 1]));
+    }
+    isum = _mm256_add_epi32(acc0, acc1);
+    msum = _mm256_setzero_si256();
+  }
+  // The eight scales ls - 32 of rows a (low lane) and b (high lane) as s16, from the
+  // headers' bytes 2..7: word s takes scales_l[s/2] and scales_h; per-word shifts are
+  // VPMULLW by powers of two (AVX2 has no variable 16-bit shift).
+  [[gnu::always_inline]] static __m256i scales2(const uint8_t* a, const uint8_t* b) {
+    const __m256i hdr = _mm256_set_m128i(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b)),
+                                         _mm_loadl_epi64(reinterpret_cast<const __m128i*>(a)));
+    const __m256i sl = _mm256_shuffle_epi8(hdr, _mm256_setr_epi8(4, -1, 4, -1, 5, -1, 5, -1, 6, -1, 6, -1, 7, -1, 7, -1,  //
+                                                                 4, -1, 4, -1, 5, -1, 5, -1, 6, -1, 6, -1, 7, -1, 7, -1));
+    const __m256i sh = _mm256_shuffle_epi8(hdr, _mm256_setr_epi8(2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3,  //
+                                                                 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
+    // Even s: the low nibble (x 16, then >> 4); odd s: the high one.
+    const __m256i low = _mm256_and_si256(
+        _mm256_srli_epi16(_mm256_mullo_epi16(sl, _mm256_setr_epi16(16, 1, 16, 1, 16, 1, 16, 1, 16, 1, 16, 1, 16, 1, 16, 1)), 4),
+        _mm256_set1_epi16(0x0F));
+    // Bits 2s, 2s + 1 of scales_h to bits 14, 15, then to 4, 5.
+    const __m256i high = _mm256_and_si256(
+        _mm256_srli_epi16(_mm256_mullo_epi16(sh, _mm256_setr_epi16(1 << 14, 1 << 12, 1 << 10, 1 << 8, 1 << 6, 1 << 4, 1 << 2, 1,
+                                                                   1 << 14, 1 << 12, 1 << 10, 1 << 8, 1 << 6, 1 << 4, 1 << 2, 1)),
+                          10),
+        _mm256_set1_epi16(0x30));
+    return _mm256_sub_epi16(_mm256_or_si256(low, high), _mm256_set1_epi16(32));
+  }
+  // GEMV: 8 rows (pointers w[0..8)) against activation super-block xb; acc lanes are the
+  // rows. Two rows per vector as Q4_K's (pair k: row k low, row k + 4 high): one load
+  // per sub-block and pair, the activations' halves and their absolute values once
+  // for the 4 pairs; each pair's scale vector one VPSHUFB per sub-block.
+  [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb, __m256 acc) {
+    const uint8_t* xq = xb + 4;
+    const __m256i g = grid(), low4 = _mm256_set1_epi8(0x0F);
+    __m256i sc[4], is[4];
+    for (int k = 0; k < 4; ++k) {
+      sc[k] = scales2(w[k], w[k + 4]);
+      is[k] = _mm256_setzero_si256();
+    }
+#pragma GCC unroll 8
+    for (int s = 0; s < 8; ++s) {
+      const __m256i xl = _mm256_broadcastsi128_si256(load128(xq + 32 * s));
+      const __m256i xh = _mm256_broadcastsi128_si256(load128(xq + 32 * s + 16));
+      const __m256i axl = _mm256_abs_epi8(xl), axh = _mm256_abs_epi8(xh);
+      const __m256i sel = _mm256_set1_epi16(static_cast<int16_t>(0x0100 * (2 * s + 1) + 2 * s));
+      for (int k = 0; k < 4; ++k) {
+        const __m256i raw = _mm256_set_m128i(load128(w[k + 4] + 8 + 16 * s), load128(w[k] + 8 + 16 * s));
+        const __m256i lo = _mm256_shuffle_epi8(g, _mm256_and_si256(raw, low4));
+        const __m256i hi = _mm256_shuffle_epi8(g, _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4));
+        const __m256i scs = _mm256_shuffle_epi8(sc[k], sel);
+        is[k] = _mm256_add_epi32(
+            is[k], _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(axl, _mm256_sign_epi8(lo, xl)), scs),
+                                    _mm256_madd_epi16(_mm256_maddubs_epi16(axh, _mm256_sign_epi8(hi, xh)), scs)));
+      }
+    }
+    return step8(acc, f16x8_rows(w, 0), _mm256_set1_ps(f32(xb)), reduce_pairs4(is));
   }
 };
 
@@ -869,7 +1057,7 @@ struct Kern32 {
   }
 };
 
-// Q4_K / Q6_K: GEMV 8 rows straight from the blocks; GEMM 4 rows x 1..4 tokens from
+// The K-quants: GEMV 8 rows straight from the blocks; GEMM 4 rows x 1..4 tokens from
 // super-blocks unpacked once per row.
 template <class Ty>
 struct KernK {
@@ -902,6 +1090,8 @@ void add_quant_avx2(Table& t) {
   t.of(DType::Q5_1).qmatmul = qmatmul<Kern32<Q5_1>>;
   t.of(DType::Q4_K).qmatmul = qmatmul<KernK<Q4_K>>;
   t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K>>;
+  t.of(DType::Q5_K).qmatmul = qmatmul<KernK<Q5_K>>;
+  t.of(DType::IQ4_XS).qmatmul = qmatmul<KernK<IQ4_XS>>;
 }
 
 }  // namespace ember::kernels
