@@ -9,7 +9,7 @@
 #include <string>
 
 #include "quant/fp16.h"
-#include "quant/rounding.h"
+#include "quant/ref_helpers.h"
 
 namespace ember {
 namespace {
@@ -41,15 +41,8 @@ inline float opaque(float v) {
 // minimising the weighted error) wins. Writes L[i] = l + 32; returns the scale.
 float fit_scale_q6_K(const float* x, uint8_t* L) {
   constexpr int n = 16, nmax = 32;
-  float amax = 0, max = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupEps) {
+  const float max = signed_extreme(x, n);
+  if (std::fabs(max) < kGroupEps) {
     std::fill(L, L + n, uint8_t{nmax});
     return 0.0f;
   }
@@ -124,16 +117,7 @@ void pack_q5_codes(const int* q, uint8_t qs[kQK / 2], uint8_t qh[4]) {
 
 // The block's value of largest magnitude, signed (the first one on ties): Q4_0 and Q5_0
 // map it to code 0, so that extreme is exact.
-float block_signed_max(const float* x) {
-  float amax = 0, max = 0;
-  for (int j = 0; j < kQK; ++j) {
-    if (amax < std::fabs(x[j])) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
-  }
-  return max;
-}
+float block_signed_max(const float* x) { return signed_extreme(x, kQK); }
 
 // The smallest and largest of a block's 32 values (Q4_1, Q5_1: the grid spans them).
 void block_min_max(const float* x, float* mn, float* mx) {
@@ -372,15 +356,9 @@ void quantize_row_q6_K_ref(const float* x, BlockQ6_K* y, int64_t k) {
   for (int64_t b = 0; b < k / kQKK; ++b, x += kQKK) {
     uint8_t L[kQKK];
     float scales[kSub];
-    float max_scale = 0, max_abs = 0;  // the sub-block scale of largest magnitude, signed
-    for (int s = 0; s < kSub; ++s) {
-      scales[s] = fit_scale_q6_K(x + 16 * s, L + 16 * s);
-      if (std::fabs(scales[s]) > max_abs) {
-        max_abs = std::fabs(scales[s]);
-        max_scale = scales[s];
-      }
-    }
-    if (max_abs < kGroupEps) {  // all zero: d = 0, every code decodes to 0
+    for (int s = 0; s < kSub; ++s) scales[s] = fit_scale_q6_K(x + 16 * s, L + 16 * s);
+    const float max_scale = signed_extreme(scales, kSub);
+    if (std::fabs(max_scale) < kGroupEps) {  // all zero: d = 0, every code decodes to 0
       std::memset(&y[b], 0, sizeof y[b]);
       continue;
     }
@@ -416,14 +394,8 @@ void dequantize_row_q6_K(const BlockQ6_K* x, float* y, int64_t k) {
 void quantize_row_q8_K_ref(const float* x, BlockQ8_K* y, int64_t k) {
   assert(k % kQKK == 0);
   for (int64_t b = 0; b < k / kQKK; ++b, x += kQKK) {
-    float amax = 0, max = 0;
-    for (int j = 0; j < kQKK; ++j) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
-    if (amax == 0) {
+    const float max = signed_extreme(x, kQKK);
+    if (max == 0) {
       std::memset(&y[b], 0, sizeof y[b]);
       continue;
     }

@@ -13,7 +13,7 @@
 
 #include "quant/fp16.h"
 #include "quant/quantize.h"
-#include "quant/rounding.h"
+#include "quant/ref_helpers.h"
 
 namespace ember {
 namespace {
@@ -161,14 +161,8 @@ void pack_q2_codes(const uint8_t* L, uint8_t qs[kQKK / 4]) {
 // Writes L[i] = l + 4 (0 for an all-zero group); returns Sxl / Sll.
 float fit_scale_q3_K(const float* x, int8_t* L) {
   constexpr int n = 16, nmax = 4;
-  float amax = 0, max = 0;
-  for (int i = 0; i < n; ++i) {
-    if (std::fabs(x[i]) > amax) {
-      amax = std::fabs(x[i]);
-      max = x[i];
-    }
-  }
-  if (amax < kGroupEps) {
+  const float max = signed_extreme(x, n);
+  if (std::fabs(max) < kGroupEps) {
     std::fill(L, L + n, int8_t{0});
     return 0.0f;
   }
@@ -249,14 +243,8 @@ int nearest_level(float v) {
 float fit_scale_iq4(const float* x) {
   constexpr int n = 32, ntry = 7;
   const int8_t* g = kIq4nlValues;
-  float amax = 0, max = 0;
-  for (int i = 0; i < n; ++i) {
-    if (std::fabs(x[i]) > amax) {
-      amax = std::fabs(x[i]);
-      max = x[i];
-    }
-  }
-  if (amax < kGroupEps) return 0.0f;
+  const float max = signed_extreme(x, n);
+  if (std::fabs(max) < kGroupEps) return 0.0f;
   auto sums = [&](float id, float* sqx, float* sqq) {
     *sqx = *sqq = 0;
     for (int i = 0; i < n; ++i) {
@@ -343,14 +331,8 @@ void quantize_row_q3_K_ref(const float* x, BlockQ3_K* y, int64_t k) {
   for (int64_t b = 0; b < k / kQKK; ++b, x += kQKK) {
     int8_t L[kQKK];
     float scales[kSub];
-    float max_scale = 0, amax = 0;  // the sub-block scale of largest magnitude, signed
-    for (int s = 0; s < kSub; ++s) {
-      scales[s] = fit_scale_q3_K(x + 16 * s, L + 16 * s);
-      if (std::fabs(scales[s]) > amax) {
-        amax = std::fabs(scales[s]);
-        max_scale = scales[s];
-      }
-    }
+    for (int s = 0; s < kSub; ++s) scales[s] = fit_scale_q3_K(x + 16 * s, L + 16 * s);
+    const float max_scale = signed_extreme(scales, kSub);
     // 6-bit signed scales (stored + 32) against d = -max scale/32.
     int sc[kSub] = {};
     if (max_scale != 0) {
@@ -429,14 +411,8 @@ void quantize_row_iq4_xs_ref(const float* x, BlockIQ4_XS* y, int64_t k) {
   constexpr int kSub = kQKK / 32;
   for (int64_t b = 0; b < k / kQKK; ++b, x += kQKK) {
     float scales[kSub];
-    float max_scale = 0, amax = 0;
-    for (int s = 0; s < kSub; ++s) {
-      scales[s] = fit_scale_iq4(x + 32 * s);
-      if (std::fabs(scales[s]) > amax) {
-        amax = std::fabs(scales[s]);
-        max_scale = scales[s];
-      }
-    }
+    for (int s = 0; s < kSub; ++s) scales[s] = fit_scale_iq4(x + 32 * s);
+    const float max_scale = signed_extreme(scales, kSub);
     // 6-bit signed sub-block scales (stored + 32) against d = -max scale/32; the codes
     // against each sub-block's scale d*l before fp16 rounding, as ggml does.
     const float d = -max_scale / 32;

@@ -1,7 +1,8 @@
-// Rounding helpers the reference quantizers share (quant/quantize.cpp,
-// quant/quantize_k.cpp). Internal to quant/: they reproduce ggml's helpers of the same
-// purpose, so quantizers built on them can match ggml's bytes.
+// Helpers the reference quantizers share (quant/quantize.cpp, quant/quantize_k.cpp).
+// Internal to quant/: they reproduce ggml's steps of the same purpose, so quantizers built
+// on them can match ggml's bytes.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -22,5 +23,18 @@ inline int nearest_int(float v) {
 
 // Below this a group of weights counts as all zero (no scale can be derived).
 constexpr float kGroupEps = 1e-15f;
+
+// The value of largest magnitude among x[0..n), with its sign (the first one on ties; 0
+// when all are zero): the extreme a symmetric grid maps to its outermost code.
+inline float signed_extreme(const float* x, int n) {
+  float amax = 0, max = 0;
+  for (int i = 0; i < n; ++i) {
+    if (std::fabs(x[i]) > amax) {
+      amax = std::fabs(x[i]);
+      max = x[i];
+    }
+  }
+  return max;
+}
 
 }  // namespace ember
