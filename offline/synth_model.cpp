@@ -165,7 +165,7 @@ Status SynthModel(const std::string& out_path, const SynthOptions& o) {
     ts.push_back({b + "ffn_down.weight", {p->n_ff, E}, false});
   }
 
-  ModelFacts facts{p->n_layer, !p->tied};
+  ModelFacts facts{p->n_layer, !p->tied, p->n_head, p->n_head_kv, a, 0};
   std::vector<GgufStreamWriter::Tensor> infos;
   std::vector<std::string> notes(ts.size());
   for (size_t i = 0; i < ts.size(); ++i) {
