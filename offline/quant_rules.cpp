@@ -122,7 +122,7 @@ struct Rule {
 };
 constexpr uint32_t of(QuantTarget a) { return bit(a); }
 constexpr uint32_t of(QuantTarget a, QuantTarget b) { return bit(a) | bit(b); }
-using T = QuantTarget;
+using QT = QuantTarget;
 
 // For each category the first rule that matches sets the type (llama.cpp's else-if
 // chains, restricted to Ember's targets); none: the base type stays.
@@ -130,36 +130,36 @@ constexpr Rule kRules[] = {
     // the output matrix (OUTPUT, or TOKEN_EMBD with has_tied_embeddings)
     {Category::kOutput, kAllQuantized, kFalcon, DType::Q8_0},
     {Category::kOutput, kAllQuantized, kRowsNotBase, DType::Q8_0},
-    {Category::kOutput, kAllQuantized & ~bit(T::kQ8_0), kAlways, DType::Q6_K},
+    {Category::kOutput, kAllQuantized & ~bit(QT::kQ8_0), kAlways, DType::Q6_K},
     // ATTENTION_V (category_is_attn_v)
-    {Category::kAttnV, of(T::kQ2_K), kGqa4, DType::Q4_K},
-    {Category::kAttnV, of(T::kQ2_K), kAlways, DType::Q3_K},
-    {Category::kAttnV, of(T::kQ3_K_M), kFirst2, DType::Q5_K},
-    {Category::kAttnV, of(T::kQ3_K_M), kAlways, DType::Q4_K},
-    {Category::kAttnV, of(T::kIQ4_NL, T::kIQ4_XS), kGqa4, DType::Q5_K},
-    {Category::kAttnV, of(T::kQ4_K_M, T::kQ5_K_M), kMoreBits, DType::Q6_K},
-    {Category::kAttnV, of(T::kQ4_K_S), kFirst4, DType::Q5_K},
+    {Category::kAttnV, of(QT::kQ2_K), kGqa4, DType::Q4_K},
+    {Category::kAttnV, of(QT::kQ2_K), kAlways, DType::Q3_K},
+    {Category::kAttnV, of(QT::kQ3_K_M), kFirst2, DType::Q5_K},
+    {Category::kAttnV, of(QT::kQ3_K_M), kAlways, DType::Q4_K},
+    {Category::kAttnV, of(QT::kIQ4_NL, QT::kIQ4_XS), kGqa4, DType::Q5_K},
+    {Category::kAttnV, of(QT::kQ4_K_M, QT::kQ5_K_M), kMoreBits, DType::Q6_K},
+    {Category::kAttnV, of(QT::kQ4_K_S), kFirst4, DType::Q5_K},
     // ATTENTION_K: 8 experts
     {Category::kAttnK, kAllQuantized, kExperts8, DType::Q8_0},
     // FFN_DOWN
-    {Category::kFfnDown, of(T::kQ2_K), kAlways, DType::Q3_K},
-    {Category::kFfnDown, of(T::kQ3_K_M), kFirstSixteenth, DType::Q5_K},
-    {Category::kFfnDown, of(T::kQ3_K_M), kNotFalcon, DType::Q4_K},
-    {Category::kFfnDown, of(T::kQ3_K_M), kMoreBits, DType::Q4_K},
-    {Category::kFfnDown, of(T::kQ3_K_M), kAlways, DType::Q3_K},
-    {Category::kFfnDown, of(T::kQ4_K_M), kFalcon | kFirstSixteenth, DType::Q6_K},
-    {Category::kFfnDown, of(T::kQ4_K_M), kFalcon | kMoreBits, DType::Q5_K},
-    {Category::kFfnDown, of(T::kQ4_K_M), kFalcon, DType::Q4_K},
-    {Category::kFfnDown, of(T::kQ4_K_M), kMoreBits, DType::Q6_K},
-    {Category::kFfnDown, of(T::kIQ4_NL, T::kIQ4_XS), kFirstEighth, DType::Q5_K},  // (no imatrix)
-    {Category::kFfnDown, of(T::kQ5_K_M), kMoreBits, DType::Q6_K},
-    {Category::kFfnDown, of(T::kQ4_K_S), kNotFalcon | kFirstEighth, DType::Q5_K},
+    {Category::kFfnDown, of(QT::kQ2_K), kAlways, DType::Q3_K},
+    {Category::kFfnDown, of(QT::kQ3_K_M), kFirstSixteenth, DType::Q5_K},
+    {Category::kFfnDown, of(QT::kQ3_K_M), kNotFalcon, DType::Q4_K},
+    {Category::kFfnDown, of(QT::kQ3_K_M), kMoreBits, DType::Q4_K},
+    {Category::kFfnDown, of(QT::kQ3_K_M), kAlways, DType::Q3_K},
+    {Category::kFfnDown, of(QT::kQ4_K_M), kFalcon | kFirstSixteenth, DType::Q6_K},
+    {Category::kFfnDown, of(QT::kQ4_K_M), kFalcon | kMoreBits, DType::Q5_K},
+    {Category::kFfnDown, of(QT::kQ4_K_M), kFalcon, DType::Q4_K},
+    {Category::kFfnDown, of(QT::kQ4_K_M), kMoreBits, DType::Q6_K},
+    {Category::kFfnDown, of(QT::kIQ4_NL, QT::kIQ4_XS), kFirstEighth, DType::Q5_K},  // (no imatrix)
+    {Category::kFfnDown, of(QT::kQ5_K_M), kMoreBits, DType::Q6_K},
+    {Category::kFfnDown, of(QT::kQ4_K_S), kNotFalcon | kFirstEighth, DType::Q5_K},
     // ATTENTION_OUTPUT
     {Category::kAttnOutput,
-     of(T::kQ2_K, T::kQ3_K_M) | of(T::kIQ4_NL, T::kQ4_K_S) | of(T::kQ4_K_M, T::kIQ4_XS),
+     of(QT::kQ2_K, QT::kQ3_K_M) | of(QT::kIQ4_NL, QT::kQ4_K_S) | of(QT::kQ4_K_M, QT::kIQ4_XS),
      kNotFalcon | kExperts8, DType::Q5_K},
-    {Category::kAttnOutput, of(T::kQ2_K), kNotFalcon | kNotExperts8, DType::Q3_K},
-    {Category::kAttnOutput, of(T::kQ3_K_M), kNotFalcon | kNotExperts8, DType::Q4_K},
+    {Category::kAttnOutput, of(QT::kQ2_K), kNotFalcon | kNotExperts8, DType::Q3_K},
+    {Category::kAttnOutput, of(QT::kQ3_K_M), kNotFalcon | kNotExperts8, DType::Q4_K},
 };
 
 // Then, in order, on the type the chain chose (ATTENTION_V's tail): the 70B llamas share
