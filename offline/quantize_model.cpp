@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -23,127 +22,11 @@
 
 namespace ember {
 
-// ---- targets ---------------------------------------------------------------------------
-
 namespace {
-
-constexpr QuantTargetInfo kTargets[] = {
-    {QuantTarget::kQ8_0, "q8_0", DType::Q8_0, 7},
-    {QuantTarget::kQ4_0, "q4_0", DType::Q4_0, 2},
-    {QuantTarget::kQ4_K_M, "q4_k_m", DType::Q4_K, 15},
-    {QuantTarget::kF16, "f16", DType::F16, 1},
-    {QuantTarget::kBF16, "bf16", DType::BF16, 32},
-    {QuantTarget::kF32, "f32", DType::F32, 0},
-};
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-bool contains(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
-
-// "blk.12.attn_v.weight" -> 12; -1 when the name has no layer index.
-int layer_of(std::string_view name) {
-  if (name.substr(0, 4) != "blk.") return -1;
-  int v = 0;
-  size_t i = 4;
-  if (i >= name.size() || !std::isdigit(static_cast<unsigned char>(name[i]))) return -1;
-  for (; i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])); ++i) {
-    v = v * 10 + (name[i] - '0');
-    if (v > (1 << 24)) return -1;
-  }
-  return i < name.size() && name[i] == '.' ? v : -1;
-}
-
-// llama.cpp's rule for the layers that get more bits in the _M k-quant mixes: the first
-// and last eighth of the layers, and every third layer in between.
-bool use_more_bits(int i_layer, int n_layer) {
-  return i_layer < n_layer / 8 || i_layer >= 7 * n_layer / 8 || (i_layer - n_layer / 8) % 3 == 2;
-}
 
 bool is_float_type(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 
-std::string shape_text(const TensorShape& t) {
-  std::string s = "[";
-  for (uint32_t d = 0; d < t.n_dims; ++d) s += (d ? ", " : "") + std::to_string(t.ne[d]);
-  return s + "]";
-}
-
 }  // namespace
-
-std::span<const QuantTargetInfo> QuantTargets() { return kTargets; }
-
-const QuantTargetInfo& TargetInfo(QuantTarget t) {
-  for (const QuantTargetInfo& i : kTargets)
-    if (i.target == t) return i;
-  return kTargets[0];
-}
-
-Status ParseQuantTarget(std::string_view name, QuantTarget* out) {
-  std::string lower(name);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  std::string names;
-  for (const QuantTargetInfo& i : kTargets) {
-    if (lower == i.name) {
-      *out = i.target;
-      return Status::Ok();
-    }
-    names += std::string(names.empty() ? "" : ", ") + i.name;
-  }
-  return InvalidArgument("unknown type '" + std::string(name) + "' (expected one of: " + names + ")");
-}
-
-// ---- type choice -------------------------------------------------------------------------
-
-Status ChooseTensorType(QuantTarget target, const TensorShape& t, const ModelFacts& m, DType* out,
-                        std::string* note) {
-  note->clear();
-  const std::string& name = t.name;
-  const bool convert = ends_with(name, "weight") && t.n_dims >= 2 && !contains(name, "_norm.weight") &&
-                       !contains(name, "ffn_gate_inp.weight");
-  if (!convert) {
-    *out = t.type;
-    return Status::Ok();
-  }
-  const QuantTargetInfo& info = TargetInfo(target);
-  DType type = info.base;
-  const int64_t nx = t.ne[0];
-  auto fits = [nx](DType d) { return nx % dtype_info(d).block_size == 0; };
-  if (is_float_type(type)) {
-    *out = type;
-    return Status::Ok();
-  }
-
-  const bool is_output = name == "output.weight" || (!m.has_output && name == "token_embd.weight");
-  if (is_output) {
-    if (!fits(type)) {
-      type = DType::Q8_0;
-    } else if (type != DType::Q8_0) {
-      type = DType::Q6_K;
-    }
-  } else if (target == QuantTarget::kQ4_K_M &&
-             (contains(name, "attn_v.weight") || contains(name, "ffn_down"))) {
-    const int layer = layer_of(name);
-    if (layer >= 0 && m.n_layer > 0 && use_more_bits(layer, m.n_layer)) type = DType::Q6_K;
-  }
-
-  if (!fits(type)) {
-    const DType wanted = type;
-    switch (type) {
-      case DType::Q6_K: type = DType::Q8_0; break;
-      case DType::Q4_K: type = DType::Q4_0; break;  // llama.cpp: Q5_0 (not in Ember)
-      default:
-        return InvalidArgument("tensor '" + name + "' " + shape_text(t) + ": row length " + std::to_string(nx) +
-                               " is not a multiple of " + std::to_string(dtype_info(type).block_size) +
-                               ", the " + dtype_name(type) + " block size");
-    }
-    if (!fits(type)) type = DType::F16;
-    *note = "row length " + std::to_string(nx) + " is not a multiple of " +
-            std::to_string(dtype_info(wanted).block_size) + ": " + dtype_name(type) + " instead of " +
-            dtype_name(wanted);
-  }
-  *out = type;
-  return Status::Ok();
-}
 
 // ---- row conversion ------------------------------------------------------------------------
 
@@ -223,30 +106,28 @@ Status QuantizeModel(const std::string& in_path, const std::string& out_path, co
     return InvalidArgument("'" + out_path + "' is the input file: write the output to another path");
 
   ModelFacts facts;
-  facts.has_output = src->FindTensor("output.weight") != nullptr;
-  std::string arch;
-  EMBER_RETURN_IF_ERROR(src->GetStringOr("general.architecture", &arch));
-  uint32_t n_layer = 0;
-  if (!arch.empty()) EMBER_RETURN_IF_ERROR(src->GetU32Or(arch + ".block_count", &n_layer));
-  if (n_layer == 0)  // no usable key: the layers the tensor names show
-    for (const GgufTensor& t : src->tensors()) n_layer = std::max<uint32_t>(n_layer, layer_of(t.name) + 1);
-  facts.n_layer = static_cast<int32_t>(n_layer);
+  EMBER_RETURN_IF_ERROR(ReadModelFacts(*src, &facts));
 
   // Plan every tensor before writing anything: errors come first and cost nothing.
   const std::vector<GgufTensor>& ts = src->tensors();
+  std::vector<TensorShape> shapes;
+  for (const GgufTensor& t : ts) shapes.push_back({t.name, t.n_dims, {t.ne[0], t.ne[1], t.ne[2], t.ne[3]}, t.type});
+  std::vector<DType> types;
+  std::vector<std::string> notes;
+  Status chosen = ChooseTensorTypes(options.target, shapes, facts, &types, &notes);
+  if (!chosen.ok()) return Status(chosen.code(), in_path + ": " + chosen.message());
   std::vector<GgufStreamWriter::Tensor> infos;
-  std::vector<std::string> notes(ts.size());
   for (size_t i = 0; i < ts.size(); ++i) {
     const GgufTensor& t = ts[i];
-    TensorShape shape{t.name, t.n_dims, {t.ne[0], t.ne[1], t.ne[2], t.ne[3]}, t.type};
-    DType type;
-    Status s = ChooseTensorType(options.target, shape, facts, &type, &notes[i]);
-    if (!s.ok()) return Status(s.code(), in_path + ": " + s.message());
-    if (type != t.type && !is_float_type(t.type))
+    if (types[i] != t.type && !is_float_type(t.type))
       return Unsupported(in_path + ": tensor '" + t.name + "' is " + dtype_name(t.type) +
                          ": only f32, f16 and bf16 tensors can be converted (requantizing is not supported)");
+    if (types[i] != t.type) {
+      Status s = can_quantize(types[i], t.ne[0], t.name);
+      if (!s.ok()) return Status(s.code(), in_path + ": " + s.message());
+    }
     if (!notes[i].empty()) EMBER_LOG_INFO("%s: %s", t.name.c_str(), notes[i].c_str());
-    infos.push_back({t.name, type, std::vector<int64_t>(t.ne, t.ne + t.n_dims)});
+    infos.push_back({t.name, types[i], std::vector<int64_t>(t.ne, t.ne + t.n_dims)});
   }
 
   GgufWriter meta;

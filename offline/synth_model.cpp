@@ -290,7 +290,7 @@ Status SynthModel(const std::string& out_path, const SynthOptions& o) {
   if (!layout) return Internal(std::string("synth: no tensor layout for architecture ") + p->arch);
   const std::vector<SynthTensor> ts = tensors_of(*p, *layout);
 
-  ModelFacts facts{p->n_layer, !p->tied};
+  ModelFacts facts{p->n_layer, !p->tied, p->n_head, p->n_head_kv, p->arch, 0};
   std::vector<GgufStreamWriter::Tensor> infos;
   std::vector<std::string> notes(ts.size());
   for (size_t i = 0; i < ts.size(); ++i) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "quant/fp16.h"
+#include "quant/ref_helpers.h"
 
 namespace ember {
 namespace {
@@ -31,91 +32,6 @@ inline float opaque(float v) {
   return v;
 }
 
-// Round to nearest, ties to even, for |v| < 2^22: adding 1.5 * 2^23 leaves a float
-// whose unit in the last place is 1, so the addition itself rounds v to an integer,
-// which then sits in the low mantissa bits (offset by 2^22).
-inline int nearest_int(float v) {
-  assert(std::fabs(v) < 4194304.0f);
-  const float t = v + 12582912.0f;
-  int32_t bits;
-  std::memcpy(&bits, &t, sizeof bits);
-  return (bits & 0x007fffff) - 0x00400000;
-}
-
-// Below this a group of weights counts as all zero (no scale can be derived).
-constexpr float kGroupEps = 1e-15f;
-
-// ---- Q4_K: one sub-block's scale and min ----------------------------------------
-//
-// Fits x[i] ~= scale * L[i] - mn with codes L[i] in [0, nmax] and mn >= 0 (the
-// format can only subtract), minimising sum_i w[i] * (scale*L[i] - mn - x[i])^2.
-// First the plain min/max grid; then 21 grids with (nmax - 1 + 0.1*is) steps across
-// [min, max], is = 0..20: each fixes the codes, and the best (scale, min) for those
-// codes is the 2x2 weighted least-squares solution
-//   D     = Sw*Sll - Sl^2
-//   scale = (Sw*Sxl - Sx*Sl) / D,   min = (Sll*Sx - Sl*Sxl) / D
-// (with min forced to 0 and scale = Sxl/Sll when it comes out positive). The grid
-// with the smallest weighted error wins. Returns scale; *mn receives the min (>= 0).
-float fit_scale_min_q4_K(const float* x, const float* w, uint8_t* L, float* mn) {
-  constexpr int n = 32, nmax = 15, nstep = 20;
-  constexpr float rmin = -1.0f, rdelta = 0.1f;
-  float lo = x[0], hi = x[0];
-  float sum_w = w[0], sum_x = w[0] * x[0];
-  for (int i = 1; i < n; ++i) {
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
-    sum_w += w[i];
-    sum_x += w[i] * x[i];
-  }
-  if (lo > 0) lo = 0;  // a positive min cannot be stored: codes start at zero
-  if (hi == lo) {      // constant non-positive block: value = -mn exactly
-    std::fill(L, L + n, uint8_t{0});
-    *mn = -lo;
-    return 0.0f;
-  }
-  float iscale = nmax / (hi - lo);
-  float scale = 1.0f / iscale;
-  float best_err = 0;
-  for (int i = 0; i < n; ++i) {
-    L[i] = static_cast<uint8_t>(std::clamp(nearest_int(iscale * (x[i] - lo)), 0, nmax));
-    const float diff = scale * L[i] + lo - x[i];
-    best_err += w[i] * diff * diff;
-  }
-  uint8_t cand[n];
-  for (int is = 0; is <= nstep; ++is) {
-    iscale = (rmin + rdelta * is + nmax) / (hi - lo);
-    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-    for (int i = 0; i < n; ++i) {
-      const int l = std::clamp(nearest_int(iscale * (x[i] - lo)), 0, nmax);
-      cand[i] = static_cast<uint8_t>(l);
-      sum_l += w[i] * l;
-      sum_l2 += w[i] * l * l;
-      sum_xl += w[i] * l * x[i];
-    }
-    const float D = sum_w * sum_l2 - sum_l * sum_l;
-    if (!(D > 0)) continue;
-    float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-    float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-    if (this_min > 0) {
-      this_min = 0;
-      this_scale = sum_xl / sum_l2;
-    }
-    float err = 0;
-    for (int i = 0; i < n; ++i) {
-      const float diff = this_scale * cand[i] + this_min - x[i];
-      err += w[i] * diff * diff;
-    }
-    if (err < best_err) {
-      std::copy(cand, cand + n, L);
-      best_err = err;
-      scale = this_scale;
-      lo = this_min;  // later grids start from the improved min
-    }
-  }
-  *mn = -lo;
-  return scale;
-}
-
 // ---- Q6_K: one sub-block's signed scale -----------------------------------------
 //
 // Codes l in [-32, 31] for x[i] ~= scale * l, weighting each element by x[i]^2 (the
@@ -125,15 +41,8 @@ float fit_scale_min_q4_K(const float* x, const float* w, uint8_t* L, float* mn) 
 // minimising the weighted error) wins. Writes L[i] = l + 32; returns the scale.
 float fit_scale_q6_K(const float* x, uint8_t* L) {
   constexpr int n = 16, nmax = 32;
-  float amax = 0, max = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupEps) {
+  const float max = signed_extreme(x, n);
+  if (std::fabs(max) < kGroupEps) {
     std::fill(L, L + n, uint8_t{nmax});
     return 0.0f;
   }
@@ -208,16 +117,7 @@ void pack_q5_codes(const int* q, uint8_t qs[kQK / 2], uint8_t qh[4]) {
 
 // The block's value of largest magnitude, signed (the first one on ties): Q4_0 and Q5_0
 // map it to code 0, so that extreme is exact.
-float block_signed_max(const float* x) {
-  float amax = 0, max = 0;
-  for (int j = 0; j < kQK; ++j) {
-    if (amax < std::fabs(x[j])) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
-  }
-  return max;
-}
+float block_signed_max(const float* x) { return signed_extreme(x, kQK); }
 
 // The smallest and largest of a block's 32 values (Q4_1, Q5_1: the grid spans them).
 void block_min_max(const float* x, float* mn, float* mx) {
@@ -402,52 +302,6 @@ void unpack_scale_min_q4_K(int s, const uint8_t scales[12], uint8_t* sc, uint8_t
   }
 }
 
-void quantize_row_q4_K_ref(const float* x, BlockQ4_K* y, int64_t k) {
-  assert(k % kQKK == 0);
-  constexpr int kSub = kQKK / 32;
-  for (int64_t b = 0; b < k / kQKK; ++b, x += kQKK) {
-    uint8_t L[kQKK];
-    float scales[kSub], mins[kSub];
-    float max_scale = 0, max_min = 0;
-    for (int s = 0; s < kSub; ++s) {
-      const float* xs = x + 32 * s;
-      // Weights: the block's rms plus each element's magnitude, so large weights
-      // count more without letting the small ones go unrepresented.
-      float sum_x2 = 0;
-      for (int i = 0; i < 32; ++i) sum_x2 += xs[i] * xs[i];
-      const float rms = std::sqrt(sum_x2 / 32);
-      float w[32];
-      for (int i = 0; i < 32; ++i) w[i] = rms + std::fabs(xs[i]);
-      scales[s] = fit_scale_min_q4_K(xs, w, L + 32 * s, &mins[s]);
-      max_scale = std::max(max_scale, scales[s]);
-      max_min = std::max(max_min, mins[s]);
-    }
-    // Sub-block scales and mins as 6-bit multiples of d = max_scale/63, dmin = max_min/63.
-    const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
-    const float inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
-    uint8_t sc[kSub], m[kSub];
-    for (int s = 0; s < kSub; ++s) {
-      sc[s] = static_cast<uint8_t>(std::clamp(nearest_int(inv_scale * scales[s]), 0, 63));
-      m[s] = static_cast<uint8_t>(std::clamp(nearest_int(inv_min * mins[s]), 0, 63));
-    }
-    pack_scales_q4_K(sc, m, y[b].scales);
-    y[b].d = fp32_to_fp16(max_scale / 63.0f);
-    y[b].dmin = fp32_to_fp16(max_min / 63.0f);
-    // Requantize every element against the scales as stored (fp16 * 6-bit).
-    const float d = fp16_to_fp32(y[b].d), dmin = fp16_to_fp32(y[b].dmin);
-    for (int s = 0; s < kSub; ++s) {
-      const float ds = d * sc[s];
-      if (ds == 0) continue;  // the sub-block decodes to -dm whatever its codes
-      const float dm = dmin * m[s];
-      for (int i = 0; i < 32; ++i)
-        L[32 * s + i] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * s + i] + dm) / ds), 0, 15));
-    }
-    for (int c = 0; c < kQKK / 64; ++c)
-      for (int i = 0; i < 32; ++i)
-        y[b].qs[32 * c + i] = static_cast<uint8_t>(L[64 * c + i] | (L[64 * c + 32 + i] << 4));
-  }
-}
-
 void dequantize_row_q4_K(const BlockQ4_K* x, float* y, int64_t k) {
   assert(k % kQKK == 0);
   for (int64_t b = 0; b < k / kQKK; ++b) {
@@ -502,15 +356,9 @@ void quantize_row_q6_K_ref(const float* x, BlockQ6_K* y, int64_t k) {
   for (int64_t b = 0; b < k / kQKK; ++b, x += kQKK) {
     uint8_t L[kQKK];
     float scales[kSub];
-    float max_scale = 0, max_abs = 0;  // the sub-block scale of largest magnitude, signed
-    for (int s = 0; s < kSub; ++s) {
-      scales[s] = fit_scale_q6_K(x + 16 * s, L + 16 * s);
-      if (std::fabs(scales[s]) > max_abs) {
-        max_abs = std::fabs(scales[s]);
-        max_scale = scales[s];
-      }
-    }
-    if (max_abs < kGroupEps) {  // all zero: d = 0, every code decodes to 0
+    for (int s = 0; s < kSub; ++s) scales[s] = fit_scale_q6_K(x + 16 * s, L + 16 * s);
+    const float max_scale = signed_extreme(scales, kSub);
+    if (std::fabs(max_scale) < kGroupEps) {  // all zero: d = 0, every code decodes to 0
       std::memset(&y[b], 0, sizeof y[b]);
       continue;
     }
@@ -546,14 +394,8 @@ void dequantize_row_q6_K(const BlockQ6_K* x, float* y, int64_t k) {
 void quantize_row_q8_K_ref(const float* x, BlockQ8_K* y, int64_t k) {
   assert(k % kQKK == 0);
   for (int64_t b = 0; b < k / kQKK; ++b, x += kQKK) {
-    float amax = 0, max = 0;
-    for (int j = 0; j < kQKK; ++j) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
-    if (amax == 0) {
+    const float max = signed_extreme(x, kQKK);
+    if (max == 0) {
       std::memset(&y[b], 0, sizeof y[b]);
       continue;
     }
@@ -615,13 +457,35 @@ size_t quantize_tensor(DType type, const float* src, void* dst, int64_t n_rows, 
   return row * static_cast<size_t>(n_rows);
 }
 
+namespace {
+
+// The fp16 fields of each block type Ember writes (the scales and mins whose overflow
+// row_data_finite() detects); a second offset of 0 means none (no block keeps a
+// second fp16 field first).
+struct HalfFields {
+  DType type;
+  size_t first, second;
+};
+constexpr HalfFields kHalfFields[] = {
+    {DType::Q8_0, offsetof(BlockQ8_0, d), 0},        {DType::Q4_0, offsetof(BlockQ4_0, d), 0},
+    {DType::Q4_1, offsetof(BlockQ4_1, d), offsetof(BlockQ4_1, m)},
+    {DType::Q5_0, offsetof(BlockQ5_0, d), 0},        {DType::Q5_1, offsetof(BlockQ5_1, d), offsetof(BlockQ5_1, m)},
+    {DType::IQ4_NL, offsetof(BlockIQ4_NL, d), 0},    {DType::Q2_K, offsetof(BlockQ2_K, d), offsetof(BlockQ2_K, dmin)},
+    {DType::Q3_K, offsetof(BlockQ3_K, d), 0},        {DType::Q4_K, offsetof(BlockQ4_K, d), offsetof(BlockQ4_K, dmin)},
+    {DType::Q5_K, offsetof(BlockQ5_K, d), offsetof(BlockQ5_K, dmin)},
+    {DType::Q6_K, offsetof(BlockQ6_K, d), 0},        {DType::IQ4_XS, offsetof(BlockIQ4_XS, d), 0},
+};
+
+bool half_ok(const uint8_t* at) {
+  uint16_t h;
+  std::memcpy(&h, at, 2);
+  return (h & 0x7C00u) != 0x7C00u;  // exponent all ones: Inf or NaN
+}
+
+}  // namespace
+
 bool row_data_finite(DType type, const void* row, int64_t n_cols) {
   const uint8_t* p = static_cast<const uint8_t*>(row);
-  auto half_ok = [](const uint8_t* at) {
-    uint16_t h;
-    std::memcpy(&h, at, 2);
-    return (h & 0x7C00u) != 0x7C00u;  // exponent all ones: Inf or NaN
-  };
   switch (type) {
     case DType::F32:
       for (int64_t i = 0; i < n_cols; ++i) {
@@ -641,27 +505,18 @@ bool row_data_finite(DType type, const void* row, int64_t n_cols) {
         if ((h & 0x7F80u) == 0x7F80u) return false;
       }
       return true;
-    case DType::Q8_0:
-      for (int64_t b = 0; b < n_cols / kQK; ++b)
-        if (!half_ok(p + b * sizeof(BlockQ8_0) + offsetof(BlockQ8_0, d))) return false;
-      return true;
-    case DType::Q4_0:
-      for (int64_t b = 0; b < n_cols / kQK; ++b)
-        if (!half_ok(p + b * sizeof(BlockQ4_0) + offsetof(BlockQ4_0, d))) return false;
-      return true;
-    case DType::Q4_K:
-      for (int64_t b = 0; b < n_cols / kQKK; ++b)
-        if (!half_ok(p + b * sizeof(BlockQ4_K) + offsetof(BlockQ4_K, d)) ||
-            !half_ok(p + b * sizeof(BlockQ4_K) + offsetof(BlockQ4_K, dmin)))
-          return false;
-      return true;
-    case DType::Q6_K:
-      for (int64_t b = 0; b < n_cols / kQKK; ++b)
-        if (!half_ok(p + b * sizeof(BlockQ6_K) + offsetof(BlockQ6_K, d))) return false;
-      return true;
     default:
-      return true;
+      break;
   }
+  const TypeTraits& info = dtype_info(type);
+  for (const HalfFields& f : kHalfFields) {
+    if (f.type != type) continue;
+    for (int64_t b = 0; b < n_cols / info.block_size; ++b) {
+      const uint8_t* block = p + b * info.type_size;
+      if (!half_ok(block + f.first) || (f.second != 0 && !half_ok(block + f.second))) return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace ember

@@ -8,24 +8,30 @@
 //   Q5_0    32     22      5.5       d * (q - 16),          q in [0, 31]
 //   Q5_1    32     24      6.0       d * q + m,             q in [0, 31]
 //   IQ4_NL  32     18      4.5       d * grid[q],           q in [0, 15], grid of int8 levels
-//           (dequantized only: Ember does not write IQ4_NL yet)
 //   Q4_K   256    144      4.5       d*sc[s] * q - dmin*m[s], q in [0, 15], sc/m 6-bit
 //   Q6_K   256    210      6.5625    d * sc[s] * (q - 32),  q in [0, 63], sc int8
 //   Q2_K   256     84      2.625     d*sc[s] * q - dmin*m[s], q in [0, 3], sc/m 4-bit
 //   Q3_K   256    110      3.4375    d*(sc[s]-32) * q,      q in [-4, 3], sc 6-bit
 //   Q5_K   256    176      5.5       d*sc[s] * q - dmin*m[s], q in [0, 31], as Q4_K
 //   IQ4_XS 256    136      4.25      d*(ls[s]-32) * grid[q], IQ4_NL's grid, ls 6-bit
-//           (Q2_K, Q3_K, Q5_K, IQ4_XS: dequantized only, quant/dequantize_k.cpp)
 //   Q8_K   256    292      9.125     d * q (activations of the K-quant dots; d is f32)
 //
-// Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 reproduce ggml's quantize_row_q8_0_ref / quantize_row_q4_0_ref byte
-// for byte, with UNFUSED float rounding (the whole project builds with
-// -ffp-contract=off; the multiply and the add are also separate statements).
-// Q4_K and Q6_K follow the approach of ggml's reference quantizers (Q4_K: per
-// sub-block weighted least-squares search of scale and min over 21 candidate
-// scales; Q6_K: per sub-block rmse-weighted search over 19 candidate scales), then
-// quantize the sub-block scales against one fp16 super-block scale. They are
-// written from the algorithm's description, not bit-compared with ggml.
+// Every quantizer reproduces the bytes of the ggml quantizer llama.cpp's llama-quantize
+// runs without an importance matrix, with UNFUSED float rounding (the whole project
+// builds with -ffp-contract=off; Q4_0..Q5_1 also keep the multiply and the add in
+// separate statements behind a barrier):
+//   - Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (quantize.cpp): ggml's quantize_row_*_ref, one
+//     scale (and min) per 32 from the block's extremes;
+//   - Q6_K (quantize.cpp): per sub-block of 16 an x^2-weighted search over 19 grids,
+//     int8 sub-block scales against one fp16 scale;
+//   - Q2_K, Q4_K, Q5_K (quantize_k.cpp): per sub-block a weighted least-squares search of
+//     scale and min over grids of codes, 4-/6-bit sub-block scales and mins;
+//   - Q3_K (quantize_k.cpp): per sub-block of 16 coordinate descent on the codes, 6-bit
+//     signed sub-block scales;
+//   - IQ4_NL, IQ4_XS (quantize_k.cpp): ggml's quantize_iq4_nl / quantize_iq4_xs (what
+//     llama-quantize calls; ggml's quantize_row_iq4_nl_ref searches less), an
+//     x^2-weighted search over 16 scales on the non-linear grid.
+// tests/test_quant.cpp checks each against the tensors llama.cpp wrote into the fixtures.
 //
 // Every quantizer takes k elements, k a multiple of the block size (checked with
 // assert only: callers validate shapes with can_quantize()), and writes k/QK blocks.
@@ -48,9 +54,15 @@ void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t k);
 void quantize_row_q4_1_ref(const float* x, BlockQ4_1* y, int64_t k);
 void quantize_row_q5_0_ref(const float* x, BlockQ5_0* y, int64_t k);
 void quantize_row_q5_1_ref(const float* x, BlockQ5_1* y, int64_t k);
-void quantize_row_q4_K_ref(const float* x, BlockQ4_K* y, int64_t k);
 void quantize_row_q6_K_ref(const float* x, BlockQ6_K* y, int64_t k);
 void quantize_row_q8_K_ref(const float* x, BlockQ8_K* y, int64_t k);
+// quant/quantize_k.cpp:
+void quantize_row_q2_K_ref(const float* x, BlockQ2_K* y, int64_t k);
+void quantize_row_q3_K_ref(const float* x, BlockQ3_K* y, int64_t k);
+void quantize_row_q4_K_ref(const float* x, BlockQ4_K* y, int64_t k);
+void quantize_row_q5_K_ref(const float* x, BlockQ5_K* y, int64_t k);
+void quantize_row_iq4_nl_ref(const float* x, BlockIQ4_NL* y, int64_t k);
+void quantize_row_iq4_xs_ref(const float* x, BlockIQ4_XS* y, int64_t k);
 
 // ---- dequantizers: blocks -> float row (k elements) -------------------------------
 void dequantize_row_q8_0(const BlockQ8_0* x, float* y, int64_t k);
@@ -62,7 +74,7 @@ void dequantize_row_iq4_nl(const BlockIQ4_NL* x, float* y, int64_t k);
 void dequantize_row_q4_K(const BlockQ4_K* x, float* y, int64_t k);
 void dequantize_row_q6_K(const BlockQ6_K* x, float* y, int64_t k);
 void dequantize_row_q8_K(const BlockQ8_K* x, float* y, int64_t k);
-// Read only (no Ember quantizer yet), quant/dequantize_k.cpp:
+// quant/dequantize_k.cpp:
 void dequantize_row_q2_K(const BlockQ2_K* x, float* y, int64_t k);
 void dequantize_row_q3_K(const BlockQ3_K* x, float* y, int64_t k);
 void dequantize_row_q5_K(const BlockQ5_K* x, float* y, int64_t k);
@@ -106,8 +118,8 @@ Status can_quantize(DType type, int64_t n_cols, std::string_view name);
 size_t quantize_tensor(DType type, const float* src, void* dst, int64_t n_rows, int64_t n_cols);
 // True when every value (float types) or every fp16/f32 block scale (block types) of
 // one row of n_cols elements is finite: false flags inputs with NaN/Inf, or beyond the
-// range a type's fp16 scale can express (|x| > 65504 * 8 for Q4_0, * 127 for Q8_0).
-// Types other than the quantize targets: true.
+// range a type's fp16 scales (and mins) can express (|x| > 65504 * 8 for Q4_0, * 127 for
+// Q8_0). Types without such fields (Q8_K, storage-only types): true.
 bool row_data_finite(DType type, const void* row, int64_t n_cols);
 
 }  // namespace ember

@@ -66,8 +66,8 @@ constexpr std::array<TypeTraits, kDTypeSlots> make_table() {
                       from_float_as<BlockQ5_0, quantize_row_q5_0_ref>, true, DType::Q8_0};
   row(DType::Q5_1) = {"q5_1", 32, 24, to_float_as<BlockQ5_1, dequantize_row_q5_1>,
                       from_float_as<BlockQ5_1, quantize_row_q5_1_ref>, true, DType::Q8_0};
-  row(DType::IQ4_NL) = {"iq4_nl", 32, 18, to_float_as<BlockIQ4_NL, dequantize_row_iq4_nl>, nullptr, true,
-                        DType::Q8_0};
+  row(DType::IQ4_NL) = {"iq4_nl", 32, 18, to_float_as<BlockIQ4_NL, dequantize_row_iq4_nl>,
+                        from_float_as<BlockIQ4_NL, quantize_row_iq4_nl_ref>, true, DType::Q8_0};
   row(DType::Q4_K) = {"q4_k", 256, 144, to_float_as<BlockQ4_K, dequantize_row_q4_K>,
                       from_float_as<BlockQ4_K, quantize_row_q4_K_ref>, true, DType::Q8_K};
   row(DType::Q6_K) = {"q6_k", 256, 210, to_float_as<BlockQ6_K, dequantize_row_q6_K>,
@@ -83,6 +83,12 @@ constexpr std::array<TypeTraits, kDTypeSlots> make_table() {
                       DType::Q8_K};
   row(DType::IQ4_XS) = {"iq4_xs", 256, 136, to_float_as<BlockIQ4_XS, dequantize_row_iq4_xs>, nullptr, true,
                         DType::Q8_K};
+  // Their reference quantizers (quant/quantize_k.cpp). quantize_tensor() writes a type
+  // once its row is a weight (is_weight: Ember computes with it).
+  row(DType::Q2_K).from_float = from_float_as<BlockQ2_K, quantize_row_q2_K_ref>;
+  row(DType::Q3_K).from_float = from_float_as<BlockQ3_K, quantize_row_q3_K_ref>;
+  row(DType::Q5_K).from_float = from_float_as<BlockQ5_K, quantize_row_q5_K_ref>;
+  row(DType::IQ4_XS).from_float = from_float_as<BlockIQ4_XS, quantize_row_iq4_xs_ref>;
   // ---- types a GGUF file may hold that Ember only sizes ----
   row(DType::Q8_1) = storage("q8_1", 32, 36);
   row(DType::IQ2_XXS) = storage("iq2_xxs", 256, 66);

@@ -2,7 +2,11 @@
 // and the commands (run as a child process, like tests/test_cli.cpp does).
 //   - quantizing the F32 fixtures gives the Q8_0 / Q4_0 fixtures' tensors byte for byte,
 //     with every metadata key of the fixture;
-//   - the llama.cpp type rules (output Q6_K/Q8_0, use_more_bits for q4_k_m, fallbacks);
+//   - the llama.cpp type rules (output Q6_K/Q8_0, use_more_bits for q4_k_m, fallbacks):
+//     the type of every tensor of the eleven fixtures llama.cpp quantized, and llama.cpp's
+//     recorded choices on models of other depths and shapes (GQA, 70B, MoE, tied 192-wide);
+//   - `ember quantize` of tiny-llama256-f32 gives llama.cpp's files: types and bytes (file
+//     types whose kernels are missing are refused up front, naming the type);
 //   - f16 output loads and its logits agree with F32 within the f16 rounding bound;
 //   - the tiny synth presets load and evaluate; synth is deterministic by seed and
 //     independent of the thread count; its weights have the stated statistics;
@@ -324,7 +328,10 @@ TEST(QuantRules, TypeChoiceMatchesLlamaQuantize) {
     TensorShape s{name, ne1 ? 2u : 1u, {ne0, ne1 ? ne1 : 1, 1, 1}, DType::F32};
     DType out = DType::F32;
     std::string n;
-    Status st = ChooseTensorType(t, s, ModelFacts{n_layer, has_output}, &out, note ? note : &n);
+    ModelFacts m;
+    m.n_layer = n_layer;
+    m.has_output = has_output;
+    Status st = ChooseTensorType(t, s, m, &out, note ? note : &n);
     EXPECT_TRUE(st.ok()) << st.message();
     return out;
   };
@@ -343,12 +350,13 @@ TEST(QuantRules, TypeChoiceMatchesLlamaQuantize) {
   EXPECT_EQ(choose(QuantTarget::kQ4_K_M, "token_embd.weight", 2048, 32000, 22, true), DType::Q4_K);
   EXPECT_EQ(choose(QuantTarget::kQ8_0, "token_embd.weight", 2048, 256000, 18, false), DType::Q8_0);
   EXPECT_EQ(choose(QuantTarget::kQ4_0, "output.weight", 2048, 32000, 22, true), DType::Q6_K);
-  // Rows of 896 (Qwen2.5 0.5B): the output Q8_0, Q4_K falls back to Q4_0, Q6_K to Q8_0.
+  // Rows of 896 (Qwen2.5 0.5B): the output Q8_0, Q4_K falls back to Q5_0, Q6_K to Q8_0.
   std::string note;
   EXPECT_EQ(choose(QuantTarget::kQ4_K_M, "token_embd.weight", 896, 151936, 24, false, &note), DType::Q8_0);
   EXPECT_EQ(note, "");
-  EXPECT_EQ(choose(QuantTarget::kQ4_K_M, "blk.3.attn_q.weight", 896, 896, 24, false, &note), DType::Q4_0);
+  EXPECT_EQ(choose(QuantTarget::kQ4_K_M, "blk.3.attn_q.weight", 896, 896, 24, false, &note), DType::Q5_0);
   EXPECT_NE(note.find("896"), std::string::npos);
+  EXPECT_NE(note.find("q5_0 instead of q4_k"), std::string::npos) << note;
   EXPECT_EQ(choose(QuantTarget::kQ4_K_M, "blk.0.attn_v.weight", 896, 128, 24, false, &note), DType::Q8_0);
   EXPECT_EQ(choose(QuantTarget::kQ4_K_M, "blk.0.ffn_down.weight", 4864, 896, 24, false), DType::Q6_K);
   // Float targets: every matrix; 1-D tensors keep their type.
@@ -365,7 +373,7 @@ TEST_F(QuantFiles, QuantizeErrorsNameTheTensorAndLeaveNoFile) {
     EXPECT_NE(msg.find("[48, 4]"), std::string::npos) << msg;
     EXPECT_NE(msg.find("32"), std::string::npos) << msg;
   }
-  // q4_k_m falls back as llama.cpp does: Q4_K -> Q4_0 -> F16 for rows of 48.
+  // q4_k_m falls back as llama.cpp does: Q4_K -> Q5_0 -> F16 for rows of 48.
   Counter c;
   ASSERT_EQ(quantize(odd, path("o.gguf"), "q4_k_m", &c), EMBER_OK) << ember_last_error();
   EXPECT_EQ(tensor_types(*open_gguf(path("o.gguf")))["blk.0.attn_q.weight"], DType::F16);
@@ -393,7 +401,8 @@ TEST_F(QuantFiles, QuantizeErrorsNameTheTensorAndLeaveNoFile) {
 TEST(QuantApi, TypeNames) {
   std::vector<std::string> names;
   for (int32_t i = 0; const char* n = ember_quantize_type_name(i); ++i) names.push_back(n);
-  EXPECT_EQ(names, (std::vector<std::string>{"q8_0", "q4_0", "q4_k_m", "f16", "bf16", "f32"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"q8_0", "q6_k", "q5_k_m", "q5_1", "q5_0", "q4_k_m", "q4_k_s", "q4_1",
+                                             "q4_0", "iq4_nl", "iq4_xs", "q3_k_m", "q2_k", "f16", "bf16", "f32"}));
   EXPECT_EQ(ember_quantize_type_name(-1), nullptr);
 }
 
@@ -617,6 +626,267 @@ TEST_F(QuantFiles, SynthErrors) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
 }
 
+// ---- llama.cpp's files: the tensor types of every fixture it quantized ---------------------
+
+// The files llama.cpp b10256's quantizer made (no importance matrix), the target that names
+// their file type, and the F32 model whose names, shapes and keys the rules read (the
+// tiny-gemma3w640 file has no F32 twin: its own shapes serve).
+struct LlamaCppFile {
+  const char* file;
+  QuantTarget target;
+  const char* source;
+};
+constexpr const char* kLlama256F32 = "models/tiny-llama256-f32.gguf";
+const LlamaCppFile kLlamaCppFiles[] = {
+    {"models/tiny-llama256-q2_k.gguf", QuantTarget::kQ2_K, kLlama256F32},
+    {"models/tiny-llama256-q3_k_m.gguf", QuantTarget::kQ3_K_M, kLlama256F32},
+    {"models/tiny-llama256-q4_1.gguf", QuantTarget::kQ4_1, kLlama256F32},
+    {"models/tiny-llama256-q4_k_s.gguf", QuantTarget::kQ4_K_S, kLlama256F32},
+    {"models/tiny-llama256-q5_0.gguf", QuantTarget::kQ5_0, kLlama256F32},
+    {"models/tiny-llama256-q5_1.gguf", QuantTarget::kQ5_1, kLlama256F32},
+    {"models/tiny-llama256-q5_k_m.gguf", QuantTarget::kQ5_K_M, kLlama256F32},
+    {"models/tiny-llama256-q6_k.gguf", QuantTarget::kQ6_K, kLlama256F32},
+    {"models/tiny-llama256-iq4_nl.gguf", QuantTarget::kIQ4_NL, kLlama256F32},
+    {"models/tiny-llama256-iq4_xs.gguf", QuantTarget::kIQ4_XS, kLlama256F32},
+    {"models/tiny-gemma3w640-q4_k_m.gguf", QuantTarget::kQ4_K_M, "models/tiny-gemma3w640-q4_k_m.gguf"},
+};
+
+std::vector<TensorShape> shapes_of(const GgufFile& f) {
+  std::vector<TensorShape> v;
+  for (const GgufTensor& t : f.tensors()) v.push_back({t.name, t.n_dims, {t.ne[0], t.ne[1], t.ne[2], t.ne[3]}, t.type});
+  return v;
+}
+
+// For every tensor of every file, the type the rules choose from the source model is the
+// type llama.cpp wrote; and the target's general.file_type is the file's. The
+// tiny-gemma3w640 rows (640, not a multiple of 256) exercise the fallbacks: tied output
+// Q8_0, Q4_K -> Q5_0 (attn_q/k/v of layer 0, ffn_gate/up), Q6_K -> Q8_0 (attn_v of layer 1).
+TEST(QuantRules, ChooseTheTypesOfEveryLlamaCppFixture) {
+  for (const LlamaCppFile& c : kLlamaCppFiles) {
+    SCOPED_TRACE(c.file);
+    auto want = open_gguf(fixture(c.file));
+    auto src = open_gguf(fixture(c.source));
+    ASSERT_TRUE(want && src);
+    uint32_t file_type = 0;
+    EXPECT_TRUE(want->GetU32("general.file_type", &file_type).ok());
+    EXPECT_EQ(file_type, TargetInfo(c.target).file_type);
+    ModelFacts m;
+    ASSERT_TRUE(ReadModelFacts(*src, &m).ok());
+    const std::vector<TensorShape> shapes = shapes_of(*src);
+    std::vector<DType> types;
+    std::vector<std::string> notes;
+    ASSERT_TRUE(ChooseTensorTypes(c.target, shapes, m, &types, &notes).ok());
+    ASSERT_EQ(shapes.size(), want->tensors().size());
+    int fallbacks = 0;
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const GgufTensor* w = want->FindTensor(shapes[i].name);
+      ASSERT_NE(w, nullptr) << shapes[i].name;
+      EXPECT_EQ(types[i], w->type) << shapes[i].name << ": " << dtype_name(types[i]) << " vs llama.cpp's "
+                                   << dtype_name(w->type);
+      fallbacks += !notes[i].empty();
+    }
+    // 640-wide rows: layer 0's attn_q, attn_k, attn_v and both layers' ffn_gate/ffn_up (Q4_K
+    // -> Q5_0), layer 1's attn_q/attn_k (Q4_K -> Q5_0) and attn_v (Q6_K -> Q8_0).
+    EXPECT_EQ(fallbacks, c.source == kLlama256F32 ? 0 : 10);
+  }
+}
+
+// An F32 copy of a quantized model (its tensors dequantized, every key kept).
+std::string write_f32_copy(const GgufFile& src, const std::string& out) {
+  GgufWriter w;
+  w.CopyMetadata(src);
+  w.SetU32("general.file_type", 0);
+  for (const GgufTensor& t : src.tensors()) {
+    std::vector<float> f(t.n_elements);
+    for (int64_t r = 0; r < t.rows(); ++r)
+      EXPECT_TRUE(to_float_row(t.type, t.data + r * row_bytes(t.type, t.ne[0]), f.data() + r * t.ne[0], t.ne[0]));
+    EXPECT_TRUE(w.AddTensor(t.name, DType::F32, std::vector<int64_t>(t.ne, t.ne + t.n_dims), f.data(), f.size() * 4).ok());
+  }
+  EXPECT_TRUE(w.Write(out).ok());
+  return out;
+}
+
+// `ember quantize` end to end against llama.cpp's own files: the same tensor types (and
+// shapes), and, since every reference quantizer reproduces ggml's bytes, the same bytes
+// (llama.cpp orders tensors by layer and name: compared by name). A file type whose mix
+// needs a type Ember does not compute with yet (Q2_K, Q3_K, Q5_K, IQ4_XS before their
+// kernels) is refused up front, naming that type, and leaves no file.
+TEST_F(QuantFiles, QuantizeWritesLlamaCppsTensorsForEveryFileType) {
+  int written = 0;
+  for (const LlamaCppFile& c : kLlamaCppFiles) {
+    SCOPED_TRACE(c.file);
+    auto want = open_gguf(fixture(c.file));
+    ASSERT_TRUE(want);
+    const bool same_weights = c.source == kLlama256F32;  // else: re-quantized dequantized weights
+    const std::string in = same_weights ? fixture(c.source) : write_f32_copy(*want, path("f32.gguf"));
+    std::string unwritable;
+    for (const GgufTensor& t : want->tensors())
+      if (t.type != DType::F32 && !is_quantize_target(t.type)) unwritable = dtype_name(t.type);
+    const std::string out_name = std::string(TargetInfo(c.target).name) + (same_weights ? "" : "-gemma3w640") + ".gguf";
+    const std::string out = path(out_name);
+    const ember_status st = quantize(in, out, TargetInfo(c.target).name);
+    if (!unwritable.empty()) {
+      EXPECT_EQ(st, EMBER_ERR_INVALID_ARGUMENT);
+      EXPECT_NE(std::string(ember_last_error()).find(unwritable), std::string::npos) << ember_last_error();
+      EXPECT_EQ(listing().count(out_name), 0u);
+      RecordProperty(std::string("waits_for_kernels_") + TargetInfo(c.target).name, unwritable);
+      continue;
+    }
+    ASSERT_EQ(st, EMBER_OK) << ember_last_error();
+    auto got = open_gguf(out);
+    ASSERT_TRUE(got);
+    ASSERT_EQ(got->tensors().size(), want->tensors().size());
+    for (const GgufTensor& g : got->tensors()) {
+      const GgufTensor* w = want->FindTensor(g.name);
+      ASSERT_NE(w, nullptr) << g.name;
+      EXPECT_EQ(g.type, w->type) << g.name << ": " << dtype_name(g.type) << " vs " << dtype_name(w->type);
+      EXPECT_EQ(std::vector<int64_t>(g.ne, g.ne + 4), std::vector<int64_t>(w->ne, w->ne + 4)) << g.name;
+      if (same_weights && g.nbytes == w->nbytes) {
+        EXPECT_EQ(std::memcmp(g.data, w->data, g.nbytes), 0) << g.name << ": bytes differ from llama.cpp's";
+      }
+    }
+    uint32_t ft = 0;
+    EXPECT_TRUE(got->GetU32("general.file_type", &ft).ok());
+    EXPECT_EQ(ft, TargetInfo(c.target).file_type);
+    ++written;
+  }
+  // q4_1, q5_0, q5_1, q6_k, iq4_nl and the gemma3w640 q4_k_m today; all 11 with the kernels.
+  EXPECT_GE(written, 6);
+  RecordProperty("file_types_written", written);
+}
+
+// Llama-layout models of other depths and shapes, tensors only (the shapes and keys the
+// rules read), and the type llama.cpp b10256's quantizer gave each tensor when run on F32
+// files of exactly these shapes (recorded as runs over the layers: "q5_kx2,q4_kx30" =
+// layers 0-1 Q5_K, 2-31 Q4_K). They reach the rules the fixtures do not: n_gqa >= 4, the
+// first 2 / 4 attn_v, the first 1/16 and 1/8 of ffn_down, the 70B llama bump (and its
+// 65B exception, n_head_kv == n_head), 8 experts (3-D expert tensors, the layer from the
+// name), a tied 192-wide model (fallbacks everywhere, the output Q8_0).
+struct SynthLlama {
+  int32_t n_layer, n_embd, n_head, n_head_kv, n_ff;
+  bool tied;
+  int32_t n_expert;
+};
+
+std::vector<TensorShape> llama_shapes(const SynthLlama& c) {
+  const int64_t E = c.n_embd, hd = c.n_embd / c.n_head, Q = c.n_head * hd, KV = c.n_head_kv * hd, F = c.n_ff;
+  std::vector<TensorShape> v;
+  auto add = [&v](std::string name, std::vector<int64_t> ne) {
+    TensorShape t{std::move(name), static_cast<uint32_t>(ne.size()), {1, 1, 1, 1}, DType::F32};
+    for (size_t d = 0; d < ne.size(); ++d) t.ne[d] = ne[d];
+    v.push_back(t);
+  };
+  add("token_embd.weight", {E, 512});
+  add("output_norm.weight", {E});
+  if (!c.tied) add("output.weight", {E, 512});
+  for (int l = 0; l < c.n_layer; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    add(b + "attn_norm.weight", {E});
+    add(b + "attn_q.weight", {E, Q});
+    add(b + "attn_k.weight", {E, KV});
+    add(b + "attn_v.weight", {E, KV});
+    add(b + "attn_output.weight", {Q, E});
+    add(b + "ffn_norm.weight", {E});
+    if (c.n_expert) {
+      add(b + "ffn_gate_inp.weight", {E, c.n_expert});
+      add(b + "ffn_gate_exps.weight", {E, F, c.n_expert});
+      add(b + "ffn_up_exps.weight", {E, F, c.n_expert});
+      add(b + "ffn_down_exps.weight", {F, E, c.n_expert});
+    } else {
+      add(b + "ffn_gate.weight", {E, F});
+      add(b + "ffn_up.weight", {E, F});
+      add(b + "ffn_down.weight", {F, E});
+    }
+  }
+  return v;
+}
+
+// "token_embd=q4_k output=q6_k attn_q=q4_kx32 ...": the matrices' types, runs over layers.
+std::string type_runs(const std::vector<TensorShape>& shapes, const std::vector<DType>& types) {
+  const char* order[] = {"token_embd", "output", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up",
+                         "ffn_down", "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
+  std::map<std::string, std::vector<std::string>> by_kind;  // in layer order
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    std::string kind = shapes[i].name.substr(0, shapes[i].name.size() - std::string(".weight").size());
+    if (kind.rfind("blk.", 0) == 0) kind = kind.substr(kind.find('.', 4) + 1);
+    by_kind[kind].push_back(dtype_name(types[i]));
+  }
+  std::string s;
+  for (const char* kind : order) {
+    auto it = by_kind.find(kind);
+    if (it == by_kind.end()) continue;
+    if (!s.empty()) s += ' ';
+    s.append(kind).append("=");
+    const std::vector<std::string>& v = it->second;
+    for (size_t i = 0, j = 0; i < v.size(); i = j) {
+      while (j < v.size() && v[j] == v[i]) ++j;
+      if (i) s += ',';
+      s += v[i];
+      if (j - i > 1) s.append("x").append(std::to_string(j - i));
+    }
+  }
+  return s;
+}
+
+TEST(QuantRules, MatchLlamaCppOnOtherDepthsAndShapes) {
+  const SynthLlama m32g4{32, 256, 8, 2, 512, false, 0}, m80w256{80, 256, 8, 2, 256, false, 0},
+      m80mha{80, 256, 4, 4, 256, false, 0}, moe8{4, 256, 4, 2, 256, false, 8}, m17g3{17, 192, 6, 2, 256, true, 0};
+  const struct {
+    SynthLlama model;
+    QuantTarget target;
+    const char* llama_cpp;
+  } cases[] = {
+      {m32g4, QuantTarget::kQ2_K,
+       "token_embd=q2_k output=q6_k attn_q=q2_kx32 attn_k=q2_kx32 attn_v=q4_kx32 attn_output=q3_kx32 ffn_gate=q2_kx32 ffn_up=q2_kx32 ffn_down=q3_kx32"},
+      {m32g4, QuantTarget::kQ3_K_M,
+       "token_embd=q3_k output=q6_k attn_q=q3_kx32 attn_k=q3_kx32 attn_v=q5_kx2,q4_kx30 attn_output=q4_kx32 ffn_gate=q3_kx32 ffn_up=q3_kx32 ffn_down=q5_kx2,q4_kx30"},
+      {m32g4, QuantTarget::kQ4_K_S,
+       "token_embd=q4_k output=q6_k attn_q=q4_kx32 attn_k=q4_kx32 attn_v=q5_kx4,q4_kx28 attn_output=q4_kx32 ffn_gate=q4_kx32 ffn_up=q4_kx32 ffn_down=q5_kx4,q4_kx28"},
+      {m32g4, QuantTarget::kQ4_K_M,
+       "token_embd=q4_k output=q6_k attn_q=q4_kx32 attn_k=q4_kx32 attn_v=q6_kx4,q4_kx2,q6_k,q4_kx2,q6_k,q4_kx2,q6_k,q4_kx2,q6_k,q4_kx2,q6_k,q4_kx2,q6_k,q4_kx2,q6_k,q4_kx2,q6_kx5 attn_output=q4_kx32 ffn_gate=q4_kx32 ffn_up=q4_kx32 ffn_down=q6_kx4,q4_kx2,q6_k,q4_kx2,q6_k,q4_kx2,q6_k,q4_kx2,q6_k,q4_kx2,q6_k,q4_kx2,q6_k,q4_kx2,q6_k,q4_kx2,q6_kx5"},
+      {m32g4, QuantTarget::kIQ4_NL,
+       "token_embd=iq4_nl output=q6_k attn_q=iq4_nlx32 attn_k=iq4_nlx32 attn_v=q5_kx32 attn_output=iq4_nlx32 ffn_gate=iq4_nlx32 ffn_up=iq4_nlx32 ffn_down=q5_kx4,iq4_nlx28"},
+      {m80w256, QuantTarget::kQ2_K,
+       "token_embd=q2_k output=q6_k attn_q=q2_kx80 attn_k=q2_kx80 attn_v=q5_kx80 attn_output=q3_kx80 ffn_gate=q2_kx80 ffn_up=q2_kx80 ffn_down=q3_kx80"},
+      {m80w256, QuantTarget::kQ3_K_M,
+       "token_embd=q3_k output=q6_k attn_q=q3_kx80 attn_k=q3_kx80 attn_v=q5_kx80 attn_output=q4_kx80 ffn_gate=q3_kx80 ffn_up=q3_kx80 ffn_down=q5_kx5,q4_kx75"},
+      {m80mha, QuantTarget::kQ3_K_M,
+       "token_embd=q3_k output=q6_k attn_q=q3_kx80 attn_k=q3_kx80 attn_v=q5_kx2,q4_kx78 attn_output=q4_kx80 ffn_gate=q3_kx80 ffn_up=q3_kx80 ffn_down=q5_kx5,q4_kx75"},
+      {moe8, QuantTarget::kQ2_K,
+       "token_embd=q2_k output=q6_k attn_q=q2_kx4 attn_k=q8_0x4 attn_v=q8_0x4 attn_output=q5_kx4 ffn_gate_exps=q2_kx4 ffn_up_exps=q2_kx4 ffn_down_exps=q3_kx4"},
+      {moe8, QuantTarget::kQ4_K_M,
+       "token_embd=q4_k output=q6_k attn_q=q4_kx4 attn_k=q8_0x4 attn_v=q8_0x4 attn_output=q5_kx4 ffn_gate_exps=q4_kx4 ffn_up_exps=q4_kx4 ffn_down_exps=q4_kx2,q6_kx2"},
+      {moe8, QuantTarget::kQ4_0,
+       "token_embd=q4_0 output=q6_k attn_q=q4_0x4 attn_k=q8_0x4 attn_v=q8_0x4 attn_output=q4_0x4 ffn_gate_exps=q4_0x4 ffn_up_exps=q4_0x4 ffn_down_exps=q4_0x4"},
+      {m17g3, QuantTarget::kQ3_K_M,
+       "token_embd=q8_0 attn_q=q4_0x17 attn_k=q4_0x17 attn_v=q5_1x2,q5_0x15 attn_output=q5_0x17 ffn_gate=q4_0x17 ffn_up=q4_0x17 ffn_down=q5_k,q4_kx16"},
+      {m17g3, QuantTarget::kQ4_K_M,
+       "token_embd=q8_0 attn_q=q5_0x17 attn_k=q5_0x17 attn_v=q8_0x2,q5_0x2,q8_0,q5_0x2,q8_0,q5_0x2,q8_0,q5_0x2,q8_0x4 attn_output=q5_0x17 ffn_gate=q5_0x17 ffn_up=q5_0x17 ffn_down=q6_kx2,q4_kx2,q6_k,q4_kx2,q6_k,q4_kx2,q6_k,q4_kx2,q6_kx4"},
+      {m17g3, QuantTarget::kQ6_K,
+       "token_embd=q8_0 attn_q=q8_0x17 attn_k=q8_0x17 attn_v=q8_0x17 attn_output=q8_0x17 ffn_gate=q8_0x17 ffn_up=q8_0x17 ffn_down=q6_kx17"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(TargetInfo(c.target).name) + ", " + std::to_string(c.model.n_layer) + " layers");
+    ModelFacts m;
+    m.n_layer = c.model.n_layer;
+    m.has_output = !c.model.tied;
+    m.n_head = c.model.n_head;
+    m.n_head_kv = c.model.n_head_kv;
+    m.arch = "llama";
+    m.n_expert = c.model.n_expert;
+    const std::vector<TensorShape> shapes = llama_shapes(c.model);
+    std::vector<DType> types;
+    std::vector<std::string> notes;
+    ASSERT_TRUE(ChooseTensorTypes(c.target, shapes, m, &types, &notes).ok());
+    EXPECT_EQ(type_runs(shapes, types), c.llama_cpp);
+    for (size_t i = 0; i < shapes.size(); ++i) {  // norms and the MoE router stay F32
+      if (shapes[i].n_dims == 1 || shapes[i].name.find("ffn_gate_inp") != std::string::npos) {
+        EXPECT_EQ(types[i], DType::F32) << shapes[i].name;
+      }
+    }
+  }
+}
+
 // ---- the commands ------------------------------------------------------------------------------
 
 
@@ -632,7 +902,7 @@ TEST_F(QuantFiles, CliQuantize) {
 
   const std::string in = fixture("models/tiny-llama-gqa-f32.gguf"), out = path("q.gguf");
   EXPECT_USAGE_ERROR(run({"quantize", in, out}), "TYPE");
-  EXPECT_USAGE_ERROR(run({"quantize", in, out, "q5_1"}), "unknown type 'q5_1'");
+  EXPECT_USAGE_ERROR(run({"quantize", in, out, "q4_2"}), "unknown type 'q4_2'");
   EXPECT_USAGE_ERROR(run({"quantize", in, out, "q8_0", "-t", "-3"}), "'-t'");
   EXPECT_RUNTIME_ERROR(run({"quantize", path("nope.gguf"), out, "q8_0"}), "nope.gguf");
   EXPECT_RUNTIME_ERROR(run({"quantize", odd_rows_model(), out, "q4_0"}), "blk.0.attn_q.weight");

@@ -1,6 +1,8 @@
 // Reference quantizers (quant/quantize.h):
 //   - Q8_0 / Q4_0 reproduce the fixtures' blocks (made by ggml's reference quantizers)
-//     byte for byte, for every 2-D tensor of every F32 fixture with quantized twins;
+//     byte for byte, for every 2-D tensor of every F32 fixture with quantized twins; every
+//     other written type (Q4_1 .. Q6_K, IQ4_NL, IQ4_XS) every tensor llama.cpp's quantizer
+//     wrote into the tiny-llama256 files;
 //   - dequantize(quantize(x)) within DERIVED bounds (each test states its bound);
 //   - every int4 / int8 code decodes exactly; K-quant packings round-trip every value;
 //   - edge cases: zero rows, one huge value, negative extremes, tiny values: no NaN.
@@ -9,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <map>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -124,8 +127,8 @@ TEST(QuantFixtures, Q8_0AndQ4_0MatchTheFixturesByteForByte) {
 
 // The 32-element types llama.cpp's quantizer wrote into the tiny-llama256 files (no
 // importance matrix): every tensor of type `want` must be what the reference quantizer
-// makes of the F32 file's tensor, byte for byte (the Q6_K output matrix is a K-quant whose
-// reference is written from the algorithm, not bit-compared with ggml: skipped here).
+// makes of the F32 file's tensor, byte for byte (the files' other types, the Q6_K output
+// matrix among them: EveryLlama256TensorMatchesLlamaCppByteForByte below).
 TEST(QuantFixtures, Q4_1Q5_0Q5_1MatchLlamaCppByteForByte) {
   const std::pair<const char*, DType> files[] = {{"models/tiny-llama256-q4_1.gguf", DType::Q4_1},
                                                  {"models/tiny-llama256-q5_0.gguf", DType::Q5_0},
@@ -576,6 +579,146 @@ TEST(QuantTensor, ToFloatCoversTheBlockTypes) {
   std::vector<uint8_t> buf(1024);
   float y[64];
   EXPECT_FALSE(to_float_row(DType::Q8_0, buf.data(), y, 33));  // not whole blocks
+}
+
+// ---- the K-quants and IQ4 types llama.cpp's quantizer writes (quant/quantize_k.cpp) --------
+
+// Through the type table's reference conversions (from_float, to_float), row by row:
+// quantize_tensor() writes only the rows Ember computes with (is_weight), and the kernels
+// of Q2_K, Q3_K, Q5_K and IQ4_XS are another change's.
+std::vector<float> table_round_trip(DType type, const std::vector<float>& x, int64_t cols) {
+  const TypeTraits& row = dtype_info(type);
+  const size_t rb = row_bytes(type, cols);
+  std::vector<uint8_t> q(rb);
+  std::vector<float> y(x.size());
+  for (size_t r = 0; r < x.size() / cols; ++r) {
+    row.from_float(x.data() + r * cols, q.data(), cols);
+    row.to_float(q.data(), y.data() + r * cols, cols);
+  }
+  return y;
+}
+
+const DType kWrittenKTypes[] = {DType::Q2_K, DType::Q3_K, DType::Q5_K, DType::IQ4_NL, DType::IQ4_XS};
+
+// Every 2-D tensor of every tiny-llama256 file, whatever its type (the mixes put Q3_K,
+// Q4_K, Q5_K and Q6_K on attn_v / attn_output / ffn_down, Q6_K on the output matrix), is
+// what the type table's reference quantizer makes of the F32 file's tensor, byte for byte:
+// llama.cpp b10256 wrote them with no importance matrix. Counts per type from the fixture
+// README's table (16 matrices per file).
+TEST(QuantFixtures, EveryLlama256TensorMatchesLlamaCppByteForByte) {
+  std::unique_ptr<GgufFile> src;
+  ASSERT_TRUE(GgufFile::Open(fixture("models/tiny-llama256-f32.gguf"), &src).ok());
+  std::map<DType, int> n_by_type;
+  for (const char* file : {"q2_k", "q3_k_m", "q4_1", "q4_k_s", "q5_0", "q5_1", "q5_k_m", "q6_k", "iq4_nl", "iq4_xs"}) {
+    std::unique_ptr<GgufFile> ref;
+    ASSERT_TRUE(GgufFile::Open(fixture(std::string("models/tiny-llama256-") + file + ".gguf"), &ref).ok());
+    for (const GgufTensor& rt : ref->tensors()) {
+      if (rt.n_dims < 2) continue;
+      SCOPED_TRACE(std::string(file) + " " + rt.name + " " + dtype_name(rt.type));
+      const GgufTensor* st = src->FindTensor(rt.name);
+      ASSERT_TRUE(st && st->type == DType::F32 && st->n_elements == rt.n_elements);
+      const FromFloatFn quantize = dtype_info(rt.type).from_float;
+      ASSERT_NE(quantize, nullptr);
+      const int64_t cols = rt.ne[0];
+      const size_t rb = row_bytes(rt.type, cols);
+      std::vector<uint8_t> out(rt.nbytes);
+      for (int64_t r = 0; r < rt.rows(); ++r)
+        quantize(reinterpret_cast<const float*>(st->data) + r * cols, out.data() + r * rb, cols);
+      size_t differing = 0;
+      const size_t block = dtype_info(rt.type).type_size;
+      for (size_t b = 0; b < rt.nbytes / block; ++b) differing += std::memcmp(&out[b * block], rt.data + b * block, block) != 0;
+      EXPECT_EQ(differing, 0u) << "blocks of " << rt.nbytes / block;
+      ++n_by_type[rt.type];
+    }
+  }
+  const std::map<DType, int> want = {{DType::Q2_K, 9},   {DType::Q3_K, 15},   {DType::Q4_K, 17},
+                                     {DType::Q5_K, 17},  {DType::Q6_K, 27},   {DType::Q4_1, 15},
+                                     {DType::Q5_0, 15},  {DType::Q5_1, 15},   {DType::IQ4_NL, 15},
+                                     {DType::IQ4_XS, 15}};
+  EXPECT_EQ(n_by_type, want);
+}
+
+// Round trips against the uniform-rounding model (model_nmse above, the same figures as
+// ReadOnlyTypesDecodeLlamaCppTensorsWithinTheirRoundingModel): Gaussian rows, and rows of
+// one sign (the asymmetric types' min, the symmetric types' sign of the scale), must
+// stay below the model and above a third of it.
+TEST(QuantBounds, WrittenKTypesNmseWithinTheirRoundingModel) {
+  struct Case {
+    DType type;
+    int sub;
+    std::function<double(float, float, float)> step;
+  };
+  const Case cases[] = {{DType::Q2_K, 16, asym_step(3)},
+                        {DType::Q3_K, 16, sym_step(4)},
+                        {DType::Q5_K, 32, asym_step(31)},
+                        {DType::IQ4_NL, 32, sym_step(7.5)},
+                        {DType::IQ4_XS, 32, sym_step(7.5)}};
+  for (const Case& c : cases) {
+    for (uint32_t seed : {1u, 2u}) {
+      std::vector<float> x = gaussian(256 * 64, seed, 0.02f);
+      if (seed == 2)
+        for (float& v : x) v = -std::fabs(v);
+      const double model = model_nmse(x, c.sub, c.step), got = nmse(x, table_round_trip(c.type, x, 256 * 4));
+      RecordProperty(std::string(dtype_name(c.type)) + "_seed" + std::to_string(seed),
+                     std::to_string(got / model) + " of the model");
+      EXPECT_LT(got, model) << dtype_name(c.type) << " seed " << seed;
+      EXPECT_GT(got, model / 3) << dtype_name(c.type) << " seed " << seed;
+    }
+  }
+}
+
+// The edge cases of QuantEdges above, for the written K types: zero rows decode to zero;
+// constant rows within the fp16 rounding of their scales (relative 2^-11 per stored scale,
+// two stored scales at most, plus the subnormal floor for tiny constants); values from
+// 2^-149 to 2^14 decode finite. One huge value among values ~1e-3: its sub-block's codes
+// take two values (the small ones share one), so every least-squares fit of these
+// quantizers represents it exactly and only the fp16 rounding of the stored scales moves
+// it (<= |x| 2^-10, plus the small values' share of the fitted min); the small values
+// decode within one step of that sub-block's grid (IQ4: the grid level nearest zero,
+// 1 * |d| with |d| <= max/113), plus the same fp16 rounding.
+TEST(QuantEdges, WrittenKTypesZeroConstantHugeAndTinyRows) {
+  for (DType t : kWrittenKTypes) {
+    SCOPED_TRACE(dtype_name(t));
+    for (float v : table_round_trip(t, std::vector<float>(512, 0.0f), 512)) ASSERT_EQ(v, 0.0f);
+    for (float c : {-3.0f, 2.0f, 1e-20f, -1e-30f}) {
+      for (float v : table_round_trip(t, std::vector<float>(512, c), 512))
+        ASSERT_LE(std::fabs(double(v) - c), std::fabs(c) * 4e-3 + 1e-6) << "c=" << c;
+    }
+    std::vector<float> x = gaussian(512, 13, 1e-3f);
+    x[77] = 1e4f;
+    x[300] = -2.5e4f;
+    std::vector<float> y = table_round_trip(t, x, 512);
+    ASSERT_TRUE(all_finite(y));
+    const double fp16_scales = std::ldexp(1.0, -10);
+    EXPECT_NEAR(y[77], 1e4, 1e4 * fp16_scales + 0.01);
+    EXPECT_NEAR(y[300], -2.5e4, 2.5e4 * fp16_scales + 0.01);
+    const double levels = t == DType::Q2_K ? 3 : t == DType::Q3_K ? 4 : t == DType::Q5_K ? 31 : 113;
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_LE(std::fabs(double(x[i]) - y[i]), 2.5e4 / levels * (1 + fp16_scales)) << i;
+
+    std::mt19937 g(23);
+    std::vector<float> mixed(256 * 32);
+    for (float& v : mixed) {
+      v = std::ldexp((g() & 1) ? 1.0f : -1.0f, std::clamp(static_cast<int>(g() % 60) - 45, -149, 14));
+      if (g() % 7 == 0) v = 0;
+    }
+    EXPECT_TRUE(all_finite(table_round_trip(t, mixed, 256)));
+  }
+}
+
+// row_data_finite sees the fp16 scales of every written type: a scale beyond fp16's range
+// (all values 1e9: Q2_K's d = 1e9/45) is flagged, a normal row is not.
+TEST(QuantTensor, RowDataFiniteFlagsOverflowingScalesOfEveryWrittenType) {
+  for (DType t : {DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q5_K, DType::IQ4_NL,
+                  DType::IQ4_XS}) {
+    SCOPED_TRACE(dtype_name(t));
+    std::vector<uint8_t> q(row_bytes(t, 256));
+    std::vector<float> x = gaussian(256, 41);
+    dtype_info(t).from_float(x.data(), q.data(), 256);
+    EXPECT_TRUE(row_data_finite(t, q.data(), 256));
+    for (float& v : x) v = 1e9f;
+    dtype_info(t).from_float(x.data(), q.data(), 256);
+    EXPECT_FALSE(row_data_finite(t, q.data(), 256));
+  }
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // ember quantize IN.gguf OUT.gguf TYPE: converts a model's weights (F32/F16/BF16) to
-// q8_0, q4_0, q4_k_m, f16, bf16 or f32, choosing per tensor as llama.cpp's
-// llama-quantize does by default; keeps all metadata. Through the C API only
-// (ember_quantize_file); the rules are in offline/quantize_model.h.
+// one of llama.cpp's file types (ember_quantize_type_name), choosing per tensor as
+// llama.cpp's llama-quantize does by default; keeps all metadata. Through the C API only
+// (ember_quantize_file); the rules are in offline/quant_rules.h.
 #include <sys/stat.h>
 
 #include <chrono>
@@ -44,9 +44,12 @@ int cmd_quantize(const Args& args) {
 
   ArgParser p("quantize", "IN.gguf OUT.gguf TYPE [options]",
               "Convert the weights of a GGUF model (F32, F16 or BF16) to TYPE: " + type_list() +
-                  ".\nTensor types are chosen as llama.cpp's llama-quantize chooses them by default: norms\n"
-                  "stay F32, the output matrix gets Q6_K (Q8_0 when its rows are not a multiple of 256),\n"
-                  "q4_k_m gives Q6_K to attn_v and ffn_down of some layers. All metadata is kept.");
+                  ".\nTensor types are chosen as llama.cpp's llama-quantize chooses them by default (no\n"
+                  "importance matrix), so the file holds the types llama.cpp's would: norms stay F32,\n"
+                  "the output matrix gets Q6_K (Q8_0 when its rows are not a multiple of 256), the _k_m\n"
+                  "and _k_s mixes give more bits to attn_v and ffn_down of some layers, and rows that are\n"
+                  "not a multiple of 256 fall back to 32-element blocks (q4_k -> q5_0, q5_k -> q5_1,\n"
+                  "q6_k -> q8_0, q2_k/q3_k -> q4_0). All metadata is kept.");
   p.positional("IN.gguf", &in_path, "input model");
   p.positional("OUT.gguf", &out_path, "output model (written via a temporary file + rename)");
   p.positional("TYPE", &type, "target type: " + type_list());
@@ -56,6 +59,7 @@ int cmd_quantize(const Args& args) {
   p.epilog(
       "examples:\n"
       "  ember quantize model-f16.gguf model-q4_k_m.gguf q4_k_m\n"
+      "  ember quantize model-f16.gguf model-q5_k_m.gguf q5_k_m\n"
       "  ember quantize model-f32.gguf model-q8_0.gguf q8_0 -t 4\n");
   if (int rc = p.parse(args); rc != kContinue) return rc;
   if (!known_type(type)) return p.usage_error("unknown type '" + type + "' (expected one of: " + type_list() + ")");

@@ -17,9 +17,11 @@ extern "C" {
  *
  * ember_quantize_file converts a GGUF model with F32/F16/BF16 weights to another
  * weight type, choosing the type of each tensor as llama.cpp's llama-quantize does by
- * default (norms stay F32, the output matrix Q6_K, more bits for some attn_v/ffn_down
- * in q4_k_m, ...; rules in offline/quantize_model.h and docs/FORMATS.md). All metadata
- * is kept; general.file_type and general.quantization_version are set.
+ * default, so the file holds the tensor types llama.cpp's would (norms stay F32, the
+ * output matrix Q6_K, more bits for attn_v/ffn_down in some layers, 32-block fallbacks
+ * for rows that are not a multiple of 256, ...; rules in offline/quant_rules.h and
+ * docs/FORMATS.md) and, for every type, the same bytes. All metadata is kept;
+ * general.file_type and general.quantization_version are set.
  * ember_synth_file writes a model with the exact shapes of a real one, random weights
  * and a valid SentencePiece vocabulary, for benchmarks and tests.
  * Both stream the tensors (memory stays at a few MiB of rows, not a model), write a
@@ -42,12 +44,14 @@ typedef struct ember_quantize_params {
 } ember_quantize_params;
 
 EMBER_API ember_quantize_params ember_quantize_default_params(void);
-/* The type names, for i = 0, 1, ... until NULL: "q8_0", "q4_0", "q4_k_m", "f16",
- * "bf16", "f32". */
+/* The type names (llama.cpp's file types), for i = 0, 1, ... until NULL: "q8_0",
+ * "q6_k", "q5_k_m", "q5_1", "q5_0", "q4_k_m", "q4_k_s", "q4_1", "q4_0", "iq4_nl",
+ * "iq4_xs", "q3_k_m", "q2_k", "f16", "bf16", "f32". */
 EMBER_API const char* ember_quantize_type_name(int32_t i);
 /* type: one of those names (any case). params may be NULL (defaults). Errors name the
- * file and tensor: INVALID_ARGUMENT (unknown type; a row length the type cannot hold;
- * output path = input), UNSUPPORTED (quantized input), CANCELLED, IO, BAD_FORMAT. */
+ * file and tensor: INVALID_ARGUMENT (unknown type; a row length the type cannot hold
+ * with no fallback, e.g. q8_0 on rows that are not a multiple of 32; output path =
+ * input), UNSUPPORTED (quantized input), CANCELLED, IO, BAD_FORMAT. */
 EMBER_API ember_status ember_quantize_file(const char* in_path, const char* out_path, const char* type,
                                            const ember_quantize_params* params);
 
