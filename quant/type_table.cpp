@@ -75,9 +75,9 @@ constexpr std::array<TypeTraits, kDTypeSlots> make_table() {
   // Activations only: the int8 blocks the K-quant dots take.
   row(DType::Q8_K) = {"q8_k", 256, 292, to_float_as<BlockQ8_K, dequantize_row_q8_K>,
                       from_float_as<BlockQ8_K, quantize_row_q8_K_ref>, false, DType::F32};
-  // Read (dequantized) but not yet computed with: is_weight turns on with their kernels.
-  row(DType::Q2_K) = {"q2_k", 256, 84, to_float_as<BlockQ2_K, dequantize_row_q2_K>, nullptr, false, DType::Q8_K};
-  row(DType::Q3_K) = {"q3_k", 256, 110, to_float_as<BlockQ3_K, dequantize_row_q3_K>, nullptr, false,
+  // Read (dequantized), not written (no Ember quantizer yet); is_weight: computed with.
+  row(DType::Q2_K) = {"q2_k", 256, 84, to_float_as<BlockQ2_K, dequantize_row_q2_K>, nullptr, true, DType::Q8_K};
+  row(DType::Q3_K) = {"q3_k", 256, 110, to_float_as<BlockQ3_K, dequantize_row_q3_K>, nullptr, true,
                       DType::Q8_K};
   row(DType::Q5_K) = {"q5_k", 256, 176, to_float_as<BlockQ5_K, dequantize_row_q5_K>, nullptr, false,
                       DType::Q8_K};

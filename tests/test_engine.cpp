@@ -171,7 +171,8 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, QuantGolden,
                          ::testing::Values("tiny-llama-gqa-q8_0.gguf", "tiny-llama-gqa-q4_0.gguf",
                                            "tiny-gemma-q8_0.gguf", "tiny-gemma-q4_0.gguf",
                                            "tiny-llama256-q4_1.gguf", "tiny-llama256-q5_0.gguf",
-                                           "tiny-llama256-q5_1.gguf", "tiny-llama256-iq4_nl.gguf"),
+                                           "tiny-llama256-q5_1.gguf", "tiny-llama256-iq4_nl.gguf",
+                                           "tiny-llama256-q2_k.gguf"),
                          [](const auto& info) {
                            std::string s = info.param;
                            s = s.substr(0, s.size() - 5);

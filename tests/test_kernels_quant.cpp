@@ -36,6 +36,7 @@
 #include "quant/blocks.h"
 #include "quant/fp16.h"
 #include "quant/quantize.h"
+#include "quant/unpack.h"
 #include "support/fixtures.h"
 #include "support/matmul.h"
 
@@ -51,10 +52,15 @@ std::vector<const Table*> tables() {
   return v;
 }
 
-const DType kQTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K, DType::Q6_K};
+const DType kQTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K, DType::Q6_K,
+                         DType::Q2_K, DType::Q3_K};
 
 size_t block_elems(DType t) { return dtype_info(t).block_size; }
 size_t block_bytes(DType t) { return dtype_info(t).type_size; }
+
+// The types whose dot takes a second float step per block, the min term (kernels.h).
+bool has_min(DType t) { return t == DType::Q4_1 || t == DType::Q5_1 || t == DType::Q4_K || t == DType::Q2_K; }
+bool is_super_block(DType t) { return block_elems(t) == kQKK; }
 
 double gamma(size_t j) { return j * kU / (1 - j * kU); }
 
@@ -99,6 +105,17 @@ void random_weight_block(std::mt19937& g, DType type, uint8_t* p) {
     case DType::Q6_K:
       d = random_scale(g);
       std::memcpy(p + offsetof(BlockQ6_K, d), &d, 2);
+      break;
+    case DType::Q2_K: {
+      d = random_scale(g, false);
+      const uint16_t dmin = random_scale(g, false);
+      std::memcpy(p + offsetof(BlockQ2_K, d), &d, 2);
+      std::memcpy(p + offsetof(BlockQ2_K, dmin), &dmin, 2);
+      break;
+    }
+    case DType::Q3_K:
+      d = random_scale(g);
+      std::memcpy(p + offsetof(BlockQ3_K, d), &d, 2);
       break;
     default: FAIL() << "type";
   }
@@ -246,6 +263,30 @@ void dequant_block(DType type, const uint8_t* p, double* v, double* mag) {
       for (int i = 0; i < 256; ++i) mag[i] = std::fabs(v[i]);
       break;
     }
+    case DType::Q2_K: {  // scales[16], qs[64], d, dmin
+      const double d = h(80), dmin = h(82);
+      for (int i = 0; i < 256; ++i) {
+        const int q = (p[16 + 32 * (i / 128) + i % 32] >> (2 * (i % 128 / 32))) & 3;
+        const int sc = p[i / 16] & 0xF, m = p[i / 16] >> 4;
+        v[i] = d * sc * q - dmin * m;
+        mag[i] = std::fabs(d * sc * q) + std::fabs(dmin * m);
+      }
+      break;
+    }
+    case DType::Q3_K: {  // hmask[32], qs[64], scales[12], d
+      const double d = h(108);
+      const uint8_t* sb = p + 96;
+      for (int i = 0; i < 256; ++i) {
+        const int s = i / 16;
+        const int low = s < 8 ? sb[s] & 0xF : sb[s - 8] >> 4;
+        const int sc = (low | ((sb[8 + s % 4] >> (2 * (s / 4))) & 3) << 4) - 32;
+        const int q2 = (p[32 + 32 * (i / 128) + i % 32] >> (2 * (i % 128 / 32))) & 3;
+        const int q = (p[i % 32] >> (i / 32)) & 1 ? q2 : q2 - 4;
+        v[i] = d * sc * q;
+        mag[i] = std::fabs(v[i]);
+      }
+      break;
+    }
     case DType::Q8_K: {
       float d;
       std::memcpy(&d, p, 4);
@@ -356,6 +397,30 @@ TEST(QuantApi, TypesWorkspaceAndSupport) {
   std::printf("[ kernels  ] quantized tables:");
   for (const Table* t : tables()) std::printf(" %s", t->name);
   std::printf("\n");
+}
+
+// The kernels' word-wise Q3_K scale unpacker (quant/unpack.h) against quant's: every
+// 6-bit value in every one of the 16 slots, the other bytes random.
+TEST(QuantApi, Q3_KScaleBytesMatchQuantUnpacker) {
+  std::mt19937 g(20);
+  for (int slot = 0; slot < 16; ++slot)
+    for (int v = 0; v < 64; ++v) {
+      uint8_t scales[12];
+      for (auto& b : scales) b = static_cast<uint8_t>(g());
+      // Sub-block `slot`'s low nibble and top two bits (quant/blocks.h) set to v.
+      uint8_t& low = scales[slot % 8];
+      low = static_cast<uint8_t>(slot < 8 ? (low & 0xF0) | (v & 0xF) : (low & 0x0F) | (v & 0xF) << 4);
+      uint8_t& top = scales[8 + slot % 4];
+      const int sh = 2 * (slot / 4);
+      top = static_cast<uint8_t>((top & ~(3 << sh)) | (v >> 4) << sh);
+      int8_t sc[16];
+      unpack_scales_q3_K(scales, sc);
+      ASSERT_EQ(sc[slot], v - 32);
+      uint64_t lo, hi;
+      q3_K_scale_bytes(scales, &lo, &hi);
+      for (int s = 0; s < 16; ++s)
+        ASSERT_EQ(int((s < 8 ? lo : hi) >> (8 * (s % 8)) & 0xFF) - 32, sc[s]) << "slot " << slot << " s " << s;
+    }
 }
 
 // ---- activation quantizers ------------------------------------------------------------
@@ -667,9 +732,15 @@ TEST(QMatmul, ExtremeBlocksBitwiseEqualToReference) {
           } else if (type == DType::Q4_K) {
             std::memset(blk + 4, 0xFF, 12);  // scales and mins 63
             std::memset(blk + 16, fill, 128);
-          } else {  // Q6_K: codes, then scales -128 or 127
+          } else if (type == DType::Q6_K) {  // codes, then scales -128 or 127
             std::memset(blk, fill, 192);
             std::memset(blk + 192, pattern % 2 ? 0x80 : 0x7F, 16);
+          } else if (type == DType::Q2_K) {  // scales and mins 15, then codes
+            std::memset(blk, 0xFF, 16);
+            std::memset(blk + 16, fill, 64);
+          } else {  // Q3_K: high bits and codes (0x00: all -4), then scales -32 or 31
+            std::memset(blk, fill, 96);
+            std::memset(blk + 96, pattern % 2 ? 0x00 : 0xFF, 12);
           }
         }
       // Activations: all +127, all -127, or alternating signs per token.
@@ -711,7 +782,7 @@ TEST(QMatmul, BitwiseIndependentOfSplitAndBatch) {
   for (const Table* t : tables()) {
     for (DType type : kQTypes) {
       SCOPED_TRACE(name(*t, type));
-      const size_t K = 2 * (type == DType::Q4_K || type == DType::Q6_K ? 256 : 64);
+      const size_t K = 2 * (is_super_block(type) ? 256 : 64);
       const QMat w(g, type, rows, K, 0, 0);
       const QAct x(g, activation_type(type), n, K, 0, 0);
       const QMatmulFn fn = qmatmul_fn(*t, type);
@@ -751,7 +822,7 @@ TEST(QMatmul, ReferenceMatchesDequantizedDotWithinDerivedBound) {
       const QMat w(g, type, rows, K, 0, 0);
       const QAct x(g, act, n, K, 0, 0);
       const auto y = run(qmatmul_fn(reference(), type), w, x, 0, rows, rows);
-      const size_t terms = (K / block_elems(type)) * (type == DType::Q4_K || type == DType::Q4_1 || type == DType::Q5_1 ? 2 : 1);
+      const size_t terms = (K / block_elems(type)) * (has_min(type) ? 2 : 1);
       for (size_t tk = 0; tk < n; ++tk) {
         const Deq dx = dequant_row(act, x.row(tk), K);
         for (size_t r = 0; r < rows; ++r) {
@@ -780,7 +851,7 @@ TEST(QMatmul, MatmulFromFloatActivations) {
     for (DType type : kQTypes) {
       SCOPED_TRACE(name(*t, type));
       const DType act = activation_type(type);
-      const size_t K = 2 * block_elems(type) * (type == DType::Q4_K || type == DType::Q6_K ? 1 : 4);
+      const size_t K = 2 * block_elems(type) * (is_super_block(type) ? 1 : 4);
       const size_t rows = 21, n = 5;
       const QMat w(g, type, rows, K, 3, 1);
       std::vector<float> x(n * K);
@@ -819,7 +890,7 @@ TEST(QMatmul, MatmulFromFloatActivations) {
               mag += dw.mag[k] * (std::fabs(xt[k]) + e);
             }
           }
-          const size_t terms = (K / block_elems(type)) * (type == DType::Q4_K || type == DType::Q4_1 || type == DType::Q5_1 ? 2 : 1);
+          const size_t terms = (K / block_elems(type)) * (has_min(type) ? 2 : 1);
           const double tol = err_bound + gamma(terms + 2) * mag + K * 0x1p-52 * mag;
           ASSERT_LE(std::fabs(y[tk * rows + r] - exact), tol) << "r " << r << " t " << tk;
         }
@@ -835,7 +906,7 @@ TEST(QMatmulThreads, BitwiseIndependentOfThreadCount) {
   for (const Table* t : tables()) {
     for (DType type : kQTypes) {
       SCOPED_TRACE(name(*t, type));
-      const size_t K = type == DType::Q4_K || type == DType::Q6_K ? 512 : 320;
+      const size_t K = is_super_block(type) ? 512 : 320;
       const QMat w(g, type, rows, K, 0, 0);
       std::vector<float> x(n * K);
       std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -899,7 +970,7 @@ void fixture_tensor_check(const std::string& file, const char* tensor, DType wan
             mag += dw.mag[b * be + i] * (std::fabs(xt[b * be + i]) + e);
           }
         }
-        const double tol = bound + gamma(K / block_elems(want) + 2) * mag + K * 0x1p-52 * mag;
+        const double tol = bound + gamma(K / block_elems(want) * (has_min(want) ? 2 : 1) + 2) * mag + K * 0x1p-52 * mag;
         ASSERT_LE(std::fabs(ref[tk * rows + r] - exact), tol) << "r " << r;
         num += (ref[tk * rows + r] - exact) * (ref[tk * rows + r] - exact);
         den += exact * exact;
@@ -919,6 +990,8 @@ TEST(QMatmulFixture, TinyLlamaAttnQ) {
   fixture_tensor_check("tiny-gemma3w640-q4_k_m.gguf", "blk.0.ffn_up.weight", DType::Q5_0);
   fixture_tensor_check("tiny-llama256-iq4_nl.gguf", "blk.0.attn_q.weight", DType::IQ4_NL);
   fixture_tensor_check("tiny-llama256-q5_1.gguf", "blk.0.attn_q.weight", DType::Q5_1);
+  fixture_tensor_check("tiny-llama256-q2_k.gguf", "blk.0.attn_q.weight", DType::Q2_K);
+  fixture_tensor_check("tiny-llama256-q2_k.gguf", "blk.0.attn_v.weight", DType::Q3_K);
 }
 
 }  // namespace

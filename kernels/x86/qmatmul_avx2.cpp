@@ -4,8 +4,8 @@
 // Integer dots: VPMADDUBSW (u8 x s8 -> pairs of s16) then VPMADDWD (-> s32), so the
 // weight operand must be unsigned: Q4_0 nibbles stay 0..15 and the -8 is subtracted
 // as 8 * (pair sums of x) in s16 (GEMV: 8 sum(x) from each block sum); Q8_0 uses |w|
-// and sign(x, w); Q4_K and Q6_K codes
-// are unsigned already (Q6_K's -32 comes from the activation bsums). No step
+// and sign(x, w); Q4_K, Q6_K, Q2_K and Q3_K codes
+// are unsigned already (Q6_K's -32 and Q3_K's -4 come from the activation bsums). No step
 // saturates: |x| <= 127 (kernels.h), so pair sums stay below 2 * 128 * 127 < 2^15.
 //
 // Float side: lanes are output rows (GEMM: 4 rows x 2 tokens). Per block, each
@@ -19,7 +19,7 @@
 // weight streams; Q4_0 two rows per vector; rows left over 8 at a time), GEMM 4 rows x
 // 4 tokens (each weight block unpacked once for 4 tokens).
 // K-quant GEMV 8 rows x 1 token straight from the blocks (Q4_K two rows per vector,
-// Q6_K one; each super-block's activations serve 8 rows); K-quant GEMM unpacks each row's
+// Q6_K, Q2_K and Q3_K one; each super-block's activations serve 8 rows); K-quant GEMM unpacks each row's
 // super-block to an L1 buffer (codes as bytes plus ready-made scale vectors) once for
 // up to 4 tokens. GEMV prefetches the next row group (rows are short streams).
 // Row and token counts that do not fill a block reuse a valid row or token pointer
@@ -27,6 +27,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 
 #include "kernels/isa_tables.h"
@@ -794,6 +795,155 @@ struct Q6_K {
   }
 };
 
+// The 16 sub-block scales of Q2_K / Q3_K (bytes, sub-block s in byte s) as s16 ordered
+// (sc0, sc2, .., sc14 | sc1, sc3, .., sc15), as Q6_K's GEMV: chunk c's scale vector
+// (sub-block 2c in the low 128-bit lane, 2c + 1 in the high) is then
+// Q6_K::chunk_scale(., c), one in-lane word broadcast.
+__m256i scales16_evod(__m128i bytes) {
+  const __m128i evod8 = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  return _mm256_cvtepu8_epi16(_mm_shuffle_epi8(bytes, evod8));
+}
+
+// Q8_K bsums in scales16_evod's order, negated and times `mul` (|.| <= mul * 2032 must fit s16).
+__m256i bsums_evod(const uint8_t* xb, int mul) {
+  const __m256i evod16 = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,  //
+                                          0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+  const __m256i b = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(load256(xb + 4 + kQKK), evod16), 0xD8);
+  return _mm256_mullo_epi16(b, _mm256_set1_epi16(static_cast<int16_t>(-mul)));
+}
+
+// Q2_K: codes 0..3 (unsigned: VPMADDUBSW's weight operand as is), 16 sub-blocks of 16.
+// Chunk c (weights 32c .. 32c+31) is bits 2(c%4) of the 32 qs bytes of half c/4, and
+// holds sub-block 2c in its low 128-bit lane, 2c+1 in the high one, so a chunk's
+// VPMADDUBSW pairs (<= 2 * 3 * 127) take their scales (<= 15) by one VPMADDWD. The
+// mins: m[s] against bsums[s], one VPMADDWD (|.| <= 15 * 2032 * 2).
+struct Q2_K {
+  static constexpr size_t kWBytes = sizeof(BlockQ2_K), kXBytes = sizeof(BlockQ8_K);
+  static constexpr bool kHasMin = true;
+  static constexpr size_t kD = offsetof(BlockQ2_K, d), kDmin = offsetof(BlockQ2_K, dmin);
+  struct Scales {
+    __m256i sc;  // scales16_evod
+    __m256i m;   // the mins as s16, sub-block order
+    float d, dmin;
+  };
+  static Scales scales(const uint8_t* p) {
+    const __m128i raw = load128(p), low4 = _mm_set1_epi8(0x0F);
+    return {scales16_evod(_mm_and_si128(raw, low4)),
+            _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), low4)), f16(p + kD), f16(p + kDmin)};
+  }
+  static void codes(const uint8_t* p, __m256i* q) {
+    const __m256i three = _mm256_set1_epi8(3);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i v = load256(p + offsetof(BlockQ2_K, qs) + 32 * h);
+      q[4 * h] = _mm256_and_si256(v, three);
+      q[4 * h + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 2), three);
+      q[4 * h + 2] = _mm256_and_si256(_mm256_srli_epi16(v, 4), three);
+      q[4 * h + 3] = _mm256_and_si256(_mm256_srli_epi16(v, 6), three);
+    }
+  }
+  static __m256i min_sum(const __m256i& m, const uint8_t* xb) { return _mm256_madd_epi16(m, load256(xb + 4 + kQKK)); }
+
+  struct Unpacked {
+    __m256i q[8];   // chunk c: codes
+    __m256i sc[8];  // chunk c: scales
+    Scales r;
+  };
+  static void unpack(const uint8_t* p, Unpacked& u) {
+    u.r = scales(p);
+    codes(p, u.q);
+    for (int c = 0; c < 8; ++c) u.sc[c] = Q6_K::chunk_scale(u.r.sc, c);
+  }
+  static void dot(const Unpacked& u, const uint8_t* xb, __m256i& isum, __m256i& msum) {
+    isum = scaled_dots8(u.q, u.sc, xb + 4);
+    msum = min_sum(u.r.m, xb);
+  }
+  // GEMV: 8 rows (pointers w[0..8)) against activation super-block xb, one row per vector.
+  [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb,
+                                                  __m256 acc) {
+    __m256i is[8], ms[8];
+    for (int i = 0; i < 8; ++i) {
+      const Scales r = scales(w[i]);
+      __m256i q[8], sc[8];
+      codes(w[i], q);
+      for (int c = 0; c < 8; ++c) sc[c] = Q6_K::chunk_scale(r.sc, c);
+      is[i] = scaled_dots8(q, sc, xb + 4);
+      ms[i] = min_sum(r.m, xb);
+    }
+    const __m256 dx = _mm256_set1_ps(f32(xb));
+    acc = step8(acc, f16x8_rows(w, kD), dx, reduce8(is));
+    return step8_sub(acc, f16x8_rows(w, kDmin), dx, reduce8(ms));
+  }
+};
+
+// Q3_K: codes u = low 2 bits | high bit << 2 in 0..7 (unsigned, for VPMADDUBSW) against
+// the signed codes q = u - 4 of kernels.h: sum_s sc[s] (q . x)_s =
+// sum_s sc[s] (u . x)_s - 4 sum_s sc[s] bsums[s], the second sum from the bsums as
+// Q6_K's -32. Pairs of u x fit s16 (<= 2 * 7 * 127); the scales (sc - 32 in [-32, 31])
+// are decoded from their 12 bytes in general-purpose registers (quant/unpack.h).
+struct Q3_K {
+  static constexpr size_t kWBytes = sizeof(BlockQ3_K), kXBytes = sizeof(BlockQ8_K);
+  static constexpr bool kHasMin = false;
+  static constexpr size_t kD = offsetof(BlockQ3_K, d);
+  // The 16 six-bit scales, a byte each (quant/unpack.h).
+  static __m128i scale_bytes(const uint8_t* p) {
+    uint64_t lo, hi;
+    q3_K_scale_bytes(p + offsetof(BlockQ3_K, scales), &lo, &hi);
+    return _mm_set_epi64x(static_cast<int64_t>(hi), static_cast<int64_t>(lo));
+  }
+  // sc - 32 as s16 in scales16_evod's order.
+  static __m256i scales(const uint8_t* p) {
+    return _mm256_sub_epi16(scales16_evod(scale_bytes(p)), _mm256_set1_epi16(32));
+  }
+  static void codes(const uint8_t* p, __m256i* q) {
+    const __m256i three = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    const __m256i hm = load256(p);
+    // Bit c of each hmask byte to bit 2 (16-bit shifts: the mask keeps each byte's own).
+    const __m256i hb[8] = {_mm256_slli_epi16(hm, 2),    _mm256_slli_epi16(hm, 1),    hm,
+                           _mm256_srli_epi16(hm, 1),    _mm256_srli_epi16(hm, 2),    _mm256_srli_epi16(hm, 3),
+                           _mm256_srli_epi16(hm, 4),    _mm256_srli_epi16(hm, 5)};
+    for (int h = 0; h < 2; ++h) {
+      const __m256i v = load256(p + offsetof(BlockQ3_K, qs) + 32 * h);
+      const __m256i low[4] = {v, _mm256_srli_epi16(v, 2), _mm256_srli_epi16(v, 4), _mm256_srli_epi16(v, 6)};
+      for (int j = 0; j < 4; ++j)
+        q[4 * h + j] = _mm256_or_si256(_mm256_and_si256(low[j], three), _mm256_and_si256(hb[4 * h + j], four));
+    }
+  }
+
+  struct Unpacked {
+    __m256i q[8];   // chunk c: codes u
+    __m256i sc[8];  // chunk c: scales
+    __m256i sc4;    // 4 (sc - 32) as s16 in sub-block order, against bsums
+    struct {
+      float d, dmin;
+    } r;
+  };
+  static void unpack(const uint8_t* p, Unpacked& u) {
+    const __m128i bytes = scale_bytes(p);
+    const __m256i sc = _mm256_sub_epi16(scales16_evod(bytes), _mm256_set1_epi16(32));
+    codes(p, u.q);
+    for (int c = 0; c < 8; ++c) u.sc[c] = Q6_K::chunk_scale(sc, c);
+    u.sc4 = _mm256_slli_epi16(_mm256_sub_epi16(_mm256_cvtepu8_epi16(bytes), _mm256_set1_epi16(32)), 2);
+    u.r = {f16(p + kD), 0.0f};
+  }
+  static void dot(const Unpacked& u, const uint8_t* xb, __m256i& isum, __m256i&) {
+    isum = _mm256_sub_epi32(scaled_dots8(u.q, u.sc, xb + 4), _mm256_madd_epi16(load256(xb + 4 + kQKK), u.sc4));
+  }
+  // GEMV: 8 rows, one row per vector; each row's sum starts at -4 sum_s sc[s] bsums[s].
+  [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb,
+                                                  __m256 acc) {
+    const __m256i nbs4 = bsums_evod(xb, 4);  // |4 bsum| <= 8128
+    __m256i is[8];
+    for (int i = 0; i < 8; ++i) {
+      const __m256i sc = scales(w[i]);
+      __m256i q[8], scv[8];
+      codes(w[i], q);
+      for (int c = 0; c < 8; ++c) scv[c] = Q6_K::chunk_scale(sc, c);
+      is[i] = _mm256_add_epi32(_mm256_madd_epi16(sc, nbs4), scaled_dots8(q, scv, xb + 4));
+    }
+    return step8(acc, f16x8_rows(w, kD), _mm256_set1_ps(f32(xb)), reduce8(is));
+  }
+};
+
 // GEMV: 8 rows w0 + k stride (k < rows <= 8; missing rows repeat the last) x one token.
 // Lanes of acc are rows; each takes the reference's float steps in its order.
 // Prefetch: the next 8 rows (w0 + 8 stride on) as one linear sweep spread over the
@@ -869,7 +1019,7 @@ struct Kern32 {
   }
 };
 
-// Q4_K / Q6_K: GEMV 8 rows straight from the blocks; GEMM 4 rows x 1..4 tokens from
+// K-quants: GEMV 8 rows straight from the blocks; GEMM 4 rows x 1..4 tokens from
 // super-blocks unpacked once per row.
 template <class Ty>
 struct KernK {
@@ -902,6 +1052,8 @@ void add_quant_avx2(Table& t) {
   t.of(DType::Q5_1).qmatmul = qmatmul<Kern32<Q5_1>>;
   t.of(DType::Q4_K).qmatmul = qmatmul<KernK<Q4_K>>;
   t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K>>;
+  t.of(DType::Q2_K).qmatmul = qmatmul<KernK<Q2_K>>;
+  t.of(DType::Q3_K).qmatmul = qmatmul<KernK<Q3_K>>;
 }
 
 }  // namespace ember::kernels
