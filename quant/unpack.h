@@ -21,19 +21,4 @@ static inline void q4_K_scales_mins_bytes(const uint8_t* scales, uint64_t* sc, u
   *m = uint64_t{b & 0x3f3f3f3fu} | uint64_t{((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)} << 32;
 }
 
-// Q3_K's sixteen 6-bit sub-block scales (quant/blocks.h, before the -32) from
-// scales[12], one per byte: sub-blocks 0..7 in *lo, 8..15 in *hi (byte s % 8). The low
-// nibbles are bytes 0..7 (low halves, then high halves), the top two bits of sub-block s
-// bits 2 (s / 4) of byte 8 + s % 4.
-static inline void q3_K_scale_bytes(const uint8_t* scales, uint64_t* lo, uint64_t* hi) {
-  uint64_t a;
-  uint32_t c;
-  std::memcpy(&a, scales, 8);
-  std::memcpy(&c, scales + 8, 4);
-  const uint64_t m4 = 0x0F0F0F0F0F0F0F0Full;
-  const uint32_t m2 = 0x03030303u;
-  *lo = (a & m4) | (uint64_t{c & m2} | uint64_t{(c >> 2) & m2} << 32) << 4;
-  *hi = ((a >> 4) & m4) | (uint64_t{(c >> 4) & m2} | uint64_t{(c >> 6) & m2} << 32) << 4;
-}
-
 }  // namespace ember

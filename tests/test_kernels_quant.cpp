@@ -36,7 +36,6 @@
 #include "quant/blocks.h"
 #include "quant/fp16.h"
 #include "quant/quantize.h"
-#include "quant/unpack.h"
 #include "support/fixtures.h"
 #include "support/matmul.h"
 
@@ -397,30 +396,6 @@ TEST(QuantApi, TypesWorkspaceAndSupport) {
   std::printf("[ kernels  ] quantized tables:");
   for (const Table* t : tables()) std::printf(" %s", t->name);
   std::printf("\n");
-}
-
-// The kernels' word-wise Q3_K scale unpacker (quant/unpack.h) against quant's: every
-// 6-bit value in every one of the 16 slots, the other bytes random.
-TEST(QuantApi, Q3_KScaleBytesMatchQuantUnpacker) {
-  std::mt19937 g(20);
-  for (int slot = 0; slot < 16; ++slot)
-    for (int v = 0; v < 64; ++v) {
-      uint8_t scales[12];
-      for (auto& b : scales) b = static_cast<uint8_t>(g());
-      // Sub-block `slot`'s low nibble and top two bits (quant/blocks.h) set to v.
-      uint8_t& low = scales[slot % 8];
-      low = static_cast<uint8_t>(slot < 8 ? (low & 0xF0) | (v & 0xF) : (low & 0x0F) | (v & 0xF) << 4);
-      uint8_t& top = scales[8 + slot % 4];
-      const int sh = 2 * (slot / 4);
-      top = static_cast<uint8_t>((top & ~(3 << sh)) | (v >> 4) << sh);
-      int8_t sc[16];
-      unpack_scales_q3_K(scales, sc);
-      ASSERT_EQ(sc[slot], v - 32);
-      uint64_t lo, hi;
-      q3_K_scale_bytes(scales, &lo, &hi);
-      for (int s = 0; s < 16; ++s)
-        ASSERT_EQ(int((s < 8 ? lo : hi) >> (8 * (s % 8)) & 0xFF) - 32, sc[s]) << "slot " << slot << " s " << s;
-    }
 }
 
 // ---- activation quantizers ------------------------------------------------------------

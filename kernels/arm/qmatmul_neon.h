@@ -742,20 +742,28 @@ struct Q2_K {
 };
 
 // Q3_K: signed codes (2 low bits | high bit << 2) - 4 in [-4, 3], scales - 32 in
-// [-32, 31] decoded in general-purpose registers (quant/unpack.h).
+// [-32, 31].
 struct Q3_K {
   static constexpr size_t kWBytes = sizeof(BlockQ3_K), kXBytes = sizeof(BlockQ8_K);
   static constexpr bool kHasMin = false;
   static constexpr size_t kQs = offsetof(BlockQ3_K, qs);
+  // sc - 32 as s32, sub-blocks 4i .. 4i+3 in sc[i]. The 6-bit values (quant/blocks.h):
+  // low nibbles from scale bytes 0..7 (low halves for s < 8, high for s >= 8), top two
+  // bits from bits 2 (s / 4) of byte 8 + s % 4 (one USHL per group of four).
   static void scales(const uint8_t* p, int32x4_t* sc) {
-    uint64_t lo, hi;
-    q3_K_scale_bytes(p + offsetof(BlockQ3_K, scales), &lo, &hi);
-    const int8x16_t s = vsubq_s8(vreinterpretq_s8_u64(vcombine_u64(vcreate_u64(lo), vcreate_u64(hi))), vdupq_n_s8(32));
-    const int16x8_t a = vmovl_s8(vget_low_s8(s)), b = vmovl_high_s8(s);
-    sc[0] = vmovl_s16(vget_low_s16(a));
-    sc[1] = vmovl_high_s16(a);
-    sc[2] = vmovl_s16(vget_low_s16(b));
-    sc[3] = vmovl_high_s16(b);
+    const uint8_t* b = p + offsetof(BlockQ3_K, scales);
+    uint32_t top4;
+    std::memcpy(&top4, b + 8, 4);
+    const uint8x8_t a = vld1_u8(b);
+    const uint8x16_t low = vcombine_u8(vand_u8(a, vdup_n_u8(0x0F)), vshr_n_u8(a, 4));
+    const int32x4_t shifts = {0, -2, -4, -6};
+    const uint8x16_t top = vandq_u8(vreinterpretq_u8_u32(vshlq_u32(vdupq_n_u32(top4), shifts)), vdupq_n_u8(3));
+    const int8x16_t s = vsubq_s8(vreinterpretq_s8_u8(vsliq_n_u8(low, top, 4)), vdupq_n_s8(32));
+    const int16x8_t lo16 = vmovl_s8(vget_low_s8(s)), hi16 = vmovl_high_s8(s);
+    sc[0] = vmovl_s16(vget_low_s16(lo16));
+    sc[1] = vmovl_high_s16(lo16);
+    sc[2] = vmovl_s16(vget_low_s16(hi16));
+    sc[3] = vmovl_high_s16(hi16);
   }
   // Chunk c = 4h + j's high bit is bit c of hmask[16k ..]: moved to bit 2 (USHL by 2 - c).
   static void codes(const uint8_t* p, int h, int k, int8x16_t* q) {
