@@ -844,6 +844,15 @@ void field_scales8(const __m256i* scale, __m256i* sc) {
   return scaled_dots8(q, sc, xq);
 }
 
+// A super-block unpacked for the GEMM: the chunks' codes and scale vectors, and one more
+// vector against the bsums (Q2_K: the mins; Q3_K: 16 (sc - 32)).
+struct FieldUnpacked {
+  __m256i q[8], sc[8], v;
+  struct {
+    float d, dmin;
+  } r;
+};
+
 // Q2_K: codes 0..3, scales the low nibbles of scales[16], mins the high nibbles (m[s]
 // against bsums[s], one VPMADDWD: |.| <= 15 * 2032 * 2).
 struct Q2_K {
@@ -868,24 +877,17 @@ struct Q2_K {
   }
   static __m256i min_sum(__m256i m, const uint8_t* xb) { return _mm256_madd_epi16(m, load256(xb + 4 + kQKK)); }
 
-  struct Unpacked {
-    __m256i q[8];   // chunk c: codes
-    __m256i sc[8];  // chunk c: scales
-    __m256i m;
-    struct {
-      float d, dmin;
-    } r;
-  };
+  using Unpacked = FieldUnpacked;  // v: the mins
   static void unpack(const uint8_t* p, Unpacked& u) {
     __m256i scale[3];
     codes(p, u.q);
-    scales(p, scale, &u.m);
+    scales(p, scale, &u.v);
     field_scales8(scale, u.sc);
     u.r = {f16(p + kD), f16(p + kDmin)};
   }
   static void dot(const Unpacked& u, const uint8_t* xb, __m256i& isum, __m256i& msum) {
     isum = _mm256_srai_epi32(scaled_dots8(u.q, u.sc, xb + 4), 4);
-    msum = min_sum(u.m, xb);
+    msum = min_sum(u.v, xb);
   }
   // GEMV: 8 rows (pointers w[0..8)) against activation super-block xb, one row per vector.
   [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb,
@@ -943,26 +945,19 @@ struct Q3_K {
     return scales16_evod(_mm_sub_epi8(sc, _mm_set1_epi8(32)), true);
   }
 
-  struct Unpacked {
-    __m256i q[8];   // chunk c: codes u
-    __m256i sc[8];  // chunk c: scales
-    __m256i sc16;   // 16 (sc - 32) in field_scale's order
-    struct {
-      float d, dmin;
-    } r;
-  };
+  using Unpacked = FieldUnpacked;  // v: 16 (sc - 32) in field_scale's order
   static void unpack(const uint8_t* p, Unpacked& u) {
     __m256i scale[3];
     codes(p, u.q);
     field_scales(scales(p), scale);
     field_scales8(scale, u.sc);
-    u.sc16 = scale[0];
+    u.v = scale[0];
     u.r = {f16(p + kD), 0.0f};
   }
   // 16 sc against -4 bsums (|16 sc| <= 512, |4 bsum| <= 8128): 16 times the codes' -4.
   static __m256i offset16(__m256i sc16, __m256i nbs4) { return _mm256_madd_epi16(sc16, nbs4); }
   static void dot(const Unpacked& u, const uint8_t* xb, __m256i& isum, __m256i&) {
-    const __m256i sum16 = _mm256_add_epi32(offset16(u.sc16, bsums_evod(xb, 4)), scaled_dots8(u.q, u.sc, xb + 4));
+    const __m256i sum16 = _mm256_add_epi32(offset16(u.v, bsums_evod(xb, 4)), scaled_dots8(u.q, u.sc, xb + 4));
     isum = _mm256_srai_epi32(sum16, 4);
   }
   // GEMV: 8 rows, one row per vector.
