@@ -22,6 +22,7 @@
 //   ember_bench_kernels --benchmark_filter='^BM_(matmul/q4_k|stream_read/q4_0)/.*2048x2048'
 #include <algorithm>
 #include <memory>
+#include <random>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -49,7 +50,7 @@ struct Shape {
 constexpr Shape kShapes[] = {{2048, 2048}, {5632, 2048}, {2048, 5632}, {32000, 2048}};
 constexpr DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0,
                             DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K, DType::Q6_K,
-                            DType::Q5_K, DType::IQ4_XS};
+                            DType::Q5_K, DType::IQ4_XS, DType::Q2_K, DType::Q3_K};
 
 bool is_float(DType type) { return type == DType::F32 || type == DType::F16 || type == DType::BF16; }
 
@@ -70,6 +71,18 @@ std::string shape_part(Shape s) {
 // no kernel's speed depends on the values.
 constexpr size_t kDistinctRows = 256;
 
+// Blocks of a type Ember reads but cannot write yet (no reference quantizer: Q2_K,
+// Q3_K): random bytes, each 16-bit word given the fp16 exponent of 2^-7 so every fp16
+// scale (blocks hold them at even offsets and have even sizes) is a normal number. The
+// kernels' speed does not depend on the values.
+void random_blocks(uint8_t* w, size_t bytes) {
+  std::mt19937 g(7);
+  for (size_t i = 0; i + 1 < bytes; i += 2) {
+    const auto v = static_cast<uint16_t>((g() & 0x83FF) | 0x2000);
+    std::memcpy(w + i, &v, 2);
+  }
+}
+
 // The packed weights of one (type, shape). Google Benchmark calls a benchmark function
 // several times while it sizes the iteration count, so the matrix is kept between
 // calls; registration keeps every user of one matrix together, so one cached matrix
@@ -83,8 +96,12 @@ const std::vector<uint8_t>& weights(DType type, Shape s) {
   c_w.shrink_to_fit();  // free the previous matrix before allocating the next
   const size_t rb = row_bytes(type, s.cols), distinct = std::min(s.rows, kDistinctRows);
   c_w.resize(rb * s.rows);
-  const auto src = random_normal(distinct * s.cols, 0.02f, 7);
-  quantize_tensor(type, src.data(), c_w.data(), static_cast<int64_t>(distinct), static_cast<int64_t>(s.cols));
+  if (is_quantize_target(type)) {
+    const auto src = random_normal(distinct * s.cols, 0.02f, 7);
+    quantize_tensor(type, src.data(), c_w.data(), static_cast<int64_t>(distinct), static_cast<int64_t>(s.cols));
+  } else {
+    random_blocks(c_w.data(), distinct * rb);
+  }
   for (size_t r = distinct; r < s.rows; ++r) std::memcpy(&c_w[r * rb], &c_w[(r % distinct) * rb], rb);
   c_type = type, c_shape = s;
   return c_w;

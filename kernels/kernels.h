@@ -74,6 +74,13 @@ constexpr size_t kFloatGemmRows = 4;  // the float GEMMs' row blocking (at most)
 //     IQ4_XS (Q8_K act.):     isum = sum_s (ls[s] - 32) * sum_{i in s} grid[q_i] * x_i
 //                             acc = acc + (d * dx) * float(isum)
 //                             (grid = IQ4_NL's levels, s the 8 sub-blocks of 32)
+//     Q2_K (Q8_K act.):       isum = sum_s sc[s] * sum_{i in s} q_i * x_i  (s: 16 of 16)
+//                             msum = sum_s m[s] * bsums[s]
+//                             acc = acc + (d * dx) * float(isum)
+//                             acc = acc - (dmin * dx) * float(msum)
+//     Q3_K (Q8_K act.):       isum = sum_s (sc[s] - 32) * sum_{i in s} q_i * x_i
+//                             (q_i in [-4, 3] with its high bit; s: 16 of 16)
+//                             acc = acc + (d * dx) * float(isum)
 //   y = acc
 // with dw, d, dmin, dx the blocks' scales as floats (fp16 converted exactly), every
 // float operation a single IEEE operation (nothing fused) and the integer sums exact

@@ -72,23 +72,17 @@ constexpr std::array<TypeTraits, kDTypeSlots> make_table() {
                       from_float_as<BlockQ4_K, quantize_row_q4_K_ref>, true, DType::Q8_K};
   row(DType::Q6_K) = {"q6_k", 256, 210, to_float_as<BlockQ6_K, dequantize_row_q6_K>,
                       from_float_as<BlockQ6_K, quantize_row_q6_K_ref>, true, DType::Q8_K};
+  row(DType::Q2_K) = {"q2_k", 256, 84, to_float_as<BlockQ2_K, dequantize_row_q2_K>,
+                      from_float_as<BlockQ2_K, quantize_row_q2_K_ref>, true, DType::Q8_K};
+  row(DType::Q3_K) = {"q3_k", 256, 110, to_float_as<BlockQ3_K, dequantize_row_q3_K>,
+                      from_float_as<BlockQ3_K, quantize_row_q3_K_ref>, true, DType::Q8_K};
+  row(DType::Q5_K) = {"q5_k", 256, 176, to_float_as<BlockQ5_K, dequantize_row_q5_K>,
+                      from_float_as<BlockQ5_K, quantize_row_q5_K_ref>, true, DType::Q8_K};
+  row(DType::IQ4_XS) = {"iq4_xs", 256, 136, to_float_as<BlockIQ4_XS, dequantize_row_iq4_xs>,
+                        from_float_as<BlockIQ4_XS, quantize_row_iq4_xs_ref>, true, DType::Q8_K};
   // Activations only: the int8 blocks the K-quant dots take.
   row(DType::Q8_K) = {"q8_k", 256, 292, to_float_as<BlockQ8_K, dequantize_row_q8_K>,
                       from_float_as<BlockQ8_K, quantize_row_q8_K_ref>, false, DType::F32};
-  // Q2_K, Q3_K: read (dequantized) but not yet computed with: is_weight turns on with their kernels.
-  row(DType::Q2_K) = {"q2_k", 256, 84, to_float_as<BlockQ2_K, dequantize_row_q2_K>, nullptr, false, DType::Q8_K};
-  row(DType::Q3_K) = {"q3_k", 256, 110, to_float_as<BlockQ3_K, dequantize_row_q3_K>, nullptr, false,
-                      DType::Q8_K};
-  row(DType::Q5_K) = {"q5_k", 256, 176, to_float_as<BlockQ5_K, dequantize_row_q5_K>, nullptr, true,
-                      DType::Q8_K};
-  row(DType::IQ4_XS) = {"iq4_xs", 256, 136, to_float_as<BlockIQ4_XS, dequantize_row_iq4_xs>, nullptr, true,
-                        DType::Q8_K};
-  // Their reference quantizers (quant/quantize_k.cpp). quantize_tensor() writes a type
-  // once its row is a weight (is_weight: Ember computes with it).
-  row(DType::Q2_K).from_float = from_float_as<BlockQ2_K, quantize_row_q2_K_ref>;
-  row(DType::Q3_K).from_float = from_float_as<BlockQ3_K, quantize_row_q3_K_ref>;
-  row(DType::Q5_K).from_float = from_float_as<BlockQ5_K, quantize_row_q5_K_ref>;
-  row(DType::IQ4_XS).from_float = from_float_as<BlockIQ4_XS, quantize_row_iq4_xs_ref>;
   // ---- types a GGUF file may hold that Ember only sizes ----
   row(DType::Q8_1) = storage("q8_1", 32, 36);
   row(DType::IQ2_XXS) = storage("iq2_xxs", 256, 66);

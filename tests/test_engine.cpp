@@ -158,7 +158,8 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, QuantGolden,
                                            "tiny-llama256-q4_1.gguf", "tiny-llama256-q5_0.gguf",
                                            "tiny-llama256-q5_1.gguf", "tiny-llama256-iq4_nl.gguf",
                                            "tiny-llama256-q5_k_m.gguf", "tiny-llama256-q4_k_s.gguf",
-                                           "tiny-llama256-iq4_xs.gguf", "tiny-gemma3w640-q4_k_m.gguf"),
+                                           "tiny-llama256-iq4_xs.gguf", "tiny-llama256-q2_k.gguf",
+                                           "tiny-llama256-q3_k_m.gguf", "tiny-gemma3w640-q4_k_m.gguf"),
                          [](const auto& info) {
                            std::string s = info.param;
                            s = s.substr(0, s.size() - 5);

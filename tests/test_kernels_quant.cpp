@@ -52,18 +52,21 @@ std::vector<const Table*> tables() {
 }
 
 const DType kQTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K, DType::Q6_K,
-                          DType::Q5_K, DType::IQ4_XS};
+                          DType::Q5_K, DType::IQ4_XS, DType::Q2_K, DType::Q3_K};
 
 size_t block_elems(DType t) { return dtype_info(t).block_size; }
 size_t block_bytes(DType t) { return dtype_info(t).type_size; }
 
+// The types whose dot takes a second float step per block, the min term (kernels.h).
+bool has_min(DType t) {
+  return t == DType::Q4_1 || t == DType::Q5_1 || t == DType::Q4_K || t == DType::Q5_K || t == DType::Q2_K;
+}
+bool is_super_block(DType t) { return block_elems(t) == kQKK; }
+
 double gamma(size_t j) { return j * kU / (1 - j * kU); }
 
 // The float terms of a row's dot (kernels.h): one per block, two for types with a min.
-size_t float_terms(DType type, size_t K) {
-  const bool has_min = type == DType::Q4_K || type == DType::Q5_K || type == DType::Q4_1 || type == DType::Q5_1;
-  return K / block_elems(type) * (has_min ? 2 : 1);
-}
+size_t float_terms(DType type, size_t K) { return K / block_elems(type) * (has_min(type) ? 2 : 1); }
 
 // ---- random blocks ---------------------------------------------------------------------
 
@@ -111,6 +114,17 @@ void random_weight_block(std::mt19937& g, DType type, uint8_t* p) {
     case DType::IQ4_XS:
       d = random_scale(g);
       std::memcpy(p, &d, 2);
+      break;
+    case DType::Q2_K: {
+      d = random_scale(g, false);
+      const uint16_t dmin = random_scale(g, false);
+      std::memcpy(p + offsetof(BlockQ2_K, d), &d, 2);
+      std::memcpy(p + offsetof(BlockQ2_K, dmin), &dmin, 2);
+      break;
+    }
+    case DType::Q3_K:
+      d = random_scale(g);
+      std::memcpy(p + offsetof(BlockQ3_K, d), &d, 2);
       break;
     default: FAIL() << "type";
   }
@@ -288,6 +302,30 @@ void dequant_block(DType type, const uint8_t* p, double* v, double* mag) {
         }
       }
       for (int i = 0; i < 256; ++i) mag[i] = std::fabs(v[i]);
+      break;
+    }
+    case DType::Q2_K: {  // scales[16], qs[64], d, dmin
+      const double d = h(80), dmin = h(82);
+      for (int i = 0; i < 256; ++i) {
+        const int q = (p[16 + 32 * (i / 128) + i % 32] >> (2 * (i % 128 / 32))) & 3;
+        const int sc = p[i / 16] & 0xF, m = p[i / 16] >> 4;
+        v[i] = d * sc * q - dmin * m;
+        mag[i] = std::fabs(d * sc * q) + std::fabs(dmin * m);
+      }
+      break;
+    }
+    case DType::Q3_K: {  // hmask[32], qs[64], scales[12], d
+      const double d = h(108);
+      const uint8_t* sb = p + 96;
+      for (int i = 0; i < 256; ++i) {
+        const int s = i / 16;
+        const int low = s < 8 ? sb[s] & 0xF : sb[s - 8] >> 4;
+        const int sc = (low | ((sb[8 + s % 4] >> (2 * (s / 4))) & 3) << 4) - 32;
+        const int q2 = (p[32 + 32 * (i / 128) + i % 32] >> (2 * (i % 128 / 32))) & 3;
+        const int q = (p[i % 32] >> (i / 32)) & 1 ? q2 : q2 - 4;
+        v[i] = d * sc * q;
+        mag[i] = std::fabs(v[i]);
+      }
       break;
     }
     case DType::Q8_K: {
@@ -766,9 +804,15 @@ TEST(QMatmul, ExtremeBlocksBitwiseEqualToReference) {
             std::memset(blk + 16, fill, bb - 16);  // (Q5_K: fifth bits too)
           } else if (type == DType::IQ4_XS) {  // scales 31 (0xFF) or -32 (0x00), codes
             std::memset(blk + 2, fill, bb - 2);
-          } else {  // Q6_K: codes, then scales -128 or 127
+          } else if (type == DType::Q6_K) {  // codes, then scales -128 or 127
             std::memset(blk, fill, 192);
             std::memset(blk + 192, pattern % 2 ? 0x80 : 0x7F, 16);
+          } else if (type == DType::Q2_K) {  // scales and mins 15, then codes
+            std::memset(blk, 0xFF, 16);
+            std::memset(blk + 16, fill, 64);
+          } else {  // Q3_K: high bits and codes (0x00: all -4), then scales -32 or 31
+            std::memset(blk, fill, 96);
+            std::memset(blk + 96, pattern % 2 ? 0x00 : 0xFF, 12);
           }
         }
       // Activations: all +127, all -127, or alternating signs per token.
@@ -810,7 +854,7 @@ TEST(QMatmul, BitwiseIndependentOfSplitAndBatch) {
   for (const Table* t : tables()) {
     for (DType type : kQTypes) {
       SCOPED_TRACE(name(*t, type));
-      const size_t K = 2 * (block_elems(type) == kQKK ? kQKK : 64);
+      const size_t K = 2 * (is_super_block(type) ? 256 : 64);
       const QMat w(g, type, rows, K, 0, 0);
       const QAct x(g, activation_type(type), n, K, 0, 0);
       const QMatmulFn fn = qmatmul_fn(*t, type);
@@ -879,7 +923,7 @@ TEST(QMatmul, MatmulFromFloatActivations) {
     for (DType type : kQTypes) {
       SCOPED_TRACE(name(*t, type));
       const DType act = activation_type(type);
-      const size_t K = 2 * block_elems(type) * (block_elems(type) == kQKK ? 1 : 4);
+      const size_t K = 2 * block_elems(type) * (is_super_block(type) ? 1 : 4);
       const size_t rows = 21, n = 5;
       const QMat w(g, type, rows, K, 3, 1);
       std::vector<float> x(n * K);
@@ -934,7 +978,7 @@ TEST(QMatmulThreads, BitwiseIndependentOfThreadCount) {
   for (const Table* t : tables()) {
     for (DType type : kQTypes) {
       SCOPED_TRACE(name(*t, type));
-      const size_t K = block_elems(type) == kQKK ? 512 : 320;
+      const size_t K = is_super_block(type) ? 512 : 320;
       const QMat w(g, type, rows, K, 0, 0);
       std::vector<float> x(n * K);
       std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -1022,6 +1066,8 @@ TEST(QMatmulFixture, TinyLlamaAttnQ) {
   fixture_tensor_check("tiny-llama256-q5_k_m.gguf", "blk.0.ffn_down.weight", DType::Q5_K);
   fixture_tensor_check("tiny-llama256-q4_k_s.gguf", "blk.1.attn_v.weight", DType::Q5_K);
   fixture_tensor_check("tiny-llama256-iq4_xs.gguf", "blk.0.attn_q.weight", DType::IQ4_XS);
+  fixture_tensor_check("tiny-llama256-q2_k.gguf", "blk.0.attn_q.weight", DType::Q2_K);
+  fixture_tensor_check("tiny-llama256-q2_k.gguf", "blk.0.attn_v.weight", DType::Q3_K);
 }
 
 }  // namespace

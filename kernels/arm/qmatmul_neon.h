@@ -21,6 +21,7 @@
 #include <arm_neon.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <type_traits>
 
@@ -420,9 +421,9 @@ void gemm4x4(const uint8_t* const* w, const uint8_t* const* x, size_t nb, float*
 // A super-block unpacked for the dot: codes in weight order, sub-block scales as s32.
 struct alignas(16) KUnpacked {
   int8_t q[kQKK];    // Q4_K: 0..15; Q5_K: 0..31; Q6_K: 0..63 (the -32 comes from the
-                     // bsums); IQ4_XS: grid levels
+                     // bsums); IQ4_XS: grid levels; Q2_K: 0..3; Q3_K: -4..3
   int32_t sc[16];    // Q4_K, Q5_K, IQ4_XS: 8 used
-  int16_t sc16[16];  // Q6_K: the scales again, against bsums
+  int16_t sc16[16];  // Q6_K: the scales again, against bsums; Q2_K: the mins
   int16_t m[8];      // Q4_K mins
   float d, dmin;
 };
@@ -460,6 +461,67 @@ int32x4_t scaled_dots(const KUnpacked& u, const uint8_t* xb) {
 
 // Q4_K, and Q5_K through its Codes hook: chunk(p, c2, out) gives the codes of sub-blocks
 // 2 c2 (out[0], out[1]: weights 0..15, 16..31) and 2 c2 + 1 (out[2], out[3]).
+// 16 sub-block values (bytes, sub-block s in byte s) as s32: s = 4i .. 4i+3 in v[i].
+void widen16_u8(uint8x16_t b, int32x4_t* v) {
+  const uint16x8_t lo = vmovl_u8(vget_low_u8(b)), hi = vmovl_high_u8(b);
+  v[0] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(lo)));
+  v[1] = vreinterpretq_s32_u32(vmovl_high_u16(lo));
+  v[2] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(hi)));
+  v[3] = vreinterpretq_s32_u32(vmovl_high_u16(hi));
+}
+
+// sum_s a[s] bsums[s] over the 16 sub-blocks of a Q8_K block, a[0..8) in a0, a[8..16) in
+// a1, in lanes (|a| <= 128: |lane| <= 4 * 128 * 2032).
+int32x4_t bsums_dot16(int16x8_t a0, int16x8_t a1, const uint8_t* xb) {
+  int16_t bs[16];
+  std::memcpy(bs, xb + 4 + kQKK, sizeof bs);
+  const int16x8_t b0 = vld1q_s16(bs), b1 = vld1q_s16(bs + 8);
+  int32x4_t o = vmull_s16(vget_low_s16(a0), vget_low_s16(b0));
+  o = vmlal_high_s16(o, a0, b0);
+  o = vmlal_s16(o, vget_low_s16(a1), vget_low_s16(b1));
+  return vmlal_high_s16(o, a1, b1);
+}
+
+// The four 2-bit fields of 16 qs bytes: bits 2j .. 2j+1 in q[j].
+void two_bit_fields(uint8x16_t v, uint8x16_t* q) {
+  const uint8x16_t three = vdupq_n_u8(3);
+  q[0] = vandq_u8(v, three);
+  q[1] = vandq_u8(vshrq_n_u8(v, 2), three);
+  q[2] = vandq_u8(vshrq_n_u8(v, 4), three);
+  q[3] = vshrq_n_u8(v, 6);
+}
+
+// sum_s sc[s] (q_s . x_s) over the 16 sub-blocks of 16 of a Q6_K / Q2_K / Q3_K
+// super-block straight from its bytes: `codes(h, k, q)` gives the codes of sub-blocks
+// 8h + 2j + k (weights 128h + 32j + 16k .., j = 0..3) in q[j]; sc[i] holds the scales of
+// sub-blocks 4i .. 4i+3. Four accumulators: the MLA chains (latency 4) would otherwise
+// bound the loop.
+template <class D, class Codes>
+int32x4_t scaled_dots16x16(const int8_t* xq, const int32x4_t* sc, const Codes& codes) {
+  int32x4_t acc[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {
+#pragma GCC unroll 2
+    for (int k = 0; k < 2; ++k) {
+      int8x16_t q[4];
+      codes(h, k, q);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const int sub = 8 * h + 2 * j + k;
+        const int32x4_t v = D::dot16(q[j], vld1q_s8(xq + 16 * sub));
+        const int32x4_t scv = sc[sub / 4];
+        switch (sub % 4) {  // MLA by element needs a constant lane
+          case 0: acc[j] = vmlaq_laneq_s32(acc[j], v, scv, 0); break;
+          case 1: acc[j] = vmlaq_laneq_s32(acc[j], v, scv, 1); break;
+          case 2: acc[j] = vmlaq_laneq_s32(acc[j], v, scv, 2); break;
+          default: acc[j] = vmlaq_laneq_s32(acc[j], v, scv, 3); break;
+        }
+      }
+    }
+  }
+  return vaddq_s32(vaddq_s32(acc[0], acc[1]), vaddq_s32(acc[2], acc[3]));
+}
+
 struct Q4_K {
   static constexpr size_t kWBytes = sizeof(BlockQ4_K), kXBytes = sizeof(BlockQ8_K);
   static constexpr bool kHasMin = true;
@@ -653,14 +715,7 @@ struct Q6_K {
   }
   // 32 sum_s sc[s] bsum[s], in lanes: the codes' -32 (|lane| <= 32 * 4 * 128 * 2032).
   static int32x4_t offset(int16x8_t sa, int16x8_t sb, const uint8_t* xb) {
-    int16_t bs[16];
-    std::memcpy(bs, xb + 4 + kQKK, sizeof bs);
-    const int16x8_t b0 = vld1q_s16(bs), b1 = vld1q_s16(bs + 8);
-    int32x4_t o = vmull_s16(vget_low_s16(sa), vget_low_s16(b0));
-    o = vmlal_high_s16(o, sa, b0);
-    o = vmlal_s16(o, vget_low_s16(sb), vget_low_s16(b1));
-    o = vmlal_high_s16(o, sb, b1);
-    return vshlq_n_s32(o, 5);
+    return vshlq_n_s32(bsums_dot16(sa, sb, xb), 5);
   }
   // isum = sum_s sc[s] ((q - 32) . x) = sum_s sc[s] (q . x) - 32 sum_s sc[s] bsum[s].
   template <class D>
@@ -687,40 +742,144 @@ struct Q6_K {
     const int16x8_t s16a = vmovl_s8(vld1_s8(scales)), s16b = vmovl_s8(vld1_s8(scales + 8));
     const int32x4_t sc[4] = {vmovl_s16(vget_low_s16(s16a)), vmovl_high_s16(s16a),
                              vmovl_s16(vget_low_s16(s16b)), vmovl_high_s16(s16b)};
-    const int8_t* xq = reinterpret_cast<const int8_t*>(xb + 4);
     const uint8x16_t three = vdupq_n_u8(3);
-    // Four accumulators: the MLA chains (latency 4) would otherwise bound the loop.
-    int32x4_t acc[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-#pragma GCC unroll 2
-      for (int k = 0; k < 2; ++k) {  // weights l = 16k .. 16k+15 of each quarter of half h
-        const uint8x16_t l0 = vld1q_u8(ql + 64 * h + 16 * k);
-        const uint8x16_t l1 = vld1q_u8(ql + 64 * h + 32 + 16 * k);
-        const uint8x16_t hb = vld1q_u8(qh + 32 * h + 16 * k);
-        const int8x16_t q[4] = {
-            vreinterpretq_s8_u8(vsliq_n_u8(l0, vandq_u8(hb, three), 4)),
-            vreinterpretq_s8_u8(vsliq_n_u8(l1, vandq_u8(vshrq_n_u8(hb, 2), three), 4)),
-            vreinterpretq_s8_u8(
-                vsliq_n_u8(vshrq_n_u8(l0, 4), vandq_u8(vshrq_n_u8(hb, 4), three), 4)),
-            vreinterpretq_s8_u8(vsliq_n_u8(vshrq_n_u8(l1, 4), vshrq_n_u8(hb, 6), 4))};
-        // q[j] holds weights 128h + 32j + 16k ..: sub-block 8h + 2j + k.
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) {
-          const int sub = 8 * h + 2 * j + k;
-          const int32x4_t v = D::dot16(q[j], vld1q_s8(xq + 16 * sub));
-          const int32x4_t scv = sc[sub / 4];
-          switch (sub % 4) {  // MLA by element needs a constant lane
-            case 0: acc[j] = vmlaq_laneq_s32(acc[j], v, scv, 0); break;
-            case 1: acc[j] = vmlaq_laneq_s32(acc[j], v, scv, 1); break;
-            case 2: acc[j] = vmlaq_laneq_s32(acc[j], v, scv, 2); break;
-            default: acc[j] = vmlaq_laneq_s32(acc[j], v, scv, 3); break;
-          }
-        }
-      }
-    }
-    isum = vsubq_s32(vaddq_s32(vaddq_s32(acc[0], acc[1]), vaddq_s32(acc[2], acc[3])),
+    const auto codes = [&](int h, int k, int8x16_t* q) {  // q[j]: sub-block 8h + 2j + k
+      const uint8x16_t l0 = vld1q_u8(ql + 64 * h + 16 * k);
+      const uint8x16_t l1 = vld1q_u8(ql + 64 * h + 32 + 16 * k);
+      const uint8x16_t hb = vld1q_u8(qh + 32 * h + 16 * k);
+      q[0] = vreinterpretq_s8_u8(vsliq_n_u8(l0, vandq_u8(hb, three), 4));
+      q[1] = vreinterpretq_s8_u8(vsliq_n_u8(l1, vandq_u8(vshrq_n_u8(hb, 2), three), 4));
+      q[2] = vreinterpretq_s8_u8(vsliq_n_u8(vshrq_n_u8(l0, 4), vandq_u8(vshrq_n_u8(hb, 4), three), 4));
+      q[3] = vreinterpretq_s8_u8(vsliq_n_u8(vshrq_n_u8(l1, 4), vshrq_n_u8(hb, 6), 4));
+    };
+    isum = vsubq_s32(scaled_dots16x16<D>(reinterpret_cast<const int8_t*>(xb + 4), sc, codes),
                      offset(s16a, s16b, xb));
+    msum = vdupq_n_s32(0);
+  }
+};
+
+// ---- Q2_K, Q3_K: 16 sub-blocks of 16, 2-bit codes (|q| <= 4: the "small" dots) -------
+
+// GEMM: sum_s sc[s] (q_s . x_s) from an unpacked super-block of 16 sub-blocks.
+template <class D>
+int32x4_t scaled_dots16x16(const KUnpacked& u, const int8_t* xq) {
+  int32x4_t acc0 = vdupq_n_s32(0), acc1 = vdupq_n_s32(0);
+  for (int s = 0; s < 16; s += 2) {
+    acc0 = vmlaq_n_s32(acc0, D::dot16_small(vld1q_s8(u.q + 16 * s), vld1q_s8(xq + 16 * s)), u.sc[s]);
+    acc1 = vmlaq_n_s32(acc1, D::dot16_small(vld1q_s8(u.q + 16 * s + 16), vld1q_s8(xq + 16 * s + 16)), u.sc[s + 1]);
+  }
+  return vaddq_s32(acc0, acc1);
+}
+
+// Q2_K: codes 0..3, scales the low nibbles of scales[16], mins the high nibbles
+// (against the bsums, kernels.h). GEMM keeps the mins in KUnpacked::sc16.
+struct Q2_K {
+  static constexpr size_t kWBytes = sizeof(BlockQ2_K), kXBytes = sizeof(BlockQ8_K);
+  static constexpr bool kHasMin = true;
+  static constexpr size_t kQs = offsetof(BlockQ2_K, qs);
+  static void codes(const uint8_t* p, int h, int k, int8x16_t* q) {
+    uint8x16_t f[4];
+    two_bit_fields(vld1q_u8(p + kQs + 32 * h + 16 * k), f);
+    for (int j = 0; j < 4; ++j) q[j] = vreinterpretq_s8_u8(f[j]);
+  }
+  static void unpack(const uint8_t* p, KUnpacked& u) {
+    u.d = f16(p + offsetof(BlockQ2_K, d));
+    u.dmin = f16(p + offsetof(BlockQ2_K, dmin));
+    for (int h = 0; h < 2; ++h)
+      for (int k = 0; k < 2; ++k) {
+        int8x16_t q[4];
+        codes(p, h, k, q);
+        for (int j = 0; j < 4; ++j) vst1q_s8(u.q + 128 * h + 32 * j + 16 * k, q[j]);
+      }
+    const uint8x16_t raw = vld1q_u8(p);
+    int32x4_t sc[4];
+    widen16_u8(vandq_u8(raw, vdupq_n_u8(0x0F)), sc);
+    for (int i = 0; i < 4; ++i) vst1q_s32(u.sc + 4 * i, sc[i]);
+    const uint8x16_t m = vshrq_n_u8(raw, 4);
+    vst1q_s16(u.sc16, vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(m))));
+    vst1q_s16(u.sc16 + 8, vreinterpretq_s16_u16(vmovl_high_u8(m)));
+  }
+  template <class D>
+  static void dot(const KUnpacked& u, const uint8_t* xb, int32x4_t& isum, int32x4_t& msum) {
+    isum = scaled_dots16x16<D>(u, reinterpret_cast<const int8_t*>(xb + 4));
+    msum = bsums_dot16(vld1q_s16(u.sc16), vld1q_s16(u.sc16 + 8), xb);
+  }
+  template <class D>
+  static void dot_direct(const uint8_t* p, const uint8_t* xb, int32x4_t& isum, int32x4_t& msum,
+                         float& d, float& dmin) {
+    d = f16(p + offsetof(BlockQ2_K, d));
+    dmin = f16(p + offsetof(BlockQ2_K, dmin));
+    const uint8x16_t raw = vld1q_u8(p);
+    int32x4_t sc[4];
+    widen16_u8(vandq_u8(raw, vdupq_n_u8(0x0F)), sc);
+    isum = scaled_dots16x16<D>(reinterpret_cast<const int8_t*>(xb + 4), sc,
+                               [p](int h, int k, int8x16_t* q) { codes(p, h, k, q); });
+    const uint8x16_t m = vshrq_n_u8(raw, 4);
+    msum = bsums_dot16(vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(m))), vreinterpretq_s16_u16(vmovl_high_u8(m)), xb);
+  }
+};
+
+// Q3_K: signed codes (2 low bits | high bit << 2) - 4 in [-4, 3], scales - 32 in
+// [-32, 31].
+struct Q3_K {
+  static constexpr size_t kWBytes = sizeof(BlockQ3_K), kXBytes = sizeof(BlockQ8_K);
+  static constexpr bool kHasMin = false;
+  static constexpr size_t kQs = offsetof(BlockQ3_K, qs);
+  // sc - 32 as s32, sub-blocks 4i .. 4i+3 in sc[i]. The 6-bit values (quant/blocks.h):
+  // low nibbles from scale bytes 0..7 (low halves for s < 8, high for s >= 8), top two
+  // bits from bits 2 (s / 4) of byte 8 + s % 4 (one USHL per group of four).
+  static void scales(const uint8_t* p, int32x4_t* sc) {
+    const uint8_t* b = p + offsetof(BlockQ3_K, scales);
+    uint32_t top4;
+    std::memcpy(&top4, b + 8, 4);
+    const uint8x8_t a = vld1_u8(b);
+    const uint8x16_t low = vcombine_u8(vand_u8(a, vdup_n_u8(0x0F)), vshr_n_u8(a, 4));
+    const int32x4_t shifts = {0, -2, -4, -6};
+    const uint8x16_t top = vandq_u8(vreinterpretq_u8_u32(vshlq_u32(vdupq_n_u32(top4), shifts)), vdupq_n_u8(3));
+    const int8x16_t s = vsubq_s8(vreinterpretq_s8_u8(vsliq_n_u8(low, top, 4)), vdupq_n_s8(32));
+    const int16x8_t lo16 = vmovl_s8(vget_low_s8(s)), hi16 = vmovl_high_s8(s);
+    sc[0] = vmovl_s16(vget_low_s16(lo16));
+    sc[1] = vmovl_high_s16(lo16);
+    sc[2] = vmovl_s16(vget_low_s16(hi16));
+    sc[3] = vmovl_high_s16(hi16);
+  }
+  // Chunk c = 4h + j's high bit is bit c of hmask[16k ..]: moved to bit 2 (USHL by 2 - c).
+  static void codes(const uint8_t* p, int h, int k, int8x16_t* q) {
+    uint8x16_t f[4];
+    two_bit_fields(vld1q_u8(p + kQs + 32 * h + 16 * k), f);
+    const uint8x16_t hm = vld1q_u8(p + 16 * k), four = vdupq_n_u8(4);
+    for (int j = 0; j < 4; ++j) {
+      const uint8x16_t hb = vandq_u8(vshlq_u8(hm, vdupq_n_s8(static_cast<int8_t>(2 - 4 * h - j))), four);
+      q[j] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(f[j], hb)), vreinterpretq_s8_u8(four));
+    }
+  }
+  static void unpack(const uint8_t* p, KUnpacked& u) {
+    u.d = f16(p + offsetof(BlockQ3_K, d));
+    u.dmin = 0.0f;
+    for (int h = 0; h < 2; ++h)
+      for (int k = 0; k < 2; ++k) {
+        int8x16_t q[4];
+        codes(p, h, k, q);
+        for (int j = 0; j < 4; ++j) vst1q_s8(u.q + 128 * h + 32 * j + 16 * k, q[j]);
+      }
+    int32x4_t sc[4];
+    scales(p, sc);
+    for (int i = 0; i < 4; ++i) vst1q_s32(u.sc + 4 * i, sc[i]);
+  }
+  template <class D>
+  static void dot(const KUnpacked& u, const uint8_t* xb, int32x4_t& isum, int32x4_t& msum) {
+    isum = scaled_dots16x16<D>(u, reinterpret_cast<const int8_t*>(xb + 4));
+    msum = vdupq_n_s32(0);
+  }
+  template <class D>
+  static void dot_direct(const uint8_t* p, const uint8_t* xb, int32x4_t& isum, int32x4_t& msum,
+                         float& d, float& dmin) {
+    d = f16(p + offsetof(BlockQ3_K, d));
+    dmin = 0.0f;
+    int32x4_t sc[4];
+    scales(p, sc);
+    isum = scaled_dots16x16<D>(reinterpret_cast<const int8_t*>(xb + 4), sc,
+                               [p](int h, int k, int8x16_t* q) { codes(p, h, k, q); });
     msum = vdupq_n_s32(0);
   }
 };
@@ -801,6 +960,7 @@ struct Kern32 {
 };
 
 // The K-quants: GEMV 4 rows straight from the blocks; GEMM 4 rows x 1..4 tokens.
+// K-quants: GEMV 4 rows straight from the blocks; GEMM 4 rows x 1..4 tokens.
 template <class Ty, class D>
 struct KernK {
   static constexpr size_t kBlockElems = kQKK;
@@ -836,6 +996,8 @@ void add_quant_common(Table& t) {
   t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K, D>>;
   t.of(DType::Q5_K).qmatmul = qmatmul<KernK<Q5_K, D>>;
   t.of(DType::IQ4_XS).qmatmul = qmatmul<KernK<IQ4_XS, D>>;
+  t.of(DType::Q2_K).qmatmul = qmatmul<KernK<Q2_K, D>>;
+  t.of(DType::Q3_K).qmatmul = qmatmul<KernK<Q3_K, D>>;
 }
 
 }  // namespace

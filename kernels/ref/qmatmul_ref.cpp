@@ -1,7 +1,8 @@
 // The quantized-matmul reference: plain integer loops that mirror the numerics spelled
 // out in kernels.h, on the formats' own scalar specification in quant/ (the activation
-// quantizers are quant/quantize.h's reference quantizers, the Q4_K scale/min, Q5_K and Q6_K
-// code and IQ4_XS scale unpackers are quant's). Every SIMD table must give these results bit for bit
+// quantizers are quant/quantize.h's reference quantizers, the Q4_K scale/min, the Q5_K,
+// Q6_K, Q2_K and Q3_K code and the IQ4_XS scale unpackers are quant's). Every SIMD table
+// must give these results bit for bit
 // (tests/test_kernels_quant.cpp).
 #include <cstring>
 
@@ -167,6 +168,40 @@ float step_q6_k(float acc, const uint8_t* wp, const uint8_t* xp) {
   return acc + (fp16_to_fp32(w.d) * x.d) * static_cast<float>(isum);
 }
 
+// Q2_K: 16 sub-blocks of 16, scale in the low nibble of scales[s], min in the high one;
+// the min term from the activation bsums (one per sub-block), as Q4_K's.
+float step_q2_k(float acc, const uint8_t* wp, const uint8_t* xp) {
+  const auto w = load<BlockQ2_K>(wp);
+  const auto x = load<BlockQ8_K>(xp);
+  uint8_t q[kQKK];
+  unpack_q2_K(w.qs, q);
+  int32_t isum = 0, msum = 0;
+  for (int s = 0; s < 16; ++s) {
+    int32_t dot = 0;
+    for (int i = 16 * s; i < 16 * s + 16; ++i) dot += q[i] * x.qs[i];
+    isum += (w.scales[s] & 0xF) * dot;
+    msum += (w.scales[s] >> 4) * x.bsums[s];
+  }
+  acc = acc + (fp16_to_fp32(w.d) * x.d) * static_cast<float>(isum);
+  return acc - (fp16_to_fp32(w.dmin) * x.d) * static_cast<float>(msum);
+}
+
+// Q3_K: signed codes in [-4, 3] and signed scales in [-32, 31], both from quant's unpackers.
+float step_q3_k(float acc, const uint8_t* wp, const uint8_t* xp) {
+  const auto w = load<BlockQ3_K>(wp);
+  const auto x = load<BlockQ8_K>(xp);
+  int8_t sc[16], q[kQKK];
+  unpack_scales_q3_K(w.scales, sc);
+  unpack_q3_K(w, q);
+  int32_t isum = 0;
+  for (int s = 0; s < 16; ++s) {
+    int32_t dot = 0;
+    for (int i = 16 * s; i < 16 * s + 16; ++i) dot += q[i] * x.qs[i];
+    isum += sc[s] * dot;
+  }
+  return acc + (fp16_to_fp32(w.d) * x.d) * static_cast<float>(isum);
+}
+
 // One output per (token, row): blocks in order through `step`.
 template <float (*step)(float, const uint8_t*, const uint8_t*), DType kW>
 void qmatmul(const void* W, size_t w_stride, const void* Xq, size_t xq_stride, size_t n, size_t K,
@@ -201,6 +236,8 @@ void add_quant_scalar(Table& t) {
   t.of(DType::Q6_K).qmatmul = qmatmul<step_q6_k, DType::Q6_K>;
   t.of(DType::Q5_K).qmatmul = qmatmul<step_q5_k, DType::Q5_K>;
   t.of(DType::IQ4_XS).qmatmul = qmatmul<step_iq4_xs, DType::IQ4_XS>;
+  t.of(DType::Q2_K).qmatmul = qmatmul<step_q2_k, DType::Q2_K>;
+  t.of(DType::Q3_K).qmatmul = qmatmul<step_q3_k, DType::Q3_K>;
 }
 
 }  // namespace ember::kernels

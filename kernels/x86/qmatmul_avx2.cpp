@@ -4,9 +4,9 @@
 // Integer dots: VPMADDUBSW (u8 x s8 -> pairs of s16) then VPMADDWD (-> s32), so the
 // weight operand must be unsigned: Q4_0 nibbles stay 0..15 and the -8 is subtracted
 // as 8 * (pair sums of x) in s16 (GEMV: 8 sum(x) from each block sum); Q8_0 uses |w|
-// and sign(x, w); Q4_K, Q5_K and Q6_K codes
-// are unsigned already (Q6_K's -32 comes from the activation bsums); IQ4_XS's signed
-// grid levels go as |x| times the level signed like x. No step
+// and sign(x, w); Q4_K, Q5_K, Q6_K, Q2_K and Q3_K codes are unsigned already (Q6_K's -32
+// and Q3_K's -4 come from the activation bsums); IQ4_XS's signed grid levels go as |x|
+// times the level signed like x. No step
 // saturates: |x| <= 127 (kernels.h), so pair sums stay below 2 * 128 * 127 < 2^15.
 //
 // Float side: lanes are output rows (GEMM: 4 rows x 2 tokens). Per block, each
@@ -20,14 +20,16 @@
 // weight streams; Q4_0 two rows per vector; rows left over 8 at a time), GEMM 4 rows x
 // 4 tokens (each weight block unpacked once for 4 tokens).
 // K-quant GEMV 8 rows x 1 token straight from the blocks (Q4_K, Q5_K and IQ4_XS two
-// rows per vector, Q6_K one; each super-block's activations serve 8 rows); K-quant
-// GEMM unpacks each row's super-block to an L1 buffer (codes as bytes plus ready-made
-// scale vectors) once for up to 4 tokens. GEMV prefetches the next row group (rows are short streams).
+// rows per vector, Q6_K, Q2_K and Q3_K one; each super-block's activations serve 8 rows);
+// K-quant GEMM unpacks each row's super-block to an L1 buffer (codes as bytes plus
+// ready-made scale vectors) once for up to 4 tokens. GEMV prefetches the next row group
+// (rows are short streams).
 // Row and token counts that do not fill a block reuse a valid row or token pointer
 // and drop the duplicate results (each output's computation is lane-independent).
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 
 #include "kernels/isa_tables.h"
@@ -982,6 +984,186 @@ struct Q6_K {
   }
 };
 
+// ---- Q2_K, Q3_K: 16 sub-blocks of 16, 2-bit fields (activations Q8_K) -------------------
+//
+// Chunk c = 4h + j (weights 32c .. 32c+31) is the 2-bit field j of the 32 qs bytes of half
+// h and holds sub-block 2c in its low 128-bit lane, 2c + 1 in the high one, so one
+// VPMADDUBSW (codes unsigned) and one VPMADDWD by the chunk's scale vector (sc[2c] in the
+// low lane, sc[2c + 1] in the high one) give its scaled sums. The fields are taken where
+// they lie, to spare shifts: j = 0, 1, 2 masked in place (codes times 1, 4, 16), j = 3
+// shifted to bits 4..5 (times 16); the scales are multiplied by 16, 4, 1, 1 to match, and
+// the exact sum (every term a multiple of 16) is divided by 16 at the end (an exact
+// arithmetic shift). Q2_K's VPMADDUBSW pairs stay below 2 * 48 * 127, Q3_K's (codes
+// 0..7) below 2 * 112 * 127 < 2^15: nothing saturates.
+
+// Chunk c's scale vector from s16 scales ordered (sc0, sc2, .., sc14 | sc1, sc3, .., sc15)
+// times 16, 4 and 1 (scale[0..3)): word c of each lane (Q6_K::chunk_scale) of the copy
+// chunk c's field needs.
+__m256i field_scale(const __m256i* scale, int c) {
+  return Q6_K::chunk_scale(scale[c % 4 == 0 ? 0 : c % 4 == 1 ? 1 : 2], c);
+}
+// The three copies from s16 scales in that order (|sc| <= 32: 16 sc fits s16).
+void field_scales(__m256i sc, __m256i* scale) {
+  scale[0] = _mm256_slli_epi16(sc, 4);
+  scale[1] = _mm256_slli_epi16(sc, 2);
+  scale[2] = sc;
+}
+// 16 scale bytes (sub-block s in byte s) as s16 in field_scale's order.
+__m256i scales16_evod(__m128i bytes, bool is_signed) {
+  const __m128i evod8 = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  const __m128i b = _mm_shuffle_epi8(bytes, evod8);
+  return is_signed ? _mm256_cvtepi8_epi16(b) : _mm256_cvtepu8_epi16(b);
+}
+// Q8_K bsums in field_scale's order, negated and times `mul` (|.| <= mul * 2032 must fit s16).
+__m256i bsums_evod(const uint8_t* xb, int mul) {
+  const __m256i evod16 = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,  //
+                                          0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+  const __m256i b = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(load256(xb + 4 + kQKK), evod16), 0xD8);
+  return _mm256_mullo_epi16(b, _mm256_set1_epi16(static_cast<int16_t>(-mul)));
+}
+
+// The 8 chunks' scale vectors.
+void field_scales8(const __m256i* scale, __m256i* sc) {
+  for (int c = 0; c < 8; ++c) sc[c] = field_scale(scale, c);
+}
+// 16 sum_s sc[s] (codes_s . x_s) as 8 int32 lanes: the chunks' codes q and scales (above).
+[[gnu::always_inline]] inline __m256i field_dots16(const __m256i* q, const __m256i* scale, const uint8_t* xq) {
+  __m256i sc[8];
+  field_scales8(scale, sc);
+  return scaled_dots8(q, sc, xq);
+}
+
+// A super-block unpacked for the GEMM: the chunks' codes and scale vectors, and one more
+// vector against the bsums (Q2_K: the mins; Q3_K: 16 (sc - 32)).
+struct FieldUnpacked {
+  __m256i q[8], sc[8], v;
+  struct {
+    float d, dmin;
+  } r;
+};
+
+// Q2_K: codes 0..3, scales the low nibbles of scales[16], mins the high nibbles (m[s]
+// against bsums[s], one VPMADDWD: |.| <= 15 * 2032 * 2).
+struct Q2_K {
+  static constexpr size_t kWBytes = sizeof(BlockQ2_K), kXBytes = sizeof(BlockQ8_K);
+  static constexpr bool kHasMin = true;
+  static constexpr size_t kD = offsetof(BlockQ2_K, d), kDmin = offsetof(BlockQ2_K, dmin);
+  // The codes of the 8 chunks times 1, 4, 16, 16 (see above).
+  static void codes(const uint8_t* p, __m256i* q) {
+    for (int h = 0; h < 2; ++h) {
+      const __m256i v = load256(p + offsetof(BlockQ2_K, qs) + 32 * h);
+      q[4 * h] = _mm256_and_si256(v, _mm256_set1_epi8(0x03));
+      q[4 * h + 1] = _mm256_and_si256(v, _mm256_set1_epi8(0x0C));
+      q[4 * h + 2] = _mm256_and_si256(v, _mm256_set1_epi8(0x30));
+      q[4 * h + 3] = _mm256_and_si256(_mm256_srli_epi16(v, 2), _mm256_set1_epi8(0x30));
+    }
+  }
+  // The scales (field_scales) and the mins as s16 in sub-block order.
+  static void scales(const uint8_t* p, __m256i* scale, __m256i* m) {
+    const __m128i raw = load128(p), low4 = _mm_set1_epi8(0x0F);
+    field_scales(scales16_evod(_mm_and_si128(raw, low4), false), scale);
+    *m = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), low4));
+  }
+  static __m256i min_sum(__m256i m, const uint8_t* xb) { return _mm256_madd_epi16(m, load256(xb + 4 + kQKK)); }
+
+  using Unpacked = FieldUnpacked;  // v: the mins
+  static void unpack(const uint8_t* p, Unpacked& u) {
+    __m256i scale[3];
+    codes(p, u.q);
+    scales(p, scale, &u.v);
+    field_scales8(scale, u.sc);
+    u.r = {f16(p + kD), f16(p + kDmin)};
+  }
+  static void dot(const Unpacked& u, const uint8_t* xb, __m256i& isum, __m256i& msum) {
+    isum = _mm256_srai_epi32(scaled_dots8(u.q, u.sc, xb + 4), 4);
+    msum = min_sum(u.v, xb);
+  }
+  // GEMV: 8 rows (pointers w[0..8)) against activation super-block xb, one row per vector.
+  [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb,
+                                                  __m256 acc) {
+    __m256i is[8], ms[8];
+    for (int i = 0; i < 8; ++i) {
+      __m256i q[8], scale[3], m;
+      codes(w[i], q);
+      scales(w[i], scale, &m);
+      is[i] = field_dots16(q, scale, xb + 4);
+      ms[i] = min_sum(m, xb);
+    }
+    const __m256 dx = _mm256_set1_ps(f32(xb));
+    acc = step8(acc, f16x8_rows(w, kD), dx, _mm256_srai_epi32(reduce8(is), 4));
+    return step8_sub(acc, f16x8_rows(w, kDmin), dx, reduce8(ms));
+  }
+};
+
+// Q3_K: codes u = low 2 bits | high bit << 2 in 0..7 (unsigned, for VPMADDUBSW) against
+// the signed codes q = u - 4 of kernels.h: sum_s sc[s] (q . x)_s =
+// sum_s sc[s] (u . x)_s - 4 sum_s sc[s] bsums[s], the second sum from the bsums as
+// Q6_K's -32; the scales are sc - 32 in [-32, 31].
+struct Q3_K {
+  static constexpr size_t kWBytes = sizeof(BlockQ3_K), kXBytes = sizeof(BlockQ8_K);
+  static constexpr bool kHasMin = false;
+  static constexpr size_t kD = offsetof(BlockQ3_K, d);
+  // The codes u of the 8 chunks times 1, 4, 16, 16 (see above): the low field where it
+  // lies (j = 3: moved to bits 4..5) and high bit c = 4h + j of the hmask bytes moved
+  // next to it (16-bit shifts: each mask keeps only bits from the byte's own).
+  static void codes(const uint8_t* p, __m256i* q) {
+    const __m256i hm = load256(p);
+    const __m256i v0 = load256(p + offsetof(BlockQ3_K, qs)), v1 = load256(p + offsetof(BlockQ3_K, qs) + 32);
+    const __m256i hl3 = _mm256_slli_epi16(hm, 3), hr1 = _mm256_srli_epi16(hm, 1);
+    const __m256i low[8] = {v0, v0, v0, _mm256_srli_epi16(v0, 2), v1, v1, v1, _mm256_srli_epi16(v1, 2)};
+    const __m256i high[8] = {_mm256_slli_epi16(hm, 2), hl3, _mm256_slli_epi16(hm, 4), hl3,  // bits 0..3
+                             _mm256_srli_epi16(hm, 2), hr1, hm, hr1};                       // bits 4..7
+    for (int c = 0; c < 8; ++c) {
+      const int j = c % 4;
+      const char low_mask = j == 0 ? 0x03 : j == 1 ? 0x0C : 0x30, high_bit = j == 0 ? 0x04 : j == 1 ? 0x10 : 0x40;
+      q[c] = _mm256_or_si256(_mm256_and_si256(low[c], _mm256_set1_epi8(low_mask)),
+                             _mm256_and_si256(high[c], _mm256_set1_epi8(high_bit)));
+    }
+  }
+  // sc - 32 as s16 in field_scale's order. The 6-bit values (quant/blocks.h): low nibbles
+  // from scale bytes 0..7 (low halves for s < 8, high for s >= 8), top two bits from
+  // bits 2 (s / 4) of byte 8 + s % 4, one VPSRLVD shift per group of four. The load
+  // starts 2 bytes early so as to end at the block's end (scales, then d).
+  static __m256i scales(const uint8_t* p) {
+    const __m128i raw = load128(p + offsetof(BlockQ3_K, scales) - 2), low4 = _mm_set1_epi8(0x0F);
+    const __m128i a = _mm_shuffle_epi8(raw, _mm_setr_epi8(2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5, 6, 7, 8, 9));
+    const __m128i low = _mm_blend_epi32(_mm_and_si128(a, low4), _mm_and_si128(_mm_srli_epi16(a, 4), low4), 0xC);
+    const __m128i c = _mm_shuffle_epi8(raw, _mm_setr_epi8(10, 11, 12, 13, 10, 11, 12, 13, 10, 11, 12, 13, 10, 11, 12, 13));
+    const __m128i top = _mm_and_si128(_mm_srlv_epi32(c, _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
+    const __m128i sc = _mm_or_si128(low, _mm_slli_epi16(top, 4));  // (top <= 3: no bit crosses a byte)
+    return scales16_evod(_mm_sub_epi8(sc, _mm_set1_epi8(32)), true);
+  }
+
+  using Unpacked = FieldUnpacked;  // v: 16 (sc - 32) in field_scale's order
+  static void unpack(const uint8_t* p, Unpacked& u) {
+    __m256i scale[3];
+    codes(p, u.q);
+    field_scales(scales(p), scale);
+    field_scales8(scale, u.sc);
+    u.v = scale[0];
+    u.r = {f16(p + kD), 0.0f};
+  }
+  // 16 sc against -4 bsums (|16 sc| <= 512, |4 bsum| <= 8128): 16 times the codes' -4.
+  static __m256i offset16(__m256i sc16, __m256i nbs4) { return _mm256_madd_epi16(sc16, nbs4); }
+  static void dot(const Unpacked& u, const uint8_t* xb, __m256i& isum, __m256i&) {
+    const __m256i sum16 = _mm256_add_epi32(offset16(u.v, bsums_evod(xb, 4)), scaled_dots8(u.q, u.sc, xb + 4));
+    isum = _mm256_srai_epi32(sum16, 4);
+  }
+  // GEMV: 8 rows, one row per vector.
+  [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb,
+                                                  __m256 acc) {
+    const __m256i nbs4 = bsums_evod(xb, 4);
+    __m256i is[8];
+    for (int i = 0; i < 8; ++i) {
+      __m256i q[8], scale[3];
+      codes(w[i], q);
+      field_scales(scales(w[i]), scale);
+      is[i] = _mm256_add_epi32(offset16(scale[0], nbs4), field_dots16(q, scale, xb + 4));
+    }
+    return step8(acc, f16x8_rows(w, kD), _mm256_set1_ps(f32(xb)), _mm256_srai_epi32(reduce8(is), 4));
+  }
+};
+
 // GEMV: 8 rows w0 + k stride (k < rows <= 8; missing rows repeat the last) x one token.
 // Lanes of acc are rows; each takes the reference's float steps in its order.
 // Prefetch: the next 8 rows (w0 + 8 stride on) as one linear sweep spread over the
@@ -1092,6 +1274,8 @@ void add_quant_avx2(Table& t) {
   t.of(DType::Q6_K).qmatmul = qmatmul<KernK<Q6_K>>;
   t.of(DType::Q5_K).qmatmul = qmatmul<KernK<Q5_K>>;
   t.of(DType::IQ4_XS).qmatmul = qmatmul<KernK<IQ4_XS>>;
+  t.of(DType::Q2_K).qmatmul = qmatmul<KernK<Q2_K>>;
+  t.of(DType::Q3_K).qmatmul = qmatmul<KernK<Q3_K>>;
 }
 
 }  // namespace ember::kernels
