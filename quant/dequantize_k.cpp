@@ -1,6 +1,6 @@
-// Reference dequantizers and unpackers of the low-bit super-block types Ember reads
-// but does not write with its own quantizer yet: Q2_K, Q3_K, Q5_K, IQ4_XS (layouts in
-// quant/blocks.h). They follow ggml's dequantize_row_* operation for operation (float
+// Reference dequantizers and unpackers of the super-block types added with llama.cpp's
+// file types: Q2_K, Q3_K, Q5_K, IQ4_XS (layouts in quant/blocks.h; their quantizers are
+// in quant/quantize_k.cpp). They follow ggml's dequantize_row_* operation for operation (float
 // products in the same order, -ffp-contract=off), so a file dequantizes to exactly the
 // floats llama.cpp computes with; the golden logits of ../shared/models were made on
 // those floats.
