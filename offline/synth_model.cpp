@@ -159,6 +159,14 @@ struct SynthTensor {
   bool ones = false;          // a norm: all 1
   std::vector<float> values;  // given values (1-D), else random or ones
 };
+SynthTensor random_weights(std::string name, std::vector<int64_t> ne) {
+  return {std::move(name), std::move(ne), false, {}};
+}
+SynthTensor unit_norm(std::string name, std::vector<int64_t> ne) { return {std::move(name), std::move(ne), true, {}}; }
+SynthTensor given_values(std::string name, std::vector<float> v) {
+  const int64_t n = static_cast<int64_t>(v.size());
+  return {std::move(name), {n}, false, std::move(v)};
+}
 
 const SynthLayout* find_layout(std::string_view arch) {
   for (const SynthLayout& l : kLayouts)
@@ -171,35 +179,35 @@ std::vector<SynthTensor> tensors_of(const SynthPreset& p, const SynthLayout& lay
   std::vector<SynthTensor> ts;
   const int64_t E = p.n_embd, Q = int64_t{p.n_head} * p.head_dim, KV = int64_t{p.n_head_kv} * p.head_dim;
   const int64_t F = p.n_ff, D = p.head_dim;
-  ts.push_back({"token_embd.weight", {E, p.n_vocab}});
+  ts.push_back(random_weights("token_embd.weight", {E, p.n_vocab}));
   if (p.llama3_rope_factor > 0)
-    ts.push_back({"rope_freqs.weight", {D / 2}, false, Llama3RopeFreqs(p.head_dim, p.rope_base, p.llama3_rope_factor)});
-  ts.push_back({"output_norm.weight", {E}, true});
-  if (!p.tied) ts.push_back({"output.weight", {E, p.n_vocab}});
+    ts.push_back(given_values("rope_freqs.weight", Llama3RopeFreqs(p.head_dim, p.rope_base, p.llama3_rope_factor)));
+  ts.push_back(unit_norm("output_norm.weight", {E}));
+  if (!p.tied) ts.push_back(random_weights("output.weight", {E, p.n_vocab}));
   for (int l = 0; l < p.n_layer; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
-    ts.push_back({b + "attn_norm.weight", {E}, true});
+    ts.push_back(unit_norm(b + "attn_norm.weight", {E}));
     if (lay.fused) {
-      ts.push_back({b + "attn_qkv.weight", {E, Q + 2 * KV}});
+      ts.push_back(random_weights(b + "attn_qkv.weight", {E, Q + 2 * KV}));
     } else {
-      ts.push_back({b + "attn_q.weight", {E, Q}});
-      ts.push_back({b + "attn_k.weight", {E, KV}});
-      ts.push_back({b + "attn_v.weight", {E, KV}});
+      ts.push_back(random_weights(b + "attn_q.weight", {E, Q}));
+      ts.push_back(random_weights(b + "attn_k.weight", {E, KV}));
+      ts.push_back(random_weights(b + "attn_v.weight", {E, KV}));
     }
     if (lay.qkv_bias)
       for (const char* t : {"attn_q.bias", "attn_k.bias", "attn_v.bias"})
-        ts.push_back({b + t, {t[5] == 'q' ? Q : KV}});
+        ts.push_back(random_weights(b + t, {t[5] == 'q' ? Q : KV}));
     if (lay.qk_norm) {
-      ts.push_back({b + "attn_q_norm.weight", {D}, true});
-      ts.push_back({b + "attn_k_norm.weight", {D}, true});
+      ts.push_back(unit_norm(b + "attn_q_norm.weight", {D}));
+      ts.push_back(unit_norm(b + "attn_k_norm.weight", {D}));
     }
-    ts.push_back({b + "attn_output.weight", {Q, E}});
-    if (lay.post_norms) ts.push_back({b + "post_attention_norm.weight", {E}, true});
-    ts.push_back({b + "ffn_norm.weight", {E}, true});
-    if (!lay.fused) ts.push_back({b + "ffn_gate.weight", {E, F}});
-    ts.push_back({b + "ffn_up.weight", {E, lay.fused ? 2 * F : F}});
-    ts.push_back({b + "ffn_down.weight", {F, E}});
-    if (lay.post_norms) ts.push_back({b + "post_ffw_norm.weight", {E}, true});
+    ts.push_back(random_weights(b + "attn_output.weight", {Q, E}));
+    if (lay.post_norms) ts.push_back(unit_norm(b + "post_attention_norm.weight", {E}));
+    ts.push_back(unit_norm(b + "ffn_norm.weight", {E}));
+    if (!lay.fused) ts.push_back(random_weights(b + "ffn_gate.weight", {E, F}));
+    ts.push_back(random_weights(b + "ffn_up.weight", {E, lay.fused ? 2 * F : F}));
+    ts.push_back(random_weights(b + "ffn_down.weight", {F, E}));
+    if (lay.post_norms) ts.push_back(unit_norm(b + "post_ffw_norm.weight", {E}));
   }
   return ts;
 }
