@@ -393,7 +393,7 @@ TEST(QuantBounds, Q6_KNmseBelowTheUniformRoundingModel) {
 
 // Q8_K (activations): nearest rounding against d = max/-127 (f32, not rounded), so
 // |x - q*d| <= |d|/2 + float slack; bsums are the sums of 16 codes.
-// The types Ember reads but does not write (Q2_K, Q3_K, Q5_K, IQ4_XS): llama.cpp's
+// The types added for llama.cpp's files (Q2_K, Q3_K, Q5_K, IQ4_XS): llama.cpp's
 // quantizer made the fixtures' tensors from tiny-llama256-f32's weights, so decoding
 // them must give those weights back within the type's rounding model (above). A wrong
 // bit layout decodes to noise (NMSE ~1 or more), far outside it. The lower bound (a
@@ -583,21 +583,6 @@ TEST(QuantTensor, ToFloatCoversTheBlockTypes) {
 
 // ---- the K-quants and IQ4 types llama.cpp's quantizer writes (quant/quantize_k.cpp) --------
 
-// Through the type table's reference conversions (from_float, to_float), row by row:
-// quantize_tensor() writes only the rows Ember computes with (is_weight), and the kernels
-// of Q2_K, Q3_K, Q5_K and IQ4_XS are another change's.
-std::vector<float> table_round_trip(DType type, const std::vector<float>& x, int64_t cols) {
-  const TypeTraits& row = dtype_info(type);
-  const size_t rb = row_bytes(type, cols);
-  std::vector<uint8_t> q(rb);
-  std::vector<float> y(x.size());
-  for (size_t r = 0; r < x.size() / cols; ++r) {
-    row.from_float(x.data() + r * cols, q.data(), cols);
-    row.to_float(q.data(), y.data() + r * cols, cols);
-  }
-  return y;
-}
-
 const DType kWrittenKTypes[] = {DType::Q2_K, DType::Q3_K, DType::Q5_K, DType::IQ4_NL, DType::IQ4_XS};
 
 // Every 2-D tensor of every tiny-llama256 file, whatever its type (the mixes put Q3_K,
@@ -658,7 +643,7 @@ TEST(QuantBounds, WrittenKTypesNmseWithinTheirRoundingModel) {
       std::vector<float> x = gaussian(256 * 64, seed, 0.02f);
       if (seed == 2)
         for (float& v : x) v = -std::fabs(v);
-      const double model = model_nmse(x, c.sub, c.step), got = nmse(x, table_round_trip(c.type, x, 256 * 4));
+      const double model = model_nmse(x, c.sub, c.step), got = nmse(x, round_trip(c.type, x, 256 * 4));
       RecordProperty(std::string(dtype_name(c.type)) + "_seed" + std::to_string(seed),
                      std::to_string(got / model) + " of the model");
       EXPECT_LT(got, model) << dtype_name(c.type) << " seed " << seed;
@@ -679,15 +664,15 @@ TEST(QuantBounds, WrittenKTypesNmseWithinTheirRoundingModel) {
 TEST(QuantEdges, WrittenKTypesZeroConstantHugeAndTinyRows) {
   for (DType t : kWrittenKTypes) {
     SCOPED_TRACE(dtype_name(t));
-    for (float v : table_round_trip(t, std::vector<float>(512, 0.0f), 512)) ASSERT_EQ(v, 0.0f);
+    for (float v : round_trip(t, std::vector<float>(512, 0.0f), 512)) ASSERT_EQ(v, 0.0f);
     for (float c : {-3.0f, 2.0f, 1e-20f, -1e-30f}) {
-      for (float v : table_round_trip(t, std::vector<float>(512, c), 512))
+      for (float v : round_trip(t, std::vector<float>(512, c), 512))
         ASSERT_LE(std::fabs(double(v) - c), std::fabs(c) * 4e-3 + 1e-6) << "c=" << c;
     }
     std::vector<float> x = gaussian(512, 13, 1e-3f);
     x[77] = 1e4f;
     x[300] = -2.5e4f;
-    std::vector<float> y = table_round_trip(t, x, 512);
+    std::vector<float> y = round_trip(t, x, 512);
     ASSERT_TRUE(all_finite(y));
     const double fp16_scales = std::ldexp(1.0, -10);
     EXPECT_NEAR(y[77], 1e4, 1e4 * fp16_scales + 0.01);
@@ -701,7 +686,7 @@ TEST(QuantEdges, WrittenKTypesZeroConstantHugeAndTinyRows) {
       v = std::ldexp((g() & 1) ? 1.0f : -1.0f, std::clamp(static_cast<int>(g() % 60) - 45, -149, 14));
       if (g() % 7 == 0) v = 0;
     }
-    EXPECT_TRUE(all_finite(table_round_trip(t, mixed, 256)));
+    EXPECT_TRUE(all_finite(round_trip(t, mixed, 256)));
   }
 }
 
