@@ -245,6 +245,59 @@ template <class Ty>
   }
 }
 
+// GEMV block of 16 rows (see kRows16) for unsigned codes 0..kMaxCode, two rows per vector:
+// codes(k, &lo, &hi) gives rows k | k + 8 (low | high 128-bit lane), weights 0..15 in lo
+// and 16..31 in hi, so one pair of VPMADDUBSW (lo against x[0..16) in both lanes, hi
+// against x[16..32)) serves both rows and 16 rows enter the reduction as 8 vectors. The
+// reduction alternates VPMADDWD by 1 and VPACKSSDW (1 uop each, where VPHADDW is 3 and
+// measured slower):
+//   s[k]      row k | row k+8: 4 s32 each (8 terms w x each)
+//   pack      rows 2j, 2j+1 | 2j+8, 2j+9: 4 s16 each; pair_sums: 2 s32 each (16 terms)
+//   pack      rows 4i..4i+3 | 4i+8..4i+11: 2 s16 each; pair_sums: rows kRows16[i] (32 terms)
+// A value of n terms is at most n * kMaxCode * 127, so the packs are exact while that is
+// below 2^15: both for 4-bit codes (16 * 15 * 127); for 5-bit codes only the first
+// (8 * 31 * 127), so the last level adds s32 pairs with VPHADDD instead (same lane order).
+template <int kMaxCode, class Codes>
+[[gnu::always_inline]] inline void dot16_two_rows(const uint8_t* xb, const Codes& codes, __m256i* isum) {
+  static_assert(8 * kMaxCode * 127 < 32768, "the first pack must be exact");
+  const __m256i xlo = _mm256_broadcastsi128_si256(load128(xb + 2));   // x[0..16) twice
+  const __m256i xhi = _mm256_broadcastsi128_si256(load128(xb + 18));  // x[16..32) twice
+  __m256i s[8];
+  for (int k = 0; k < 8; ++k) {
+    __m256i lo, hi;
+    codes(k, &lo, &hi);
+    s[k] = pair_sums(_mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi)));
+  }
+  __m256i p[4];
+  for (int j = 0; j < 4; ++j) p[j] = pair_sums(_mm256_packs_epi32(s[2 * j], s[2 * j + 1]));
+  for (int i = 0; i < 2; ++i) {
+    if constexpr (16 * kMaxCode * 127 < 32768)
+      isum[i] = pair_sums(_mm256_packs_epi32(p[2 * i], p[2 * i + 1]));
+    else
+      isum[i] = _mm256_hadd_epi32(p[2 * i], p[2 * i + 1]);
+  }
+}
+
+// The 16 code bytes of a 4-bit block of rows k and k + 8 (at byte `at` of w[k] and
+// w[k] + off8) as low nibbles (weights 0..15) and high nibbles (16..31).
+[[gnu::always_inline]] inline void nibble_pair(const uint8_t* const* w, size_t off8, size_t at, int k,
+                                               __m256i* lo, __m256i* hi) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i raw =
+      _mm256_inserti128_si256(_mm256_castsi128_si256(load128(w[k] + at)), load128(w[k] + off8 + at), 1);
+  *lo = _mm256_and_si256(raw, low4);
+  *hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+}
+
+// m * (sum of the activation block's 32 codes) in every s32 lane (the codes' offset m,
+// subtracted once per block rather than per row).
+__m256i offset_sum(const uint8_t* xb, int8_t m) {
+  const __m256i s = pair_sums(_mm256_maddubs_epi16(_mm256_set1_epi8(m), load256(xb + 2)));
+  __m256i t = _mm256_add_epi32(s, _mm256_permute2x128_si256(s, s, 0x01));
+  t = _mm256_add_epi32(t, _mm256_shuffle_epi32(t, 0x4E));
+  return _mm256_add_epi32(t, _mm256_shuffle_epi32(t, 0xB1));
+}
+
 struct Q4_0 {
   static constexpr size_t kWBytes = sizeof(BlockQ4_0), kXBytes = sizeof(BlockQ8_0);
   static constexpr bool kHasMin = false;
@@ -264,46 +317,13 @@ struct Q4_0 {
   }
   static __m256i reduce(const __m256i* v) { return reduce8_i16(v); }
 
-  // GEMV, 16 rows (see kRows16) against activation block xb.
-  // Unlike gemv8's layout (one row per vector), a vector holds two rows: pair k has
-  // row k's 16 code bytes in the low 128-bit lane and row k + 8's in the high one, so
-  // one AND / shift / AND and two VPMADDUBSW (low nibbles against x[0..16) in both
-  // lanes, high nibbles against x[16..32)) serve both rows, and 16 rows enter the
-  // reduction as 8 vectors. The reduction alternates VPMADDWD by 1 and VPACKSSDW (1 uop
-  // each, where VPHADDW is 3 and measured slower):
-  //   v[k]      row k | row k+8: 8 s16 each             (4 terms w x each)
-  //   pair_sums row k | row k+8: 4 s32 each             (8 terms)
-  //   pack      rows 2j, 2j+1 | 2j+8, 2j+9: 4 s16 each
-  //   pair_sums 2 s32 each (16 terms); pack: rows 4i..4i+3 | 4i+8..4i+11: 2 s16 each
-  //   pair_sums rows kRows16[i]: sum w x over the block (32 terms), s32
-  // then minus 8 sum(x) (the codes' offset, once per block rather than per row). The
-  // codes w are 0..15 here, so a value of 16 terms is at most 16 * 15 * 127 < 2^15:
-  // the saturating packs are exact.
-  // (Forced inline, as reduce8: arrays passed by pointer.)
+  // GEMV, 16 rows (see kRows16) against activation block xb: two rows per vector on
+  // codes 0..15, then minus 8 sum(x) (the codes' offset).
   [[gnu::always_inline]] static void dot16(const uint8_t* const* w, size_t off8, const uint8_t* xb,
                                            __m256i* isum) {
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
-    const __m256i xlo = _mm256_broadcastsi128_si256(load128(xb + 2));   // x[0..16) twice
-    const __m256i xhi = _mm256_broadcastsi128_si256(load128(xb + 18));  // x[16..32) twice
-    __m256i s[8];
-    for (int k = 0; k < 8; ++k) {
-      const __m256i raw = _mm256_inserti128_si256(_mm256_castsi128_si256(load128(w[k] + 2)),
-                                                  load128(w[k] + off8 + 2), 1);
-      const __m256i lo = _mm256_and_si256(raw, low4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
-      s[k] = pair_sums(
-          _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi)));
-    }
-    __m256i p[4];
-    for (int j = 0; j < 4; ++j) p[j] = pair_sums(_mm256_packs_epi32(s[2 * j], s[2 * j + 1]));
-    // 8 sum(x) in every s32 lane.
-    const __m256i eight = _mm256_set1_epi8(8);
-    __m256i m8 = pair_sums(
-        _mm256_add_epi16(_mm256_maddubs_epi16(eight, xlo), _mm256_maddubs_epi16(eight, xhi)));
-    m8 = _mm256_add_epi32(m8, _mm256_shuffle_epi32(m8, 0x4E));
-    m8 = _mm256_add_epi32(m8, _mm256_shuffle_epi32(m8, 0xB1));
-    for (int i = 0; i < 2; ++i)
-      isum[i] = _mm256_sub_epi32(pair_sums(_mm256_packs_epi32(p[2 * i], p[2 * i + 1])), m8);
+    dot16_two_rows<15>(xb, [&](int k, __m256i* lo, __m256i* hi) { nibble_pair(w, off8, 2, k, lo, hi); }, isum);
+    const __m256i m8 = offset_sum(xb, 8);
+    for (int i = 0; i < 2; ++i) isum[i] = _mm256_sub_epi32(isum[i], m8);
   }
 };
 
@@ -346,6 +366,36 @@ __m256i fifth_bits32(const uint8_t* p) {
   return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
 
+// Q5_0/Q5_1's fifth bits of rows k and k + 8 (u32 at byte `at` of w[k] and w[k] + off8)
+// as 0x10 or 0 per byte, in nibble_pair's layout: lo for weights 0..15, hi for 16..31.
+[[gnu::always_inline]] inline void fifth_bit_pair(const uint8_t* const* w, size_t off8, size_t at, int k,
+                                                  __m256i* lo, __m256i* hi) {
+  uint32_t a, b;
+  std::memcpy(&a, w[k] + at, 4);
+  std::memcpy(&b, w[k] + off8 + at, 4);
+  const __m256i qh = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_cvtsi32_si128(static_cast<int>(a))),
+                                             _mm_cvtsi32_si128(static_cast<int>(b)), 1);
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+  const __m256i sixteen = _mm256_set1_epi8(0x10);
+  auto test = [&](__m256i spread) {
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), sixteen);
+  };
+  *lo = test(_mm256_shuffle_epi8(qh, _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                       0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)));
+  *hi = test(_mm256_shuffle_epi8(qh, _mm256_setr_epi8(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
+                                                       2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)));
+}
+
+// The 5-bit codes of rows k | k + 8 (nibbles at byte `at_qs`, fifth bits at `at_qh`).
+[[gnu::always_inline]] inline void five_bit_pair(const uint8_t* const* w, size_t off8, size_t at_qh,
+                                                 size_t at_qs, int k, __m256i* lo, __m256i* hi) {
+  __m256i flo, fhi;
+  nibble_pair(w, off8, at_qs, k, lo, hi);
+  fifth_bit_pair(w, off8, at_qh, k, &flo, &fhi);
+  *lo = _mm256_or_si256(*lo, flo);
+  *hi = _mm256_or_si256(*hi, fhi);
+}
+
 // Q5_0: unsigned codes 0..31 (nibbles | fifth bit << 4) against x, minus 16 x in s32 lanes
 // (computed once per activation block); 32 products reach 32 * 31 * 127 > 2^15, so sums
 // are reduced in s32, as Q8_0's.
@@ -367,7 +417,10 @@ struct Q5_0 {
   static __m256i reduce(const __m256i* v) { return reduce8(v); }
   [[gnu::always_inline]] static void dot16(const uint8_t* const* w, size_t off8, const uint8_t* xb,
                                            __m256i* isum) {
-    dot16_row_per_vector<Q5_0>(w, off8, xb, isum);
+    dot16_two_rows<31>(xb, [&](int k, __m256i* lo, __m256i* hi) { five_bit_pair(w, off8, 2, 6, k, lo, hi); },
+                       isum);
+    const __m256i m16 = offset_sum(xb, 16);
+    for (int i = 0; i < 2; ++i) isum[i] = _mm256_sub_epi32(isum[i], m16);
   }
 };
 
@@ -399,10 +452,10 @@ struct Q4_1 {
   static Xv load_x(const uint8_t* p) { return load256(p + 2); }
   static __m256i dot(const Wv& w, const Xv& x) { return pair_sums(_mm256_maddubs_epi16(w, x)); }
   static __m256i reduce(const __m256i* v) { return reduce8(v); }
-  // GEMV, 16 rows (see kRows16), one row per vector (s32 sums, as Q8_0's).
+  // GEMV, 16 rows (see kRows16), two rows per vector.
   [[gnu::always_inline]] static void dot16(const uint8_t* const* w, size_t off8, const uint8_t* xb,
                                            __m256i* isum) {
-    dot16_row_per_vector<Q4_1>(w, off8, xb, isum);
+    dot16_two_rows<15>(xb, [&](int k, __m256i* lo, __m256i* hi) { nibble_pair(w, off8, 4, k, lo, hi); }, isum);
   }
   // float(sum of the activation block's 32 codes), in every lane.
   static __m256 xsum(const uint8_t* xb) {
@@ -421,7 +474,8 @@ struct Q5_1 : Q4_1 {
   static Wv unpack(const uint8_t* p) { return _mm256_or_si256(nibbles32(p + 8), fifth_bits32(p + 4)); }
   [[gnu::always_inline]] static void dot16(const uint8_t* const* w, size_t off8, const uint8_t* xb,
                                            __m256i* isum) {
-    dot16_row_per_vector<Q5_1>(w, off8, xb, isum);
+    dot16_two_rows<31>(xb, [&](int k, __m256i* lo, __m256i* hi) { five_bit_pair(w, off8, 4, 8, k, lo, hi); },
+                       isum);
   }
 };
 
