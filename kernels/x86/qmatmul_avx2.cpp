@@ -16,9 +16,9 @@
 // advance by acc + (dw * dx) * float(isum): the reference's operations in the
 // reference's order, so the results equal the scalar ones bit for bit.
 //
-// Blocking: Q4_0/Q8_0 GEMV 16 rows x 1 token (the token's block loaded once for 16
-// weight streams; Q4_0 two rows per vector; rows left over 8 at a time), GEMM 4 rows x
-// 4 tokens (each weight block unpacked once for 4 tokens).
+// Blocking: 32-weight types GEMV 16 rows x 1 token (the token's block loaded once for
+// 16 weight streams; Q4_0, Q4_1, Q5_0 and Q5_1 two rows per vector; rows left over 8 at
+// a time), GEMM 4 rows x 4 tokens (each weight block unpacked once for 4 tokens).
 // K-quant GEMV 8 rows x 1 token straight from the blocks (Q4_K, Q5_K and IQ4_XS two
 // rows per vector, Q6_K, Q2_K and Q3_K one; each super-block's activations serve 8 rows);
 // K-quant GEMM unpacks each row's super-block to an L1 buffer (codes as bytes plus
