@@ -15,8 +15,14 @@ Status RuntimeError(int line, const std::string& what, bool unsupported) {
 
 Status CheckSize(size_t n, int line) {
   if (n <= kMaxOutputBytes) return Status::Ok();
-  return Status(Code::kOutOfRange, "chat template: line " + std::to_string(line) + ": a value or the output exceeds " +
-                                       std::to_string(kMaxOutputBytes) + " bytes (items)");
+  return Status(Code::kOutOfRange, "chat template: line " + std::to_string(line) + ": a string or the output exceeds " +
+                                       std::to_string(kMaxOutputBytes) + " bytes");
+}
+
+Status CheckItems(size_t n, int line) {
+  if (n <= kMaxListItems) return Status::Ok();
+  return Status(Code::kOutOfRange, "chat template: line " + std::to_string(line) + ": a list exceeds " +
+                                       std::to_string(kMaxListItems) + " items");
 }
 
 const Value* CallArgs::Get(size_t i, const char* name) const {
@@ -52,8 +58,7 @@ Status Range(const CallArgs& a, Value* out) {
   // Item count without overflow: start, stop and step are int64.
   long double span = step > 0 ? static_cast<long double>(stop) - start : static_cast<long double>(start) - stop;
   long double count = span <= 0 ? 0 : (span + (step > 0 ? step : -step) - 1) / (step > 0 ? step : -step);
-  if (count > kMaxRange)
-    return RuntimeError(a.line, "range() of more than " + std::to_string(kMaxRange) + " items");
+  if (count > kMaxListItems) return CheckItems(kMaxListItems + 1, a.line);
   ValueList items;
   for (int64_t i = 0, v = start; i < static_cast<int64_t>(count); ++i, v += step) items.push_back(Value::Int(v));
   *out = Value::List(std::move(items));
@@ -256,7 +261,8 @@ Status Evaluator::RenderFor(const Node& n) {
   }
   for (size_t i = 0; i < items.size(); ++i) {
     if (++iterations_ > kMaxLoopIterations)
-      return RuntimeError(n.line, "more than " + std::to_string(kMaxLoopIterations) + " loop iterations");
+      return Status(Code::kOutOfRange, "chat template: line " + std::to_string(n.line) + ": more than " +
+                                           std::to_string(kMaxLoopIterations) + " loop iterations");
     frames_.emplace_back();
     Status st = BindTargets(n.targets, items[i], n.line);
     if (st.ok()) {
@@ -287,7 +293,8 @@ Status Evaluator::RenderSet(const Node& n) {
 Status Evaluator::CallMacro(const Callable& c, const CallArgs& args, Value* out) {
   const Node& m = *c.macro;
   if (call_depth_ >= kMaxCallDepth)
-    return RuntimeError(args.line, "macro calls nested deeper than " + std::to_string(kMaxCallDepth));
+    return Status(Code::kOutOfRange, "chat template: line " + std::to_string(args.line) +
+                                         ": macro calls nested deeper than " + std::to_string(kMaxCallDepth));
   if (args.positional.size() > m.params.size())
     return RuntimeError(args.line, "macro '" + m.text + "' takes " + std::to_string(m.params.size()) +
                                        " arguments, " + std::to_string(args.positional.size()) + " given");

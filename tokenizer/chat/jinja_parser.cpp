@@ -81,11 +81,22 @@ class Parser {
     e->name = std::move(name);
     return e;
   }
-  ExprPtr Binary(std::string op, ExprPtr a, ExprPtr b, int line) {
+  // *lhs = (*lhs op rhs).
+  Status Binary(std::string op, ExprPtr rhs, int line, ExprPtr* lhs) {
     ExprPtr e = Make(Expr::Kind::kBinary, line, std::move(op));
-    e->items.push_back(std::move(a));
-    e->items.push_back(std::move(b));
-    return e;
+    e->items.push_back(std::move(*lhs));
+    e->items.push_back(std::move(rhs));
+    *lhs = std::move(e);
+    return Deepen(lhs->get());
+  }
+  // Sets e's depth from its operands; chains such as 1 + 1 + ... or a.b.c... grow the
+  // tree without recursing in the parser, and evaluating them would.
+  Status Deepen(Expr* e) {
+    for (const ExprPtr& c : e->items)
+      if (c) e->depth = std::max(e->depth, c->depth + 1);
+    for (const Arg& a : e->args) e->depth = std::max(e->depth, a.value->depth + 1);
+    if (e->depth > kMaxExprDepth) return Fail("expression nested deeper than " + std::to_string(kMaxExprDepth));
+    return Status::Ok();
   }
   NodePtr MakeNode(Node::Kind kind, int line) {
     auto n = std::make_unique<Node>();
@@ -342,6 +353,7 @@ Status Parser::ParseFilterBlock(int line, Body* out) {
     ExprPtr outer;
     EMBER_RETURN_IF_ERROR(ParseFilter(std::move(n->expr), &outer));
     n->expr = std::move(outer);
+    EMBER_RETURN_IF_ERROR(Deepen(n->expr.get()));
   }
   EMBER_RETURN_IF_ERROR(ExpectBlockEnd("filter"));
   n->bodies.emplace_back();
@@ -369,7 +381,7 @@ Status Parser::ParseTuple(ExprPtr* out, bool with_cond) {
     list->items.push_back(std::move(item));
   }
   *out = std::move(list);
-  return Status::Ok();
+  return Deepen(out->get());
 }
 
 Status Parser::ParseExpr(ExprPtr* out, bool with_cond) {
@@ -387,6 +399,7 @@ Status Parser::ParseExpr(ExprPtr* out, bool with_cond) {
     e->items.push_back(std::move(*out));
     e->items.push_back(std::move(otherwise));
     *out = std::move(e);
+    EMBER_RETURN_IF_ERROR(Deepen(out->get()));
   }
   return Status::Ok();
 }
@@ -398,7 +411,7 @@ Status Parser::ParseOr(ExprPtr* out) {
     Skip();
     ExprPtr rhs;
     EMBER_RETURN_IF_ERROR(ParseAnd(&rhs));
-    *out = Binary("or", std::move(*out), std::move(rhs), line);
+    EMBER_RETURN_IF_ERROR(Binary("or", std::move(rhs), line, out));
   }
   return Status::Ok();
 }
@@ -410,7 +423,7 @@ Status Parser::ParseAnd(ExprPtr* out) {
     Skip();
     ExprPtr rhs;
     EMBER_RETURN_IF_ERROR(ParseNot(&rhs));
-    *out = Binary("and", std::move(*out), std::move(rhs), line);
+    EMBER_RETURN_IF_ERROR(Binary("and", std::move(rhs), line, out));
   }
   return Status::Ok();
 }
@@ -423,6 +436,7 @@ Status Parser::ParseNot(ExprPtr* out) {
   Skip();
   e->items.emplace_back();
   EMBER_RETURN_IF_ERROR(ParseNot(&e->items[0]));
+  EMBER_RETURN_IF_ERROR(Deepen(e.get()));
   *out = std::move(e);
   return Status::Ok();
 }
@@ -448,7 +462,7 @@ Status Parser::ParseCompare(ExprPtr* out) {
     }
     ExprPtr rhs;
     EMBER_RETURN_IF_ERROR(ParseMath1(&rhs));
-    *out = Binary(op, std::move(*out), std::move(rhs), line);
+    EMBER_RETURN_IF_ERROR(Binary(op, std::move(rhs), line, out));
   }
 }
 
@@ -460,7 +474,7 @@ Status Parser::ParseMath1(ExprPtr* out) {
     Skip();
     ExprPtr rhs;
     EMBER_RETURN_IF_ERROR(ParseConcat(&rhs));
-    *out = Binary(op, std::move(*out), std::move(rhs), line);
+    EMBER_RETURN_IF_ERROR(Binary(op, std::move(rhs), line, out));
   }
   return Status::Ok();
 }
@@ -472,7 +486,7 @@ Status Parser::ParseConcat(ExprPtr* out) {
     Skip();
     ExprPtr rhs;
     EMBER_RETURN_IF_ERROR(ParseMath2(&rhs));
-    *out = Binary("~", std::move(*out), std::move(rhs), line);
+    EMBER_RETURN_IF_ERROR(Binary("~", std::move(rhs), line, out));
   }
   return Status::Ok();
 }
@@ -485,7 +499,7 @@ Status Parser::ParseMath2(ExprPtr* out) {
     Skip();
     ExprPtr rhs;
     EMBER_RETURN_IF_ERROR(ParsePow(&rhs));
-    *out = Binary(op, std::move(*out), std::move(rhs), line);
+    EMBER_RETURN_IF_ERROR(Binary(op, std::move(rhs), line, out));
   }
   return Status::Ok();
 }
@@ -497,7 +511,7 @@ Status Parser::ParsePow(ExprPtr* out) {
     Skip();
     ExprPtr rhs;
     EMBER_RETURN_IF_ERROR(ParseUnary(&rhs, true));
-    *out = Binary("**", std::move(*out), std::move(rhs), line);
+    EMBER_RETURN_IF_ERROR(Binary("**", std::move(rhs), line, out));
   }
   return Status::Ok();
 }
@@ -510,6 +524,7 @@ Status Parser::ParseUnary(ExprPtr* out, bool with_filter) {
     Skip();
     e->items.emplace_back();
     EMBER_RETURN_IF_ERROR(ParseUnary(&e->items[0], false));
+    EMBER_RETURN_IF_ERROR(Deepen(e.get()));
     *out = std::move(e);
   } else {
     EMBER_RETURN_IF_ERROR(ParsePrimary(out));
@@ -578,6 +593,7 @@ Status Parser::ParseSequence(const char* close, ExprPtr* out) {
     (*out)->items.push_back(std::move(item));
     if (!SkipOp(",")) break;
   }
+  EMBER_RETURN_IF_ERROR(Deepen(out->get()));
   return Expect(close);
 }
 
@@ -592,11 +608,13 @@ Status Parser::ParseDictLiteral(ExprPtr* out) {
     (*out)->items.push_back(std::move(value));
     if (!SkipOp(",")) break;
   }
+  EMBER_RETURN_IF_ERROR(Deepen(out->get()));
   return Expect("}");
 }
 
 Status Parser::ParsePostfix(ExprPtr* inout) {
   while (true) {
+    EMBER_RETURN_IF_ERROR(Deepen(inout->get()));
     const int line = Cur().line;
     if (SkipOp(".")) {
       if (Cur().kind == TokenKind::kInt) {  // x.0 is x[0]
@@ -653,6 +671,7 @@ Status Parser::ParseSubscript(ExprPtr* inout) {
 
 Status Parser::ParseFilterExpr(ExprPtr* inout) {
   while (true) {
+    EMBER_RETURN_IF_ERROR(Deepen(inout->get()));
     if (SkipOp("|")) {
       ExprPtr e;
       EMBER_RETURN_IF_ERROR(ParseFilter(std::move(*inout), &e));
