@@ -63,6 +63,9 @@ class Parser {
   Status ParseConcat(ExprPtr* out);
   Status ParseMath2(ExprPtr* out);
   Status ParsePow(ExprPtr* out);
+  Status ParseFiltered(ExprPtr* out);
+  using Level = Status (Parser::*)(ExprPtr*);
+  Status ParseLeftAssoc(ExprPtr* out, Level next, std::initializer_list<const char*> ops);
   Status ParseUnary(ExprPtr* out, bool with_filter);
   Status ParsePrimary(ExprPtr* out);
   Status ParseSequence(const char* close, ExprPtr* out);
@@ -404,29 +407,31 @@ Status Parser::ParseExpr(ExprPtr* out, bool with_cond) {
   return Status::Ok();
 }
 
-Status Parser::ParseOr(ExprPtr* out) {
-  EMBER_RETURN_IF_ERROR(ParseAnd(out));
-  while (IsName("or")) {
-    const int line = Cur().line;
+// One left-associative level: next (op next)*, where op is one of `ops` (operators, or
+// keywords such as "or").
+Status Parser::ParseLeftAssoc(ExprPtr* out, Level next, std::initializer_list<const char*> ops) {
+  EMBER_RETURN_IF_ERROR((this->*next)(out));
+  while (true) {
+    const Token& t = Cur();
+    const char* op = nullptr;
+    for (const char* o : ops)
+      if ((t.kind == TokenKind::kOp || t.kind == TokenKind::kName) && t.text == o) op = o;
+    if (!op) return Status::Ok();
+    const int line = t.line;
     Skip();
     ExprPtr rhs;
-    EMBER_RETURN_IF_ERROR(ParseAnd(&rhs));
-    EMBER_RETURN_IF_ERROR(Binary("or", std::move(rhs), line, out));
+    EMBER_RETURN_IF_ERROR((this->*next)(&rhs));
+    EMBER_RETURN_IF_ERROR(Binary(op, std::move(rhs), line, out));
   }
-  return Status::Ok();
 }
 
-Status Parser::ParseAnd(ExprPtr* out) {
-  EMBER_RETURN_IF_ERROR(ParseNot(out));
-  while (IsName("and")) {
-    const int line = Cur().line;
-    Skip();
-    ExprPtr rhs;
-    EMBER_RETURN_IF_ERROR(ParseNot(&rhs));
-    EMBER_RETURN_IF_ERROR(Binary("and", std::move(rhs), line, out));
-  }
-  return Status::Ok();
-}
+Status Parser::ParseOr(ExprPtr* out) { return ParseLeftAssoc(out, &Parser::ParseAnd, {"or"}); }
+Status Parser::ParseAnd(ExprPtr* out) { return ParseLeftAssoc(out, &Parser::ParseNot, {"and"}); }
+Status Parser::ParseMath1(ExprPtr* out) { return ParseLeftAssoc(out, &Parser::ParseConcat, {"+", "-"}); }
+Status Parser::ParseConcat(ExprPtr* out) { return ParseLeftAssoc(out, &Parser::ParseMath2, {"~"}); }
+Status Parser::ParseMath2(ExprPtr* out) { return ParseLeftAssoc(out, &Parser::ParsePow, {"*", "/", "//", "%"}); }
+Status Parser::ParsePow(ExprPtr* out) { return ParseLeftAssoc(out, &Parser::ParseFiltered, {"**"}); }
+Status Parser::ParseFiltered(ExprPtr* out) { return ParseUnary(out, true); }
 
 Status Parser::ParseNot(ExprPtr* out) {
   if (!IsName("not")) return ParseCompare(out);
@@ -464,56 +469,6 @@ Status Parser::ParseCompare(ExprPtr* out) {
     EMBER_RETURN_IF_ERROR(ParseMath1(&rhs));
     EMBER_RETURN_IF_ERROR(Binary(op, std::move(rhs), line, out));
   }
-}
-
-Status Parser::ParseMath1(ExprPtr* out) {
-  EMBER_RETURN_IF_ERROR(ParseConcat(out));
-  while (IsOp("+") || IsOp("-")) {
-    const int line = Cur().line;
-    std::string op = Cur().text;
-    Skip();
-    ExprPtr rhs;
-    EMBER_RETURN_IF_ERROR(ParseConcat(&rhs));
-    EMBER_RETURN_IF_ERROR(Binary(op, std::move(rhs), line, out));
-  }
-  return Status::Ok();
-}
-
-Status Parser::ParseConcat(ExprPtr* out) {
-  EMBER_RETURN_IF_ERROR(ParseMath2(out));
-  while (IsOp("~")) {
-    const int line = Cur().line;
-    Skip();
-    ExprPtr rhs;
-    EMBER_RETURN_IF_ERROR(ParseMath2(&rhs));
-    EMBER_RETURN_IF_ERROR(Binary("~", std::move(rhs), line, out));
-  }
-  return Status::Ok();
-}
-
-Status Parser::ParseMath2(ExprPtr* out) {
-  EMBER_RETURN_IF_ERROR(ParsePow(out));
-  while (IsOp("*") || IsOp("/") || IsOp("//") || IsOp("%")) {
-    const int line = Cur().line;
-    std::string op = Cur().text;
-    Skip();
-    ExprPtr rhs;
-    EMBER_RETURN_IF_ERROR(ParsePow(&rhs));
-    EMBER_RETURN_IF_ERROR(Binary(op, std::move(rhs), line, out));
-  }
-  return Status::Ok();
-}
-
-Status Parser::ParsePow(ExprPtr* out) {
-  EMBER_RETURN_IF_ERROR(ParseUnary(out, true));
-  while (IsOp("**")) {
-    const int line = Cur().line;
-    Skip();
-    ExprPtr rhs;
-    EMBER_RETURN_IF_ERROR(ParseUnary(&rhs, true));
-    EMBER_RETURN_IF_ERROR(Binary("**", std::move(rhs), line, out));
-  }
-  return Status::Ok();
 }
 
 Status Parser::ParseUnary(ExprPtr* out, bool with_filter) {
