@@ -313,6 +313,21 @@ TEST(JinjaHostile, LoopsOutputAndRecursionAreCapped) {
             Code::kOutOfRange);
 }
 
+// Copies share storage, and every way to grow a value is checked before the value is
+// built, so a small template cannot make a huge one; the work of a render is capped too.
+TEST(JinjaHostile, HugeValuesAndWorkAreCapped) {
+  const std::string big = "{% set s = 'x' * 16000000 %}{% set l = [s] * 100000 %}";
+  EXPECT_EQ(R(big + "{{ l|length }}"), "100000");
+  EXPECT_EQ(Err(big + "{{ l }}").code(), Code::kOutOfRange);
+  EXPECT_EQ(Err(big + "{{ l|tojson }}").message(), "chat template: line 1: tojson: the text exceeds 16777216 bytes");
+  EXPECT_EQ(Err(big + "{{ l|join|length }}").code(), Code::kOutOfRange);
+  EXPECT_EQ(Err("{{ ('x' * 16000000)|replace('x', 'yy') }}").code(), Code::kOutOfRange);
+  EXPECT_EQ(Err("{% set s = 'x' * 16000000 %}{% for i in range(100000) %}{% set t = s|upper %}{% endfor %}").message(),
+            "chat template: line 1: more than 268435456 bytes of strings made");
+  EXPECT_EQ(R("{{ 1 ** 9000000000000000000 }} {{ (-2) ** 63 }} {{ 'x'|indent(100000000000) }}"),
+            "1 -9223372036854775808 x");
+}
+
 TEST(JinjaHostile, ArbitraryBytesNeverCrash) {
   // Every prefix of a real template is either rendered or rejected with a status.
   const std::string src =

@@ -14,7 +14,9 @@
 //
 // Caps, so that hostile templates stay bounded (each exceeded cap is an error naming it):
 // output and any one string kMaxOutputBytes, any one list kMaxListItems (range() too),
-// kMaxLoopIterations loop iterations in total, kMaxCallDepth nested macro calls.
+// kMaxLoopIterations loop iterations in total, kMaxCallDepth nested macro calls, and
+// kMaxStringWork bytes of strings made in all (checked at every output, loop iteration and
+// macro call), which bounds the time a render can take.
 // Errors carry the template line: "chat template: line L: ...".
 #pragma once
 #include <cstdint>
@@ -33,6 +35,7 @@ namespace ember::jinja {
 constexpr size_t kMaxOutputBytes = 16u << 20;
 constexpr int64_t kMaxLoopIterations = 1'000'000;
 constexpr int kMaxCallDepth = 64;
+constexpr uint64_t kMaxStringWork = 256ull << 20;
 constexpr size_t kMaxListItems = 100'000;
 
 // Arguments of a call, a filter, a test or a method.

@@ -309,8 +309,11 @@ Status Arithmetic(const std::string& op, const Value& a, const Value& b, int lin
       *out = Value::Float(std::pow(static_cast<double>(x), static_cast<double>(y)));
       return Status::Ok();
     }
-    r = 1;
-    for (int64_t i = 0; i < y && !overflow; ++i) overflow = __builtin_mul_overflow(r, x, &r);
+    r = 1;  // by squaring: O(log y) steps whatever y is
+    for (int64_t base = x, e = y; e > 0 && !overflow; e >>= 1) {
+      if (e & 1) overflow = __builtin_mul_overflow(r, base, &r);
+      if (e > 1 && !overflow) overflow = __builtin_mul_overflow(base, base, &base);
+    }
   }
   if (overflow) return RuntimeError(line, "integer overflow in '" + op + "'");
   *out = Value::Int(r);
