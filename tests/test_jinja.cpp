@@ -187,6 +187,10 @@ TEST(JinjaFilters, SequencesOfObjects) {
               "|join('|') }}"),
             "Sys|Hi there|more");
   EXPECT_EQ(R("{{ {'a': 1, 'b': 2}|items|list|length }}"), "2");
+  EXPECT_EQ(R("{{ ['b', 'A', 'a', 'B', 'c']|unique|list }} {{ messages|unique(attribute='role')|map(attribute='role')"
+              "|list }} {{ ['b', 'A', 'c', 'a']|sort }} {{ ['b', 'A', 'c']|sort(reverse=true) }} "
+              "{{ ['b', 'A', 'c']|sort(case_sensitive=true) }}"),
+            "['b', 'A', 'c'] ['system', 'user', 'assistant'] ['A', 'a', 'b', 'c'] ['c', 'b', 'A'] ['A', 'b', 'c']");
 }
 
 TEST(JinjaFilters, StringAndDictMethods) {

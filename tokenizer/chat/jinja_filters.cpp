@@ -331,6 +331,51 @@ Status MinMax(const Value& in, const CallArgs& a, bool want_max, Value* out) {
 Status FMin(const Value& in, const CallArgs& a, Value* out) { return MinMax(in, a, false, out); }
 Status FMax(const Value& in, const CallArgs& a, Value* out) { return MinMax(in, a, true, out); }
 
+// The key unique and sort compare: the item or its attribute, lower-cased unless
+// case_sensitive (Jinja2's default compares strings ignoring case).
+Value SortKey(const Value& item, const CallArgs& a, size_t case_arg, size_t attr_arg) {
+  const Value* cs = a.Get(case_arg, "case_sensitive");
+  const std::string* attr = OptString(a, attr_arg, "attribute");
+  Value key = attr ? Attribute(item, *attr) : item;
+  if (key.is_string() && !(cs && cs->Truthy())) key = Value::String(PyLower(key.str()));
+  return key;
+}
+
+Status FUnique(const Value& in, const CallArgs& a, Value* out) {
+  ValueList items, kept, keys;
+  EMBER_RETURN_IF_ERROR(Iterate(in, a.line, &items));
+  for (Value& item : items) {
+    Value key = SortKey(item, a, 0, 1);
+    bool seen = false;
+    for (const Value& k : keys) seen = seen || Equal(k, key);
+    if (seen) continue;
+    keys.push_back(std::move(key));
+    kept.push_back(std::move(item));
+  }
+  *out = Value::List(std::move(kept));
+  return Status::Ok();
+}
+
+Status FSort(const Value& in, const CallArgs& a, Value* out) {
+  ValueList items;
+  EMBER_RETURN_IF_ERROR(Iterate(in, a.line, &items));
+  std::vector<std::pair<Value, Value>> keyed;  // (key, item)
+  for (Value& item : items) keyed.emplace_back(SortKey(item, a, 1, 2), std::move(item));
+  const Value* reverse = a.Get(0, "reverse");
+  bool comparable = true;
+  std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& x, const auto& y) {
+    bool ok = true;
+    bool less = reverse && reverse->Truthy() ? Less(y.first, x.first, &ok) : Less(x.first, y.first, &ok);
+    comparable = comparable && ok;
+    return ok && less;
+  });
+  if (!comparable) return Fail(a, "sort: items that cannot be compared");
+  ValueList sorted;
+  for (auto& [key, item] : keyed) sorted.push_back(std::move(item));
+  *out = Value::List(std::move(sorted));
+  return Status::Ok();
+}
+
 const std::map<std::string, FilterFn>& Filters() {
   static const std::map<std::string, FilterFn> kFilters = {
       {"trim", FTrim},       {"length", FLength},       {"count", FLength},     {"tojson", FToJson},
@@ -341,6 +386,7 @@ const std::map<std::string, FilterFn>& Filters() {
       {"rejectattr", FRejectAttr}, {"select", FSelect}, {"reject", FReject},    {"map", FMap},
       {"abs", FAbs},         {"round", FRound},         {"reverse", FReverse},  {"safe", FSafe},
       {"indent", FIndent},   {"sum", FSum},             {"min", FMin},          {"max", FMax},
+      {"unique", FUnique},   {"sort", FSort},
   };
   return kFilters;
 }
