@@ -186,7 +186,7 @@ TEST(JinjaFilters, SequencesOfObjects) {
   EXPECT_EQ(R("{{ messages|selectattr('role', 'in', ['user', 'system'])|map(attribute='content')|map('trim')"
               "|join('|') }}"),
             "Sys|Hi there|more");
-  EXPECT_EQ(R("{{ {'a': 1, 'b': 2}|items|list|length }}"), "2");
+  EXPECT_EQ(R("{{ {'a': 1, 'b': 2}|items|list }} {{ (1, 2) }} {{ (1,) }} {{ () }}"), "[('a', 1), ('b', 2)] (1, 2) (1,) ()");
   EXPECT_EQ(R("{{ ['b', 'A', 'a', 'B', 'c']|unique|list }} {{ messages|unique(attribute='role')|map(attribute='role')"
               "|list }} {{ ['b', 'A', 'c', 'a']|sort }} {{ ['b', 'A', 'c']|sort(reverse=true) }} "
               "{{ ['b', 'A', 'c']|sort(case_sensitive=true) }}"),

@@ -21,7 +21,7 @@ struct Expr {
   enum class Kind {
     kLiteral,    // value
     kName,       // name
-    kList,       // items (tuples too)
+    kList,       // items; name "tuple" for a tuple
     kDict,       // items: key, value, key, value, ...
     kAttr,       // a.name: items[0], name
     kSubscript,  // a[b]: items[0], items[1]

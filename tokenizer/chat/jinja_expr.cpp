@@ -77,7 +77,7 @@ Status Evaluator::EvalCollection(const Expr& e, Value* out) {
       items.emplace_back();
       EMBER_RETURN_IF_ERROR(Eval(*item, &items.back()));
     }
-    *out = Value::List(std::move(items));
+    *out = e.name == "tuple" ? Value::Tuple(std::move(items)) : Value::List(std::move(items));
     return Status::Ok();
   }
   ValueDict d;

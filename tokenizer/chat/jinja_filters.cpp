@@ -70,7 +70,7 @@ Status FToJson(const Value& in, const CallArgs& a, Value* out) {
 Status FItems(const Value& in, const CallArgs& a, Value* out) {
   ValueList pairs;
   if (in.is_mapping()) {
-    for (const auto& [k, v] : in.dict().items) pairs.push_back(Value::List({Value::String(k), v}));
+    for (const auto& [k, v] : in.dict().items) pairs.push_back(Value::Tuple({Value::String(k), v}));
   } else if (!in.is_undefined()) {
     return Fail(a, std::string("items: a mapping is needed, not ") + KindName(in));
   }

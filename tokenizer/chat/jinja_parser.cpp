@@ -375,7 +375,7 @@ Status Parser::ParseTuple(ExprPtr* out, bool with_cond) {
     *out = std::move(first);
     return Status::Ok();
   }
-  ExprPtr list = Make(Expr::Kind::kList, line);
+  ExprPtr list = Make(Expr::Kind::kList, line, "tuple");
   list->items.push_back(std::move(first));
   while (SkipOp(",")) {
     if (Cur().kind == TokenKind::kBlockEnd || Cur().kind == TokenKind::kVarEnd || IsOp(")")) break;
@@ -529,7 +529,7 @@ Status Parser::ParsePrimary(ExprPtr* out) {
   }
   if (SkipOp("(")) {
     if (SkipOp(")")) {  // the empty tuple
-      *out = Make(Expr::Kind::kList, line);
+      *out = Make(Expr::Kind::kList, line, "tuple");
       return Status::Ok();
     }
     EMBER_RETURN_IF_ERROR(ParseTuple(out));

@@ -77,6 +77,11 @@ Value Value::List(ValueList items) {
   v.list_ = std::make_shared<const ValueList>(std::move(items));
   return v;
 }
+Value Value::Tuple(ValueList items) {
+  Value v = List(std::move(items));
+  v.b_ = true;
+  return v;
+}
 Value Value::Dict(ValueDict d) {
   Value v;
   v.kind_ = Kind::kDict;
@@ -177,9 +182,10 @@ std::string QuotePython(const std::string& s) {
 std::string ReprContainer(const Value& v) {
   std::string out;
   if (v.is_list()) {
-    out = "[";
+    out = v.is_tuple() ? "(" : "[";
     for (size_t i = 0; i < v.list().size() && out.size() <= kMaxReprBytes; ++i)
       out += (i ? ", " : "") + Repr(v.list()[i]);
+    if (v.is_tuple()) return out + (v.list().size() == 1 ? ",)" : ")");
     return out + "]";
   }
   out = v.is_namespace() ? "<Namespace {" : "{";

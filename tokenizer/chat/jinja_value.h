@@ -2,7 +2,7 @@
 //
 // The kinds mirror the Python objects Jinja2 hands a chat template: Undefined (Jinja2's
 // default Undefined: prints "", falsy, iterates as empty), None, bool, int, float, str,
-// list (tuples are lists), dict (string keys, insertion order, as JSON objects give),
+// list (a tuple is a list that prints as one), dict (string keys, insertion order, as JSON objects give),
 // namespace (a dict whose attributes `set ns.x = ...` may assign) and callables (macros and
 // the built-in functions). Strings, lists and dicts share their storage when copied:
 // templates cannot mutate them (Hugging Face renders in an immutable sandbox), and copies
@@ -49,6 +49,7 @@ class Value {
   static Value Float(double f);
   static Value String(std::string s);
   static Value List(ValueList items);
+  static Value Tuple(ValueList items);  // a list printed as (a, b)
   static Value Dict(ValueDict d);
   static Value Namespace(ValueDict d);
   static Value Function(std::shared_ptr<const Callable> c);
@@ -62,6 +63,7 @@ class Value {
   bool is_number() const { return kind_ == Kind::kInt || kind_ == Kind::kFloat || kind_ == Kind::kBool; }
   bool is_string() const { return kind_ == Kind::kString; }
   bool is_list() const { return kind_ == Kind::kList; }
+  bool is_tuple() const { return kind_ == Kind::kList && b_; }
   bool is_dict() const { return kind_ == Kind::kDict; }
   bool is_namespace() const { return kind_ == Kind::kNamespace; }
   bool is_mapping() const { return kind_ == Kind::kDict || kind_ == Kind::kNamespace; }
