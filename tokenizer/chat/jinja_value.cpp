@@ -184,15 +184,15 @@ std::string ReprContainer(const Value& v) {
   if (v.is_list()) {
     out = v.is_tuple() ? "(" : "[";
     for (size_t i = 0; i < v.list().size() && out.size() <= kMaxReprBytes; ++i)
-      out += (i ? ", " : "") + Repr(v.list()[i]);
-    if (v.is_tuple()) return out + (v.list().size() == 1 ? ",)" : ")");
-    return out + "]";
+      out.append(i ? ", " : "").append(Repr(v.list()[i]));
+    if (v.is_tuple()) return out.append(v.list().size() == 1 ? ",)" : ")");
+    return out.append("]");
   }
   out = v.is_namespace() ? "<Namespace {" : "{";
   bool first = true;
   for (const auto& [k, item] : v.dict().items) {
     if (out.size() > kMaxReprBytes) break;
-    out += (first ? "" : ", ") + QuotePython(k) + ": " + Repr(item);
+    out.append(first ? "" : ", ").append(QuotePython(k)).append(": ").append(Repr(item));
     first = false;
   }
   return out + (v.is_namespace() ? "}>" : "}");
