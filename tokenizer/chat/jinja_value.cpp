@@ -182,7 +182,7 @@ std::string QuotePython(const std::string& s) {
 std::string ReprContainer(const Value& v) {
   std::string out;
   if (v.is_list()) {
-    out = v.is_tuple() ? "(" : "[";
+    out.push_back(v.is_tuple() ? '(' : '[');
     for (size_t i = 0; i < v.list().size() && out.size() <= kMaxReprBytes; ++i)
       out.append(i ? ", " : "").append(Repr(v.list()[i]));
     if (v.is_tuple()) return out.append(v.list().size() == 1 ? ",)" : ")");
