@@ -13,6 +13,7 @@ using Args = std::vector<std::string>;
 int cmd_run(const Args& args);
 int cmd_logits(const Args& args);
 int cmd_tokenize(const Args& args);
+int cmd_template(const Args& args);
 int cmd_call(const Args& args);
 int cmd_eval_calls(const Args& args);
 int cmd_quantize(const Args& args);
