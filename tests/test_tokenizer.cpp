@@ -580,11 +580,17 @@ TEST(TokenizerErrors, GgufVocabularies) {
   ASSERT_EQ(ids.size(), 1u);
   EXPECT_EQ(t->piece(ids[0]), "hello");  // add_space_prefix false
 
+  // gpt2 (byte-level BPE, test_tokenizer_bpe.cpp) needs merges; a model nobody knows is refused.
   std::vector<uint8_t> gpt2 = VocabGguf(v, "gpt2");
   ASSERT_TRUE(GgufFile::FromMemory(gpt2.data(), gpt2.size(), "gpt2.gguf", &g).ok());
   st = Tokenizer::FromGguf(*g, &t);
+  EXPECT_EQ(st.code(), Code::kBadFormat);
+  EXPECT_NE(st.message().find("tokenizer.ggml.merges"), std::string::npos) << st.message();
+  std::vector<uint8_t> wpm = VocabGguf(v, "bert");
+  ASSERT_TRUE(GgufFile::FromMemory(wpm.data(), wpm.size(), "bert.gguf", &g).ok());
+  st = Tokenizer::FromGguf(*g, &t);
   EXPECT_EQ(st.code(), Code::kUnsupported);
-  EXPECT_NE(st.message().find("gpt2"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("'bert'"), std::string::npos) << st.message();
 
   std::vector<uint8_t> bad = VocabGguf(v, "llama", /*drop_score=*/true);
   ASSERT_TRUE(GgufFile::FromMemory(bad.data(), bad.size(), "bad.gguf", &g).ok());

@@ -1,0 +1,194 @@
+#include "tokenizer/bpe/bpe_tokenizer.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "tokenizer/bpe/byte_unicode.h"
+
+namespace ember::bpe {
+
+// (left id, right id) -> (rank, merged id): open addressing, linear probing. A flat
+// table because the merge loop looks a pair up for every adjacent pair it meets.
+struct BpeTokenizer::MergeTable {
+  struct Slot {
+    uint64_t key;
+    int32_t rank;
+    int32_t merged;
+  };
+  static constexpr uint64_t kEmpty = ~uint64_t{0};  // no pair of two valid ids has it
+  std::vector<Slot> slots;
+  size_t mask = 0;
+
+  static uint64_t Key(int32_t a, int32_t b) {
+    return (uint64_t{static_cast<uint32_t>(a)} << 32) | static_cast<uint32_t>(b);
+  }
+  static size_t Hash(uint64_t k) {  // murmur3's finalizer: ids are dense, mix them
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return static_cast<size_t>(k);
+  }
+  void Reserve(size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    slots.assign(cap, Slot{kEmpty, 0, 0});
+    mask = cap - 1;
+  }
+  // The first insertion of a pair wins (its lowest rank), as in llama.cpp.
+  void Insert(uint64_t key, int32_t rank, int32_t merged) {
+    for (size_t i = Hash(key) & mask;; i = (i + 1) & mask) {
+      if (slots[i].key == key) return;
+      if (slots[i].key == kEmpty) {
+        slots[i] = {key, rank, merged};
+        return;
+      }
+    }
+  }
+  const Slot* Find(uint64_t key) const {
+    for (size_t i = Hash(key) & mask;; i = (i + 1) & mask) {
+      if (slots[i].key == key) return &slots[i];
+      if (slots[i].key == kEmpty) return nullptr;
+    }
+  }
+};
+
+// Per-Encode-call working memory (Encode is const and may run on several threads).
+struct BpeTokenizer::Scratch {
+  std::vector<std::string_view> words;
+  std::string encoded;
+  // The word's symbols as a linked list over byte positions; id -1 = merged away.
+  std::vector<int32_t> id, prev, next;
+  struct Candidate {  // an adjacent pair that has a merge, as it was when pushed
+    int32_t rank, left, left_id, right_id, merged;
+  };
+  std::vector<Candidate> heap;
+  // Words already encoded in this call -> their ids in cache_ids.
+  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> cache;
+  std::vector<int32_t> cache_ids;
+};
+
+BpeTokenizer::~BpeTokenizer() = default;
+
+namespace {
+
+std::string Quoted(std::string_view s) { return "'" + std::string(s.substr(0, 64)) + (s.size() > 64 ? "...'" : "'"); }
+
+}  // namespace
+
+Status BpeTokenizer::Create(const TokenLookup* lookup, const std::vector<std::string>& merges, std::string_view pre,
+                            std::unique_ptr<BpeTokenizer>* out) {
+  std::unique_ptr<BpeTokenizer> t(new BpeTokenizer());
+  t->lookup_ = lookup;
+  EMBER_RETURN_IF_ERROR(PreTokenizer::Create(pre, &t->pre_));
+  for (int b = 0; b < 256; ++b) {
+    auto it = lookup->find(ByteToUnicode(static_cast<uint8_t>(b)));
+    if (it == lookup->end()) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", b);
+      return BadFormat(std::string("tokenizer: byte-level BPE vocabulary has no token for byte ") + hex);
+    }
+    t->byte_token_[b] = it->second;
+  }
+  if (merges.empty()) return BadFormat("tokenizer: byte-level BPE vocabulary has no merges (tokenizer.ggml.merges)");
+  t->merges_ = std::make_unique<MergeTable>();
+  t->merges_->Reserve(merges.size());
+  std::string joined;
+  for (size_t rank = 0; rank < merges.size(); ++rank) {
+    const std::string& m = merges[rank];
+    const size_t space = m.find(' ', 1);  // from 1: a left part may itself be a space
+    if (space == std::string::npos)
+      return BadFormat("tokenizer: merge " + std::to_string(rank) + " " + Quoted(m) + " is not two tokens separated by a space");
+    std::string_view left(m.data(), space), right(m.data() + space + 1, m.size() - space - 1);
+    auto l = lookup->find(left), r = lookup->find(right);
+    if (l == lookup->end() || r == lookup->end())
+      return BadFormat("tokenizer: merge " + std::to_string(rank) + " " + Quoted(m) + " names " +
+                       Quoted(l == lookup->end() ? left : right) + ", which is not in the vocabulary");
+    joined.assign(left).append(right);
+    auto merged = lookup->find(joined);
+    if (merged == lookup->end())
+      return BadFormat("tokenizer: merge " + std::to_string(rank) + " " + Quoted(m) + " makes " + Quoted(joined) +
+                       ", which is not in the vocabulary");
+    t->merges_->Insert(MergeTable::Key(l->second, r->second), static_cast<int32_t>(rank), merged->second);
+  }
+  t->n_merges_ = merges.size();
+  *out = std::move(t);
+  return Status::Ok();
+}
+
+void BpeTokenizer::Encode(std::string_view text, std::vector<int32_t>* ids) const {
+  Scratch s;
+  pre_->Split(text, &s.words);
+  for (std::string_view w : s.words) EncodeWord(w, &s, ids);
+}
+
+void BpeTokenizer::EncodeWord(std::string_view word, Scratch* s, std::vector<int32_t>* ids) const {
+  if (word.size() == 1) {
+    ids->push_back(byte_token_[static_cast<uint8_t>(word[0])]);
+    return;
+  }
+  if (auto hit = s->cache.find(word); hit != s->cache.end()) {
+    auto [off, len] = hit->second;
+    ids->insert(ids->end(), s->cache_ids.begin() + off, s->cache_ids.begin() + off + len);
+    return;
+  }
+  const size_t first = ids->size();
+  bool whole = false;
+  if (pre_->flags().ignore_merges) {
+    s->encoded.clear();
+    AppendByteEncoded(word, &s->encoded);
+    if (auto it = lookup_->find(s->encoded); it != lookup_->end()) {
+      ids->push_back(it->second);
+      whole = true;
+    }
+  }
+  if (!whole) {
+    const int32_t n = static_cast<int32_t>(word.size());
+    s->id.resize(n);
+    s->prev.resize(n);
+    s->next.resize(n);
+    for (int32_t i = 0; i < n; ++i) {
+      s->id[i] = byte_token_[static_cast<uint8_t>(word[i])];
+      s->prev[i] = i - 1;
+      s->next[i] = i + 1 < n ? i + 1 : -1;
+    }
+    MergeSymbols(s);
+    for (int32_t i = 0; i != -1; i = s->next[i]) ids->push_back(s->id[i]);
+  }
+  const auto off = static_cast<uint32_t>(s->cache_ids.size());
+  s->cache_ids.insert(s->cache_ids.end(), ids->begin() + first, ids->end());
+  s->cache.emplace(word, std::make_pair(off, static_cast<uint32_t>(ids->size() - first)));
+}
+
+// Repeatedly merges the adjacent pair of lowest rank (leftmost on ties). Candidates
+// go on a min-heap as pairs appear; one whose symbols changed since is skipped.
+void BpeTokenizer::MergeSymbols(Scratch* s) const {
+  auto later = [](const Scratch::Candidate& a, const Scratch::Candidate& b) {
+    return a.rank != b.rank ? a.rank > b.rank : a.left > b.left;
+  };
+  auto consider = [&](int32_t left) {
+    if (left < 0) return;
+    int32_t right = s->next[left];
+    if (right < 0) return;
+    const MergeTable::Slot* m = merges_->Find(MergeTable::Key(s->id[left], s->id[right]));
+    if (!m) return;
+    s->heap.push_back({m->rank, left, s->id[left], s->id[right], m->merged});
+    std::push_heap(s->heap.begin(), s->heap.end(), later);
+  };
+  s->heap.clear();
+  for (int32_t i = 0; s->next[i] != -1; i = s->next[i]) consider(i);
+  while (!s->heap.empty()) {
+    std::pop_heap(s->heap.begin(), s->heap.end(), later);
+    const Scratch::Candidate c = s->heap.back();
+    s->heap.pop_back();
+    const int32_t left = c.left, right = s->next[left];
+    if (s->id[left] != c.left_id || right < 0 || s->id[right] != c.right_id) continue;  // stale
+    s->id[left] = c.merged;
+    s->id[right] = -1;
+    s->next[left] = s->next[right];
+    if (s->next[right] >= 0) s->prev[s->next[right]] = left;
+    consider(s->prev[left]);
+    consider(left);
+  }
+}
+
+}  // namespace ember::bpe
