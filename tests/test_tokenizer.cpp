@@ -433,10 +433,16 @@ TEST(TokenizerVocab, Errors) {
   EXPECT_NE(st.message().find("token types"), std::string::npos) << st.message();
 
   v = SmallVocab();
-  v.model = "gpt2";
+  v.model = "gpt2";  // byte-level BPE wants its 256 byte tokens (and merges)
+  st = Tokenizer::FromVocab(v, &t);
+  EXPECT_EQ(st.code(), Code::kBadFormat);
+  EXPECT_NE(st.message().find("byte"), std::string::npos) << st.message();
+
+  v = SmallVocab();
+  v.model = "bert";
   st = Tokenizer::FromVocab(v, &t);
   EXPECT_EQ(st.code(), Code::kUnsupported);
-  EXPECT_NE(st.message().find("gpt2"), std::string::npos);
+  EXPECT_NE(st.message().find("bert"), std::string::npos);
 
   v = SmallVocab();
   v.bos_id = 100000;

@@ -80,8 +80,8 @@ struct Tokenizer::Impl {
   std::unique_ptr<bpe::BpeTokenizer> bpe;    // byte-level BPE vocabularies (then sp is unused)
   std::vector<std::string> pieces;  // originals, as given; never changed once built
   std::vector<TokenType> types;
-  // First occurrence of each text; the keys point into `pieces`.
-  bpe::TokenLookup piece_to_id;
+  // First occurrence of each text; over `pieces`.
+  TokenLookup piece_to_id;
   int32_t bos = -1, eos = -1, unk = -1, pad = -1, eot = -1;
   bool add_bos = true;
   bool strip_space = false;  // a dummy prefix is added at the front of each segment
@@ -136,9 +136,8 @@ struct Tokenizer::Impl {
 
   // piece_to_id, the special-token buckets and the end-of-turn token, from pieces/types.
   void BuildLookups() {
-    piece_to_id.reserve(pieces.size());
+    if (!piece_to_id.built()) piece_to_id.Build(&pieces);
     for (size_t i = 0; i < pieces.size(); ++i) {
-      piece_to_id.emplace(pieces[i], static_cast<int32_t>(i));
       if (IsSpecialType(types[i]) && !pieces[i].empty()) {
         uint8_t first = static_cast<uint8_t>(pieces[i][0]);
         bool ud = types[i] == TokenType::kUserDefined;
@@ -161,7 +160,7 @@ struct Tokenizer::Impl {
     static constexpr std::string_view kNames[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
                                                   "<|endoftext|>", "<|end_of_text|>", "<EOT>"};
     for (std::string_view n : kNames)
-      if (auto it = piece_to_id.find(n); it != piece_to_id.end()) return it->second;
+      if (int32_t id = piece_to_id.Find(n); id >= 0) return id;
     return -1;
   }
 
@@ -260,21 +259,25 @@ Status ChooseUnknownPiece(const VocabSpec& v, spm::ModelProtoInfo* info_out, int
 }
 
 // Unusable texts (empty, NUL, huge, duplicate within sentencepiece's normal or reserved
-// map) become unique CONTROL placeholders.
-Status ReplaceUnusablePieces(const VocabSpec& v, int32_t unk, spm::ModelProtoInfo* info_out) {
+// map) become unique CONTROL placeholders. `may_have_duplicates` false (no text twice in
+// the vocabulary, the usual case) skips the sets that find duplicates: they are most of
+// the cost of loading a large vocabulary.
+Status ReplaceUnusablePieces(const VocabSpec& v, int32_t unk, bool may_have_duplicates,
+                             spm::ModelProtoInfo* info_out) {
   spm::ModelProtoInfo& info = *info_out;
   const int32_t n32 = static_cast<int32_t>(v.tokens.size());
   std::unordered_set<std::string_view> normal_seen, reserved_seen;
-  std::unordered_set<std::string_view> all_texts(v.tokens.begin(), v.tokens.end());
+  std::unordered_set<std::string_view> all_texts;  // filled at the first placeholder
   int n_placeholders = 0;
   for (int32_t i = 0; i < n32; ++i) {
     auto& p = info.pieces[i];
     bool normal = p.type == kNormal || p.type == 4 || p.type == 5;
     auto& seen = normal ? normal_seen : reserved_seen;
     bool bad = p.piece.empty() || p.piece.find('\0') != std::string::npos || p.piece.size() > kMaxPieceBytes ||
-               !seen.insert(v.tokens[i]).second;
+               (may_have_duplicates && !seen.insert(v.tokens[i]).second);
     if (!bad) continue;
     if (i == unk) return InvalidArgument("tokenizer: unknown token " + std::to_string(i) + " has an unusable text");
+    if (all_texts.empty()) all_texts.insert(v.tokens.begin(), v.tokens.end());
     std::string name = "<ember:placeholder:" + std::to_string(i) + ">";
     while (all_texts.count(name)) name += "_";
     p.piece = name;
@@ -316,7 +319,8 @@ Status Tokenizer::FromVocab(const VocabSpec& v, std::unique_ptr<Tokenizer>* out)
   SanitizeBytePieces(v, &info);
   int32_t unk = -1;
   EMBER_RETURN_IF_ERROR(ChooseUnknownPiece(v, &info, &unk));
-  EMBER_RETURN_IF_ERROR(ReplaceUnusablePieces(v, unk, &info));
+  im.piece_to_id.Build(&im.pieces);
+  EMBER_RETURN_IF_ERROR(ReplaceUnusablePieces(v, unk, im.piece_to_id.has_duplicates(), &info));
 
   info.unk_id = unk;
   info.bos_id = v.bos_id;
@@ -490,8 +494,7 @@ TokenType Tokenizer::type(int32_t id) const {
 }
 
 int32_t Tokenizer::PieceToId(std::string_view piece) const {
-  auto it = impl_->piece_to_id.find(piece);
-  return it == impl_->piece_to_id.end() ? -1 : it->second;
+  return impl_->piece_to_id.Find(piece);
 }
 
 }  // namespace ember

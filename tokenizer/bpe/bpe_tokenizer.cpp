@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <unordered_map>
 
 #include "tokenizer/bpe/byte_unicode.h"
 
@@ -30,7 +31,7 @@ struct BpeTokenizer::MergeTable {
   }
   void Reserve(size_t n) {
     size_t cap = 16;
-    while (cap < 2 * n) cap *= 2;
+    while (cap < n + n / 2) cap *= 2;  // load factor <= 2/3
     slots.assign(cap, Slot{kEmpty, 0, 0});
     mask = cap - 1;
   }
@@ -44,6 +45,7 @@ struct BpeTokenizer::MergeTable {
       }
     }
   }
+  void Prefetch(uint64_t key) const { __builtin_prefetch(&slots[Hash(key) & mask]); }
   const Slot* Find(uint64_t key) const {
     for (size_t i = Hash(key) & mask;; i = (i + 1) & mask) {
       if (slots[i].key == key) return &slots[i];
@@ -81,37 +83,58 @@ Status BpeTokenizer::Create(const TokenLookup* lookup, const std::vector<std::st
   t->lookup_ = lookup;
   EMBER_RETURN_IF_ERROR(PreTokenizer::Create(pre, &t->pre_));
   for (int b = 0; b < 256; ++b) {
-    auto it = lookup->find(ByteToUnicode(static_cast<uint8_t>(b)));
-    if (it == lookup->end()) {
+    const int32_t id = lookup->Find(ByteToUnicode(static_cast<uint8_t>(b)));
+    if (id < 0) {
       char hex[8];
       std::snprintf(hex, sizeof hex, "0x%02X", b);
       return BadFormat(std::string("tokenizer: byte-level BPE vocabulary has no token for byte ") + hex);
     }
-    t->byte_token_[b] = it->second;
+    t->byte_token_[b] = id;
   }
   if (merges.empty()) return BadFormat("tokenizer: byte-level BPE vocabulary has no merges (tokenizer.ggml.merges)");
   t->merges_ = std::make_unique<MergeTable>();
   t->merges_->Reserve(merges.size());
-  std::string joined;
-  for (size_t rank = 0; rank < merges.size(); ++rank) {
-    const std::string& m = merges[rank];
-    const size_t space = m.find(' ', 1);  // from 1: a left part may itself be a space
-    if (space == std::string::npos)
-      return BadFormat("tokenizer: merge " + std::to_string(rank) + " " + Quoted(m) + " is not two tokens separated by a space");
-    std::string_view left(m.data(), space), right(m.data() + space + 1, m.size() - space - 1);
-    auto l = lookup->find(left), r = lookup->find(right);
-    if (l == lookup->end() || r == lookup->end())
-      return BadFormat("tokenizer: merge " + std::to_string(rank) + " " + Quoted(m) + " names " +
-                       Quoted(l == lookup->end() ? left : right) + ", which is not in the vocabulary");
-    joined.assign(left).append(right);
-    auto merged = lookup->find(joined);
-    if (merged == lookup->end())
-      return BadFormat("tokenizer: merge " + std::to_string(rank) + " " + Quoted(m) + " makes " + Quoted(joined) +
-                       ", which is not in the vocabulary");
-    t->merges_->Insert(MergeTable::Key(l->second, r->second), static_cast<int32_t>(rank), merged->second);
-  }
+  EMBER_RETURN_IF_ERROR(t->ReadMerges(merges));
   t->n_merges_ = merges.size();
   *out = std::move(t);
+  return Status::Ok();
+}
+
+// Merges are read in batches so that the three lookups of each (left, right, and the
+// merged text) overlap their cache misses (TokenLookup::FindBatch).
+Status BpeTokenizer::ReadMerges(const std::vector<std::string>& merges) {
+  constexpr size_t kBatch = 64;
+  std::string_view texts[3 * kBatch];
+  int32_t ids[3 * kBatch];
+  std::string joined[kBatch];
+  for (size_t base = 0; base < merges.size(); base += kBatch) {
+    const size_t n = std::min(kBatch, merges.size() - base);
+    for (size_t k = 0; k < n; ++k) {
+      const std::string& m = merges[base + k];
+      const size_t space = m.find(' ', 1);  // from 1: a left part may itself be a space
+      if (space == std::string::npos)
+        return BadFormat("tokenizer: merge " + std::to_string(base + k) + " " + Quoted(m) +
+                         " is not two tokens separated by a space");
+      texts[3 * k] = std::string_view(m.data(), space);
+      texts[3 * k + 1] = std::string_view(m.data() + space + 1, m.size() - space - 1);
+      joined[k].assign(texts[3 * k]).append(texts[3 * k + 1]);
+      texts[3 * k + 2] = joined[k];
+    }
+    lookup_->FindBatch(texts, 3 * n, ids);
+    for (size_t k = 0; k < n; ++k)
+      if (ids[3 * k] >= 0 && ids[3 * k + 1] >= 0) merges_->Prefetch(MergeTable::Key(ids[3 * k], ids[3 * k + 1]));
+    for (size_t k = 0; k < n; ++k) {
+      const size_t rank = base + k;
+      const int32_t l = ids[3 * k], r = ids[3 * k + 1], merged = ids[3 * k + 2];
+      if (l < 0 || r < 0)
+        return BadFormat("tokenizer: merge " + std::to_string(rank) + " " + Quoted(merges[rank]) + " names " +
+                         Quoted(texts[3 * k + (l < 0 ? 0 : 1)]) + ", which is not in the vocabulary");
+      if (merged < 0)
+        return BadFormat("tokenizer: merge " + std::to_string(rank) + " " + Quoted(merges[rank]) + " makes " +
+                         Quoted(joined[k]) + ", which is not in the vocabulary");
+      merges_->Insert(MergeTable::Key(l, r), static_cast<int32_t>(rank), merged);
+    }
+  }
   return Status::Ok();
 }
 
@@ -136,8 +159,8 @@ void BpeTokenizer::EncodeWord(std::string_view word, Scratch* s, std::vector<int
   if (pre_->flags().ignore_merges) {
     s->encoded.clear();
     AppendByteEncoded(word, &s->encoded);
-    if (auto it = lookup_->find(s->encoded); it != lookup_->end()) {
-      ids->push_back(it->second);
+    if (const int32_t id = lookup_->Find(s->encoded); id >= 0) {
+      ids->push_back(id);
       whole = true;
     }
   }

@@ -15,20 +15,17 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "core/status.h"
 #include "tokenizer/bpe/pre_tokenizer.h"
+#include "tokenizer/token_lookup.h"
 
 namespace ember::bpe {
 
-// Token text -> id over strings the caller owns (they must outlive the tokenizer).
-using TokenLookup = std::unordered_map<std::string_view, int32_t>;
-
 class BpeTokenizer {
  public:
-  // `lookup` maps every vocabulary string to its id; `merges` are "left right" in
+  // `lookup` maps every vocabulary string to its id (it must outlive the tokenizer); `merges` are "left right" in
   // rank order. BadFormat for a merge without a space, one naming a token the
   // vocabulary lacks, or whose result is not a token; for a vocabulary without the
   // 256 single-byte tokens. InvalidArgument for an unknown `pre`.
@@ -49,6 +46,7 @@ class BpeTokenizer {
   struct Scratch;
   void EncodeWord(std::string_view word, Scratch* s, std::vector<int32_t>* ids) const;
   void MergeSymbols(Scratch* s) const;
+  Status ReadMerges(const std::vector<std::string>& merges);
 
   const TokenLookup* lookup_ = nullptr;
   std::unique_ptr<PreTokenizer> pre_;
