@@ -23,13 +23,14 @@ class TokenLookup {
   // (slots, then the strings they point at), so their cache misses overlap. Loading a
   // merge list is hundreds of thousands of lookups; this is what keeps it fast.
   void FindBatch(const std::string_view* texts, size_t n, int32_t* ids) const;
+  // The hash the table uses (also good for other short-string tables).
+  static uint64_t Hash(std::string_view s);
 
  private:
   struct Slot {
     uint32_t tag;  // high bits of the hash
     int32_t id;    // -1: empty
   };
-  static uint64_t Hash(std::string_view s);
   const std::vector<std::string>* pieces_ = nullptr;
   std::vector<Slot> slots_;
   size_t mask_ = 0;

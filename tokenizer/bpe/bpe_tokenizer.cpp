@@ -1,8 +1,8 @@
 #include "tokenizer/bpe/bpe_tokenizer.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
-#include <unordered_map>
 
 #include "tokenizer/bpe/byte_unicode.h"
 
@@ -54,18 +54,58 @@ struct BpeTokenizer::MergeTable {
   }
 };
 
+namespace {
+
+// Words already encoded in one Encode call -> where their ids are in a side buffer.
+// Open addressing over string_views into the text being encoded (it outlives the call).
+class WordCache {
+ public:
+  struct Entry {
+    uint64_t hash;
+    std::string_view word;  // empty: a free slot (one-byte words are never cached)
+    uint32_t off, len;
+  };
+  const Entry* Find(std::string_view w, uint64_t h) const {
+    if (slots_.empty()) return nullptr;
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Entry& e = slots_[i];
+      if (e.word.empty()) return nullptr;
+      if (e.hash == h && e.word == w) return &e;
+    }
+  }
+  void Insert(std::string_view w, uint64_t h, uint32_t off, uint32_t len) {
+    if (2 * (used_ + 1) > slots_.size()) Grow();
+    Place({h, w, off, len});
+    ++used_;
+  }
+
+ private:
+  void Place(const Entry& e) {
+    size_t i = e.hash & mask_;
+    while (!slots_[i].word.empty()) i = (i + 1) & mask_;
+    slots_[i] = e;
+  }
+  void Grow() {
+    std::vector<Entry> old = std::move(slots_);
+    slots_.assign(old.empty() ? 1024 : 2 * old.size(), Entry{0, {}, 0, 0});
+    mask_ = slots_.size() - 1;
+    for (const Entry& e : old)
+      if (!e.word.empty()) Place(e);
+  }
+  std::vector<Entry> slots_;
+  size_t mask_ = 0, used_ = 0;
+};
+
+}  // namespace
+
 // Per-Encode-call working memory (Encode is const and may run on several threads).
 struct BpeTokenizer::Scratch {
   std::vector<std::string_view> words;
   std::string encoded;
-  // The word's symbols as a linked list over byte positions; id -1 = merged away.
-  std::vector<int32_t> id, prev, next;
-  struct Candidate {  // an adjacent pair that has a merge, as it was when pushed
-    int32_t rank, left, left_id, right_id, merged;
-  };
-  std::vector<Candidate> heap;
-  // Words already encoded in this call -> their ids in cache_ids.
-  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> cache;
+  // The word's symbols as a linked list over byte positions; rank/merged: the merge of
+  // the pair that starts at a symbol.
+  std::vector<int32_t> id, prev, next, rank, merged;
+  WordCache cache;  // words already encoded in this call -> their ids in cache_ids
   std::vector<int32_t> cache_ids;
 };
 
@@ -149,9 +189,9 @@ void BpeTokenizer::EncodeWord(std::string_view word, Scratch* s, std::vector<int
     ids->push_back(byte_token_[static_cast<uint8_t>(word[0])]);
     return;
   }
-  if (auto hit = s->cache.find(word); hit != s->cache.end()) {
-    auto [off, len] = hit->second;
-    ids->insert(ids->end(), s->cache_ids.begin() + off, s->cache_ids.begin() + off + len);
+  const uint64_t hash = TokenLookup::Hash(word);
+  if (const WordCache::Entry* hit = s->cache.Find(word, hash)) {
+    ids->insert(ids->end(), s->cache_ids.begin() + hit->off, s->cache_ids.begin() + hit->off + hit->len);
     return;
   }
   const size_t first = ids->size();
@@ -179,38 +219,41 @@ void BpeTokenizer::EncodeWord(std::string_view word, Scratch* s, std::vector<int
   }
   const auto off = static_cast<uint32_t>(s->cache_ids.size());
   s->cache_ids.insert(s->cache_ids.end(), ids->begin() + first, ids->end());
-  s->cache.emplace(word, std::make_pair(off, static_cast<uint32_t>(ids->size() - first)));
+  s->cache.Insert(word, hash, off, static_cast<uint32_t>(ids->size() - first));
 }
 
-// Repeatedly merges the adjacent pair of lowest rank (leftmost on ties). Candidates
-// go on a min-heap as pairs appear; one whose symbols changed since is skipped.
+// Repeatedly merges the adjacent pair of lowest rank (leftmost on ties). rank[i] is
+// the rank of the pair that starts at symbol i (kNone when it has no merge), so each
+// step is a scan of a small array, and only the two pairs a merge changes are looked
+// up again. Words are short (the pre-tokenizer cuts text at spaces, punctuation and
+// script changes), so the scan beats a heap: no allocation, no stale entries.
 void BpeTokenizer::MergeSymbols(Scratch* s) const {
-  auto later = [](const Scratch::Candidate& a, const Scratch::Candidate& b) {
-    return a.rank != b.rank ? a.rank > b.rank : a.left > b.left;
+  constexpr int32_t kNone = INT32_MAX;
+  const int32_t n = static_cast<int32_t>(s->id.size());
+  s->rank.resize(n);
+  s->merged.resize(n);
+  auto look_up = [&](int32_t left) {
+    const int32_t right = s->next[left];
+    const MergeTable::Slot* m = right < 0 ? nullptr : merges_->Find(MergeTable::Key(s->id[left], s->id[right]));
+    s->rank[left] = m ? m->rank : kNone;
+    s->merged[left] = m ? m->merged : -1;
   };
-  auto consider = [&](int32_t left) {
-    if (left < 0) return;
-    int32_t right = s->next[left];
-    if (right < 0) return;
-    const MergeTable::Slot* m = merges_->Find(MergeTable::Key(s->id[left], s->id[right]));
-    if (!m) return;
-    s->heap.push_back({m->rank, left, s->id[left], s->id[right], m->merged});
-    std::push_heap(s->heap.begin(), s->heap.end(), later);
-  };
-  s->heap.clear();
-  for (int32_t i = 0; s->next[i] != -1; i = s->next[i]) consider(i);
-  while (!s->heap.empty()) {
-    std::pop_heap(s->heap.begin(), s->heap.end(), later);
-    const Scratch::Candidate c = s->heap.back();
-    s->heap.pop_back();
-    const int32_t left = c.left, right = s->next[left];
-    if (s->id[left] != c.left_id || right < 0 || s->id[right] != c.right_id) continue;  // stale
-    s->id[left] = c.merged;
-    s->id[right] = -1;
-    s->next[left] = s->next[right];
-    if (s->next[right] >= 0) s->prev[s->next[right]] = left;
-    consider(s->prev[left]);
-    consider(left);
+  for (int32_t i = 0; i + 1 < n; ++i) merges_->Prefetch(MergeTable::Key(s->id[i], s->id[i + 1]));
+  for (int32_t i = 0; i < n; ++i) look_up(i);
+  for (;;) {
+    int32_t best = -1, best_rank = kNone;
+    for (int32_t i = 0; i != -1; i = s->next[i])
+      if (s->rank[i] < best_rank) {
+        best_rank = s->rank[i];
+        best = i;
+      }
+    if (best < 0) return;
+    const int32_t right = s->next[best];
+    s->id[best] = s->merged[best];
+    s->next[best] = s->next[right];
+    if (s->next[right] >= 0) s->prev[s->next[right]] = best;
+    look_up(best);
+    if (s->prev[best] >= 0) look_up(s->prev[best]);
   }
 }
 
