@@ -18,6 +18,20 @@
 #include "tokenizer/tokenizer.h"
 
 namespace ember {
+
+// A tokenizer from a fixture GGUF (path relative to the fixtures); EXPECTs success.
+// Shared with test_tokenizer_bpe.cpp (same executable).
+std::unique_ptr<Tokenizer> LoadTokenizerFixture(const std::string& rel) {
+  std::unique_ptr<GgufFile> g;
+  Status st = GgufFile::Open(testing::fixture(rel), &g);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  if (!st.ok()) return nullptr;
+  std::unique_ptr<Tokenizer> t;
+  st = Tokenizer::FromGguf(*g, &t);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return t;
+}
+
 namespace {
 
 using testing::fixture;
@@ -37,16 +51,7 @@ std::unique_ptr<Tokenizer> LoadModel(const std::string& rel) {
   return t;
 }
 
-std::unique_ptr<Tokenizer> LoadGguf(const std::string& rel) {
-  std::unique_ptr<GgufFile> g;
-  Status st = GgufFile::Open(fixture(rel), &g);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  if (!st.ok()) return nullptr;
-  std::unique_ptr<Tokenizer> t;
-  st = Tokenizer::FromGguf(*g, &t);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  return t;
-}
+std::unique_ptr<Tokenizer> LoadGguf(const std::string& rel) { return LoadTokenizerFixture(rel); }
 
 std::vector<int32_t> Enc(const Tokenizer& t, std::string_view text, bool add_bos = true,
                          bool parse_special = false) {

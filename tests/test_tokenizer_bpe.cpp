@@ -26,20 +26,16 @@
 #include "tokenizer/tokenizer.h"
 
 namespace ember {
+
+std::unique_ptr<Tokenizer> LoadTokenizerFixture(const std::string& rel);  // test_tokenizer.cpp
+
 namespace {
 
 using testing::fixture;
 using testing::json;
 
 std::unique_ptr<Tokenizer> LoadVocab(const std::string& name) {
-  std::unique_ptr<GgufFile> g;
-  Status st = GgufFile::Open(fixture("tokenizer/" + name + "-vocab.gguf"), &g);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  if (!st.ok()) return nullptr;
-  std::unique_ptr<Tokenizer> t;
-  st = Tokenizer::FromGguf(*g, &t);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  return t;
+  return LoadTokenizerFixture("tokenizer/" + name + "-vocab.gguf");
 }
 
 std::vector<int32_t> Enc(const Tokenizer& t, std::string_view text, bool add_bos, bool parse_special) {
