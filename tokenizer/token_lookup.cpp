@@ -1,27 +1,6 @@
 #include "tokenizer/token_lookup.h"
 
-#include <cstring>
-
 namespace ember {
-
-// FNV-1a over 8-byte words, then a murmur3 finaliser: token texts are short, so the
-// per-byte loop of plain FNV would be the cost; the finaliser spreads the bits.
-uint64_t TokenLookup::Hash(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ULL ^ s.size();
-  size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    h = (h ^ w) * 0x100000001b3ULL;
-  }
-  uint64_t tail = 0;
-  std::memcpy(&tail, s.data() + i, s.size() - i);
-  h = (h ^ tail) * 0x100000001b3ULL;
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  return h;
-}
 
 void TokenLookup::Build(const std::vector<std::string>* pieces) {
   pieces_ = pieces;
@@ -59,15 +38,16 @@ int32_t TokenLookup::Find(std::string_view text) const {
   }
 }
 
-void TokenLookup::FindBatch(const std::string_view* texts, size_t n, int32_t* ids) const {
+void TokenLookup::FindBatch(const Query* queries, size_t n, int32_t* ids) const {
   constexpr size_t kMaxBatch = 256;
-  if (slots_.empty() || n > kMaxBatch) {
-    for (size_t k = 0; k < n; ++k) ids[k] = Find(texts[k]);
+  if (slots_.empty()) {
+    for (size_t k = 0; k < n; ++k) ids[k] = -1;
     return;
   }
+  for (; n > kMaxBatch; n -= kMaxBatch, queries += kMaxBatch, ids += kMaxBatch) FindBatch(queries, kMaxBatch, ids);
   uint64_t hashes[kMaxBatch];
   for (size_t k = 0; k < n; ++k) {
-    hashes[k] = Hash(texts[k]);
+    hashes[k] = Hash(queries[k]);
     __builtin_prefetch(&slots_[hashes[k] & mask_]);
   }
   for (size_t k = 0; k < n; ++k) {  // the first slot's candidate string
@@ -80,7 +60,7 @@ void TokenLookup::FindBatch(const std::string_view* texts, size_t n, int32_t* id
     for (size_t i = hashes[k] & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (s.id < 0) break;
-      if (s.tag == tag && (*pieces_)[s.id] == texts[k]) {
+      if (s.tag == tag && Equals((*pieces_)[s.id], queries[k])) {
         ids[k] = s.id;
         break;
       }

@@ -19,14 +19,36 @@ class TokenLookup {
   bool has_duplicates() const { return has_duplicates_; }  // some text appears twice
   // The id of `text`, or -1.
   int32_t Find(std::string_view text) const;
-  // Find for n texts at once: the probes of the batch are prefetched in two rounds
+  // A text given as two parts (head + tail, tail possibly empty), so that a BPE merge's
+  // result can be looked up without building the joined string.
+  struct Query {
+    std::string_view head, tail;
+  };
+  // Find for n queries at once: the probes of the batch are prefetched in two rounds
   // (slots, then the strings they point at), so their cache misses overlap. Loading a
   // merge list is hundreds of thousands of lookups; this is what keeps it fast.
-  void FindBatch(const std::string_view* texts, size_t n, int32_t* ids) const;
-  // The hash the table uses (also good for other short-string tables).
-  static uint64_t Hash(std::string_view s);
+  void FindBatch(const Query* queries, size_t n, int32_t* ids) const;
+  // The hash the table uses (also good for other short-string tables): FNV-1a, which
+  // can be continued over a second part, then a finalizer that spreads the bits.
+  static uint64_t Hash(std::string_view s) { return Finalize(Continue(kHashSeed, s)); }
+  static uint64_t Hash(const Query& q) { return Finalize(Continue(Continue(kHashSeed, q.head), q.tail)); }
 
  private:
+  static constexpr uint64_t kHashSeed = 0xcbf29ce484222325ULL;
+  static uint64_t Continue(uint64_t h, std::string_view s) {
+    for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001b3ULL;
+    return h;
+  }
+  static uint64_t Finalize(uint64_t h) {  // murmur3's
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+  }
+  static bool Equals(const std::string& piece, const Query& q) {
+    return piece.size() == q.head.size() + q.tail.size() && piece.compare(0, q.head.size(), q.head) == 0 &&
+           piece.compare(q.head.size(), q.tail.size(), q.tail) == 0;
+  }
   struct Slot {
     uint32_t tag;  // high bits of the hash
     int32_t id;    // -1: empty

@@ -144,9 +144,8 @@ Status BpeTokenizer::Create(const TokenLookup* lookup, const std::vector<std::st
 // merged text) overlap their cache misses (TokenLookup::FindBatch).
 Status BpeTokenizer::ReadMerges(const std::vector<std::string>& merges) {
   constexpr size_t kBatch = 64;
-  std::string_view texts[3 * kBatch];
+  TokenLookup::Query queries[3 * kBatch];  // left, right, left + right
   int32_t ids[3 * kBatch];
-  std::string joined[kBatch];
   for (size_t base = 0; base < merges.size(); base += kBatch) {
     const size_t n = std::min(kBatch, merges.size() - base);
     for (size_t k = 0; k < n; ++k) {
@@ -155,12 +154,12 @@ Status BpeTokenizer::ReadMerges(const std::vector<std::string>& merges) {
       if (space == std::string::npos)
         return BadFormat("tokenizer: merge " + std::to_string(base + k) + " " + Quoted(m) +
                          " is not two tokens separated by a space");
-      texts[3 * k] = std::string_view(m.data(), space);
-      texts[3 * k + 1] = std::string_view(m.data() + space + 1, m.size() - space - 1);
-      joined[k].assign(texts[3 * k]).append(texts[3 * k + 1]);
-      texts[3 * k + 2] = joined[k];
+      const std::string_view left(m.data(), space), right(m.data() + space + 1, m.size() - space - 1);
+      queries[3 * k] = {left, {}};
+      queries[3 * k + 1] = {right, {}};
+      queries[3 * k + 2] = {left, right};
     }
-    lookup_->FindBatch(texts, 3 * n, ids);
+    lookup_->FindBatch(queries, 3 * n, ids);
     for (size_t k = 0; k < n; ++k)
       if (ids[3 * k] >= 0 && ids[3 * k + 1] >= 0) merges_->Prefetch(MergeTable::Key(ids[3 * k], ids[3 * k + 1]));
     for (size_t k = 0; k < n; ++k) {
@@ -168,10 +167,11 @@ Status BpeTokenizer::ReadMerges(const std::vector<std::string>& merges) {
       const int32_t l = ids[3 * k], r = ids[3 * k + 1], merged = ids[3 * k + 2];
       if (l < 0 || r < 0)
         return BadFormat("tokenizer: merge " + std::to_string(rank) + " " + Quoted(merges[rank]) + " names " +
-                         Quoted(texts[3 * k + (l < 0 ? 0 : 1)]) + ", which is not in the vocabulary");
+                         Quoted(queries[3 * k + (l < 0 ? 0 : 1)].head) + ", which is not in the vocabulary");
       if (merged < 0)
         return BadFormat("tokenizer: merge " + std::to_string(rank) + " " + Quoted(merges[rank]) + " makes " +
-                         Quoted(joined[k]) + ", which is not in the vocabulary");
+                         Quoted(std::string(queries[3 * k + 2].head) + std::string(queries[3 * k + 2].tail)) +
+                         ", which is not in the vocabulary");
       merges_->Insert(MergeTable::Key(l, r), static_cast<int32_t>(rank), merged);
     }
   }
