@@ -21,6 +21,7 @@
 #include "loader/gguf_writer.h"
 #include "support/fixtures.h"
 #include "support/json.h"
+#include "tokenizer/bpe/bpe_tokenizer.h"
 #include "tokenizer/bpe/byte_unicode.h"
 #include "tokenizer/bpe/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
@@ -168,6 +169,43 @@ TEST(TokenizerBpe, InvalidUtf8BecomesByteTokens) {
     ids = Enc(*t, s, false, true);
     EXPECT_EQ(t->Decode(ids.data(), ids.size(), true), s);
   }
+}
+
+// The two ways of picking the next merge (a scan for short words, a heap for long
+// ones) give the same ids, on words of every length around the switch.
+TEST(TokenizerBpe, ScanAndHeapMergeAlike) {
+  std::unique_ptr<GgufFile> g;
+  ASSERT_TRUE(GgufFile::Open(fixture("tokenizer/llama3-vocab.gguf"), &g).ok());
+  VocabSpec v;
+  ASSERT_TRUE(VocabFromGguf(*g, &v).ok());
+  TokenLookup lookup;
+  lookup.Build(&v.tokens);
+  std::unique_ptr<bpe::BpeTokenizer> bpe;
+  ASSERT_TRUE(bpe::BpeTokenizer::Create(&lookup, v.merges, v.pre, &bpe).ok());
+  const std::string alphabet = "etaoinshrdlucmfwypvbgkqjxz";
+  std::mt19937 rng(7);
+  for (int n = 1; n <= 300; n += 1 + n / 16) {
+    std::string word(n, 'a');
+    for (char& c : word) c = alphabet[std::min<size_t>(rng() % 40, alphabet.size() - 1)];  // skewed: realistic pairs
+    std::vector<int32_t> scan, heap;
+    bpe->EncodeWord(word, bpe::BpeTokenizer::MergeMethod::kScan, &scan);
+    bpe->EncodeWord(word, bpe::BpeTokenizer::MergeMethod::kHeap, &heap);
+    EXPECT_EQ(scan, heap) << word;
+    std::string back;
+    for (int32_t id : scan) bpe::AppendByteDecoded(v.tokens[id], &back);
+    EXPECT_EQ(back, word);
+  }
+}
+
+// One word of 200000 letters (the pre-tokenizer cannot cut it): encodes, decodes back.
+TEST(TokenizerBpe, VeryLongWord) {
+  std::unique_ptr<Tokenizer> t = LoadVocab("qwen3");
+  ASSERT_TRUE(t);
+  std::string text;
+  while (text.size() < 200000) text += "pneumonoultramicroscopicsilicovolcanoconiosis";
+  std::vector<int32_t> ids = Enc(*t, text, false, false);
+  EXPECT_LT(ids.size(), text.size() / 2);
+  EXPECT_EQ(t->Decode(ids.data(), ids.size(), true), text);
 }
 
 // ---- malformed vocabularies -------------------------------------------------------

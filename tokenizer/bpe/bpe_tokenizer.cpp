@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <functional>
 #include <cstdio>
 
 #include "tokenizer/bpe/byte_unicode.h"
@@ -105,6 +106,7 @@ struct BpeTokenizer::Scratch {
   // The word's symbols as a linked list over byte positions; rank/merged: the merge of
   // the pair that starts at a symbol.
   std::vector<int32_t> id, prev, next, rank, merged;
+  std::vector<std::pair<int32_t, int32_t>> queue;  // long words: (rank, left) candidates
   WordCache cache;  // words already encoded in this call -> their ids in cache_ids
   std::vector<int32_t> cache_ids;
 };
@@ -181,10 +183,11 @@ Status BpeTokenizer::ReadMerges(const std::vector<std::string>& merges) {
 void BpeTokenizer::Encode(std::string_view text, std::vector<int32_t>* ids) const {
   Scratch s;
   pre_->Split(text, &s.words);
-  for (std::string_view w : s.words) EncodeWord(w, &s, ids);
+  for (std::string_view w : s.words) EncodeWord(w, &s, ids, MergeMethod::kAuto);
 }
 
-void BpeTokenizer::EncodeWord(std::string_view word, Scratch* s, std::vector<int32_t>* ids) const {
+void BpeTokenizer::EncodeWord(std::string_view word, Scratch* s, std::vector<int32_t>* ids,
+                              MergeMethod method) const {
   if (word.size() == 1) {
     ids->push_back(byte_token_[static_cast<uint8_t>(word[0])]);
     return;
@@ -214,7 +217,7 @@ void BpeTokenizer::EncodeWord(std::string_view word, Scratch* s, std::vector<int
       s->prev[i] = i - 1;
       s->next[i] = i + 1 < n ? i + 1 : -1;
     }
-    MergeSymbols(s);
+    MergeSymbols(s, method);
     for (int32_t i = 0; i != -1; i = s->next[i]) ids->push_back(s->id[i]);
   }
   const auto off = static_cast<uint32_t>(s->cache_ids.size());
@@ -223,38 +226,72 @@ void BpeTokenizer::EncodeWord(std::string_view word, Scratch* s, std::vector<int
 }
 
 // Repeatedly merges the adjacent pair of lowest rank (leftmost on ties). rank[i] is
-// the rank of the pair that starts at symbol i (kNone when it has no merge), so each
-// step is a scan of a small array, and only the two pairs a merge changes are looked
-// up again. Words are short (the pre-tokenizer cuts text at spaces, punctuation and
-// script changes), so the scan beats a heap: no allocation, no stale entries.
-void BpeTokenizer::MergeSymbols(Scratch* s) const {
-  constexpr int32_t kNone = INT32_MAX;
+// the rank of the pair that starts at symbol i (kNone when it has no merge, or when i
+// was merged away), and only the two pairs a merge changes are looked up again.
+// Picking the next pair: a scan of the list for short words (the pre-tokenizer cuts
+// text at spaces, punctuation and script changes, so nearly all words; no allocation,
+// no stale entries), a heap beyond kScanLimit symbols, where the scan's n^2 would show
+// (a long run of letters is one word).
+void BpeTokenizer::MergeSymbols(Scratch* s, MergeMethod method) const {
+  constexpr int32_t kNone = INT32_MAX, kScanLimit = 64;
   const int32_t n = static_cast<int32_t>(s->id.size());
   s->rank.resize(n);
   s->merged.resize(n);
-  auto look_up = [&](int32_t left) {
-    const int32_t right = s->next[left];
-    const MergeTable::Slot* m = right < 0 ? nullptr : merges_->Find(MergeTable::Key(s->id[left], s->id[right]));
-    s->rank[left] = m ? m->rank : kNone;
-    s->merged[left] = m ? m->merged : -1;
-  };
   for (int32_t i = 0; i + 1 < n; ++i) merges_->Prefetch(MergeTable::Key(s->id[i], s->id[i + 1]));
-  for (int32_t i = 0; i < n; ++i) look_up(i);
+  for (int32_t i = 0; i < n; ++i) LookUpPair(s, i);
+  const bool heap = method == MergeMethod::kHeap || (method == MergeMethod::kAuto && n > kScanLimit);
+  auto& queue = s->queue;  // (rank, left): std::greater makes it a min-heap, leftmost on ties
+  if (heap) {
+    queue.clear();
+    for (int32_t i = 0; i < n; ++i)
+      if (s->rank[i] != kNone) queue.emplace_back(s->rank[i], i);
+    std::make_heap(queue.begin(), queue.end(), std::greater<>());
+  }
   for (;;) {
-    int32_t best = -1, best_rank = kNone;
-    for (int32_t i = 0; i != -1; i = s->next[i])
-      if (s->rank[i] < best_rank) {
-        best_rank = s->rank[i];
-        best = i;
+    int32_t best = -1;
+    if (heap) {
+      while (!queue.empty() && best < 0) {
+        std::pop_heap(queue.begin(), queue.end(), std::greater<>());
+        const auto [rank, left] = queue.back();
+        queue.pop_back();
+        if (s->rank[left] == rank) best = left;  // else stale: that pair changed since
       }
+    } else {
+      int32_t best_rank = kNone;
+      for (int32_t i = 0; i != -1; i = s->next[i])
+        if (s->rank[i] < best_rank) {
+          best_rank = s->rank[i];
+          best = i;
+        }
+    }
     if (best < 0) return;
     const int32_t right = s->next[best];
     s->id[best] = s->merged[best];
+    s->rank[right] = kNone;
     s->next[best] = s->next[right];
     if (s->next[right] >= 0) s->prev[s->next[right]] = best;
-    look_up(best);
-    if (s->prev[best] >= 0) look_up(s->prev[best]);
+    for (int32_t changed : {s->prev[best], best}) {
+      if (changed < 0) continue;
+      LookUpPair(s, changed);
+      if (heap && s->rank[changed] != kNone) {
+        queue.emplace_back(s->rank[changed], changed);
+        std::push_heap(queue.begin(), queue.end(), std::greater<>());
+      }
+    }
   }
+}
+
+// rank/merged of the pair that starts at symbol `left`.
+void BpeTokenizer::LookUpPair(Scratch* s, int32_t left) const {
+  const int32_t right = s->next[left];
+  const MergeTable::Slot* m = right < 0 ? nullptr : merges_->Find(MergeTable::Key(s->id[left], s->id[right]));
+  s->rank[left] = m ? m->rank : INT32_MAX;
+  s->merged[left] = m ? m->merged : -1;
+}
+
+void BpeTokenizer::EncodeWord(std::string_view word, MergeMethod method, std::vector<int32_t>* ids) const {
+  Scratch s;
+  EncodeWord(word, &s, ids, method);
 }
 
 }  // namespace ember::bpe

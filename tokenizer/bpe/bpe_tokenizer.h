@@ -37,6 +37,12 @@ class BpeTokenizer {
   // Any bytes are accepted (see pre_tokenizer.h for invalid UTF-8).
   void Encode(std::string_view text, std::vector<int32_t>* ids) const;
 
+  // How MergeSymbols picks the next pair: both give the same ids; kAuto scans short
+  // words and uses a heap for long ones. Tests compare the two on the same words.
+  enum class MergeMethod { kAuto, kScan, kHeap };
+  // Appends the ids of one pre-tokenized word (no cache).
+  void EncodeWord(std::string_view word, MergeMethod method, std::vector<int32_t>* ids) const;
+
   const PreTokenizer& pre_tokenizer() const { return *pre_; }
   size_t n_merges() const { return n_merges_; }
 
@@ -44,8 +50,9 @@ class BpeTokenizer {
   BpeTokenizer() = default;
   struct MergeTable;
   struct Scratch;
-  void EncodeWord(std::string_view word, Scratch* s, std::vector<int32_t>* ids) const;
-  void MergeSymbols(Scratch* s) const;
+  void EncodeWord(std::string_view word, Scratch* s, std::vector<int32_t>* ids, MergeMethod method) const;
+  void MergeSymbols(Scratch* s, MergeMethod method) const;
+  void LookUpPair(Scratch* s, int32_t left) const;
   Status ReadMerges(const std::vector<std::string>& merges);
 
   const TokenLookup* lookup_ = nullptr;
