@@ -197,7 +197,8 @@ TEST(TokenizerBpe, ScanAndHeapMergeAlike) {
   }
 }
 
-// One word of 200000 letters (the pre-tokenizer cannot cut it): encodes, decodes back.
+// One word of 200000 letters (the pre-tokenizer cannot cut it), and long runs of spaces,
+// punctuation and newlines: they encode (in linear time) and decode back.
 TEST(TokenizerBpe, VeryLongWord) {
   std::unique_ptr<Tokenizer> t = LoadVocab("qwen3");
   ASSERT_TRUE(t);
@@ -206,6 +207,11 @@ TEST(TokenizerBpe, VeryLongWord) {
   std::vector<int32_t> ids = Enc(*t, text, false, false);
   EXPECT_LT(ids.size(), text.size() / 2);
   EXPECT_EQ(t->Decode(ids.data(), ids.size(), true), text);
+  // Long runs the regexes backtrack over (\s+(?!\S)) or repeat ([^\s\p{L}\p{N}]+).
+  for (const std::string run : {std::string(200000, ' ') + "x", std::string(200000, '!'), std::string(100000, '\n')}) {
+    ids = Enc(*t, run, false, false);
+    EXPECT_EQ(t->Decode(ids.data(), ids.size(), true), run);
+  }
 }
 
 // ---- malformed vocabularies -------------------------------------------------------
