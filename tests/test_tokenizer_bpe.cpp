@@ -208,7 +208,7 @@ TEST(TokenizerBpe, VeryLongWord) {
   EXPECT_LT(ids.size(), text.size() / 2);
   EXPECT_EQ(t->Decode(ids.data(), ids.size(), true), text);
   // Long runs the regexes backtrack over (\s+(?!\S)) or repeat ([^\s\p{L}\p{N}]+).
-  for (const std::string run : {std::string(200000, ' ') + "x", std::string(200000, '!'), std::string(100000, '\n')}) {
+  for (const std::string& run : {std::string(200000, ' ') + "x", std::string(200000, '!'), std::string(100000, '\n')}) {
     ids = Enc(*t, run, false, false);
     EXPECT_EQ(t->Decode(ids.data(), ids.size(), true), run);
   }
