@@ -3,8 +3,8 @@
 #         -DEMBER_ARM64_SYSROOT=$PWD/build-arm64/arm64-sysroot
 # Where things come from:
 #   compiler, libstdc++            Debian's g++-aarch64-linux-gnu (/usr/aarch64-linux-gnu)
-#   gtest, gmock, benchmark       multiarch arm64 packages (/usr/lib/aarch64-linux-gnu,
-#                                 headers shared in /usr/include)
+#   gtest, gmock, benchmark,      multiarch arm64 packages (/usr/lib/aarch64-linux-gnu,
+#   pcre2 (libpcre2-dev:arm64)    headers shared in /usr/include)
 #   Eigen, xsimd                  header-only, /usr/include (xsimd's CMake config lives in
 #                                 the HOST multiarch dir on Debian: fallback below)
 #   sentencepiece                 ${EMBER_ARM64_SYSROOT}, unpacked by scripts/arm64-sysroot.sh

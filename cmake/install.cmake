@@ -9,8 +9,8 @@
 #
 # find_package(ember) gives ember::ember (and ember::tools when the tools component is
 # installed; find_package(ember COMPONENTS tools) requires it). The static libraries'
-# link dependencies travel with them: sentencepiece (found again by ember-config.cmake,
-# from EMBER_SENTENCEPIECE_LIBRARY or the usual search), Threads and the C++ runtime
+# link dependencies travel with them: sentencepiece and pcre2-8 (found again by
+# ember-config.cmake, from EMBER_SENTENCEPIECE_LIBRARY / EMBER_PCRE2_LIBRARY or the usual search), Threads and the C++ runtime
 # (for C programs); in pkg-config, Libs.private (`pkg-config --static --libs ember`).
 include(CMakePackageConfigHelpers)
 set(EMBER_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/ember)
@@ -29,7 +29,7 @@ install(FILES ${CMAKE_BINARY_DIR}/ember-config.cmake ${CMAKE_BINARY_DIR}/ember-c
         DESTINATION ${EMBER_CMAKE_DIR} COMPONENT runtime)
 
 # pkg-config: the private libraries are what the static library needs besides itself.
-set(EMBER_PC_LIBS_PRIVATE "-lsentencepiece")
+set(EMBER_PC_LIBS_PRIVATE "-lsentencepiece -lpcre2-8")
 if(CMAKE_THREAD_LIBS_INIT)
   string(APPEND EMBER_PC_LIBS_PRIVATE " ${CMAKE_THREAD_LIBS_INIT}")
 elseif(CMAKE_USE_PTHREADS_INIT AND NOT ANDROID)

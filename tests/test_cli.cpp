@@ -366,8 +366,8 @@ TEST_F(Cli, TokenizeNoBosAndSpecial) {
 }
 
 // A vocab-only GGUF (no tensors) tokenizes as llama.cpp's llama_tokenize does (add_special,
-// no parse_special): the goldens of both SentencePiece vocabularies. The BPE (gpt2) ones
-// are not supported yet: one line naming tokenizer.ggml.model.
+// no parse_special): the goldens of both SentencePiece vocabularies; with --special
+// (parse_special) those of the byte-level BPE ones (Llama 3, Qwen3).
 TEST_F(Cli, TokenizeVocabOnlyGguf) {
   for (const std::string vocab : {"llama2", "memo260K"}) {
     const std::string m = fixture("tokenizer/" + vocab + "-vocab.gguf");
@@ -386,10 +386,23 @@ TEST_F(Cli, TokenizeVocabOnlyGguf) {
       EXPECT_EQ(r.out.substr(0, r.out.find('\n')), want) << vocab << ": '" << text << "'";
     }
   }
-  for (const char* bpe : {"llama3", "qwen3"}) {
-    EXPECT_RUNTIME_ERROR(run({"tokenize", "-m", fixture(std::string("tokenizer/") + bpe + "-vocab.gguf"), "x"}),
-                         "tokenizer.ggml.model 'gpt2' is not supported");
+  for (const std::string bpe : {"llama3", "qwen3"}) {
+    const std::string m = fixture("tokenizer/" + bpe + "-vocab.gguf");
+    for (const testing::json& g : testing::read_jsonl(fixture("tokenizer/" + bpe + ".tokenizer.jsonl"))) {
+      std::string want;
+      for (int32_t id : g.at("ids_llamacpp").get<std::vector<int32_t>>()) {
+        if (!want.empty()) want += ',';
+        want += std::to_string(id);
+      }
+      Result r = run({"tokenize", "-m", m, "--special", "--", g.at("text").get<std::string>()});
+      ASSERT_EQ(r.code, 0) << bpe << ": " << r.err;
+      EXPECT_EQ(r.out.substr(0, r.out.find('\n')), want) << bpe << " #" << g.at("i");
+    }
   }
+  // Byte-level BPE prints each token's text, escaped to stay on its line.
+  Result r = run({"tokenize", "-m", fixture("tokenizer/llama3-vocab.gguf"), "--special", "<|begin_of_text|>Hello\n"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "128000,128000,9906,198\n128000\t<|begin_of_text|>\n128000\t<|begin_of_text|>\n9906\tHello\n198\t\\n\n");
   // Other commands need the weights: the missing tensor is named.
   EXPECT_RUNTIME_ERROR(run({"run", "-m", fixture("tokenizer/memo260K-vocab.gguf"), "-p", "x", "-t", "1"}),
                        "token_embd.weight");

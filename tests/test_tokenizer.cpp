@@ -18,6 +18,20 @@
 #include "tokenizer/tokenizer.h"
 
 namespace ember {
+
+// A tokenizer from a fixture GGUF (path relative to the fixtures); EXPECTs success.
+// Shared with test_tokenizer_bpe.cpp (same executable).
+std::unique_ptr<Tokenizer> LoadTokenizerFixture(const std::string& rel) {
+  std::unique_ptr<GgufFile> g;
+  Status st = GgufFile::Open(testing::fixture(rel), &g);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  if (!st.ok()) return nullptr;
+  std::unique_ptr<Tokenizer> t;
+  st = Tokenizer::FromGguf(*g, &t);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return t;
+}
+
 namespace {
 
 using testing::fixture;
@@ -37,16 +51,7 @@ std::unique_ptr<Tokenizer> LoadModel(const std::string& rel) {
   return t;
 }
 
-std::unique_ptr<Tokenizer> LoadGguf(const std::string& rel) {
-  std::unique_ptr<GgufFile> g;
-  Status st = GgufFile::Open(fixture(rel), &g);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  if (!st.ok()) return nullptr;
-  std::unique_ptr<Tokenizer> t;
-  st = Tokenizer::FromGguf(*g, &t);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  return t;
-}
+std::unique_ptr<Tokenizer> LoadGguf(const std::string& rel) { return LoadTokenizerFixture(rel); }
 
 std::vector<int32_t> Enc(const Tokenizer& t, std::string_view text, bool add_bos = true,
                          bool parse_special = false) {
@@ -433,10 +438,16 @@ TEST(TokenizerVocab, Errors) {
   EXPECT_NE(st.message().find("token types"), std::string::npos) << st.message();
 
   v = SmallVocab();
-  v.model = "gpt2";
+  v.model = "gpt2";  // byte-level BPE wants its 256 byte tokens (and merges)
+  st = Tokenizer::FromVocab(v, &t);
+  EXPECT_EQ(st.code(), Code::kBadFormat);
+  EXPECT_NE(st.message().find("byte"), std::string::npos) << st.message();
+
+  v = SmallVocab();
+  v.model = "bert";
   st = Tokenizer::FromVocab(v, &t);
   EXPECT_EQ(st.code(), Code::kUnsupported);
-  EXPECT_NE(st.message().find("gpt2"), std::string::npos);
+  EXPECT_NE(st.message().find("bert"), std::string::npos);
 
   v = SmallVocab();
   v.bos_id = 100000;
@@ -580,11 +591,17 @@ TEST(TokenizerErrors, GgufVocabularies) {
   ASSERT_EQ(ids.size(), 1u);
   EXPECT_EQ(t->piece(ids[0]), "hello");  // add_space_prefix false
 
+  // gpt2 (byte-level BPE, test_tokenizer_bpe.cpp) needs merges; a model nobody knows is refused.
   std::vector<uint8_t> gpt2 = VocabGguf(v, "gpt2");
   ASSERT_TRUE(GgufFile::FromMemory(gpt2.data(), gpt2.size(), "gpt2.gguf", &g).ok());
   st = Tokenizer::FromGguf(*g, &t);
+  EXPECT_EQ(st.code(), Code::kBadFormat);
+  EXPECT_NE(st.message().find("tokenizer.ggml.merges"), std::string::npos) << st.message();
+  std::vector<uint8_t> wpm = VocabGguf(v, "bert");
+  ASSERT_TRUE(GgufFile::FromMemory(wpm.data(), wpm.size(), "bert.gguf", &g).ok());
+  st = Tokenizer::FromGguf(*g, &t);
   EXPECT_EQ(st.code(), Code::kUnsupported);
-  EXPECT_NE(st.message().find("gpt2"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("'bert'"), std::string::npos) << st.message();
 
   std::vector<uint8_t> bad = VocabGguf(v, "llama", /*drop_score=*/true);
   ASSERT_TRUE(GgufFile::FromMemory(bad.data(), bad.size(), "bad.gguf", &g).ok());

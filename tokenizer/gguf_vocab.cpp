@@ -5,6 +5,7 @@
 
 #include "core/log.h"
 #include "loader/gguf.h"
+#include "tokenizer/bpe/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ember {
@@ -38,6 +39,27 @@ Status ReadTokenId(const GgufFile& g, const char* key, size_t n_vocab, int32_t* 
   return Status::Ok();
 }
 
+// gpt2: merges and pre, and the add_bos default that goes with the pre (llama.cpp's).
+Status ReadBpeKeys(const GgufFile& g, VocabSpec* v) {
+  const GgufValue* merges = g.Find("tokenizer.ggml.merges");
+  if (!merges)
+    return BadFormat(g.path() + ": byte-level BPE vocabulary without merges (key 'tokenizer.ggml.merges' not found)");
+  std::vector<std::string_view> m;
+  EMBER_RETURN_IF_ERROR(g.GetStringArray("tokenizer.ggml.merges", &m));
+  v->merges.assign(m.begin(), m.end());
+  v->pre = "default";
+  if (g.Has("tokenizer.ggml.pre")) {
+    EMBER_RETURN_IF_ERROR(g.GetString("tokenizer.ggml.pre", &v->pre));
+  } else {
+    EMBER_LOG_WARN("%s: no tokenizer.ggml.pre; using the 'default' pre-tokenizer (ids may differ from the original)",
+                   g.path().c_str());
+  }
+  bpe::PreTokenizerFlags flags;  // an unknown pre is refused by Tokenizer::FromVocab, naming it
+  if (bpe::PreTokenizer::FlagsOf(v->pre, &flags)) v->add_bos = flags.add_bos_default;
+  v->add_space_prefix = false;
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status VocabFromGguf(const GgufFile& g, VocabSpec* out) {
@@ -46,9 +68,10 @@ Status VocabFromGguf(const GgufFile& g, VocabSpec* out) {
   if (st.code() == Code::kNotFound)
     return NotFound(g.path() + ": no vocabulary (key 'tokenizer.ggml.model' not found)");
   EMBER_RETURN_IF_ERROR(st);
-  if (v.model != "llama")
+  if (v.model != "llama" && v.model != "gpt2")
     return Unsupported(g.path() + ": tokenizer.ggml.model '" + v.model +
-                       "' is not supported (only 'llama', i.e. SentencePiece)");
+                       "' is not supported (only 'llama', i.e. SentencePiece, and 'gpt2', byte-level BPE)");
+  const bool bpe = v.model == "gpt2";
 
   std::vector<std::string_view> tokens;
   EMBER_RETURN_IF_ERROR(g.GetStringArray("tokenizer.ggml.tokens", &tokens));
@@ -74,10 +97,12 @@ Status VocabFromGguf(const GgufFile& g, VocabSpec* out) {
     v.types.assign(n, static_cast<int32_t>(TokenType::kNormal));
   }
 
+  if (bpe) v.bos_id = v.eos_id = v.unk_id = -1;  // no conventional ids in a BPE vocabulary
   EMBER_RETURN_IF_ERROR(ReadTokenId(g, "tokenizer.ggml.bos_token_id", n, &v.bos_id));
   EMBER_RETURN_IF_ERROR(ReadTokenId(g, "tokenizer.ggml.eos_token_id", n, &v.eos_id));
   EMBER_RETURN_IF_ERROR(ReadTokenId(g, "tokenizer.ggml.unknown_token_id", n, &v.unk_id));
   EMBER_RETURN_IF_ERROR(ReadTokenId(g, "tokenizer.ggml.padding_token_id", n, &v.pad_id));
+  EMBER_RETURN_IF_ERROR(ReadTokenId(g, "tokenizer.ggml.eot_token_id", n, &v.eot_id));
   // Defaults for absent ids are VocabSpec's (bos 1, eos 2, unk 0), valid only if in range.
   auto clamp = [&](int32_t* id) { if (*id >= static_cast<int32_t>(n)) *id = -1; };
   clamp(&v.bos_id);
@@ -92,9 +117,10 @@ Status VocabFromGguf(const GgufFile& g, VocabSpec* out) {
       }
   }
 
+  if (bpe) EMBER_RETURN_IF_ERROR(ReadBpeKeys(g, &v));
   EMBER_RETURN_IF_ERROR(g.GetBoolOr("tokenizer.ggml.add_bos_token", &v.add_bos));
   EMBER_RETURN_IF_ERROR(g.GetBoolOr("tokenizer.ggml.add_eos_token", &v.add_eos));
-  v.add_space_prefix = true;  // llama.cpp's default for SentencePiece when the key is absent
+  v.add_space_prefix = !bpe;  // llama.cpp's default for SentencePiece when the key is absent
   EMBER_RETURN_IF_ERROR(g.GetBoolOr("tokenizer.ggml.add_space_prefix", &v.add_space_prefix));
   v.remove_extra_whitespaces = false;
   EMBER_RETURN_IF_ERROR(g.GetBoolOr("tokenizer.ggml.remove_extra_whitespaces", &v.remove_extra_whitespaces));

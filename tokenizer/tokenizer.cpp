@@ -21,6 +21,8 @@
 #include <unordered_set>
 
 #include "core/log.h"
+#include "tokenizer/bpe/bpe_tokenizer.h"
+#include "tokenizer/bpe/byte_unicode.h"
 #include "tokenizer/spm_proto.h"
 
 namespace ember {
@@ -74,18 +76,16 @@ void AppendReplacing(std::string_view s, std::string_view from, std::string_view
 }  // namespace
 
 struct Tokenizer::Impl {
-  sentencepiece::SentencePieceProcessor sp;
-  std::vector<std::string> pieces;  // originals, as given
+  sentencepiece::SentencePieceProcessor sp;  // SentencePiece vocabularies
+  std::unique_ptr<bpe::BpeTokenizer> bpe;    // byte-level BPE vocabularies (then sp is unused)
+  std::vector<std::string> pieces;  // originals, as given; never changed once built
   std::vector<TokenType> types;
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
-  // First occurrence of each text.
-  std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> piece_to_id;
-  int32_t bos = -1, eos = -1, unk = -1;
+  // First occurrence of each text; over `pieces`.
+  TokenLookup piece_to_id;
+  int32_t bos = -1, eos = -1, unk = -1, pad = -1, eot = -1;
   bool add_bos = true;
   bool strip_space = false;  // a dummy prefix is added at the front of each segment
+  bool clean_spaces = false;
 
   // Tokens matched whole in the text: user-defined always, control/unknown only
   // with parse_special. Bucketed by first byte, longest first.
@@ -97,15 +97,47 @@ struct Tokenizer::Impl {
   std::array<std::vector<Special>, 256> specials;
   bool any_user_defined = false;
 
+  // Pieces, types and the ids both models take from a VocabSpec.
+  void FillCommon(const VocabSpec& v) {
+    const size_t n = v.tokens.size();
+    pieces = v.tokens;
+    types.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      int32_t ty = v.types.empty() ? 1 : v.types[i];
+      types[i] = (ty >= 0 && ty <= 6) ? static_cast<TokenType>(ty) : TokenType::kUndefined;
+    }
+    bos = v.bos_id;
+    eos = v.eos_id;
+    pad = v.pad_id;
+    eot = v.eot_id;
+    add_bos = v.add_bos;
+  }
+
+  // Byte-level BPE: no sentencepiece model, no space prefix; special tokens as for
+  // SentencePiece.
+  Status InitBpe(const VocabSpec& v) {
+    unk = v.unk_id;
+    strip_space = false;
+    BuildLookups();
+    EMBER_RETURN_IF_ERROR(bpe::BpeTokenizer::Create(&piece_to_id, v.merges, v.pre, &bpe));
+    clean_spaces = bpe->pre_tokenizer().flags().clean_spaces;
+    return Status::Ok();
+  }
+
   // Shared by every constructor once pieces/types/ids are filled; `proto` is what
   // sentencepiece loads. `name` is used in errors.
   Status Finish(const std::string& proto, const std::string& name) {
     auto st = sp.LoadFromSerializedProto(proto);
     if (!st.ok())
       return BadFormat(name + ": sentencepiece rejected the model: " + st.ToString());
-    piece_to_id.reserve(pieces.size());
+    BuildLookups();
+    return Status::Ok();
+  }
+
+  // piece_to_id, the special-token buckets and the end-of-turn token, from pieces/types.
+  void BuildLookups() {
+    if (!piece_to_id.built()) piece_to_id.Build(&pieces);
     for (size_t i = 0; i < pieces.size(); ++i) {
-      piece_to_id.emplace(pieces[i], static_cast<int32_t>(i));
       if (IsSpecialType(types[i]) && !pieces[i].empty()) {
         uint8_t first = static_cast<uint8_t>(pieces[i][0]);
         bool ud = types[i] == TokenType::kUserDefined;
@@ -118,7 +150,18 @@ struct Tokenizer::Impl {
       std::stable_sort(bucket.begin(), bucket.end(),
                        [](const Special& a, const Special& b) { return a.text.size() > b.text.size(); });
     }
-    return Status::Ok();
+    if (eot < 0) eot = FindEndOfTurnByText();
+  }
+
+  // llama.cpp's fallback when the vocabulary names no eot id: a token spelled like
+  // one of the families' end-of-turn tokens; the first name of this list that is
+  // present wins (llama.cpp takes whichever its hash map yields first).
+  int32_t FindEndOfTurnByText() const {
+    static constexpr std::string_view kNames[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
+                                                  "<|endoftext|>", "<|end_of_text|>", "<EOT>"};
+    for (std::string_view n : kNames)
+      if (int32_t id = piece_to_id.Find(n); id >= 0) return id;
+    return -1;
   }
 
   // Longest special token starting at text[pos], or nullptr.
@@ -132,6 +175,10 @@ struct Tokenizer::Impl {
 
   Status EncodeSegment(std::string_view seg, std::vector<int32_t>* ids) const {
     if (seg.empty()) return Status::Ok();
+    if (bpe) {
+      bpe->Encode(seg, ids);
+      return Status::Ok();
+    }
     std::vector<int> out;
     auto st = sp.Encode(seg, &out);
     if (!st.ok()) return Internal("tokenizer: sentencepiece encode failed: " + st.ToString());
@@ -150,9 +197,9 @@ constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kByte = 6;
 
 // Sizes of the parallel arrays and the special ids.
 Status CheckVocabSpec(const VocabSpec& v) {
-  if (v.model != "llama")
+  if (v.model != "llama" && v.model != "gpt2")
     return Unsupported("tokenizer: tokenizer model '" + v.model +
-                       "' is not supported (only 'llama', i.e. SentencePiece)");
+                       "' is not supported (only 'llama', i.e. SentencePiece, and 'gpt2', byte-level BPE)");
   const size_t n = v.tokens.size();
   if (n == 0) return InvalidArgument("tokenizer: empty vocabulary (no tokens)");
   if (n > 0x7fffffff) return InvalidArgument("tokenizer: vocabulary too large");
@@ -173,6 +220,7 @@ Status CheckVocabSpec(const VocabSpec& v) {
   EMBER_RETURN_IF_ERROR(check_id(v.eos_id, "eos_id"));
   EMBER_RETURN_IF_ERROR(check_id(v.unk_id, "unk_id"));
   EMBER_RETURN_IF_ERROR(check_id(v.pad_id, "pad_id"));
+  EMBER_RETURN_IF_ERROR(check_id(v.eot_id, "eot_id"));
   return Status::Ok();
 }
 
@@ -211,21 +259,25 @@ Status ChooseUnknownPiece(const VocabSpec& v, spm::ModelProtoInfo* info_out, int
 }
 
 // Unusable texts (empty, NUL, huge, duplicate within sentencepiece's normal or reserved
-// map) become unique CONTROL placeholders.
-Status ReplaceUnusablePieces(const VocabSpec& v, int32_t unk, spm::ModelProtoInfo* info_out) {
+// map) become unique CONTROL placeholders. `may_have_duplicates` false (no text twice in
+// the vocabulary, the usual case) skips the sets that find duplicates: they are most of
+// the cost of loading a large vocabulary.
+Status ReplaceUnusablePieces(const VocabSpec& v, int32_t unk, bool may_have_duplicates,
+                             spm::ModelProtoInfo* info_out) {
   spm::ModelProtoInfo& info = *info_out;
   const int32_t n32 = static_cast<int32_t>(v.tokens.size());
   std::unordered_set<std::string_view> normal_seen, reserved_seen;
-  std::unordered_set<std::string_view> all_texts(v.tokens.begin(), v.tokens.end());
+  std::unordered_set<std::string_view> all_texts;  // filled at the first placeholder
   int n_placeholders = 0;
   for (int32_t i = 0; i < n32; ++i) {
     auto& p = info.pieces[i];
     bool normal = p.type == kNormal || p.type == 4 || p.type == 5;
     auto& seen = normal ? normal_seen : reserved_seen;
     bool bad = p.piece.empty() || p.piece.find('\0') != std::string::npos || p.piece.size() > kMaxPieceBytes ||
-               !seen.insert(v.tokens[i]).second;
+               (may_have_duplicates && !seen.insert(v.tokens[i]).second);
     if (!bad) continue;
     if (i == unk) return InvalidArgument("tokenizer: unknown token " + std::to_string(i) + " has an unusable text");
+    if (all_texts.empty()) all_texts.insert(v.tokens.begin(), v.tokens.end());
     std::string name = "<ember:placeholder:" + std::to_string(i) + ">";
     while (all_texts.count(name)) name += "_";
     p.piece = name;
@@ -242,17 +294,16 @@ Status ReplaceUnusablePieces(const VocabSpec& v, int32_t unk, spm::ModelProtoInf
 
 Status Tokenizer::FromVocab(const VocabSpec& v, std::unique_ptr<Tokenizer>* out) {
   EMBER_RETURN_IF_ERROR(CheckVocabSpec(v));
-  const size_t n = v.tokens.size();
-  const int32_t n32 = static_cast<int32_t>(n);
-
   std::unique_ptr<Tokenizer> t(new Tokenizer());
   Impl& im = *t->impl_;
-  im.pieces = v.tokens;
-  im.types.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    int32_t ty = v.types.empty() ? 1 : v.types[i];
-    im.types[i] = (ty >= 0 && ty <= 6) ? static_cast<TokenType>(ty) : TokenType::kUndefined;
+  im.FillCommon(v);
+  if (v.model == "gpt2") {
+    EMBER_RETURN_IF_ERROR(im.InitBpe(v));
+    *out = std::move(t);
+    return Status::Ok();
   }
+  const size_t n = v.tokens.size();
+  const int32_t n32 = static_cast<int32_t>(n);
 
   // ---- the sanitized proto ----
   spm::ModelProtoInfo info;
@@ -268,7 +319,8 @@ Status Tokenizer::FromVocab(const VocabSpec& v, std::unique_ptr<Tokenizer>* out)
   SanitizeBytePieces(v, &info);
   int32_t unk = -1;
   EMBER_RETURN_IF_ERROR(ChooseUnknownPiece(v, &info, &unk));
-  EMBER_RETURN_IF_ERROR(ReplaceUnusablePieces(v, unk, &info));
+  im.piece_to_id.Build(&im.pieces);
+  EMBER_RETURN_IF_ERROR(ReplaceUnusablePieces(v, unk, im.piece_to_id.has_duplicates(), &info));
 
   info.unk_id = unk;
   info.bos_id = v.bos_id;
@@ -279,10 +331,7 @@ Status Tokenizer::FromVocab(const VocabSpec& v, std::unique_ptr<Tokenizer>* out)
   info.remove_extra_whitespaces = v.remove_extra_whitespaces;
   info.escape_whitespaces = true;
 
-  im.bos = v.bos_id;
-  im.eos = v.eos_id;
   im.unk = unk;
-  im.add_bos = v.add_bos;
   im.strip_space = v.add_space_prefix;
   EMBER_RETURN_IF_ERROR(im.Finish(spm::EncodeModelProto(info), "tokenizer vocabulary"));
   *out = std::move(t);
@@ -378,7 +427,17 @@ void Tokenizer::AppendTokenText(int32_t id, bool render_special, std::string* ou
       AppendReplacing(p, kSpaceMarker, " ", out);
       return;
     }
-    default: AppendReplacing(p, kSpaceMarker, " ", out); return;  // normal, unused, undefined
+    default:  // normal, unused, undefined
+      if (im.bpe) {
+        const size_t old = out->size();
+        if (!bpe::AppendByteDecoded(p, out)) {  // not byte-encoded: as written
+          out->resize(old);
+          out->append(p);
+        }
+        return;
+      }
+      AppendReplacing(p, kSpaceMarker, " ", out);
+      return;
   }
 }
 
@@ -417,7 +476,11 @@ int32_t Tokenizer::n_vocab() const { return static_cast<int32_t>(impl_->pieces.s
 int32_t Tokenizer::bos_id() const { return impl_->bos; }
 int32_t Tokenizer::eos_id() const { return impl_->eos; }
 int32_t Tokenizer::unk_id() const { return impl_->unk; }
+int32_t Tokenizer::pad_id() const { return impl_->pad; }
+int32_t Tokenizer::eot_id() const { return impl_->eot; }
 bool Tokenizer::add_bos() const { return impl_->add_bos; }
+bool Tokenizer::byte_level() const { return impl_->bpe != nullptr; }
+bool Tokenizer::clean_spaces() const { return impl_->clean_spaces; }
 
 const std::string& Tokenizer::piece(int32_t id) const {
   static const std::string kEmpty;
@@ -431,8 +494,54 @@ TokenType Tokenizer::type(int32_t id) const {
 }
 
 int32_t Tokenizer::PieceToId(std::string_view piece) const {
-  auto it = impl_->piece_to_id.find(piece);
-  return it == impl_->piece_to_id.end() ? -1 : it->second;
+  return impl_->piece_to_id.Find(piece);
+}
+
+}  // namespace ember
+
+namespace ember {
+
+// Three passes over the bytes, each judging a byte by its neighbours in the pass's
+// input, as llama.cpp's detokenizer does:
+//  1. " ?", " !", " .", " ,"  lose the space;
+//  2. " ' " becomes "'" (the byte after such a removal no longer counts as a space);
+//  3. " 's", " 'm", " 're", " 've" lose the space (" 't", " 'd", " 'll" keep it).
+void Tokenizer::CleanUpSpaces(std::string* text) {
+  std::string& t = *text;
+  std::string out;
+  out.reserve(t.size());
+  for (size_t i = 0; i < t.size(); ++i) {
+    const char c = t[i];
+    if (i > 0 && t[i - 1] == ' ' && (c == '?' || c == '!' || c == '.' || c == ',')) out.pop_back();
+    out.push_back(c);
+  }
+  t.swap(out);
+  out.clear();
+  bool prev_removed = false;
+  for (size_t i = 0; i < t.size(); ++i) {
+    const char c = t[i];
+    const bool prev_space = i > 0 && t[i - 1] == ' ' && !prev_removed;
+    prev_removed = false;
+    out.push_back(c);
+    if (c == '\'' && prev_space && i + 1 < t.size() && t[i + 1] == ' ') {
+      out.erase(out.size() - 2, 1);  // the space before
+      ++i;                            // and the one after
+      prev_removed = true;
+    }
+  }
+  t.swap(out);
+  out.clear();
+  for (size_t i = 0; i < t.size(); ++i) {
+    const char c = t[i];
+    if (i > 0 && t[i - 1] == ' ' && c == '\'' && i + 1 < t.size()) {
+      const char x1 = t[i + 1];
+      const bool two = i + 2 < t.size();
+      const char x2 = two ? t[i + 2] : 0;
+      if (x1 == 's' || x1 == 'm' || (two && ((x1 == 'r' && x2 == 'e') || (x1 == 'v' && x2 == 'e')))) out.pop_back();
+    }
+    out.push_back(c);
+  }
+  t.swap(out);
 }
 
 }  // namespace ember

@@ -1,5 +1,9 @@
-// Text <-> token ids. SentencePiece does the work behind a pimpl; the model is
-// built either from a GGUF vocabulary (tokenizer.ggml.*) or from a .model file.
+// Text <-> token ids. Two models behind one pimpl, chosen by tokenizer.ggml.model:
+//  - "llama": SentencePiece (sentencepiece does the work); built from a GGUF vocabulary
+//    or from a .model file.
+//  - "gpt2": byte-level BPE (Llama 3, Qwen, GPT-2, SmolLM; tokenizer/bpe/), built from a
+//    GGUF vocabulary's tokens, token types, merges and pre-tokenizer name (`pre`).
+// Special tokens, BOS and decoding are shared; the differences are listed below.
 //
 // Semantics (follow llama.cpp / sentencepiece):
 //  - Encode: optional BOS first; byte fallback for characters the vocabulary lacks;
@@ -16,6 +20,13 @@
 //    each matched special token (llama.cpp's rule; also what encoding the turns of a
 //    chat separately gives). "<s>Hello" with parse_special == BOS + Encode("Hello").
 //  - Invalid UTF-8: sentencepiece's behaviour (each malformed byte becomes U+FFFD).
+//    Byte-level BPE: each byte of an ill-formed sequence becomes its own byte token
+//    (nothing replaced or dropped: Decode gives the input bytes back). llama.cpp
+//    differs there (it replaces them by U+FFFD).
+//  - Byte-level BPE has no space prefix; its token texts are GPT-2 byte-encoded and
+//    decode to raw bytes (a token that is not byte-encoded renders verbatim). Decode
+//    never cleans spaces; CleanUpSpaces does llama.cpp's detokenizer clean-up when
+//    clean_spaces() (llama-bpe, gpt-2, default) for those who want its output.
 //  - A bad vocabulary row (empty, duplicate, NUL) is kept for decoding but never
 //    produced by encoding; byte fallback needs all 256 byte pieces.
 #pragma once
@@ -38,8 +49,8 @@ enum class TokenType : int32_t {
 
 // Everything needed to build a tokenizer; what GGUF's tokenizer.ggml.* keys hold.
 struct VocabSpec {
-  std::string model = "llama";          // tokenizer.ggml.model; only "llama" (SentencePiece) for now
-  std::vector<std::string> tokens;      // pieces, ▁ for space
+  std::string model = "llama";          // tokenizer.ggml.model: "llama" (SentencePiece) or "gpt2"
+  std::vector<std::string> tokens;      // pieces, ▁ for space (gpt2: byte-encoded, Ġ for space)
   std::vector<float> scores;
   std::vector<int32_t> types;           // TokenType values
   int32_t bos_id = 1, eos_id = 2, unk_id = 0, pad_id = -1;
@@ -47,20 +58,28 @@ struct VocabSpec {
   bool add_space_prefix = true;         // sentencepiece's add_dummy_prefix
   bool remove_extra_whitespaces = false;
   bool byte_fallback = true;            // true when the vocab has <0x00>..<0xFF>
+  int32_t eot_id = -1;                  // end of turn; -1: found by text (<|eot_id|>, <|im_end|>, ...)
+  // gpt2 only:
+  std::vector<std::string> merges;      // "left right", in rank order
+  std::string pre = "default";          // pre-tokenizer (tokenizer/bpe/pre_tokenizer.h)
 };
 
-// Reads tokenizer.ggml.* (tokens, scores, token_type, bos/eos/unknown/padding ids,
-// add_bos_token, add_eos_token, add_space_prefix, remove_extra_whitespaces).
-// Absent keys: scores 0, types normal, add_space_prefix true (llama.cpp's SPM
-// default), unk = the piece typed unknown; ids outside the vocabulary become -1.
+// Reads tokenizer.ggml.* (tokens, scores, token_type, bos/eos/eot/unknown/padding ids,
+// add_bos_token, add_eos_token, add_space_prefix, remove_extra_whitespaces; for gpt2
+// also merges and pre). Absent keys: scores 0, types normal, add_space_prefix true
+// (llama.cpp's SPM default), unk = the piece typed unknown; ids outside the vocabulary
+// become -1. gpt2: absent ids are -1, add_space_prefix false, add_bos from the `pre`
+// (true for llama-bpe, as llama.cpp), an absent `pre` is "default" (with a warning).
 // Errors: NotFound without tokenizer.ggml.model, Unsupported for a model other than
-// "llama", BadFormat for mismatched array lengths (naming the keys).
+// "llama" / "gpt2", BadFormat for mismatched array lengths (naming the keys), for a
+// gpt2 vocabulary without merges or with merges that are not an array of strings.
 Status VocabFromGguf(const GgufFile& gguf, VocabSpec* out);
 
 class Tokenizer {
  public:
   // Empty scores / types mean 0 / normal. InvalidArgument for arrays of different
-  // lengths or ids out of range, Unsupported for a model other than "llama".
+  // lengths or ids out of range or an unknown gpt2 `pre`, Unsupported for a model
+  // other than "llama" / "gpt2", BadFormat for bad gpt2 merges (bpe_tokenizer.h).
   static Status FromVocab(const VocabSpec& vocab, std::unique_ptr<Tokenizer>* out);
   static Status FromGguf(const GgufFile& gguf, std::unique_ptr<Tokenizer>* out);
   static Status FromModelFile(const std::string& path, std::unique_ptr<Tokenizer>* out);
@@ -89,7 +108,15 @@ class Tokenizer {
   int32_t bos_id() const;
   int32_t eos_id() const;
   int32_t unk_id() const;
+  int32_t pad_id() const;
+  int32_t eot_id() const;            // end-of-turn token; -1 when none
   bool add_bos() const;              // the model's add_bos_token default
+  bool byte_level() const;           // gpt2 (byte-level BPE) rather than SentencePiece
+  // Whether llama.cpp's detokenizer cleans spaces for this vocabulary (llama-bpe,
+  // gpt-2, default pre-tokenizers), and that clean-up: drops a space before . , ! ?
+  // and before 's 'm 're 've, and the spaces around a lone ' between spaces.
+  bool clean_spaces() const;
+  static void CleanUpSpaces(std::string* text);
   const std::string& piece(int32_t id) const;  // raw piece ("▁Hello", "<0x0A>")
   TokenType type(int32_t id) const;
   int32_t PieceToId(std::string_view piece) const;  // -1 when absent
