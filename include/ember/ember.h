@@ -118,6 +118,34 @@ EMBER_API const char* ember_token_piece(const ember_model* model, int32_t id);
 /* Id of a piece, or -1. */
 EMBER_API int32_t ember_piece_to_token(const ember_model* model, const char* piece);
 
+/* ---- chat ----------------------------------------------------------------------
+ *
+ * Chat templates turn a conversation into the prompt text a model was trained on. The
+ * model's own template (GGUF key tokenizer.chat_template, Jinja) is rendered as Hugging
+ * Face transformers renders it (docs/CHAT-TEMPLATES.md: the supported Jinja subset, caps
+ * and errors); built-in templates serve files that carry none. */
+
+typedef struct ember_chat_message { const char* role; const char* content; } ember_chat_message;
+/* Renders messages with a chat template. tmpl: NULL = the model's own tokenizer.chat_template
+ * (EMBER_ERR_NOT_FOUND when the file has none); a built-in name (chatml, llama2, llama3, gemma,
+ * phi3, zephyr); anything else is Jinja source text. bos_token/eos_token/... come from the model's
+ * vocabulary. Same buffer convention as ember_tokenize (no NUL added, *n_out = bytes needed).
+ * Errors: EMBER_ERR_BAD_FORMAT for a template syntax error ("chat template: line L, column C:
+ * ..."), EMBER_ERR_UNSUPPORTED for a construct the interpreter lacks (named, with its line),
+ * EMBER_ERR_INVALID_ARGUMENT for a failure while rendering, raise_exception(msg) included
+ * ("chat template: msg"), EMBER_ERR_OUT_OF_RANGE past the interpreter's caps or for a small buf. */
+EMBER_API ember_status ember_chat_apply_template(const ember_model* model, const char* tmpl,
+    const ember_chat_message* messages, size_t n, int add_generation_prompt,
+    char* buf, size_t cap, size_t* n_out);
+/* The tokens that end an assistant turn: the vocabulary's eos and eot ids (tokenizer.ggml.eos_token_id,
+ * tokenizer.ggml.eot_token_id) plus the control/user-defined token the template writes right after an
+ * assistant message's content (found by rendering [user "A", assistant "B"] and tokenizing what follows
+ * "B" with special parsing on). Sorted, without duplicates. tmpl as above. A template that cannot
+ * render that conversation adds no token (the vocabulary's ids remain). Buffer convention as
+ * ember_tokenize. */
+EMBER_API ember_status ember_chat_end_of_turn_tokens(const ember_model* model, const char* tmpl,
+    int32_t* ids, size_t cap, size_t* n_out);
+
 /* ---- context: KV cache + scratch, allocated once ------------------------------ */
 
 typedef struct ember_context_params {
