@@ -187,6 +187,7 @@ bool ChatSession::Generate(const Plan& plan, const Sink& sink, Reply* reply, std
   }
   // Calls past n_generated were the final flush, not tokens.
   reply->ids.resize(std::min(reply->ids.size(), static_cast<size_t>(res.n_generated)));
+  reply->stop_reason = res.stop_reason;
   return true;
 }
 
@@ -223,6 +224,7 @@ bool ChatSession::Turn(const std::string& user, const Sink& sink, TurnReport* re
   turns_.emplace_back(user, reply.text);
   r.generated = static_cast<int32_t>(reply.ids.size());
   r.end_of_turn = reply.end_of_turn;
+  r.stop_reason = reply.stop_reason;
   *report = r;
   return true;
 }

@@ -37,6 +37,7 @@ struct TurnReport {
   int32_t dropped = 0;    // oldest turns dropped to make room
   int32_t generated = 0;  // reply tokens (the end-of-turn token included)
   bool end_of_turn = false;  // the reply ended with an end-of-turn token
+  ember_stop_reason stop_reason = EMBER_STOP_NONE;  // else why it ended (max tokens, full context, stopped)
 };
 
 class ChatSession {
@@ -72,6 +73,7 @@ class ChatSession {
     std::vector<int32_t> ids;
     std::string text;
     bool end_of_turn = false;
+    ember_stop_reason stop_reason = EMBER_STOP_NONE;
   };
 
   bool Render(const std::string& user, std::string* out, std::string* error) const;

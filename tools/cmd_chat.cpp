@@ -47,7 +47,8 @@ void declare_flags(ArgParser& p, ChatOptions& o) {
   p.option("ctx-size", 'c', "N", &o.n_ctx, "context size in tokens; 0: the model's").range(0, 1 << 24);
   p.flag("reference", 0, &o.reference, "use the scalar reference kernels (slow; for checking)");
   p.flag("verbose", 'v', &o.verbose,
-         "per turn on stderr: [turn N: prompt tokens evaluated K, cached C]; the end-of-turn tokens");
+         "per turn on stderr: [turn N: prompt tokens evaluated K, cached C] and the reply's length "
+         "and ending; the end-of-turn tokens");
   p.epilog(
       "commands (a line of their own): /reset forgets the conversation, /system TEXT sets the system\n"
       "message (/system alone removes it), /exit ends. Ctrl-C stops a reply, Ctrl-D ends.\n"
@@ -157,9 +158,21 @@ class ChatLoop {
       return false;
     }
     out_.write("\n");
-    if (o_.verbose)
+    if (o_.verbose) {
       std::fprintf(stderr, "[turn %d: prompt tokens evaluated %d, cached %d]\n", r.turn, r.evaluated, r.cached);
+      std::fprintf(stderr, "[turn %d: reply %d tokens, %s]\n", r.turn, r.generated, ending(r));
+    }
     return true;
+  }
+
+  static const char* ending(const TurnReport& r) {
+    if (r.end_of_turn) return "end of turn";
+    switch (r.stop_reason) {
+      case EMBER_STOP_MAX_TOKENS: return "-n reached";
+      case EMBER_STOP_CONTEXT_FULL: return "context full";
+      case EMBER_STOP_CALLBACK: return "interrupted";
+      default: return "stopped";
+    }
   }
 
   void Command(const std::string& line) {

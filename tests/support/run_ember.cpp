@@ -25,7 +25,8 @@ std::string slurp(const std::string& path) {
 
 }  // namespace
 
-CliResult run_ember(const std::vector<std::string>& args, const std::string& scratch_prefix, int timeout_s) {
+CliResult run_ember(const std::vector<std::string>& args, const std::string& scratch_prefix, int timeout_s,
+                    const std::string& stdin_path) {
   CliResult r;
   const std::string bin = EMBER_BINARY_DIR "/bin/ember";
   std::vector<std::string> argv_s;
@@ -51,7 +52,7 @@ CliResult run_ember(const std::vector<std::string>& args, const std::string& scr
   const std::string out = scratch_prefix + ".out", err = scratch_prefix + ".err";
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 0, stdin_path.c_str(), O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid = 0;

@@ -11,11 +11,12 @@ struct CliResult {
 };
 
 // Runs EMBER_BINARY_DIR/bin/ember with `args` (through the emulator in cross builds:
-// qemu-user cannot exec a foreign binary itself), stdin /dev/null, stdout and stderr
+// qemu-user cannot exec a foreign binary itself), stdin from `stdin_path`, stdout and stderr
 // captured in `scratch_prefix`.out / .err (removed afterwards), EMBER_LOG removed
 // from the environment so stderr is exactly what the command prints. Kills the
 // child and fails the test after `timeout_s` seconds.
-CliResult run_ember(const std::vector<std::string>& args, const std::string& scratch_prefix, int timeout_s = 60);
+CliResult run_ember(const std::vector<std::string>& args, const std::string& scratch_prefix, int timeout_s = 60,
+                    const std::string& stdin_path = "/dev/null");
 
 // True when s is exactly one non-empty line ending in '\n' (how every error is printed).
 inline bool one_line(const std::string& s) {
