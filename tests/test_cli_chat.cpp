@@ -10,9 +10,6 @@
 // is when a turn can evaluate only its new tokens; a test says so if that ever changes.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -31,8 +28,6 @@
 #include "loader/gguf_writer.h"
 #include "support/fixtures.h"
 #include "support/run_ember.h"
-
-extern char** environ;
 
 namespace ember {
 namespace {
@@ -307,38 +302,16 @@ TEST_F(ChatCli, CtrlCStopsTheReplyNotTheConversation) {
   const std::string model = synth(kGemma3);
   const std::string in = input(std::string(kMessages[0]) + "\n" + kMessages[1] + "\n");
   const std::string out = path("sig.out"), err = path("sig.err");
-  std::vector<std::string> args = {EMBER_BINARY_DIR "/bin/ember", "chat", "-t", "1", "-m", model, "--verbose",
-                                   "--temp", "0", "-n", "-1"};
-#ifdef EMBER_TEST_EMULATOR
-  GTEST_SKIP() << "signals are checked natively";
-#endif
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, in.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
+  const std::vector<std::string> args = {"chat", "-t", "1", "-m", model, "--verbose", "--temp", "0", "-n", "-1"};
+  const int pid = testing::spawn_ember(args, in, out, err);
+  ASSERT_GT(pid, 0);
   // Once the first reply streams, the handler is installed: interrupt it.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::filesystem::file_size(out) == 0 && std::chrono::steady_clock::now() < deadline)
+  std::error_code ec;
+  while ((std::filesystem::file_size(out, ec) == 0 || ec) && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ::kill(pid, SIGINT);
-  int status = 0;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      FAIL() << "timeout";
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ASSERT_TRUE(WIFEXITED(status)) << status;
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(testing::wait_ember(pid, 60, args), 0);
   std::ifstream ef(err);
   const std::string e((std::istreambuf_iterator<char>(ef)), {});
   const std::vector<TurnLine> turns = turn_lines(e);
