@@ -245,7 +245,11 @@ int cmd_chat(const Args& args) {
     return kExitRuntime;
   }
   session.SetSystem(o.system);
-  if (o.verbose) print_end_of_turn(model.get(), session.end_of_turn_tokens());
+  if (o.verbose) {
+    std::fprintf(stderr, "ember chat: context %d tokens, seed %llu\n", n_ctx,
+                 static_cast<unsigned long long>(o.sampling.seed));
+    print_end_of_turn(model.get(), session.end_of_turn_tokens());
+  }
 
   // Ctrl-C interrupts the reply (the callback sees the flag) or the read (EINTR: no SA_RESTART).
   struct sigaction sa {}, old_sa{};
