@@ -14,6 +14,7 @@ int cmd_run(const Args& args);
 int cmd_chat(const Args& args);
 int cmd_logits(const Args& args);
 int cmd_tokenize(const Args& args);
+int cmd_template(const Args& args);
 int cmd_call(const Args& args);
 int cmd_eval_calls(const Args& args);
 int cmd_quantize(const Args& args);

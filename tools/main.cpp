@@ -35,6 +35,7 @@ constexpr Command kCommands[] = {
     {"chat", "chat with an instruct model through its chat template", cmd_chat},
     {"logits", "write the logits of a token sequence to a float32 file", cmd_logits},
     {"tokenize", "print the token ids and pieces of a text", cmd_tokenize},
+    {"template", "print the prompt a chat template makes of a conversation", cmd_template},
     {"call", "ask a function-calling model for a call, printed as JSON", cmd_call},
     {"eval-calls", "accuracy, latency and tokens per call over a query set", cmd_eval_calls},
     {"quantize", "convert a GGUF model to q8_0, q4_0, q4_k_m, f16, bf16 or f32", cmd_quantize},

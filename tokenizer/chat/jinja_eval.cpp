@@ -2,6 +2,7 @@
 // jinja_expr.cpp, filters, tests and methods in jinja_filters.cpp.
 #include "tokenizer/chat/jinja_eval.h"
 
+#include <cmath>
 #include <ctime>
 
 #include "tokenizer/chat/jinja_evaluator.h"
@@ -15,8 +16,14 @@ Status RuntimeError(int line, const std::string& what, bool unsupported) {
 
 Status CheckSize(size_t n, int line) {
   if (n <= kMaxOutputBytes) return Status::Ok();
-  return Status(Code::kOutOfRange, "chat template: line " + std::to_string(line) + ": a value or the output exceeds " +
-                                       std::to_string(kMaxOutputBytes) + " bytes (items)");
+  return Status(Code::kOutOfRange, "chat template: line " + std::to_string(line) + ": a string or the output exceeds " +
+                                       std::to_string(kMaxOutputBytes) + " bytes");
+}
+
+Status CheckItems(size_t n, int line) {
+  if (n <= kMaxListItems) return Status::Ok();
+  return Status(Code::kOutOfRange, "chat template: line " + std::to_string(line) + ": a list exceeds " +
+                                       std::to_string(kMaxListItems) + " items");
 }
 
 const Value* CallArgs::Get(size_t i, const char* name) const {
@@ -50,10 +57,10 @@ Status Range(const CallArgs& a, Value* out) {
   }
   if (step == 0) return RuntimeError(a.line, "range() step must not be zero");
   // Item count without overflow: start, stop and step are int64.
-  long double span = step > 0 ? static_cast<long double>(stop) - start : static_cast<long double>(start) - stop;
-  long double count = span <= 0 ? 0 : (span + (step > 0 ? step : -step) - 1) / (step > 0 ? step : -step);
-  if (count > kMaxRange)
-    return RuntimeError(a.line, "range() of more than " + std::to_string(kMaxRange) + " items");
+  const long double span = step > 0 ? static_cast<long double>(stop) - start : static_cast<long double>(start) - stop;
+  const long double stride = step > 0 ? static_cast<long double>(step) : -static_cast<long double>(step);
+  const long double count = span <= 0 ? 0 : std::ceil(span / stride);
+  if (count > kMaxListItems) return CheckItems(kMaxListItems + 1, a.line);
   ValueList items;
   for (int64_t i = 0, v = start; i < static_cast<int64_t>(count); ++i, v += step) items.push_back(Value::Int(v));
   *out = Value::List(std::move(items));
@@ -102,7 +109,7 @@ ValueDict Globals(const ValueDict& vars) {
 
 }  // namespace
 
-Evaluator::Evaluator(const ValueDict& vars) {
+Evaluator::Evaluator(const ValueDict& vars) : string_bytes_at_start_(StringBytesMade()) {
   frames_.emplace_back();
   for (auto& [k, v] : Globals(vars).items) frames_[0].vars[k] = v;
   frames_.emplace_back();  // the template's top level
@@ -119,8 +126,15 @@ Value Evaluator::Lookup(const std::string& name) const {
 
 void Evaluator::Assign(const std::string& name, Value v) { frames_.back().vars[name] = std::move(v); }
 
+Status Evaluator::CheckWork(int line) const {
+  if (StringBytesMade() - string_bytes_at_start_ <= kMaxStringWork) return Status::Ok();
+  return Status(Code::kOutOfRange, "chat template: line " + std::to_string(line) + ": more than " +
+                                       std::to_string(kMaxStringWork) + " bytes of strings made");
+}
+
 Status Evaluator::Emit(std::string_view s, int line) {
   EMBER_RETURN_IF_ERROR(CheckSize(out_.size() + s.size(), line));
+  EMBER_RETURN_IF_ERROR(CheckWork(line));
   out_.append(s);
   return Status::Ok();
 }
@@ -256,7 +270,9 @@ Status Evaluator::RenderFor(const Node& n) {
   }
   for (size_t i = 0; i < items.size(); ++i) {
     if (++iterations_ > kMaxLoopIterations)
-      return RuntimeError(n.line, "more than " + std::to_string(kMaxLoopIterations) + " loop iterations");
+      return Status(Code::kOutOfRange, "chat template: line " + std::to_string(n.line) + ": more than " +
+                                           std::to_string(kMaxLoopIterations) + " loop iterations");
+    EMBER_RETURN_IF_ERROR(CheckWork(n.line));
     frames_.emplace_back();
     Status st = BindTargets(n.targets, items[i], n.line);
     if (st.ok()) {
@@ -287,10 +303,12 @@ Status Evaluator::RenderSet(const Node& n) {
 Status Evaluator::CallMacro(const Callable& c, const CallArgs& args, Value* out) {
   const Node& m = *c.macro;
   if (call_depth_ >= kMaxCallDepth)
-    return RuntimeError(args.line, "macro calls nested deeper than " + std::to_string(kMaxCallDepth));
+    return Status(Code::kOutOfRange, "chat template: line " + std::to_string(args.line) +
+                                         ": macro calls nested deeper than " + std::to_string(kMaxCallDepth));
   if (args.positional.size() > m.params.size())
     return RuntimeError(args.line, "macro '" + m.text + "' takes " + std::to_string(m.params.size()) +
                                        " arguments, " + std::to_string(args.positional.size()) + " given");
+  EMBER_RETURN_IF_ERROR(CheckWork(args.line));
   frames_.emplace_back();
   frames_.back().macro_barrier = true;
   Status st;

@@ -13,8 +13,10 @@
 // range(...), namespace(...), dict(...).
 //
 // Caps, so that hostile templates stay bounded (each exceeded cap is an error naming it):
-// output kMaxOutputBytes, any one string or list kMaxOutputBytes, kMaxLoopIterations loop
-// iterations in total, kMaxCallDepth nested macro calls, range() of kMaxRange items.
+// output and any one string kMaxOutputBytes, any one list kMaxListItems (range() too),
+// kMaxLoopIterations loop iterations in total, kMaxCallDepth nested macro calls, and
+// kMaxStringWork bytes of strings made in all (checked at every output, loop iteration and
+// macro call), which bounds the time a render can take.
 // Errors carry the template line: "chat template: line L: ...".
 #pragma once
 #include <cstdint>
@@ -33,7 +35,8 @@ namespace ember::jinja {
 constexpr size_t kMaxOutputBytes = 16u << 20;
 constexpr int64_t kMaxLoopIterations = 1'000'000;
 constexpr int kMaxCallDepth = 64;
-constexpr int64_t kMaxRange = 1'000'000;
+constexpr uint64_t kMaxStringWork = 256ull << 20;
+constexpr size_t kMaxListItems = 100'000;
 
 // Arguments of a call, a filter, a test or a method.
 struct CallArgs {
@@ -62,8 +65,10 @@ Status ApplyTest(const std::string& name, const Value& input, const CallArgs& ar
 // obj.name(args) for the string, dict and list methods; *handled false when obj has no
 // method of that name.
 Status CallMethod(const Value& obj, const std::string& name, const CallArgs& args, Value* out, bool* handled);
-// Fails (InvalidArgument naming the cap) when a value of n bytes or items would exceed it.
+// OutOfRange naming the cap when a string (output) of n bytes would exceed kMaxOutputBytes.
 Status CheckSize(size_t n, int line);
+// The same for a list of n items and kMaxListItems.
+Status CheckItems(size_t n, int line);
 
 // Unsupported naming the filter or test and its line, for one the interpreter lacks.
 Status CheckSupported(const Body& body);

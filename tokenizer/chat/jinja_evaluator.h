@@ -34,6 +34,7 @@ class Evaluator {
   Status LoopItems(const Node& n, ValueList* items);
   Status BindTargets(const std::vector<std::string>& targets, const Value& item, int line);
   Status CallMacro(const Callable& c, const CallArgs& args, Value* out);
+  Status CheckWork(int line) const;
 
   // ---- expressions (jinja_expr.cpp) ----
   Status Eval(const Expr& e, Value* out);
@@ -53,6 +54,7 @@ class Evaluator {
   Flow flow_ = Flow::kNormal;
   int64_t iterations_ = 0;
   int call_depth_ = 0;
+  uint64_t string_bytes_at_start_ = 0;  // StringBytesMade() when the render began
 };
 
 // The items `for` visits in v: a list's items, a dict's keys, a string's code points;

@@ -17,7 +17,7 @@ Status Iterate(const Value& v, int line, ValueList* out) {
     case Value::Kind::kString:
       for (std::string& cp : SplitCodePoints(v.str())) out->push_back(Value::String(std::move(cp)));
       return Status::Ok();
-    default: return RuntimeError(line, std::string("cannot iterate over a ") + KindName(v));
+    default: return RuntimeError(line, std::string("cannot iterate over a value of type ") + KindName(v));
   }
 }
 
@@ -243,7 +243,9 @@ Status TypeError(const std::string& op, const Value& a, const Value& b, int line
 Status Repeat(const Value& seq, int64_t times, int line, Value* out) {
   times = std::max<int64_t>(times, 0);
   size_t unit = seq.is_string() ? seq.str().size() : seq.list().size();
-  if (unit && static_cast<uint64_t>(times) > kMaxOutputBytes / unit) return CheckSize(kMaxOutputBytes + 1, line);
+  size_t cap = seq.is_string() ? kMaxOutputBytes : kMaxListItems;
+  if (unit && static_cast<uint64_t>(times) > cap / unit)
+    return seq.is_string() ? CheckSize(cap + 1, line) : CheckItems(cap + 1, line);
   if (seq.is_string()) {
     std::string s;
     for (int64_t i = 0; i < times; ++i) s += seq.str();
@@ -262,7 +264,7 @@ Status Concatenate(const Value& a, const Value& b, int line, Value* out) {
     *out = Value::String(a.str() + b.str());
     return Status::Ok();
   }
-  EMBER_RETURN_IF_ERROR(CheckSize(a.list().size() + b.list().size(), line));
+  EMBER_RETURN_IF_ERROR(CheckItems(a.list().size() + b.list().size(), line));
   ValueList l = a.list();
   l.insert(l.end(), b.list().begin(), b.list().end());
   *out = Value::List(std::move(l));
@@ -307,8 +309,11 @@ Status Arithmetic(const std::string& op, const Value& a, const Value& b, int lin
       *out = Value::Float(std::pow(static_cast<double>(x), static_cast<double>(y)));
       return Status::Ok();
     }
-    r = 1;
-    for (int64_t i = 0; i < y && !overflow; ++i) overflow = __builtin_mul_overflow(r, x, &r);
+    r = 1;  // by squaring: O(log y) steps whatever y is
+    for (int64_t base = x, e = y; e > 0 && !overflow; e >>= 1) {
+      if (e & 1) overflow = __builtin_mul_overflow(r, base, &r);
+      if (e > 1 && !overflow) overflow = __builtin_mul_overflow(base, base, &base);
+    }
   }
   if (overflow) return RuntimeError(line, "integer overflow in '" + op + "'");
   *out = Value::Int(r);

@@ -1,5 +1,6 @@
 // Filters, tests and methods of the Jinja interpreter (jinja_eval.h), one small function
 // each, found by name in a table.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -60,7 +61,7 @@ Status FToJson(const Value& in, const CallArgs& a, Value* out) {
   const Value* indent = a.Get(0, "indent");
   std::string s;
   Status st = ToJson(in, indent && indent->is_int() ? static_cast<int>(std::min<int64_t>(indent->as_int(), 64)) : -1, &s);
-  if (!st.ok()) return Fail(a, st.message());
+  if (!st.ok()) return Status(st.code(), "chat template: line " + std::to_string(a.line) + ": " + st.message());
   EMBER_RETURN_IF_ERROR(CheckSize(s.size(), a.line));
   *out = Value::String(std::move(s));
   return Status::Ok();
@@ -194,7 +195,16 @@ Status FReplace(const Value& in, const CallArgs& a, Value* out) {
   const std::string* old = OptString(a, 0, "old");
   const std::string* repl = OptString(a, 1, "new");
   if (!old || !repl) return Fail(a, "replace: needs two strings (old, new)");
-  std::string s = PyReplace(Text(in), *old, *repl, OptInt(a, 2, "count", -1));
+  const std::string text = Text(in);
+  const int64_t count = OptInt(a, 2, "count", -1);
+  // The result's size before building it: a small text can make a huge one.
+  uint64_t hits = old->empty() ? static_cast<uint64_t>(Length(Value::String(text))) + 1 : 0;
+  for (size_t at = text.find(*old); !old->empty() && at != std::string::npos; at = text.find(*old, at + old->size()))
+    ++hits;
+  if (count >= 0) hits = std::min<uint64_t>(hits, static_cast<uint64_t>(count));
+  if (repl->size() > old->size() && hits > kMaxOutputBytes / (repl->size() - old->size()))
+    return CheckSize(kMaxOutputBytes + 1, a.line);
+  std::string s = PyReplace(text, *old, *repl, count);
   EMBER_RETURN_IF_ERROR(CheckSize(s.size(), a.line));
   *out = Value::String(std::move(s));
   return Status::Ok();
@@ -218,13 +228,15 @@ Status FRound(const Value& in, const CallArgs& a, Value* out) {
 
 Status FIndent(const Value& in, const CallArgs& a, Value* out) {
   const Value* width = a.Get(0, "width");
-  std::string pad = width && width->is_string() ? width->str() : std::string(OptInt(a, 0, "width", 4), ' ');
+  const int64_t n = std::clamp<int64_t>(OptInt(a, 0, "width", 4), 0, 256);
+  std::string pad = width && width->is_string() ? width->str() : std::string(static_cast<size_t>(n), ' ');
   const Value* first = a.Get(1, "first");
   const Value* blank = a.Get(2, "blank");
   const std::string newline = "\n";
   std::vector<std::string> lines = PySplit(PyReplace(Text(in), "\r\n", "\n", -1), &newline, -1);
   std::string s;
   for (size_t i = 0; i < lines.size(); ++i) {
+    EMBER_RETURN_IF_ERROR(CheckSize(s.size() + pad.size() + lines[i].size(), a.line));
     if (i) s += '\n';
     if (i && (!lines[i].empty() || (blank && blank->Truthy()))) s += pad;
     s += lines[i];

@@ -63,6 +63,9 @@ class Parser {
   Status ParseConcat(ExprPtr* out);
   Status ParseMath2(ExprPtr* out);
   Status ParsePow(ExprPtr* out);
+  Status ParseFiltered(ExprPtr* out);
+  using Level = Status (Parser::*)(ExprPtr*);
+  Status ParseLeftAssoc(ExprPtr* out, Level next, std::initializer_list<const char*> ops);
   Status ParseUnary(ExprPtr* out, bool with_filter);
   Status ParsePrimary(ExprPtr* out);
   Status ParseSequence(const char* close, ExprPtr* out);
@@ -81,11 +84,22 @@ class Parser {
     e->name = std::move(name);
     return e;
   }
-  ExprPtr Binary(std::string op, ExprPtr a, ExprPtr b, int line) {
+  // *lhs = (*lhs op rhs).
+  Status Binary(std::string op, ExprPtr rhs, int line, ExprPtr* lhs) {
     ExprPtr e = Make(Expr::Kind::kBinary, line, std::move(op));
-    e->items.push_back(std::move(a));
-    e->items.push_back(std::move(b));
-    return e;
+    e->items.push_back(std::move(*lhs));
+    e->items.push_back(std::move(rhs));
+    *lhs = std::move(e);
+    return Deepen(lhs->get());
+  }
+  // Sets e's depth from its operands; chains such as 1 + 1 + ... or a.b.c... grow the
+  // tree without recursing in the parser, and evaluating them would.
+  Status Deepen(Expr* e) {
+    for (const ExprPtr& c : e->items)
+      if (c) e->depth = std::max(e->depth, c->depth + 1);
+    for (const Arg& a : e->args) e->depth = std::max(e->depth, a.value->depth + 1);
+    if (e->depth > kMaxExprDepth) return Fail("expression nested deeper than " + std::to_string(kMaxExprDepth));
+    return Status::Ok();
   }
   NodePtr MakeNode(Node::Kind kind, int line) {
     auto n = std::make_unique<Node>();
@@ -342,6 +356,7 @@ Status Parser::ParseFilterBlock(int line, Body* out) {
     ExprPtr outer;
     EMBER_RETURN_IF_ERROR(ParseFilter(std::move(n->expr), &outer));
     n->expr = std::move(outer);
+    EMBER_RETURN_IF_ERROR(Deepen(n->expr.get()));
   }
   EMBER_RETURN_IF_ERROR(ExpectBlockEnd("filter"));
   n->bodies.emplace_back();
@@ -369,7 +384,7 @@ Status Parser::ParseTuple(ExprPtr* out, bool with_cond) {
     list->items.push_back(std::move(item));
   }
   *out = std::move(list);
-  return Status::Ok();
+  return Deepen(out->get());
 }
 
 Status Parser::ParseExpr(ExprPtr* out, bool with_cond) {
@@ -387,33 +402,36 @@ Status Parser::ParseExpr(ExprPtr* out, bool with_cond) {
     e->items.push_back(std::move(*out));
     e->items.push_back(std::move(otherwise));
     *out = std::move(e);
+    EMBER_RETURN_IF_ERROR(Deepen(out->get()));
   }
   return Status::Ok();
 }
 
-Status Parser::ParseOr(ExprPtr* out) {
-  EMBER_RETURN_IF_ERROR(ParseAnd(out));
-  while (IsName("or")) {
-    const int line = Cur().line;
+// One left-associative level: next (op next)*, where op is one of `ops` (operators, or
+// keywords such as "or").
+Status Parser::ParseLeftAssoc(ExprPtr* out, Level next, std::initializer_list<const char*> ops) {
+  EMBER_RETURN_IF_ERROR((this->*next)(out));
+  while (true) {
+    const Token& t = Cur();
+    const char* op = nullptr;
+    for (const char* o : ops)
+      if ((t.kind == TokenKind::kOp || t.kind == TokenKind::kName) && t.text == o) op = o;
+    if (!op) return Status::Ok();
+    const int line = t.line;
     Skip();
     ExprPtr rhs;
-    EMBER_RETURN_IF_ERROR(ParseAnd(&rhs));
-    *out = Binary("or", std::move(*out), std::move(rhs), line);
+    EMBER_RETURN_IF_ERROR((this->*next)(&rhs));
+    EMBER_RETURN_IF_ERROR(Binary(op, std::move(rhs), line, out));
   }
-  return Status::Ok();
 }
 
-Status Parser::ParseAnd(ExprPtr* out) {
-  EMBER_RETURN_IF_ERROR(ParseNot(out));
-  while (IsName("and")) {
-    const int line = Cur().line;
-    Skip();
-    ExprPtr rhs;
-    EMBER_RETURN_IF_ERROR(ParseNot(&rhs));
-    *out = Binary("and", std::move(*out), std::move(rhs), line);
-  }
-  return Status::Ok();
-}
+Status Parser::ParseOr(ExprPtr* out) { return ParseLeftAssoc(out, &Parser::ParseAnd, {"or"}); }
+Status Parser::ParseAnd(ExprPtr* out) { return ParseLeftAssoc(out, &Parser::ParseNot, {"and"}); }
+Status Parser::ParseMath1(ExprPtr* out) { return ParseLeftAssoc(out, &Parser::ParseConcat, {"+", "-"}); }
+Status Parser::ParseConcat(ExprPtr* out) { return ParseLeftAssoc(out, &Parser::ParseMath2, {"~"}); }
+Status Parser::ParseMath2(ExprPtr* out) { return ParseLeftAssoc(out, &Parser::ParsePow, {"*", "/", "//", "%"}); }
+Status Parser::ParsePow(ExprPtr* out) { return ParseLeftAssoc(out, &Parser::ParseFiltered, {"**"}); }
+Status Parser::ParseFiltered(ExprPtr* out) { return ParseUnary(out, true); }
 
 Status Parser::ParseNot(ExprPtr* out) {
   if (!IsName("not")) return ParseCompare(out);
@@ -423,6 +441,7 @@ Status Parser::ParseNot(ExprPtr* out) {
   Skip();
   e->items.emplace_back();
   EMBER_RETURN_IF_ERROR(ParseNot(&e->items[0]));
+  EMBER_RETURN_IF_ERROR(Deepen(e.get()));
   *out = std::move(e);
   return Status::Ok();
 }
@@ -448,58 +467,8 @@ Status Parser::ParseCompare(ExprPtr* out) {
     }
     ExprPtr rhs;
     EMBER_RETURN_IF_ERROR(ParseMath1(&rhs));
-    *out = Binary(op, std::move(*out), std::move(rhs), line);
+    EMBER_RETURN_IF_ERROR(Binary(op, std::move(rhs), line, out));
   }
-}
-
-Status Parser::ParseMath1(ExprPtr* out) {
-  EMBER_RETURN_IF_ERROR(ParseConcat(out));
-  while (IsOp("+") || IsOp("-")) {
-    const int line = Cur().line;
-    std::string op = Cur().text;
-    Skip();
-    ExprPtr rhs;
-    EMBER_RETURN_IF_ERROR(ParseConcat(&rhs));
-    *out = Binary(op, std::move(*out), std::move(rhs), line);
-  }
-  return Status::Ok();
-}
-
-Status Parser::ParseConcat(ExprPtr* out) {
-  EMBER_RETURN_IF_ERROR(ParseMath2(out));
-  while (IsOp("~")) {
-    const int line = Cur().line;
-    Skip();
-    ExprPtr rhs;
-    EMBER_RETURN_IF_ERROR(ParseMath2(&rhs));
-    *out = Binary("~", std::move(*out), std::move(rhs), line);
-  }
-  return Status::Ok();
-}
-
-Status Parser::ParseMath2(ExprPtr* out) {
-  EMBER_RETURN_IF_ERROR(ParsePow(out));
-  while (IsOp("*") || IsOp("/") || IsOp("//") || IsOp("%")) {
-    const int line = Cur().line;
-    std::string op = Cur().text;
-    Skip();
-    ExprPtr rhs;
-    EMBER_RETURN_IF_ERROR(ParsePow(&rhs));
-    *out = Binary(op, std::move(*out), std::move(rhs), line);
-  }
-  return Status::Ok();
-}
-
-Status Parser::ParsePow(ExprPtr* out) {
-  EMBER_RETURN_IF_ERROR(ParseUnary(out, true));
-  while (IsOp("**")) {
-    const int line = Cur().line;
-    Skip();
-    ExprPtr rhs;
-    EMBER_RETURN_IF_ERROR(ParseUnary(&rhs, true));
-    *out = Binary("**", std::move(*out), std::move(rhs), line);
-  }
-  return Status::Ok();
 }
 
 Status Parser::ParseUnary(ExprPtr* out, bool with_filter) {
@@ -510,6 +479,7 @@ Status Parser::ParseUnary(ExprPtr* out, bool with_filter) {
     Skip();
     e->items.emplace_back();
     EMBER_RETURN_IF_ERROR(ParseUnary(&e->items[0], false));
+    EMBER_RETURN_IF_ERROR(Deepen(e.get()));
     *out = std::move(e);
   } else {
     EMBER_RETURN_IF_ERROR(ParsePrimary(out));
@@ -578,6 +548,7 @@ Status Parser::ParseSequence(const char* close, ExprPtr* out) {
     (*out)->items.push_back(std::move(item));
     if (!SkipOp(",")) break;
   }
+  EMBER_RETURN_IF_ERROR(Deepen(out->get()));
   return Expect(close);
 }
 
@@ -592,11 +563,13 @@ Status Parser::ParseDictLiteral(ExprPtr* out) {
     (*out)->items.push_back(std::move(value));
     if (!SkipOp(",")) break;
   }
+  EMBER_RETURN_IF_ERROR(Deepen(out->get()));
   return Expect("}");
 }
 
 Status Parser::ParsePostfix(ExprPtr* inout) {
   while (true) {
+    EMBER_RETURN_IF_ERROR(Deepen(inout->get()));
     const int line = Cur().line;
     if (SkipOp(".")) {
       if (Cur().kind == TokenKind::kInt) {  // x.0 is x[0]
@@ -653,6 +626,7 @@ Status Parser::ParseSubscript(ExprPtr* inout) {
 
 Status Parser::ParseFilterExpr(ExprPtr* inout) {
   while (true) {
+    EMBER_RETURN_IF_ERROR(Deepen(inout->get()));
     if (SkipOp("|")) {
       ExprPtr e;
       EMBER_RETURN_IF_ERROR(ParseFilter(std::move(*inout), &e));

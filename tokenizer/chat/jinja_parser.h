@@ -9,7 +9,9 @@
 // set (names, tuples, `ns.attr`, block form), macro, filter blocks, Hugging Face's
 // generation blocks. Anything else ({% include %}, {% call %}, {% raw %}, ...) is
 // Unsupported naming the statement and its line. Nesting (brackets, blocks) deeper than
-// kMaxNesting is BadFormat, so hostile input cannot exhaust the stack.
+// kMaxNesting and expression trees taller than kMaxExprDepth (long chains such as
+// 1 + 1 + ... or a|f|f|...) are BadFormat, so hostile input cannot exhaust the stack of the
+// parser, the evaluator or the tree's destructor.
 #pragma once
 #include <string_view>
 #include <vector>
@@ -20,7 +22,8 @@
 
 namespace ember::jinja {
 
-constexpr int kMaxNesting = 128;
+constexpr int kMaxNesting = 64;
+constexpr int kMaxExprDepth = 256;
 
 Status Parse(std::string_view source, Body* out);
 

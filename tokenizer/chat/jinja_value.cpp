@@ -25,9 +25,20 @@ void ValueDict::Set(std::string key, Value v) {
   items.emplace_back(std::move(key), std::move(v));
 }
 
+namespace {
+thread_local uint64_t t_string_bytes = 0;
+}
+
+uint64_t StringBytesMade() { return t_string_bytes; }
+
+const std::string& Value::str() const {
+  static const std::string kEmpty;
+  return s_ ? *s_ : kEmpty;
+}
+
 Value Value::Undefined(std::string name) {
   Value v;
-  v.s_ = std::move(name);
+  if (!name.empty()) v.s_ = std::make_shared<const std::string>(std::move(name));
   return v;
 }
 Value Value::None() {
@@ -56,7 +67,8 @@ Value Value::Float(double f) {
 Value Value::String(std::string s) {
   Value v;
   v.kind_ = Kind::kString;
-  v.s_ = std::move(s);
+  t_string_bytes += s.size();
+  v.s_ = std::make_shared<const std::string>(std::move(s));
   return v;
 }
 Value Value::List(ValueList items) {
@@ -90,7 +102,7 @@ bool Value::Truthy() const {
     case Kind::kBool: return b_;
     case Kind::kInt: return i_ != 0;
     case Kind::kFloat: return f_ != 0;
-    case Kind::kString: return !s_.empty();
+    case Kind::kString: return !str().empty();
     case Kind::kList: return !list_->empty();
     case Kind::kDict: return !dict_->items.empty();
     case Kind::kNamespace:
@@ -124,12 +136,12 @@ std::string FloatRepr(double f) {
   std::string out = neg ? "-" : "";
   if (exp >= 16 || exp < -4) {
     out += digits.substr(0, 1);
-    if (digits.size() > 1) out += "." + digits.substr(1);
+    if (digits.size() > 1) out.append(".").append(digits, 1, std::string::npos);
     char eb[16];
     std::snprintf(eb, sizeof eb, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
     return out + eb;
   }
-  if (exp < 0) return out + "0." + std::string(static_cast<size_t>(-exp - 1), '0') + digits;
+  if (exp < 0) return out.append("0.").append(static_cast<size_t>(-exp - 1), '0').append(digits);
   size_t int_len = static_cast<size_t>(exp) + 1;
   if (digits.size() <= int_len) return out + digits + std::string(int_len - digits.size(), '0') + ".0";
   return out + digits.substr(0, int_len) + "." + digits.substr(int_len);
@@ -166,12 +178,14 @@ std::string ReprContainer(const Value& v) {
   std::string out;
   if (v.is_list()) {
     out = "[";
-    for (size_t i = 0; i < v.list().size(); ++i) out += (i ? ", " : "") + Repr(v.list()[i]);
+    for (size_t i = 0; i < v.list().size() && out.size() <= kMaxReprBytes; ++i)
+      out += (i ? ", " : "") + Repr(v.list()[i]);
     return out + "]";
   }
   out = v.is_namespace() ? "<Namespace {" : "{";
   bool first = true;
   for (const auto& [k, item] : v.dict().items) {
+    if (out.size() > kMaxReprBytes) break;
     out += (first ? "" : ", ") + QuotePython(k) + ": " + Repr(item);
     first = false;
   }
@@ -229,6 +243,7 @@ Status JsonInto(const Value& v, int indent, int depth, std::string* out) {
   const size_t n = is_list ? v.list().size() : v.dict().items.size();
   out->push_back(is_list ? '[' : '{');
   for (size_t i = 0; i < n; ++i) {
+    if (out->size() > kMaxReprBytes) return Status(Code::kOutOfRange, "tojson: the text exceeds 16777216 bytes");
     if (i) *out += indent >= 0 ? "," : ", ";
     if (indent >= 0) Newline(indent, depth + 1, out);
     if (!is_list) *out += JsonQuote(v.dict().items[i].first) + ": ";

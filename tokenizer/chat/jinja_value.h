@@ -4,9 +4,13 @@
 // default Undefined: prints "", falsy, iterates as empty), None, bool, int, float, str,
 // list (tuples are lists), dict (string keys, insertion order, as JSON objects give),
 // namespace (a dict whose attributes `set ns.x = ...` may assign) and callables (macros and
-// the built-in functions). Lists and dicts share their storage when copied: templates
-// cannot mutate them (Hugging Face renders in an immutable sandbox); a namespace is the one
-// mutable object, and sharing is what makes `set ns.x` visible outside a loop.
+// the built-in functions). Strings, lists and dicts share their storage when copied:
+// templates cannot mutate them (Hugging Face renders in an immutable sandbox), and copies
+// stay cheap however large the value; a namespace is the one mutable object, and sharing is
+// what makes `set ns.x` visible outside a loop.
+//
+// Every string made is counted (StringBytesMade, per thread): the evaluator bounds the
+// total work of a render with it.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -19,6 +23,8 @@
 #include "core/status.h"
 
 namespace ember::jinja {
+
+constexpr size_t kMaxReprBytes = 16u << 20;
 
 class Value;
 using ValueList = std::vector<Value>;
@@ -64,7 +70,7 @@ class Value {
   bool as_bool() const { return b_; }
   int64_t as_int() const { return kind_ == Kind::kBool ? (b_ ? 1 : 0) : i_; }
   double as_float() const { return kind_ == Kind::kFloat ? f_ : static_cast<double>(as_int()); }
-  const std::string& str() const { return s_; }               // string; the name of an undefined
+  const std::string& str() const;  // string; the name of an undefined
   const ValueList& list() const { return *list_; }
   const ValueDict& dict() const { return *dict_; }            // dict or namespace
   ValueDict& namespace_dict() const { return *dict_; }        // namespaces only: mutable
@@ -79,13 +85,18 @@ class Value {
   bool b_ = false;
   int64_t i_ = 0;
   double f_ = 0;
-  std::string s_;
+  std::shared_ptr<const std::string> s_;
   std::shared_ptr<const ValueList> list_;
   std::shared_ptr<ValueDict> dict_;
   std::shared_ptr<const Callable> fn_;
 };
 
+// Bytes of all strings made by Value::String on this thread so far.
+uint64_t StringBytesMade();
+
 // Python's str(): what {{ v }} prints ("" for undefined, "None", "True", 1.5, [1, 'a']).
+// The text of a list or dict stops growing a little past kMaxReprBytes (the caller's
+// size check then fails), so printing a huge structure stays bounded.
 std::string ToString(const Value& v);
 // Python's repr() (strings quoted: what str() of a list prints for its items).
 std::string Repr(const Value& v);
