@@ -70,6 +70,8 @@ std::vector<std::string> lines_of(const std::string& s) {
   return v;
 }
 
+constexpr int kTimeout = 600;  // seconds per command
+
 class ChatCli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -114,7 +116,8 @@ class ChatCli : public ::testing::Test {
   Result chat(const std::vector<std::string>& args, const std::string& stdin_text = "") {
     std::vector<std::string> a = {"chat", "-t", "1"};
     a.insert(a.end(), args.begin(), args.end());
-    return testing::run_ember(a, path(".run"), 60, stdin_text.empty() ? "/dev/null" : input(stdin_text));
+    // Generous: a few seconds natively, a minute under qemu (262144-row output matrix).
+    return testing::run_ember(a, path(".run"), kTimeout, stdin_text.empty() ? "/dev/null" : input(stdin_text));
   }
 
   std::string dir_;
@@ -298,20 +301,22 @@ TEST_F(ChatCli, BadFlagsAndModelsAreOneLineErrors) {
 }
 
 // Ctrl-C stops the reply being generated and the conversation goes on with the next line.
+// A 64-token context bounds both replies (about 50 and 30 tokens): the first one is
+// interrupted long before it ends, the second one ends at the full context.
 TEST_F(ChatCli, CtrlCStopsTheReplyNotTheConversation) {
   const std::string model = synth(kGemma3);
   const std::string in = input(std::string(kMessages[0]) + "\n" + kMessages[1] + "\n");
   const std::string out = path("sig.out"), err = path("sig.err");
-  const std::vector<std::string> args = {"chat", "-t", "1", "-m", model, "--verbose", "--temp", "0", "-n", "-1"};
+  const std::vector<std::string> args = {"chat", "-t", "1", "-m", model, "--verbose", "--temp", "0", "-c", "64"};
   const int pid = testing::spawn_ember(args, in, out, err);
   ASSERT_GT(pid, 0);
   // Once the first reply streams, the handler is installed: interrupt it.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kTimeout);
   std::error_code ec;
   while ((std::filesystem::file_size(out, ec) == 0 || ec) && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ::kill(pid, SIGINT);
-  EXPECT_EQ(testing::wait_ember(pid, 60, args), 0);
+  EXPECT_EQ(testing::wait_ember(pid, kTimeout, args), 0);
   std::ifstream ef(err);
   const std::string e((std::istreambuf_iterator<char>(ef)), {});
   const std::vector<TurnLine> turns = turn_lines(e);
@@ -329,7 +334,7 @@ TEST_F(ChatCli, SynthVocabCopiesTheTokenizerAndIsDeterministic) {
   for (const std::string& out : {a, b}) {
     const Result r = testing::run_ember({"synth", "--preset", "tiny-gemma3", "--type", "q8_0", "--vocab", vocab, "-o",
                                          out, "-q", "-t", "1"},
-                                        path(".run"));
+                                        path(".run"), kTimeout);
     ASSERT_EQ(r.code, 0) << r.err;
   }
   EXPECT_TRUE(testing::read_file(a) == testing::read_file(b)) << "two runs wrote different bytes";
@@ -356,7 +361,8 @@ TEST_F(ChatCli, SynthVocabCopiesTheTokenizerAndIsDeterministic) {
   ASSERT_TRUE(w.Write(empty).ok());
   for (const std::string& bad : {empty, path("missing.gguf")}) {
     const Result r = testing::run_ember(
-        {"synth", "--preset", "tiny", "--type", "f32", "--vocab", bad, "-o", path("c.gguf"), "-q"}, path(".run"));
+        {"synth", "--preset", "tiny", "--type", "f32", "--vocab", bad, "-o", path("c.gguf"), "-q"}, path(".run"),
+        kTimeout);
     EXPECT_RUNTIME_ERROR(r, bad);
     EXPECT_FALSE(std::filesystem::exists(path("c.gguf")));
   }
