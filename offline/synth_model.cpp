@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <memory>
 #include <new>
 
 #include "ember/ember_tools.h"
@@ -233,6 +235,87 @@ void put_hyperparameters(const SynthPreset& p, GgufWriter* meta) {
   if (std::string_view(p.arch) == "phi3") meta->SetU32(a + "rope.scaling.original_context_length", p.n_ctx);
 }
 
+// Copies one metadata value with the writer's typed setters. Arrays of the element types
+// vocabularies hold (string, f32, i32, u32); any other array is Unsupported, naming the key.
+Status CopyValue(const std::string& key, const GgufValue& v, const GgufFile& src, GgufWriter* out) {
+  switch (v.type) {
+    case GgufType::kU8: out->SetU8(key, static_cast<uint8_t>(v.u)); return Status::Ok();
+    case GgufType::kI8: out->SetI8(key, static_cast<int8_t>(v.i)); return Status::Ok();
+    case GgufType::kU16: out->SetU16(key, static_cast<uint16_t>(v.u)); return Status::Ok();
+    case GgufType::kI16: out->SetI16(key, static_cast<int16_t>(v.i)); return Status::Ok();
+    case GgufType::kU32: out->SetU32(key, static_cast<uint32_t>(v.u)); return Status::Ok();
+    case GgufType::kI32: out->SetI32(key, static_cast<int32_t>(v.i)); return Status::Ok();
+    case GgufType::kU64: out->SetU64(key, v.u); return Status::Ok();
+    case GgufType::kI64: out->SetI64(key, v.i); return Status::Ok();
+    case GgufType::kF32: out->SetF32(key, static_cast<float>(v.f)); return Status::Ok();
+    case GgufType::kF64: out->SetF64(key, v.f); return Status::Ok();
+    case GgufType::kBool: out->SetBool(key, v.u != 0); return Status::Ok();
+    case GgufType::kString: out->SetString(key, std::string(v.str)); return Status::Ok();
+    case GgufType::kArray: break;
+  }
+  if (v.elem_type == GgufType::kString) {
+    out->SetStringArray(key, std::vector<std::string>(v.strings.begin(), v.strings.end()));
+  } else if (v.elem_type == GgufType::kF32) {
+    std::vector<float> a;
+    EMBER_RETURN_IF_ERROR(src.GetF32Array(key, &a));
+    out->SetF32Array(key, std::move(a));
+  } else if (v.elem_type == GgufType::kI32) {
+    std::vector<int32_t> a;
+    EMBER_RETURN_IF_ERROR(src.GetI32Array(key, &a));
+    out->SetI32Array(key, std::move(a));
+  } else if (v.elem_type == GgufType::kU32) {
+    std::vector<uint32_t> a(v.count);
+    if (v.count) std::memcpy(a.data(), v.elems, v.count * sizeof(uint32_t));  // GGUF is little-endian, as we are
+    out->SetU32Array(key, std::move(a));
+  } else {
+    return Unsupported("synth: " + src.path() + ": key " + key + " is an array of " +
+                       gguf_type_name(v.elem_type) + ", which synth does not copy");
+  }
+  return Status::Ok();
+}
+
+// --vocab: opens the file and reads its token count, which sets the shapes.
+Status OpenVocabulary(const std::string& path, std::unique_ptr<GgufFile>* out, int32_t* n_vocab) {
+  EMBER_RETURN_IF_ERROR(GgufFile::Open(path, out));
+  const GgufValue* tokens = (*out)->Find("tokenizer.ggml.tokens");
+  if (!tokens || tokens->type != GgufType::kArray || tokens->elem_type != GgufType::kString)
+    return NotFound("synth: " + path + " has no vocabulary (string array tokenizer.ggml.tokens)");
+  if (tokens->count < 1 || tokens->count > (1u << 24))
+    return InvalidArgument("synth: " + path + ": tokenizer.ggml.tokens has " + std::to_string(tokens->count) +
+                           " tokens (expected 1 .. 16777216)");
+  *n_vocab = static_cast<int32_t>(tokens->count);
+  return Status::Ok();
+}
+
+// Its tokenizer.* keys, in its order, and its file name.
+Status CopyVocabulary(const GgufFile& src, const std::string& path, GgufWriter* meta) {
+  for (const auto& [key, v] : src.metadata())
+    if (key.rfind("tokenizer.", 0) == 0) EMBER_RETURN_IF_ERROR(CopyValue(key, v, src, meta));
+  meta->SetString("ember.synth.vocab", std::filesystem::path(path).filename().string());
+  return Status::Ok();
+}
+
+// The synthetic vocabulary (synth_model.h) of the preset's size.
+void PutSynthVocabulary(const SynthPreset& p, const SynthLayout& layout, GgufWriter* meta) {
+  std::vector<std::string> tokens;
+  std::vector<float> scores;
+  std::vector<int32_t> types;
+  SynthVocab(p.n_vocab, &tokens, &scores, &types);
+  if (layout.required_token) {
+    tokens.back() = layout.required_token;
+    types.back() = 3;
+  }
+  meta->SetString("tokenizer.ggml.model", "llama");
+  meta->SetStringArray("tokenizer.ggml.tokens", std::move(tokens));
+  meta->SetF32Array("tokenizer.ggml.scores", std::move(scores));
+  meta->SetI32Array("tokenizer.ggml.token_type", std::move(types));
+  meta->SetU32("tokenizer.ggml.bos_token_id", 1);
+  meta->SetU32("tokenizer.ggml.eos_token_id", 2);
+  meta->SetU32("tokenizer.ggml.unknown_token_id", 0);
+  meta->SetBool("tokenizer.ggml.add_bos_token", true);
+  meta->SetBool("tokenizer.ggml.add_eos_token", false);
+}
+
 }  // namespace
 
 std::span<const SynthPreset> SynthPresets() { return kPresets; }
@@ -288,14 +371,19 @@ void SynthVocab(int32_t n_vocab, std::vector<std::string>* tokens, std::vector<f
 }
 
 Status SynthModel(const std::string& out_path, const SynthOptions& o) {
-  const SynthPreset* p = FindSynthPreset(o.preset);
-  if (!p) {
+  const SynthPreset* preset = FindSynthPreset(o.preset);
+  if (!preset) {
     std::string names;
     for (const SynthPreset& q : kPresets) names += std::string(names.empty() ? "" : ", ") + q.name;
     return InvalidArgument("unknown preset '" + o.preset + "' (expected one of: " + names + ")");
   }
-  const SynthLayout* layout = find_layout(p->arch);
-  if (!layout) return Internal(std::string("synth: no tensor layout for architecture ") + p->arch);
+  const SynthLayout* layout = find_layout(preset->arch);
+  if (!layout) return Internal(std::string("synth: no tensor layout for architecture ") + preset->arch);
+  // The vocabulary first: a --vocab file decides n_vocab, hence the shapes.
+  std::unique_ptr<GgufFile> vocab;
+  SynthPreset shapes = *preset;
+  if (!o.vocab_path.empty()) EMBER_RETURN_IF_ERROR(OpenVocabulary(o.vocab_path, &vocab, &shapes.n_vocab));
+  const SynthPreset* p = &shapes;
   const std::vector<SynthTensor> ts = tensors_of(*p, *layout);
 
   ModelFacts facts{p->n_layer, !p->tied, p->n_head, p->n_head_kv, p->arch, 0};
@@ -315,23 +403,8 @@ Status SynthModel(const std::string& out_path, const SynthOptions& o) {
   meta.SetU32("general.file_type", TargetInfo(o.target).file_type);
   meta.SetU32("general.quantization_version", 2);
   put_hyperparameters(*p, &meta);
-  std::vector<std::string> tokens;
-  std::vector<float> scores;
-  std::vector<int32_t> types;
-  SynthVocab(p->n_vocab, &tokens, &scores, &types);
-  if (layout->required_token) {
-    tokens.back() = layout->required_token;
-    types.back() = 3;
-  }
-  meta.SetString("tokenizer.ggml.model", "llama");
-  meta.SetStringArray("tokenizer.ggml.tokens", std::move(tokens));
-  meta.SetF32Array("tokenizer.ggml.scores", std::move(scores));
-  meta.SetI32Array("tokenizer.ggml.token_type", std::move(types));
-  meta.SetU32("tokenizer.ggml.bos_token_id", 1);
-  meta.SetU32("tokenizer.ggml.eos_token_id", 2);
-  meta.SetU32("tokenizer.ggml.unknown_token_id", 0);
-  meta.SetBool("tokenizer.ggml.add_bos_token", true);
-  meta.SetBool("tokenizer.ggml.add_eos_token", false);
+  if (vocab) EMBER_RETURN_IF_ERROR(CopyVocabulary(*vocab, o.vocab_path, &meta));
+  else PutSynthVocabulary(*p, *layout, &meta);
   meta.SetString("ember.synth.preset", p->name);
   meta.SetU64("ember.synth.seed", o.seed);
 
@@ -374,6 +447,7 @@ ember_synth_params ember_synth_default_params(void) {
   p.preset = "tiny";
   p.type = "f32";
   p.seed = 0;
+  p.vocab = nullptr;
   p.n_threads = 0;
   p.progress = nullptr;
   p.user = nullptr;
@@ -404,6 +478,7 @@ ember_status ember_synth_file(const char* out_path, const ember_synth_params* pa
     if (s.ok()) {
       o.seed = p.seed;
       o.n_threads = p.n_threads;
+      if (p.vocab) o.vocab_path = p.vocab;
       if (p.progress) {
         o.progress = [&p](int i, int n, const std::string& name, ember::DType t, const std::string& note) {
           return p.progress(i, n, name.c_str(), ember::dtype_name(t), note.c_str(), p.user) == 0;

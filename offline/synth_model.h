@@ -16,6 +16,13 @@
 // (bijective base-26 words, with and without the word-start mark; every piece's prefix
 // is a piece too, so BPE can build each one), scores -k for the k-th. bos 1, eos 2.
 //
+// With a vocabulary file (SynthOptions::vocab_path, `ember synth --vocab FILE.gguf`): every
+// tokenizer.* key of that GGUF (tokens, token_type, scores, merges, pre, the special ids,
+// add_bos_token, chat_template, ...) replaces the synthetic vocabulary, in that file's order,
+// and n_vocab (token_embd, output, vocab_size) is its token count: a model with a real
+// vocabulary and chat template, for tests. ember.synth.vocab records the file's name (not
+// its path, so the bytes do not depend on where it lies).
+//
 // Tensors per architecture as llama.cpp b10256 loads them: q/k/v biases (qwen2), QK-norm
 // (qwen3, gemma3), post-norms (gemma2, gemma3), fused attn_qkv and gate+up ffn_up (phi3),
 // rope_freqs computed as the Llama 3.1 converter does (llama3 presets). Biases are random
@@ -52,6 +59,7 @@ struct SynthOptions {
   std::string preset = "tiny";
   QuantTarget target = QuantTarget::kF32;
   uint64_t seed = 0;
+  std::string vocab_path;  // "": the synthetic vocabulary; else a GGUF whose tokenizer.* keys to copy
   int n_threads = 0;  // 0: every CPU we may run on
   ProgressFn progress;
 };

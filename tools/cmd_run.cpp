@@ -5,11 +5,8 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <exception>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -17,6 +14,7 @@
 #include "commands.h"
 #include "cmd_lora.h"
 #include "common.h"
+#include "sampling_flags.h"
 
 namespace ember::cli {
 namespace {
@@ -66,17 +64,6 @@ const char* stop_reason_name(ember_stop_reason r) {
   return "unknown";
 }
 
-uint64_t random_seed() {
-  try {
-    std::random_device rd;
-    return (static_cast<uint64_t>(rd()) << 32) ^ rd();
-  } catch (const std::exception&) {
-    // No entropy device: the clock and pid are enough for a sampling seed.
-    auto t = std::chrono::high_resolution_clock::now().time_since_epoch().count();
-    return static_cast<uint64_t>(t) * 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(::getpid());
-  }
-}
-
 double per_second(double count, double ms) { return ms > 0 ? count * 1000.0 / ms : 0.0; }
 
 // ---- options -------------------------------------------------------------------------
@@ -85,31 +72,10 @@ struct RunOptions {
   std::string model_path, prompt, prompt_file, template_file;
   std::vector<std::string> stops, lora_specs;
   int32_t n_predict = 128;
-  float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.0f;
-  float presence_penalty = 0.0f, frequency_penalty = 0.0f;
-  int32_t top_k = 40, repeat_last_n = 64, n_threads = 0, n_ctx = 0;
-  uint64_t seed = 0;
+  SamplingFlags sampling;
+  int32_t n_threads = 0, n_ctx = 0;
   bool reference = false, no_special = false, verbose = false, use_template = false;
 };
-
-void declare_sampling_flags(ArgParser& p, RunOptions& o) {
-  p.option("temp", 0, "T", &o.temp, "temperature; 0: greedy").range(0.0, 100.0);
-  p.option("top-k", 0, "K", &o.top_k, "keep the K most likely tokens; 0: off").range(0, 1 << 30);
-  p.option("top-p", 0, "P", &o.top_p, "nucleus sampling mass; 1: off").range(0.0, 1.0);
-  p.option("min-p", 0, "P", &o.min_p, "drop tokens below P x the top probability; 0: off")
-      .range(0.0, 1.0);
-  p.option("repeat-penalty", 0, "R", &o.repeat_penalty, "penalty of repeated tokens; 1: off")
-      .range(0.0, 100.0, /*lo_open=*/true);
-  p.option("repeat-last-n", 0, "N", &o.repeat_last_n,
-           "tokens the penalties look back; 0: none, -1: the context size")
-      .range(-1, 1 << 24);
-  p.option("presence-penalty", 0, "P", &o.presence_penalty, "presence penalty; 0: off")
-      .range(-2.0, 2.0);
-  p.option("frequency-penalty", 0, "P", &o.frequency_penalty, "frequency penalty; 0: off")
-      .range(-2.0, 2.0);
-  p.option("seed", 's', "S", &o.seed, "sampling seed, for reproducible output")
-      .default_text("random, shown with --verbose");
-}
 
 void declare_flags(ArgParser& p, RunOptions& o) {
   p.option("model", 'm', "MODEL", &o.model_path, "model file (GGUF)").required();
@@ -119,7 +85,7 @@ void declare_flags(ArgParser& p, RunOptions& o) {
   p.option("n-predict", 'n', "N", &o.n_predict,
            "tokens to generate; -1: until end of text or a full context")
       .range(-1, 1 << 30);
-  declare_sampling_flags(p, o);
+  declare_sampling_flags(p, o.sampling);
   p.option("threads", 't', "N", &o.n_threads, "threads; 0: all cores").range(0, 4096);
   p.option("lora", 0, "FILE[:SCALE]", &o.lora_specs, kLoraFlagHelp);
   p.option("ctx-size", 'c', "N", &o.n_ctx, "context size in tokens; 0: the model's")
@@ -212,16 +178,7 @@ bool tokenize_prompt(const RunOptions& o, const ember_model* model, int32_t ctx_
 // Sampling and stopping as the flags say; stop_ptrs must outlive the result.
 ember_generate_params generate_params(const RunOptions& o, int32_t ctx_size, std::vector<const char*>* stop_ptrs) {
   ember_generate_params gp = ember_generate_default_params();
-  gp.sampling = ember_sampling_default_params();
-  gp.sampling.temperature = o.temp;
-  gp.sampling.top_k = o.top_k;
-  gp.sampling.top_p = o.top_p;
-  gp.sampling.min_p = o.min_p;
-  gp.sampling.repeat_penalty = o.repeat_penalty;
-  gp.sampling.repeat_last_n = o.repeat_last_n < 0 ? ctx_size : o.repeat_last_n;
-  gp.sampling.presence_penalty = o.presence_penalty;
-  gp.sampling.frequency_penalty = o.frequency_penalty;
-  gp.sampling.seed = o.seed;
+  gp.sampling = sampling_params(o.sampling, ctx_size);
   gp.max_tokens = o.n_predict < 0 ? 0 : o.n_predict;
   for (const std::string& s : o.stops) stop_ptrs->push_back(s.c_str());
   gp.stop_strings = stop_ptrs->empty() ? nullptr : stop_ptrs->data();
@@ -242,12 +199,13 @@ void print_settings(const RunOptions& o, const ember_model_info& info, const emb
   std::fprintf(stderr, "ember run: context %d tokens (%.1f MiB), threads %s\n", ember_context_n_ctx(ctx),
                ember_context_bytes(ctx) / 1048576.0,
                o.n_threads ? std::to_string(o.n_threads).c_str() : "all cores");
-  std::fprintf(stderr, "ember run: seed %llu\n", static_cast<unsigned long long>(o.seed));
+  const SamplingFlags& s = o.sampling;
+  std::fprintf(stderr, "ember run: seed %llu\n", static_cast<unsigned long long>(s.seed));
   std::fprintf(stderr,
                "ember run: sampling temp %g, top-k %d, top-p %g, min-p %g, repeat-penalty %g "
                "(last %d), presence %g, frequency %g; max tokens %s\n",
-               o.temp, o.top_k, o.top_p, o.min_p, o.repeat_penalty, gp.sampling.repeat_last_n,
-               o.presence_penalty, o.frequency_penalty,
+               s.temp, s.top_k, s.top_p, s.min_p, s.repeat_penalty, gp.sampling.repeat_last_n,
+               s.presence_penalty, s.frequency_penalty,
                o.n_predict < 0 ? "unlimited" : std::to_string(o.n_predict).c_str());
   std::fprintf(stderr, "ember run: prompt %zu tokens\n", n_prompt);
 }
@@ -297,7 +255,7 @@ int cmd_run(const Args& args) {
   if (int rc = p.parse(args); rc != kContinue) return rc;
   if (int rc = check_options(p, o); rc != kContinue) return rc;
   if (p.seen("file") && !read_prompt_file(o.prompt_file, &o.prompt)) return kExitRuntime;
-  if (!p.seen("seed")) o.seed = random_seed();
+  if (!p.seen("seed")) o.sampling.seed = random_seed();
 
   setup_logging(o.verbose);
   ModelPtr model = load_model("run", o.model_path);

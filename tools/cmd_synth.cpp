@@ -1,6 +1,7 @@
-// ember synth --preset NAME --type TYPE -o FILE [--seed S]: writes a model with the
-// exact shapes of a real one (llama/gemma), random N(0, 1/fan_in) weights and a valid
-// SentencePiece vocabulary, for benchmarks without downloads. Through the C API only
+// ember synth --preset NAME --type TYPE -o FILE [--seed S] [--vocab FILE.gguf]: writes a
+// model with the exact shapes of a real one (llama/gemma), random N(0, 1/fan_in) weights and
+// a valid SentencePiece vocabulary (or the vocabulary and chat template of --vocab), for
+// benchmarks without downloads and tests. Through the C API only
 // (ember_synth_file); the design is in offline/synth_model.h.
 #include <sys/stat.h>
 
@@ -39,7 +40,7 @@ bool known(const std::string& v, const char* (*name)(int32_t), bool any_case) {
 }  // namespace
 
 int cmd_synth(const Args& args) {
-  std::string preset, type, out_path;
+  std::string preset, type, out_path, vocab;
   uint64_t seed = 0;
   int32_t n_threads = 0;
   bool list = false, verbose = false, quiet = false;
@@ -52,6 +53,9 @@ int cmd_synth(const Args& args) {
   p.option("type", 0, "TYPE", &type, "weight type: " + type_list());
   p.option("out", 'o', "FILE", &out_path, "output model (written via a temporary file + rename)");
   p.option("seed", 's', "S", &seed, "random seed; same preset, type and seed: same bytes");
+  p.option("vocab", 0, "FILE.gguf", &vocab,
+           "copy the tokenizer.* keys (vocabulary, merges, special ids, chat template) of this GGUF "
+           "(a vocab-only file will do) instead of the synthetic vocabulary; n_vocab follows it");
   p.option("threads", 't', "N", &n_threads, "threads; 0: all cores (the output is the same)").range(0, 4096);
   p.flag("list", 0, &list, "print the presets and exit");
   p.flag("verbose", 'v', &verbose, "one progress line per tensor even when stderr is not a terminal");
@@ -59,7 +63,8 @@ int cmd_synth(const Args& args) {
   p.epilog(
       "examples:\n"
       "  ember synth --preset tinyllama-1.1b --type q4_k_m -o tinyllama-synth.gguf\n"
-      "  ember synth --preset gemma-2b --type q8_0 -o gemma-synth.gguf --seed 7\n");
+      "  ember synth --preset gemma-2b --type q8_0 -o gemma-synth.gguf --seed 7\n"
+      "  ember synth --preset tiny-gemma3 --type q8_0 --vocab gemma3-vocab.gguf -o chat-test.gguf\n");
   if (int rc = p.parse(args); rc != kContinue) return rc;
   if (list) {
     for (int32_t i = 0; const char* n = ember_synth_preset_name(i); ++i)
@@ -83,6 +88,7 @@ int cmd_synth(const Args& args) {
     sp.preset = preset.c_str();
     sp.type = type.c_str();
     sp.seed = seed;
+    sp.vocab = vocab.empty() ? nullptr : vocab.c_str();
     sp.n_threads = n_threads;
     sp.progress = FileProgress::callback;
     sp.user = &progress;
@@ -97,8 +103,9 @@ int cmd_synth(const Args& args) {
     struct stat s;
     const unsigned long long size = ::stat(out_path.c_str(), &s) == 0 ? static_cast<unsigned long long>(s.st_size) : 0;
     const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("%s: %s %s, seed %llu, %s in %.1f s\n", out_path.c_str(), preset.c_str(), type.c_str(),
-                static_cast<unsigned long long>(seed), human_bytes(size).c_str(), sec);
+    const std::string with_vocab = vocab.empty() ? "" : ", vocabulary of " + vocab;
+    std::printf("%s: %s %s%s, seed %llu, %s in %.1f s\n", out_path.c_str(), preset.c_str(), type.c_str(),
+                with_vocab.c_str(), static_cast<unsigned long long>(seed), human_bytes(size).c_str(), sec);
   }
   return kExitOk;
 }

@@ -11,6 +11,7 @@ namespace ember::cli {
 using Args = std::vector<std::string>;
 
 int cmd_run(const Args& args);
+int cmd_chat(const Args& args);
 int cmd_logits(const Args& args);
 int cmd_tokenize(const Args& args);
 int cmd_template(const Args& args);

@@ -32,6 +32,7 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"run", "generate text from a prompt, streamed to stdout", cmd_run},
+    {"chat", "chat with an instruct model through its chat template", cmd_chat},
     {"logits", "write the logits of a token sequence to a float32 file", cmd_logits},
     {"tokenize", "print the token ids and pieces of a text", cmd_tokenize},
     {"template", "print the prompt a chat template makes of a conversation", cmd_template},

@@ -59,14 +59,18 @@ ember::GenerateParams to_cpp(const ember_generate_params& g) {
   return p;
 }
 
-ember_status run_generate(ember_context* ctx, const int32_t* ids, size_t n, const ember_generate_params* params,
-                          ember_generate_result* result) {
+// generate: ember::Generate (resets the context) or ember::GenerateContinue.
+using GenerateFn = ember::Status (*)(ember::Context&, const int32_t*, size_t, const ember::GenerateParams&,
+                                     const ember::TokenCallback&, ember::GenerateResult*);
+
+ember_status run_generate(GenerateFn generate, ember_context* ctx, const int32_t* ids, size_t n,
+                          const ember_generate_params* params, ember_generate_result* result) {
   ember_generate_params g = params ? *params : ember_generate_default_params();
   ember::TokenCallback cb;
   if (g.on_token)
     cb = [&g](int32_t id, std::string_view text) { return g.on_token(id, text.data(), text.size(), g.user) == 0; };
   ember::GenerateResult r;
-  ember::Status s = ember::Generate(*ctx->c, ids, n, to_cpp(g), cb, &r);
+  ember::Status s = generate(*ctx->c, ids, n, to_cpp(g), cb, &r);
   if (!s.ok()) return to_c(s);
   if (result) {
     result->n_prompt = r.n_prompt;
@@ -279,6 +283,10 @@ void ember_context_reset(ember_context* ctx) {
   });
 }
 
+ember_status ember_context_truncate(ember_context* ctx, int32_t n_past) {
+  return guard("ember_context_truncate", {{"ctx", ctx}}, [&] { return to_c(ctx->c->Truncate(n_past)); });
+}
+
 ember_status ember_eval(ember_context* ctx, const int32_t* ids, size_t n) {
   return guard("ember_eval", {{"ctx", ctx}}, [&] { return to_c(ctx->c->Eval(ids, n)); });
 }
@@ -309,7 +317,7 @@ ember_status ember_generate(ember_context* ctx, const char* prompt, const ember_
     std::vector<int32_t> ids;
     ember::Status s = t.Encode(prompt, t.add_bos(), /*parse_special=*/true, &ids);
     if (!s.ok()) return to_c(s);
-    return run_generate(ctx, ids.data(), ids.size(), params, result);
+    return run_generate(ember::Generate, ctx, ids.data(), ids.size(), params, result);
   });
 }
 
@@ -317,7 +325,15 @@ ember_status ember_generate_tokens(ember_context* ctx, const int32_t* prompt, si
                                    const ember_generate_params* params, ember_generate_result* result) {
   return guard("ember_generate_tokens", {{"ctx", ctx}}, [&]() -> ember_status {
     if (!prompt && n) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_generate_tokens: prompt is NULL with n > 0");
-    return run_generate(ctx, prompt, n, params, result);
+    return run_generate(ember::Generate, ctx, prompt, n, params, result);
+  });
+}
+
+ember_status ember_generate_continue(ember_context* ctx, const int32_t* ids, size_t n,
+                                     const ember_generate_params* params, ember_generate_result* result) {
+  return guard("ember_generate_continue", {{"ctx", ctx}}, [&]() -> ember_status {
+    if (!ids && n) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_generate_continue: ids is NULL with n > 0");
+    return run_generate(ember::GenerateContinue, ctx, ids, n, params, result);
   });
 }
 

@@ -34,8 +34,17 @@ struct GenerateParams {
       logits_filter;
 };
 
-// Called per generated token with the text it releases (possibly empty while a
-// partial stop string is held back). Return false to stop.
+// Called per generated token with the text it releases: possibly empty while a partial
+// stop string or an incomplete UTF-8 character is held back. Return false to stop.
+//
+// UTF-8: a token may end in the middle of a character (byte-level BPE tokens, and
+// SentencePiece's <0xF0>-style byte-fallback tokens spell one character over several
+// tokens), so the text released stops after the last complete character and the rest
+// waits for the next token. Bytes that can no longer become a valid character (a stray
+// continuation byte, a lead byte followed by a non-continuation byte, 0xC0/0xC1/0xF5..0xFF,
+// an overlong or surrogate prefix) are released as they are, as soon as that is known;
+// whatever is still held when generation ends is released as it is, by one last call
+// with the last token's id.
 using TokenCallback = std::function<bool(int32_t id, std::string_view text)>;
 
 struct GenerateResult {
@@ -49,5 +58,14 @@ struct GenerateResult {
 // Resets ctx, evaluates the prompt (an error if it does not fit) and generates.
 Status Generate(Context& ctx, const int32_t* prompt, size_t n_prompt, const GenerateParams& params,
                 const TokenCallback& on_token, GenerateResult* out);
+
+// The same without the reset: evaluates the prompt after the ctx.n_past() tokens already
+// in the cache (a conversation's earlier turns) and generates from there. The prompt must
+// not be empty (the first token is sampled from its last logits) and must leave room for
+// one more token; on such an error nothing is evaluated. The repetition penalties see this
+// call's prompt and output only (the context keeps no token ids). The last generated token
+// is sampled but not evaluated: the cache then holds n_past() + n_prompt + tokens - 1.
+Status GenerateContinue(Context& ctx, const int32_t* prompt, size_t n_prompt, const GenerateParams& params,
+                        const TokenCallback& on_token, GenerateResult* out);
 
 }  // namespace ember

@@ -138,6 +138,15 @@ Status Context::Eval(const int32_t* ids, size_t n) {
   return Status::Ok();
 }
 
+Status Context::Truncate(int32_t n_past) {
+  if (n_past < 0 || n_past > n_past_)
+    return InvalidArgument("truncate: n_past " + std::to_string(n_past) + " is outside [0, " +
+                           std::to_string(n_past_) + "] (the tokens in the cache)");
+  n_past_ = n_past;
+  n_logits_ = 0;
+  return Status::Ok();
+}
+
 const float* Context::logits(int32_t i) const {
   if (n_logits_ == 0) return nullptr;
   if (i < 0) i = n_logits_ - 1;

@@ -65,6 +65,10 @@ class Context {
   int32_t n_threads() const { return n_threads_; }
   int32_t n_vocab() const { return model_.config().n_vocab; }
   void Reset() { n_past_ = 0; n_logits_ = 0; }
+  // Keeps the first n_past tokens of the cache and forgets the rest (0 <= n_past <=
+  // n_past()), e.g. to re-evaluate a conversation from where it changed. The logits of
+  // the last Eval are dropped (they may belong to a forgotten token). Allocates nothing.
+  Status Truncate(int32_t n_past);
   const Model& model() const { return model_; }
   const kernels::Table& kernels() const { return *kt_; }
   uint64_t allocated_bytes() const { return allocated_bytes_; }

@@ -183,6 +183,10 @@ EMBER_API int32_t ember_context_n_ctx(const ember_context* ctx);
 EMBER_API int32_t ember_n_past(const ember_context* ctx);
 /* Forget all tokens (keeps allocations). */
 EMBER_API void ember_context_reset(ember_context* ctx);
+/* Drops the KV cache after the first n_past tokens (0 <= n_past <= ember_n_past, else
+ * EMBER_ERR_INVALID_ARGUMENT): a conversation that changed after token n_past is
+ * re-evaluated from there. The logits of the last eval are dropped with them. */
+EMBER_API ember_status ember_context_truncate(ember_context* ctx, int32_t n_past);
 
 /* Appends n tokens at position n_past (batched, in chunks of n_batch) and computes
  * logits: for every token when logits_all (then n <= n_batch), else for the last. */
@@ -206,8 +210,11 @@ typedef struct ember_sampling_params {
 } ember_sampling_params;
 
 /* Called with each generated token and the text it adds to the output (may be empty,
- * e.g. while a possible stop string is held back). Return non-zero to stop: generation
- * then ends normally (EMBER_OK) with stop_reason EMBER_STOP_CALLBACK. */
+ * e.g. while a possible stop string or an incomplete UTF-8 character is held back: text
+ * ends on a character boundary, a character split over several tokens comes with its
+ * last byte; bytes that can never become valid UTF-8 pass as they are, and whatever is
+ * held at the end comes in one last call). Return non-zero to stop: generation then ends
+ * normally (EMBER_OK) with stop_reason EMBER_STOP_CALLBACK. */
 typedef int (*ember_token_callback)(int32_t token, const char* text, size_t len, void* user);
 
 typedef enum ember_stop_reason {
@@ -254,6 +261,16 @@ EMBER_API ember_status ember_generate(ember_context* ctx, const char* prompt,
 EMBER_API ember_status ember_generate_tokens(ember_context* ctx, const int32_t* prompt, size_t n,
                                              const ember_generate_params* params,
                                              ember_generate_result* result);
+/* Like ember_generate_tokens but does not reset: evaluates prompt ids after the tokens already
+ * in the cache and generates from there (the KV cache keeps the conversation across turns).
+ * n >= 1 (the first token is sampled from the last prompt token's logits), and n_past + n
+ * must leave room for one more token (else EMBER_ERR_OUT_OF_RANGE, nothing evaluated).
+ * Penalties (repeat, presence, frequency) see this call's ids and output only. The last
+ * generated token is sampled but not evaluated: afterwards ember_n_past = before + n +
+ * n_generated - 1 (ember_eval it to keep it in the cache). result->n_prompt = n. */
+EMBER_API ember_status ember_generate_continue(ember_context* ctx, const int32_t* ids, size_t n,
+                                               const ember_generate_params* params,
+                                               ember_generate_result* result);
 
 /* ---- function calling (Octopus-style functional tokens) ------------------------
  *

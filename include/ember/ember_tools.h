@@ -62,6 +62,11 @@ typedef struct ember_synth_params {
   int32_t n_threads;                /* 0: all cores; the output does not depend on it */
   ember_progress_callback progress; /* NULL: none */
   void* user;
+  const char* vocab;                /* NULL (default): a synthetic SentencePiece vocabulary of the
+                                       preset's size; else a GGUF (e.g. a vocab-only file) whose
+                                       tokenizer.* keys (tokens, merges, ids, chat_template, ...)
+                                       are copied: n_vocab becomes its token count. Same bytes
+                                       for the same inputs. */
 } ember_synth_params;
 
 EMBER_API ember_synth_params ember_synth_default_params(void);

@@ -25,8 +25,8 @@ std::string slurp(const std::string& path) {
 
 }  // namespace
 
-CliResult run_ember(const std::vector<std::string>& args, const std::string& scratch_prefix, int timeout_s) {
-  CliResult r;
+int spawn_ember(const std::vector<std::string>& args, const std::string& stdin_path, const std::string& out_path,
+                const std::string& err_path) {
   const std::string bin = EMBER_BINARY_DIR "/bin/ember";
   std::vector<std::string> argv_s;
 #ifdef EMBER_TEST_EMULATOR
@@ -48,19 +48,22 @@ CliResult run_ember(const std::vector<std::string>& args, const std::string& scr
     if (std::strncmp(*e, "EMBER_LOG=", 10) != 0) envp.push_back(*e);
   envp.push_back(nullptr);
 
-  const std::string out = scratch_prefix + ".out", err = scratch_prefix + ".err";
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 0, stdin_path.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid = 0;
   int rc = posix_spawn(&pid, argv_s[0].c_str(), &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) {
     ADD_FAILURE() << "cannot run " << argv_s[0] << ": " << std::strerror(rc);
-    return r;
+    return -1;
   }
+  return pid;
+}
+
+int wait_ember(int pid, int timeout_s, const std::vector<std::string>& args) {
   int status = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   while (::waitpid(pid, &status, WNOHANG) == 0) {
@@ -72,7 +75,16 @@ CliResult run_ember(const std::vector<std::string>& args, const std::string& scr
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+CliResult run_ember(const std::vector<std::string>& args, const std::string& scratch_prefix, int timeout_s,
+                    const std::string& stdin_path) {
+  CliResult r;
+  const std::string out = scratch_prefix + ".out", err = scratch_prefix + ".err";
+  const int pid = spawn_ember(args, stdin_path, out, err);
+  if (pid < 0) return r;
+  r.code = wait_ember(pid, timeout_s, args);
   r.out = slurp(out);
   r.err = slurp(err);
   std::remove(out.c_str());

@@ -11,11 +11,20 @@ struct CliResult {
 };
 
 // Runs EMBER_BINARY_DIR/bin/ember with `args` (through the emulator in cross builds:
-// qemu-user cannot exec a foreign binary itself), stdin /dev/null, stdout and stderr
+// qemu-user cannot exec a foreign binary itself), stdin from `stdin_path`, stdout and stderr
 // captured in `scratch_prefix`.out / .err (removed afterwards), EMBER_LOG removed
 // from the environment so stderr is exactly what the command prints. Kills the
 // child and fails the test after `timeout_s` seconds.
-CliResult run_ember(const std::vector<std::string>& args, const std::string& scratch_prefix, int timeout_s = 60);
+CliResult run_ember(const std::vector<std::string>& args, const std::string& scratch_prefix, int timeout_s = 60,
+                    const std::string& stdin_path = "/dev/null");
+
+// run_ember in two steps, for a test that acts on the running command (e.g. sends it a
+// signal): spawn_ember starts it with stdout and stderr going to out_path and err_path
+// (-1 and a test failure when it cannot); wait_ember waits for it, kills it after
+// `timeout_s` seconds (a test failure), and returns the exit code as CliResult::code.
+int spawn_ember(const std::vector<std::string>& args, const std::string& stdin_path, const std::string& out_path,
+                const std::string& err_path);
+int wait_ember(int pid, int timeout_s, const std::vector<std::string>& args);
 
 // True when s is exactly one non-empty line ending in '\n' (how every error is printed).
 inline bool one_line(const std::string& s) {
