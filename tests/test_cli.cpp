@@ -403,9 +403,11 @@ TEST_F(Cli, TokenizeVocabOnlyGguf) {
   Result r = run({"tokenize", "-m", fixture("tokenizer/llama3-vocab.gguf"), "--special", "<|begin_of_text|>Hello\n"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "128000,128000,9906,198\n128000\t<|begin_of_text|>\n128000\t<|begin_of_text|>\n9906\tHello\n198\t\\n\n");
-  // Other commands need the weights: the missing tensor is named.
+  // Other commands need the weights: the error says the file is a vocabulary only.
   EXPECT_RUNTIME_ERROR(run({"run", "-m", fixture("tokenizer/memo260K-vocab.gguf"), "-p", "x", "-t", "1"}),
-                       "token_embd.weight");
+                       "has no tensors (a vocabulary-only GGUF)");
+  EXPECT_RUNTIME_ERROR(run({"chat", "-m", fixture("tokenizer/llama3-vocab.gguf"), "-p", "x", "-t", "1"}),
+                       "has no tensors (a vocabulary-only GGUF)");
 }
 
 // ---- logits ---------------------------------------------------------------------------

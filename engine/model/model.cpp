@@ -178,6 +178,9 @@ Status Model::BindWeights() {
   ModelConfig& c = config_;
   used_.assign(gguf_->tensors().size(), false);
   const GgufTensor* emb = gguf_->FindTensor("token_embd.weight");
+  if (gguf_->tensors().empty())  // what a user who passes a tokenizer file to `ember run` should read
+    return NotFound(gguf_->path() + ": the file has no tensors (a vocabulary-only GGUF): it can tokenize and "
+                    "render templates, not generate");
   if (!emb) return NotFound(gguf_->path() + ": tensor 'token_embd.weight' is missing");
   c.n_vocab = static_cast<int32_t>(emb->ne[1]);
   if (tokenizer_->n_vocab() > c.n_vocab)
