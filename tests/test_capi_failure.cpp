@@ -169,6 +169,24 @@ TEST(CapiFailure, ModelLoad) {
       });
 }
 
+// A byte-level BPE vocabulary (Llama 3's 128256 tokens and 280147 merges, PCRE2's
+// compiled pattern): hundreds of thousands of allocations, so sampled as the offline families.
+TEST(CapiFailure, BpeVocabularyLoad) {
+  const std::string path = fixture("tokenizer/llama3-vocab.gguf");
+  ember_model_params mp = ember_model_default_params();
+  mp.vocab_only = 1;
+  ember_model* m = nullptr;
+  fail_each_allocation(
+      "model load (BPE vocab)", [&] { return ember_model_load(path.c_str(), &mp, &m); },
+      [&](ember_status st) {
+        EXPECT_EQ(st == EMBER_OK, m != nullptr);
+        if (m) { EXPECT_EQ(ember_piece_to_token(m, "<|eot_id|>"), 128009); }
+        ember_model_free(m);
+        m = nullptr;
+      },
+      kOffline);
+}
+
 TEST(CapiFailure, TokenizeDetokenize) {
   Fixture f;
   ASSERT_TRUE(open(fixture(kStories), 64, &f));
@@ -230,6 +248,62 @@ TEST(CapiFailure, EvalAndGenerate) {
       [&](ember_status st) {
         if (st == EMBER_OK) { EXPECT_EQ(r.n_generated, 4); }
       });
+}
+
+// Continuing from the cache: each attempt starts from the same cached prompt.
+TEST(CapiFailure, GenerateContinueAndTruncate) {
+  Fixture f;
+  ASSERT_TRUE(open(fixture(kStories), 64, &f));
+  const std::vector<int32_t> prompt = {1, 403, 407, 261}, more = {378, 261};
+  ember_generate_params gp = ember_generate_default_params();
+  gp.max_tokens = 4;
+  gp.sampling.temperature = 0;
+  ember_generate_result r;
+  fail_each_allocation(
+      "generate continue",
+      [&] {
+        ember_status st = ember_context_truncate(f.ctx, 0);
+        if (st == EMBER_OK) st = ember_eval(f.ctx, prompt.data(), prompt.size());
+        if (st == EMBER_OK) st = ember_generate_continue(f.ctx, more.data(), more.size(), &gp, &r);
+        return st;
+      },
+      [&](ember_status st) {
+        if (st == EMBER_OK) { EXPECT_EQ(r.n_generated, 4); }
+      });
+}
+
+// Chat templates and a byte-level BPE vocabulary (Llama 3's, vocabulary only).
+TEST(CapiFailure, ChatTemplateAndBpeTokenize) {
+  ember_model_params mp = ember_model_default_params();
+  mp.vocab_only = 1;
+  ember_model* m = nullptr;
+  ASSERT_EQ(ember_model_load(fixture("tokenizer/llama3-vocab.gguf").c_str(), &mp, &m), EMBER_OK) << ember_last_error();
+  const ember_chat_message msgs[2] = {{"system", "Be brief."}, {"user", "Hello, world!"}};
+  std::vector<char> ref(4096), buf(4096);
+  size_t n_ref = 0, n = 0;
+  ASSERT_EQ(ember_chat_apply_template(m, nullptr, msgs, 2, 1, ref.data(), ref.size(), &n_ref), EMBER_OK);
+  fail_each_allocation(
+      "chat template", [&] { return ember_chat_apply_template(m, nullptr, msgs, 2, 1, buf.data(), buf.size(), &n); },
+      [&](ember_status st) {
+        if (st == EMBER_OK) { EXPECT_EQ(std::string(buf.data(), n), std::string(ref.data(), n_ref)); }
+      });
+  int32_t eot[8];
+  fail_each_allocation(
+      "end-of-turn tokens", [&] { return ember_chat_end_of_turn_tokens(m, nullptr, eot, 8, &n); },
+      [&](ember_status st) {
+        if (st == EMBER_OK) { EXPECT_EQ(std::vector<int32_t>(eot, eot + n), std::vector<int32_t>{128009}); }
+      });
+  const std::string text(ref.data(), n_ref);
+  std::vector<int32_t> ids_ref(256), ids(256);
+  size_t n_ids_ref = 0;
+  ASSERT_EQ(ember_tokenize(m, text.data(), text.size(), 0, 1, ids_ref.data(), ids_ref.size(), &n_ids_ref), EMBER_OK);
+  ids_ref.resize(n_ids_ref);
+  fail_each_allocation(
+      "tokenize (BPE)", [&] { return ember_tokenize(m, text.data(), text.size(), 0, 1, ids.data(), ids.size(), &n); },
+      [&](ember_status st) {
+        if (st == EMBER_OK) { EXPECT_EQ(std::vector<int32_t>(ids.begin(), ids.begin() + n), ids_ref); }
+      });
+  ember_model_free(m);
 }
 
 TEST(CapiFailure, FunctionsAndCall) {
