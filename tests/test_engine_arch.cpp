@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "engine/lora/lora.h"
 #include "engine/model/model.h"
 #include "support/fixtures.h"
@@ -335,6 +337,59 @@ TEST(ArchLora, FusedProjectionsAreRefused) {
   EXPECT_EQ(s.code(), Code::kUnsupported) << s.ToString();
   EXPECT_TRUE(contains(s.message(), "blk.0.attn_qkv.weight.lora_a")) << s.message();
   EXPECT_TRUE(contains(s.message(), "fused projection 'attn_qkv'")) << s.message();
+}
+
+// ---- context size and memory -------------------------------------------------------------
+
+std::unique_ptr<Loaded> with_training_context(uint32_t n) {
+  return load_edited("tiny-llama3-f32.gguf", {.keys = [n](GgufWriter& w) { w.SetU32("llama.context_length", n); }});
+}
+
+// A 131072-token training context (Llama 3.2) gets the 4096 default, a short one its own.
+TEST(ContextDefaults, TrainingContextCappedAt4096) {
+  for (const auto& [train, want] : {std::pair{131072u, 4096}, std::pair{4096u, 4096}, std::pair{300u, 300}}) {
+    auto l = with_training_context(train);
+    ASSERT_TRUE(l->status.ok()) << l->status.ToString();
+    std::unique_ptr<Context> ctx;
+    ContextParams cp;
+    cp.n_threads = 1;
+    ASSERT_TRUE(Context::Create(*l->model, cp, &ctx).ok());
+    EXPECT_EQ(ctx->n_ctx(), want) << "training context " << train;
+  }
+}
+
+// With less memory available than the weights and the context need, Create refuses in one
+// line naming the bytes; a meminfo without MemAvailable means no check.
+TEST(ContextDefaults, RefusedWhenTheSystemHasTooLittleMemory) {
+  auto l = with_training_context(131072);
+  ASSERT_TRUE(l->status.ok()) << l->status.ToString();
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("ember-meminfo-" + std::to_string(::getpid()))).string();
+  auto create = [&](const char* meminfo, int32_t n_ctx) {
+    if (std::FILE* f = std::fopen(path.c_str(), "w")) {
+      std::fputs(meminfo, f);
+      std::fclose(f);
+    }
+    setenv("EMBER_MEMINFO", path.c_str(), 1);
+    std::unique_ptr<Context> ctx;
+    ContextParams cp;
+    cp.n_ctx = n_ctx;
+    cp.n_threads = 1;
+    const Status st = Context::Create(*l->model, cp, &ctx);
+    unsetenv("EMBER_MEMINFO");
+    return st;
+  };
+  // tiny-llama3: 3 layers x 2 KV heads x (32 + 32) floats = 1.5 KiB per position, 12 MiB at
+  // 8192, plus its 2.9 MB of weights: more than 2 MiB, less than 64 GiB.
+  const Status low = create("MemTotal: 1000000 kB\nMemAvailable:    2048 kB\n", 8192);
+  EXPECT_EQ(low.code(), Code::kOutOfMemory);
+  EXPECT_TRUE(contains(low.message(), "are available; use a smaller context (-c)")) << low.message();
+  EXPECT_TRUE(contains(low.message(), "n_ctx 8192")) << low.message();
+  EXPECT_TRUE(contains(low.message(), "but only 2 MiB")) << low.message();
+  EXPECT_EQ(low.message().find('\n'), std::string::npos);
+  EXPECT_TRUE(create("MemAvailable: 67108864 kB\n", 8192).ok());
+  EXPECT_TRUE(create("MemTotal: 1000 kB\n", 8192).ok());  // no MemAvailable line: not checked
+  std::remove(path.c_str());
 }
 
 }  // namespace

@@ -137,7 +137,8 @@ void declare_flags(ArgParser& p, CallCommandOptions& o) {
   p.option("temp", 0, "T", &o.temp, "temperature; 0: greedy").range(0.0, 100.0);
   p.option("seed", 's', "S", &o.seed, "sampling seed (with --temp)");
   p.option("threads", 't', "N", &o.so.n_threads, "threads; 0: all cores").range(0, 4096);
-  p.option("ctx-size", 'c', "N", &o.so.n_ctx, "context size in tokens; 0: the model's").range(0, 1 << 24);
+  p.option("ctx-size", 'c', "N", &o.so.n_ctx, "context size in tokens; 0: the model's, at most 4096")
+      .range(0, 1 << 24);
   p.flag("reference", 0, &o.so.reference, "use the scalar reference kernels (slow; for checking)");
   p.flag("verbose", 'v', &o.verbose,
          "raw output, time to first token, latency, tokens generated and saved on stderr");

@@ -44,7 +44,8 @@ void declare_flags(ArgParser& p, ChatOptions& o) {
       .range(-1, 1 << 30);
   declare_sampling_flags(p, o.sampling);
   p.option("threads", 't', "N", &o.n_threads, "threads; 0: all cores").range(0, 4096);
-  p.option("ctx-size", 'c', "N", &o.n_ctx, "context size in tokens; 0: the model's").range(0, 1 << 24);
+  p.option("ctx-size", 'c', "N", &o.n_ctx, "context size in tokens; 0: the model's, at most 4096")
+      .range(0, 1 << 24);
   p.flag("reference", 0, &o.reference, "use the scalar reference kernels (slow; for checking)");
   p.flag("verbose", 'v', &o.verbose,
          "per turn on stderr: [turn N: prompt tokens evaluated K, cached C] and the reply's length "

@@ -88,7 +88,7 @@ void declare_flags(ArgParser& p, RunOptions& o) {
   declare_sampling_flags(p, o.sampling);
   p.option("threads", 't', "N", &o.n_threads, "threads; 0: all cores").range(0, 4096);
   p.option("lora", 0, "FILE[:SCALE]", &o.lora_specs, kLoraFlagHelp);
-  p.option("ctx-size", 'c', "N", &o.n_ctx, "context size in tokens; 0: the model's")
+  p.option("ctx-size", 'c', "N", &o.n_ctx, "context size in tokens; 0: the model's, at most 4096")
       .range(0, 1 << 24);
   p.option("stop", 0, "STRING", &o.stops,
            "stop when the output contains STRING (not printed); repeatable");

@@ -8,12 +8,32 @@
 #include <tuple>
 
 #include "core/log.h"
+#include "core/meminfo.h"
 #include "core/thread_pool.h"
 #include "quant/convert.h"
 
 namespace ember {
 
 Context::~Context() = default;
+
+namespace {
+
+// Refuses a context whose n_ctx-sized part (`ctx_bytes`) and the model's weights do not
+// fit the available memory, before anything is allocated: one line with the figures,
+// instead of an allocation that swaps the device to a halt or is killed. No check where
+// the system does not say what is available.
+Status CheckMemory(const Model& model, size_t n_ctx, uint64_t ctx_bytes) {
+  const std::optional<uint64_t> avail = AvailableMemoryBytes();
+  const uint64_t need = model.gguf().file_size() + ctx_bytes;
+  if (!avail || need <= *avail) return Status::Ok();
+  auto mib = [](uint64_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MiB"; };
+  std::string msg = "context: needs " + mib(need) + " (weights " + mib(model.gguf().file_size());
+  msg += ", KV cache and tables for n_ctx " + std::to_string(n_ctx) + ": " + mib(ctx_bytes) + ") but only ";
+  msg += mib(*avail) + " are available; use a smaller context (-c)";
+  return Status(Code::kOutOfMemory, msg);
+}
+
+}  // namespace
 
 Status Context::Create(const Model& model, const ContextParams& p, std::unique_ptr<Context>* out) {
   const ModelConfig& c = model.config();
@@ -22,7 +42,7 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
   if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0)
     return InvalidArgument("context: n_ctx, n_batch and n_threads must not be negative");
   std::unique_ptr<Context> ctx(new Context(model));
-  ctx->n_ctx_ = p.n_ctx > 0 ? p.n_ctx : c.n_ctx_train;
+  ctx->n_ctx_ = p.n_ctx > 0 ? p.n_ctx : std::min(c.n_ctx_train > 0 ? c.n_ctx_train : kDefaultContext, kDefaultContext);
   ctx->n_batch_ = p.n_batch > 0 ? std::min(p.n_batch, ctx->n_ctx_) : std::min(ctx->n_ctx_, 512);
   ctx->n_threads_ = p.n_threads > 0 ? p.n_threads : ThreadPool::DefaultThreads();
   ctx->logits_all_ = p.logits_all;
@@ -33,6 +53,9 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
   const size_t half = c.rope_dim / 2;
   try {
     ctx->PlanRope();
+    const size_t per_position = L * H * (c.head_dim + c.head_dim_v) + 2 * ctx->rope_params_.size() * half +
+                                static_cast<size_t>(ctx->n_threads_);  // K, V, cos, sin, scores
+    EMBER_RETURN_IF_ERROR(CheckMemory(model, T, T * per_position * sizeof(float)));
     ctx->k_cache_.assign(L * H * T * c.head_dim, 0.0f);
     ctx->v_cache_.assign(L * H * T * c.head_dim_v, 0.0f);
     ctx->rope_cos_.resize(ctx->rope_params_.size() * T * half);

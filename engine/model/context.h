@@ -34,8 +34,12 @@ class ProjectionDelta {
   }
 };
 
+// The context a caller gets without asking: a 131072-token training context (Llama 3.2)
+// would otherwise plan gigabytes of KV cache before the first token.
+constexpr int32_t kDefaultContext = 4096;
+
 struct ContextParams {
-  int32_t n_ctx = 0;        // 0: the model's training context
+  int32_t n_ctx = 0;        // 0: min(the model's training context, kDefaultContext)
   int32_t n_batch = 0;      // 0: min(n_ctx, 512)
   int32_t n_threads = 0;    // 0: all cores
   bool logits_all = false;  // keep logits of every token of an Eval (then n <= n_batch)
@@ -46,6 +50,8 @@ struct ContextParams {
 
 class Context {
  public:
+  // OutOfMemory, naming the bytes, when the weights and what n_ctx adds (KV cache, rotary
+  // tables, attention scores) exceed the system's available memory (core/meminfo.h).
   static Status Create(const Model& model, const ContextParams& params, std::unique_ptr<Context>* out);
   ~Context();
 

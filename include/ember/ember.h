@@ -149,7 +149,7 @@ EMBER_API ember_status ember_chat_end_of_turn_tokens(const ember_model* model, c
 /* ---- context: KV cache + scratch, allocated once ------------------------------ */
 
 typedef struct ember_context_params {
-  int32_t n_ctx;        /* tokens of KV cache; 0 = the model's training context */
+  int32_t n_ctx;        /* tokens of KV cache; 0 = the training context, at most 4096 */
   int32_t n_batch;      /* max tokens per forward pass; 0 = min(n_ctx, 512) */
   int32_t n_threads;    /* 0 = all cores */
   int logits_all;       /* 1: keep logits for every token of an eval (n <= n_batch) */
@@ -157,6 +157,9 @@ typedef struct ember_context_params {
 } ember_context_params;
 
 EMBER_API ember_context_params ember_context_default_params(void);
+/* params may be NULL (defaults). EMBER_ERR_OUT_OF_MEMORY, with the bytes needed and available
+ * in the message, when the weights and the context's KV cache exceed the system's available
+ * memory (MemAvailable) or the allocation fails. */
 EMBER_API ember_status ember_context_create(ember_model* model, const ember_context_params* params,
                                             ember_context** out);
 EMBER_API void ember_context_free(ember_context* ctx);
