@@ -29,15 +29,7 @@ using ember::capi::guard_value;
 using ember::capi::guard_void;
 using ember::capi::set_error;
 using ember::capi::to_c;
-
-ember_status copy_out(const void* src, size_t n, size_t elem, void* dst, size_t cap, size_t* n_out,
-                      const char* what) {
-  if (n_out) *n_out = n;
-  if (n > cap) return set_error(EMBER_ERR_OUT_OF_RANGE, std::string(what) + ": buffer holds " + std::to_string(cap) +
-                                                       " but " + std::to_string(n) + " are needed");
-  if (n) std::memcpy(dst, src, n * elem);
-  return EMBER_OK;
-}
+using ember::capi::copy_out;
 
 void log_trampoline(ember::LogLevel level, const char* msg, void* user) {
   auto* pair = static_cast<std::pair<ember_log_callback, void*>*>(user);
@@ -342,5 +334,15 @@ ember_status ember_generate_continue(ember_context* ctx, const int32_t* ids, siz
 // Bridge for C API sections in other files (engine/capi/c_api_internal.h).
 namespace ember::capi {
 const Model* model_of(const ember_model* m) { return m ? m->m.get() : nullptr; }
+
+ember_status copy_out(const void* src, size_t n, size_t elem, void* dst, size_t cap, size_t* n_out, const char* fn) {
+  if (n_out) *n_out = n;
+  if (n > cap)
+    return set_error(EMBER_ERR_OUT_OF_RANGE,
+                     std::string(fn) + ": buffer holds " + std::to_string(cap) + " but " + std::to_string(n) + " are needed");
+  if (n) std::memcpy(dst, src, n * elem);
+  return EMBER_OK;
+}
+
 Context* context_of(ember_context* c) { return c ? c->c.get() : nullptr; }
 }  // namespace ember::capi

@@ -4,7 +4,6 @@
 // GGUF metadata directly (tokenizer.chat_template, tokenizer.ggml.*_token_id and
 // tokenizer.ggml.tokens), so this works for any vocabulary the model loads with.
 #include <algorithm>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,15 +57,6 @@ ember::Status ResolveTemplate(const ember::Model& m, const char* tmpl, std::uniq
   return ember::ChatTemplate::Parse(tmpl, out);
 }
 
-ember_status CopyOut(const void* src, size_t n, size_t elem, void* dst, size_t cap, size_t* n_out, const char* fn) {
-  if (n_out) *n_out = n;
-  if (n > cap)
-    return set_error(EMBER_ERR_OUT_OF_RANGE, std::string(fn) + ": buffer holds " + std::to_string(cap) + " but " +
-                                                 std::to_string(n) + " are needed");
-  if (n) std::memcpy(dst, src, n * elem);
-  return EMBER_OK;
-}
-
 // The text a template writes right after an assistant message's content: rendered with
 // the content "B" and "C", it starts one byte after where the two renderings differ.
 ember::Status TextAfterAssistant(const ember::ChatTemplate& t, const ember::ChatTemplateVars& vars,
@@ -115,7 +105,7 @@ ember_status ember_chat_apply_template(const ember_model* model, const char* tmp
     std::string text;
     if (s.ok()) s = t->Render(msgs, add_generation_prompt != 0, VarsOf(m.gguf()), &text);
     if (!s.ok()) return to_c(s);
-    return CopyOut(text.data(), text.size(), 1, buf, cap, n_out, "ember_chat_apply_template");
+    return ember::capi::copy_out(text.data(), text.size(), 1, buf, cap, n_out, "ember_chat_apply_template");
   });
 }
 
@@ -138,6 +128,6 @@ ember_status ember_chat_end_of_turn_tokens(const ember_model* model, const char*
       if (int32_t id = FirstSpecialToken(m.tokenizer(), after); id >= 0) found.push_back(id);
     std::sort(found.begin(), found.end());
     found.erase(std::unique(found.begin(), found.end()), found.end());
-    return CopyOut(found.data(), found.size(), sizeof(int32_t), ids, cap, n_out, "ember_chat_end_of_turn_tokens");
+    return ember::capi::copy_out(found.data(), found.size(), sizeof(int32_t), ids, cap, n_out, "ember_chat_end_of_turn_tokens");
   });
 }

@@ -49,4 +49,8 @@ namespace ember::capi {
 const Model* model_of(const ember_model* m);          // nullptr for a null handle
 Context* context_of(ember_context* c);                // nullptr for a null handle
 
+// The API's buffer convention: *n_out = n (the elements needed), then the n elements of
+// `elem` bytes copied to dst when cap holds them, else EMBER_ERR_OUT_OF_RANGE naming `fn`.
+ember_status copy_out(const void* src, size_t n, size_t elem, void* dst, size_t cap, size_t* n_out, const char* fn);
+
 }  // namespace ember::capi
