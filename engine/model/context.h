@@ -43,6 +43,8 @@ struct ContextParams {
   int32_t n_batch = 0;      // 0: min(n_ctx, 512)
   int32_t n_threads = 0;    // 0: all cores
   bool logits_all = false;  // keep logits of every token of an Eval (then n <= n_batch)
+  // Cache types of keys and values (F32, F16 or Q8_0; engine/model/kv_cache.h).
+  DType type_k = DType::F16, type_v = DType::F16;
   // The one reference switch: every kernel from the scalar reference table. Its
   // default follows the environment (EMBER_REFERENCE=1).
   bool reference_kernels = kernels::reference_requested_by_env();
