@@ -170,6 +170,8 @@ Status Context::Truncate(int32_t n_past) {
   return Status::Ok();
 }
 
+bool Context::CanTruncate(int32_t n_past) const { return n_past >= 0 && n_past <= n_past_; }
+
 const float* Context::logits(int32_t i) const {
   if (n_logits_ == 0) return nullptr;
   if (i < 0) i = n_logits_ - 1;

@@ -8,6 +8,7 @@
 
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "engine/model/kv_cache.h"
 #include "engine/model/model.h"
 #include "kernels/kernels.h"
 
@@ -77,6 +78,13 @@ class Context {
   // n_past()), e.g. to re-evaluate a conversation from where it changed. The logits of
   // the last Eval are dropped (they may belong to a forgotten token). Allocates nothing.
   Status Truncate(int32_t n_past);
+  // Whether Truncate(n_past) can keep what the next Eval needs: a sliding-window layer's
+  // ring has overwritten positions that far back once more than a batch was evaluated
+  // after them (then the caller re-evaluates from 0).
+  bool CanTruncate(int32_t n_past) const;
+  // The cache: its types, cells and rows (engine/model/kv_cache.h).
+  const KvCache& kv_cache() const { return kv_; }
+  KvCache& kv_cache() { return kv_; }
   const Model& model() const { return model_; }
   const kernels::Table& kernels() const { return *kt_; }
   uint64_t allocated_bytes() const { return allocated_bytes_; }
@@ -146,6 +154,7 @@ class Context {
   std::vector<float> logits_;  // [logits_all ? n_batch : 1][n_vocab]
   std::vector<uint8_t> workspace_;  // matmul scratch for the widest matrix of a batch
   const ProjectionDelta* delta_ = nullptr;
+  KvCache kv_;  // not yet used by the forward pass (being wired in)
 };
 
 }  // namespace ember
