@@ -565,6 +565,23 @@ TEST_F(Cli, RunSeedIsReproducible) {
   EXPECT_NE(c.err.find("seed "), std::string::npos) << c.err;
 }
 
+// The first 40 tokens of memo260K's story fit a context of 48 either way: the same text
+// with --context-shift; past the full context, generation goes on only with it.
+TEST_F(Cli, RunContextShiftGoesOnPastAFullContext) {
+  std::vector<std::string> args = {"run", "-m", fixture("models/memo260K.gguf"), "-p", "Once upon a time",
+                                   "-n", "100", "-c", "48", "--temp", "0", "-t", "1", "-v"};
+  Result plain = run(args);
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  EXPECT_NE(plain.err.find("stop reason: context full"), std::string::npos) << plain.err;
+  args.insert(args.end(), {"--context-shift", "--keep", "-1"});
+  Result shifted = run(args);
+  ASSERT_EQ(shifted.code, 0) << shifted.err;
+  EXPECT_NE(shifted.err.find("stop reason: max tokens"), std::string::npos) << shifted.err;
+  EXPECT_NE(shifted.err.find("context shifts: "), std::string::npos) << shifted.err;
+  EXPECT_EQ(shifted.out.rfind(plain.out.substr(0, plain.out.size() / 2), 0), 0u) << shifted.out;
+  EXPECT_GT(shifted.out.size(), plain.out.size());
+}
+
 TEST_F(Cli, RunPromptLongerThanContext) {
   Result r = run({"run", "-m", fixture("models/memo260K.gguf"), "-p",
                   "Once upon a time there was a little girl", "-c", "4", "-t", "1"});

@@ -73,8 +73,8 @@ struct RunOptions {
   std::vector<std::string> stops, lora_specs;
   int32_t n_predict = 128;
   SamplingFlags sampling;
-  int32_t n_threads = 0, n_ctx = 0;
-  bool reference = false, no_special = false, verbose = false, use_template = false;
+  int32_t n_threads = 0, n_ctx = 0, n_keep = 0;
+  bool reference = false, no_special = false, verbose = false, use_template = false, context_shift = false;
 };
 
 void declare_flags(ArgParser& p, RunOptions& o) {
@@ -90,6 +90,9 @@ void declare_flags(ArgParser& p, RunOptions& o) {
   p.option("lora", 0, "FILE[:SCALE]", &o.lora_specs, kLoraFlagHelp);
   p.option("ctx-size", 'c', "N", &o.n_ctx, "context size in tokens; 0: the model's, at most 4096")
       .range(0, 1 << 24);
+  p.flag("context-shift", 0, &o.context_shift,
+         "when the context is full, forget half of the tokens after the first --keep and go on");
+  p.option("keep", 0, "N", &o.n_keep, "tokens of the prompt a context shift keeps; -1: all of it").range(-1, 1 << 24);
   p.option("stop", 0, "STRING", &o.stops,
            "stop when the output contains STRING (not printed); repeatable");
   p.flag("template", 0, &o.use_template,
@@ -180,6 +183,8 @@ ember_generate_params generate_params(const RunOptions& o, int32_t ctx_size, std
   ember_generate_params gp = ember_generate_default_params();
   gp.sampling = sampling_params(o.sampling, ctx_size);
   gp.max_tokens = o.n_predict < 0 ? 0 : o.n_predict;
+  gp.context_shift = o.context_shift;
+  gp.n_keep = o.n_keep;
   for (const std::string& s : o.stops) stop_ptrs->push_back(s.c_str());
   gp.stop_strings = stop_ptrs->empty() ? nullptr : stop_ptrs->data();
   gp.n_stop_strings = stop_ptrs->size();
@@ -231,6 +236,7 @@ int report_end(const RunOptions& o, const ember_generate_result& res, int32_t ct
     std::fprintf(stderr, "ember run: decode %d tokens in %.2f ms (%.1f tok/s)\n", res.n_generated,
                  res.decode_ms, per_second(res.n_generated, res.decode_ms));
     std::fprintf(stderr, "ember run: time to first token %.2f ms\n", res.ttft_ms);
+    if (res.n_shifts) std::fprintf(stderr, "ember run: context shifts: %d\n", res.n_shifts);
     std::fprintf(stderr, "ember run: stop reason: %s\n",
                  g_interrupted ? "interrupted" : stop_reason_name(res.stop_reason));
   } else if (res.stop_reason == EMBER_STOP_CONTEXT_FULL) {

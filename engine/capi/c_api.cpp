@@ -47,6 +47,8 @@ ember::GenerateParams to_cpp(const ember_generate_params& g) {
     if (g.stop_strings[i]) p.stop_strings.emplace_back(g.stop_strings[i]);
   p.stop_at_eos = g.stop_at_eos != 0;
   p.render_special = g.render_special != 0;
+  p.context_shift = g.context_shift != 0;
+  p.n_keep = g.n_keep;
   p.collect_text = false;  // the C API hands text out through the callback only
   return p;
 }
@@ -71,6 +73,7 @@ ember_status run_generate(GenerateFn generate, ember_context* ctx, const int32_t
     result->prefill_ms = r.prefill_ms;
     result->decode_ms = r.decode_ms;
     result->ttft_ms = r.ttft_ms;
+    result->n_shifts = r.n_shifts;
   }
   return EMBER_OK;
 }

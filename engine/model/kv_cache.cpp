@@ -100,6 +100,25 @@ void KvCache::Store(const kernels::Table& kt, int32_t layer, int32_t pos, const 
   }
 }
 
+void KvCache::MoveRows(int32_t layer, int32_t from, int32_t to, int32_t n) {
+  for (int32_t h = 0; h < n_head_kv_; ++h) {
+    std::memmove(k_row(layer, h, to), k_row(layer, h, from), static_cast<size_t>(n) * k_row_bytes_);
+    std::memmove(v_row(layer, h, to), v_row(layer, h, from), static_cast<size_t>(n) * v_row_bytes_);
+  }
+}
+
+// The content of cell x moves to cell (x - d) mod cells: position p's row lands where
+// position p - d belongs.
+void KvCache::RotateRing(int32_t layer, int32_t d) {
+  const size_t c = static_cast<size_t>(cells(layer)), shift = static_cast<size_t>(d) % c;
+  for (int32_t h = 0; h < n_head_kv_; ++h) {
+    uint8_t* k = k_row(layer, h, 0);
+    uint8_t* v = v_row(layer, h, 0);
+    std::rotate(k, k + shift * k_row_bytes_, k + c * k_row_bytes_);
+    std::rotate(v, v + shift * v_row_bytes_, v + c * v_row_bytes_);
+  }
+}
+
 uint64_t KvCache::bytes_per_position() const {
   uint64_t b = 0;
   for (int32_t l = 0; l < n_layer(); ++l)

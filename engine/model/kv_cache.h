@@ -72,6 +72,11 @@ class KvCache {
   // Writes floats as a stored row.
   static void FromFloat(const kernels::Table& kt, DType t, const float* in, uint8_t* row, size_t n);
 
+  // Context shift: positions [from, from + n) of a full layer move to [to, to + n), to < from.
+  void MoveRows(int32_t layer, int32_t from, int32_t to, int32_t n);
+  // Context shift on a ring layer: every position p it holds becomes p - d (cells rotate).
+  void RotateRing(int32_t layer, int32_t d);
+
   uint64_t bytes() const { return k_.size() + v_.size(); }
   // Bytes one more position of context adds (the full layers' K and V rows).
   uint64_t bytes_per_position() const;

@@ -241,6 +241,10 @@ typedef struct ember_generate_params {
   int render_special;              /* control tokens appear in the text; default 0 */
   ember_token_callback on_token;
   void* user;
+  int context_shift;               /* 1: a full context forgets half of the tokens after the first
+                                    * n_keep and generation goes on (llama.cpp's --context-shift);
+                                    * 0 (default): it stops with EMBER_STOP_CONTEXT_FULL */
+  int32_t n_keep;                  /* tokens kept at a shift; -1: the whole prompt (default 0) */
 } ember_generate_params;
 
 typedef struct ember_generate_result {
@@ -250,6 +254,7 @@ typedef struct ember_generate_result {
   double prefill_ms;      /* prompt evaluation */
   double decode_ms;       /* all generated tokens */
   double ttft_ms;         /* start to first generated token */
+  int32_t n_shifts;       /* context shifts made (params.context_shift) */
 } ember_generate_result;
 
 EMBER_API ember_sampling_params ember_sampling_default_params(void);
