@@ -142,7 +142,8 @@ struct HelpRow {
   bool required = false;
 };
 std::vector<HelpRow> help_rows(const std::string& help) {
-  static const std::regex kRow(R"(^  (?:(-[A-Za-z0-9]), )?(--[A-Za-z0-9-]+)|^      (--[A-Za-z0-9-]+))");
+  // Short names ("-m, ", llama.cpp's "-ctk, ") before the long name.
+  static const std::regex kRow(R"(^  ((?:-[A-Za-z0-9]+, )*)(--[A-Za-z0-9-]+)|^      (--[A-Za-z0-9-]+))");
   std::vector<HelpRow> rows;
   std::istringstream in(help);
   bool in_row = false;  // a row runs until an empty or unindented line
@@ -150,8 +151,11 @@ std::vector<HelpRow> help_rows(const std::string& help) {
     std::smatch m;
     if (std::regex_search(line, m, kRow)) {
       rows.emplace_back();
-      for (size_t i = 1; i < m.size(); ++i)
+      for (size_t i = 2; i < m.size(); ++i)
         if (m[i].matched) rows.back().names.insert(m[i]);
+      std::istringstream shorts(m[1].str());
+      for (std::string name; std::getline(shorts, name, ',');)
+        if (name.find('-') != std::string::npos) rows.back().names.insert(name.substr(name.find('-')));
       in_row = true;
     } else if (line.empty() || line[0] != ' ') {
       in_row = false;

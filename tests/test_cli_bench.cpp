@@ -299,6 +299,7 @@ TEST_F(CliBench, CacheTypesAreAxesWithTheirBytes) {
   // llama.cpp's other types are refused, naming what Ember supports.
   EXPECT_USAGE_ERROR(bench({"-ctk", "f16,q4_0"}), "'q4_0'");
   EXPECT_USAGE_ERROR(bench({"-ctv", "q4_1"}), "f32, f16 or q8_0");
+  EXPECT_USAGE_ERROR(bench({"-ctk", "f16,q8_0", "--plot", dir_ + "/p.svg"}), "one pair of cache types");
   // memo260K's heads of 8 values cannot hold q8_0 blocks: the library says so.
   EXPECT_RUNTIME_ERROR(bench({"-p", "8", "-n", "2", "-t", "1", "-ctk", "q8_0", "--probe-mib", "0", "-q"}), "q8_0");
 }

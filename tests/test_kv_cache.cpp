@@ -93,8 +93,11 @@ std::vector<float> eval_in_chunks(const Model& m, const std::vector<int32_t>& id
 //         linearly with the rounding errors of the cache, so the f16 envelope scales by
 //         rho = rms(q8_0 error) / rms(f16 error), measured on the very rows the cache holds
 //         for the case (the f32 cache's rows rounded both ways, KvCache's own quantizers).
-//         Tolerance base + 3 rho kv_f16. (rho comes out at 10-30: q8_0 has ~8 bits
-//         relative to a block's largest element, f16 11 bits relative to each element.)
+//         Tolerance base + 3 rho kv_f16. (rho comes out at 24-27 on these fixtures: q8_0 has
+//         ~8 bits relative to a block's largest element, f16 11 bits relative to each
+//         element. Checked when this test was written by rounding an f32 cache's rows
+//         through each type, nothing else changed: the q8_0 logits moved 14-32 times as
+//         far as the f16 ones, i.e. about rho times, and at most 1/4 of this tolerance.)
 // Top-1 must survive wherever the golden's top-1/top-2 margin exceeds 2 x tolerance (each
 // logit moves at most tolerance).
 
@@ -177,7 +180,7 @@ TEST_P(CacheGolden, EveryCacheTypeWithinItsEnvelope) {
     std::unique_ptr<Context> f32_ctx;
     const std::vector<float> f32 = eval_in_chunks(*model, ids, params(DType::F32, DType::F32, n + 8, n), {n}, &f32_ctx);
     ASSERT_TRUE(f32_ctx);
-    const double rho = q8_over_f16_rounding(*f32_ctx);
+    const double rho = q8_fits ? q8_over_f16_rounding(*f32_ctx) : 0;  // q8_0 rows need blocks of 32
     if (q8_fits) {
       EXPECT_GT(rho, 1.0) << "q8_0 rounds coarser than f16";
     }

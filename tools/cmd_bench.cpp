@@ -440,6 +440,9 @@ int check_options(const ArgParser& p, BenchOptions& o) {
   // Checked by the parser already; here they become the axes.
   if (std::string why = parse_cache_types(o.cache.type_k, &o.types_k); !why.empty()) return p.usage_error(why);
   if (std::string why = parse_cache_types(o.cache.type_v, &o.types_v); !why.empty()) return p.usage_error(why);
+  // The plot's series are threads, prompt and generation lengths only (tools/plot_svg.h).
+  if (!o.plot_path.empty() && o.types_k.size() * o.types_v.size() > 1)
+    return p.usage_error("--plot draws one pair of cache types: give one -ctk and one -ctv");
   if (o.n_ctx > 0) {
     for (int32_t pp : o.prompts)
       for (int32_t nn : o.gens)
