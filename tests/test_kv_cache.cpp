@@ -288,6 +288,8 @@ TEST_P(Ring, SameBitsAsFullCacheInF32) {
   const std::vector<float> b =
       eval_in_chunks(*model, ids, params(DType::F32, DType::F32, n_ctx, kSmallBatch, true), kOddChunks, &full);
   ASSERT_TRUE(ring && full);
+  ASSERT_EQ(ring->kv_cache().n_layer(), cfg.n_layer) << "the context's cache was not planned";
+  ASSERT_EQ(full->kv_cache().n_layer(), cfg.n_layer) << "the context's cache was not planned";
   size_t n_rings = 0;
   for (int32_t l = 0; l < cfg.n_layer; ++l) {
     EXPECT_FALSE(full->kv_cache().is_ring(l)) << "layer " << l << " with swa_full";
