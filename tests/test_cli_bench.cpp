@@ -272,7 +272,7 @@ TEST_F(CliBench, CacheTypesAreAxesWithTheirBytes) {
   EXPECT_EQ(f32.at("n_ctx"), 64);
   // tiny-gemma2: 4 layers, 2 of them sliding-window rings (window 8 + n_batch 8 = 16 cells),
   // 2 KV heads of 32. Per token: the 2 full layers' K and V rows.
-  const double kv_f16 = 2.0 * 32 * 2;                                          // one head's V row
+  const double kv_f16 = 2.0 * 32;  // one head's V row
   EXPECT_EQ(f32.at("kv_bytes_per_token").get<double>(), 2 * 2 * (4.0 * 32 + kv_f16));
   EXPECT_EQ(q8.at("kv_bytes_per_token").get<double>(), 2 * 2 * (34.0 + kv_f16));
   EXPECT_EQ(f32.at("kv_bytes").get<double>(), f32.at("kv_bytes_per_token").get<double>() * (64 + 16));
@@ -288,7 +288,8 @@ TEST_F(CliBench, CacheTypesAreAxesWithTheirBytes) {
   EXPECT_EQ(full.at("kv_bytes").get<double>(), full.at("kv_bytes_per_token").get<double>() * 64);
 
   // The table names the types and the bytes per token.
-  r = bench({"-m", gemma2, "-p", "8", "-n", "2", "-t", "1", "-ctk", "q8_0", "-ctv", "q8_0", "--probe-mib", "0"});
+  r = bench({"-m", gemma2, "-p", "8", "-n", "2", "-t", "1", "-c", "64", "-ctk", "q8_0", "-ctv", "q8_0", "--probe-mib",
+             "0"});
   ASSERT_EQ(r.code, 0) << r.err;
   std::vector<std::string> lines = lines_of(r.out);
   ASSERT_GE(lines.size(), 2u);

@@ -554,7 +554,7 @@ TEST_P(MemoryRss, PeakWithinTenPercentOfPlan) {
   EXPECT_EQ(plan.total_bytes, cold.plan.total_bytes);
   const double total = static_cast<double>(plan.total_bytes);
   auto kib = [](double b) { return b / 1024.0; };
-  std::printf("[ memory ] %-22s n_ctx %5d | plan %6.0f KiB = weights %6.0f + kv %5.0f + scratch %5.0f | peak RSS "
+  std::printf("[ memory ] %-28s n_ctx %5d | plan %6.0f KiB = weights %6.0f + kv %5.0f + scratch %5.0f | peak RSS "
               "growth %6.0f KiB (%+5.1f %%), first in process %6.0f KiB (%+5.1f %%) | model heap %4.0f KiB%s\n",
               k.name, warm.n_ctx, kib(total), kib(plan.weights_bytes), kib(plan.kv_bytes), kib(plan.scratch_bytes),
               kib(warm.growth), 100.0 * (warm.growth / total - 1), kib(cold.growth), 100.0 * (cold.growth / total - 1),
