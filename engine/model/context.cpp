@@ -51,7 +51,7 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
 
   const size_t T = ctx->n_ctx_, B = ctx->n_batch_;
   const size_t half = c.rope_dim / 2;
-  const KvCacheShape shape{ctx->n_ctx_, ctx->n_batch_, p.type_k, p.type_v};
+  const KvCacheShape shape{ctx->n_ctx_, ctx->n_batch_, p.type_k, p.type_v, p.swa_full};
   EMBER_RETURN_IF_ERROR(KvCache::CheckType(p.type_k, c.head_dim, "keys"));
   EMBER_RETURN_IF_ERROR(KvCache::CheckType(p.type_v, c.head_dim_v, "values"));
   try {

@@ -47,6 +47,9 @@ struct ContextParams {
   bool logits_all = false;  // keep logits of every token of an Eval (then n <= n_batch)
   // Cache types of keys and values (F32, F16 or Q8_0; engine/model/kv_cache.h).
   DType type_k = DType::F16, type_v = DType::F16;
+  // Sliding-window layers keep all n_ctx positions instead of a ring (llama.cpp's
+  // --swa-full): the same results with more memory; tests compare the two.
+  bool swa_full = false;
   // The one reference switch: every kernel from the scalar reference table. Its
   // default follows the environment (EMBER_REFERENCE=1).
   bool reference_kernels = kernels::reference_requested_by_env();

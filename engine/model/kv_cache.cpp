@@ -15,7 +15,7 @@ namespace {
 // batch plus the batch itself; never more than n_ctx.
 int32_t LayerCells(const ModelConfig& c, const KvCacheShape& s, int32_t l) {
   const bool swa = !c.layer_swa.empty() && c.layer_swa[l] && c.sliding_window > 0;
-  if (!swa) return s.n_ctx;
+  if (!swa || s.swa_full) return s.n_ctx;
   const int64_t ring = static_cast<int64_t>(c.sliding_window) + s.n_batch;
   return static_cast<int32_t>(std::min<int64_t>(ring, s.n_ctx));
 }

@@ -25,6 +25,7 @@ namespace ember {
 struct KvCacheShape {
   int32_t n_ctx = 0, n_batch = 0;
   DType type_k = DType::F16, type_v = DType::F16;
+  bool swa_full = false;  // sliding-window layers get n_ctx cells too (no ring)
 };
 
 class KvCache {
