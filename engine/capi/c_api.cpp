@@ -47,6 +47,7 @@ ember::GenerateParams to_cpp(const ember_generate_params& g) {
     if (g.stop_strings[i]) p.stop_strings.emplace_back(g.stop_strings[i]);
   p.stop_at_eos = g.stop_at_eos != 0;
   p.render_special = g.render_special != 0;
+  p.reuse_prefix = g.cache_prompt != 0;
   p.collect_text = false;  // the C API hands text out through the callback only
   return p;
 }
@@ -66,6 +67,7 @@ ember_status run_generate(GenerateFn generate, ember_context* ctx, const int32_t
   if (!s.ok()) return to_c(s);
   if (result) {
     result->n_prompt = r.n_prompt;
+    result->n_prompt_reused = r.n_prompt_reused;
     result->n_generated = static_cast<int32_t>(r.tokens.size());
     result->stop_reason = static_cast<ember_stop_reason>(static_cast<int>(r.stop_reason));
     result->prefill_ms = r.prefill_ms;
@@ -283,6 +285,10 @@ ember_status ember_eval(ember_context* ctx, const int32_t* ids, size_t n) {
   return guard("ember_eval", {{"ctx", ctx}}, [&] { return to_c(ctx->c->Eval(ids, n)); });
 }
 
+ember_status ember_eval_prompt(ember_context* ctx, const int32_t* ids, size_t n, int32_t* n_reused) {
+  return guard("ember_eval_prompt", {{"ctx", ctx}}, [&] { return to_c(ctx->c->EvalPrompt(ids, n, n_reused)); });
+}
+
 const float* ember_get_logits(const ember_context* ctx, int32_t i) {
   return guard_value("ember_get_logits", static_cast<const float*>(nullptr), {{"ctx", ctx}},
                      [&] { return ctx->c->logits(i); });
@@ -299,6 +305,7 @@ ember_generate_params ember_generate_default_params(void) {
   g.sampling = ember_sampling_default_params();
   g.max_tokens = 128;
   g.stop_at_eos = 1;
+  g.cache_prompt = 1;
   return g;
 }
 

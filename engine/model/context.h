@@ -61,6 +61,15 @@ class Context {
   // Appends ids at positions n_past.., in chunks of n_batch. Validates ids and
   // room in the cache first: on error nothing is evaluated and n_past is unchanged.
   Status Eval(const int32_t* ids, size_t n);
+  // Evaluates a whole prompt (positions 0..n-1) re-using what the cache already holds:
+  // keeps the longest common prefix of ids and tokens(), at most n - 1 tokens so that the
+  // last prompt token is always evaluated and its logits exist, and evaluates the rest.
+  // When the cache cannot be cut there (CanTruncate), it resets and evaluates all. The
+  // logits are the bits Reset() + Eval(ids, n) gives (the forward pass does not depend on
+  // the batch split); with logits_all, logits(i) are those of the evaluated tokens, i = 0
+  // being token *n_reused. *n_reused (may be null): the tokens taken from the cache.
+  // Validates as Eval does before changing anything.
+  Status EvalPrompt(const int32_t* ids, size_t n, int32_t* n_reused);
   // Logits [n_vocab] of token i of the last Eval (i = -1: its last token);
   // nullptr when not kept.
   const float* logits(int32_t i = -1) const;
@@ -73,7 +82,18 @@ class Context {
   int32_t n_batch() const { return n_batch_; }
   int32_t n_threads() const { return n_threads_; }
   int32_t n_vocab() const { return model_.config().n_vocab; }
-  void Reset() { n_past_ = 0; n_logits_ = 0; }
+  void Reset() {
+    n_past_ = 0;
+    n_logits_ = 0;
+    tokens_.clear();
+  }
+  // The token ids the cache holds, position by position (size n_past()).
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+  // Saved state (engine/model/state_file.h): once the caller has written the cached rows
+  // of positions [0, n) through kv_cache(), the context holds ids[0..n) (n <= n_ctx, ids in
+  // the vocabulary: the caller checked), with `logits` [n_vocab] and `hidden` [n_embd] as
+  // the last token's (both null: none, as after Truncate).
+  void Restore(const int32_t* ids, int32_t n, const float* logits, const float* hidden);
   // Keeps the first n_past tokens of the cache and forgets the rest (0 <= n_past <=
   // n_past()), e.g. to re-evaluate a conversation from where it changed. The logits of
   // the last Eval are dropped (they may belong to a forgotten token). Allocates nothing.
@@ -154,6 +174,10 @@ class Context {
   std::vector<float> logits_;  // [logits_all ? n_batch : 1][n_vocab]
   std::vector<uint8_t> workspace_;  // matmul scratch for the widest matrix of a batch
   const ProjectionDelta* delta_ = nullptr;
+  // The ids of the cached positions (reserved to n_ctx: appending allocates nothing).
+  std::vector<int32_t> tokens_;
+  // Eval's checks for n tokens appended after n_past cached ones.
+  Status CheckEval(const int32_t* ids, size_t n, int32_t n_past) const;
   KvCache kv_;  // not yet used by the forward pass (being wired in)
 };
 

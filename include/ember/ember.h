@@ -194,6 +194,13 @@ EMBER_API ember_status ember_context_truncate(ember_context* ctx, int32_t n_past
 /* Appends n tokens at position n_past (batched, in chunks of n_batch) and computes
  * logits: for every token when logits_all (then n <= n_batch), else for the last. */
 EMBER_API ember_status ember_eval(ember_context* ctx, const int32_t* ids, size_t n);
+/* Evaluates a whole prompt (positions 0..n-1) re-using the tokens the context holds that
+ * it starts with: keeps the longest common prefix (at most n - 1 tokens, so the last
+ * prompt token is evaluated and its logits exist) and evaluates the rest; resets first
+ * when the cache cannot be cut there. The logits are the bits of ember_context_reset +
+ * ember_eval(ids, n). *n_reused (may be NULL): the tokens kept. Errors as ember_eval,
+ * checked before anything changes. */
+EMBER_API ember_status ember_eval_prompt(ember_context* ctx, const int32_t* ids, size_t n, int32_t* n_reused);
 /* Logits [n_vocab] of token i of the last eval (i = -1: the last token); NULL when not
  * kept. Valid until the next eval. */
 EMBER_API const float* ember_get_logits(const ember_context* ctx, int32_t i);
@@ -239,12 +246,20 @@ typedef struct ember_generate_params {
   size_t n_stop_strings;
   int stop_at_eos;                 /* default 1 */
   int render_special;              /* control tokens appear in the text; default 0 */
+  int cache_prompt;                /* 1 (default): ember_generate(_tokens) keeps the tokens the
+                                    * context holds that the prompt starts with and evaluates
+                                    * only the rest (as llama.cpp server's cache_prompt; the
+                                    * logits are the bits of a full evaluation); 0: reset and
+                                    * evaluate the whole prompt. ember_generate_continue always
+                                    * continues. */
   ember_token_callback on_token;
   void* user;
 } ember_generate_params;
 
 typedef struct ember_generate_result {
-  int32_t n_prompt;       /* prompt tokens evaluated */
+  int32_t n_prompt;       /* prompt tokens */
+  int32_t n_prompt_reused;/* of them, taken from the cache (cache_prompt): n_prompt -
+                           * n_prompt_reused were evaluated */
   int32_t n_generated;    /* tokens sampled */
   ember_stop_reason stop_reason;
   double prefill_ms;      /* prompt evaluation */
@@ -254,9 +269,12 @@ typedef struct ember_generate_result {
 
 EMBER_API ember_sampling_params ember_sampling_default_params(void);
 EMBER_API ember_generate_params ember_generate_default_params(void);
-/* Resets the context, tokenizes prompt (model's BOS rule, special tokens parsed),
- * evaluates it and generates. A prompt longer than the context is
- * EMBER_ERR_OUT_OF_RANGE. result may be NULL. */
+/* Tokenizes prompt (model's BOS rule, special tokens parsed), evaluates it from position 0
+ * and generates. With cache_prompt (the default) the tokens the context already holds that
+ * the prompt starts with are kept (at most all but the prompt's last token) and only the
+ * rest is evaluated; otherwise, or when the cache cannot be cut there, the context is reset
+ * first. A prompt longer than the context is EMBER_ERR_OUT_OF_RANGE (the context is then
+ * unchanged). result may be NULL. */
 EMBER_API ember_status ember_generate(ember_context* ctx, const char* prompt,
                                       const ember_generate_params* params,
                                       ember_generate_result* result);
@@ -336,6 +354,10 @@ typedef struct ember_call_params {
   int32_t max_tokens;          /* limit of the call; default 128 */
   int32_t max_tokens_no_stop;  /* limit without early stopping; 0 (default): EOS or a full context */
   ember_sampling_params sampling; /* default greedy (temperature 0) */
+  int cache_prompt;            /* 1 (default): keep the cached tokens the prompt starts with
+                                  (the template's text before the query, when the last call
+                                  used the same template) and evaluate only the rest; the
+                                  call is the same either way (see ember_generate_params) */
 } ember_call_params;
 
 typedef struct ember_call_result {
@@ -351,7 +373,9 @@ typedef struct ember_call_result {
   const char* text;            /* generated text, special tokens rendered */
   const int32_t* tokens;       /* generated ids (end token included when sampled) */
   int32_t n_tokens;
-  int32_t n_prompt;
+  int32_t n_prompt;            /* prompt tokens */
+  int32_t n_prompt_reused;     /* of them, taken from the cache (n_prompt - n_prompt_reused
+                                  were evaluated) */
   int32_t n_generated;         /* tokens sampled */
   int32_t n_call_tokens;       /* up to and including the end token */
   int32_t n_generated_no_stop; /* tokens without early stopping; -1: not measured */
@@ -365,7 +389,7 @@ typedef struct ember_call_result {
 } ember_call_result;
 
 EMBER_API ember_call_params ember_call_default_params(void);
-/* Resets the context and generates a call for query. The strings and tokens of
+/* Generates a call for query, the prompt evaluated as ember_generate does (cache_prompt). The strings and tokens of
  * *result stay valid until ember_call_result_free(result), which must follow every
  * EMBER_OK return. A model output that is not a valid call is EMBER_OK with
  * result->valid == 0 (possible only without constraints). */
