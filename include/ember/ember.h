@@ -191,6 +191,20 @@ EMBER_API void ember_context_reset(ember_context* ctx);
  * re-evaluated from there. The logits of the last eval are dropped with them. */
 EMBER_API ember_status ember_context_truncate(ember_context* ctx, int32_t n_past);
 
+/* Saved state (docs/FORMATS.md, "Context state"): the tokens the context holds, their
+ * keys and values in the cache's types, and the last token's logits, so that another
+ * process can go on from there (ember_generate with cache_prompt then evaluates only what
+ * follows the saved tokens; ember_get_logits works right after a load). Nothing of the
+ * sampler is saved: its generator is seeded from ember_sampling_params.seed at each call.
+ * Save writes a temporary file beside path and renames it over path. Load refuses, with
+ * one line naming the difference, a file from another model (EMBER_ERR_INVALID_ARGUMENT;
+ * also another cache type, n_ctx, or n_batch where it sizes a sliding-window ring), a
+ * truncated or corrupt file (EMBER_ERR_BAD_FORMAT), a missing one (EMBER_ERR_NOT_FOUND);
+ * on any failure the context is reset (n_past 0). The file records no LoRA adapter: load it
+ * into a context with the adapters it was saved with. */
+EMBER_API ember_status ember_context_save(const ember_context* ctx, const char* path);
+EMBER_API ember_status ember_context_load(ember_context* ctx, const char* path);
+
 /* Appends n tokens at position n_past (batched, in chunks of n_batch) and computes
  * logits: for every token when logits_all (then n <= n_batch), else for the last. */
 EMBER_API ember_status ember_eval(ember_context* ctx, const int32_t* ids, size_t n);
