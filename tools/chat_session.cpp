@@ -144,8 +144,16 @@ bool ChatSession::FitTurn(const std::string& user, std::string* rendered, Plan* 
 
 bool ChatSession::Generate(const Plan& plan, const Sink& sink, Reply* reply, std::string* error) {
   if (plan.keep < ember_n_past(ctx_)) {
-    if (ember_status st = ember_context_truncate(ctx_, plan.keep); st != EMBER_OK) {
+    ember_status st = ember_context_truncate(ctx_, plan.keep);
+    if (st == EMBER_ERR_OUT_OF_RANGE) {
+      // A sliding-window layer's ring has overwritten what the kept tokens need (more than a
+      // batch came after them, e.g. when old turns are dropped): evaluate them again.
+      ember_context_reset(ctx_);
+      st = plan.keep > 0 ? ember_eval(ctx_, cache_ids_.data(), static_cast<size_t>(plan.keep)) : EMBER_OK;
+    }
+    if (st != EMBER_OK) {
       *error = library_error(st);
+      ForgetCache();
       return false;
     }
   }
