@@ -20,42 +20,20 @@
 #include "engine/model/context.h"
 #include "engine/model/model.h"
 #include "support/fixtures.h"
+#include "support/generate_fixture.h"
 
 namespace ember {
 namespace {
 
 using testing::fixture;
+using testing::greedy_recording;
+using Case = testing::KvCase;
 
-std::unique_ptr<Model> load(const std::string& rel) {
-  std::unique_ptr<Model> m;
-  Status s = Model::Load(fixture(rel), ModelParams{}, &m);
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  return m;
-}
-
-struct Case {
-  const char* model;
-  DType cache;      // type_k = type_v
-  int32_t n_batch;  // 0: the default
-};
-
+std::unique_ptr<Model> load(const std::string& rel) { return testing::load_model(rel); }
 std::unique_ptr<Context> context(const Model& m, const Case& s, int32_t n_ctx = 128) {
-  ContextParams cp;
-  cp.n_ctx = n_ctx;
-  cp.n_batch = s.n_batch;
-  cp.n_threads = 2;
-  cp.type_k = cp.type_v = s.cache;
-  std::unique_ptr<Context> c;
-  Status st = Context::Create(m, cp, &c);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  return c;
+  return testing::kv_context(m, s, n_ctx);
 }
-
-// Case 3 of the goldens: 60 tokens of English text, longer than every sliding window.
-std::vector<int32_t> case3(const Case& s) {
-  const std::string name = std::string(s.model).substr(0, std::string(s.model).size() - 5);  // less ".gguf"
-  return testing::read_ids(fixture("models/" + name + ".case-3.tokens.txt"));
-}
+std::vector<int32_t> case3(const Case& s) { return testing::case3_ids(s.model); }
 
 std::vector<int32_t> with_tail(std::vector<int32_t> ids, size_t keep, std::vector<int32_t> tail) {
   ids.resize(keep);
@@ -138,13 +116,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"tiny-gemma2-f32.gguf", DType::F32, 0}, Case{"tiny-gemma2-f32.gguf", DType::F16, 4},
                       Case{"tiny-gemma3-f32.gguf", DType::F16, 0}, Case{"tiny-gemma3-f32.gguf", DType::F32, 4},
                       Case{"tiny-qwen3-f32.gguf", DType::Q8_0, 16}),
-    [](const auto& info) {
-      std::string n = info.param.model;
-      n = n.substr(0, n.find('.'));
-      for (char& ch : n)
-        if (ch == '-') ch = '_';
-      return n + "_" + dtype_name(info.param.cache) + "_b" + std::to_string(info.param.n_batch);
-    });
+    [](const auto& info) { return testing::kv_case_name(info.param); });
 
 TEST(PrefixReuse, RejectedPromptsLeaveTheCacheAlone) {
   auto m = load("models/memo260K.gguf");
@@ -186,18 +158,6 @@ TEST(ContextTokens, FollowEvalTruncateAndReset) {
 
 // ---- Generate ----------------------------------------------------------------------------
 
-GenerateParams greedy(int32_t max_tokens, bool reuse, std::vector<std::vector<float>>* steps) {
-  GenerateParams gp;
-  gp.sampling.temperature = 0;
-  gp.max_tokens = max_tokens;
-  gp.stop_at_eos = false;
-  gp.reuse_prefix = reuse;
-  gp.logits_filter = [steps](float* logits, int32_t n_vocab, const int32_t*, size_t) {
-    steps->emplace_back(logits, logits + n_vocab);
-  };
-  return gp;
-}
-
 // Two generations sharing a prefix: the second reuses it and generates what a context
 // without reuse generates, step by step.
 TEST(GeneratePrefixReuse, SameTokensAndLogitsAsWithoutReuse) {
@@ -210,7 +170,7 @@ TEST(GeneratePrefixReuse, SameTokensAndLogitsAsWithoutReuse) {
     auto with = context(*m, s), without = context(*m, s);
     std::vector<std::vector<float>> sw, so;
     GenerateResult rw, ro;
-    ASSERT_TRUE(Generate(*with, first.data(), first.size(), greedy(5, true, &sw), nullptr, &rw).ok());
+    ASSERT_TRUE(Generate(*with, first.data(), first.size(), greedy_recording(5, &sw), nullptr, &rw).ok());
     EXPECT_EQ(rw.n_prompt_reused, 0);
     // The cache now holds first + 4 generated tokens (the last is sampled, not evaluated).
     EXPECT_EQ(with->tokens().size(), first.size() + 4);
@@ -221,10 +181,10 @@ TEST(GeneratePrefixReuse, SameTokensAndLogitsAsWithoutReuse) {
     EXPECT_GE(common, 30);
     const bool can = with->CanTruncate(common);
     sw.clear();
-    ASSERT_TRUE(Generate(*with, second.data(), second.size(), greedy(8, true, &sw), nullptr, &rw).ok());
+    ASSERT_TRUE(Generate(*with, second.data(), second.size(), greedy_recording(8, &sw), nullptr, &rw).ok());
     EXPECT_EQ(rw.n_prompt, 45);
     EXPECT_EQ(rw.n_prompt_reused, can ? common : 0);
-    ASSERT_TRUE(Generate(*without, second.data(), second.size(), greedy(8, false, &so), nullptr, &ro).ok());
+    ASSERT_TRUE(Generate(*without, second.data(), second.size(), greedy_recording(8, &so, false), nullptr, &ro).ok());
     EXPECT_EQ(ro.n_prompt_reused, 0);
     EXPECT_EQ(rw.tokens, ro.tokens);
     ASSERT_EQ(sw.size(), so.size());

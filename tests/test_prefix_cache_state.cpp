@@ -20,6 +20,7 @@
 #include "engine/model/model.h"
 #include "engine/model/state_file.h"
 #include "support/fixtures.h"
+#include "support/generate_fixture.h"
 
 namespace ember {
 namespace {
@@ -31,48 +32,14 @@ std::string temp_path(const std::string& name) {
       .string();
 }
 
-std::unique_ptr<Model> load(const std::string& rel) {
-  std::unique_ptr<Model> m;
-  Status s = Model::Load(fixture(rel), ModelParams{}, &m);
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  return m;
-}
+using testing::greedy_recording;
+using Case = testing::KvCase;
 
-struct Case {
-  const char* model;
-  DType cache;
-  int32_t n_batch;  // 0: the default
-};
-
+std::unique_ptr<Model> load(const std::string& rel) { return testing::load_model(rel); }
 std::unique_ptr<Context> context(const Model& m, const Case& s, int32_t n_ctx = 128) {
-  ContextParams cp;
-  cp.n_ctx = n_ctx;
-  cp.n_batch = s.n_batch;
-  cp.n_threads = 2;
-  cp.type_k = cp.type_v = s.cache;
-  std::unique_ptr<Context> c;
-  Status st = Context::Create(m, cp, &c);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  return c;
+  return testing::kv_context(m, s, n_ctx);
 }
-
-std::vector<int32_t> case3(const char* model) {
-  std::string name(model);
-  name.resize(name.size() - 5);  // less ".gguf"
-  return testing::read_ids(fixture("models/" + name + ".case-3.tokens.txt"));
-}
-
-// Greedy generation recording each step's logits.
-GenerateParams greedy(int32_t max_tokens, std::vector<std::vector<float>>* steps) {
-  GenerateParams gp;
-  gp.sampling.temperature = 0;
-  gp.max_tokens = max_tokens;
-  gp.stop_at_eos = false;
-  gp.logits_filter = [steps](float* logits, int32_t n_vocab, const int32_t*, size_t) {
-    steps->emplace_back(logits, logits + n_vocab);
-  };
-  return gp;
-}
+std::vector<int32_t> case3(const char* model) { return testing::case3_ids(model); }
 
 class StateRoundTrip : public ::testing::TestWithParam<Case> {};
 
@@ -104,10 +71,10 @@ TEST_P(StateRoundTrip, LoadAndContinueEqualsAnUninterruptedRun) {
   std::vector<std::vector<float>> steps_loaded, steps_whole;
   GenerateResult loaded, whole;
   const bool can_keep_all = loader->CanTruncate(50);
-  ASSERT_TRUE(Generate(*loader, all.data(), all.size(), greedy(6, &steps_loaded), nullptr, &loaded).ok());
+  ASSERT_TRUE(Generate(*loader, all.data(), all.size(), greedy_recording(6, &steps_loaded), nullptr, &loaded).ok());
   EXPECT_EQ(loaded.n_prompt_reused, can_keep_all ? 50 : 0);
   auto uninterrupted = context(*m, s);
-  ASSERT_TRUE(Generate(*uninterrupted, all.data(), all.size(), greedy(6, &steps_whole), nullptr, &whole).ok());
+  ASSERT_TRUE(Generate(*uninterrupted, all.data(), all.size(), greedy_recording(6, &steps_whole), nullptr, &whole).ok());
   EXPECT_EQ(loaded.tokens, whole.tokens);
   ASSERT_EQ(steps_loaded.size(), steps_whole.size());
   for (size_t i = 0; i < steps_loaded.size(); ++i) EXPECT_TRUE(steps_loaded[i] == steps_whole[i]) << "step " << i;
@@ -121,12 +88,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"tiny-gemma2-f32.gguf", DType::F16, 0}, Case{"tiny-gemma2-f32.gguf", DType::Q8_0, 4},
                       Case{"tiny-gemma3-f32.gguf", DType::F16, 4}, Case{"tiny-gemma3-f32.gguf", DType::Q8_0, 0},
                       Case{"tiny-gemma3-f32.gguf", DType::F32, 8}),
-    [](const auto& info) {
-      std::string n = info.param.model;
-      n = n.substr(0, n.find('.'));
-      std::replace(n.begin(), n.end(), '-', '_');
-      return n + "_" + dtype_name(info.param.cache) + "_b" + std::to_string(info.param.n_batch);
-    });
+    [](const auto& info) { return testing::kv_case_name(info.param); });
 
 // ---- refused files ----------------------------------------------------------------------
 
