@@ -93,5 +93,28 @@ TEST(PromptCacheCli, CallReusesTheTemplate) {
   std::filesystem::remove(cache);
 }
 
+// chat: the state after the first reply; the next run's first turn keeps what it shares.
+TEST(PromptCacheCli, ChatReusesTheFirstTurn) {
+  const std::string cache = scratch("chat.state");
+  std::filesystem::remove(cache);
+  const std::vector<std::string> args = {"chat", "-m", fixture("models/memo260K.gguf"), "--chat-template", "chatml",
+                                         "--system", "You tell stories.", "-n", "8", "--temp", "0", "-t", "1",
+                                         "-p", "Once upon a time"};
+  const testing::CliResult plain = ember(args);
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  std::vector<std::string> cached = args;
+  cached.insert(cached.end(), {"--prompt-cache", cache});
+  const testing::CliResult first = ember(cached);
+  ASSERT_EQ(first.code, 0) << first.err;
+  EXPECT_EQ(first.out, plain.out);
+  EXPECT_NE(first.err.find("prompt cache " + cache + ": 0 of "), std::string::npos) << first.err;
+  const testing::CliResult second = ember(cached);
+  ASSERT_EQ(second.code, 0) << second.err;
+  EXPECT_EQ(second.out, plain.out);
+  EXPECT_EQ(second.err.find(": 0 of "), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find("prompt tokens reused"), std::string::npos) << second.err;
+  std::filesystem::remove(cache);
+}
+
 }  // namespace
 }  // namespace ember

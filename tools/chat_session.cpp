@@ -73,6 +73,18 @@ void ChatSession::ForgetCache() {
   cache_text_.reset();
 }
 
+bool ChatSession::AdoptCache(std::string* error) {
+  cache_text_.reset();  // unknown: the next turn compares tokens
+  ember_status st = fill(&cache_ids_, static_cast<size_t>(ember_n_past(ctx_)),
+                         [&](int32_t* ids, size_t cap, size_t* n) { return ember_context_tokens(ctx_, ids, cap, n); });
+  if (st != EMBER_OK) {
+    *error = library_error(st);
+    ForgetCache();
+    return false;
+  }
+  return true;
+}
+
 // The conversation so far plus `user`'s message, with the generation prompt.
 bool ChatSession::Render(const std::string& user, std::string* out, std::string* error) const {
   std::vector<ember_chat_message> msgs;

@@ -271,6 +271,14 @@ int32_t ember_n_past(const ember_context* ctx) {
   return guard_value("ember_n_past", int32_t{0}, {{"ctx", ctx}}, [&] { return ctx->c->n_past(); });
 }
 
+ember_status ember_context_tokens(const ember_context* ctx, int32_t* ids, size_t cap, size_t* n_out) {
+  return guard("ember_context_tokens", {{"ctx", ctx}}, [&]() -> ember_status {
+    if (!ids && cap) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_context_tokens: ids is NULL with cap > 0");
+    const std::vector<int32_t>& t = ctx->c->tokens();
+    return copy_out(t.data(), t.size(), sizeof(int32_t), ids, cap, n_out, "ember_context_tokens");
+  });
+}
+
 void ember_context_reset(ember_context* ctx) {
   guard_void("ember_context_reset", [&] {
     if (ctx) ctx->c->Reset();

@@ -184,6 +184,9 @@ EMBER_API ember_status ember_context_memory(const ember_context* ctx, ember_memo
 EMBER_API int32_t ember_context_n_ctx(const ember_context* ctx);
 /* Tokens currently in the KV cache. */
 EMBER_API int32_t ember_n_past(const ember_context* ctx);
+/* The ids of the tokens in the KV cache, position by position (ember_n_past of them).
+ * Buffer convention of ember_tokenize. */
+EMBER_API ember_status ember_context_tokens(const ember_context* ctx, int32_t* ids, size_t cap, size_t* n_out);
 /* Forget all tokens (keeps allocations). */
 EMBER_API void ember_context_reset(ember_context* ctx);
 /* Drops the KV cache after the first n_past tokens (0 <= n_past <= ember_n_past, else
