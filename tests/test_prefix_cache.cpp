@@ -136,6 +136,32 @@ TEST(PrefixReuse, RejectedPromptsLeaveTheCacheAlone) {
   EXPECT_NE(c->logits(), nullptr);
 }
 
+// After a context shift the moved rows are re-rotated and were computed with the discarded
+// tokens in view: only the kept n_keep tokens may be reused.
+TEST(PrefixReuse, AfterAShiftOnlyTheKeptTokensAreReused) {
+  for (const Case& s : {Case{"tiny-llama3-f32.gguf", DType::F32, 0}, Case{"tiny-gemma2-f32.gguf", DType::F16, 0}}) {
+    SCOPED_TRACE(s.model);
+    auto m = load(std::string("models/") + s.model);
+    ASSERT_TRUE(m);
+    const std::vector<int32_t> a = case3(s);
+    auto c = context(*m, s, 64);
+    ASSERT_TRUE(c->Eval(a.data(), a.size()).ok());
+    ASSERT_TRUE(c->Shift(10, 20).ok());
+    std::vector<int32_t> held(a.begin(), a.begin() + 10);
+    held.insert(held.end(), a.begin() + 30, a.end());
+    EXPECT_EQ(c->tokens(), held);
+    EXPECT_EQ(c->n_exact(), 10);
+    const bool can = c->CanTruncate(10);
+    int32_t reused = -1;
+    ASSERT_TRUE(c->EvalPrompt(held.data(), held.size(), &reused).ok());
+    EXPECT_EQ(reused, can ? 10 : 0);
+    EXPECT_EQ(c->n_exact(), static_cast<int32_t>(held.size()));
+    auto fresh = context(*m, s, 64);
+    ASSERT_TRUE(fresh->Eval(held.data(), held.size()).ok());
+    EXPECT_TRUE(std::equal(fresh->logits(), fresh->logits() + m->config().n_vocab, c->logits()));
+  }
+}
+
 TEST(ContextTokens, FollowEvalTruncateAndReset) {
   auto m = load("models/memo260K.gguf");
   ASSERT_TRUE(m);

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "args.h"
+#include "cache_flags.h"
 #include "chat_session.h"
 #include "commands.h"
 #include "common.h"
@@ -31,6 +32,7 @@ struct ChatOptions {
   std::string model_path, system, prompt, chat_template, prompt_cache;
   SamplingFlags sampling;
   int32_t n_predict = -1, n_threads = 0, n_ctx = 0;
+  CacheFlags cache;
   bool reference = false, verbose = false;
 };
 
@@ -51,6 +53,7 @@ void declare_flags(ArgParser& p, ChatOptions& o) {
            "keep the state after the first reply in FILE: saved by the first run, loaded by the next, whose "
            "first turn evaluates only what follows the prefix it shares with it (the system message)")
       .default_text("");
+  declare_cache_flags(p, o.cache);
   p.flag("reference", 0, &o.reference, "use the scalar reference kernels (slow; for checking)");
   p.flag("verbose", 'v', &o.verbose,
          "per turn on stderr: [turn N: prompt tokens evaluated K, cached C] and the reply's length "
@@ -240,6 +243,7 @@ int cmd_chat(const Args& args) {
   cp.n_ctx = o.n_ctx;
   cp.n_threads = o.n_threads;
   if (o.reference) cp.reference_kernels = 1;
+  apply_cache_flags(o.cache, &cp);
   ContextPtr ctx = create_context("chat", model.get(), cp);
   if (!ctx) return kExitRuntime;
   const int32_t n_ctx = ember_context_n_ctx(ctx.get());

@@ -51,7 +51,7 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
 
   const size_t T = ctx->n_ctx_, B = ctx->n_batch_;
   const size_t half = c.rope_dim / 2;
-  const KvCacheShape shape{ctx->n_ctx_, ctx->n_batch_, p.type_k, p.type_v};
+  const KvCacheShape shape{ctx->n_ctx_, ctx->n_batch_, p.type_k, p.type_v, p.swa_full};
   EMBER_RETURN_IF_ERROR(KvCache::CheckType(p.type_k, c.head_dim, "keys"));
   EMBER_RETURN_IF_ERROR(KvCache::CheckType(p.type_v, c.head_dim_v, "values"));
   try {
@@ -84,6 +84,9 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
       for (const kernels::MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) need(*m);
     need(w.output);
     ctx->workspace_.resize(ws);
+    ctx->shift_row_.resize(c.head_dim);
+    ctx->shift_cos_.resize(half);
+    ctx->shift_sin_.resize(half);
     if (ctx->n_threads_ > 1) ctx->pool_ = std::make_unique<ThreadPool>(ctx->n_threads_);
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "context: cannot allocate the KV cache and buffers for n_ctx " +
@@ -166,6 +169,7 @@ Status Context::CheckEval(const int32_t* ids, size_t n, int32_t n_past) const {
 Status Context::Eval(const int32_t* ids, size_t n) {
   EMBER_RETURN_IF_ERROR(CheckEval(ids, n, n_past_));
   tokens_.insert(tokens_.end(), ids, ids + n);  // within the reserved n_ctx: no allocation
+  if (n_exact_ == n_past_) n_exact_ += static_cast<int32_t>(n);
   for (size_t done = 0; done < n;) {
     const int32_t m = static_cast<int32_t>(std::min<size_t>(n - done, n_batch_));
     const bool last_chunk = done + m == n;
@@ -187,12 +191,15 @@ Status Context::Truncate(int32_t n_past) {
   n_past_ = n_past;
   n_logits_ = 0;
   tokens_.resize(n_past);
+  n_exact_ = std::min(n_exact_, n_past);
   return Status::Ok();
 }
 
 void Context::Restore(const int32_t* ids, int32_t n, const float* logits, const float* hidden) {
   tokens_.assign(ids, ids + n);
   n_past_ = n;
+  n_exact_ = n;
+  ring_floor_ = 0;
   n_logits_ = logits && hidden ? 1 : 0;
   hidden_row_ = 0;
   if (n_logits_) {
@@ -206,7 +213,7 @@ Status Context::EvalPrompt(const int32_t* ids, size_t n, int32_t* n_reused) {
   // The common prefix, short of the last prompt token (whose logits are wanted).
   size_t keep = 0;
   if (ids) {
-    const size_t limit = std::min(tokens_.size(), n > 0 ? n - 1 : 0);
+    const size_t limit = std::min({tokens_.size(), static_cast<size_t>(n_exact_), n > 0 ? n - 1 : 0});
     while (keep < limit && tokens_[keep] == ids[keep]) ++keep;
   }
   if (keep > 0 && !CanTruncate(static_cast<int32_t>(keep))) keep = 0;
@@ -223,7 +230,8 @@ bool Context::CanTruncate(int32_t n_past) const {
   if (n_past < 0 || n_past > n_past_) return false;
   const ModelConfig& c = model_.config();
   for (int32_t l = 0; l < c.n_layer; ++l)
-    if (kv_.is_ring(l) && std::max(0, n_past - c.sliding_window + 1) < kv_.first_held(l, n_past_)) return false;
+    if (kv_.is_ring(l) && std::max(0, n_past - c.sliding_window + 1) < std::max(kv_.first_held(l, n_past_), ring_floor_))
+      return false;
   return true;
 }
 

@@ -47,6 +47,9 @@ struct ContextParams {
   bool logits_all = false;  // keep logits of every token of an Eval (then n <= n_batch)
   // Cache types of keys and values (F32, F16 or Q8_0; engine/model/kv_cache.h).
   DType type_k = DType::F16, type_v = DType::F16;
+  // Sliding-window layers keep all n_ctx positions instead of a ring (llama.cpp's
+  // --swa-full): the same results with more memory; tests compare the two.
+  bool swa_full = false;
   // The one reference switch: every kernel from the scalar reference table. Its
   // default follows the environment (EMBER_REFERENCE=1).
   bool reference_kernels = kernels::reference_requested_by_env();
@@ -63,8 +66,9 @@ class Context {
   // room in the cache first: on error nothing is evaluated and n_past is unchanged.
   Status Eval(const int32_t* ids, size_t n);
   // Evaluates a whole prompt (positions 0..n-1) re-using what the cache already holds:
-  // keeps the longest common prefix of ids and tokens(), at most n - 1 tokens so that the
-  // last prompt token is always evaluated and its logits exist, and evaluates the rest.
+  // keeps the longest common prefix of ids and tokens() (within n_exact()), at most n - 1
+  // tokens so that the last prompt token is always evaluated and its logits exist, and
+  // evaluates the rest.
   // When the cache cannot be cut there (CanTruncate), it resets and evaluates all. The
   // logits are the bits Reset() + Eval(ids, n) gives (the forward pass does not depend on
   // the batch split); with logits_all, logits(i) are those of the evaluated tokens, i = 0
@@ -86,10 +90,15 @@ class Context {
   void Reset() {
     n_past_ = 0;
     n_logits_ = 0;
+    ring_floor_ = 0;
+    n_exact_ = 0;
     tokens_.clear();
   }
   // The token ids the cache holds, position by position (size n_past()).
   const std::vector<int32_t>& tokens() const { return tokens_; }
+  // How many of them hold the rows a fresh evaluation of tokens() gives: n_past() until a
+  // Shift, then its n_keep (the moved keys are re-rotated and attended to what is gone).
+  int32_t n_exact() const { return n_exact_; }
   // Saved state (engine/model/state_file.h): once the caller has written the cached rows
   // of positions [0, n) through kv_cache(), the context holds ids[0..n) (n <= n_ctx, ids in
   // the vocabulary: the caller checked), with `logits` [n_vocab] and `hidden` [n_embd] as
@@ -99,6 +108,11 @@ class Context {
   // n_past()), e.g. to re-evaluate a conversation from where it changed. The logits of
   // the last Eval are dropped (they may belong to a forgotten token). Allocates nothing.
   Status Truncate(int32_t n_past);
+  // Context shift: forgets positions [n_keep, n_keep + n_discard) and moves the later ones
+  // down by n_discard, their keys re-rotated by -n_discard (RoPE is relative), so that
+  // generation can go on in a full context. Allocates nothing. Refused (OutOfRange) when
+  // a sliding-window layer would need positions its ring no longer holds.
+  Status Shift(int32_t n_keep, int32_t n_discard);
   // Whether Truncate(n_past) can keep what the next Eval needs: a sliding-window layer's
   // ring has overwritten positions that far back once more than a batch was evaluated
   // after them (then the caller re-evaluates from 0).
@@ -141,6 +155,7 @@ class Context {
   bool logits_all_ = false;
   int32_t n_past_ = 0;
   int32_t n_logits_ = 0;  // rows of logits_ valid after the last Eval
+  int32_t ring_floor_ = 0;  // after a Shift: ring cells below this position hold no valid rows
   int32_t hidden_row_ = 0;  // row of xn_ holding the normed state of logits_ row 0
   uint64_t allocated_bytes_ = 0;
 
@@ -155,6 +170,8 @@ class Context {
     bool operator==(const RopeParams&) const = default;
   };
   void PlanRope();         // rope_params_, layer_rope_
+  // Context shift (context_shift.cpp): keys of positions [first, end) of a layer rotated by -d.
+  void RerotateKeys(int32_t layer, int32_t first, int32_t end, int32_t d);
   void FillRopeTables();   // rope_cos_, rope_sin_ (allocated)
   std::vector<RopeParams> rope_params_;
   std::vector<int32_t> layer_rope_;  // [n_layer] index into rope_params_
@@ -172,9 +189,14 @@ class Context {
   std::vector<float> up_;      // [n_batch][n_ff]
   std::vector<float> logits_;  // [logits_all ? n_batch : 1][n_vocab]
   std::vector<uint8_t> workspace_;  // matmul scratch for the widest matrix of a batch
+  std::vector<float> shift_row_;    // [head_dim] a key row being re-rotated
+  std::vector<float> shift_cos_, shift_sin_;  // [rope_dim/2] the rotation by -n_discard
   const ProjectionDelta* delta_ = nullptr;
   // The ids of the cached positions (reserved to n_ctx: appending allocates nothing).
   std::vector<int32_t> tokens_;
+  // Leading positions whose rows are those a fresh evaluation of tokens_ writes (after a
+  // Shift, the moved rows and what follows them are not): what EvalPrompt may reuse.
+  int32_t n_exact_ = 0;
   // Eval's checks for n tokens appended after n_past cached ones.
   Status CheckEval(const int32_t* ids, size_t n, int32_t n_past) const;
 };

@@ -245,6 +245,10 @@ Status CheckCache(const Context& ctx) {
 
 Status SaveContextState(const Context& ctx, const std::string& path) {
   EMBER_RETURN_IF_ERROR(CheckCache(ctx));
+  if (ctx.n_exact() < ctx.n_past())
+    return InvalidArgument("state file " + path +
+                           ": the context was shifted (its cache is no longer what its tokens give); "
+                           "save before a context shift");
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   File f(std::fopen(tmp.c_str(), "wb"));
   if (!f) return IoError("state file " + tmp + ": cannot create: " + std::strerror(errno));
