@@ -254,6 +254,8 @@ Status SaveContextState(const Context& ctx, const std::string& path) {
   if (!f) return IoError("state file " + tmp + ": cannot create: " + std::strerror(errno));
   Status s = WriteState(ctx, f.get());
   if (s.ok() && std::fflush(f.get()) != 0) s = IoError(std::strerror(errno));
+  // On disk before the rename: a crash leaves the old file or the new one, never half of one.
+  if (s.ok() && ::fsync(::fileno(f.get())) != 0) s = IoError(std::string("fsync: ") + std::strerror(errno));
   if (std::fclose(f.release()) != 0 && s.ok()) s = IoError(std::strerror(errno));
   if (s.ok() && std::rename(tmp.c_str(), path.c_str()) != 0) s = IoError(std::string("rename: ") + std::strerror(errno));
   if (!s.ok()) {

@@ -233,7 +233,8 @@ EMBER_API ember_status ember_context_truncate(ember_context* ctx, int32_t n_past
  * also another cache type, n_ctx, or n_batch where it sizes a sliding-window ring), a
  * truncated or corrupt file (EMBER_ERR_BAD_FORMAT), a missing one (EMBER_ERR_NOT_FOUND);
  * on any failure the context is reset (n_past 0). The file records no LoRA adapter: load it
- * into a context with the adapters it was saved with. */
+ * into a context with the adapters it was saved with. A context that made a context shift
+ * is not saved (EMBER_ERR_INVALID_ARGUMENT): its rows are no longer what its tokens give. */
 EMBER_API ember_status ember_context_save(const ember_context* ctx, const char* path);
 EMBER_API ember_status ember_context_load(ember_context* ctx, const char* path);
 
