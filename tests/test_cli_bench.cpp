@@ -127,7 +127,7 @@ class ScopedEnv {
 
 
 const char* const kJsonKeys[] = {
-    "model",           "kernels",        "threads",        "n_prompt",        "n_gen",         "n_ctx",
+    "model",           "kernels",        "threads",        "n_prompt",        "n_gen",         "n_depth",  "n_ctx",
     "type_k",          "type_v",         "swa_full",       "kv_bytes_per_token",
     "repetitions",     "prefill_tps",    "prefill_tps_min", "prefill_tps_max", "decode_tps",   "decode_tps_min",
     "decode_tps_max",  "ttft_ms",        "ttft_ms_min",    "ttft_ms_max",     "model_bytes",   "bytes_per_token",
@@ -348,6 +348,22 @@ TEST_F(CliBench, PlotWritesAnSvgWithOnePointPerRowAndPanel) {
   EXPECT_NE(text.find("tokens/s"), std::string::npos);
 
   EXPECT_USAGE_ERROR(bench({"--plot", dir_ + "/no/such/dir/p.svg"}), "cannot write the plot");
+}
+
+// -d: the cache holds that many tokens before the prompt; the context is sized for them.
+TEST_F(CliBench, DepthIsAnAxisAndSizesTheContext) {
+  Result r = bench({"-p", "4", "-n", "2", "-d", "0,40", "-t", "1", "--output", "json", "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<testing::json> rows;
+  ASSERT_TRUE(json_rows(r.out, &rows)) << r.out;
+  ASSERT_EQ(rows.size(), 2u) << r.out;
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(rows[i].at("n_depth").get<int64_t>(), 40 * static_cast<int64_t>(i));
+    EXPECT_EQ(rows[i].at("n_ctx").get<int64_t>(), 40 * static_cast<int64_t>(i) + 6);
+    EXPECT_GT(rows[i].at("decode_tps").get<double>(), 0);
+  }
+  EXPECT_USAGE_ERROR(bench({"-p", "4", "-n", "2", "-d", "12", "-c", "16"}), "exceed the context size 16");
+  EXPECT_USAGE_ERROR(bench({"-d", "-1"}), "depth -1");
 }
 
 TEST_F(CliBench, PromptPlusGenLargerThanTheContextIsAnError) {

@@ -75,6 +75,7 @@ Stat summarize(std::vector<double> v) {
 
 struct Config {
   int32_t threads, n_prompt, n_gen;
+  int32_t depth;  // tokens already in the cache when the prompt starts
   ember_cache_type type_k, type_v;
 };
 
@@ -208,6 +209,7 @@ std::vector<Field> fields(const Row& r, const std::string& model_name, const std
       {"threads", std::to_string(r.cfg.threads)},
       {"n_prompt", std::to_string(r.cfg.n_prompt)},
       {"n_gen", std::to_string(r.cfg.n_gen)},
+      {"n_depth", std::to_string(r.cfg.depth)},
       {"n_ctx", std::to_string(r.n_ctx)},
       {"type_k", type_name(r.cfg.type_k), true},
       {"type_v", type_name(r.cfg.type_v), true},
@@ -284,14 +286,14 @@ std::string range_text(const Stat& s) {
 
 // with_energy: the four energy columns ("-" in a row whose energy could not be read).
 void print_table(const std::vector<Row>& rows, bool with_energy, int32_t reps) {
-  std::vector<std::vector<std::string>> cells = {{"threads", "K", "V", "prompt", "gen", "prefill tok/s", "(min-max)",
+  std::vector<std::vector<std::string>> cells = {{"threads", "K", "V", "depth", "prompt", "gen", "prefill tok/s", "(min-max)",
                                                   "decode tok/s", "(min-max)", "TTFT ms", "KV B/tok", "KV MiB",
                                                   "context MiB",
                                                   "plan MiB", "peak RSS MiB", "decode GB/s", "% of read bw"}};
   if (with_energy) cells[0].insert(cells[0].end(), {"prefill W", "prefill J/tok", "decode W", "decode J/tok"});
   for (const Row& r : rows) {
     cells.push_back({std::to_string(r.cfg.threads), type_name(r.cfg.type_k), type_name(r.cfg.type_v),
-                     std::to_string(r.cfg.n_prompt), std::to_string(r.cfg.n_gen),
+                     std::to_string(r.cfg.depth), std::to_string(r.cfg.n_prompt), std::to_string(r.cfg.n_gen),
                      fmt_rate(r.prefill_tps.median),
                      range_text(r.prefill_tps),
                      fmt_rate(r.decode_tps.median),
@@ -365,7 +367,7 @@ class Progress {
 
 struct BenchOptions {
   std::string model_path, output = "table", energy = "auto", plot_path;
-  std::vector<int32_t> prompts = {128}, gens = {64}, threads;
+  std::vector<int32_t> prompts = {128}, gens = {64}, depths = {0}, threads;
   CacheFlags cache;                                    // -ctk/-ctv as lists
   std::vector<ember_cache_type> types_k, types_v;      // parsed from cache
   int32_t reps = 3, n_ctx = 0, probe_mib = 512, probe_passes = 5;
@@ -380,10 +382,13 @@ void declare_flags(ArgParser& p, BenchOptions& o) {
   p.option("model", 'm', "MODEL", &o.model_path, "model file (GGUF)").required();
   p.option("n-prompt", 'p', "N,..", &o.prompts, "prompt lengths: tokens evaluated in one batch");
   p.option("n-gen", 'n', "N,..", &o.gens, "generation lengths: single-token evaluations after the prompt");
+  p.option("n-depth", 'd', "N,..", &o.depths,
+           "tokens already in the KV cache before the prompt (filled once, not timed), as llama-bench's -d: "
+           "decode speed at a long context");
   p.option("threads", 't', "N,..", &o.threads, "thread counts; 0: all cores")
       .default_text(std::to_string(n_cores()) + ", all cores");
   p.option("repetitions", 'r', "R", &o.reps, "timed runs per combination (after one warm-up run)").range(1, 10000);
-  p.option("ctx-size", 'c', "N", &o.n_ctx, "context size; 0: prompt + gen of each combination").range(0, 1 << 24);
+  p.option("ctx-size", 'c', "N", &o.n_ctx, "context size; 0: depth + prompt + gen of each combination").range(0, 1 << 24);
   declare_cache_flags(p, o.cache, /*lists=*/true);
   p.option("output", 0, "FORMAT", &o.output,
            "table, json (one array of row objects), jsonl (one object per line) or csv");
@@ -412,7 +417,8 @@ void declare_flags(ArgParser& p, BenchOptions& o) {
       "  ember bench -m model.gguf\n"
       "  ember bench -m model.gguf -p 128,512 -n 64 -t 1,2,4 -r 5 --output csv > bench.csv\n"
       "  ember bench -m model.gguf -t 1,2,4 --plot threads.svg\n"
-      "  ember bench -m model.gguf -p 512 -n 128 -c 4096 -ctk f32,f16,q8_0 -ctv f32,f16,q8_0\n");
+      "  ember bench -m model.gguf -p 512 -n 128 -c 4096 -ctk f32,f16,q8_0 -ctv f32,f16,q8_0\n"
+      "  ember bench -m model.gguf -p 1 -n 32 -d 256,1024,4096\n");
 }
 
 // The usage errors the parser cannot see; thread count 0 becomes all cores.
@@ -433,6 +439,8 @@ int check_options(const ArgParser& p, BenchOptions& o) {
     if (v < 1 || v > (1 << 24)) return p.usage_error("prompt length " + std::to_string(v) + " out of range 1..16777216");
   for (int32_t v : o.gens)
     if (v < 1 || v > (1 << 24)) return p.usage_error("generation length " + std::to_string(v) + " out of range 1..16777216");
+  for (int32_t v : o.depths)
+    if (v < 0 || v > (1 << 24)) return p.usage_error("depth " + std::to_string(v) + " out of range 0..16777216");
   for (int32_t& v : o.threads) {
     if (v < 0 || v > 4096) return p.usage_error("thread count " + std::to_string(v) + " out of range 0..4096");
     if (v == 0) v = n_cores();
@@ -444,11 +452,13 @@ int check_options(const ArgParser& p, BenchOptions& o) {
   if (!o.plot_path.empty() && o.types_k.size() * o.types_v.size() > 1)
     return p.usage_error("--plot draws one pair of cache types: give one -ctk and one -ctv");
   if (o.n_ctx > 0) {
-    for (int32_t pp : o.prompts)
-      for (int32_t nn : o.gens)
-        if (static_cast<int64_t>(pp) + nn > o.n_ctx)
-          return p.usage_error("prompt " + std::to_string(pp) + " + gen " + std::to_string(nn) +
-                               " tokens exceed the context size " + std::to_string(o.n_ctx) + " (-c)");
+    for (int32_t dd : o.depths)
+      for (int32_t pp : o.prompts)
+        for (int32_t nn : o.gens)
+          if (static_cast<int64_t>(dd) + pp + nn > o.n_ctx)
+            return p.usage_error("depth " + std::to_string(dd) + " + prompt " + std::to_string(pp) + " + gen " +
+                                 std::to_string(nn) + " tokens exceed the context size " + std::to_string(o.n_ctx) +
+                                 " (-c)");
   }
   return kContinue;
 }
@@ -459,8 +469,9 @@ std::vector<Config> combinations(const BenchOptions& o) {
   for (int32_t t : o.threads)
     for (ember_cache_type k : o.types_k)
       for (ember_cache_type v : o.types_v)
-        for (int32_t pp : o.prompts)
-          for (int32_t nn : o.gens) configs.push_back({t, pp, nn, k, v});
+        for (int32_t dd : o.depths)
+          for (int32_t pp : o.prompts)
+            for (int32_t nn : o.gens) configs.push_back({t, pp, nn, dd, k, v});
   return configs;
 }
 
@@ -511,25 +522,34 @@ struct RunSamples {
   std::vector<RunMarks> marks;
 };
 
-// One warm-up run and `reps` timed runs of the prompt ids[0, n_prompt) in one batch,
-// then n_gen single-token evaluations. false after printing the error.
+// Puts the first `depth` ids into the cache (in batches of the context's n_batch), or
+// keeps them there: a truncation back to them, when the cache still has what that needs.
+ember_status fill_depth(ember_context* ctx, const std::vector<int32_t>& ids, int32_t depth) {
+  if (ember_n_past(ctx) >= depth && ember_context_truncate(ctx, depth) == EMBER_OK) return EMBER_OK;
+  ember_context_reset(ctx);
+  return depth > 0 ? ember_eval(ctx, ids.data(), static_cast<size_t>(depth)) : EMBER_OK;
+}
+
+// One warm-up run and `reps` timed runs of the prompt ids[depth, depth + n_prompt) in one
+// batch after the depth tokens, then n_gen single-token evaluations. false after printing
+// the error.
 bool time_runs(ember_context* ctx, const Config& cfg, const std::vector<int32_t>& ids, int32_t reps,
                const PowerDetection& power, Progress& progress, const std::string& what, RunSamples* out) {
   const auto mark = [&] { return power.source ? power.source->mark() : PowerMark{}; };
   for (int32_t run = 0; run <= reps; ++run) {  // run 0: warm-up
     progress.show(what + (run == 0 ? ": warm-up" : ": run " + std::to_string(run) + "/" + std::to_string(reps)),
                   false);
-    ember_context_reset(ctx);
+    ember_status st = fill_depth(ctx, ids, cfg.depth);
     RunMarks m;
     m[0] = mark();
     auto t0 = Clock::now();
-    ember_status st = ember_eval(ctx, ids.data(), static_cast<size_t>(cfg.n_prompt));
+    if (st == EMBER_OK) st = ember_eval(ctx, ids.data() + cfg.depth, static_cast<size_t>(cfg.n_prompt));
     const double prefill_s = seconds_since(t0);
     m[1] = mark();
     double first_s = 0;
     t0 = Clock::now();
     for (int32_t i = 0; st == EMBER_OK && i < cfg.n_gen; ++i) {
-      st = ember_eval(ctx, &ids[static_cast<size_t>(cfg.n_prompt) + i], 1);
+      st = ember_eval(ctx, &ids[static_cast<size_t>(cfg.depth) + cfg.n_prompt + i], 1);
       if (i == 0) first_s = seconds_since(t0);
     }
     const double decode_s = seconds_since(t0);
@@ -562,10 +582,10 @@ struct BenchRun {
 bool measure_row(const BenchRun& b, const Config& cfg, const std::string& what, std::mt19937_64& rng, Row* out) {
   Row row;
   row.cfg = cfg;
-  row.n_ctx = b.o.n_ctx > 0 ? b.o.n_ctx : cfg.n_prompt + cfg.n_gen;
+  row.n_ctx = b.o.n_ctx > 0 ? b.o.n_ctx : cfg.depth + cfg.n_prompt + cfg.n_gen;
   ember_context_params cp = ember_context_default_params();
   cp.n_ctx = row.n_ctx;
-  cp.n_batch = cfg.n_prompt;
+  cp.n_batch = std::max(cfg.n_prompt, std::min(cfg.depth, 512));  // the depth is filled in batches too
   cp.n_threads = cfg.threads;
   if (b.o.reference) cp.reference_kernels = 1;  // else the default: EMBER_REFERENCE
   cp.cache_type_k = cfg.type_k;
@@ -592,7 +612,7 @@ bool measure_row(const BenchRun& b, const Config& cfg, const std::string& what, 
   }
 
   std::uniform_int_distribution<int32_t> pick(0, b.bm.info.n_vocab - 1);
-  std::vector<int32_t> ids(static_cast<size_t>(cfg.n_prompt) + cfg.n_gen);
+  std::vector<int32_t> ids(static_cast<size_t>(cfg.depth) + cfg.n_prompt + cfg.n_gen);
   for (int32_t& id : ids) id = pick(rng);
   RunSamples s;
   if (!time_runs(ctx.get(), cfg, ids, b.o.reps, b.power, b.progress, what, &s)) return false;
@@ -700,7 +720,8 @@ int cmd_bench(const Args& args) {
   for (size_t ci = 0; ci < configs.size(); ++ci) {
     const Config& cfg = configs[ci];
     const std::string what = "[" + std::to_string(ci + 1) + "/" + std::to_string(configs.size()) + "] t=" +
-                             std::to_string(cfg.threads) + " p=" + std::to_string(cfg.n_prompt) +
+                             std::to_string(cfg.threads) + (cfg.depth ? " d=" + std::to_string(cfg.depth) : "") +
+                             " p=" + std::to_string(cfg.n_prompt) +
                              " n=" + std::to_string(cfg.n_gen) + " ctk=" + type_name(cfg.type_k) +
                              " ctv=" + type_name(cfg.type_v);
     progress.show(what, true);

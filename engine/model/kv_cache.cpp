@@ -88,7 +88,7 @@ void KvCache::FromFloat(const kernels::Table& kt, DType t, const float* in, uint
 void KvCache::ToFloat(const kernels::Table& kt, DType t, const uint8_t* row, float* out, size_t n) {
   switch (t) {
     case DType::F16: kt.f16_to_f32(reinterpret_cast<const uint16_t*>(row), out, n); return;
-    case DType::Q8_0: dequantize_row_q8_0(reinterpret_cast<const BlockQ8_0*>(row), out, static_cast<int64_t>(n)); return;
+    case DType::Q8_0: kt.q8_0_to_f32(row, out, n); return;
     default: std::memcpy(out, row, n * sizeof(float)); return;
   }
 }
