@@ -154,6 +154,38 @@ TEST(EvalCallsCli, JsonReportOnAFewQueries) {
   EXPECT_NE(r.out.find("tokens per call: 6.00 (call), 6.00 generated"), std::string::npos) << r.out;
 }
 
+// Calls re-use the prompt prefix they share with the previous call (the template before
+// the query): fewer prompt tokens evaluated, the same calls and token ids as
+// --no-prefix-cache, which evaluates every prompt whole.
+TEST(EvalCallsCli, PrefixCacheEvaluatesLessAndChangesNoCall) {
+  const int n = kQuick ? 2 : 6;
+  auto run = [&](bool cache) {
+    std::vector<std::string> args = {"eval-calls", "-m", fixture(kModel), "-t", "1", "--queries",
+                                     fixture("models/octopus-tiny/test_queries.jsonl"), "--limit",
+                                     std::to_string(n), "--json", "--failures", "100", "--no-compare"};
+    if (!cache) args.push_back("--no-prefix-cache");
+    CliRun r = ember(args);
+    EXPECT_EQ(r.code, 0) << r.err;
+    testing::json j;
+    EXPECT_TRUE(testing::parse_json(r.out, &j)) << r.out;
+    return j;
+  };
+  testing::json with = run(true), without = run(false);
+  EXPECT_TRUE(with.at("prefix_cache").get<bool>());
+  EXPECT_FALSE(without.at("prefix_cache").get<bool>());
+  const int64_t total = with.at("prompt_tokens").get<int64_t>();
+  EXPECT_EQ(without.at("prompt_tokens").get<int64_t>(), total);
+  EXPECT_EQ(without.at("prompt_tokens_evaluated").get<int64_t>(), total);
+  EXPECT_EQ(without.at("prompt_tokens_reused").get<int64_t>(), 0);
+  // Every call after the first shares at least the BOS and the template's opening.
+  EXPECT_GE(with.at("prompt_tokens_reused").get<int64_t>(), n - 1);
+  EXPECT_EQ(with.at("prompt_tokens_evaluated").get<int64_t>() + with.at("prompt_tokens_reused").get<int64_t>(),
+            total);
+  for (const char* key : {"exact_match", "token_exact_match", "function_correct", "valid_calls",
+                          "reference_agreement", "per_function", "tokens_per_call", "constraint_changed", "failures"})
+    EXPECT_EQ(with.at(key), without.at(key)) << key;
+}
+
 // The query set is JSON read by the command itself: a malformed line is one error naming
 // the file, the line and the column; arguments compare as JSON values (27.0 == 27, keys in
 // any order).

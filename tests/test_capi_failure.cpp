@@ -272,6 +272,36 @@ TEST(CapiFailure, GenerateContinueAndTruncate) {
       });
 }
 
+// Saved state: a failed save leaves no file behind it, a failed load a reset context; prompt
+// reuse (ember_eval_prompt) allocates nothing.
+TEST(CapiFailure, SaveLoadStateAndEvalPrompt) {
+  Fixture f, g;
+  ASSERT_TRUE(open(fixture(kStories), 64, &f));
+  ASSERT_TRUE(open(fixture(kStories), 64, &g));
+  const std::vector<int32_t> prompt = {1, 403, 407, 261};
+  ASSERT_EQ(ember_eval(f.ctx, prompt.data(), prompt.size()), EMBER_OK);
+  const Outcome reuse = fail_each_allocation("eval prompt", [&] {
+    int32_t reused = 0;
+    return ember_eval_prompt(f.ctx, prompt.data(), prompt.size(), &reused);
+  });
+  EXPECT_EQ(reuse.allocations, 0u);
+  const std::string path = temp_path("state");
+  fail_each_allocation(
+      "save and load state",
+      [&] {
+        std::remove(path.c_str());
+        ember_context_reset(g.ctx);
+        ember_status st = ember_context_save(f.ctx, path.c_str());
+        if (st == EMBER_OK) st = ember_context_load(g.ctx, path.c_str());
+        return st;
+      },
+      [&](ember_status st) {
+        if (st == EMBER_OK) EXPECT_EQ(ember_n_past(g.ctx), 4);
+        else EXPECT_EQ(ember_n_past(g.ctx), 0);
+      });
+  std::remove(path.c_str());
+}
+
 // Chat templates and a byte-level BPE vocabulary (Llama 3's, vocabulary only).
 TEST(CapiFailure, ChatTemplateAndBpeTokenize) {
   ember_model_params mp = ember_model_default_params();

@@ -18,18 +18,14 @@
 #include "engine/model/context.h"
 #include "engine/model/model.h"
 #include "support/fixtures.h"
+#include "support/generate_fixture.h"
 
 namespace ember {
 namespace {
 
 using testing::fixture;
 
-std::unique_ptr<Model> load(const std::string& rel) {
-  std::unique_ptr<Model> m;
-  Status s = Model::Load(fixture(rel), ModelParams{}, &m);
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  return m;
-}
+std::unique_ptr<Model> load(const std::string& rel) { return testing::load_model(rel); }
 
 std::unique_ptr<Context> context(const Model& m, int32_t n_ctx) {
   ContextParams cp;
@@ -48,18 +44,7 @@ std::vector<int32_t> encode(const Model& m, const std::string& text, bool bos) {
   return ids;
 }
 
-// Greedy parameters that also record every step's logits (through the filter hook,
-// which sees them before sampling and changes nothing).
-GenerateParams greedy_recording(int32_t max_tokens, std::vector<std::vector<float>>* steps) {
-  GenerateParams gp;
-  gp.sampling.temperature = 0;
-  gp.max_tokens = max_tokens;
-  gp.stop_at_eos = false;
-  gp.logits_filter = [steps](float* logits, int32_t n_vocab, const int32_t*, size_t) {
-    steps->emplace_back(logits, logits + n_vocab);
-  };
-  return gp;
-}
+using testing::greedy_recording;
 
 std::vector<int32_t> concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
   a.insert(a.end(), b.begin(), b.end());

@@ -73,6 +73,18 @@ void ChatSession::ForgetCache() {
   cache_text_.reset();
 }
 
+bool ChatSession::AdoptCache(std::string* error) {
+  cache_text_.reset();  // unknown: the next turn compares tokens
+  ember_status st = fill(&cache_ids_, static_cast<size_t>(ember_n_past(ctx_)),
+                         [&](int32_t* ids, size_t cap, size_t* n) { return ember_context_tokens(ctx_, ids, cap, n); });
+  if (st != EMBER_OK) {
+    *error = library_error(st);
+    ForgetCache();
+    return false;
+  }
+  return true;
+}
+
 // The conversation so far plus `user`'s message, with the generation prompt.
 bool ChatSession::Render(const std::string& user, std::string* out, std::string* error) const {
   std::vector<ember_chat_message> msgs;
@@ -144,8 +156,16 @@ bool ChatSession::FitTurn(const std::string& user, std::string* rendered, Plan* 
 
 bool ChatSession::Generate(const Plan& plan, const Sink& sink, Reply* reply, std::string* error) {
   if (plan.keep < ember_n_past(ctx_)) {
-    if (ember_status st = ember_context_truncate(ctx_, plan.keep); st != EMBER_OK) {
+    ember_status st = ember_context_truncate(ctx_, plan.keep);
+    if (st == EMBER_ERR_OUT_OF_RANGE) {
+      // A sliding-window layer's ring has overwritten what the kept tokens need (more than a
+      // batch came after them, e.g. when old turns are dropped): evaluate them again.
+      ember_context_reset(ctx_);
+      st = plan.keep > 0 ? ember_eval(ctx_, cache_ids_.data(), static_cast<size_t>(plan.keep)) : EMBER_OK;
+    }
+    if (st != EMBER_OK) {
       *error = library_error(st);
+      ForgetCache();
       return false;
     }
   }

@@ -55,9 +55,14 @@ class ChatSession {
   // that a template problem shows before the first turn. false with *error set.
   bool Init(std::string* error);
   const std::vector<int32_t>& end_of_turn_tokens() const { return end_of_turn_; }
+  const ember_context* context() const { return ctx_; }
 
   void SetSystem(std::string text);  // "" removes the system message
   void Reset();                      // forgets the turns and the cache (the system message stays)
+  // The context's cache was filled from outside (a loaded --prompt-cache): mirror its tokens,
+  // so that the next turn keeps the prefix the conversation shares with them. false with
+  // *error set.
+  bool AdoptCache(std::string* error);
   // One exchange: `user`'s message, the reply streamed to `sink` and kept in the
   // conversation. false with *error set (nothing changed but the cache, which stays
   // consistent) when the turn cannot run.

@@ -13,6 +13,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "prompt_cache.h"
 
 namespace ember::cli {
 
@@ -110,7 +111,7 @@ bool load_prompt_template(std::string_view cmd, const CallSetupOptions& o, const
 
 struct CallCommandOptions {
   CallSetupOptions so;
-  std::string query;
+  std::string query, prompt_cache;
   bool no_constrain = false, no_early_stop = false, verbose = false;
   int32_t max_tokens = 128;
   float temp = 0;
@@ -139,6 +140,10 @@ void declare_flags(ArgParser& p, CallCommandOptions& o) {
   p.option("threads", 't', "N", &o.so.n_threads, "threads; 0: all cores").range(0, 4096);
   p.option("ctx-size", 'c', "N", &o.so.n_ctx, "context size in tokens; 0: the model's, at most 4096")
       .range(0, 1 << 24);
+  p.option("prompt-cache", 0, "FILE", &o.prompt_cache,
+           "keep the state of the call's tokens in FILE: saved by the first run, loaded by the next, which "
+           "evaluate only what follows the prefix their prompt shares with it (the template's opening)")
+      .default_text("");
   declare_cache_flags(p, o.so.cache);
   p.flag("reference", 0, &o.so.reference, "use the scalar reference kernels (slow; for checking)");
   p.flag("verbose", 'v', &o.verbose,
@@ -161,8 +166,8 @@ void print_call_details(const CallSetup& s, const ember_call_params& cp, const e
   std::fprintf(stderr, "ember call: decoding: %s, %s\n", cp.constrain ? "constrained" : "unconstrained",
                cp.early_stop ? "early stop at the end token" : "no early stop");
   std::fprintf(stderr, "ember call: output: %s\n", r.text);
-  std::fprintf(stderr, "ember call: prompt %d tokens, time to first token %.2f ms, total %.2f ms\n", r.n_prompt,
-               r.ttft_ms, r.total_ms);
+  std::fprintf(stderr, "ember call: prompt %d tokens (%d from the cache), time to first token %.2f ms, total %.2f ms\n",
+               r.n_prompt, r.n_prompt_reused, r.ttft_ms, r.total_ms);
   std::fprintf(stderr, "ember call: tokens generated %d (call %d), stop reason: %s\n", r.n_generated,
                r.n_call_tokens, stop_name(r.stop_reason));
   if (r.n_generated_no_stop >= 0)
@@ -215,10 +220,21 @@ int cmd_call(const Args& args) {
   cp.count_no_stop = o.verbose ? 1 : 0;  // the saving is reported only with --verbose
   cp.sampling.temperature = o.temp;
   cp.sampling.seed = o.seed;
+  int32_t n_loaded = 0;
+  if (!o.prompt_cache.empty() && !load_prompt_cache("call", s.ctx.get(), o.prompt_cache, &n_loaded))
+    return kExitRuntime;
   ember_call_result r;
   if (ember_status st = ember_call(s.ctx.get(), s.fns.get(), o.query.c_str(), &cp, &r); st != EMBER_OK) {
     print_error("call", library_error(st));
     return kExitRuntime;
+  }
+  if (!o.prompt_cache.empty()) {
+    report_prompt_cache("call", o.prompt_cache, r.n_prompt_reused, r.n_prompt);
+    // Saved unless the file already held this whole prompt.
+    if (r.n_prompt_reused < r.n_prompt - 1 && !save_prompt_cache("call", s.ctx.get(), o.prompt_cache)) {
+      ember_call_result_free(&r);
+      return kExitRuntime;
+    }
   }
   const std::string line = std::string(r.json) + "\n";
   const bool wrote = std::fwrite(line.data(), 1, line.size(), stdout) == line.size() && std::fflush(stdout) == 0;

@@ -19,6 +19,7 @@
 #include "chat_session.h"
 #include "commands.h"
 #include "common.h"
+#include "prompt_cache.h"
 #include "sampling_flags.h"
 
 namespace ember::cli {
@@ -28,7 +29,7 @@ volatile std::sig_atomic_t g_interrupted = 0;
 void on_sigint(int) { g_interrupted = 1; }
 
 struct ChatOptions {
-  std::string model_path, system, prompt, chat_template;
+  std::string model_path, system, prompt, chat_template, prompt_cache;
   SamplingFlags sampling;
   int32_t n_predict = -1, n_threads = 0, n_ctx = 0;
   CacheFlags cache;
@@ -48,6 +49,10 @@ void declare_flags(ArgParser& p, ChatOptions& o) {
   p.option("threads", 't', "N", &o.n_threads, "threads; 0: all cores").range(0, 4096);
   p.option("ctx-size", 'c', "N", &o.n_ctx, "context size in tokens; 0: the model's, at most 4096")
       .range(0, 1 << 24);
+  p.option("prompt-cache", 0, "FILE", &o.prompt_cache,
+           "keep the state after the first reply in FILE: saved by the first run, loaded by the next, whose "
+           "first turn evaluates only what follows the prefix it shares with it (the system message)")
+      .default_text("");
   declare_cache_flags(p, o.cache);
   p.flag("reference", 0, &o.reference, "use the scalar reference kernels (slow; for checking)");
   p.flag("verbose", 'v', &o.verbose,
@@ -162,6 +167,10 @@ class ChatLoop {
       return false;
     }
     out_.write("\n");
+    if (r.turn == 1 && !o_.prompt_cache.empty()) {
+      report_prompt_cache("chat", o_.prompt_cache, r.cached, r.cached + r.evaluated);
+      if (!save_prompt_cache("chat", s_.context(), o_.prompt_cache)) return false;
+    }
     if (o_.verbose) {
       std::fprintf(stderr, "[turn %d: prompt tokens evaluated %d, cached %d]\n", r.turn, r.evaluated, r.cached);
       std::fprintf(stderr, "[turn %d: reply %d tokens, %s]\n", r.turn, r.generated, ending(r));
@@ -250,6 +259,13 @@ int cmd_chat(const Args& args) {
     return kExitRuntime;
   }
   session.SetSystem(o.system);
+  int32_t n_loaded = 0;
+  if (!o.prompt_cache.empty() && !load_prompt_cache("chat", ctx.get(), o.prompt_cache, &n_loaded))
+    return kExitRuntime;
+  if (n_loaded > 0 && !session.AdoptCache(&err)) {
+    print_error("chat", err);
+    return kExitRuntime;
+  }
   if (o.verbose) {
     std::fprintf(stderr, "ember chat: context %d tokens, seed %llu\n", n_ctx,
                  static_cast<unsigned long long>(o.sampling.seed));

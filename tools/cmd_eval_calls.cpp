@@ -13,7 +13,9 @@
 // valid calls, agreement with "reference_output_ids", breakdowns by kind and
 // domain, per-function exact match and confusion, mean/median latency and time to
 // first token, tokens per call with and without early stopping, and how often the
-// constraint changed the greedy choice. --json prints the same as one JSON object.
+// constraint changed the greedy choice, prompt tokens evaluated and taken from the cache
+// (a call re-uses the prefix it shares with the last one unless --no-prefix-cache). --json
+// prints the same as one JSON object.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -139,6 +141,7 @@ struct Evaluation {
   std::map<std::string, FnStats> by_fn;
   std::vector<double> total_ms, ttft_ms, call_tokens, no_stop_tokens, generated;
   int64_t changed = 0, changed_queries = 0;
+  int64_t prompt_tokens = 0, prompt_reused = 0;  // of the calls (not of the no-stop counting)
   std::vector<Failure> failures;
 
   // Counts one call; keeps it as a failure while fewer than max_failures are kept.
@@ -167,6 +170,8 @@ struct Evaluation {
     call_tokens.push_back(r.n_call_tokens);
     generated.push_back(r.n_generated);
     if (r.n_generated_no_stop >= 0) no_stop_tokens.push_back(r.n_generated_no_stop);
+    prompt_tokens += r.n_prompt;
+    prompt_reused += r.n_prompt_reused;
     changed += r.n_constraint_changed;
     changed_queries += r.n_constraint_changed > 0;
     if (!ok && static_cast<int32_t>(failures.size()) < max_failures)
@@ -180,6 +185,7 @@ struct EvalOptions {
   CallSetupOptions so;
   std::string queries_path;
   bool no_constrain = false, no_early_stop = false, no_compare = false, json = false, verbose = false;
+  bool no_prefix_cache = false;
   int32_t limit = 0, max_tokens = 128, show_failures = 0;
 };
 
@@ -235,6 +241,7 @@ std::string json_report(const EvalOptions& o, const ember_call_params& cp, const
   out += "]";
   out += ", \"constrained\": " + std::string(cp.constrain ? "true" : "false");
   out += ", \"early_stop\": " + std::string(cp.early_stop ? "true" : "false");
+  out += ", \"prefix_cache\": " + std::string(cp.cache_prompt ? "true" : "false");
   out += ", \"exact_match\": " + tally_json(ev.exact);
   out += ", \"token_exact_match\": " + (ev.token_exact.n ? tally_json(ev.token_exact) : std::string("null"));
   out += ", \"function_correct\": " + tally_json(ev.function_ok);
@@ -247,6 +254,11 @@ std::string json_report(const EvalOptions& o, const ember_call_params& cp, const
          ", \"ttft_mean\": " + num(mean(ev.ttft_ms), 3) + ", \"ttft_median\": " + num(median(ev.ttft_ms), 3) + "}";
   out += ", \"tokens_per_call\": {\"early_stop\": " + num(t.call, 3) + ", \"generated\": " + num(t.generated, 3) +
          ", \"no_early_stop\": " + num(t.no_stop, 3) + ", \"saved\": " + num(t.saved, 3) + "}";
+  const int64_t evaluated = ev.prompt_tokens - ev.prompt_reused;
+  out += ", \"prompt_tokens\": " + std::to_string(ev.prompt_tokens) +
+         ", \"prompt_tokens_evaluated\": " + std::to_string(evaluated) +
+         ", \"prompt_tokens_reused\": " + std::to_string(ev.prompt_reused) +
+         ", \"prompt_tokens_evaluated_per_call\": " + num(n_queries ? double(evaluated) / n_queries : 0.0, 3);
   out += ", \"constraint_changed\": {\"steps\": " + std::to_string(ev.changed) +
          ", \"queries\": " + std::to_string(ev.changed_queries) + "}";
   out += ", \"failures\": [";
@@ -299,6 +311,9 @@ std::string text_report(const EvalOptions& o, const ember_call_params& cp, const
   if (cp.constrain)
     t.line("constraint changed the greedy choice: %lld times, in %lld of %zu queries\n",
            static_cast<long long>(ev.changed), static_cast<long long>(ev.changed_queries), n_queries);
+  t.line("prompt tokens: %lld, evaluated %lld (%lld from the cache%s)\n", static_cast<long long>(ev.prompt_tokens),
+         static_cast<long long>(ev.prompt_tokens - ev.prompt_reused), static_cast<long long>(ev.prompt_reused),
+         cp.cache_prompt ? "" : ": --no-prefix-cache");
   t.line("latency per call: mean %.2f ms, median %.2f ms; time to first token: mean %.2f ms, median %.2f ms\n",
          mean(ev.total_ms), median(ev.total_ms), mean(ev.ttft_ms), median(ev.ttft_ms));
   t.out += "per function (exact, correct function, predicted when wrong):\n";
@@ -328,6 +343,8 @@ void declare_flags(ArgParser& p, EvalOptions& o) {
   p.flag("no-constrain", 0, &o.no_constrain, "unconstrained decoding (malformed calls count as wrong)");
   p.flag("no-early-stop", 0, &o.no_early_stop, "generate past the end token to end of text (slower)");
   p.flag("no-compare", 0, &o.no_compare, "skip counting the tokens without early stopping");
+  p.flag("no-prefix-cache", 0, &o.no_prefix_cache,
+         "evaluate every prompt whole instead of re-using the prefix it shares with the last call");
   p.option("limit", 'l', "N", &o.limit, "evaluate only the first N queries; 0: all").range(0, 1 << 30);
   p.option("n-predict", 'n', "N", &o.max_tokens, "token limit of a call").range(1, 1 << 20);
   p.option("threads", 't', "N", &o.so.n_threads, "threads; 0: all cores").range(0, 4096);
@@ -383,6 +400,7 @@ int cmd_eval_calls(const Args& args) {
 
   ember_call_params cp = call_params(s, o.no_constrain, o.no_early_stop, o.max_tokens);
   cp.count_no_stop = o.no_compare ? 0 : 1;
+  cp.cache_prompt = o.no_prefix_cache ? 0 : 1;
   Evaluation ev;
   if (!evaluate(o, s, cp, qs, &ev)) return kExitRuntime;
 

@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "cmd_lora.h"
 #include "common.h"
+#include "prompt_cache.h"
 #include "sampling_flags.h"
 
 namespace ember::cli {
@@ -70,7 +71,7 @@ double per_second(double count, double ms) { return ms > 0 ? count * 1000.0 / ms
 // ---- options -------------------------------------------------------------------------
 
 struct RunOptions {
-  std::string model_path, prompt, prompt_file, template_file;
+  std::string model_path, prompt, prompt_file, template_file, prompt_cache;
   std::vector<std::string> stops, lora_specs;
   int32_t n_predict = 128;
   SamplingFlags sampling;
@@ -103,6 +104,10 @@ void declare_flags(ArgParser& p, RunOptions& o) {
          "'{query}' marks where it goes)");
   p.option("template-file", 0, "FILE", &o.template_file,
            "put the prompt into the template read from FILE ('{query}' marks where it goes)");
+  p.option("prompt-cache", 0, "FILE", &o.prompt_cache,
+           "keep the evaluated prompt's state in FILE: saved by the first run, loaded by the next, which "
+           "evaluate only what follows the prefix their prompt shares with it (same model, -c and cache types)")
+      .default_text("");
   p.flag("reference", 0, &o.reference, "use the scalar reference kernels (slow; for checking)");
   p.flag("no-special", 0, &o.no_special,
          "treat control-token texts in the prompt (\"</s>\") as plain text");
@@ -221,6 +226,22 @@ void print_settings(const RunOptions& o, const ember_model_info& info, const emb
   std::fprintf(stderr, "ember run: prompt %zu tokens\n", n_prompt);
 }
 
+// --prompt-cache: loads the saved state, evaluates the prompt after the prefix it shares with
+// it, and saves the prompt's state unless the file held exactly this prompt. Generation then
+// re-uses all of it but the last token. false after printing the error.
+bool evaluate_with_prompt_cache(const RunOptions& o, ember_context* ctx, const std::vector<int32_t>& ids) {
+  int32_t n_loaded = 0, n_reused = 0;
+  if (!load_prompt_cache("run", ctx, o.prompt_cache, &n_loaded)) return false;
+  if (ember_status st = ember_eval_prompt(ctx, ids.data(), ids.size(), &n_reused); st != EMBER_OK) {
+    print_error("run", library_error(st));
+    return false;
+  }
+  const auto n = static_cast<int32_t>(ids.size());
+  report_prompt_cache("run", o.prompt_cache, n_reused, n);
+  const bool saved_this_prompt = n_loaded == n && n_reused == n - 1;
+  return saved_this_prompt || save_prompt_cache("run", ctx, o.prompt_cache);
+}
+
 // Generates with Ctrl-C handled: the first stops at the next token, the second kills.
 ember_status generate_interruptibly(ember_context* ctx, const std::vector<int32_t>& ids,
                                     const ember_generate_params& gp, ember_generate_result* res) {
@@ -237,8 +258,9 @@ ember_status generate_interruptibly(ember_context* ctx, const std::vector<int32_
 // After the generation: timings and the stop reason (--verbose), the exit code.
 int report_end(const RunOptions& o, const ember_generate_result& res, int32_t ctx_size) {
   if (o.verbose) {
-    std::fprintf(stderr, "ember run: prefill %d tokens in %.2f ms (%.1f tok/s)\n", res.n_prompt,
-                 res.prefill_ms, per_second(res.n_prompt, res.prefill_ms));
+    const int32_t evaluated = res.n_prompt - res.n_prompt_reused;
+    std::fprintf(stderr, "ember run: prefill %d tokens in %.2f ms (%.1f tok/s)\n", evaluated, res.prefill_ms,
+                 per_second(evaluated, res.prefill_ms));
     std::fprintf(stderr, "ember run: decode %d tokens in %.2f ms (%.1f tok/s)\n", res.n_generated,
                  res.decode_ms, per_second(res.n_generated, res.decode_ms));
     std::fprintf(stderr, "ember run: time to first token %.2f ms\n", res.ttft_ms);
@@ -290,6 +312,7 @@ int cmd_run(const Args& args) {
   const int32_t ctx_size = ember_context_n_ctx(ctx.get());
   std::vector<int32_t> ids;
   if (!tokenize_prompt(o, model.get(), ctx_size, &ids)) return kExitRuntime;
+  if (!o.prompt_cache.empty() && !evaluate_with_prompt_cache(o, ctx.get(), ids)) return kExitRuntime;
 
   std::vector<const char*> stop_ptrs;
   ember_generate_params gp = generate_params(o, ctx_size, &stop_ptrs);

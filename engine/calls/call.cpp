@@ -723,6 +723,7 @@ Status count_without_early_stop(Context& ctx, const std::vector<int32_t>& prompt
     cp.sampling = o.sampling;
     cp.max_tokens = o.max_tokens_no_stop > 0 ? o.max_tokens_no_stop - r.n_generated : 0;
     cp.stop_at_eos = true;
+    cp.reuse_prefix = o.reuse_prefix;
     GenerateResult rest;
     EMBER_RETURN_IF_ERROR(Generate(ctx, ids.data(), ids.size(), cp, nullptr, &rest));
     r.n_no_stop += static_cast<int32_t>(rest.tokens.size());
@@ -753,6 +754,7 @@ Status RunCall(Context& ctx, const FunctionRegistry& reg, const CallAutomaton* a
   if (o.early_stop) gp.stop_ids = {reg.end_token_id()};
   gp.stop_at_eos = true;
   gp.render_special = true;
+  gp.reuse_prefix = o.reuse_prefix;
   std::unique_ptr<CallConstraint> cons;
   if (o.constrain) {
     // The call must end within its token limit (the generation limit without early stop).
@@ -767,6 +769,7 @@ Status RunCall(Context& ctx, const FunctionRegistry& reg, const CallAutomaton* a
   r.tokens = std::move(g.tokens);
   r.stop_reason = g.stop_reason;
   r.n_prompt = g.n_prompt;
+  r.n_prompt_reused = g.n_prompt_reused;
   r.prefill_ms = g.prefill_ms;
   r.decode_ms = g.decode_ms;
   r.ttft_ms = g.ttft_ms;

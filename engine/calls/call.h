@@ -172,6 +172,9 @@ struct CallOptions {
   bool count_no_stop = false;
   int32_t max_tokens = 128;          // limit of the call's generation
   int32_t max_tokens_no_stop = 0;    // limit without early stopping; 0: EOS or full context
+  // Keep the cached tokens the prompt starts with (GenerateParams::reuse_prefix): calls
+  // sharing a prompt template evaluate only what follows the common part.
+  bool reuse_prefix = true;
 
   static SamplerParams GreedySampling() {
     SamplerParams p;
@@ -186,6 +189,7 @@ struct CallResult {
   std::string text;              // their text, special tokens rendered
   StopReason stop_reason = StopReason::kNone;
   int32_t n_prompt = 0;
+  int32_t n_prompt_reused = 0;   // prompt tokens taken from the cache (the rest were evaluated)
   int32_t n_generated = 0;       // tokens sampled by the call's generation
   int32_t n_call_tokens = 0;     // up to and including the first end token (all when none)
   int32_t n_no_stop = -1;        // tokens without early stopping; -1: not measured

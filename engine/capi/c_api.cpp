@@ -48,6 +48,7 @@ ember::GenerateParams to_cpp(const ember_generate_params& g) {
     if (g.stop_strings[i]) p.stop_strings.emplace_back(g.stop_strings[i]);
   p.stop_at_eos = g.stop_at_eos != 0;
   p.render_special = g.render_special != 0;
+  p.reuse_prefix = g.cache_prompt != 0;
   p.context_shift = g.context_shift != 0;
   p.n_keep = g.n_keep;
   p.collect_text = false;  // the C API hands text out through the callback only
@@ -69,6 +70,7 @@ ember_status run_generate(GenerateFn generate, ember_context* ctx, const int32_t
   if (!s.ok()) return to_c(s);
   if (result) {
     result->n_prompt = r.n_prompt;
+    result->n_prompt_reused = r.n_prompt_reused;
     result->n_generated = static_cast<int32_t>(r.tokens.size());
     result->stop_reason = static_cast<ember_stop_reason>(static_cast<int>(r.stop_reason));
     result->prefill_ms = r.prefill_ms;
@@ -328,6 +330,14 @@ int32_t ember_n_past(const ember_context* ctx) {
   return guard_value("ember_n_past", int32_t{0}, {{"ctx", ctx}}, [&] { return ctx->c->n_past(); });
 }
 
+ember_status ember_context_tokens(const ember_context* ctx, int32_t* ids, size_t cap, size_t* n_out) {
+  return guard("ember_context_tokens", {{"ctx", ctx}}, [&]() -> ember_status {
+    if (!ids && cap) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_context_tokens: ids is NULL with cap > 0");
+    const std::vector<int32_t>& t = ctx->c->tokens();
+    return copy_out(t.data(), t.size(), sizeof(int32_t), ids, cap, n_out, "ember_context_tokens");
+  });
+}
+
 void ember_context_reset(ember_context* ctx) {
   guard_void("ember_context_reset", [&] {
     if (ctx) ctx->c->Reset();
@@ -340,6 +350,10 @@ ember_status ember_context_truncate(ember_context* ctx, int32_t n_past) {
 
 ember_status ember_eval(ember_context* ctx, const int32_t* ids, size_t n) {
   return guard("ember_eval", {{"ctx", ctx}}, [&] { return to_c(ctx->c->Eval(ids, n)); });
+}
+
+ember_status ember_eval_prompt(ember_context* ctx, const int32_t* ids, size_t n, int32_t* n_reused) {
+  return guard("ember_eval_prompt", {{"ctx", ctx}}, [&] { return to_c(ctx->c->EvalPrompt(ids, n, n_reused)); });
 }
 
 const float* ember_get_logits(const ember_context* ctx, int32_t i) {
@@ -358,6 +372,7 @@ ember_generate_params ember_generate_default_params(void) {
   g.sampling = ember_sampling_default_params();
   g.max_tokens = 128;
   g.stop_at_eos = 1;
+  g.cache_prompt = 1;
   return g;
 }
 

@@ -145,6 +145,7 @@ ember_call_params ember_call_default_params(void) {
   p.max_tokens_no_stop = 0;
   p.sampling = ember_sampling_default_params();
   p.sampling.temperature = 0;
+  p.cache_prompt = 1;
   return p;
 }
 
@@ -189,6 +190,7 @@ ember_status ember_call(ember_context* ctx, const ember_functions* fns, const ch
     o.count_no_stop = p.count_no_stop != 0;
     o.max_tokens = p.max_tokens;
     o.max_tokens_no_stop = p.max_tokens_no_stop;
+    o.reuse_prefix = p.cache_prompt != 0;
     ember::CallResult r;
     s = ember::RunCall(*c, fns->reg, &fns->automaton, ids, o, &r);
     if (!s.ok()) return to_c(s);
@@ -215,6 +217,7 @@ ember_status ember_call(ember_context* ctx, const ember_functions* fns, const ch
     result->tokens = st->tokens.data();
     result->n_tokens = static_cast<int32_t>(st->tokens.size());
     result->n_prompt = r.n_prompt;
+    result->n_prompt_reused = r.n_prompt_reused;
     result->n_generated = r.n_generated;
     result->n_call_tokens = r.n_call_tokens;
     result->n_generated_no_stop = r.n_no_stop;

@@ -144,9 +144,21 @@ Status ShiftContext(Context& ctx, int32_t n_keep) {
   return s;
 }
 
-// The generation loop after CheckPrompt: evaluates the prompt after what the cache holds,
-// then samples until a stop rule fires.
-Status Run(Context& ctx, const int32_t* prompt, size_t n_prompt, const GenerateParams& p,
+// Where a prompt goes: after what the cache holds (GenerateContinue) or from position 0.
+enum class PromptAt { kAfterCache, kStart };
+
+// Evaluates the prompt where it goes; *reused: the tokens the cache already held.
+Status EvalPromptAt(Context& ctx, const int32_t* prompt, size_t n_prompt, PromptAt at, bool reuse, int32_t* reused) {
+  *reused = 0;
+  if (at == PromptAt::kAfterCache) return ctx.Eval(prompt, n_prompt);
+  if (reuse) return ctx.EvalPrompt(prompt, n_prompt, reused);
+  ctx.Reset();
+  return ctx.Eval(prompt, n_prompt);
+}
+
+// The generation loop after CheckPrompt: evaluates the prompt where it goes, then samples
+// until a stop rule fires.
+Status Run(Context& ctx, const int32_t* prompt, size_t n_prompt, PromptAt at, const GenerateParams& p,
            const TokenCallback& on_token, GenerateResult* out, Clock::time_point t0) {
   GenerateResult r;
   const int32_t eos = ctx.model().tokenizer().eos_id();
@@ -156,7 +168,7 @@ Status Run(Context& ctx, const int32_t* prompt, size_t n_prompt, const GenerateP
   history.reserve(room);
   r.tokens.reserve(room - n_prompt);
 
-  EMBER_RETURN_IF_ERROR(ctx.Eval(prompt, n_prompt));
+  EMBER_RETURN_IF_ERROR(EvalPromptAt(ctx, prompt, n_prompt, at, p.reuse_prefix, &r.n_prompt_reused));
   r.n_prompt = static_cast<int32_t>(n_prompt);
   r.prefill_ms = ms_since(t0);
 
@@ -204,15 +216,13 @@ Status Run(Context& ctx, const int32_t* prompt, size_t n_prompt, const GenerateP
 Status Generate(Context& ctx, const int32_t* prompt, size_t n_prompt, const GenerateParams& p,
                 const TokenCallback& on_token, GenerateResult* out) {
   EMBER_RETURN_IF_ERROR(CheckPrompt(ctx, n_prompt, 0, p));
-  const auto t0 = Clock::now();
-  ctx.Reset();
-  return Run(ctx, prompt, n_prompt, p, on_token, out, t0);
+  return Run(ctx, prompt, n_prompt, PromptAt::kStart, p, on_token, out, Clock::now());
 }
 
 Status GenerateContinue(Context& ctx, const int32_t* prompt, size_t n_prompt, const GenerateParams& p,
                         const TokenCallback& on_token, GenerateResult* out) {
   EMBER_RETURN_IF_ERROR(CheckPrompt(ctx, n_prompt, ctx.n_past(), p));
-  return Run(ctx, prompt, n_prompt, p, on_token, out, Clock::now());
+  return Run(ctx, prompt, n_prompt, PromptAt::kAfterCache, p, on_token, out, Clock::now());
 }
 
 }  // namespace ember

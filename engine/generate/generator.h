@@ -33,6 +33,9 @@ struct GenerateParams {
   // allocations per generation). Off: the callback is the only way to see the text,
   // and the decode loop allocates nothing.
   bool collect_text = true;
+  // Generate: keep the cached tokens the prompt starts with and evaluate only the rest
+  // (Context::EvalPrompt; the same bits as a full evaluation). Off: reset and evaluate all.
+  bool reuse_prefix = true;
   // Optional: called before each token is sampled with that step's logits (a
   // mutable copy, [n_vocab]) and the tokens generated so far; it may mask tokens
   // (set them to -INFINITY) or reweight them. Constrained decoding uses it.
@@ -57,12 +60,15 @@ struct GenerateResult {
   std::vector<int32_t> tokens;  // generated ids (stop token included when one stopped it)
   std::string text;             // emitted text
   StopReason stop_reason = StopReason::kNone;
-  int32_t n_prompt = 0;
-  int32_t n_shifts = 0;  // context shifts made
+  int32_t n_prompt = 0;         // prompt tokens
+  int32_t n_prompt_reused = 0;  // of them, taken from the cache (n_prompt - this were evaluated)
+  int32_t n_shifts = 0;         // context shifts made
   double prefill_ms = 0, decode_ms = 0, ttft_ms = 0;
 };
 
-// Resets ctx, evaluates the prompt (an error if it does not fit) and generates.
+// Evaluates the prompt from position 0 (an error if it does not fit), re-using the tokens
+// the cache holds that it starts with unless params.reuse_prefix is false (then ctx is
+// reset), and generates.
 Status Generate(Context& ctx, const int32_t* prompt, size_t n_prompt, const GenerateParams& params,
                 const TokenCallback& on_token, GenerateResult* out);
 

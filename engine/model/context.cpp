@@ -99,6 +99,12 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
                            Attention::PlannedBytes(c, ctx->n_ctx_, ctx->n_threads_);
 
   ctx->FillRopeTables();
+  try {
+    ctx->tokens_.reserve(ctx->n_ctx_);
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "context: cannot allocate the token list for n_ctx " + std::to_string(T));
+  }
+  ctx->allocated_bytes_ += ctx->tokens_.capacity() * sizeof(int32_t);
   EMBER_LOG_INFO("context: n_ctx %d, n_batch %d, %d threads, kernels %s, %.1f MiB (KV cache %s/%s %.1f MiB)",
                  ctx->n_ctx_, ctx->n_batch_, ctx->n_threads_, ctx->kt_->name, ctx->allocated_bytes_ / 1048576.0,
                  dtype_name(p.type_k), dtype_name(p.type_v), ctx->kv_.bytes() / 1048576.0);
@@ -143,7 +149,7 @@ void Context::FillRopeTables() {
   }
 }
 
-Status Context::Eval(const int32_t* ids, size_t n) {
+Status Context::CheckEval(const int32_t* ids, size_t n, int32_t n_past) const {
   if (n == 0) return InvalidArgument("eval: no tokens");
   if (!ids) return InvalidArgument("eval: ids is null");
   const int32_t nv = model_.config().n_vocab;
@@ -151,12 +157,19 @@ Status Context::Eval(const int32_t* ids, size_t n) {
     if (ids[i] < 0 || ids[i] >= nv)
       return InvalidArgument("eval: token " + std::to_string(i) + " has id " + std::to_string(ids[i]) +
                              ", outside the vocabulary [0, " + std::to_string(nv) + ")");
-  if (n > static_cast<size_t>(n_ctx_ - n_past_))
+  if (n > static_cast<size_t>(n_ctx_ - n_past))
     return OutOfRange("eval: " + std::to_string(n) + " tokens do not fit: the context holds " +
-                      std::to_string(n_ctx_) + " and " + std::to_string(n_past_) + " are in use");
+                      std::to_string(n_ctx_) + " and " + std::to_string(n_past) + " are in use");
   if (logits_all_ && n > static_cast<size_t>(n_batch_))
     return OutOfRange("eval: logits for all " + std::to_string(n) + " tokens need n_batch >= " + std::to_string(n) +
                       " (it is " + std::to_string(n_batch_) + ")");
+  return Status::Ok();
+}
+
+Status Context::Eval(const int32_t* ids, size_t n) {
+  EMBER_RETURN_IF_ERROR(CheckEval(ids, n, n_past_));
+  tokens_.insert(tokens_.end(), ids, ids + n);  // within the reserved n_ctx: no allocation
+  if (n_exact_ == n_past_) n_exact_ += static_cast<int32_t>(n);
   for (size_t done = 0; done < n;) {
     const int32_t m = static_cast<int32_t>(std::min<size_t>(n - done, n_batch_));
     const bool last_chunk = done + m == n;
@@ -177,7 +190,38 @@ Status Context::Truncate(int32_t n_past) {
                               " (re-evaluate from 0)");
   n_past_ = n_past;
   n_logits_ = 0;
+  tokens_.resize(n_past);
+  n_exact_ = std::min(n_exact_, n_past);
   return Status::Ok();
+}
+
+void Context::Restore(const int32_t* ids, int32_t n, const float* logits, const float* hidden) {
+  tokens_.assign(ids, ids + n);
+  n_past_ = n;
+  n_exact_ = n;
+  ring_floor_ = 0;
+  n_logits_ = logits && hidden ? 1 : 0;
+  hidden_row_ = 0;
+  if (n_logits_) {
+    std::copy_n(logits, n_vocab(), logits_.begin());
+    std::copy_n(hidden, model_.config().n_embd, xn_.begin());
+  }
+}
+
+Status Context::EvalPrompt(const int32_t* ids, size_t n, int32_t* n_reused) {
+  if (n_reused) *n_reused = 0;
+  // The common prefix, short of the last prompt token (whose logits are wanted).
+  size_t keep = 0;
+  if (ids) {
+    const size_t limit = std::min({tokens_.size(), static_cast<size_t>(n_exact_), n > 0 ? n - 1 : 0});
+    while (keep < limit && tokens_[keep] == ids[keep]) ++keep;
+  }
+  if (keep > 0 && !CanTruncate(static_cast<int32_t>(keep))) keep = 0;
+  EMBER_RETURN_IF_ERROR(CheckEval(ids ? ids + keep : ids, n - keep, static_cast<int32_t>(keep)));
+  if (keep == 0) Reset();
+  else EMBER_RETURN_IF_ERROR(Truncate(static_cast<int32_t>(keep)));
+  if (n_reused) *n_reused = static_cast<int32_t>(keep);
+  return Eval(ids + keep, n - keep);
 }
 
 // A ring layer holds positions first_held(l, n_past_).. ; the next query, at n_past, reads

@@ -65,6 +65,16 @@ class Context {
   // Appends ids at positions n_past.., in chunks of n_batch. Validates ids and
   // room in the cache first: on error nothing is evaluated and n_past is unchanged.
   Status Eval(const int32_t* ids, size_t n);
+  // Evaluates a whole prompt (positions 0..n-1) re-using what the cache already holds:
+  // keeps the longest common prefix of ids and tokens() (within n_exact()), at most n - 1
+  // tokens so that the last prompt token is always evaluated and its logits exist, and
+  // evaluates the rest.
+  // When the cache cannot be cut there (CanTruncate), it resets and evaluates all. The
+  // logits are the bits Reset() + Eval(ids, n) gives (the forward pass does not depend on
+  // the batch split); with logits_all, logits(i) are those of the evaluated tokens, i = 0
+  // being token *n_reused. *n_reused (may be null): the tokens taken from the cache.
+  // Validates as Eval does before changing anything.
+  Status EvalPrompt(const int32_t* ids, size_t n, int32_t* n_reused);
   // Logits [n_vocab] of token i of the last Eval (i = -1: its last token);
   // nullptr when not kept.
   const float* logits(int32_t i = -1) const;
@@ -77,7 +87,23 @@ class Context {
   int32_t n_batch() const { return n_batch_; }
   int32_t n_threads() const { return n_threads_; }
   int32_t n_vocab() const { return model_.config().n_vocab; }
-  void Reset() { n_past_ = 0; n_logits_ = 0; ring_floor_ = 0; }
+  void Reset() {
+    n_past_ = 0;
+    n_logits_ = 0;
+    ring_floor_ = 0;
+    n_exact_ = 0;
+    tokens_.clear();
+  }
+  // The token ids the cache holds, position by position (size n_past()).
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+  // How many of them hold the rows a fresh evaluation of tokens() gives: n_past() until a
+  // Shift, then its n_keep (the moved keys are re-rotated and attended to what is gone).
+  int32_t n_exact() const { return n_exact_; }
+  // Saved state (engine/model/state_file.h): once the caller has written the cached rows
+  // of positions [0, n) through kv_cache(), the context holds ids[0..n) (n <= n_ctx, ids in
+  // the vocabulary: the caller checked), with `logits` [n_vocab] and `hidden` [n_embd] as
+  // the last token's (both null: none, as after Truncate).
+  void Restore(const int32_t* ids, int32_t n, const float* logits, const float* hidden);
   // Keeps the first n_past tokens of the cache and forgets the rest (0 <= n_past <=
   // n_past()), e.g. to re-evaluate a conversation from where it changed. The logits of
   // the last Eval are dropped (they may belong to a forgotten token). Allocates nothing.
@@ -166,6 +192,13 @@ class Context {
   std::vector<float> shift_row_;    // [head_dim] a key row being re-rotated
   std::vector<float> shift_cos_, shift_sin_;  // [rope_dim/2] the rotation by -n_discard
   const ProjectionDelta* delta_ = nullptr;
+  // The ids of the cached positions (reserved to n_ctx: appending allocates nothing).
+  std::vector<int32_t> tokens_;
+  // Leading positions whose rows are those a fresh evaluation of tokens_ writes (after a
+  // Shift, the moved rows and what follows them are not): what EvalPrompt may reuse.
+  int32_t n_exact_ = 0;
+  // Eval's checks for n tokens appended after n_past cached ones.
+  Status CheckEval(const int32_t* ids, size_t n, int32_t n_past) const;
 };
 
 }  // namespace ember

@@ -57,6 +57,8 @@ Status Context::Shift(int32_t n_keep, int32_t n_discard) {
   }
   n_past_ = n_after;
   ring_floor_ = n_keep;  // what rings held below n_keep is not there any more
+  tokens_.erase(tokens_.begin() + n_keep, tokens_.begin() + n_keep + d);
+  n_exact_ = std::min(n_exact_, n_keep);  // the moved rows are no fresh evaluation's
   return Status::Ok();
 }
 

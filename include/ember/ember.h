@@ -213,6 +213,9 @@ EMBER_API ember_status ember_context_memory(const ember_context* ctx, ember_memo
 EMBER_API int32_t ember_context_n_ctx(const ember_context* ctx);
 /* Tokens currently in the KV cache. */
 EMBER_API int32_t ember_n_past(const ember_context* ctx);
+/* The ids of the tokens in the KV cache, position by position (ember_n_past of them).
+ * Buffer convention of ember_tokenize. */
+EMBER_API ember_status ember_context_tokens(const ember_context* ctx, int32_t* ids, size_t cap, size_t* n_out);
 /* Forget all tokens (keeps allocations). */
 EMBER_API void ember_context_reset(ember_context* ctx);
 /* Drops the KV cache after the first n_past tokens (0 <= n_past <= ember_n_past, else
@@ -220,9 +223,31 @@ EMBER_API void ember_context_reset(ember_context* ctx);
  * re-evaluated from there. The logits of the last eval are dropped with them. */
 EMBER_API ember_status ember_context_truncate(ember_context* ctx, int32_t n_past);
 
+/* Saved state (docs/FORMATS.md, "Context state"): the tokens the context holds, their
+ * keys and values in the cache's types, and the last token's logits, so that another
+ * process can go on from there (ember_generate with cache_prompt then evaluates only what
+ * follows the saved tokens; ember_get_logits works right after a load). Nothing of the
+ * sampler is saved: its generator is seeded from ember_sampling_params.seed at each call.
+ * Save writes a temporary file beside path and renames it over path. Load refuses, with
+ * one line naming the difference, a file from another model (EMBER_ERR_INVALID_ARGUMENT;
+ * also another cache type, n_ctx, or n_batch where it sizes a sliding-window ring), a
+ * truncated or corrupt file (EMBER_ERR_BAD_FORMAT), a missing one (EMBER_ERR_NOT_FOUND);
+ * on any failure the context is reset (n_past 0). The file records no LoRA adapter: load it
+ * into a context with the adapters it was saved with. A context that made a context shift
+ * is not saved (EMBER_ERR_INVALID_ARGUMENT): its rows are no longer what its tokens give. */
+EMBER_API ember_status ember_context_save(const ember_context* ctx, const char* path);
+EMBER_API ember_status ember_context_load(ember_context* ctx, const char* path);
+
 /* Appends n tokens at position n_past (batched, in chunks of n_batch) and computes
  * logits: for every token when logits_all (then n <= n_batch), else for the last. */
 EMBER_API ember_status ember_eval(ember_context* ctx, const int32_t* ids, size_t n);
+/* Evaluates a whole prompt (positions 0..n-1) re-using the tokens the context holds that
+ * it starts with: keeps the longest common prefix (at most n - 1 tokens, so the last
+ * prompt token is evaluated and its logits exist) and evaluates the rest; resets first
+ * when the cache cannot be cut there. The logits are the bits of ember_context_reset +
+ * ember_eval(ids, n). *n_reused (may be NULL): the tokens kept. Errors as ember_eval,
+ * checked before anything changes. */
+EMBER_API ember_status ember_eval_prompt(ember_context* ctx, const int32_t* ids, size_t n, int32_t* n_reused);
 /* Logits [n_vocab] of token i of the last eval (i = -1: the last token); NULL when not
  * kept. Valid until the next eval. */
 EMBER_API const float* ember_get_logits(const ember_context* ctx, int32_t i);
@@ -268,6 +293,12 @@ typedef struct ember_generate_params {
   size_t n_stop_strings;
   int stop_at_eos;                 /* default 1 */
   int render_special;              /* control tokens appear in the text; default 0 */
+  int cache_prompt;                /* 1 (default): ember_generate(_tokens) keeps the tokens the
+                                    * context holds that the prompt starts with and evaluates
+                                    * only the rest (as llama.cpp server's cache_prompt; the
+                                    * logits are the bits of a full evaluation); 0: reset and
+                                    * evaluate the whole prompt. ember_generate_continue always
+                                    * continues. */
   ember_token_callback on_token;
   void* user;
   int context_shift;               /* 1: a full context forgets half of the tokens after the first
@@ -277,7 +308,9 @@ typedef struct ember_generate_params {
 } ember_generate_params;
 
 typedef struct ember_generate_result {
-  int32_t n_prompt;       /* prompt tokens evaluated */
+  int32_t n_prompt;       /* prompt tokens */
+  int32_t n_prompt_reused;/* of them, taken from the cache (cache_prompt): n_prompt -
+                           * n_prompt_reused were evaluated */
   int32_t n_generated;    /* tokens sampled */
   ember_stop_reason stop_reason;
   double prefill_ms;      /* prompt evaluation */
@@ -288,9 +321,12 @@ typedef struct ember_generate_result {
 
 EMBER_API ember_sampling_params ember_sampling_default_params(void);
 EMBER_API ember_generate_params ember_generate_default_params(void);
-/* Resets the context, tokenizes prompt (model's BOS rule, special tokens parsed),
- * evaluates it and generates. A prompt longer than the context is
- * EMBER_ERR_OUT_OF_RANGE. result may be NULL. */
+/* Tokenizes prompt (model's BOS rule, special tokens parsed), evaluates it from position 0
+ * and generates. With cache_prompt (the default) the tokens the context already holds that
+ * the prompt starts with are kept (at most all but the prompt's last token) and only the
+ * rest is evaluated; otherwise, or when the cache cannot be cut there, the context is reset
+ * first. A prompt longer than the context is EMBER_ERR_OUT_OF_RANGE (the context is then
+ * unchanged). result may be NULL. */
 EMBER_API ember_status ember_generate(ember_context* ctx, const char* prompt,
                                       const ember_generate_params* params,
                                       ember_generate_result* result);
@@ -370,6 +406,10 @@ typedef struct ember_call_params {
   int32_t max_tokens;          /* limit of the call; default 128 */
   int32_t max_tokens_no_stop;  /* limit without early stopping; 0 (default): EOS or a full context */
   ember_sampling_params sampling; /* default greedy (temperature 0) */
+  int cache_prompt;            /* 1 (default): keep the cached tokens the prompt starts with
+                                  (the template's text before the query, when the last call
+                                  used the same template) and evaluate only the rest; the
+                                  call is the same either way (see ember_generate_params) */
 } ember_call_params;
 
 typedef struct ember_call_result {
@@ -385,7 +425,9 @@ typedef struct ember_call_result {
   const char* text;            /* generated text, special tokens rendered */
   const int32_t* tokens;       /* generated ids (end token included when sampled) */
   int32_t n_tokens;
-  int32_t n_prompt;
+  int32_t n_prompt;            /* prompt tokens */
+  int32_t n_prompt_reused;     /* of them, taken from the cache (n_prompt - n_prompt_reused
+                                  were evaluated) */
   int32_t n_generated;         /* tokens sampled */
   int32_t n_call_tokens;       /* up to and including the end token */
   int32_t n_generated_no_stop; /* tokens without early stopping; -1: not measured */
@@ -399,7 +441,7 @@ typedef struct ember_call_result {
 } ember_call_result;
 
 EMBER_API ember_call_params ember_call_default_params(void);
-/* Resets the context and generates a call for query. The strings and tokens of
+/* Generates a call for query, the prompt evaluated as ember_generate does (cache_prompt). The strings and tokens of
  * *result stay valid until ember_call_result_free(result), which must follow every
  * EMBER_OK return. A model output that is not a valid call is EMBER_OK with
  * result->valid == 0 (possible only without constraints). */
