@@ -435,6 +435,23 @@ TEST(QuantApi, TypesWorkspaceAndSupport) {
                                        : Isa::kNeon;
   EXPECT_EQ(best().isa, want);
 #endif
+#if defined(EMBER_HAVE_AVXVNNI) && defined(EMBER_HAVE_AVX512VNNI)
+  // On x86 each VNNI level the CPU has must be compiled in, declining no type, and the
+  // widest chosen (unless EMBER_ISA forces a table).
+  const CpuFeatures& f = cpu_features();
+  const bool avx2 = f.avx2 && f.fma && f.f16c;
+  const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512_vnni;
+  EXPECT_EQ(table_for(Isa::kAvxVnni) != nullptr, avx2 && f.avx_vnni);
+  EXPECT_EQ(table_for(Isa::kAvx512Vnni) != nullptr, avx512);
+  for (Isa isa : {Isa::kAvxVnni, Isa::kAvx512Vnni})
+    if (const Table* t = table_for(isa))
+      for (const TypeKernels& k : t->types) EXPECT_FALSE(k.declined) << t->name;
+  const char* forced = std::getenv("EMBER_ISA");
+  if (!forced || !*forced) {
+    const Isa want = avx512 ? Isa::kAvx512Vnni : avx2 && f.avx_vnni ? Isa::kAvxVnni : avx2 ? Isa::kAvx2 : Isa::kScalar;
+    EXPECT_EQ(best().isa, want);
+  }
+#endif
   std::printf("[ kernels  ] quantized tables:");
   for (const Table* t : tables()) std::printf(" %s", t->name);
   std::printf("\n");
