@@ -410,18 +410,31 @@ struct Q4_0 {
 struct Q8_0 {
   static constexpr size_t kWBytes = sizeof(BlockQ8_0), kXBytes = sizeof(BlockQ8_0);
   static constexpr bool kHasMin = false;
+  // AVX2: |w| (|-128| = 128 as an unsigned byte: still exact) and w; VNNI: w + 128
+  // as an unsigned byte (w ^ 0x80), its offset taken out by the activations' term.
   struct Wv {
-    __m256i abs, q;
+    __m256i u, q;
   };
-  using Xv = __m256i;
-  static Wv unpack(const uint8_t* p) {
-    const __m256i q = load256(p + 2);
-    return {_mm256_abs_epi8(q), q};  // |-128| = 128 as an unsigned byte: still exact
+  struct Xv {
+    __m256i q;
+    __m256i neg_offset;  // VNNI: -128 (sums of four codes) as s32; AVX2: unused
+  };
+  static Wv from_codes(__m256i q) {
+    if constexpr (Dot::kVnni) return {_mm256_xor_si256(q, _mm256_set1_epi8(static_cast<char>(0x80))), q};
+    return {_mm256_abs_epi8(q), q};
   }
-  static Xv load_x(const uint8_t* p) { return load256(p + 2); }
-  // w x = |w| * (x signed like w), pairs to s16 (<= 2 * 128 * 127), then to s32.
+  static Wv unpack(const uint8_t* p) { return from_codes(load256(p + 2)); }
+  static Xv load_x(const uint8_t* p) {
+    const __m256i q = load256(p + 2), zero = _mm256_setzero_si256();
+    if constexpr (Dot::kVnni)
+      return {q, _mm256_sub_epi32(zero, Dot::dp(zero, _mm256_set1_epi8(static_cast<char>(0x80)), q))};
+    return {q, zero};
+  }
+  // AVX2: w x = |w| * (x signed like w), pairs to s16 (<= 2 * 128 * 127), then to s32.
+  // VNNI: (w + 128) x onto -128 x: one VPDPBUSD per row and token.
   static __m256i dot(const Wv& w, const Xv& x) {
-    return Dot::dp(_mm256_setzero_si256(), w.abs, _mm256_sign_epi8(x, w.q));
+    if constexpr (Dot::kVnni) return Dot::dp(x.neg_offset, w.u, x.q);
+    return Dot::dp(_mm256_setzero_si256(), w.u, _mm256_sign_epi8(x.q, w.q));
   }
   static __m256i reduce(const __m256i* v) { return reduce8(v); }
 
@@ -504,13 +517,12 @@ struct Q5_0 {
 };
 
 // IQ4_NL: the nibbles looked up in the 16-level int8 grid (VPSHUFB), then the dot as
-// Q8_0's (|w| <= 127: |w| times x signed like w, pairs fit s16).
+// Q8_0's (AVX2: |w| <= 127, |w| times x signed like w, pairs fit s16).
 struct IQ4_NL : Q8_0 {
   static constexpr size_t kWBytes = sizeof(BlockIQ4_NL);
   static Wv unpack(const uint8_t* p) {
     const __m256i grid = _mm256_broadcastsi128_si256(load128(reinterpret_cast<const uint8_t*>(kIq4nlValues)));
-    const __m256i q = _mm256_shuffle_epi8(grid, nibbles32(p + 2));
-    return {_mm256_abs_epi8(q), q};
+    return from_codes(_mm256_shuffle_epi8(grid, nibbles32(p + 2)));
   }
   [[gnu::always_inline]] static void dot16(const uint8_t* const* w, size_t off8, const uint8_t* xb,
                                            __m256i* isum) {
