@@ -103,17 +103,20 @@ struct FloatKernels {
     }
   }
 
-  static void softmax(float* x, size_t n) {
-    if (n == 0) return;
-    const float kNegInf = -std::numeric_limits<float>::infinity();
-    B vmax(kNegInf);
+  static float max_of(const float* x, size_t n) {
+    B vmax(-std::numeric_limits<float>::infinity());
     size_t i = 0;
     for (; i + W <= n; i += W) vmax = xsimd::max(vmax, load(x + i));
     float mx = hmax(vmax);
     for (; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+    return mx;
+  }
+
+  static float exp_sum(float* x, float mx, size_t n) {
+    const float kNegInf = -std::numeric_limits<float>::infinity();
     const B vm(mx);
     B s0(0.0f), s1(0.0f);
-    i = 0;
+    size_t i = 0;
     for (; i + 2 * W <= n; i += 2 * W) {
       const B e0 = xsimd::exp(load(x + i) - vm), e1 = xsimd::exp(load(x + i + W) - vm);
       store(x + i, e0);
@@ -131,7 +134,12 @@ struct FloatKernels {
       store_part(x + i, e, n - i);
       s0 += e;
     }
-    const float inv = 1.0f / xsimd::hadd(s0 + s1);
+    return xsimd::hadd(s0 + s1);
+  }
+
+  static void softmax(float* x, size_t n) {
+    if (n == 0) return;
+    const float inv = 1.0f / exp_sum(x, max_of(x, n), n);
     scale(x, inv, n);
   }
 
@@ -312,6 +320,7 @@ struct FloatKernels {
     t.add = add;
     t.rmsnorm = rmsnorm;
     t.softmax = softmax;
+    t.exp_sum = exp_sum;
     t.silu_mul = silu_mul;
     t.gelu_mul = gelu_mul;
     t.softcap = softcap;

@@ -124,6 +124,7 @@ struct Table {
   // out = x / sqrt(mean(x^2) + eps) * w   (w == nullptr: no weight); out may alias x
   void (*rmsnorm)(float* out, const float* x, const float* w, size_t n, float eps);
   void (*softmax)(float* x, size_t n);                          // in place, max-subtracted
+  float (*exp_sum)(float* x, float max, size_t n);              // x = exp(x - max); returns sum x
   void (*silu_mul)(float* g, const float* u, size_t n);         // g = silu(g) * u     (SwiGLU)
   void (*gelu_mul)(float* g, const float* u, size_t n);         // g = gelu_tanh(g) * u (GeGLU)
   void (*softcap)(float* x, float cap, size_t n);               // x = cap * tanh(x / cap)

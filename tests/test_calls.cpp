@@ -744,6 +744,7 @@ class Octopus : public ::testing::Test {
     s = CallAutomaton::Build(reg_, model_->tokenizer(), &automaton_);
     ASSERT_TRUE(s.ok()) << s.ToString();
     ContextParams cp;
+    cp.type_k = cp.type_v = DType::F32;  // float32 cache: the goldens' tolerance
     cp.n_threads = 1;
     s = Context::Create(*model_, cp, &ctx_);
     ASSERT_TRUE(s.ok()) << s.ToString();

@@ -184,6 +184,7 @@ TEST(Engine, ThreadCountAndBatchingDoNotChangeLogits) {
 
   // Token by token (decode path) vs one batch (prefill path): last logits equal.
   ContextParams cp;
+  cp.type_k = cp.type_v = DType::F32;  // float32 cache: the goldens' tolerance
   cp.n_ctx = 64;
   cp.n_batch = 1;
   cp.n_threads = 2;
@@ -252,6 +253,8 @@ TEST(Engine, Memo260KGreedyReproducesStory) {
   EXPECT_EQ(enc, prompt_ids);
 
   ContextParams cp;
+
+  cp.type_k = cp.type_v = DType::F32;  // float32 cache: the goldens' tolerance
   cp.n_ctx = 256;
   cp.n_threads = 2;
   std::unique_ptr<Context> c;
@@ -279,6 +282,7 @@ TEST(Engine, StopStringIsNotEmittedAndStopsGeneration) {
   std::vector<int32_t> ids;
   ASSERT_TRUE(m->tokenizer().Encode("Once upon a time", true, false, &ids).ok());
   ContextParams cp;
+  cp.type_k = cp.type_v = DType::F32;  // float32 cache: the goldens' tolerance
   cp.n_ctx = 256;
   std::unique_ptr<Context> c;
   ASSERT_TRUE(Context::Create(*m, cp, &c).ok());
@@ -320,6 +324,7 @@ TEST(Engine, ContextLimitsAreErrors) {
   auto m = load("models/memo260K.gguf");
   ASSERT_TRUE(m);
   ContextParams cp;
+  cp.type_k = cp.type_v = DType::F32;  // float32 cache: the goldens' tolerance
   cp.n_ctx = 8;
   std::unique_ptr<Context> c;
   ASSERT_TRUE(Context::Create(*m, cp, &c).ok());
@@ -383,6 +388,7 @@ TEST(Octopus, GreedyCallsMatchReferenceOnSample) {
   std::vector<json> qs = testing::read_jsonl(fixture("models/octopus-tiny/test_queries.jsonl"));
   ASSERT_EQ(qs.size(), 1200u);
   ContextParams cp;
+  cp.type_k = cp.type_v = DType::F32;  // float32 cache: the goldens' tolerance
   cp.n_ctx = 256;
   cp.n_threads = 2;
   std::unique_ptr<Context> c;

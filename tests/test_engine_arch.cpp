@@ -352,6 +352,7 @@ TEST(ContextDefaults, TrainingContextCappedAt4096) {
     ASSERT_TRUE(l->status.ok()) << l->status.ToString();
     std::unique_ptr<Context> ctx;
     ContextParams cp;
+    cp.type_k = cp.type_v = DType::F32;  // float32 cache: the goldens' tolerance
     cp.n_threads = 1;
     ASSERT_TRUE(Context::Create(*l->model, cp, &ctx).ok());
     EXPECT_EQ(ctx->n_ctx(), want) << "training context " << train;
@@ -373,6 +374,7 @@ TEST(ContextDefaults, RefusedWhenTheSystemHasTooLittleMemory) {
     setenv("EMBER_MEMINFO", path.c_str(), 1);
     std::unique_ptr<Context> ctx;
     ContextParams cp;
+    cp.type_k = cp.type_v = DType::F32;  // float32 cache: the goldens' tolerance
     cp.n_ctx = n_ctx;
     cp.n_threads = 1;
     const Status st = Context::Create(*l->model, cp, &ctx);

@@ -33,6 +33,7 @@ std::unique_ptr<Model> load(const std::string& rel) {
 
 std::unique_ptr<Context> context(const Model& m, int32_t n_ctx) {
   ContextParams cp;
+  cp.type_k = cp.type_v = DType::F32;  // float32 cache: the goldens' tolerance
   cp.n_ctx = n_ctx;
   cp.n_threads = 2;
   std::unique_ptr<Context> c;

@@ -128,7 +128,7 @@ TEST(Dispatch, TablesAndNames) {
     EXPECT_EQ(table_for(t->isa), t);
     EXPECT_STREQ(t->name, isa_name(t->isa));
     // Every pointer filled.
-    EXPECT_TRUE(t->dot && t->axpy && t->scale && t->add && t->rmsnorm && t->softmax &&
+    EXPECT_TRUE(t->dot && t->axpy && t->scale && t->add && t->rmsnorm && t->softmax && t->exp_sum &&
                 t->silu_mul && t->gelu_mul && t->softcap && t->rope_norm && t->rope_neox &&
                 t->f16_to_f32 && t->bf16_to_f32 && t->f32_to_f16)
         << t->name;
@@ -279,6 +279,34 @@ TEST(Kernels, Softmax) {
     if (n) {
       EXPECT_NEAR(sum, 1.0, 2 * (n + 4) * kU);
     }
+    EXPECT_TRUE(b.guards_intact());
+  });
+}
+
+// exp_sum: each exp within 6u relative of the reference's (as Softmax above); the sums
+// of positive terms within gamma_n each (2 gamma_n together) on top of those: the sum
+// within (2 n + 6) u of the reference's, each element within 6u (+ 2^-126 flushing).
+TEST(Kernels, ExpSum) {
+  std::mt19937 g(41);
+  for_all([&](const Table& t, size_t n, size_t off) {
+    auto x = uniform(g, n, -20, 20);
+    for (size_t i = 3; i < n; i += 7) x[i] = -kInf;  // masked positions
+    const float mx = 7.5f;                           // any shift: the caller's running max
+    Buf b(n, off);
+    for (size_t i = 0; i < n; ++i) b[i] = x[i];
+    std::vector<float> ref = x;
+    const float s = t.exp_sum(b.p, mx, n);
+    const float s_ref = reference().exp_sum(ref.data(), mx, n);
+    Check c;
+    for (size_t i = 0; i < n; ++i) {
+      c(i, b[i], ref[i], 6 * kU * std::fabs(ref[i]) + kMinNormal);
+      if (x[i] == -kInf) {
+        EXPECT_EQ(b[i], 0.0f);
+      }
+    }
+    note("ExpSum", t, c);
+    EXPECT_TRUE(c.ok()) << "i=" << c.at << " worst/tol=" << c.worst;
+    EXPECT_NEAR(s, s_ref, (2 * n + 6) * kU * s_ref + n * kMinNormal);
     EXPECT_TRUE(b.guards_intact());
   });
 }

@@ -70,6 +70,7 @@ std::unique_ptr<LoraAdapter> load_lora(const Model& m, const std::string& rel) {
 std::vector<float> logits(const Model& m, const std::vector<int32_t>& ids, const LoraSet* delta,
                           int threads = 1) {
   ContextParams cp;
+  cp.type_k = cp.type_v = DType::F32;  // float32 cache: the goldens' tolerance
   cp.n_ctx = static_cast<int32_t>(ids.size()) + 8;
   cp.n_batch = static_cast<int32_t>(ids.size());
   cp.n_threads = threads;
@@ -263,6 +264,7 @@ TEST(LoraApply, BatchedPrefillEqualsTokenByToken) {
   auto set = make_set(*m, 64, {{a.get(), 1.0f}});
   std::vector<float> batched = logits(*m, ids, set.get());
   ContextParams cp;
+  cp.type_k = cp.type_v = DType::F32;  // float32 cache: the goldens' tolerance
   cp.n_ctx = 64;
   cp.n_batch = 1;
   cp.n_threads = 1;
@@ -549,6 +551,7 @@ Accuracy twisted_accuracy(const Model& m, const LoraAdapter* a, const std::strin
   const std::vector<testing::json> queries =
       testing::read_jsonl(fixture(std::string(kDir) + "adapters/" + domain + "/test_queries.jsonl"));
   ContextParams cp;
+  cp.type_k = cp.type_v = DType::F32;  // float32 cache: the goldens' tolerance
   cp.n_ctx = 128;
   cp.n_batch = 64;
   cp.n_threads = 2;

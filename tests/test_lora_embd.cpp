@@ -126,6 +126,7 @@ std::unique_ptr<LoraAdapter> parse_adapter(const Model& m, const std::vector<uin
 std::vector<float> logits(const Model& m, const std::vector<int32_t>& ids, const ProjectionDelta* d,
                           int32_t n_batch) {
   ContextParams cp;
+  cp.type_k = cp.type_v = DType::F32;  // float32 cache: the goldens' tolerance
   cp.n_ctx = static_cast<int32_t>(ids.size());
   cp.n_batch = n_batch;
   cp.n_threads = 2;
@@ -260,7 +261,7 @@ TEST(LoraEmbeddingCapi, SetLoraAcceptsAnEmbeddingAdapter) {
   LoraSet set(*m, static_cast<int32_t>(ids.size()));
   bool affects;
   ASSERT_TRUE(set.Set(a.get(), 0.75f, &affects).ok());
-  ContextParams p;
+  ContextParams p;  // the C API's defaults (F16 cache)
   p.n_ctx = 64;
   p.n_threads = 1;
   std::unique_ptr<Context> c;

@@ -49,15 +49,18 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
   ctx->kt_ = p.reference_kernels ? &kernels::reference() : &kernels::best();
   if (ctx->n_ctx_ > (1 << 24)) return InvalidArgument("context: n_ctx " + std::to_string(ctx->n_ctx_) + " is too large");
 
-  const size_t L = c.n_layer, H = c.n_head_kv, T = ctx->n_ctx_, B = ctx->n_batch_;
+  const size_t T = ctx->n_ctx_, B = ctx->n_batch_;
   const size_t half = c.rope_dim / 2;
+  const KvCacheShape shape{ctx->n_ctx_, ctx->n_batch_, p.type_k, p.type_v};
+  EMBER_RETURN_IF_ERROR(KvCache::CheckType(p.type_k, c.head_dim, "keys"));
+  EMBER_RETURN_IF_ERROR(KvCache::CheckType(p.type_v, c.head_dim_v, "values"));
   try {
     ctx->PlanRope();
-    const size_t per_position = L * H * (c.head_dim + c.head_dim_v) + 2 * ctx->rope_params_.size() * half +
-                                static_cast<size_t>(ctx->n_threads_);  // K, V, cos, sin, scores
-    EMBER_RETURN_IF_ERROR(CheckMemory(model, T, T * per_position * sizeof(float)));
-    ctx->k_cache_.assign(L * H * T * c.head_dim, 0.0f);
-    ctx->v_cache_.assign(L * H * T * c.head_dim_v, 0.0f);
+    const uint64_t planned = KvCache::PlannedBytes(c, shape) + Attention::PlannedBytes(c, ctx->n_ctx_, ctx->n_threads_) +
+                             2 * ctx->rope_params_.size() * half * T * sizeof(float);
+    EMBER_RETURN_IF_ERROR(CheckMemory(model, T, planned));
+    EMBER_RETURN_IF_ERROR(ctx->kv_.Init(c, shape));
+    ctx->attention_.Init(c, ctx->n_ctx_, ctx->n_threads_);
     ctx->rope_cos_.resize(ctx->rope_params_.size() * T * half);
     ctx->rope_sin_.resize(ctx->rope_params_.size() * T * half);
     ctx->x_.resize(B * c.n_embd);
@@ -69,7 +72,6 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
     ctx->proj_.resize(B * c.n_embd);
     ctx->gate_.resize(B * c.n_ff);
     ctx->up_.resize(B * c.n_ff);
-    ctx->scores_.resize(static_cast<size_t>(ctx->n_threads_) * T);
     ctx->logits_.resize((p.logits_all ? B : 1) * static_cast<size_t>(c.n_vocab));
     // Matmul scratch (quantized activations, converted half rows): sized for the
     // widest matrix of a batch.
@@ -87,15 +89,16 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
     return Status(Code::kOutOfMemory, "context: cannot allocate the KV cache and buffers for n_ctx " +
                                           std::to_string(T) + ", n_batch " + std::to_string(B));
   }
-  for (const auto* v : {&ctx->k_cache_, &ctx->v_cache_, &ctx->rope_cos_, &ctx->rope_sin_, &ctx->x_, &ctx->xn_,
-                        &ctx->q_, &ctx->k_, &ctx->v_, &ctx->attn_, &ctx->proj_, &ctx->gate_, &ctx->up_,
-                        &ctx->scores_, &ctx->logits_})
+  for (const auto* v : {&ctx->rope_cos_, &ctx->rope_sin_, &ctx->x_, &ctx->xn_, &ctx->q_, &ctx->k_, &ctx->v_,
+                        &ctx->attn_, &ctx->proj_, &ctx->gate_, &ctx->up_, &ctx->logits_})
     ctx->allocated_bytes_ += v->size() * sizeof(float);
-  ctx->allocated_bytes_ += ctx->workspace_.size();
+  ctx->allocated_bytes_ += ctx->workspace_.size() + ctx->kv_.bytes() +
+                           Attention::PlannedBytes(c, ctx->n_ctx_, ctx->n_threads_);
 
   ctx->FillRopeTables();
-  EMBER_LOG_INFO("context: n_ctx %d, n_batch %d, %d threads, kernels %s, %.1f MiB", ctx->n_ctx_, ctx->n_batch_,
-                 ctx->n_threads_, ctx->kt_->name, ctx->allocated_bytes_ / 1048576.0);
+  EMBER_LOG_INFO("context: n_ctx %d, n_batch %d, %d threads, kernels %s, %.1f MiB (KV cache %s/%s %.1f MiB)",
+                 ctx->n_ctx_, ctx->n_batch_, ctx->n_threads_, ctx->kt_->name, ctx->allocated_bytes_ / 1048576.0,
+                 dtype_name(p.type_k), dtype_name(p.type_v), ctx->kv_.bytes() / 1048576.0);
   *out = std::move(ctx);
   return Status::Ok();
 }
@@ -165,12 +168,24 @@ Status Context::Truncate(int32_t n_past) {
   if (n_past < 0 || n_past > n_past_)
     return InvalidArgument("truncate: n_past " + std::to_string(n_past) + " is outside [0, " +
                            std::to_string(n_past_) + "] (the tokens in the cache)");
+  if (!CanTruncate(n_past))
+    return OutOfRange("truncate: to " + std::to_string(n_past) + " of " + std::to_string(n_past_) +
+                              " tokens: a sliding-window layer's cache has overwritten the positions that needs"
+                              " (re-evaluate from 0)");
   n_past_ = n_past;
   n_logits_ = 0;
   return Status::Ok();
 }
 
-bool Context::CanTruncate(int32_t n_past) const { return n_past >= 0 && n_past <= n_past_; }
+// A ring layer holds positions first_held(l, n_past_).. ; the next query, at n_past, reads
+// back to n_past - window + 1.
+bool Context::CanTruncate(int32_t n_past) const {
+  if (n_past < 0 || n_past > n_past_) return false;
+  const ModelConfig& c = model_.config();
+  for (int32_t l = 0; l < c.n_layer; ++l)
+    if (kv_.is_ring(l) && std::max(0, n_past - c.sliding_window + 1) < kv_.first_held(l, n_past_)) return false;
+  return true;
+}
 
 const float* Context::logits(int32_t i) const {
   if (n_logits_ == 0) return nullptr;
@@ -204,7 +219,7 @@ void Context::Forward(const int32_t* ids, int32_t n, bool want_logits) {
   for (int32_t l = 0; l < c.n_layer; ++l) {
     // x = x + PostNorm(Attention(Norm(x)))
     Norm(w.layers[l].attn_norm, n, xn_.data(), x_.data());
-    Attention(l, n);
+    SelfAttention(l, n);
     if (c.post_norms) Norm(w.layers[l].post_attn_norm, n, proj_.data(), proj_.data());
     kt_->add(x_.data(), proj_.data(), static_cast<size_t>(n) * c.n_embd);
     // x = x + PostNorm(FeedForward(Norm(x)))
@@ -250,58 +265,30 @@ void Context::ProjectQkv(int32_t l, int32_t n) {
       kt_->rmsnorm(y + h * hd, y + h * hd, g, hd, c.norm_eps);
 }
 
-// Multi-head causal self-attention with grouped K/V heads, reading xn_, writing proj_.
-void Context::Attention(int32_t l, int32_t n) {
+void Context::RopeAndStore(int32_t l, int32_t n) {
   const ModelConfig& c = model_.config();
-  const LayerWeights& w = model_.weights().layers[l];
-  const int32_t hd = c.head_dim, hdv = c.head_dim_v, n_kv = c.n_head_kv, group = c.n_head / c.n_head_kv;
   const size_t half = c.rope_dim / 2;
-  ProjectQkv(l, n);
   auto rope = c.rope_style == RopeStyle::kNorm ? kt_->rope_norm : kt_->rope_neox;
   const size_t table = static_cast<size_t>(layer_rope_[l]) * n_ctx_ * half;
-  float* kc = k_cache_.data() + static_cast<size_t>(l) * n_kv * n_ctx_ * hd;
-  float* vc = v_cache_.data() + static_cast<size_t>(l) * n_kv * n_ctx_ * hdv;
   for (int32_t t = 0; t < n; ++t) {
     const int32_t pos = n_past_ + t;
     const float* cs = rope_cos_.data() + table + pos * half;
     const float* sn = rope_sin_.data() + table + pos * half;
-    rope(q_.data() + static_cast<size_t>(t) * c.q_dim(), c.n_head, hd, c.rope_dim, cs, sn);
-    rope(k_.data() + static_cast<size_t>(t) * c.kv_dim(), n_kv, hd, c.rope_dim, cs, sn);
-    for (int32_t h = 0; h < n_kv; ++h) {  // append to the cache at pos
-      std::memcpy(kc + (static_cast<size_t>(h) * n_ctx_ + pos) * hd, k_.data() + static_cast<size_t>(t) * c.kv_dim() + h * hd,
-                  hd * sizeof(float));
-      std::memcpy(vc + (static_cast<size_t>(h) * n_ctx_ + pos) * hdv,
-                  v_.data() + static_cast<size_t>(t) * c.kv_dim_v() + h * hdv, hdv * sizeof(float));
-    }
+    float* k = k_.data() + static_cast<size_t>(t) * c.kv_dim();
+    rope(q_.data() + static_cast<size_t>(t) * c.q_dim(), c.n_head, c.head_dim, c.rope_dim, cs, sn);
+    rope(k, c.n_head_kv, c.head_dim, c.rope_dim, cs, sn);
+    kv_.Store(*kt_, l, pos, k, v_.data() + static_cast<size_t>(t) * c.kv_dim_v());
   }
+}
+
+// Multi-head causal self-attention with grouped K/V heads, reading xn_, writing proj_.
+void Context::SelfAttention(int32_t l, int32_t n) {
+  const ModelConfig& c = model_.config();
+  ProjectQkv(l, n);
+  RopeAndStore(l, n);
   const int32_t window = c.layer_swa.empty() || !c.layer_swa[l] ? 0 : c.sliding_window;
-  // One (token, head) pair per iteration: each is computed the same way whatever
-  // the thread count, so the output does not depend on it.
-  const int32_t pairs = n * c.n_head;
-  auto attend = [&](size_t i_, int tid) {
-    const int32_t i = static_cast<int32_t>(i_);
-    const int32_t t = i / c.n_head, h = i % c.n_head, kvh = h / group;
-    const int32_t pos = n_past_ + t;
-    // Causal: keys 0..pos; a sliding-window layer sees only pos - j < window.
-    const int32_t first = window > 0 ? std::max(0, pos - window + 1) : 0;
-    const int32_t len = pos - first + 1;
-    float* s = scores_.data() + static_cast<size_t>(tid) * n_ctx_;
-    const float* q = q_.data() + static_cast<size_t>(t) * c.q_dim() + h * hd;
-    const float* keys = kc + (static_cast<size_t>(kvh) * n_ctx_ + first) * hd;
-    for (int32_t j = 0; j < len; ++j) s[j] = kt_->dot(q, keys + static_cast<size_t>(j) * hd, hd) * c.attn_scale;
-    if (c.attn_softcap > 0) kt_->softcap(s, c.attn_softcap, len);
-    kt_->softmax(s, len);
-    float* o = attn_.data() + static_cast<size_t>(t) * c.n_head * hdv + h * hdv;
-    std::fill(o, o + hdv, 0.0f);
-    const float* vals = vc + (static_cast<size_t>(kvh) * n_ctx_ + first) * hdv;
-    for (int32_t j = 0; j < len; ++j) kt_->axpy(s[j], vals + static_cast<size_t>(j) * hdv, o, hdv);
-  };
-  if (pool_) {
-    pool_->ParallelFor(static_cast<size_t>(pairs), attend);
-  } else {
-    for (int32_t i = 0; i < pairs; ++i) attend(static_cast<size_t>(i), 0);
-  }
-  Linear(l, Proj::kO, w.wo, attn_.data(), n, proj_.data());  // proj = attn Wo^T
+  attention_.Run(*kt_, kv_, l, window, q_.data(), n, n_past_, attn_.data(), pool_.get());
+  Linear(l, Proj::kO, model_.weights().layers[l].wo, attn_.data(), n, proj_.data());  // proj = attn Wo^T
 }
 
 // Gated feed-forward: proj = down(act(gate(xn)) * up(xn)).

@@ -8,6 +8,7 @@
 
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "engine/model/attention.h"
 #include "engine/model/kv_cache.h"
 #include "engine/model/model.h"
 #include "kernels/kernels.h"
@@ -90,9 +91,7 @@ class Context {
   uint64_t allocated_bytes() const { return allocated_bytes_; }
   // The parts of allocated_bytes(): the KV cache, and everything else (scratch of one
   // batch, logits, rotary tables, matmul scratch).
-  uint64_t kv_bytes() const {
-    return k_cache_.size() * sizeof(k_cache_[0]) + v_cache_.size() * sizeof(v_cache_[0]);
-  }
+  uint64_t kv_bytes() const { return kv_.bytes(); }
   uint64_t scratch_bytes() const { return allocated_bytes_ - kv_bytes(); }
   // Adds `delta` to every projection from the next Eval on (nullptr: none). Not
   // owned. The caller decides whether cached K/V must be recomputed (Reset()).
@@ -104,7 +103,9 @@ class Context {
   // Forward pass of n (<= n_batch) tokens at positions n_past_.., one function per block.
   void Forward(const int32_t* ids, int32_t n, bool all_logits);
   void Embed(const int32_t* ids, int32_t n);
-  void Attention(int32_t layer, int32_t n);
+  void SelfAttention(int32_t layer, int32_t n);
+  // RoPE on the batch's q_ and k_ at positions n_past_.., then its keys and values stored.
+  void RopeAndStore(int32_t layer, int32_t n);
   // q_, k_, v_ of the batch: projections, biases, per-head QK-norm (before RoPE).
   void ProjectQkv(int32_t layer, int32_t n);
   void FeedForward(int32_t layer, int32_t n);
@@ -123,9 +124,8 @@ class Context {
   int32_t hidden_row_ = 0;  // row of xn_ holding the normed state of logits_ row 0
   uint64_t allocated_bytes_ = 0;
 
-  // KV cache, one head's positions contiguous so attention streams through them.
-  std::vector<float> k_cache_;  // [n_layer][n_head_kv][n_ctx][head_dim]
-  std::vector<float> v_cache_;  // [n_layer][n_head_kv][n_ctx][head_dim_v]
+  KvCache kv_;            // keys and values in their cache types (sliding-window layers: rings)
+  Attention attention_;   // its scratch: per-thread buffers, the decode split's partials
   // Rotary tables, one per distinct (base, scale, factors) among the layers (gemma3: its
   // sliding-window and global layers; others: one), each [n_ctx][rope_dim/2]:
   // cos/sin(theta) * attn_factor, theta(p, i) = p * freq_scale * base^(-2i/rope_dim) / factor_i.
@@ -150,11 +150,9 @@ class Context {
   std::vector<float> proj_;    // [n_batch][n_embd]   block output before the residual add
   std::vector<float> gate_;    // [n_batch][n_ff]
   std::vector<float> up_;      // [n_batch][n_ff]
-  std::vector<float> scores_;  // [n_threads][n_ctx]  attention weights of one (token, head)
   std::vector<float> logits_;  // [logits_all ? n_batch : 1][n_vocab]
   std::vector<uint8_t> workspace_;  // matmul scratch for the widest matrix of a batch
   const ProjectionDelta* delta_ = nullptr;
-  KvCache kv_;  // not yet used by the forward pass (being wired in)
 };
 
 }  // namespace ember

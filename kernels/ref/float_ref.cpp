@@ -41,18 +41,23 @@ void rmsnorm(float* out, const float* x, const float* w, size_t n, float eps) {
   }
 }
 
+// x = exp(x - mx), returning the sum (in index order).
+float exp_sum(float* x, float mx, size_t n) {
+  float sum = 0.0f;
+  for (size_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  return sum;
+}
+
 // x = exp(x - max) / sum exp(x - max). Masked entries may be -inf (they become 0);
 // all -inf gives NaN, as the formula does.
 void softmax(float* x, size_t n) {
   if (n == 0) return;
   float mx = x[0];
   for (size_t i = 1; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
-  float sum = 0.0f;
-  for (size_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
-    sum += x[i];
-  }
-  const float inv = 1.0f / sum;
+  const float inv = 1.0f / exp_sum(x, mx, n);
   for (size_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
@@ -148,6 +153,7 @@ Table make_table() {
   t.add = add;
   t.rmsnorm = rmsnorm;
   t.softmax = softmax;
+  t.exp_sum = exp_sum;
   t.silu_mul = silu_mul;
   t.gelu_mul = gelu_mul;
   t.softcap = softcap;

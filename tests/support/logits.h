@@ -14,10 +14,14 @@
 namespace ember::testing {
 
 // Logits [ids.size()][n_vocab] of every position of `ids` evaluated in one batch (or in
-// chunks of n_batch > 0) from an empty cache of n_ctx positions (0: ids.size() + 8).
+// chunks of n_batch > 0) from an empty cache of n_ctx positions (0: ids.size() + 8), with
+// keys and values cached as `cache` (F32 by default: the math itself, at the goldens'
+// float32 tolerance; the cache types' envelopes are tests/test_kv_cache.cpp's).
 inline std::vector<float> all_logits(const Model& m, const std::vector<int32_t>& ids, int threads = 1,
-                                     bool reference = false, int n_batch = 0, int n_ctx = 0) {
+                                     bool reference = false, int n_batch = 0, int n_ctx = 0,
+                                     DType cache = DType::F32) {
   ContextParams cp;
+  cp.type_k = cp.type_v = cache;
   cp.n_ctx = n_ctx > 0 ? n_ctx : static_cast<int32_t>(ids.size()) + 8;
   cp.n_batch = n_batch > 0 ? n_batch : static_cast<int32_t>(ids.size());
   cp.n_threads = threads;
