@@ -12,11 +12,13 @@
 // stay below 2^15 for those codes, and VPDPWSSD against the scale in the low s16 half
 // of each s32 lane (the high half, the sum's sign extension, meets a zero).
 // Q2_K, Q3_K and IQ4_XS (whose four-product sums can pass 2^15) keep the AVX2 sequence
-// in every table.
+// in every table. VNNI also folds offsets into the accumulator VPDPBUSD starts from:
+// Q4_0's -8 and Q5_0's -16 as -8 / -16 (sums of four x), and Q8_0 (IQ4_NL) goes as
+// (w + 128) x onto -128 (sums of four x), one instruction per row and token.
 //
-// Integer dots, AVX2 view: the weight operand of VPMADDUBSW must be unsigned: Q4_0 nibbles stay 0..15 and the -8 is subtracted
-// as 8 * (pair sums of x) in s16 (GEMV: 8 sum(x) from each block sum); Q8_0 uses |w|
-// and sign(x, w); Q4_K, Q5_K, Q6_K, Q2_K and Q3_K codes are unsigned already (Q6_K's -32
+// Integer dots, AVX2 view: the weight operand of VPMADDUBSW must be unsigned: Q4_0
+// nibbles stay 0..15 and the -8 is subtracted as 8 * (pair sums of x) in s16 (GEMV:
+// 8 sum(x) from each block sum); Q8_0 uses |w| and sign(x, w); Q4_K, Q5_K, Q6_K, Q2_K and Q3_K codes are unsigned already (Q6_K's -32
 // and Q3_K's -4 come from the activation bsums); IQ4_XS's signed grid levels go as |x|
 // times the level signed like x. No step
 // saturates: |x| <= 127 (kernels.h), so pair sums stay below 2 * 128 * 127 < 2^15.
