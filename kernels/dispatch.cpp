@@ -198,19 +198,27 @@ const Table* table_for(Isa isa) {
   }
 }
 
+bool table_by_name(const char* name, const Table** table) {
+  *table = nullptr;
+  for (int i = 0; i < static_cast<int>(Isa::kCount); ++i) {
+    if (std::strcmp(name, isa_name(static_cast<Isa>(i))) != 0) continue;
+    *table = table_for(static_cast<Isa>(i));
+    return true;
+  }
+  return false;
+}
+
 // The table EMBER_ISA names, or nullptr when it is unset; a name unknown or not
 // runnable on this CPU is logged and ignored.
 static const Table* table_from_env() {
   const char* env = std::getenv("EMBER_ISA");
   if (!env || !*env) return nullptr;
-  for (int i = 0; i < static_cast<int>(Isa::kCount); ++i) {
-    if (std::strcmp(env, isa_name(static_cast<Isa>(i))) != 0) continue;
-    if (const Table* t = table_for(static_cast<Isa>(i))) return t;
+  const Table* t = nullptr;
+  if (!table_by_name(env, &t))
+    EMBER_LOG_WARN("kernels: EMBER_ISA=%s: unknown table name; ignored", env);
+  else if (!t)
     EMBER_LOG_WARN("kernels: EMBER_ISA=%s: not compiled in or not supported by this cpu; ignored", env);
-    return nullptr;
-  }
-  EMBER_LOG_WARN("kernels: EMBER_ISA=%s: unknown table name; ignored", env);
-  return nullptr;
+  return t;
 }
 
 const Table& best() {

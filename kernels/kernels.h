@@ -154,6 +154,9 @@ const Table* table_for(Isa isa);
 // EMBER_ISA=<isa_name> (e.g. avx2, avxvnni, avx512vnni, neon, scalar) forces a table, for
 // benchmarks of older CPUs; a name unknown or not runnable here is logged and ignored.
 const Table& best();
+// The table whose isa_name() is `name` ("avx2", "neon-dotprod", ...): false when no ISA
+// has that name; else *table = table_for(that ISA) (nullptr: not runnable here).
+bool table_by_name(const char* name, const Table** table);
 // Whether the environment asks for the reference kernels (EMBER_REFERENCE=1): read
 // once, the default of that switch.
 bool reference_requested_by_env();

@@ -454,6 +454,16 @@ TEST(QuantApi, TypesWorkspaceAndSupport) {
     EXPECT_EQ(best().isa, want);
   }
 #endif
+  // EMBER_ISA's lookup: every ISA by its name, unknown names refused.
+  for (int i = 0; i < static_cast<int>(Isa::kCount); ++i) {
+    const Table* t = nullptr;
+    EXPECT_TRUE(table_by_name(isa_name(static_cast<Isa>(i)), &t));
+    EXPECT_EQ(t, table_for(static_cast<Isa>(i))) << isa_name(static_cast<Isa>(i));
+  }
+  const Table* none = &reference();
+  EXPECT_FALSE(table_by_name("avx3", &none));
+  EXPECT_EQ(none, nullptr);
+  EXPECT_FALSE(table_by_name("", &none));
   std::printf("[ kernels  ] quantized tables:");
   for (const Table* t : tables()) std::printf(" %s", t->name);
   std::printf("\n");
