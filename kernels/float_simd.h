@@ -19,6 +19,8 @@
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/kernels.h"
+#include "quant/blocks.h"
+#include "quant/fp16.h"
 
 namespace ember::kernels {
 namespace {
@@ -135,6 +137,17 @@ struct FloatKernels {
       s0 += e;
     }
     return xsimd::hadd(s0 + s1);
+  }
+
+  // The reference's formula per element (an exact conversion, one multiply): the compiler
+  // vectorizes the inner loop with the ISA's flags.
+  static void q8_0_to_f32(const void* x, float* y, size_t n) {
+    const auto* b = static_cast<const BlockQ8_0*>(x);
+    for (size_t i = 0; i < n / kQK; ++i, y += kQK) {
+      const float d = fp16_to_fp32(b[i].d);
+      const int8_t* q = b[i].qs;
+      for (int j = 0; j < kQK; ++j) y[j] = static_cast<float>(q[j]) * d;
+    }
   }
 
   static void softmax(float* x, size_t n) {
@@ -329,6 +342,7 @@ struct FloatKernels {
     t.f16_to_f32 = Ops::f16_to_f32;
     t.bf16_to_f32 = Ops::bf16_to_f32;
     t.f32_to_f16 = Ops::f32_to_f16;
+    t.q8_0_to_f32 = q8_0_to_f32;
     t.of(DType::F32).matmul = matmul<F32>;
     t.of(DType::F16).matmul = matmul<Half<Ops::load_f16>>;
     t.of(DType::BF16).matmul = matmul<Half<Ops::load_bf16>>;

@@ -139,6 +139,9 @@ struct Table {
   void (*f16_to_f32)(const uint16_t* x, float* y, size_t n);
   void (*bf16_to_f32)(const uint16_t* x, float* y, size_t n);
   void (*f32_to_f16)(const float* x, uint16_t* y, size_t n);
+  // Q8_0 blocks (quant/blocks.h) to floats, y = float(q) * d: n a multiple of 32. A Q8_0 KV
+  // cache's values are read through it.
+  void (*q8_0_to_f32)(const void* x, float* y, size_t n);
   // --- matrices: the kernels of each weight type, indexed by slot(DType) ---
   std::array<TypeKernels, kDTypeSlots> types{};
   TypeKernels& of(DType t) { return types[slot(t)]; }

@@ -142,7 +142,8 @@ struct HelpRow {
   bool required = false;
 };
 std::vector<HelpRow> help_rows(const std::string& help) {
-  static const std::regex kRow(R"(^  (?:(-[A-Za-z0-9]), )?(--[A-Za-z0-9-]+)|^      (--[A-Za-z0-9-]+))");
+  // Short names ("-m, ", llama.cpp's "-ctk, ") before the long name.
+  static const std::regex kRow(R"(^  ((?:-[A-Za-z0-9]+, )*)(--[A-Za-z0-9-]+)|^      (--[A-Za-z0-9-]+))");
   std::vector<HelpRow> rows;
   std::istringstream in(help);
   bool in_row = false;  // a row runs until an empty or unindented line
@@ -150,8 +151,11 @@ std::vector<HelpRow> help_rows(const std::string& help) {
     std::smatch m;
     if (std::regex_search(line, m, kRow)) {
       rows.emplace_back();
-      for (size_t i = 1; i < m.size(); ++i)
+      for (size_t i = 2; i < m.size(); ++i)
         if (m[i].matched) rows.back().names.insert(m[i]);
+      std::istringstream shorts(m[1].str());
+      for (std::string name; std::getline(shorts, name, ',');)
+        if (name.find('-') != std::string::npos) rows.back().names.insert(name.substr(name.find('-')));
       in_row = true;
     } else if (line.empty() || line[0] != ' ') {
       in_row = false;
@@ -425,8 +429,9 @@ TEST_F(Cli, LogitsMatchGolden) {
 
   for (bool reference : {false, true}) {
     SCOPED_TRACE(reference ? "reference" : "fast");
-    std::vector<std::string> args = {
-        "logits", "-m", fixture("models/memo260K.gguf"), "--tokens", csv, "--out", out, "-t", "1"};
+    // An f32 cache: the f16 default moves memo260K's logits by up to its kv_f16, 4.8e-3.
+    std::vector<std::string> args = {"logits", "-m", fixture("models/memo260K.gguf"), "--tokens", csv, "--out", out,
+                                     "-t", "1", "-ctk", "f32", "-ctv", "f32"};
     if (reference) args.push_back("--reference");
     Result r = run(args);
     ASSERT_EQ(r.code, 0) << r.err;
@@ -448,7 +453,8 @@ TEST_F(Cli, LogitsMatchGolden) {
 
 // `ember logits` on every golden fixture and case, within the tolerance derived in
 // tests/test_engine.cpp and docs/TESTING.md: kv_f16 / 64 from the fixture manifest
-// (octopus-tiny: 1e-4 against its float32 reference).
+// (octopus-tiny: 1e-4 against its float32 reference), with an f32 cache (--cache-type-k/v;
+// the other types' envelopes: tests/test_kv_cache.cpp).
 TEST_F(Cli, LogitsOfEveryGoldenFixtureWithinTolerance) {
   testing::json manifest = testing::read_json(fixture("models/manifest.json"));
   struct Case { std::string model, tokens, logits; double tol; };
@@ -475,7 +481,8 @@ TEST_F(Cli, LogitsOfEveryGoldenFixtureWithinTolerance) {
       if (!csv.empty()) csv += ',';
       csv += std::to_string(id);
     }
-    Result r = run({"logits", "-m", fixture(c.model), "--tokens", csv, "--out", out, "-t", "2"});
+    Result r = run({"logits", "-m", fixture(c.model), "--tokens", csv, "--out", out, "-t", "2", "--cache-type-k",
+                    "f32", "--cache-type-v=f32"});
     ASSERT_EQ(r.code, 0) << r.err;
     std::vector<float> got = testing::read_f32(out), golden = testing::read_f32(fixture(c.logits));
     ASSERT_EQ(got.size(), golden.size());
@@ -483,6 +490,48 @@ TEST_F(Cli, LogitsOfEveryGoldenFixtureWithinTolerance) {
     for (size_t i = 0; i < got.size(); ++i) max_err = std::max(max_err, double(std::fabs(got[i] - golden[i])));
     EXPECT_LE(max_err, c.tol);
   }
+}
+
+// -ctk/-ctv (llama.cpp's spellings) on every command that makes a context: help lists them,
+// llama.cpp's types Ember lacks are one-line usage errors naming what it supports.
+TEST_F(Cli, CacheTypeFlagsOnEveryCommand) {
+  const std::string m = fixture("models/memo260K.gguf");
+  for (const char* cmd : {"run", "chat", "call", "eval-calls", "logits", "bench"}) {
+    SCOPED_TRACE(cmd);
+    Result r = run({cmd, "--help"});
+    ASSERT_EQ(r.code, 0);
+    for (const char* flag : {"-ctk, --cache-type-k", "-ctv, --cache-type-v", "--swa-full"})
+      EXPECT_NE(r.out.find(flag), std::string::npos) << flag << " in\n" << r.out;
+    r = run({cmd, "-m", m, "-ctk", "q4_0"});
+    EXPECT_USAGE_ERROR(r, "bad value 'q4_0' for '-ctk'");
+    EXPECT_NE(r.err.find("f32, f16 or q8_0"), std::string::npos) << r.err;
+    EXPECT_USAGE_ERROR(run({cmd, "-m", m, "--cache-type-v=iq4_nl"}), "'--cache-type-v'");
+    EXPECT_USAGE_ERROR(run({cmd, "-m", m, "-ctv"}), "'-ctv' needs a value");
+  }
+  // One type per context outside bench; -ctk is not -c with "tk" unless written as one word.
+  EXPECT_USAGE_ERROR(run({"run", "-m", m, "-p", "x", "-ctk", "f16,q8_0"}), "one type, not a list");
+  EXPECT_USAGE_ERROR(run({"run", "-m", m, "-p", "x", "-ctkf32"}), "bad value 'tkf32' for '-c'");
+}
+
+// q8_0 keys and values: generation runs and --verbose names the types and the cache's size;
+// a model whose heads are not whole q8_0 blocks is refused by the library in one line.
+TEST_F(Cli, RunWithQ8_0Cache) {
+  const std::string gemma3 = fixture("models/tiny-gemma3-f32.gguf");  // heads of 64
+  Result r = run({"run", "-m", gemma3, "-p", "Once upon a time", "-n", "12", "--temp", "0", "-t", "1", "-c", "64",
+                  "-ctk", "q8_0", "-ctv", "q8_0", "--verbose"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(r.out.empty());
+  EXPECT_NE(r.err.find("context 64 tokens"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("KV cache"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("K q8_0, V q8_0"), std::string::npos) << r.err;
+  r = run({"run", "-m", gemma3, "-p", "Once upon a time", "-n", "12", "--temp", "0", "-t", "1", "-c", "64",
+           "-ctk=f32", "--cache-type-v", "f16", "--swa-full", "--verbose"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("K f32, V f16"), std::string::npos) << r.err;
+  // memo260K: heads of 8 values.
+  r = run({"run", "-m", fixture("models/memo260K.gguf"), "-p", "Once", "-n", "2", "-t", "1", "-ctk", "q8_0"});
+  EXPECT_RUNTIME_ERROR(r, "q8_0");
+  EXPECT_NE(r.err.find("32"), std::string::npos) << r.err;
 }
 
 TEST_F(Cli, LogitsRejectsOutOfRangeIds) {
@@ -563,6 +612,23 @@ TEST_F(Cli, RunSeedIsReproducible) {
   Result c = run(args);
   ASSERT_EQ(c.code, 0) << c.err;
   EXPECT_NE(c.err.find("seed "), std::string::npos) << c.err;
+}
+
+// The first 40 tokens of memo260K's story fit a context of 48 either way: the same text
+// with --context-shift; past the full context, generation goes on only with it.
+TEST_F(Cli, RunContextShiftGoesOnPastAFullContext) {
+  std::vector<std::string> args = {"run", "-m", fixture("models/memo260K.gguf"), "-p", "Once upon a time",
+                                   "-n", "100", "-c", "48", "--temp", "0", "-t", "1", "-v"};
+  Result plain = run(args);
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  EXPECT_NE(plain.err.find("stop reason: context full"), std::string::npos) << plain.err;
+  args.insert(args.end(), {"--context-shift", "--keep", "-1"});
+  Result shifted = run(args);
+  ASSERT_EQ(shifted.code, 0) << shifted.err;
+  EXPECT_NE(shifted.err.find("stop reason: max tokens"), std::string::npos) << shifted.err;
+  EXPECT_NE(shifted.err.find("context shifts: "), std::string::npos) << shifted.err;
+  EXPECT_EQ(shifted.out.rfind(plain.out.substr(0, plain.out.size() / 2), 0), 0u) << shifted.out;
+  EXPECT_GT(shifted.out.size(), plain.out.size());
 }
 
 TEST_F(Cli, RunPromptLongerThanContext) {

@@ -127,7 +127,8 @@ class ScopedEnv {
 
 
 const char* const kJsonKeys[] = {
-    "model",           "kernels",        "threads",        "n_prompt",        "n_gen",         "n_ctx",
+    "model",           "kernels",        "threads",        "n_prompt",        "n_gen",         "n_depth",  "n_ctx",
+    "type_k",          "type_v",         "swa_full",       "kv_bytes_per_token",
     "repetitions",     "prefill_tps",    "prefill_tps_min", "prefill_tps_max", "decode_tps",   "decode_tps_min",
     "decode_tps_max",  "ttft_ms",        "ttft_ms_min",    "ttft_ms_max",     "model_bytes",   "bytes_per_token",
     "context_bytes",   "kv_bytes",       "plan_bytes",     "peak_rss_bytes", "decode_bw_gbs",  "read_bw_gbs",     "decode_bw_pct", "energy_source",
@@ -253,6 +254,57 @@ TEST_F(CliBench, TableHasAHeaderAndOneRowPerCombination) {
   EXPECT_NE(r.out.find("read bandwidth"), std::string::npos) << r.out;
 }
 
+// -ctk/-ctv are axes like -p and -n: one row per pair of types, each naming its types and
+// the KV bytes they take: per token of context and for the row's context (-c).
+TEST_F(CliBench, CacheTypesAreAxesWithTheirBytes) {
+  const std::string gemma2 = testing::fixture("models/tiny-gemma2-f32.gguf");  // heads of 32: q8_0 fits
+  Result r = bench({"-m", gemma2, "-p", "8", "-n", "2", "-t", "1", "-c", "64", "-ctk", "f32,q8_0", "-ctv", "f16",
+                    "--output", "jsonl", "-q", "--probe-mib", "0"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> rows = lines_of(r.out);
+  ASSERT_EQ(rows.size(), 2u) << r.out;
+  const testing::json f32 = testing::json::parse(rows[0]), q8 = testing::json::parse(rows[1]);
+  EXPECT_EQ(f32.at("type_k"), "f32");
+  EXPECT_EQ(q8.at("type_k"), "q8_0");
+  EXPECT_EQ(f32.at("type_v"), "f16");
+  EXPECT_EQ(q8.at("type_v"), "f16");
+  EXPECT_EQ(f32.at("swa_full"), false);
+  EXPECT_EQ(f32.at("n_ctx"), 64);
+  // tiny-gemma2: 4 layers, 2 of them sliding-window rings (window 8 + n_batch 8 = 16 cells),
+  // 2 KV heads of 32. Per token: the 2 full layers' K and V rows.
+  const double kv_f16 = 2.0 * 32;  // one head's V row
+  EXPECT_EQ(f32.at("kv_bytes_per_token").get<double>(), 2 * 2 * (4.0 * 32 + kv_f16));
+  EXPECT_EQ(q8.at("kv_bytes_per_token").get<double>(), 2 * 2 * (34.0 + kv_f16));
+  EXPECT_EQ(f32.at("kv_bytes").get<double>(), f32.at("kv_bytes_per_token").get<double>() * (64 + 16));
+  EXPECT_EQ(q8.at("kv_bytes").get<double>(), q8.at("kv_bytes_per_token").get<double>() * (64 + 16));
+
+  // --swa-full: every layer holds the whole context.
+  r = bench({"-m", gemma2, "-p", "8", "-n", "2", "-t", "1", "-c", "64", "-ctk", "f32", "-ctv", "f16", "--swa-full",
+             "--output", "jsonl", "-q", "--probe-mib", "0"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const testing::json full = testing::json::parse(lines_of(r.out).at(0));
+  EXPECT_EQ(full.at("swa_full"), true);
+  EXPECT_EQ(full.at("kv_bytes_per_token").get<double>(), 2 * f32.at("kv_bytes_per_token").get<double>());
+  EXPECT_EQ(full.at("kv_bytes").get<double>(), full.at("kv_bytes_per_token").get<double>() * 64);
+
+  // The table names the types and the bytes per token.
+  r = bench({"-m", gemma2, "-p", "8", "-n", "2", "-t", "1", "-c", "64", "-ctk", "q8_0", "-ctv", "q8_0", "--probe-mib",
+             "0"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_NE(lines[lines.size() - 2].find("KV B/tok"), std::string::npos) << r.out;
+  EXPECT_NE(lines.back().find("q8_0  q8_0"), std::string::npos) << r.out;
+  EXPECT_NE(lines.back().find(" " + std::to_string(2 * 2 * 2 * 34) + " "), std::string::npos) << r.out;
+
+  // llama.cpp's other types are refused, naming what Ember supports.
+  EXPECT_USAGE_ERROR(bench({"-ctk", "f16,q4_0"}), "'q4_0'");
+  EXPECT_USAGE_ERROR(bench({"-ctv", "q4_1"}), "f32, f16 or q8_0");
+  EXPECT_USAGE_ERROR(bench({"-ctk", "f16,q8_0", "--plot", dir_ + "/p.svg"}), "one pair of cache types");
+  // memo260K's heads of 8 values cannot hold q8_0 blocks: the library says so.
+  EXPECT_RUNTIME_ERROR(bench({"-p", "8", "-n", "2", "-t", "1", "-ctk", "q8_0", "--probe-mib", "0", "-q"}), "q8_0");
+}
+
 TEST_F(CliBench, NoProbeGivesNullBandwidth) {
   Result r = bench({"-p", "8", "-n", "4", "-t", "1", "--output", "json", "--probe-mib", "0", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -296,6 +348,22 @@ TEST_F(CliBench, PlotWritesAnSvgWithOnePointPerRowAndPanel) {
   EXPECT_NE(text.find("tokens/s"), std::string::npos);
 
   EXPECT_USAGE_ERROR(bench({"--plot", dir_ + "/no/such/dir/p.svg"}), "cannot write the plot");
+}
+
+// -d: the cache holds that many tokens before the prompt; the context is sized for them.
+TEST_F(CliBench, DepthIsAnAxisAndSizesTheContext) {
+  Result r = bench({"-p", "4", "-n", "2", "-d", "0,40", "-t", "1", "--output", "json", "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<testing::json> rows;
+  ASSERT_TRUE(json_rows(r.out, &rows)) << r.out;
+  ASSERT_EQ(rows.size(), 2u) << r.out;
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(rows[i].at("n_depth").get<int64_t>(), 40 * static_cast<int64_t>(i));
+    EXPECT_EQ(rows[i].at("n_ctx").get<int64_t>(), 40 * static_cast<int64_t>(i) + 6);
+    EXPECT_GT(rows[i].at("decode_tps").get<double>(), 0);
+  }
+  EXPECT_USAGE_ERROR(bench({"-p", "4", "-n", "2", "-d", "12", "-c", "16"}), "exceed the context size 16");
+  EXPECT_USAGE_ERROR(bench({"-d", "-1"}), "depth -1");
 }
 
 TEST_F(CliBench, PromptPlusGenLargerThanTheContextIsAnError) {

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "quant/blocks.h"
 #include "quant/fp16.h"
 #include "support/matmul.h"
 
@@ -130,7 +131,7 @@ TEST(Dispatch, TablesAndNames) {
     // Every pointer filled.
     EXPECT_TRUE(t->dot && t->axpy && t->scale && t->add && t->rmsnorm && t->softmax && t->exp_sum &&
                 t->silu_mul && t->gelu_mul && t->softcap && t->rope_norm && t->rope_neox &&
-                t->f16_to_f32 && t->bf16_to_f32 && t->f32_to_f16)
+                t->f16_to_f32 && t->bf16_to_f32 && t->f32_to_f16 && t->q8_0_to_f32)
         << t->name;
     for (DType f : {DType::F32, DType::F16, DType::BF16})
       EXPECT_TRUE(matmul_fn(*t, f) && matmul_fn(*t, f) == t->of(f).matmul) << dtype_name(f);
@@ -525,6 +526,35 @@ TEST(Conversions, F32ToF16MatchesReferenceBitForBit) {
       EXPECT_EQ(y[n], 0xabcd);
     }
   }
+}
+
+// Q8_0 to float: float(q) * d is exact in the conversion and one rounding in the multiply,
+// so every table gives the reference's bits: random blocks, extreme codes and scales
+// (subnormal, largest, infinite and NaN fp16 scales), misaligned (odd address) rows.
+TEST(Conversions, Q8_0ToF32MatchesReferenceBitForBit) {
+  std::mt19937 g(12);
+  const size_t nb = 64;
+  std::vector<uint8_t> bytes(1 + nb * sizeof(BlockQ8_0));
+  for (uint8_t& b : bytes) b = static_cast<uint8_t>(g());
+  auto* blocks = reinterpret_cast<BlockQ8_0*>(bytes.data() + 1);  // odd address
+  const uint16_t scales[] = {0x0001, 0x03ff, 0x7bff, 0x7c00, 0xfc00, 0x7e00, 0x8000, 0x3c00};
+  for (size_t i = 0; i < std::size(scales); ++i) {
+    BlockQ8_0 b;
+    std::memcpy(&b, &blocks[i], sizeof b);
+    b.d = scales[i];
+    b.qs[0] = -128, b.qs[1] = 127;
+    std::memcpy(&blocks[i], &b, sizeof b);
+  }
+  std::vector<float> ref(nb * 32);
+  reference().q8_0_to_f32(blocks, ref.data(), ref.size());
+  for (const Table* t : tables())
+    for (size_t n : {size_t{32}, size_t{96}, nb * 32}) {
+      std::vector<float> y(n + 1, 7.0f);
+      t->q8_0_to_f32(blocks, y.data(), n);
+      for (size_t i = 0; i < n; ++i)
+        ASSERT_EQ(fp32_to_bits(y[i]), fp32_to_bits(ref[i])) << t->name << " element " << i;
+      EXPECT_EQ(y[n], 7.0f);
+    }
 }
 
 // ---- matmul ------------------------------------------------------------------------

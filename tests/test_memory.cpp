@@ -90,10 +90,14 @@ ModelPtr load(const std::string& rel) {
   return ModelPtr(m);
 }
 
-ContextPtr create(ember_model* m, int32_t n_ctx, int32_t n_threads) {
+// type: the KV cache's, for keys and values; n_batch 0: the default.
+ContextPtr create(ember_model* m, int32_t n_ctx, int32_t n_threads, ember_cache_type type = EMBER_CACHE_F16,
+                  int32_t n_batch = 0) {
   ember_context_params p = ember_context_default_params();
   p.n_ctx = n_ctx;
   p.n_threads = n_threads;
+  p.n_batch = n_batch;
+  p.cache_type_k = p.cache_type_v = type;
   ember_context* c = nullptr;
   EXPECT_EQ(ember_context_create(m, &p, &c), EMBER_OK) << ember_last_error();
   return ContextPtr(c);
@@ -252,6 +256,49 @@ const DecodeCase kDecodeCases[] = {
 INSTANTIATE_TEST_SUITE_P(Fixtures, MemoryDecode, ::testing::ValuesIn(kDecodeCases),
                          [](const ::testing::TestParamInfo<DecodeCase>& i) { return std::string(i.param.name); });
 
+// Every cache type: storing a row (f16 conversion, q8_0 quantization) and attention over
+// stored rows use no scratch but the context's. Gemma 2 with n_batch 16: its sliding-window
+// layers keep a ring of 8 + 16 cells, which the prompt and the decoded tokens wrap.
+struct CacheTypeCase {
+  const char* name;
+  const char* file;
+  ember_cache_type type;
+  int32_t threads, n_batch;
+};
+void PrintTo(const CacheTypeCase& c, std::ostream* os) {
+  *os << c.file << ", cache " << ember_cache_type_name(c.type) << ", " << c.threads << " threads";
+}
+
+class MemoryDecodeCacheType : public ::testing::TestWithParam<CacheTypeCase> {};
+
+TEST_P(MemoryDecodeCacheType, NoAllocationPerToken) {
+  const CacheTypeCase& k = GetParam();
+  ModelPtr m = load(k.file);
+  ASSERT_TRUE(m);
+  ContextPtr c = create(m.get(), 0, k.threads, k.type, k.n_batch);
+  ASSERT_TRUE(c);
+  std::string stacks;
+  EXPECT_EQ(decode_allocations(c.get(), m.get(), &stacks), 0u)
+      << k.file << ", cache " << ember_cache_type_name(k.type) << ", " << k.threads << " threads: allocations while "
+      << "decoding " << kDecodeTokens << " tokens\n" << stacks;
+}
+
+const CacheTypeCase kCacheTypeCases[] = {
+    {"gemma2_ring_f32_1t", "models/tiny-gemma2-f32.gguf", EMBER_CACHE_F32, 1, 16},
+    {"gemma2_ring_f16_1t", "models/tiny-gemma2-f32.gguf", EMBER_CACHE_F16, 1, 16},
+    {"gemma2_ring_q8_0_1t", "models/tiny-gemma2-f32.gguf", EMBER_CACHE_Q8_0, 1, 16},
+    {"gemma2_ring_f32_2t", "models/tiny-gemma2-f32.gguf", EMBER_CACHE_F32, 2, 16},
+    {"gemma2_ring_f16_2t", "models/tiny-gemma2-f32.gguf", EMBER_CACHE_F16, 2, 16},
+    {"gemma2_ring_q8_0_2t", "models/tiny-gemma2-f32.gguf", EMBER_CACHE_Q8_0, 2, 16},
+    {"llama_q4_0_f32_2t", "models/tiny-llama-gqa-q4_0.gguf", EMBER_CACHE_F32, 2, 0},
+    {"llama_q4_0_f16_2t", "models/tiny-llama-gqa-q4_0.gguf", EMBER_CACHE_F16, 2, 0},
+    {"octopus_q8_0_f32_2t", "models/octopus-tiny/octopus-tiny-q8_0.gguf", EMBER_CACHE_F32, 2, 0},
+    {"octopus_q8_0_q8_0_1t", "models/octopus-tiny/octopus-tiny-q8_0.gguf", EMBER_CACHE_Q8_0, 1, 0},
+    {"octopus_q8_0_q8_0_2t", "models/octopus-tiny/octopus-tiny-q8_0.gguf", EMBER_CACHE_Q8_0, 2, 0},
+};
+INSTANTIATE_TEST_SUITE_P(Fixtures, MemoryDecodeCacheType, ::testing::ValuesIn(kCacheTypeCases),
+                         [](const ::testing::TestParamInfo<CacheTypeCase>& i) { return std::string(i.param.name); });
+
 // Two contexts with different thread counts used in turn from one thread: each owns its
 // pool, so switching costs no thread start and no allocation (a pool per calling thread,
 // sized by the last request, was re-created at every switch before commit 8a53e23).
@@ -398,10 +445,12 @@ TEST(MemoryPlan, PartsAddUpAndMatchTheShapes) {
     ASSERT_TRUE(c);
     ember_memory_plan plan;
     ASSERT_EQ(ember_context_memory(c.get(), &plan), EMBER_OK);
-    // The fixture's K and V heads have the same width (head_dim), in the default F16 cache;
-    // its sliding window (>= 256) makes no layer a ring at these sizes.
+    // The fixture's K and V heads have the same width (head_dim); the default cache is f16;
+    // n_batch is n_ctx (the default), so the sliding-window layers' rings (window + n_batch
+    // cells, at most n_ctx) are full. Every type and ring: test_kv_cache.cpp.
     const uint64_t kv = 2ull * info.n_layer * info.n_head_kv * n_ctx * info.head_dim * sizeof(uint16_t);
     EXPECT_EQ(plan.kv_bytes, kv);
+    EXPECT_EQ(plan.kv_bytes_per_token, kv / n_ctx);
     EXPECT_EQ(plan.kv_bytes + plan.scratch_bytes, ember_context_bytes(c.get()));
     EXPECT_GT(plan.scratch_bytes, 0u);
     EXPECT_EQ(plan.weights_bytes, testing::read_file(fixture("models/tiny-gemma2-f32.gguf")).size());
@@ -446,8 +495,11 @@ struct RssCase {
   const char* name;
   const char* file;
   int32_t n_ctx;  // 0: the model's
+  ember_cache_type type = EMBER_CACHE_F16;  // of keys and values
 };
-void PrintTo(const RssCase& c, std::ostream* os) { *os << c.file << ", n_ctx " << c.n_ctx; }
+void PrintTo(const RssCase& c, std::ostream* os) {
+  *os << c.file << ", n_ctx " << c.n_ctx << ", cache " << ember_cache_type_name(c.type);
+}
 
 class MemoryRss : public ::testing::TestWithParam<RssCase> {};
 
@@ -474,7 +526,7 @@ void measure(const RssCase& k, RssRun* r) {
   ASSERT_EQ(ember_model_load(path.c_str(), nullptr, &mp), EMBER_OK) << ember_last_error();
   ModelPtr m(mp);
   r->model_heap = testing::alloc::LiveBytes() - heap0;
-  ContextPtr c = create(m.get(), k.n_ctx, 2);
+  ContextPtr c = create(m.get(), k.n_ctx, 2, k.type);
   ASSERT_TRUE(c);
   r->n_ctx = ember_context_n_ctx(c.get());
   const int32_t nv = n_vocab(m.get());
@@ -502,7 +554,7 @@ TEST_P(MemoryRss, PeakWithinTenPercentOfPlan) {
   EXPECT_EQ(plan.total_bytes, cold.plan.total_bytes);
   const double total = static_cast<double>(plan.total_bytes);
   auto kib = [](double b) { return b / 1024.0; };
-  std::printf("[ memory ] %-22s n_ctx %5d | plan %6.0f KiB = weights %6.0f + kv %5.0f + scratch %5.0f | peak RSS "
+  std::printf("[ memory ] %-28s n_ctx %5d | plan %6.0f KiB = weights %6.0f + kv %5.0f + scratch %5.0f | peak RSS "
               "growth %6.0f KiB (%+5.1f %%), first in process %6.0f KiB (%+5.1f %%) | model heap %4.0f KiB%s\n",
               k.name, warm.n_ctx, kib(total), kib(plan.weights_bytes), kib(plan.kv_bytes), kib(plan.scratch_bytes),
               kib(warm.growth), 100.0 * (warm.growth / total - 1), kib(cold.growth), 100.0 * (cold.growth / total - 1),
@@ -516,12 +568,16 @@ TEST_P(MemoryRss, PeakWithinTenPercentOfPlan) {
 const RssCase kRssCases[] = {
     {"octopus_f32", "models/octopus-tiny/octopus-tiny.gguf", 0},
     {"octopus_f32_ctx2048", "models/octopus-tiny/octopus-tiny.gguf", 2048},
+    {"octopus_f32_ctx2048_kv_f32", "models/octopus-tiny/octopus-tiny.gguf", 2048, EMBER_CACHE_F32},
+    {"octopus_f32_ctx2048_kv_q8_0", "models/octopus-tiny/octopus-tiny.gguf", 2048, EMBER_CACHE_Q8_0},
     {"octopus_q8_0", "models/octopus-tiny/octopus-tiny-q8_0.gguf", 0},
     {"octopus_q8_0_ctx2048", "models/octopus-tiny/octopus-tiny-q8_0.gguf", 2048},
     {"octopus_q4_0", "models/octopus-tiny/octopus-tiny-q4_0.gguf", 0},
     {"octopus_q4_0_ctx2048", "models/octopus-tiny/octopus-tiny-q4_0.gguf", 2048},
     {"gemma_f32", "models/tiny-gemma-f32.gguf", 0},
     {"gemma_f32_ctx2048", "models/tiny-gemma-f32.gguf", 2048},
+    {"gemma_f32_ctx2048_kv_f32", "models/tiny-gemma-f32.gguf", 2048, EMBER_CACHE_F32},
+    {"gemma_f32_ctx2048_kv_q8_0", "models/tiny-gemma-f32.gguf", 2048, EMBER_CACHE_Q8_0},
     {"llama_gqa_f32", "models/tiny-llama-gqa-f32.gguf", 0},
     {"stories_f32", "models/stories260K.gguf", 0},
 };

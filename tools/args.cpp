@@ -113,6 +113,16 @@ ArgParser::Option& ArgParser::Option::default_text(std::string text) {
   return *this;
 }
 
+ArgParser::Option& ArgParser::Option::alias(std::string name) {
+  aliases.push_back(std::move(name));
+  return *this;
+}
+
+ArgParser::Option& ArgParser::Option::check(std::function<std::string(std::string_view)> t) {
+  test = std::move(t);
+  return *this;
+}
+
 // ---- declaration ----------------------------------------------------------------------
 
 ArgParser::ArgParser(std::string command, std::string usage, std::string summary)
@@ -195,6 +205,26 @@ ArgParser::Option* ArgParser::find_short(char c) {
   return nullptr;
 }
 
+ArgParser::Option* ArgParser::find_single_dash(const std::string& a, std::string* shown, std::string* value,
+                                               bool* has_value) {
+  for (Option& o : options_)
+    for (const std::string& al : o.aliases) {
+      const size_t n = al.size() + 1;
+      if (a.compare(1, al.size(), al) != 0 || (a.size() > n && a[n] != '=')) continue;
+      *shown = a.substr(0, n);
+      *has_value = a.size() > n;
+      if (*has_value) *value = a.substr(n + 1);
+      return &o;
+    }
+  *shown = a.substr(0, 2);
+  *has_value = a.size() > 2;
+  if (*has_value) {
+    *value = a.substr(2);
+    if (!value->empty() && (*value)[0] == '=') value->erase(0, 1);  // -n=20
+  }
+  return find_short(a[1]);
+}
+
 bool ArgParser::seen(std::string_view long_name) const {
   const Option* o = find_long(long_name);
   return o && o->seen;
@@ -272,8 +302,12 @@ bool ArgParser::asks_for_help(const std::vector<std::string>& args) {
     const Option* o = nullptr;
     if (a.size() > 2 && a[0] == '-' && a[1] == '-' && a.find('=') == std::string::npos)
       o = find_long(std::string_view(a).substr(2));
-    else if (a.size() == 2 && a[0] == '-')
-      o = find_short(a[1]);
+    else if (a.size() >= 2 && a[0] == '-' && a[1] != '-') {
+      std::string shown, value;
+      bool attached = false;
+      o = find_single_dash(a, &shown, &value, &attached);
+      if (attached) o = nullptr;  // its value is in the same argument
+    }
     if (o && !std::holds_alternative<bool*>(o->target)) ++i;
   }
   return false;
@@ -297,13 +331,7 @@ int ArgParser::parse_flag(const std::vector<std::string>& args, size_t* i) {
       has_value = true;
     }
   } else {
-    shown = a.substr(0, 2);
-    o = find_short(a[1]);
-    if (a.size() > 2) {
-      value = a.substr(2);
-      if (!value.empty() && value[0] == '=') value.erase(0, 1);  // -n=20
-      has_value = true;
-    }
+    o = find_single_dash(a, &shown, &value, &has_value);
   }
   if (!o) return usage_error("unknown flag '" + shown + "'");
 
@@ -313,7 +341,8 @@ int ArgParser::parse_flag(const std::vector<std::string>& args, size_t* i) {
     if (*i + 1 >= args.size()) return usage_error("flag '" + shown + "' needs a value");
     value = args[++*i];
   }
-  std::string why = assign(*o, value);
+  std::string why = o->test ? o->test(value) : "";
+  if (why.empty()) why = assign(*o, value);
   if (!why.empty()) return usage_error("bad value '" + value + "' for '" + shown + "': " + why);
   o->seen = true;
   return kContinue;
@@ -364,7 +393,10 @@ std::string ArgParser::help() const {
   for (const Positional& p : positionals_) rows.push_back({"  " + p.metavar, p.help});
   size_t n_positional_rows = rows.size();
   for (const Option& o : options_) {
-    std::string left = o.short_name ? std::string("  -") + o.short_name + ", " : "      ";
+    std::string left = "  ";
+    if (o.short_name) left += std::string("-") + o.short_name + ", ";
+    for (const std::string& al : o.aliases) left += "-" + al + ", ";
+    if (left.size() == 2) left = "      ";  // long name only: aligned with "-x, --name"
     left += "--" + o.long_name;
     if (!o.metavar.empty()) left += " " + o.metavar;
     std::string right = o.help;

@@ -10,6 +10,9 @@
 //   if (int rc = p.parse(args); rc != kContinue) return rc;
 //
 // Accepted forms: --name value, --name=value, -x value, -xvalue; `--` ends the flags.
+// A flag may also have single-dash names of several letters (llama.cpp's -ctk), given
+// with alias(): -ctk value, -ctk=value (matched before the one-letter -c).
+// check() adds a test of the value beyond its type (e.g. a list of names).
 // A value is taken from the next argument even when it starts with '-' ("-p -x").
 // A repeated scalar flag keeps its last value; list flags (string lists) accumulate.
 //
@@ -20,6 +23,7 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -50,6 +54,11 @@ class ArgParser {
     // Text shown as "(default: TEXT)" instead of the variable's initial value;
     // "" hides the default.
     Option& default_text(std::string text);
+    // A single-dash name of several letters: alias("ctk") accepts -ctk.
+    Option& alias(std::string name);
+    // Called with each value before it is stored: "" accepts it, else why it is bad
+    // (reported as "bad value 'V' for 'FLAG': WHY").
+    Option& check(std::function<std::string(std::string_view)> test);
 
    private:
     friend class ArgParser;
@@ -61,6 +70,8 @@ class ArgParser {
     std::string help;
     Target target;
     std::string default_shown;
+    std::vector<std::string> aliases;
+    std::function<std::string(std::string_view)> test;
     bool has_int_range = false, has_float_range = false, lo_open = false, is_required = false;
     int64_t ilo = 0, ihi = 0;
     double flo = 0, fhi = 0;
@@ -112,6 +123,9 @@ class ArgParser {
   const Option* find_long(std::string_view name) const;
   Option* find_long(std::string_view name);
   Option* find_short(char c);
+  // The option an argument that starts with one '-' names (an alias, else its letter);
+  // *shown receives the flag as written, *value an attached value (has_value).
+  Option* find_single_dash(const std::string& arg, std::string* shown, std::string* value, bool* has_value);
   // Steps of parse(): whether --help comes before `--`; one flag and its value.
   bool asks_for_help(const std::vector<std::string>& args);
   int parse_flag(const std::vector<std::string>& args, size_t* i);

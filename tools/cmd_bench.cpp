@@ -1,6 +1,6 @@
 // ember bench: prefill and decode speed, time to first token, memory, and decode's
 // share of the machine's memory bandwidth, over combinations of prompt length,
-// generation length and thread count.
+// generation length, thread count and KV cache types (-ctk, -ctv).
 //
 // For every combination (threads x prompt x gen): a context sized for it is created,
 // then one warm-up run and -r timed runs. A run resets the context, evaluates the
@@ -9,7 +9,7 @@
 // engine's cost is the same as for a sampled token). Reported per combination: the
 // median and min-max over the runs of prefill tok/s, decode tok/s and time to first
 // token (prefill + the first decode step); the model's weight bytes, the context's
-// bytes (KV cache + scratch) and the memory plan (ember_context_memory: mapped file +
+// bytes (KV cache + scratch), the KV cache's types, bytes and bytes per token of context, and the memory plan (ember_context_memory: mapped file +
 // KV + scratch, what the peak RSS should come to), the peak RSS of the run (VmHWM, reset per combination
 // through /proc/self/clear_refs where the kernel allows it), and decode's effective
 // bandwidth: weight bytes read per token x decode tok/s, in GB/s and as a percentage
@@ -41,6 +41,7 @@
 
 #include "args.h"
 #include "bandwidth.h"
+#include "cache_flags.h"
 #include "cmd_lora.h"
 #include "commands.h"
 #include "common.h"
@@ -74,6 +75,8 @@ Stat summarize(std::vector<double> v) {
 
 struct Config {
   int32_t threads, n_prompt, n_gen;
+  int32_t depth;  // tokens already in the cache when the prompt starts
+  ember_cache_type type_k, type_v;
 };
 
 // Energy of one row's timed runs; measured: every interval was read.
@@ -88,6 +91,7 @@ struct Row {
   int32_t n_ctx = 0;
   Stat prefill_tps, decode_tps, ttft_ms;
   uint64_t context_bytes = 0, kv_bytes = 0, plan_bytes = 0, peak_rss_bytes = 0;
+  uint64_t kv_bytes_per_token = 0;  // what one more position of context adds
   double read_bw = 0;    // bytes/s of the probe at cfg.threads; 0: not measured
   double decode_bw = 0;  // bytes/s: bytes_per_token x decode tok/s (median)
   Energy energy;
@@ -186,8 +190,14 @@ std::string j_per_token_text(const Energy& e, double j, double tokens) {
   return e.measured && tokens > 0 ? fmt("%.6g", j / tokens) : "null";
 }
 
+std::string type_name(ember_cache_type t) {
+  const char* n = ember_cache_type_name(t);
+  return n ? n : "?";
+}
+
 std::vector<Field> fields(const Row& r, const std::string& model_name, const std::string& kernels,
-                          uint64_t model_bytes, uint64_t bytes_per_token, int32_t reps, const PowerDetection& power) {
+                          uint64_t model_bytes, uint64_t bytes_per_token, int32_t reps, const PowerDetection& power,
+                          bool swa_full) {
   const bool bw = r.read_bw > 0;
   const auto u = [](uint64_t v) { return std::to_string(v); };
   const Energy& e = r.energy;
@@ -199,7 +209,11 @@ std::vector<Field> fields(const Row& r, const std::string& model_name, const std
       {"threads", std::to_string(r.cfg.threads)},
       {"n_prompt", std::to_string(r.cfg.n_prompt)},
       {"n_gen", std::to_string(r.cfg.n_gen)},
+      {"n_depth", std::to_string(r.cfg.depth)},
       {"n_ctx", std::to_string(r.n_ctx)},
+      {"type_k", type_name(r.cfg.type_k), true},
+      {"type_v", type_name(r.cfg.type_v), true},
+      {"swa_full", swa_full ? "true" : "false"},
       {"repetitions", std::to_string(reps)},
       {"prefill_tps", fmt("%.3f", r.prefill_tps.median)},
       {"prefill_tps_min", fmt("%.3f", r.prefill_tps.min)},
@@ -214,6 +228,7 @@ std::vector<Field> fields(const Row& r, const std::string& model_name, const std
       {"bytes_per_token", u(bytes_per_token)},
       {"context_bytes", u(r.context_bytes)},
       {"kv_bytes", u(r.kv_bytes)},
+      {"kv_bytes_per_token", u(r.kv_bytes_per_token)},
       {"plan_bytes", u(r.plan_bytes)},
       {"peak_rss_bytes", r.peak_rss_bytes ? u(r.peak_rss_bytes) : "null"},
       {"decode_bw_gbs", fmt("%.3f", r.decode_bw / 1e9)},
@@ -271,17 +286,19 @@ std::string range_text(const Stat& s) {
 
 // with_energy: the four energy columns ("-" in a row whose energy could not be read).
 void print_table(const std::vector<Row>& rows, bool with_energy, int32_t reps) {
-  std::vector<std::vector<std::string>> cells = {{"threads", "prompt", "gen", "prefill tok/s", "(min-max)",
-                                                  "decode tok/s", "(min-max)", "TTFT ms", "KV MiB", "context MiB",
+  std::vector<std::vector<std::string>> cells = {{"threads", "K", "V", "depth", "prompt", "gen", "prefill tok/s", "(min-max)",
+                                                  "decode tok/s", "(min-max)", "TTFT ms", "KV B/tok", "KV MiB",
+                                                  "context MiB",
                                                   "plan MiB", "peak RSS MiB", "decode GB/s", "% of read bw"}};
   if (with_energy) cells[0].insert(cells[0].end(), {"prefill W", "prefill J/tok", "decode W", "decode J/tok"});
   for (const Row& r : rows) {
-    cells.push_back({std::to_string(r.cfg.threads), std::to_string(r.cfg.n_prompt), std::to_string(r.cfg.n_gen),
+    cells.push_back({std::to_string(r.cfg.threads), type_name(r.cfg.type_k), type_name(r.cfg.type_v),
+                     std::to_string(r.cfg.depth), std::to_string(r.cfg.n_prompt), std::to_string(r.cfg.n_gen),
                      fmt_rate(r.prefill_tps.median),
                      range_text(r.prefill_tps),
                      fmt_rate(r.decode_tps.median),
                      range_text(r.decode_tps),
-                     fmt("%.2f", r.ttft_ms.median), mib(r.kv_bytes),
+                     fmt("%.2f", r.ttft_ms.median), std::to_string(r.kv_bytes_per_token), mib(r.kv_bytes),
                      mib(r.context_bytes), mib(r.plan_bytes), r.peak_rss_bytes ? mib(r.peak_rss_bytes) : "-", fmt("%.2f", r.decode_bw / 1e9),
                      r.read_bw > 0 ? fmt("%.1f", 100.0 * r.decode_bw / r.read_bw) : "-"});
     if (with_energy) {
@@ -303,8 +320,9 @@ void print_table(const std::vector<Row>& rows, bool with_energy, int32_t reps) {
     std::string line;
     for (size_t c = 0; c < row.size(); ++c) {
       if (c) line += "  ";
-      // Numbers right-aligned; the range column left-aligned next to its median.
-      const bool left = row[c].size() && row[c][0] == '(';
+      // Numbers right-aligned; the range column left-aligned next to its median, and
+      // the cache types (columns 1 and 2).
+      const bool left = (row[c].size() && row[c][0] == '(') || c == 1 || c == 2;
       std::string pad(width[c] - row[c].size(), ' ');
       line += left ? row[c] + pad : pad + row[c];
     }
@@ -349,7 +367,9 @@ class Progress {
 
 struct BenchOptions {
   std::string model_path, output = "table", energy = "auto", plot_path;
-  std::vector<int32_t> prompts = {128}, gens = {64}, threads;
+  std::vector<int32_t> prompts = {128}, gens = {64}, depths = {0}, threads;
+  CacheFlags cache;                                    // -ctk/-ctv as lists
+  std::vector<ember_cache_type> types_k, types_v;      // parsed from cache
   int32_t reps = 3, n_ctx = 0, probe_mib = 512, probe_passes = 5;
   uint64_t seed = 1234;
   bool reference = false, verbose = false, quiet = false;
@@ -362,10 +382,14 @@ void declare_flags(ArgParser& p, BenchOptions& o) {
   p.option("model", 'm', "MODEL", &o.model_path, "model file (GGUF)").required();
   p.option("n-prompt", 'p', "N,..", &o.prompts, "prompt lengths: tokens evaluated in one batch");
   p.option("n-gen", 'n', "N,..", &o.gens, "generation lengths: single-token evaluations after the prompt");
+  p.option("n-depth", 'd', "N,..", &o.depths,
+           "tokens already in the KV cache before the prompt (filled once, not timed), as llama-bench's -d: "
+           "decode speed at a long context");
   p.option("threads", 't', "N,..", &o.threads, "thread counts; 0: all cores")
       .default_text(std::to_string(n_cores()) + ", all cores");
   p.option("repetitions", 'r', "R", &o.reps, "timed runs per combination (after one warm-up run)").range(1, 10000);
-  p.option("ctx-size", 'c', "N", &o.n_ctx, "context size; 0: prompt + gen of each combination").range(0, 1 << 24);
+  p.option("ctx-size", 'c', "N", &o.n_ctx, "context size; 0: depth + prompt + gen of each combination").range(0, 1 << 24);
+  declare_cache_flags(p, o.cache, /*lists=*/true);
   p.option("output", 0, "FORMAT", &o.output,
            "table, json (one array of row objects), jsonl (one object per line) or csv");
   p.option("seed", 's', "S", &o.seed, "seed of the random token ids");
@@ -392,7 +416,9 @@ void declare_flags(ArgParser& p, BenchOptions& o) {
       "examples:\n"
       "  ember bench -m model.gguf\n"
       "  ember bench -m model.gguf -p 128,512 -n 64 -t 1,2,4 -r 5 --output csv > bench.csv\n"
-      "  ember bench -m model.gguf -t 1,2,4 --plot threads.svg\n");
+      "  ember bench -m model.gguf -t 1,2,4 --plot threads.svg\n"
+      "  ember bench -m model.gguf -p 512 -n 128 -c 4096 -ctk f32,f16,q8_0 -ctv f32,f16,q8_0\n"
+      "  ember bench -m model.gguf -p 1 -n 32 -d 256,1024,4096\n");
 }
 
 // The usage errors the parser cannot see; thread count 0 becomes all cores.
@@ -413,26 +439,39 @@ int check_options(const ArgParser& p, BenchOptions& o) {
     if (v < 1 || v > (1 << 24)) return p.usage_error("prompt length " + std::to_string(v) + " out of range 1..16777216");
   for (int32_t v : o.gens)
     if (v < 1 || v > (1 << 24)) return p.usage_error("generation length " + std::to_string(v) + " out of range 1..16777216");
+  for (int32_t v : o.depths)
+    if (v < 0 || v > (1 << 24)) return p.usage_error("depth " + std::to_string(v) + " out of range 0..16777216");
   for (int32_t& v : o.threads) {
     if (v < 0 || v > 4096) return p.usage_error("thread count " + std::to_string(v) + " out of range 0..4096");
     if (v == 0) v = n_cores();
   }
+  // Checked by the parser already; here they become the axes.
+  if (std::string why = parse_cache_types(o.cache.type_k, &o.types_k); !why.empty()) return p.usage_error(why);
+  if (std::string why = parse_cache_types(o.cache.type_v, &o.types_v); !why.empty()) return p.usage_error(why);
+  // The plot's series are threads, prompt and generation lengths only (tools/plot_svg.h).
+  if (!o.plot_path.empty() && o.types_k.size() * o.types_v.size() > 1)
+    return p.usage_error("--plot draws one pair of cache types: give one -ctk and one -ctv");
   if (o.n_ctx > 0) {
-    for (int32_t pp : o.prompts)
-      for (int32_t nn : o.gens)
-        if (static_cast<int64_t>(pp) + nn > o.n_ctx)
-          return p.usage_error("prompt " + std::to_string(pp) + " + gen " + std::to_string(nn) +
-                               " tokens exceed the context size " + std::to_string(o.n_ctx) + " (-c)");
+    for (int32_t dd : o.depths)
+      for (int32_t pp : o.prompts)
+        for (int32_t nn : o.gens)
+          if (static_cast<int64_t>(dd) + pp + nn > o.n_ctx)
+            return p.usage_error("depth " + std::to_string(dd) + " + prompt " + std::to_string(pp) + " + gen " +
+                                 std::to_string(nn) + " tokens exceed the context size " + std::to_string(o.n_ctx) +
+                                 " (-c)");
   }
   return kContinue;
 }
 
-// Every combination, threads outermost.
+// Every combination, threads outermost, then the cache types.
 std::vector<Config> combinations(const BenchOptions& o) {
   std::vector<Config> configs;
   for (int32_t t : o.threads)
-    for (int32_t pp : o.prompts)
-      for (int32_t nn : o.gens) configs.push_back({t, pp, nn});
+    for (ember_cache_type k : o.types_k)
+      for (ember_cache_type v : o.types_v)
+        for (int32_t dd : o.depths)
+          for (int32_t pp : o.prompts)
+            for (int32_t nn : o.gens) configs.push_back({t, pp, nn, dd, k, v});
   return configs;
 }
 
@@ -483,25 +522,34 @@ struct RunSamples {
   std::vector<RunMarks> marks;
 };
 
-// One warm-up run and `reps` timed runs of the prompt ids[0, n_prompt) in one batch,
-// then n_gen single-token evaluations. false after printing the error.
+// Puts the first `depth` ids into the cache (in batches of the context's n_batch), or
+// keeps them there: a truncation back to them, when the cache still has what that needs.
+ember_status fill_depth(ember_context* ctx, const std::vector<int32_t>& ids, int32_t depth) {
+  if (ember_n_past(ctx) >= depth && ember_context_truncate(ctx, depth) == EMBER_OK) return EMBER_OK;
+  ember_context_reset(ctx);
+  return depth > 0 ? ember_eval(ctx, ids.data(), static_cast<size_t>(depth)) : EMBER_OK;
+}
+
+// One warm-up run and `reps` timed runs of the prompt ids[depth, depth + n_prompt) in one
+// batch after the depth tokens, then n_gen single-token evaluations. false after printing
+// the error.
 bool time_runs(ember_context* ctx, const Config& cfg, const std::vector<int32_t>& ids, int32_t reps,
                const PowerDetection& power, Progress& progress, const std::string& what, RunSamples* out) {
   const auto mark = [&] { return power.source ? power.source->mark() : PowerMark{}; };
   for (int32_t run = 0; run <= reps; ++run) {  // run 0: warm-up
     progress.show(what + (run == 0 ? ": warm-up" : ": run " + std::to_string(run) + "/" + std::to_string(reps)),
                   false);
-    ember_context_reset(ctx);
+    ember_status st = fill_depth(ctx, ids, cfg.depth);
     RunMarks m;
     m[0] = mark();
     auto t0 = Clock::now();
-    ember_status st = ember_eval(ctx, ids.data(), static_cast<size_t>(cfg.n_prompt));
+    if (st == EMBER_OK) st = ember_eval(ctx, ids.data() + cfg.depth, static_cast<size_t>(cfg.n_prompt));
     const double prefill_s = seconds_since(t0);
     m[1] = mark();
     double first_s = 0;
     t0 = Clock::now();
     for (int32_t i = 0; st == EMBER_OK && i < cfg.n_gen; ++i) {
-      st = ember_eval(ctx, &ids[static_cast<size_t>(cfg.n_prompt) + i], 1);
+      st = ember_eval(ctx, &ids[static_cast<size_t>(cfg.depth) + cfg.n_prompt + i], 1);
       if (i == 0) first_s = seconds_since(t0);
     }
     const double decode_s = seconds_since(t0);
@@ -534,12 +582,15 @@ struct BenchRun {
 bool measure_row(const BenchRun& b, const Config& cfg, const std::string& what, std::mt19937_64& rng, Row* out) {
   Row row;
   row.cfg = cfg;
-  row.n_ctx = b.o.n_ctx > 0 ? b.o.n_ctx : cfg.n_prompt + cfg.n_gen;
+  row.n_ctx = b.o.n_ctx > 0 ? b.o.n_ctx : cfg.depth + cfg.n_prompt + cfg.n_gen;
   ember_context_params cp = ember_context_default_params();
   cp.n_ctx = row.n_ctx;
-  cp.n_batch = cfg.n_prompt;
+  cp.n_batch = std::max(cfg.n_prompt, std::min(cfg.depth, 512));  // the depth is filled in batches too
   cp.n_threads = cfg.threads;
   if (b.o.reference) cp.reference_kernels = 1;  // else the default: EMBER_REFERENCE
+  cp.cache_type_k = cfg.type_k;
+  cp.cache_type_v = cfg.type_v;
+  cp.swa_full = b.o.cache.swa_full ? 1 : 0;
   // Peak RSS of this combination: forget the previous contexts' peak.
   reset_peak_rss();
   ember_context* raw = nullptr;
@@ -556,11 +607,12 @@ bool measure_row(const BenchRun& b, const Config& cfg, const std::string& what, 
   ember_memory_plan plan{};
   if (ember_context_memory(ctx.get(), &plan) == EMBER_OK) {
     row.kv_bytes = plan.kv_bytes;
+    row.kv_bytes_per_token = plan.kv_bytes_per_token;
     row.plan_bytes = plan.total_bytes;
   }
 
   std::uniform_int_distribution<int32_t> pick(0, b.bm.info.n_vocab - 1);
-  std::vector<int32_t> ids(static_cast<size_t>(cfg.n_prompt) + cfg.n_gen);
+  std::vector<int32_t> ids(static_cast<size_t>(cfg.depth) + cfg.n_prompt + cfg.n_gen);
   for (int32_t& id : ids) id = pick(rng);
   RunSamples s;
   if (!time_runs(ctx.get(), cfg, ids, b.o.reps, b.power, b.progress, what, &s)) return false;
@@ -605,7 +657,7 @@ void print_table_preamble(const BenchRun& b) {
 // Row `index` as it is measured, in the json, jsonl or csv format.
 void print_streamed_row(const BenchRun& b, size_t index, const Row& row) {
   const std::vector<Field> fs = fields(row, b.bm.name, b.bm.kernels, b.bm.info.weight_bytes, b.bm.bytes_per_token,
-                                       b.o.reps, b.power);
+                                       b.o.reps, b.power, b.o.cache.swa_full);
   if (b.o.output == "json") {
     // One array, an object per line, as llama-bench prints it; closed by end_output.
     print_json(fs, index == 0 ? "[\n  " : ",\n  ", "");
@@ -645,8 +697,8 @@ int cmd_bench(const Args& args) {
   o.threads = {n_cores()};
   ArgParser p("bench", "-m MODEL [-p 128[,512..]] [-n 64[,..]] [-t 1,2] [-r 3] [--output table|json|jsonl|csv]",
               "Measure prefill and decode speed, time to first token and memory for every\n"
-              "combination of prompt length, generation length and thread count, and decode's\n"
-              "memory bandwidth as a share of the machine's streaming read bandwidth.");
+              "combination of prompt length, generation length, thread count and KV cache types,\n"
+              "and decode's memory bandwidth as a share of the machine's streaming read bandwidth.");
   declare_flags(p, o);
   if (int rc = p.parse(args); rc != kContinue) return rc;
   if (int rc = check_options(p, o); rc != kContinue) return rc;
@@ -668,8 +720,10 @@ int cmd_bench(const Args& args) {
   for (size_t ci = 0; ci < configs.size(); ++ci) {
     const Config& cfg = configs[ci];
     const std::string what = "[" + std::to_string(ci + 1) + "/" + std::to_string(configs.size()) + "] t=" +
-                             std::to_string(cfg.threads) + " p=" + std::to_string(cfg.n_prompt) +
-                             " n=" + std::to_string(cfg.n_gen);
+                             std::to_string(cfg.threads) + (cfg.depth ? " d=" + std::to_string(cfg.depth) : "") +
+                             " p=" + std::to_string(cfg.n_prompt) +
+                             " n=" + std::to_string(cfg.n_gen) + " ctk=" + type_name(cfg.type_k) +
+                             " ctv=" + type_name(cfg.type_v);
     progress.show(what, true);
     Row row;
     if (!measure_row(b, cfg, what, rng, &row)) return kExitRuntime;

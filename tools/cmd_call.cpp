@@ -139,6 +139,7 @@ void declare_flags(ArgParser& p, CallCommandOptions& o) {
   p.option("threads", 't', "N", &o.so.n_threads, "threads; 0: all cores").range(0, 4096);
   p.option("ctx-size", 'c', "N", &o.so.n_ctx, "context size in tokens; 0: the model's, at most 4096")
       .range(0, 1 << 24);
+  declare_cache_flags(p, o.so.cache);
   p.flag("reference", 0, &o.so.reference, "use the scalar reference kernels (slow; for checking)");
   p.flag("verbose", 'v', &o.verbose,
          "raw output, time to first token, latency, tokens generated and saved on stderr");
@@ -183,6 +184,7 @@ bool prepare_call(std::string_view cmd, const CallSetupOptions& o, CallSetup* ou
   cp.n_ctx = o.n_ctx;
   cp.n_threads = o.n_threads;
   if (o.reference) cp.reference_kernels = 1;  // else the default: EMBER_REFERENCE
+  apply_cache_flags(o.cache, &cp);
   out->ctx = create_context(cmd, out->model.get(), cp);
   if (!out->ctx) return false;
   return apply_loras(cmd, out->model.get(), out->ctx.get(), o.lora_specs, &out->loras);

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cache_flags.h"
 #include "cmd_lora.h"
 #include "common.h"
 #include "ember/ember.h"
@@ -25,6 +26,7 @@ struct CallSetupOptions {
   std::string end_token;       // "" : the registry's
   std::vector<std::string> lora_specs;  // --lora FILE[:SCALE], applied to the context
   int32_t n_ctx = 0, n_threads = 0;
+  CacheFlags cache;  // -ctk, -ctv, --swa-full
   bool reference = false;
 };
 

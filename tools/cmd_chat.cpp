@@ -15,6 +15,7 @@
 #include <string>
 
 #include "args.h"
+#include "cache_flags.h"
 #include "chat_session.h"
 #include "commands.h"
 #include "common.h"
@@ -30,6 +31,7 @@ struct ChatOptions {
   std::string model_path, system, prompt, chat_template;
   SamplingFlags sampling;
   int32_t n_predict = -1, n_threads = 0, n_ctx = 0;
+  CacheFlags cache;
   bool reference = false, verbose = false;
 };
 
@@ -46,6 +48,7 @@ void declare_flags(ArgParser& p, ChatOptions& o) {
   p.option("threads", 't', "N", &o.n_threads, "threads; 0: all cores").range(0, 4096);
   p.option("ctx-size", 'c', "N", &o.n_ctx, "context size in tokens; 0: the model's, at most 4096")
       .range(0, 1 << 24);
+  declare_cache_flags(p, o.cache);
   p.flag("reference", 0, &o.reference, "use the scalar reference kernels (slow; for checking)");
   p.flag("verbose", 'v', &o.verbose,
          "per turn on stderr: [turn N: prompt tokens evaluated K, cached C] and the reply's length "
@@ -231,6 +234,7 @@ int cmd_chat(const Args& args) {
   cp.n_ctx = o.n_ctx;
   cp.n_threads = o.n_threads;
   if (o.reference) cp.reference_kernels = 1;
+  apply_cache_flags(o.cache, &cp);
   ContextPtr ctx = create_context("chat", model.get(), cp);
   if (!ctx) return kExitRuntime;
   const int32_t n_ctx = ember_context_n_ctx(ctx.get());

@@ -333,6 +333,7 @@ void declare_flags(ArgParser& p, EvalOptions& o) {
   p.option("threads", 't', "N", &o.so.n_threads, "threads; 0: all cores").range(0, 4096);
   p.option("ctx-size", 'c', "N", &o.so.n_ctx, "context size in tokens; 0: the model's, at most 4096")
       .range(0, 1 << 24);
+  declare_cache_flags(p, o.so.cache);
   p.option("failures", 0, "N", &o.show_failures, "list the first N wrong calls").range(0, 1 << 30);
   p.flag("reference", 0, &o.so.reference, "use the scalar reference kernels (slow)");
   p.flag("json", 0, &o.json, "print the report as one JSON object");

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "args.h"
+#include "cache_flags.h"
 #include "commands.h"
 #include "cmd_lora.h"
 #include "common.h"
@@ -79,6 +80,7 @@ struct LogitsOptions {
   std::vector<int32_t> tokens;
   std::vector<std::string> lora_specs;
   int32_t n_threads = 0, n_ctx = 0;
+  CacheFlags cache;
   bool reference = false, verbose = false;
 };
 
@@ -90,6 +92,7 @@ void declare_flags(ArgParser& p, LogitsOptions& o) {
   p.option("threads", 't', "N", &o.n_threads, "threads; 0: all cores").range(0, 4096);
   p.option("lora", 0, "FILE[:SCALE]", &o.lora_specs, kLoraFlagHelp);
   p.option("ctx-size", 'c', "N", &o.n_ctx, "context size; 0: the number of tokens").range(0, 1 << 24);
+  declare_cache_flags(p, o.cache);
   p.flag("reference", 0, &o.reference, "use the scalar reference kernels");
   p.flag("verbose", 'v', &o.verbose, "library log messages and a summary on stderr");
   p.epilog(
@@ -122,6 +125,7 @@ bool eval_and_write(const LogitsOptions& o, ember_model* model, int32_t n_vocab)
   cp.n_threads = o.n_threads;
   cp.logits_all = 1;
   if (o.reference) cp.reference_kernels = 1;  // else the default: EMBER_REFERENCE
+  apply_cache_flags(o.cache, &cp);
   ContextPtr ctx = create_context("logits", model, cp);
   if (!ctx) return false;
   std::vector<LoraPtr> loras;  // freed before ctx, which is not evaluated after that

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "args.h"
+#include "cache_flags.h"
 #include "commands.h"
 #include "cmd_lora.h"
 #include "common.h"
@@ -73,8 +74,9 @@ struct RunOptions {
   std::vector<std::string> stops, lora_specs;
   int32_t n_predict = 128;
   SamplingFlags sampling;
-  int32_t n_threads = 0, n_ctx = 0;
-  bool reference = false, no_special = false, verbose = false, use_template = false;
+  int32_t n_threads = 0, n_ctx = 0, n_keep = 0;
+  CacheFlags cache;
+  bool reference = false, no_special = false, verbose = false, use_template = false, context_shift = false;
 };
 
 void declare_flags(ArgParser& p, RunOptions& o) {
@@ -90,6 +92,10 @@ void declare_flags(ArgParser& p, RunOptions& o) {
   p.option("lora", 0, "FILE[:SCALE]", &o.lora_specs, kLoraFlagHelp);
   p.option("ctx-size", 'c', "N", &o.n_ctx, "context size in tokens; 0: the model's, at most 4096")
       .range(0, 1 << 24);
+  declare_cache_flags(p, o.cache);
+  p.flag("context-shift", 0, &o.context_shift,
+         "when the context is full, forget half of the tokens after the first --keep and go on");
+  p.option("keep", 0, "N", &o.n_keep, "tokens of the prompt a context shift keeps; -1: all of it").range(-1, 1 << 24);
   p.option("stop", 0, "STRING", &o.stops,
            "stop when the output contains STRING (not printed); repeatable");
   p.flag("template", 0, &o.use_template,
@@ -180,6 +186,8 @@ ember_generate_params generate_params(const RunOptions& o, int32_t ctx_size, std
   ember_generate_params gp = ember_generate_default_params();
   gp.sampling = sampling_params(o.sampling, ctx_size);
   gp.max_tokens = o.n_predict < 0 ? 0 : o.n_predict;
+  gp.context_shift = o.context_shift;
+  gp.n_keep = o.n_keep;
   for (const std::string& s : o.stops) stop_ptrs->push_back(s.c_str());
   gp.stop_strings = stop_ptrs->empty() ? nullptr : stop_ptrs->data();
   gp.n_stop_strings = stop_ptrs->size();
@@ -196,8 +204,11 @@ void print_settings(const RunOptions& o, const ember_model_info& info, const emb
                info.name && *info.name ? " " : "", info.name ? info.name : "", info.n_layer,
                info.n_embd, info.n_vocab, info.n_params / 1e6, info.weight_bytes / 1048576.0,
                o.reference ? "reference" : (info.kernels ? info.kernels : "?"));
-  std::fprintf(stderr, "ember run: context %d tokens (%.1f MiB), threads %s\n", ember_context_n_ctx(ctx),
-               ember_context_bytes(ctx) / 1048576.0,
+  ember_memory_plan plan{};
+  ember_context_memory(ctx, &plan);
+  std::fprintf(stderr, "ember run: context %d tokens (%.1f MiB; KV cache %.1f MiB, %s), threads %s\n",
+               ember_context_n_ctx(ctx), ember_context_bytes(ctx) / 1048576.0, plan.kv_bytes / 1048576.0,
+               ("K " + o.cache.type_k + ", V " + o.cache.type_v).c_str(),
                o.n_threads ? std::to_string(o.n_threads).c_str() : "all cores");
   const SamplingFlags& s = o.sampling;
   std::fprintf(stderr, "ember run: seed %llu\n", static_cast<unsigned long long>(s.seed));
@@ -231,6 +242,7 @@ int report_end(const RunOptions& o, const ember_generate_result& res, int32_t ct
     std::fprintf(stderr, "ember run: decode %d tokens in %.2f ms (%.1f tok/s)\n", res.n_generated,
                  res.decode_ms, per_second(res.n_generated, res.decode_ms));
     std::fprintf(stderr, "ember run: time to first token %.2f ms\n", res.ttft_ms);
+    if (res.n_shifts) std::fprintf(stderr, "ember run: context shifts: %d\n", res.n_shifts);
     std::fprintf(stderr, "ember run: stop reason: %s\n",
                  g_interrupted ? "interrupted" : stop_reason_name(res.stop_reason));
   } else if (res.stop_reason == EMBER_STOP_CONTEXT_FULL) {
@@ -270,6 +282,7 @@ int cmd_run(const Args& args) {
   cp.n_ctx = o.n_ctx;
   cp.n_threads = o.n_threads;
   if (o.reference) cp.reference_kernels = 1;  // else the default: EMBER_REFERENCE
+  apply_cache_flags(o.cache, &cp);
   ContextPtr ctx = create_context("run", model.get(), cp);
   if (!ctx) return kExitRuntime;
   std::vector<LoraPtr> loras;  // freed before ctx, which is not evaluated after that

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/log.h"
@@ -47,6 +48,8 @@ ember::GenerateParams to_cpp(const ember_generate_params& g) {
     if (g.stop_strings[i]) p.stop_strings.emplace_back(g.stop_strings[i]);
   p.stop_at_eos = g.stop_at_eos != 0;
   p.render_special = g.render_special != 0;
+  p.context_shift = g.context_shift != 0;
+  p.n_keep = g.n_keep;
   p.collect_text = false;  // the C API hands text out through the callback only
   return p;
 }
@@ -71,6 +74,7 @@ ember_status run_generate(GenerateFn generate, ember_context* ctx, const int32_t
     result->prefill_ms = r.prefill_ms;
     result->decode_ms = r.decode_ms;
     result->ttft_ms = r.ttft_ms;
+    result->n_shifts = r.n_shifts;
   }
   return EMBER_OK;
 }
@@ -217,8 +221,55 @@ int32_t ember_piece_to_token(const ember_model* model, const char* piece) {
                      [&] { return model->m->tokenizer().PieceToId(piece); });
 }
 
+namespace {
+
+// The C API's cache types, in their enum's order, and the engine's.
+struct CacheTypeName {
+  ember_cache_type type;
+  const char* name;
+  ember::DType dtype;
+};
+constexpr CacheTypeName kCacheTypes[] = {{EMBER_CACHE_F16, "f16", ember::DType::F16},
+                                         {EMBER_CACHE_F32, "f32", ember::DType::F32},
+                                         {EMBER_CACHE_Q8_0, "q8_0", ember::DType::Q8_0}};
+constexpr const char* kCacheTypeList = "f32, f16 or q8_0";
+
+// The engine's type of a cache type; false for a value outside the enum (a C caller can
+// pass any int).
+bool cache_dtype(ember_cache_type t, ember::DType* out) {
+  for (const CacheTypeName& c : kCacheTypes)
+    if (c.type == t) {
+      *out = c.dtype;
+      return true;
+    }
+  return false;
+}
+
+}  // namespace
+
+const char* ember_cache_type_name(ember_cache_type type) {
+  for (const CacheTypeName& c : kCacheTypes)
+    if (c.type == type) return c.name;
+  return nullptr;
+}
+
+ember_status ember_cache_type_from_name(const char* name, ember_cache_type* out) {
+  return guard("ember_cache_type_from_name", {{"name", name}, {"out", out}}, [&] {
+    for (const CacheTypeName& c : kCacheTypes)
+      if (std::strcmp(c.name, name) == 0) {
+        *out = c.type;
+        return EMBER_OK;
+      }
+    return set_error(EMBER_ERR_INVALID_ARGUMENT,
+                     std::string("cache type '") + name + "' is not supported (Ember supports " + kCacheTypeList + ")");
+  });
+}
+
 ember_context_params ember_context_default_params(void) {
-  return ember_context_params{0, 0, 0, 0, ember::kernels::reference_requested_by_env() ? 1 : 0};
+  ember_context_params p{};
+  p.reference_kernels = ember::kernels::reference_requested_by_env() ? 1 : 0;
+  p.cache_type_k = p.cache_type_v = EMBER_CACHE_F16;
+  return p;
 }
 
 ember_status ember_context_create(ember_model* model, const ember_context_params* params, ember_context** out) {
@@ -231,6 +282,13 @@ ember_status ember_context_create(ember_model* model, const ember_context_params
     cp.n_threads = p.n_threads;
     cp.logits_all = p.logits_all != 0;
     cp.reference_kernels = p.reference_kernels != 0;
+    cp.swa_full = p.swa_full != 0;
+    for (const auto& [t, dtype, what] : {std::tuple{p.cache_type_k, &cp.type_k, "cache_type_k"},
+                                         std::tuple{p.cache_type_v, &cp.type_v, "cache_type_v"}})
+      if (!cache_dtype(t, dtype))
+        return set_error(EMBER_ERR_INVALID_ARGUMENT, std::string("ember_context_create: ") + what + " " +
+                                                         std::to_string(static_cast<int>(t)) +
+                                                         " is not a cache type (" + kCacheTypeList + ")");
     auto h = std::make_unique<ember_context>();
     h->model = model;
     ember::Status s = ember::Context::Create(*model->m, cp, &h->c);
@@ -257,6 +315,7 @@ ember_status ember_context_memory(const ember_context* ctx, ember_memory_plan* o
     out->kv_bytes = c.kv_bytes();
     out->scratch_bytes = c.scratch_bytes();
     out->total_bytes = out->weights_bytes + out->kv_bytes + out->scratch_bytes;
+    out->kv_bytes_per_token = c.kv_cache().bytes_per_position();
     return EMBER_OK;
   });
 }

@@ -135,6 +135,15 @@ Status CheckPrompt(const Context& ctx, size_t n_prompt, int32_t n_kept, const Ge
   return Status::Ok();
 }
 
+// A full context: the first n_keep tokens stay, half of the rest goes (llama.cpp's rule).
+Status ShiftContext(Context& ctx, int32_t n_keep) {
+  const int32_t keep = std::min(n_keep, ctx.n_past() - 2);
+  const int32_t discard = (ctx.n_past() - keep) / 2;
+  Status s = ctx.Shift(keep, discard);
+  if (!s.ok()) return Status(s.code(), "generate: context full, and " + s.message());
+  return s;
+}
+
 // The generation loop after CheckPrompt: evaluates the prompt after what the cache holds,
 // then samples until a stop rule fires.
 Status Run(Context& ctx, const int32_t* prompt, size_t n_prompt, const GenerateParams& p,
@@ -177,7 +186,11 @@ Status Run(Context& ctx, const int32_t* prompt, size_t n_prompt, const GenerateP
       break;
     }
     if (p.max_tokens > 0 && static_cast<int32_t>(r.tokens.size()) >= p.max_tokens) { r.stop_reason = StopReason::kMaxTokens; break; }
-    if (ctx.n_past() >= ctx.n_ctx()) { r.stop_reason = StopReason::kContextFull; break; }
+    if (ctx.n_past() >= ctx.n_ctx()) {
+      if (!p.context_shift) { r.stop_reason = StopReason::kContextFull; break; }
+      EMBER_RETURN_IF_ERROR(ShiftContext(ctx, p.n_keep < 0 ? static_cast<int32_t>(n_prompt) : p.n_keep));
+      ++r.n_shifts;
+    }
     EMBER_RETURN_IF_ERROR(ctx.Eval(&id, 1));
   }
   release.Flush();

@@ -23,6 +23,12 @@ struct GenerateParams {
   std::vector<std::string> stop_strings;// stop when the output contains one (not emitted)
   bool stop_at_eos = true;
   bool render_special = false;          // control tokens' text in the output
+  // Context shift (llama.cpp's --context-shift): when the cache is full, forget half of the
+  // tokens after the first n_keep (-1: the prompt) and go on (Context::Shift) instead of
+  // stopping with kContextFull. The token lists of the result then grow past n_ctx (by
+  // doubling: a few allocations over a long generation).
+  bool context_shift = false;
+  int32_t n_keep = 0;
   // Collect the emitted text in GenerateResult::text (grows by doubling: a few
   // allocations per generation). Off: the callback is the only way to see the text,
   // and the decode loop allocates nothing.
@@ -52,6 +58,7 @@ struct GenerateResult {
   std::string text;             // emitted text
   StopReason stop_reason = StopReason::kNone;
   int32_t n_prompt = 0;
+  int32_t n_shifts = 0;  // context shifts made
   double prefill_ms = 0, decode_ms = 0, ttft_ms = 0;
 };
 

@@ -51,7 +51,7 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
 
   const size_t T = ctx->n_ctx_, B = ctx->n_batch_;
   const size_t half = c.rope_dim / 2;
-  const KvCacheShape shape{ctx->n_ctx_, ctx->n_batch_, p.type_k, p.type_v};
+  const KvCacheShape shape{ctx->n_ctx_, ctx->n_batch_, p.type_k, p.type_v, p.swa_full};
   EMBER_RETURN_IF_ERROR(KvCache::CheckType(p.type_k, c.head_dim, "keys"));
   EMBER_RETURN_IF_ERROR(KvCache::CheckType(p.type_v, c.head_dim_v, "values"));
   try {
@@ -84,6 +84,9 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
       for (const kernels::MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) need(*m);
     need(w.output);
     ctx->workspace_.resize(ws);
+    ctx->shift_row_.resize(c.head_dim);
+    ctx->shift_cos_.resize(half);
+    ctx->shift_sin_.resize(half);
     if (ctx->n_threads_ > 1) ctx->pool_ = std::make_unique<ThreadPool>(ctx->n_threads_);
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "context: cannot allocate the KV cache and buffers for n_ctx " +
@@ -183,7 +186,8 @@ bool Context::CanTruncate(int32_t n_past) const {
   if (n_past < 0 || n_past > n_past_) return false;
   const ModelConfig& c = model_.config();
   for (int32_t l = 0; l < c.n_layer; ++l)
-    if (kv_.is_ring(l) && std::max(0, n_past - c.sliding_window + 1) < kv_.first_held(l, n_past_)) return false;
+    if (kv_.is_ring(l) && std::max(0, n_past - c.sliding_window + 1) < std::max(kv_.first_held(l, n_past_), ring_floor_))
+      return false;
   return true;
 }
 

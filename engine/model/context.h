@@ -47,6 +47,9 @@ struct ContextParams {
   bool logits_all = false;  // keep logits of every token of an Eval (then n <= n_batch)
   // Cache types of keys and values (F32, F16 or Q8_0; engine/model/kv_cache.h).
   DType type_k = DType::F16, type_v = DType::F16;
+  // Sliding-window layers keep all n_ctx positions instead of a ring (llama.cpp's
+  // --swa-full): the same results with more memory; tests compare the two.
+  bool swa_full = false;
   // The one reference switch: every kernel from the scalar reference table. Its
   // default follows the environment (EMBER_REFERENCE=1).
   bool reference_kernels = kernels::reference_requested_by_env();
@@ -74,11 +77,16 @@ class Context {
   int32_t n_batch() const { return n_batch_; }
   int32_t n_threads() const { return n_threads_; }
   int32_t n_vocab() const { return model_.config().n_vocab; }
-  void Reset() { n_past_ = 0; n_logits_ = 0; }
+  void Reset() { n_past_ = 0; n_logits_ = 0; ring_floor_ = 0; }
   // Keeps the first n_past tokens of the cache and forgets the rest (0 <= n_past <=
   // n_past()), e.g. to re-evaluate a conversation from where it changed. The logits of
   // the last Eval are dropped (they may belong to a forgotten token). Allocates nothing.
   Status Truncate(int32_t n_past);
+  // Context shift: forgets positions [n_keep, n_keep + n_discard) and moves the later ones
+  // down by n_discard, their keys re-rotated by -n_discard (RoPE is relative), so that
+  // generation can go on in a full context. Allocates nothing. Refused (OutOfRange) when
+  // a sliding-window layer would need positions its ring no longer holds.
+  Status Shift(int32_t n_keep, int32_t n_discard);
   // Whether Truncate(n_past) can keep what the next Eval needs: a sliding-window layer's
   // ring has overwritten positions that far back once more than a batch was evaluated
   // after them (then the caller re-evaluates from 0).
@@ -121,6 +129,7 @@ class Context {
   bool logits_all_ = false;
   int32_t n_past_ = 0;
   int32_t n_logits_ = 0;  // rows of logits_ valid after the last Eval
+  int32_t ring_floor_ = 0;  // after a Shift: ring cells below this position hold no valid rows
   int32_t hidden_row_ = 0;  // row of xn_ holding the normed state of logits_ row 0
   uint64_t allocated_bytes_ = 0;
 
@@ -135,6 +144,8 @@ class Context {
     bool operator==(const RopeParams&) const = default;
   };
   void PlanRope();         // rope_params_, layer_rope_
+  // Context shift (context_shift.cpp): keys of positions [first, end) of a layer rotated by -d.
+  void RerotateKeys(int32_t layer, int32_t first, int32_t end, int32_t d);
   void FillRopeTables();   // rope_cos_, rope_sin_ (allocated)
   std::vector<RopeParams> rope_params_;
   std::vector<int32_t> layer_rope_;  // [n_layer] index into rope_params_
@@ -152,6 +163,8 @@ class Context {
   std::vector<float> up_;      // [n_batch][n_ff]
   std::vector<float> logits_;  // [logits_all ? n_batch : 1][n_vocab]
   std::vector<uint8_t> workspace_;  // matmul scratch for the widest matrix of a batch
+  std::vector<float> shift_row_;    // [head_dim] a key row being re-rotated
+  std::vector<float> shift_cos_, shift_sin_;  // [rope_dim/2] the rotation by -n_discard
   const ProjectionDelta* delta_ = nullptr;
 };
 

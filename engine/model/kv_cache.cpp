@@ -15,7 +15,7 @@ namespace {
 // batch plus the batch itself; never more than n_ctx.
 int32_t LayerCells(const ModelConfig& c, const KvCacheShape& s, int32_t l) {
   const bool swa = !c.layer_swa.empty() && c.layer_swa[l] && c.sliding_window > 0;
-  if (!swa) return s.n_ctx;
+  if (!swa || s.swa_full) return s.n_ctx;
   const int64_t ring = static_cast<int64_t>(c.sliding_window) + s.n_batch;
   return static_cast<int32_t>(std::min<int64_t>(ring, s.n_ctx));
 }
@@ -88,7 +88,7 @@ void KvCache::FromFloat(const kernels::Table& kt, DType t, const float* in, uint
 void KvCache::ToFloat(const kernels::Table& kt, DType t, const uint8_t* row, float* out, size_t n) {
   switch (t) {
     case DType::F16: kt.f16_to_f32(reinterpret_cast<const uint16_t*>(row), out, n); return;
-    case DType::Q8_0: dequantize_row_q8_0(reinterpret_cast<const BlockQ8_0*>(row), out, static_cast<int64_t>(n)); return;
+    case DType::Q8_0: kt.q8_0_to_f32(row, out, n); return;
     default: std::memcpy(out, row, n * sizeof(float)); return;
   }
 }
@@ -97,6 +97,25 @@ void KvCache::Store(const kernels::Table& kt, int32_t layer, int32_t pos, const 
   for (int32_t h = 0; h < n_head_kv_; ++h) {
     FromFloat(kt, shape_.type_k, k + static_cast<size_t>(h) * head_dim_, k_row(layer, h, pos), head_dim_);
     FromFloat(kt, shape_.type_v, v + static_cast<size_t>(h) * head_dim_v_, v_row(layer, h, pos), head_dim_v_);
+  }
+}
+
+void KvCache::MoveRows(int32_t layer, int32_t from, int32_t to, int32_t n) {
+  for (int32_t h = 0; h < n_head_kv_; ++h) {
+    std::memmove(k_row(layer, h, to), k_row(layer, h, from), static_cast<size_t>(n) * k_row_bytes_);
+    std::memmove(v_row(layer, h, to), v_row(layer, h, from), static_cast<size_t>(n) * v_row_bytes_);
+  }
+}
+
+// The content of cell x moves to cell (x - d) mod cells: position p's row lands where
+// position p - d belongs.
+void KvCache::RotateRing(int32_t layer, int32_t d) {
+  const size_t c = static_cast<size_t>(cells(layer)), shift = static_cast<size_t>(d) % c;
+  for (int32_t h = 0; h < n_head_kv_; ++h) {
+    uint8_t* k = k_row(layer, h, 0);
+    uint8_t* v = v_row(layer, h, 0);
+    std::rotate(k, k + shift * k_row_bytes_, k + c * k_row_bytes_);
+    std::rotate(v, v + shift * v_row_bytes_, v + c * v_row_bytes_);
   }
 }
 

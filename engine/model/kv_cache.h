@@ -25,6 +25,7 @@ namespace ember {
 struct KvCacheShape {
   int32_t n_ctx = 0, n_batch = 0;
   DType type_k = DType::F16, type_v = DType::F16;
+  bool swa_full = false;  // sliding-window layers get n_ctx cells too (no ring)
 };
 
 class KvCache {
@@ -71,6 +72,11 @@ class KvCache {
   static void ToFloat(const kernels::Table& kt, DType t, const uint8_t* row, float* out, size_t n);
   // Writes floats as a stored row.
   static void FromFloat(const kernels::Table& kt, DType t, const float* in, uint8_t* row, size_t n);
+
+  // Context shift: positions [from, from + n) of a full layer move to [to, to + n), to < from.
+  void MoveRows(int32_t layer, int32_t from, int32_t to, int32_t n);
+  // Context shift on a ring layer: every position p it holds becomes p - d (cells rotate).
+  void RotateRing(int32_t layer, int32_t d);
 
   uint64_t bytes() const { return k_.size() + v_.size(); }
   // Bytes one more position of context adds (the full layers' K and V rows).

@@ -148,18 +148,43 @@ EMBER_API ember_status ember_chat_end_of_turn_tokens(const ember_model* model, c
 
 /* ---- context: KV cache + scratch, allocated once ------------------------------ */
 
+/* How the KV cache stores keys and values (each separately). The values are fixed (the
+ * ABI); F16, the default, is 0 so that zero-initialized params get it. Per element: F32 4
+ * bytes; F16 2 (relative rounding 2^-11); Q8_0 34 bytes per 32 (an fp16 scale per block
+ * and int8 codes: rounding up to amax/254 of the block; needs a head size that is a
+ * multiple of 32). */
+typedef enum ember_cache_type {
+  EMBER_CACHE_F16 = 0,
+  EMBER_CACHE_F32 = 1,
+  EMBER_CACHE_Q8_0 = 2
+} ember_cache_type;
+
+/* "f32", "f16", "q8_0" (as llama.cpp's --cache-type-k spells them); NULL for a value that
+ * is not a cache type. */
+EMBER_API const char* ember_cache_type_name(ember_cache_type type);
+/* The type of a name as ember_cache_type_name spells it; EMBER_ERR_INVALID_ARGUMENT,
+ * naming it and listing the supported types, for any other name (e.g. llama.cpp's q4_0). */
+EMBER_API ember_status ember_cache_type_from_name(const char* name, ember_cache_type* out);
+
 typedef struct ember_context_params {
   int32_t n_ctx;        /* tokens of KV cache; 0 = the training context, at most 4096 */
   int32_t n_batch;      /* max tokens per forward pass; 0 = min(n_ctx, 512) */
   int32_t n_threads;    /* 0 = all cores */
   int logits_all;       /* 1: keep logits for every token of an eval (n <= n_batch) */
   int reference_kernels;/* 1: scalar reference kernels for this context (default: EMBER_REFERENCE=1) */
+  ember_cache_type cache_type_k; /* keys in the KV cache; default (0) EMBER_CACHE_F16 */
+  ember_cache_type cache_type_v; /* values; default (0) EMBER_CACHE_F16 */
+  int swa_full;         /* 1: sliding-window layers (Gemma 2/3) keep all n_ctx positions instead
+                         * of a ring of window + n_batch (same results, more memory; llama.cpp's
+                         * --swa-full). Default 0. */
 } ember_context_params;
 
 EMBER_API ember_context_params ember_context_default_params(void);
 /* params may be NULL (defaults). EMBER_ERR_OUT_OF_MEMORY, with the bytes needed and available
  * in the message, when the weights and the context's KV cache exceed the system's available
- * memory (MemAvailable) or the allocation fails. */
+ * memory (MemAvailable) or the allocation fails. EMBER_ERR_INVALID_ARGUMENT, naming it, for a
+ * cache type that is not one of ember_cache_type or that the model's heads cannot hold (q8_0
+ * with a head size that is not a multiple of 32). */
 EMBER_API ember_status ember_context_create(ember_model* model, const ember_context_params* params,
                                             ember_context** out);
 EMBER_API void ember_context_free(ember_context* ctx);
@@ -172,10 +197,14 @@ typedef struct ember_memory_plan {
   uint64_t weights_bytes; /* the model file, mapped read-only: tensor data and the metadata
                              (vocabulary) before it. Resident once read; shared by every
                              context of the model, so counted once per process. */
-  uint64_t kv_bytes;      /* KV cache: n_layer x n_ctx x n_head_kv x (K + V head dims), float */
+  uint64_t kv_bytes;      /* KV cache: per layer, cells x n_head_kv x (a K row + a V row) in the
+                             cache types (cells: n_ctx, or window + n_batch for a sliding-window
+                             layer's ring, at most n_ctx) */
   uint64_t scratch_bytes; /* activations of one n_batch batch, logits, rotary tables, quantized
                              activations: everything else the context allocates */
   uint64_t total_bytes;   /* weights + KV + scratch */
+  uint64_t kv_bytes_per_token; /* what one more position of n_ctx adds to kv_bytes: a K and
+                             a V row per KV head of every layer that is not a ring */
 } ember_memory_plan;
 /* Not in the plan: the model's heap, mostly the tokenizer's tables (about 270 bytes per
  * vocabulary entry: 0.6 MiB for 2k entries, 8.5 MiB for Llama 2's 32k), LoRA adapters
@@ -241,6 +270,10 @@ typedef struct ember_generate_params {
   int render_special;              /* control tokens appear in the text; default 0 */
   ember_token_callback on_token;
   void* user;
+  int context_shift;               /* 1: a full context forgets half of the tokens after the first
+                                    * n_keep and generation goes on (llama.cpp's --context-shift);
+                                    * 0 (default): it stops with EMBER_STOP_CONTEXT_FULL */
+  int32_t n_keep;                  /* tokens kept at a shift; -1: the whole prompt (default 0) */
 } ember_generate_params;
 
 typedef struct ember_generate_result {
@@ -250,6 +283,7 @@ typedef struct ember_generate_result {
   double prefill_ms;      /* prompt evaluation */
   double decode_ms;       /* all generated tokens */
   double ttft_ms;         /* start to first generated token */
+  int32_t n_shifts;       /* context shifts made (params.context_shift) */
 } ember_generate_result;
 
 EMBER_API ember_sampling_params ember_sampling_default_params(void);

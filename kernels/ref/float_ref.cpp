@@ -5,7 +5,9 @@
 #include <cmath>
 
 #include "kernels/isa_tables.h"
+#include "quant/blocks.h"
 #include "quant/fp16.h"
+#include "quant/quantize.h"
 
 namespace ember::kernels {
 namespace {
@@ -162,6 +164,9 @@ Table make_table() {
   t.f16_to_f32 = f16_to_f32;
   t.bf16_to_f32 = bf16_to_f32;
   t.f32_to_f16 = f32_to_f16;
+  t.q8_0_to_f32 = [](const void* x, float* y, size_t n) {
+    dequantize_row_q8_0(static_cast<const BlockQ8_0*>(x), y, static_cast<int64_t>(n));
+  };
   t.of(DType::F32).matmul = matmul<load_f32>;
   t.of(DType::F16).matmul = matmul<load_f16>;
   t.of(DType::BF16).matmul = matmul<load_bf16>;
