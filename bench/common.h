@@ -34,6 +34,12 @@ inline std::vector<Isa> compiled_isas() {
 #if defined(EMBER_HAVE_AVX2)
   v.push_back(Isa::kAvx2);
 #endif
+#if defined(EMBER_HAVE_AVXVNNI)
+  v.push_back(Isa::kAvxVnni);
+#endif
+#if defined(EMBER_HAVE_AVX512VNNI)
+  v.push_back(Isa::kAvx512Vnni);
+#endif
 #if defined(EMBER_HAVE_NEON)
   v.push_back(Isa::kNeon);
 #endif
@@ -47,10 +53,11 @@ inline std::vector<Isa> compiled_isas() {
 }
 
 // Whether the ISA's table has float kernels of its own. The dotprod and i8mm tables
-// reuse the NEON table's float kernels (kernels/tables.h), so benchmarking them there
-// would only repeat neon's numbers: float families are not registered for them.
+// reuse the NEON table's float kernels, the AVX-VNNI and AVX512-VNNI tables the AVX2
+// table's (kernels/isa_tables.h), so benchmarking them there would only repeat those
+// numbers: float families are not registered for them.
 inline bool has_own_float_kernels(Isa isa) {
-  return isa != Isa::kNeonDotprod && isa != Isa::kNeonI8mm;
+  return isa != Isa::kNeonDotprod && isa != Isa::kNeonI8mm && isa != Isa::kAvxVnni && isa != Isa::kAvx512Vnni;
 }
 
 // Registers `body(state, table)` as benchmark `name` for `isa`: a CPU without the ISA

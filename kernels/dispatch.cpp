@@ -11,9 +11,34 @@
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 namespace ember::kernels {
 namespace {
+
+#if defined(__x86_64__) || defined(__i386__)
+// The VNNI features from cpuid leaf 7 (Intel SDM vol. 2A, CPUID), each only where XCR0
+// says the OS saves the registers it uses: ymm for AVX-VNNI; ymm, the opmask registers
+// and the upper zmm halves for AVX-512. (libgcc's __builtin_cpu_supports does the same
+// for avx2, but GCC 12 knows no "avxvnni".)
+void detect_vnni(CpuFeatures& f) {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return;  // OSXSAVE: xgetbv usable
+  unsigned xcr0_lo, xcr0_hi;
+  asm volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));  // no -mxsave needed
+  constexpr unsigned kYmm = 0x6, kZmm = 0xE6;  // SSE|AVX; + opmask, ZMM_Hi256, Hi16_ZMM
+  const bool ymm_saved = (xcr0_lo & kYmm) == kYmm, zmm_saved = (xcr0_lo & kZmm) == kZmm;
+  unsigned max_sub, ebx7, ecx7;
+  if (!__get_cpuid_count(7, 0, &max_sub, &ebx7, &ecx7, &d)) return;
+  f.avx512f = zmm_saved && (ebx7 & (1u << 16));
+  f.avx512bw = zmm_saved && (ebx7 & (1u << 30));
+  f.avx512vl = zmm_saved && (ebx7 & (1u << 31));
+  f.avx512_vnni = zmm_saved && (ecx7 & (1u << 11));
+  if (max_sub >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx_vnni = ymm_saved && (a & (1u << 4));
+}
+#endif
 
 CpuFeatures detect() {
   CpuFeatures f;
@@ -23,6 +48,7 @@ CpuFeatures detect() {
   f.avx2 = __builtin_cpu_supports("avx2");
   f.fma = __builtin_cpu_supports("fma");
   f.f16c = __builtin_cpu_supports("f16c");
+  detect_vnni(f);
 #elif defined(__aarch64__) && defined(__linux__)
   // Bit values from the kernel ABI (asm/hwcap.h), in case the libc headers are old.
   constexpr unsigned long kAsimd = 1ul << 1, kAsimddp = 1ul << 20;
@@ -47,6 +73,9 @@ std::string describe(const CpuFeatures& f) {
   add(f.avx2, "avx2");
   add(f.fma, "fma");
   add(f.f16c, "f16c");
+  add(f.avx_vnni, "avxvnni");
+  add(f.avx512f && f.avx512bw && f.avx512vl, "avx512bw/vl");
+  add(f.avx512_vnni, "avx512vnni");
   add(f.neon, "neon");
   add(f.dotprod, "dotprod");
   add(f.i8mm, "i8mm");
@@ -81,6 +110,8 @@ const char* isa_name(Isa isa) {
     case Isa::kNeon: return "neon";
     case Isa::kNeonDotprod: return "neon-dotprod";
     case Isa::kNeonI8mm: return "neon-i8mm";
+    case Isa::kAvxVnni: return "avxvnni";
+    case Isa::kAvx512Vnni: return "avx512vnni";
     case Isa::kCount: break;
   }
   return "?";
@@ -128,6 +159,20 @@ const Table* table_for(Isa isa) {
       return &t;
     }
 #endif
+#if defined(EMBER_HAVE_AVXVNNI)
+    case Isa::kAvxVnni: {
+      if (!(f.avx2 && f.fma && f.f16c && f.avx_vnni)) return nullptr;
+      static const Table t = assemble(isa, *table_avx2(), add_quant_avxvnni);
+      return &t;
+    }
+#endif
+#if defined(EMBER_HAVE_AVX512VNNI)
+    case Isa::kAvx512Vnni: {
+      if (!(f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512_vnni)) return nullptr;
+      static const Table t = assemble(isa, *table_avx2(), add_quant_avx512vnni);
+      return &t;
+    }
+#endif
 #if defined(EMBER_HAVE_NEON)
     case Isa::kNeon: {
       if (!f.neon) return nullptr;
@@ -153,15 +198,41 @@ const Table* table_for(Isa isa) {
   }
 }
 
+bool table_by_name(const char* name, const Table** table) {
+  *table = nullptr;
+  for (int i = 0; i < static_cast<int>(Isa::kCount); ++i) {
+    if (std::strcmp(name, isa_name(static_cast<Isa>(i))) != 0) continue;
+    *table = table_for(static_cast<Isa>(i));
+    return true;
+  }
+  return false;
+}
+
+// The table EMBER_ISA names, or nullptr when it is unset; a name unknown or not
+// runnable on this CPU is logged and ignored.
+static const Table* table_from_env() {
+  const char* env = std::getenv("EMBER_ISA");
+  if (!env || !*env) return nullptr;
+  const Table* t = nullptr;
+  if (!table_by_name(env, &t))
+    EMBER_LOG_WARN("kernels: EMBER_ISA=%s: unknown table name; ignored", env);
+  else if (!t)
+    EMBER_LOG_WARN("kernels: EMBER_ISA=%s: not compiled in or not supported by this cpu; ignored", env);
+  return t;
+}
+
 const Table& best() {
   static const Table& t = []() -> const Table& {
-    const Table* c = &reference();
-    for (Isa isa : {Isa::kNeonI8mm, Isa::kNeonDotprod, Isa::kNeon, Isa::kAvx2}) {  // best first
-      if ((c = table_for(isa))) break;
+    const Table* c = table_from_env();
+    const bool forced = c != nullptr;
+    // Best first.
+    for (Isa isa : {Isa::kNeonI8mm, Isa::kNeonDotprod, Isa::kNeon, Isa::kAvx512Vnni, Isa::kAvxVnni, Isa::kAvx2}) {
+      if (c) break;
+      c = table_for(isa);
     }
     if (!c) c = &reference();
     const std::string cpu = describe(cpu_features()), declined = declined_names(*c);
-    const char* why = c == &reference() ? "no SIMD table for this cpu; " : "";
+    const char* why = forced ? "forced by EMBER_ISA; " : c == &reference() ? "no SIMD table for this cpu; " : "";
     EMBER_LOG_INFO("kernels: %s (%scpu: %s%s%s)", c->name, why, cpu.c_str(),
                    declined.empty() ? "" : "; reference kernels for: ", declined.c_str());
     return *c;

@@ -4,8 +4,8 @@
 // (add_quant_<isa>(), which fills the quantized types' entries of a table and
 // declines, explicitly, the types it has no kernel for). Each ISA file is compiled
 // only on its architecture (CMake defines EMBER_HAVE_<ISA> when a kernels file for it
-// exists). The dotprod and i8mm tables reuse the NEON table's float kernels (integer
-// dot products are all they add).
+// exists). The dotprod and i8mm tables reuse the NEON table's float kernels, the
+// AVX-VNNI and AVX512-VNNI tables the AVX2 table's (integer dot products are all they add).
 #pragma once
 #include "kernels/kernels.h"
 
@@ -17,6 +17,12 @@ void add_quant_scalar(Table& t);  // ref/qmatmul_ref.cpp: the quantized referenc
 #if defined(EMBER_HAVE_AVX2)
 const Table* table_avx2();      // x86/float_avx2.cpp: AVX2 + FMA + F16C
 void add_quant_avx2(Table& t);  // x86/qmatmul_avx2.cpp: maddubs/madd
+#endif
+#if defined(EMBER_HAVE_AVXVNNI)
+void add_quant_avxvnni(Table& t);  // x86/qmatmul_avxvnni.cpp: VEX vpdpbusd (AVX2 floats)
+#endif
+#if defined(EMBER_HAVE_AVX512VNNI)
+void add_quant_avx512vnni(Table& t);  // x86/qmatmul_avx512vnni.cpp: EVEX vpdpbusd, zmm GEMM
 #endif
 #if defined(EMBER_HAVE_NEON)
 const Table* table_neon();      // arm/float_neon.cpp: AArch64 Advanced SIMD

@@ -3,8 +3,8 @@
 // features (cpuid / HWCAP) and logged; `reference()` is the table of scalar
 // versions, the specification every SIMD version is tested against.
 //
-// Folders: ref/ (the scalar reference), x86/ (AVX2+FMA+F16C), arm/ (NEON, dotprod,
-// i8mm); each ISA file is compiled with its own target flags (CMakeLists.txt) and
+// Folders: ref/ (the scalar reference), x86/ (AVX2+FMA+F16C, AVX-VNNI, AVX512-VNNI),
+// arm/ (NEON, dotprod, i8mm); each ISA file is compiled with its own target flags (CMakeLists.txt) and
 // holds only its inner loops: the row/token drivers (qmatmul_driver.h) and the float
 // kernels (float_simd.h, xsimd) are written once and instantiated per ISA.
 // dispatch.cpp assembles the tables; matmul.cpp splits a matmul over threads.
@@ -22,11 +22,13 @@ class ThreadPool;
 
 namespace ember::kernels {
 
-enum class Isa : int { kScalar = 0, kAvx2, kNeon, kNeonDotprod, kNeonI8mm, kCount };
+enum class Isa : int { kScalar = 0, kAvx2, kNeon, kNeonDotprod, kNeonI8mm, kAvxVnni, kAvx512Vnni, kCount };
 const char* isa_name(Isa isa);
 
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;  // x86-64
+  bool avx_vnni = false;                          // VEX vpdpbusd (cpuid 7.1 EAX bit 4)
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512_vnni = false;  // with zmm state
   bool neon = false, dotprod = false, i8mm = false;  // AArch64
 };
 // Detected once (cpuid / getauxval), cached.
@@ -152,7 +154,12 @@ const Table& reference();
 const Table* table_for(Isa isa);
 // The best table for this CPU (chosen and logged once, at the first call). Whether
 // to use it or reference() is the caller's switch (the engine's context parameter).
+// EMBER_ISA=<isa_name> (e.g. avx2, avxvnni, avx512vnni, neon, scalar) forces a table, for
+// benchmarks of older CPUs; a name unknown or not runnable here is logged and ignored.
 const Table& best();
+// The table whose isa_name() is `name` ("avx2", "neon-dotprod", ...): false when no ISA
+// has that name; else *table = table_for(that ISA) (nullptr: not runnable here).
+bool table_by_name(const char* name, const Table** table);
 // Whether the environment asks for the reference kernels (EMBER_REFERENCE=1): read
 // once, the default of that switch.
 bool reference_requested_by_env();

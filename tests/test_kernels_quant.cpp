@@ -435,6 +435,35 @@ TEST(QuantApi, TypesWorkspaceAndSupport) {
                                        : Isa::kNeon;
   EXPECT_EQ(best().isa, want);
 #endif
+#if defined(EMBER_HAVE_AVXVNNI) && defined(EMBER_HAVE_AVX512VNNI)
+  // On x86 each VNNI level the CPU has must be compiled in, declining no type, and the
+  // widest chosen (unless EMBER_ISA forces a table).
+  const CpuFeatures& f = cpu_features();
+  const bool avx2 = f.avx2 && f.fma && f.f16c;
+  const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512_vnni;
+  EXPECT_EQ(table_for(Isa::kAvxVnni) != nullptr, avx2 && f.avx_vnni);
+  EXPECT_EQ(table_for(Isa::kAvx512Vnni) != nullptr, avx512);
+  for (Isa isa : {Isa::kAvxVnni, Isa::kAvx512Vnni}) {
+    const Table* t = table_for(isa);
+    if (!t) continue;
+    for (const TypeKernels& k : t->types) EXPECT_FALSE(k.declined) << t->name;
+  }
+  const char* forced = std::getenv("EMBER_ISA");
+  if (!forced || !*forced) {
+    const Isa want = avx512 ? Isa::kAvx512Vnni : avx2 && f.avx_vnni ? Isa::kAvxVnni : avx2 ? Isa::kAvx2 : Isa::kScalar;
+    EXPECT_EQ(best().isa, want);
+  }
+#endif
+  // EMBER_ISA's lookup: every ISA by its name, unknown names refused.
+  for (int i = 0; i < static_cast<int>(Isa::kCount); ++i) {
+    const Table* t = nullptr;
+    EXPECT_TRUE(table_by_name(isa_name(static_cast<Isa>(i)), &t));
+    EXPECT_EQ(t, table_for(static_cast<Isa>(i))) << isa_name(static_cast<Isa>(i));
+  }
+  const Table* none = &reference();
+  EXPECT_FALSE(table_by_name("avx3", &none));
+  EXPECT_EQ(none, nullptr);
+  EXPECT_FALSE(table_by_name("", &none));
   std::printf("[ kernels  ] quantized tables:");
   for (const Table* t : tables()) std::printf(" %s", t->name);
   std::printf("\n");
