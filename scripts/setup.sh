@@ -18,12 +18,12 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 
-native=(build-essential cmake pkg-config libeigen3-dev libxsimd-dev nlohmann-json3-dev
+native=(build-essential cmake pkg-config libeigen3-dev libxsimd-dev nlohmann-json3-dev libcpp-httplib-dev
         libsentencepiece-dev libpcre2-dev libgtest-dev libgmock-dev libbenchmark-dev)
-# libpcre2-dev / libpcre2-8-0 are Multi-Arch: same, so their arm64 builds install beside
+# libpcre2-dev / libpcre2-8-0 and libcpp-httplib-dev are Multi-Arch: same, so their arm64 builds install beside
 # the native ones (sentencepiece is not: scripts/arm64-sysroot.sh unpacks it instead).
 crosspk=(g++-aarch64-linux-gnu qemu-user libgtest-dev:arm64 libgmock-dev:arm64
-         libbenchmark-dev:arm64 libpcre2-dev:arm64 libpcre2-8-0:arm64)
+         libbenchmark-dev:arm64 libpcre2-dev:arm64 libpcre2-8-0:arm64 libcpp-httplib-dev:arm64)
 
 missing() {  # prints the packages of "$@" that dpkg does not have installed
   for p in "$@"; do
