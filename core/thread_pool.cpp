@@ -1,6 +1,6 @@
 #include "core/thread_pool.h"
 
-#include <sched.h>
+#include "core/cpu_topology.h"
 
 #include <system_error>
 
@@ -131,15 +131,6 @@ void ThreadPool::WorkerMain(int tid) {
   }
 }
 
-int ThreadPool::DefaultThreads() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) == 0) {
-    const int n = CPU_COUNT(&set);
-    if (n > 0) return n;
-  }
-  const unsigned n = std::thread::hardware_concurrency();
-  return n > 0 ? static_cast<int>(n) : 1;
-}
+int ThreadPool::DefaultThreads() { return SystemCpuTopology().n_performance; }
 
 }  // namespace ember

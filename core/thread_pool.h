@@ -66,8 +66,8 @@ class ThreadPool {
         const_cast<void*>(static_cast<const void*>(&f)));
   }
 
-  // Threads to use when the caller does not say: the CPUs this process may run on
-  // (its affinity mask, as taskset or a container sets it), at least 1.
+  // Threads to use when the caller does not say: the performance cores among the CPUs
+  // this process may run on (its affinity mask; core/cpu_topology.h), at least 1.
   static int DefaultThreads();
 
  private:

@@ -7,6 +7,7 @@
 #include <new>
 #include <tuple>
 
+#include "core/cpu_topology.h"
 #include "core/log.h"
 #include "core/meminfo.h"
 #include "core/thread_pool.h"
@@ -33,6 +34,15 @@ Status CheckMemory(const Model& model, size_t n_ctx, uint64_t ctx_bytes) {
   return Status(Code::kOutOfMemory, msg);
 }
 
+// More threads than CPUs is allowed (a user may know better) but each parallel loop then
+// waits for threads the scheduler has parked: say so once per context.
+void warn_if_oversubscribed(int n_threads) {
+  const CpuTopology& cpu = SystemCpuTopology();
+  if (n_threads > cpu.n_allowed)
+    EMBER_LOG_WARN("context: %d threads on %d CPUs: threads beyond the cores wait for each other (slower); "
+                   "the default is %d (performance cores)", n_threads, cpu.n_allowed, cpu.n_performance);
+}
+
 }  // namespace
 
 Status Context::Create(const Model& model, const ContextParams& p, std::unique_ptr<Context>* out) {
@@ -45,6 +55,7 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
   ctx->n_ctx_ = p.n_ctx > 0 ? p.n_ctx : std::min(c.n_ctx_train > 0 ? c.n_ctx_train : kDefaultContext, kDefaultContext);
   ctx->n_batch_ = p.n_batch > 0 ? std::min(p.n_batch, ctx->n_ctx_) : std::min(ctx->n_ctx_, 512);
   ctx->n_threads_ = p.n_threads > 0 ? p.n_threads : ThreadPool::DefaultThreads();
+  warn_if_oversubscribed(ctx->n_threads_);
   ctx->logits_all_ = p.logits_all;
   ctx->kt_ = p.reference_kernels ? &kernels::reference() : &kernels::best();
   if (ctx->n_ctx_ > (1 << 24)) return InvalidArgument("context: n_ctx " + std::to_string(ctx->n_ctx_) + " is too large");

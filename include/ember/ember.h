@@ -169,7 +169,7 @@ EMBER_API ember_status ember_cache_type_from_name(const char* name, ember_cache_
 typedef struct ember_context_params {
   int32_t n_ctx;        /* tokens of KV cache; 0 = the training context, at most 4096 */
   int32_t n_batch;      /* max tokens per forward pass; 0 = min(n_ctx, 512) */
-  int32_t n_threads;    /* 0 = all cores */
+  int32_t n_threads;    /* 0 = the performance cores (big.LITTLE: the faster tiers; see docs/API.md) */
   int logits_all;       /* 1: keep logits for every token of an eval (n <= n_batch) */
   int reference_kernels;/* 1: scalar reference kernels for this context (default: EMBER_REFERENCE=1) */
   ember_cache_type cache_type_k; /* keys in the KV cache; default (0) EMBER_CACHE_F16 */
