@@ -3,13 +3,16 @@
 #   scripts/setup.sh          native build + tests (x86-64 or arm64 host)
 #   scripts/setup.sh --cross  also the aarch64 cross toolchain, qemu-user and the
 #                             arm64 libraries the cross-built tests link against.
+#   scripts/setup.sh --fuzz   also clang-16 and libFuzzer (scripts/fuzz.sh).
 # Safe to re-run; skips apt when everything is already installed.
 set -euo pipefail
 cross=0
+fuzz=0
 for a in "$@"; do
   case "$a" in
     --cross) cross=1 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    --fuzz) fuzz=1 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -31,7 +34,10 @@ missing() {  # prints the packages of "$@" that dpkg does not have installed
   done
 }
 
+fuzzpk=(clang-16 libfuzzer-16-dev libclang-rt-16-dev)
+
 want=($(missing "${native[@]}"))
+if [ "$fuzz" = 1 ]; then want+=($(missing "${fuzzpk[@]}")); fi
 if [ "$cross" = 1 ]; then
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     $SUDO dpkg --add-architecture arm64

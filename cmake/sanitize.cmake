@@ -1,0 +1,33 @@
+# Sanitizer builds (docs/TESTING.md, "Sanitizers"):
+#   -DEMBER_SANITIZE=ON (or address): AddressSanitizer + UndefinedBehaviorSanitizer, every
+#                                     finding fatal (-fno-sanitize-recover=all)
+#   -DEMBER_SANITIZE=thread:          ThreadSanitizer (the pool, shared models, the server)
+# Everything is built with it: library, command, tests, benchmarks. Tests that replace the
+# process's allocator (test_memory, test_capi_failure: tests/support/alloc_hook.cpp) are not
+# built then: the sanitizers own malloc, and the two cannot be interposed together.
+#   -DEMBER_FUZZ=ON (clang only):    the libFuzzer targets (tests/fuzz/), with ASan+UBSan
+set(EMBER_SANITIZE OFF CACHE STRING "OFF, ON/address (ASan+UBSan) or thread (TSan)")
+option(EMBER_FUZZ "Build the libFuzzer targets (clang; implies EMBER_SANITIZE=address)" OFF)
+if(EMBER_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "EMBER_FUZZ needs clang (libFuzzer): -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_C_COMPILER=clang-16")
+  endif()
+  set(EMBER_SANITIZE address)
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+string(TOLOWER "${EMBER_SANITIZE}" _ember_san)
+if(_ember_san STREQUAL "thread")
+  set(EMBER_SANITIZER_FLAGS -fsanitize=thread)
+elseif(_ember_san STREQUAL "address" OR _ember_san STREQUAL "on" OR _ember_san STREQUAL "1")
+  set(EMBER_SANITIZER_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=all)
+elseif(NOT _ember_san STREQUAL "off" AND NOT _ember_san STREQUAL "0" AND NOT _ember_san STREQUAL "")
+  message(FATAL_ERROR "EMBER_SANITIZE='${EMBER_SANITIZE}': expected OFF, ON, address or thread")
+endif()
+if(EMBER_SANITIZER_FLAGS)
+  add_compile_options(${EMBER_SANITIZER_FLAGS} -fno-omit-frame-pointer -g)
+  add_link_options(${EMBER_SANITIZER_FLAGS})
+  set(EMBER_SANITIZED ON)
+  message(STATUS "Ember: sanitizers ${EMBER_SANITIZER_FLAGS}")
+else()
+  set(EMBER_SANITIZED OFF)
+endif()
