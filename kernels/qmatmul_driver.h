@@ -96,8 +96,11 @@ void quantize_row_q8_k(const float* x, void* y, size_t K) {
     if (amax == 0.0f) {
       std::memset(&blk, 0, sizeof blk);
     } else {
-      int first = 0;  // the reference keeps the first element of largest magnitude
-      while (std::fabs(x[first]) != amax) ++first;
+      // The reference keeps the first element of largest magnitude. Bounded: with a NaN in
+      // the block (a hostile or broken model) no element may equal amax, and the output is
+      // garbage either way, but it must not read past the block (found by fuzz_gguf).
+      int first = 0;
+      while (first < static_cast<int>(kQKK) - 1 && std::fabs(x[first]) != amax) ++first;
       const float iscale = -127.0f / x[first];
       Ops::round_even_capped(x, iscale, blk.qs, kQKK);
       blk.d = 1.0f / iscale;

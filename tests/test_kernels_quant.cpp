@@ -21,6 +21,8 @@
 //    (q = rne(x s), s = fl(-127/max), d = fl(1/s)): |x - d q| <= |1/s| (1/2 + 256u)
 //    (1 + u), |1/s| <= (amax/127)(1 + u): inside the same d (1/2 + 381u) (1 + 2u).
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -521,6 +523,32 @@ TEST(QuantizeRow, BitwiseEqualToReference) {
           }
         }
       }
+    }
+  }
+}
+
+// A block holding NaN or infinity (a broken or hostile model's activations) gives garbage
+// but never reads or writes outside its row: the row ends where a PROT_NONE page begins,
+// so a read past it faults. fuzz_gguf found the Q8_K quantizer searching past its block
+// for an element equal to a NaN maximum.
+TEST(QuantizeRow, NonFiniteBlocksStayInsideTheRow) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  for (const Table* t : tables()) {
+    for (DType act : {DType::Q8_0, DType::Q8_K}) {
+      const size_t K = 2 * block_elems(act);
+      ASSERT_LE(K * sizeof(float), page);
+      void* mem = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      ASSERT_NE(mem, MAP_FAILED);
+      ASSERT_EQ(mprotect(static_cast<uint8_t*>(mem) + page, page, PROT_NONE), 0);
+      float* x = reinterpret_cast<float*>(static_cast<uint8_t*>(mem) + page) - K;  // ends at the guard
+      for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+        SCOPED_TRACE(std::string(t->name) + " " + dtype_name(act) + " " + std::to_string(bad));
+        for (size_t i = 0; i < K; ++i) x[i] = (i % 7 == 3) ? bad : 0.25f * static_cast<float>(i % 5);
+        std::vector<uint8_t> q(row_bytes(act, K) + 8, 0xAB);
+        quantize_row_fn(*t, act)(x, q.data(), K);
+        for (size_t i = row_bytes(act, K); i < q.size(); ++i) ASSERT_EQ(q[i], 0xAB) << "wrote past the row";
+      }
+      munmap(mem, 2 * page);
     }
   }
 }
