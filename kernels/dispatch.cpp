@@ -23,6 +23,11 @@ namespace {
 // says the OS saves the registers it uses: ymm for AVX-VNNI; ymm, the opmask registers
 // and the upper zmm halves for AVX-512. (libgcc's __builtin_cpu_supports does the same
 // for avx2, but GCC 12 knows no "avxvnni".)
+bool cpuid1_ecx_bit(int bit) {
+  unsigned a, b, c, d;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << bit));
+}
+
 void detect_vnni(CpuFeatures& f) {
   unsigned a, b, c, d;
   if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return;  // OSXSAVE: xgetbv usable
@@ -47,7 +52,7 @@ CpuFeatures detect() {
   // libgcc also checks that the OS saves the ymm state (XGETBV) for avx2.
   f.avx2 = __builtin_cpu_supports("avx2");
   f.fma = __builtin_cpu_supports("fma");
-  f.f16c = __builtin_cpu_supports("f16c");
+  f.f16c = cpuid1_ecx_bit(29);  // F16C (clang's __builtin_cpu_supports has no "f16c")
   detect_vnni(f);
 #elif defined(__aarch64__) && defined(__linux__)
   // Bit values from the kernel ABI (asm/hwcap.h), in case the libc headers are old.

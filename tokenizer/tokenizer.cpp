@@ -343,10 +343,13 @@ Status Tokenizer::FromModelFile(const std::string& path, std::unique_ptr<Tokeniz
   if (!f) return NotFound("tokenizer: cannot open '" + path + "'");
   std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   if (f.bad()) return IoError("tokenizer: error reading '" + path + "'");
+  return FromModelProto(bytes, path, out);
+}
 
+Status Tokenizer::FromModelProto(std::string_view bytes, const std::string& name, std::unique_ptr<Tokenizer>* out) {
   spm::ModelProtoInfo info;
-  EMBER_RETURN_IF_ERROR(spm::DecodeModelProto(bytes, path, &info));
-  if (info.pieces.size() > 0x7fffffff) return BadFormat(path + ": vocabulary too large");
+  EMBER_RETURN_IF_ERROR(spm::DecodeModelProto(bytes, name, &info));
+  if (info.pieces.size() > 0x7fffffff) return BadFormat(name + ": vocabulary too large");
 
   std::unique_ptr<Tokenizer> t(new Tokenizer());
   Impl& im = *t->impl_;
@@ -370,7 +373,7 @@ Status Tokenizer::FromModelFile(const std::string& path, std::unique_ptr<Tokeniz
   // With treat_whitespace_as_suffix the dummy space goes at the end: nothing to strip
   // at the front.
   im.strip_space = info.add_dummy_prefix && !info.treat_whitespace_as_suffix;
-  EMBER_RETURN_IF_ERROR(im.Finish(bytes, path));
+  EMBER_RETURN_IF_ERROR(im.Finish(std::string(bytes), name));
   *out = std::move(t);
   return Status::Ok();
 }

@@ -83,6 +83,8 @@ class Tokenizer {
   static Status FromVocab(const VocabSpec& vocab, std::unique_ptr<Tokenizer>* out);
   static Status FromGguf(const GgufFile& gguf, std::unique_ptr<Tokenizer>* out);
   static Status FromModelFile(const std::string& path, std::unique_ptr<Tokenizer>* out);
+  // A SentencePiece tokenizer.model's bytes (`name` in errors).
+  static Status FromModelProto(std::string_view bytes, const std::string& name, std::unique_ptr<Tokenizer>* out);
   ~Tokenizer();
 
   // Never fails on any byte string (invalid UTF-8 included); Status for internal errors.

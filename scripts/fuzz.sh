@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang-16, ASan+UBSan) and runs each for a while.
+#   scripts/fuzz.sh [SECONDS] [TARGET...]    default 60 s each, every target
+# Targets: gguf tokenizer adapter functions chat_template (tests/fuzz/fuzz_<t>.cpp).
+# Seeds come from the fixtures (EMBER_FIXTURES, default ../shared) through
+# bin/fuzz_make_seeds; the growing corpus stays in BUILD/fuzz-corpus/<t> between runs.
+# A finding stops with a crash file in BUILD/fuzz-findings and a non-zero exit.
+# Packages: clang-16, libfuzzer-16-dev (scripts/setup.sh --fuzz).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+seconds=${1:-60}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(gguf tokenizer adapter functions chat_template)
+build=${EMBER_FUZZ_BUILD:-build-fuzz}
+jobs=${EMBER_JOBS:-$(nproc)}
+
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16 \
+  -DEMBER_FUZZ=ON -DEMBER_BUILD_TESTS=OFF -DEMBER_BUILD_TOOLS=OFF -DEMBER_BUILD_BENCH=OFF \
+  ${EMBER_FIXTURES:+-DEMBER_FIXTURES="$EMBER_FIXTURES"} ${EMBER_CMAKE_ARGS:-} > "$build.configure.log" ||
+  { cat "$build.configure.log"; exit 1; }
+cmake --build "$build" -j "$jobs" --target fuzz_make_seeds $(printf 'fuzz_%s ' "${targets[@]}")
+"$build/bin/fuzz_make_seeds" "$build/fuzz-seeds"
+mkdir -p "$build/fuzz-findings"
+for t in "${targets[@]}"; do
+  corpus="$build/fuzz-corpus/$t"
+  mkdir -p "$corpus"
+  dict=()
+  [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
+  echo "== fuzz_$t: ${seconds}s"
+  # -rss_limit_mb: a hostile file may ask for a context the 512 MiB fake budget refuses,
+  # but nothing may allocate beyond it; -timeout: one input may not take 10 s.
+  "$build/bin/fuzz_$t" "$corpus" "$build/fuzz-seeds/$t" "${dict[@]}" -max_total_time="$seconds" \
+    -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$build/fuzz-findings/$t-" \
+    2> "$build/fuzz-$t.log" || { tail -40 "$build/fuzz-$t.log"; echo "fuzz_$t: FINDING (see $build/fuzz-findings)"; exit 1; }
+  grep -E "stat::number_of_executed_units|cov:" "$build/fuzz-$t.log" | tail -2
+done
+echo "fuzz.sh: every target ran ${seconds}s with no finding"
