@@ -176,6 +176,16 @@ TEST(ArchLoading, WrongShapesAreNamed) {
   expect_refused("tiny-phi3-f32.gguf", long_only, {"'rope_factors_short.weight'", "missing"});
 }
 
+// Sizes whose products overflow int32 (fuzz_gguf: head_count x key_length) are refused
+// with the value and the limit, before anything is computed from them.
+TEST(ArchLoading, AbsurdSizesAreRefusedWithTheLimit) {
+  expect_refused("tiny-qwen3-f32.gguf",
+                 {.keys = [](GgufWriter& w) { w.SetU32("qwen3.attention.key_length", 134217732u); }},
+                 {"head_count x key_length", "exceeds 16777216"});
+  expect_refused("tiny-llama3-f32.gguf", {.keys = [](GgufWriter& w) { w.SetU32("llama.block_count", 70000u); }},
+                 {"block_count 70000", "exceeds 65536"});
+}
+
 // rope_freqs of all ones divides by 1.0 exactly: the same bits as a file without it.
 TEST(ArchLoading, RopeFreqsOfOnesChangeNothing) {
   const std::string name = "stories260K.gguf";

@@ -183,6 +183,19 @@ Status ModelConfig::Validate() const {
     return bad("head_count " + std::to_string(n_head) + " is not a multiple of head_count_kv " +
                std::to_string(n_head_kv));
   if (head_dim <= 0 || head_dim_v <= 0) return bad("attention key/value length must be positive");
+  // Sizes are int32 and their products index buffers: bound each, and the widths built
+  // from them, far above any real model (a hostile file otherwise overflows q_dim()).
+  constexpr int64_t kMaxWidth = int64_t{1} << 24, kMaxCount = 1 << 16;
+  const std::pair<const char*, int64_t> widths[] = {
+      {"embedding_length", n_embd}, {"feed_forward_length", n_ff},
+      {"head_count x key_length", int64_t{n_head} * head_dim},
+      {"head_count_kv x key_length", int64_t{n_head_kv} * head_dim},
+      {"head_count x value_length", int64_t{n_head} * head_dim_v}};
+  for (const auto& [name, value] : widths)
+    if (value > kMaxWidth) return bad(std::string(name) + " " + std::to_string(value) + " exceeds " + std::to_string(kMaxWidth));
+  if (n_layer > kMaxCount || n_head > kMaxCount)
+    return bad("block_count " + std::to_string(n_layer) + " / head_count " + std::to_string(n_head) + " exceeds " +
+               std::to_string(kMaxCount));
   if (rope_dim <= 0 || rope_dim > head_dim || rope_dim % 2)
     return bad("rope.dimension_count " + std::to_string(rope_dim) + " must be even and at most the head size " +
                std::to_string(head_dim));
