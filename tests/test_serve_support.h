@@ -1,0 +1,136 @@
+// Helpers of test_serve*.cpp: an `ember serve` process on an ephemeral loopback port,
+// JSON requests with timeouts, and the CLI answers the server is compared with.
+#pragma once
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/fixtures.h"
+#include "support/run_ember.h"
+
+namespace ember::testing {
+
+using json = nlohmann::json;
+
+inline const char* kOctopus = "models/octopus-tiny/octopus-tiny.gguf";
+
+inline std::string slurp_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+// Seconds the tests allow for one step: generous, the suite also runs under qemu.
+inline constexpr int kStepTimeoutS = 60;
+
+// `ember serve ARGS --port 0` running until destroyed (SIGTERM; it must exit 0).
+class ServeProcess {
+ public:
+  ServeProcess(std::vector<std::string> args, const std::string& name) : args_(std::move(args)) {
+    args_.insert(args_.begin(), "serve");
+    args_.insert(args_.end(), {"--port", "0", "-t", "1"});
+    out_ = ::testing::TempDir() + name + ".out";
+    err_ = ::testing::TempDir() + name + ".err";
+    pid_ = spawn_ember(args_, "/dev/null", out_, err_);
+    if (pid_ < 0) return;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kStepTimeoutS);
+    const std::string prefix = "ember serve: listening on http://127.0.0.1:";
+    while (std::chrono::steady_clock::now() < deadline) {
+      const std::string out = slurp_text(out_);
+      if (size_t at = out.find(prefix); at != std::string::npos && out.find('\n', at) != std::string::npos) {
+        port_ = std::stoi(out.substr(at + prefix.size()));
+        return;
+      }
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        ADD_FAILURE() << "ember serve exited: " << slurp_text(err_);
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ADD_FAILURE() << "ember serve did not print its port: " << slurp_text(err_);
+  }
+  ~ServeProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      EXPECT_EQ(wait_ember(pid_, kStepTimeoutS, args_), 0) << slurp_text(err_);
+    }
+    std::remove(out_.c_str());
+    std::remove(err_.c_str());
+  }
+  bool ok() const { return port_ > 0; }
+  int port() const { return port_; }
+  std::string stderr_text() const { return slurp_text(err_); }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_connection_timeout(kStepTimeoutS, 0);
+    c.set_read_timeout(kStepTimeoutS, 0);
+    c.set_write_timeout(kStepTimeoutS, 0);
+    return c;
+  }
+
+ private:
+  std::vector<std::string> args_;
+  std::string out_, err_;
+  int pid_ = -1, port_ = -1;
+};
+
+inline json parse(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << body;
+  return j;
+}
+
+// POST path with a JSON body; the response (status, body) or a test failure.
+inline httplib::Result post(httplib::Client& cli, const std::string& path, const json& body,
+                            const httplib::Headers& headers = {}) {
+  return cli.Post(path.c_str(), headers, body.dump(), "application/json");
+}
+
+// A chat completion that must succeed; its JSON.
+inline json chat(httplib::Client& cli, const json& body, const std::string& path = "/v1/chat/completions") {
+  auto r = post(cli, path, body);
+  if (!r) {
+    ADD_FAILURE() << "no answer from " << path << ": " << httplib::to_string(r.error());
+    return json::object();
+  }
+  EXPECT_EQ(r->status, 200) << r->body;
+  return parse(r->body);
+}
+
+// The first n queries of octopus-tiny's held-out set, one per function where possible.
+inline std::vector<std::string> sample_queries(size_t n) {
+  std::ifstream f(fixture("models/octopus-tiny/test_queries.jsonl"));
+  std::vector<std::string> out, seen;
+  for (std::string line; out.size() < n && std::getline(f, line);) {
+    const json q = json::parse(line);
+    const std::string fn = q.at("function");
+    if (std::find(seen.begin(), seen.end(), fn) != seen.end()) continue;
+    seen.push_back(fn);
+    out.push_back(q.at("query"));
+  }
+  return out;
+}
+
+// `ember call -m octopus-tiny [extra] QUERY`'s JSON answer.
+inline json ember_call_answer(const std::string& query, const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"call", "-m", fixture(kOctopus), "-t", "1"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  args.push_back(query);
+  const CliResult r = run_ember(args, ::testing::TempDir() + "serve_call", kStepTimeoutS);
+  EXPECT_EQ(r.code, 0) << r.err;
+  return parse(r.out);
+}
+
+}  // namespace ember::testing
