@@ -134,3 +134,53 @@ inline json ember_call_answer(const std::string& query, const std::vector<std::s
 }
 
 }  // namespace ember::testing
+
+namespace ember::testing {
+
+// The JSON events of a server-sent-event body, and whether it ended with "data: [DONE]".
+inline std::vector<json> sse_events(const std::string& body, bool* done) {
+  std::vector<json> out;
+  *done = false;
+  std::istringstream in(body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("data: ", 0) != 0) continue;
+    const std::string data = line.substr(6);
+    if (data == "[DONE]") {
+      *done = true;
+      continue;
+    }
+    EXPECT_FALSE(*done) << "an event after [DONE]";
+    out.push_back(parse(data));
+  }
+  return out;
+}
+
+// The value of a metric of GET /metrics (-1 when absent).
+inline double metric(httplib::Client& cli, const std::string& name) {
+  auto r = cli.Get("/metrics");
+  if (!r) return -1;
+  std::istringstream in(r->body);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  return -1;
+}
+
+// Polls a metric until it equals `want` (true) or kStepTimeoutS pass (false).
+inline bool wait_metric(httplib::Client& cli, const std::string& name, double want) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kStepTimeoutS);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (metric(cli, name) == want) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+// Queries of an adapter's twisted held-out set (octopus-tiny/adapters/DOMAIN).
+inline std::vector<std::string> adapter_queries(const std::string& domain, size_t n) {
+  std::ifstream f(fixture("models/octopus-tiny/adapters/" + domain + "/test_queries.jsonl"));
+  std::vector<std::string> out;
+  for (std::string line; out.size() < n && std::getline(f, line);) out.push_back(json::parse(line).at("query"));
+  return out;
+}
+
+}  // namespace ember::testing

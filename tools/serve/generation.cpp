@@ -157,6 +157,7 @@ bool run_text(ServerState& s, Job& job, const PieceSink& sink, TextResult* out, 
   gp.stop_strings = stops.data();
   gp.n_stop_strings = stops.size();
   gp.cache_prompt = 1;
+  gp.stop_at_eos = r.ignore_eos ? 0 : 1;
   SinkState st{&sink, &s.stopping, &out->text};
   gp.on_token = on_token;
   gp.user = &st;

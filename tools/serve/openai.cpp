@@ -118,6 +118,10 @@ bool parse_sampling(const Json& body, GenerationRequest* out, ApiError* err) {
     if (!v->is_boolean()) return (*err = wrong_type("stream", "a boolean"), false);
     out->stream = v->get<bool>();
   }
+  if (const Json* v = json_member(body, "ignore_eos"); v && !v->is_null()) {
+    if (!v->is_boolean()) return (*err = wrong_type("ignore_eos", "a boolean"), false);
+    out->ignore_eos = v->get<bool>();
+  }
   if (const Json* so = json_member(body, "stream_options"); so && so->is_object())
     if (const Json* u = json_member(*so, "include_usage"); u && u->is_boolean()) out->stream_usage = u->get<bool>();
   if (const Json* n = json_member(body, "n"); n && !n->is_null() && !(n->is_number_integer() && n->get<int64_t>() == 1))

@@ -42,6 +42,7 @@ struct GenerationRequest {
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
   bool stream = false;
+  bool ignore_eos = false;            // llama.cpp's: generate on past the end-of-sequence token
   bool stream_usage = false;          // stream_options.include_usage
   std::optional<std::vector<std::string>> tools;  // function names of `tools`
   std::string tool_choice = "auto";   // auto, none, required, or a function's name
