@@ -30,9 +30,10 @@ void declare_flags(ArgParser& p, ServeOptions& o) {
   p.option("ctx-size", 'c', "N", &o.n_ctx, "context size of each slot in tokens; 0: the model's, at most 4096")
       .range(0, 1 << 24);
   p.option("threads", 't', "N", &o.n_threads, "threads of each generation; 0: all cores").range(0, 4096);
-  p.option("lora", 0, "FILE[:SCALE]", &o.lora_specs,
+  p.option("lora", 0, "FILE[@TASK_EX][:SCALE]", &o.lora_specs,
            "LoRA adapter, applied to every request at SCALE (default 1) unless the request says otherwise "
-           "(\"lora\", \"lora_blend\"); ids in order; repeatable");
+           "(\"lora\", \"lora_blend\"); ids in order; TASK_EX: its task examples for lora_blend (else "
+           "those in its metadata); repeatable");
   p.option("api-key", 0, "KEY", &o.api_key, "require 'Authorization: Bearer KEY' (all endpoints but /health)")
       .default_text("");
   p.option("max-body", 0, "BYTES", &o.max_body, "largest request body; larger: HTTP 413");

@@ -1,8 +1,35 @@
 #include "lora_requests.h"
 
+#include <sys/stat.h>
+
 #include "../common.h"
 
 namespace ember::cli::serve {
+
+namespace {
+
+bool readable_path(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+bool set_task_examples(ember_lora* l, const std::string& path) {
+  std::vector<std::string> ex;
+  std::string err;
+  if (!read_examples(path, &ex, &err)) {
+    print_error("serve", "--lora: " + err);
+    return false;
+  }
+  std::vector<const char*> c;
+  for (const std::string& e : ex) c.push_back(e.c_str());
+  if (ember_status st = ember_lora_set_task_examples(l, c.data(), c.size()); st != EMBER_OK) {
+    print_error("serve", library_error(st));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 bool Adapters::Load(const ember_model* model, const std::vector<std::string>& specs) {
   for (const std::string& spec : specs) {
@@ -11,12 +38,20 @@ bool Adapters::Load(const ember_model* model, const std::vector<std::string>& sp
       print_error("serve", "--lora '" + spec + "': " + why);
       return false;
     }
+    // FILE@TASK_EX: the adapter's task examples for lora_blend (as `ember lora blend --weights auto`),
+    // unless FILE itself exists with its '@'.
+    std::string examples_path;
+    if (const size_t at = e.path.rfind('@'); at != std::string::npos && !readable_path(e.path)) {
+      examples_path = e.path.substr(at + 1);
+      e.path.resize(at);
+    }
     ember_lora* l = nullptr;
     if (ember_status st = ember_lora_load(model, e.path.c_str(), &l); st != EMBER_OK) {
       print_error("serve", library_error(st));
       return false;
     }
     e.lora.reset(l);
+    if (!examples_path.empty() && !set_task_examples(l, examples_path)) return false;
     entries_.push_back(std::move(e));
   }
   return true;
