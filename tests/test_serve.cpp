@@ -38,5 +38,33 @@ TEST(Serve, HealthModelsAndToolCallsEqualEmberCall) {
   }
 }
 
+// A request's tools restrict the call to those functions; a repeated prompt is
+// evaluated from the slot's cache (only its last token).
+TEST(Serve, ToolsRestrictTheCallAndPromptsReuseTheSlotCache) {
+  ServeProcess srv({"-m", fixture(kOctopus)}, "serve_tools");
+  ASSERT_TRUE(srv.ok());
+  httplib::Client cli = srv.client();
+  const std::string q = "Adjust the temperature in the bedroom to 27";
+  const json free = chat(cli, {{"messages", {{{"role", "user"}, {"content", q}}}}});
+  const std::string natural = free.at("choices").at(0).at("message").at("tool_calls").at(0).at("function").at("name");
+  EXPECT_EQ(natural, "set_temperature");
+  const double before = metric(cli, "ember_prompt_tokens_total");
+  const json again = chat(cli, {{"messages", {{{"role", "user"}, {"content", q}}}}});
+  EXPECT_EQ(metric(cli, "ember_prompt_tokens_total") - before, 1);  // all but the last token from the cache
+  EXPECT_EQ(again.at("choices").at(0).at("message").at("tool_calls").at(0).at("function"),
+            free.at("choices").at(0).at("message").at("tool_calls").at(0).at("function"));
+  for (const char* only : {"set_alarm", "call"}) {
+    const json tools = {{{"type", "function"}, {"function", {{"name", only}, {"parameters", json::object()}}}}};
+    const json r = chat(cli, {{"messages", {{{"role", "user"}, {"content", q}}}}, {"tools", tools}});
+    EXPECT_EQ(r.at("choices").at(0).at("message").at("tool_calls").at(0).at("function").at("name"), only);
+  }
+  // Both allowed: the model's own choice stands.
+  const json both = {{{"type", "function"}, {"function", {{"name", "call"}}}},
+                     {{"type", "function"}, {"function", {{"name", natural}}}}};
+  const json r = chat(cli, {{"messages", {{{"role", "user"}, {"content", q}}}}, {"tools", both}});
+  EXPECT_EQ(r.at("choices").at(0).at("message").at("tool_calls").at(0).at("function"),
+            free.at("choices").at(0).at("message").at("tool_calls").at(0).at("function"));
+}
+
 }  // namespace
 }  // namespace ember::testing
