@@ -147,7 +147,7 @@ TEST(Serve, ApiKeyOnEveryEndpointButHealth) {
 
 // A raw connection that sends a streaming request and reads its first event; closing
 // it is a client that goes away mid-generation.
-int open_stream(int port, const json& body) {
+int open_stream(int port, const json& body, const std::string& wait_for = "data: ") {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -167,12 +167,12 @@ int open_stream(int port, const json& body) {
   std::string got;
   char buf[512];
   pollfd p{fd, POLLIN, 0};
-  while (got.find("data: ") == std::string::npos && ::poll(&p, 1, kStepTimeoutS * 1000) == 1) {
+  while (got.find(wait_for) == std::string::npos && ::poll(&p, 1, kStepTimeoutS * 1000) == 1) {
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n <= 0) break;
     got.append(buf, static_cast<size_t>(n));
   }
-  EXPECT_NE(got.find("data: "), std::string::npos) << got;
+  EXPECT_NE(got.find(wait_for), std::string::npos) << got;
   return fd;
 }
 
@@ -206,6 +206,22 @@ TEST(Serve, QueueOverflowIs503AndADisconnectCancels) {
   EXPECT_LT(metric(cli, "ember_tokens_generated_total"), long_run);
   EXPECT_EQ(metric(cli, "ember_requests_rejected_total"), 1);
   EXPECT_EQ(chat(cli, q).at("choices").at(0).at("finish_reason"), "tool_calls");
+}
+
+// A client of a non-streamed request that goes away: the generation stops too.
+TEST(Serve, ANonStreamedDisconnectCancels) {
+  ServeProcess srv({"-m", fixture(kOctopus), "-c", "4096"}, "serve_cancel");
+  ASSERT_TRUE(srv.ok());
+  httplib::Client cli = srv.client();
+  const int32_t long_run = 4000;
+  const int fd = open_stream(srv.port(), {{"prompt", "Call Bob"}, {"max_tokens", long_run}, {"ignore_eos", true}},
+                             /*wait_for=*/"");
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(wait_metric(cli, "ember_slots_busy", 1));
+  ::close(fd);
+  EXPECT_TRUE(wait_metric(cli, "ember_slots_busy", 0));
+  EXPECT_LT(metric(cli, "ember_tokens_generated_total"), long_run);
+  EXPECT_EQ(chat(cli, {{"prompt", "Call Bob"}, {"max_tokens", 4}}, "/v1/completions").at("usage").at("completion_tokens"), 4);
 }
 
 }  // namespace

@@ -1,5 +1,11 @@
 #include "http_server.h"
 
+#include <arpa/inet.h>
+#include <poll.h>
+#include <dirent.h>
+#include <sys/socket.h>
+
+#include <cstdlib>
 #include <memory>
 
 #include "generation.h"
@@ -38,6 +44,43 @@ void add_extras(const Job& job, Json* j) {
 
 // ---- non-streamed ------------------------------------------------------------------
 
+// cpp-httplib 0.11 does not tell a handler that its client went away (later versions have
+// Request::is_connection_closed). The connection's socket is found by its two ports, and
+// a peer that closed it reads as end of file; while the handler runs, httplib keeps the
+// socket open, so the descriptor stays this connection's.
+int connection_socket(const httplib::Request& req) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return -1;  // no way to tell: the generation runs to its end
+  const auto port_of = [](const sockaddr_storage& a) -> int {
+    if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+    if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
+    return -1;
+  };
+  int found = -1;
+  while (dirent* e = readdir(dir)) {
+    const int fd = std::atoi(e->d_name);
+    if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(dir)) continue;
+    sockaddr_storage local{}, peer{};
+    socklen_t ll = sizeof local, pl = sizeof peer;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) == 0 &&
+        getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) == 0 && port_of(local) == req.local_port &&
+        port_of(peer) == req.remote_port) {
+      found = fd;
+      break;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
+bool peer_still_there(int fd) {
+  if (fd < 0) return true;  // unknown: generate on (bounded by max_tokens)
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, 0) <= 0) return true;
+  char c;
+  return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) != 0;
+}
+
 Json chat_response(const ServerState& s, const Job& job, Json message, const char* finish, const Usage& u) {
   Json j = response_head(job.id, "chat.completion", s.model_name);
   j["choices"] = Json::array({{{"index", 0}, {"message", std::move(message)}, {"finish_reason", finish}}});
@@ -60,9 +103,10 @@ bool answer_tool_call(ServerState& s, Job& job, Json* out, ApiError* err) {
   return true;
 }
 
-bool answer_text(ServerState& s, Job& job, Json* out, ApiError* err) {
+bool answer_text(ServerState& s, const httplib::Request& req, Job& job, Json* out, ApiError* err) {
   TextResult t;
-  if (!run_text(s, job, [](std::string_view) { return true; }, &t, err)) return false;
+  const int fd = connection_socket(req);
+  if (!run_text(s, job, [fd](std::string_view) { return peer_still_there(fd); }, &t, err)) return false;
   if (job.req.chat) {
     *out = chat_response(s, job, {{"role", "assistant"}, {"content", t.text}}, finish_reason(t.stop), t.usage);
     return true;
@@ -159,7 +203,7 @@ void handle_generation(ServerState& s, const httplib::Request& req, httplib::Res
     return;
   }
   Json out;
-  const bool ok = job->tool_call ? answer_tool_call(s, *job, &out, &err) : answer_text(s, *job, &out, &err);
+  const bool ok = job->tool_call ? answer_tool_call(s, *job, &out, &err) : answer_text(s, req, *job, &out, &err);
   job->lease.reset();
   if (!ok) return send_error(res, err);
   res.set_content(dump(out), kJson);
