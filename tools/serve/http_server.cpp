@@ -248,8 +248,8 @@ httplib::Server::HandlerResponse check_auth(const ServerState& s, const httplib:
 
 void configure_server(httplib::Server& svr, ServerState& s) {
   // Threads: every slot and every queued request hold one while they run or wait, plus a
-  // few for /health, /metrics and requests answered at once (503, 400).
-  const size_t threads = static_cast<size_t>(s.opt.parallel + s.opt.queue + 4);
+  // few for /health, /metrics, idle keep-alive connections and requests answered at once (503, 400).
+  const size_t threads = static_cast<size_t>(s.opt.parallel + s.opt.queue + 8);
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   svr.set_payload_max_length(s.opt.max_body);
   svr.set_read_timeout(s.opt.timeout_s, 0);
