@@ -132,6 +132,7 @@ TEST(Serve, BadRequestsAre400And413) {
 TEST(Serve, ApiKeyOnEveryEndpointButHealth) {
   ServeProcess srv({"-m", fixture(kOctopus), "--api-key", "sesame"}, "serve_key");
   ASSERT_TRUE(srv.ok());
+  srv.stop_with(SIGINT);
   httplib::Client cli = srv.client();
   EXPECT_EQ(cli.Get("/health")->status, 200);
   expect_error(cli.Get("/v1/models"), 401, "API key");

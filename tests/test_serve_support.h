@@ -33,7 +33,7 @@ inline std::string slurp_text(const std::string& path) {
 // Seconds the tests allow for one step: generous, the suite also runs under qemu.
 inline constexpr int kStepTimeoutS = 60;
 
-// `ember serve ARGS --port 0` running until destroyed (SIGTERM; it must exit 0).
+// `ember serve ARGS --port 0 -t 1` running until destroyed (then stopped by a signal; it must exit 0).
 class ServeProcess {
  public:
   ServeProcess(std::vector<std::string> args, const std::string& name) : args_(std::move(args)) {
@@ -63,13 +63,15 @@ class ServeProcess {
   }
   ~ServeProcess() {
     if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
+      ::kill(pid_, stop_signal_);
       EXPECT_EQ(wait_ember(pid_, kStepTimeoutS, args_), 0) << slurp_text(err_);
     }
     std::remove(out_.c_str());
     std::remove(err_.c_str());
   }
   bool ok() const { return port_ > 0; }
+  // The signal that stops it at the end (SIGTERM; SIGINT as Ctrl-C): either must exit 0.
+  void stop_with(int sig) { stop_signal_ = sig; }
   int port() const { return port_; }
   std::string stderr_text() const { return slurp_text(err_); }
   httplib::Client client() const {
@@ -83,7 +85,7 @@ class ServeProcess {
  private:
   std::vector<std::string> args_;
   std::string out_, err_;
-  int pid_ = -1, port_ = -1;
+  int pid_ = -1, port_ = -1, stop_signal_ = SIGTERM;
 };
 
 inline json parse(const std::string& body) {

@@ -8,19 +8,10 @@ namespace ember::cli::serve {
 namespace {
 
 ApiError invalid(std::string message, std::string code = "invalid_value") {
-  ApiError e;
-  e.message = std::move(message);
-  e.code = std::move(code);
-  return e;
+  return invalid_request(std::move(message), std::move(code));
 }
 
-ApiError server_error(std::string message) {
-  ApiError e;
-  e.status = 500;
-  e.type = "server_error";
-  e.message = std::move(message);
-  return e;
-}
+ApiError server_error(std::string message) { return api_error(500, std::move(message), "server_error", ""); }
 
 bool render_chat(const ServerState& s, const std::vector<ChatMessage>& msgs, std::string* out, ApiError* err) {
   std::vector<ember_chat_message> m;

@@ -22,15 +22,6 @@ void send_error(httplib::Response& res, const ApiError& e) {
   res.set_content(error_body(e), kJson);
 }
 
-ApiError error_of(int status, std::string message, std::string type, std::string code) {
-  ApiError e;
-  e.status = status;
-  e.message = std::move(message);
-  e.type = std::move(type);
-  e.code = std::move(code);
-  return e;
-}
-
 Json tool_calls_json(const Job& job, const CallAnswer& a) {
   return Json::array({{{"id", "call_" + job.id.substr(job.id.find('-') + 1)},
                        {"type", "function"},
@@ -233,13 +224,12 @@ void add_routes(httplib::Server& svr, ServerState& s) {
 }
 
 // Every endpoint but /health needs "Authorization: Bearer KEY" when --api-key is set.
-httplib::Server::HandlerResponse check_auth(const ServerState& s, const httplib::Request& req,
-                                            httplib::Response& res) {
-  if (req.path != "/health" && req.path != "/metrics") const_cast<ServerState&>(s).metrics.CountRequest();
+httplib::Server::HandlerResponse check_auth(ServerState& s, const httplib::Request& req, httplib::Response& res) {
+  if (req.path != "/health" && req.path != "/metrics") s.metrics.CountRequest();
   if (s.opt.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
   if (req.get_header_value("Authorization") == "Bearer " + s.opt.api_key)
     return httplib::Server::HandlerResponse::Unhandled;
-  send_error(res, error_of(401, "invalid or missing API key (Authorization: Bearer KEY)", "authentication_error",
+  send_error(res, api_error(401, "invalid or missing API key (Authorization: Bearer KEY)", "authentication_error",
                            "invalid_api_key"));
   return httplib::Server::HandlerResponse::Handled;
 }
@@ -260,15 +250,15 @@ void configure_server(httplib::Server& svr, ServerState& s) {
   svr.set_error_handler([](const httplib::Request& q, httplib::Response& r) {
     if (!r.body.empty()) return;
     if (r.status == 413)
-      send_error(r, error_of(413, "the request body is larger than --max-body", "invalid_request_error",
+      send_error(r, api_error(413, "the request body is larger than --max-body", "invalid_request_error",
                              "payload_too_large"));
     else if (r.status == 404)
-      send_error(r, error_of(404, "no endpoint " + q.method + " " + q.path, "invalid_request_error", "not_found"));
+      send_error(r, api_error(404, "no endpoint " + q.method + " " + q.path, "invalid_request_error", "not_found"));
     else
-      send_error(r, error_of(r.status, "HTTP " + std::to_string(r.status), "invalid_request_error", ""));
+      send_error(r, api_error(r.status, "HTTP " + std::to_string(r.status), "invalid_request_error", ""));
   });
   svr.set_exception_handler([](const httplib::Request&, httplib::Response& r, std::exception_ptr) {
-    send_error(r, error_of(500, "internal error", "server_error", ""));
+    send_error(r, api_error(500, "internal error", "server_error", ""));
   });
 }
 

@@ -13,13 +13,23 @@ std::string error_body(const ApiError& e) {
 
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
+ApiError api_error(int status, std::string message, std::string type, std::string code) {
+  ApiError e;
+  e.status = status;
+  e.message = std::move(message);
+  e.type = std::move(type);
+  e.code = std::move(code);
+  return e;
+}
+
+ApiError invalid_request(std::string message, std::string code) {
+  return api_error(400, std::move(message), "invalid_request_error", std::move(code));
+}
+
 namespace {
 
 ApiError bad(std::string message, std::string code = "invalid_value") {
-  ApiError e;
-  e.message = std::move(message);
-  e.code = std::move(code);
-  return e;
+  return invalid_request(std::move(message), std::move(code));
 }
 
 ApiError wrong_type(const std::string& field, const char* want) {

@@ -20,6 +20,9 @@ struct ApiError {
   std::string code;                            // "invalid_json", "invalid_type", ...
 };
 std::string error_body(const ApiError& e);
+// An error of any status, and the 400 invalid_request_error most problems are.
+ApiError api_error(int status, std::string message, std::string type, std::string code);
+ApiError invalid_request(std::string message, std::string code = "invalid_value");
 // j as compact JSON text; bytes that are not UTF-8 (a model's output may hold some) become U+FFFD.
 std::string dump(const Json& j);
 
