@@ -93,16 +93,17 @@ bool acquire_slot(ServerState& s, Job* job, ApiError* err) {
       return true;
     }
     case SlotPool::Outcome::kQueueFull:
-      err->message = "the server is busy: all " + std::to_string(s.slots->size()) + " slots are generating and " +
-                     std::to_string(s.opt.queue) + " requests wait (--queue); retry later";
+      *err = api_error(503, "the server is busy: all " + std::to_string(s.slots->size()) +
+                                " slots are generating and " + std::to_string(s.opt.queue) +
+                                " requests wait (--queue); retry later",
+                       "server_busy", "queue_full");
       break;
     case SlotPool::Outcome::kTimedOut:
-      err->message = "no slot became free within " + std::to_string(s.opt.timeout_s) + " s (--timeout); retry later";
+      *err = api_error(503, "the server is busy: no slot became free within " + std::to_string(s.opt.timeout_s) +
+                                " s (--timeout); retry later",
+                       "server_busy", "slot_wait_timeout");
       break;
   }
-  err->status = 503;
-  err->type = "server_busy";
-  err->code = "queue_full";
   s.metrics.CountRejected();
   return false;
 }
