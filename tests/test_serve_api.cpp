@@ -59,10 +59,10 @@ TEST(Serve, CompletionsChatAndStreaming) {
                       "/v1/completions");
   EXPECT_EQ(s.at("choices").at(0).at("finish_reason"), "stop");
   EXPECT_EQ(s.at("choices").at(0).at("text"), text.substr(0, text.find(stop)));
-  expect_stream_matches(cli, "/v1/completions", {{"prompt", "Call Bob on speaker"}, {"max_tokens", 40}});
+  expect_stream_matches(cli, "/v1/completions", {{"prompt", "Call Bob on speaker"}, {"max_tokens", 24}});
   // Plain chat (tool_choice none: the chat template, no function call) and its stream.
   const json body = {{"messages", {{{"role", "system"}, {"content", "Be brief."}}, {{"role", "user"}, {"content", "Hi"}}}},
-                     {"tool_choice", "none"}, {"max_tokens", 30}};
+                     {"tool_choice", "none"}, {"max_tokens", 16}};
   const json plain = chat(cli, body);
   EXPECT_EQ(plain.at("object"), "chat.completion");
   EXPECT_EQ(plain.at("choices").at(0).at("message").at("role"), "assistant");

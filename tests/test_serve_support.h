@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "ember/ember.h"
 #include "support/fixtures.h"
 #include "support/run_ember.h"
 
@@ -134,6 +135,55 @@ inline json ember_call_answer(const std::string& query, const std::vector<std::s
   EXPECT_EQ(r.code, 0) << r.err;
   return parse(r.out);
 }
+
+// ember_call in this process, as `ember call -m octopus-tiny [--lora FILE:SCALE]` runs it (the
+// model's registry and prompt template, default call parameters): the CLI's answers without
+// starting a process per query (slow under qemu). One test compares it with the CLI itself.
+class LocalCaller {
+ public:
+  LocalCaller() {
+    ember_set_log_level(4);
+    ember_context_params cp = ember_context_default_params();
+    cp.n_threads = 1;
+    ok_ = ember_model_load(fixture(kOctopus).c_str(), nullptr, &model_) == EMBER_OK &&
+          ember_functions_load(model_, nullptr, &fns_) == EMBER_OK &&
+          ember_context_create(model_, &cp, &ctx_) == EMBER_OK;
+    EXPECT_TRUE(ok_) << ember_last_error();
+  }
+  ~LocalCaller() {
+    ember_context_free(ctx_);
+    for (ember_lora* l : loras_) ember_lora_free(l);
+    ember_functions_free(fns_);
+    ember_model_free(model_);
+  }
+  // {"function", "arguments"} of the call, with the adapter at `path` at `scale` ("" : none).
+  json call(const std::string& query, const std::string& path = "", float scale = 1.0f) {
+    if (!ok_) return json();
+    ember_context_clear_loras(ctx_);
+    if (!path.empty()) {
+      ember_lora* l = nullptr;
+      EXPECT_EQ(ember_lora_load(model_, path.c_str(), &l), EMBER_OK) << ember_last_error();
+      loras_.push_back(l);
+      EXPECT_EQ(ember_context_set_lora(ctx_, l, scale), EMBER_OK);
+    }
+    const ember_call_params p = ember_call_default_params();
+    ember_call_result r;
+    if (ember_call(ctx_, fns_, query.c_str(), &p, &r) != EMBER_OK) {
+      ADD_FAILURE() << ember_last_error();
+      return json();
+    }
+    const json j = json::parse(r.json);
+    ember_call_result_free(&r);
+    return {{"function", j.at("function")}, {"arguments", j.at("arguments")}};
+  }
+
+ private:
+  bool ok_ = false;
+  ember_model* model_ = nullptr;
+  ember_functions* fns_ = nullptr;
+  ember_context* ctx_ = nullptr;
+  std::vector<ember_lora*> loras_;
+};
 
 }  // namespace ember::testing
 
