@@ -19,7 +19,10 @@ string(TOLOWER "${EMBER_SANITIZE}" _ember_san)
 if(_ember_san STREQUAL "thread")
   set(EMBER_SANITIZER_FLAGS -fsanitize=thread)
 elseif(_ember_san STREQUAL "address" OR _ember_san STREQUAL "on" OR _ember_san STREQUAL "1")
-  set(EMBER_SANITIZER_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=all)
+  # Not `alignment`: quantized blocks are read where a row puts them, and the kernel tests
+  # hand every kernel odd addresses on purpose (as rows of a packed buffer may be); x86-64
+  # and AArch64 load such blocks, and the block structs only ask for 2-4 bytes anyway.
+  set(EMBER_SANITIZER_FLAGS -fsanitize=address,undefined -fno-sanitize=alignment -fno-sanitize-recover=all)
 elseif(NOT _ember_san STREQUAL "off" AND NOT _ember_san STREQUAL "0" AND NOT _ember_san STREQUAL "")
   message(FATAL_ERROR "EMBER_SANITIZE='${EMBER_SANITIZE}': expected OFF, ON, address or thread")
 endif()
