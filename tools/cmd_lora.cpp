@@ -41,8 +41,6 @@ std::string parse_lora_spec(const std::string& spec, std::string* file, float* s
   return "";
 }
 
-namespace {
-
 // ---- example files -----------------------------------------------------------------------
 
 // Examples, one per line: JSON Lines with a "query" string (as octopus-tiny's
@@ -80,6 +78,8 @@ bool read_examples(const std::string& path, std::vector<std::string>* out, std::
   }
   return true;
 }
+
+namespace {
 
 // Loads FILE[:NUMBER] specs; false after printing the error.
 bool load_loras(std::string_view cmd, const ember_model* model, const std::vector<std::string>& specs,

@@ -22,6 +22,10 @@ inline constexpr const char* kLoraFlagHelp =
 // parses as a finite number (so paths with ':' still work). "" on success, else why.
 std::string parse_lora_spec(const std::string& spec, std::string* file, float* scale);
 
+// Examples (task or user examples of --weights auto), one per line: JSON Lines with a "query"
+// string when the first non-blank line starts with '{', else plain text. false with *err.
+bool read_examples(const std::string& path, std::vector<std::string>* out, std::string* err);
+
 // Loads every spec for `model`, keeping the adapters in *keep (they must outlive ctx),
 // and sets them on ctx. false after printing one line naming the adapter.
 bool apply_loras(std::string_view cmd, ember_model* model, ember_context* ctx,

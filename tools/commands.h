@@ -22,5 +22,6 @@ int cmd_quantize(const Args& args);
 int cmd_synth(const Args& args);
 int cmd_lora(const Args& args);
 int cmd_bench(const Args& args);
+int cmd_serve(const Args& args);
 
 }  // namespace ember::cli

@@ -43,6 +43,7 @@ constexpr Command kCommands[] = {
     {"synth", "write a random-weight model with the shapes of a real one", cmd_synth},
     {"lora", "blend LoRA adapters, or merge them into a model", cmd_lora},
     {"bench", "prefill/decode speed, TTFT, memory and bandwidth of a model", cmd_bench},
+    {"serve", "an OpenAI-compatible HTTP server (chat, completions, tool calls, LoRA)", cmd_serve},
 };
 
 const Command* find_command(std::string_view name) {

@@ -434,6 +434,8 @@ void CallConstraint::operator()(float* logits, int32_t n_vocab, const int32_t* g
   if (state_ == a_.done()) return;
   const int32_t before = static_cast<int32_t>(std::max_element(logits, logits + n_vocab) - logits);
   a_.Mask(state_, logits);
+  for (int32_t id : banned_)
+    if (id >= 0 && id < n_vocab) logits[id] = -std::numeric_limits<float>::infinity();
   // Tokens left after this one; with too few, keep only tokens that can still
   // finish in time (none would: leave the plain mask, the call cannot be complete).
   const int64_t left = budget_ > 0 ? int64_t{budget_} - static_cast<int64_t>(n_generated) - 1 : -1;
@@ -836,11 +838,17 @@ Status RunCall(Context& ctx, const FunctionRegistry& reg, const CallAutomaton* a
     if (!o.early_stop && o.max_tokens_no_stop > 0 && (budget <= 0 || o.max_tokens_no_stop < budget))
       budget = o.max_tokens_no_stop;
     cons = std::make_unique<CallConstraint>(*automaton, budget);
+    cons->Ban(o.banned_tokens);
   }
   // The observer only reads the (constrained) logits: the call is the same with it.
   ConfidenceObserver observer(ctx, automaton, gp.max_tokens);
-  gp.logits_filter = [c = cons.get(), &observer](float* l, int32_t nv, const int32_t* g, size_t ng) {
-    if (c) (*c)(l, nv, g, ng);
+  gp.logits_filter = [c = cons.get(), &observer, &o](float* l, int32_t nv, const int32_t* g, size_t ng) {
+    if (c) {
+      (*c)(l, nv, g, ng);
+    } else {
+      for (int32_t id : o.banned_tokens)
+        if (id >= 0 && id < nv) l[id] = -std::numeric_limits<float>::infinity();
+    }
     observer.Observe(l, nv, g, ng);
   };
   GenerateResult g;

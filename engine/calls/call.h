@@ -127,6 +127,8 @@ class CallConstraint {
   explicit CallConstraint(const CallAutomaton& a, int32_t budget = 0)
       : a_(a), state_(a.start()), budget_(budget) {}
   void operator()(float* logits, int32_t n_vocab, const int32_t* generated, size_t n_generated);
+  // Tokens never allowed (functional tokens of functions a request excludes).
+  void Ban(std::vector<int32_t> ids) { banned_ = std::move(ids); }
   CallAutomaton::State state() const { return state_; }
   int32_t n_changed() const { return n_changed_; }
   int32_t n_steps() const { return n_steps_; }  // masked steps
@@ -135,6 +137,7 @@ class CallConstraint {
   const CallAutomaton& a_;
   CallAutomaton::State state_;
   int32_t budget_;
+  std::vector<int32_t> banned_;
   size_t consumed_ = 0;
   int32_t n_changed_ = 0, n_steps_ = 0;
 };
@@ -175,6 +178,8 @@ struct CallOptions {
   // Keep the cached tokens the prompt starts with (GenerateParams::reuse_prefix): calls
   // sharing a prompt template evaluate only what follows the common part.
   bool reuse_prefix = true;
+  // Functional tokens the call must not generate (functions outside a request's tools).
+  std::vector<int32_t> banned_tokens;
 
   static SamplerParams GreedySampling() {
     SamplerParams p;

@@ -72,6 +72,23 @@ ember_status functions_param(const ember_functions* fns, int32_t i, int32_t j, c
   return EMBER_OK;
 }
 
+// The functional tokens of the functions p.allowed_functions leaves out (none when NULL/0).
+ember_status banned_functional_tokens(const ember::FunctionRegistry& reg, const ember_call_params& p,
+                                      std::vector<int32_t>* out) {
+  if (!p.allowed_functions || p.n_allowed_functions == 0) return EMBER_OK;
+  std::vector<bool> allowed(reg.size(), false);
+  for (size_t i = 0; i < p.n_allowed_functions; ++i) {
+    const int32_t f = p.allowed_functions[i];
+    if (f < 0 || f >= static_cast<int32_t>(reg.size()))
+      return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_call: allowed_functions[" + std::to_string(i) + "] = " +
+                                                       std::to_string(f) + " is not a registry index");
+    allowed[f] = true;
+  }
+  for (size_t f = 0; f < reg.size(); ++f)
+    if (!allowed[f]) out->push_back(reg.functions()[f].token_id);
+  return EMBER_OK;
+}
+
 }  // namespace
 
 extern "C" {
@@ -192,6 +209,7 @@ ember_status ember_call(ember_context* ctx, const ember_functions* fns, const ch
     o.max_tokens = p.max_tokens;
     o.max_tokens_no_stop = p.max_tokens_no_stop;
     o.reuse_prefix = p.cache_prompt != 0;
+    if (ember_status bs = banned_functional_tokens(fns->reg, p, &o.banned_tokens); bs != EMBER_OK) return bs;
     ember::CallResult r;
     s = ember::RunCall(*c, fns->reg, &fns->automaton, ids, o, &r);
     if (!s.ok()) return to_c(s);

@@ -410,6 +410,12 @@ typedef struct ember_call_params {
                                   (the template's text before the query, when the last call
                                   used the same template) and evaluate only the rest; the
                                   call is the same either way (see ember_generate_params) */
+  const int32_t* allowed_functions; /* registry indices the call may choose from (an OpenAI
+                                  request's `tools`); the other functional tokens are never
+                                  generated (the registry's "no function" answer stays
+                                  allowed). NULL/0 (default): every function. An index out
+                                  of range is EMBER_ERR_INVALID_ARGUMENT. */
+  size_t n_allowed_functions;
 } ember_call_params;
 
 typedef struct ember_call_result {

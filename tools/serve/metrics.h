@@ -1,0 +1,26 @@
+// Counters of `ember serve` for GET /metrics (Prometheus text exposition format).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+namespace ember::cli::serve {
+
+class Metrics {
+ public:
+  void CountRequest() { ++requests_; }
+  void CountRejected() { ++rejected_; }
+  // One finished generation: tokens evaluated for the prompt and generated, and the time of each.
+  void CountGeneration(int64_t prompt_evaluated, int64_t generated, double prefill_ms, double decode_ms);
+  // The text of /metrics; slots busy and waiting requests are read at the time of the scrape.
+  std::string Render(int32_t slots_total, int32_t slots_busy, int32_t waiting) const;
+
+ private:
+  std::atomic<int64_t> requests_{0}, rejected_{0};
+  mutable std::mutex mu_;
+  int64_t prompt_tokens_ = 0, generated_tokens_ = 0;
+  double prefill_ms_ = 0, decode_ms_ = 0;
+};
+
+}  // namespace ember::cli::serve
