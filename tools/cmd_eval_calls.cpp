@@ -87,12 +87,9 @@ struct Evaluation {
 
   // Counts one call; keeps it as a failure while fewer than max_failures are kept.
   void add(const Query& q, const ember_call_result& r, int32_t max_failures) {
-    Json got_args;
-    std::string e2;
-    const bool args_ok = parse_json(r.arguments ? r.arguments : "", &got_args, &e2);
     const std::string got_fn = r.valid ? (r.function_index >= 0 ? r.function : "(none)") : "(invalid)";
     const bool fn_ok = r.function_index >= 0 && q.function == r.function;
-    const bool ok = args_ok && same_call(q, r.valid && r.function_index >= 0 ? r.function : "", got_args);
+    const bool ok = same_call(q, r);
     // Token ids of the call up to and including the end token.
     std::vector<int32_t> call_ids(r.tokens, r.tokens + r.n_call_tokens);
     exact.add(ok);
@@ -320,12 +317,8 @@ void declare_flags(ArgParser& p, EvalOptions& o) {
 // The query's local call judged, then (with --server) the server's answer and the router's choice.
 void add_hybrid(const Router& router, const CallSetup& s, const Query& q, const ember_call_result& r,
                 HybridEvaluation* hy) {
-  Json got_args;
-  std::string err;
-  const bool args_ok = parse_json(r.arguments ? r.arguments : "", &got_args, &err);
-  const bool local_ok = args_ok && same_call(q, r.valid && r.function_index >= 0 ? r.function : "", got_args);
   const bool routed = wants_server(router, call_score(router.score, r, &router.probe));
-  hy->Add(q, local_ok, r.total_ms, routed, ask_server(router.server, s.fns.get(), router.tools, q.query));
+  hy->Add(q, same_call(q, r), r.total_ms, routed, ask_server(router.server, s.fns.get(), router.tools, q.query));
 }
 
 bool evaluate(const EvalOptions& o, const CallSetup& s, const ember_call_params& cp, const std::vector<Query>& qs,

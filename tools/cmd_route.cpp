@@ -71,10 +71,7 @@ bool label_calls(const CallSetup& s, const std::vector<Query>& qs, LabelledCalls
       print_error("route train", "query " + std::to_string(i + 1) + ": " + library_error(st));
       return false;
     }
-    Json args;
-    std::string err;
-    const bool args_ok = parse_json(r.arguments ? r.arguments : "", &args, &err);
-    out->correct.push_back(args_ok && same_call(qs[i], r.valid && r.function_index >= 0 ? r.function : "", args));
+    out->correct.push_back(same_call(qs[i], r));
     out->features.push_back(probe_features(r));
     for (size_t k = 0; k < std::size(kScoreKinds); ++k) out->scores[k].push_back(call_score(kScoreKinds[k], r, nullptr));
     ember_call_result_free(&r);

@@ -84,3 +84,14 @@ bool same_call(const Query& q, std::string_view got_function, const Json& got_ar
 }
 
 }  // namespace ember::cli
+
+namespace ember::cli {
+
+bool same_call(const Query& q, const ember_call_result& r) {
+  Json args;
+  std::string err;
+  if (!r.valid || r.function_index < 0 || !parse_json(r.arguments ? r.arguments : "", &args, &err)) return false;
+  return same_call(q, r.function, args);
+}
+
+}  // namespace ember::cli

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../json_io.h"
+#include "ember/ember.h"
 
 namespace ember::cli {
 
@@ -37,5 +38,7 @@ std::vector<Query> select_half(std::vector<Query> qs, Half half);
 // Exact match: the expected function, with arguments equal (as JSON values) to the
 // expected ones. got_function "" (no call) is never a match.
 bool same_call(const Query& q, std::string_view got_function, const Json& got_args);
+// same_call for a local ember_call result (an invalid call or "no function" never matches).
+bool same_call(const Query& q, const ember_call_result& r);
 
 }  // namespace ember::cli
