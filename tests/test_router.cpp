@@ -53,7 +53,9 @@ class FakeServer {
   explicit FakeServer(Call fallback, std::chrono::milliseconds delay = std::chrono::milliseconds(0), int status = 200)
       : fallback_(std::move(fallback)), delay_(delay), status_(status) {
     server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-      std::this_thread::sleep_for(delay_);
+      // Sleeps in small steps so that the destructor need not wait for a long delay.
+      for (auto slept = std::chrono::milliseconds(0); slept < delay_ && !stopping_; slept += std::chrono::milliseconds(10))
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
       const Json body = parse(req.body);
       std::string query;
       if (body.is_object() && body.contains("messages") && !body["messages"].empty())
@@ -87,6 +89,7 @@ class FakeServer {
     EXPECT_TRUE(server_.is_running()) << "the fake server did not start within 5 s";
   }
   ~FakeServer() {
+    stopping_ = true;
     server_.stop();
     thread_.join();
   }
@@ -104,6 +107,7 @@ class FakeServer {
   httplib::Server server_;
   Call fallback_;
   std::chrono::milliseconds delay_;
+  std::atomic<bool> stopping_{false};
   int status_;
   int port_ = 0;
   std::thread thread_;
@@ -230,7 +234,9 @@ TEST(RouterCall, ThresholdDecidesInAutoMode) {
 }
 
 TEST(RouterCall, SlowServerLeavesTheLocalAnswerStanding) {
-  FakeServer server(kWeatherParis, std::chrono::milliseconds(2000));
+  // A server far slower than the timeout; the command must not wait for it (the bound leaves
+  // room for a start under qemu in the cross build).
+  FakeServer server(kWeatherParis, std::chrono::milliseconds(30000));
   const auto t0 = std::chrono::steady_clock::now();
   testing::CliResult r =
       ember(call_args(server.url(), {"--route", "server", "--server-timeout", "0.3"}, "lr heat 17!"));
@@ -239,7 +245,7 @@ TEST(RouterCall, SlowServerLeavesTheLocalAnswerStanding) {
   const Json out = parse(r.out);
   EXPECT_EQ(out.value("source", ""), "local") << r.out;
   EXPECT_NE(out.value("server_error", "").find("local answer stands"), std::string::npos) << r.out;
-  EXPECT_LT(s, 1.9) << "the command waited for the slow server";
+  EXPECT_LT(s, 20.0) << "the command waited for the slow server";
 }
 
 TEST(RouterCall, UnreachableOrBrokenServerLeavesTheLocalAnswerStanding) {
