@@ -14,6 +14,7 @@
 #include "args.h"
 #include "commands.h"
 #include "prompt_cache.h"
+#include "router/route.h"
 
 namespace ember::cli {
 
@@ -113,6 +114,7 @@ struct CallCommandOptions {
   CallSetupOptions so;
   std::string query, prompt_cache;
   bool no_constrain = false, no_early_stop = false, verbose = false;
+  RouteFlags route;
   int32_t max_tokens = 128;
   float temp = 0;
   uint64_t seed = 0;
@@ -145,6 +147,7 @@ void declare_flags(ArgParser& p, CallCommandOptions& o) {
            "evaluate only what follows the prefix their prompt shares with it (the template's opening)")
       .default_text("");
   declare_cache_flags(p, o.so.cache);
+  declare_route_flags(p, o.route);
   p.flag("reference", 0, &o.so.reference, "use the scalar reference kernels (slow; for checking)");
   p.flag("verbose", 'v', &o.verbose,
          "raw output, time to first token, latency, tokens generated and saved on stderr");
@@ -155,6 +158,8 @@ void declare_flags(ArgParser& p, CallCommandOptions& o) {
       "  {\"function\": \"take_photo\", \"arguments\": {\"camera\": \"front\"}, \"token\": \"<nexa_0>\"}\n"
       "  ember call -m octopus-tiny.gguf --no-constrain --verbose \"Call Bob on speaker\"\n"
       "  ember call -m octopus-tiny.gguf --lora lora-phone.gguf \"txt Dad brt\"\n"
+      "  ember call -m octopus-tiny.gguf --lora lora-phone.gguf --server http://127.0.0.1:8080 \\\n"
+      "      --router router.json \"lr heat 17!\"   (adds \"source\": \"local\"|\"server\" and \"score\")\n"
       "\n"
       "Exit status: 0 a valid call, 1 no valid call or a runtime error, 2 usage error.\n");
 }
@@ -215,6 +220,8 @@ int cmd_call(const Args& args) {
   setup_logging(o.verbose);
   CallSetup s;
   if (!prepare_call("call", o.so, &s)) return kExitRuntime;
+  Router router;
+  if (!make_router("call", p, o.route, s.fns.get(), &router)) return kExitUsage;
 
   ember_call_params cp = call_params(s, o.no_constrain, o.no_early_stop, o.max_tokens);
   cp.count_no_stop = o.verbose ? 1 : 0;  // the saving is reported only with --verbose
@@ -236,10 +243,13 @@ int cmd_call(const Args& args) {
       return kExitRuntime;
     }
   }
-  const std::string line = std::string(r.json) + "\n";
+  // Without --server the line is the library's, byte for byte.
+  RouteDecision route;
+  if (router.has_server()) route = route_query(router, s.fns.get(), o.query, r);
+  const std::string line = (router.has_server() ? routed_call_json(router, r, route) : std::string(r.json)) + "\n";
   const bool wrote = std::fwrite(line.data(), 1, line.size(), stdout) == line.size() && std::fflush(stdout) == 0;
   if (o.verbose) print_call_details(s, cp, r);
-  const bool valid = r.valid != 0;
+  const bool valid = r.valid != 0 || route.server_answered;
   const std::string error = r.error ? r.error : "";
   ember_call_result_free(&r);
   if (!wrote) {

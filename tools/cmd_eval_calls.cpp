@@ -28,6 +28,9 @@
 #include "cmd_call.h"
 #include "commands.h"
 #include "json_io.h"
+#include "router/hybrid_eval.h"
+#include "router/queries.h"
+#include "router/route.h"
 
 namespace ember::cli {
 namespace {
@@ -39,21 +42,8 @@ std::string num(double v, int prec = 2) {
   return buf;
 }
 
-std::vector<int32_t> ids_of(const Json* v) {
-  std::vector<int32_t> out;
-  if (!v || !v->is_array()) return out;
-  for (const Json& e : *v) out.push_back(e.is_number() ? static_cast<int32_t>(e.get<double>()) : 0);
-  return out;
-}
-
 // ---- evaluation -----------------------------------------------------------------------
 
-struct Query {
-  std::string query, function, token, kind, domain, expected;
-  Json args;
-  std::vector<int32_t> expected_ids, reference_ids;
-  bool has_args = false;
-};
 
 struct Tally {
   int n = 0, exact = 0;
@@ -81,55 +71,6 @@ double mean(const std::vector<double>& v) {
   return v.empty() ? 0 : s / v.size();
 }
 
-// One line of the query set; false with *err (without the file and line) when it is not
-// an object with a string "query" and a "function".
-bool parse_query(std::string_view line, Query* q, std::string* err) {
-  Json v;
-  if (!parse_json(line, &v, err)) return false;
-  const Json* query = json_member(v, "query");
-  if (!query || !query->is_string() || !json_member(v, "function")) {
-    *err = "expected an object with \"query\" and \"function\"";
-    return false;
-  }
-  q->query = query->get<std::string>();
-  q->function = json_string_member(v, "function");
-  if (const Json* a = json_member(v, "args")) {
-    q->args = *a;
-    q->has_args = true;
-  }
-  q->token = json_string_member(v, "functional_token");
-  q->expected = json_string_member(v, "expected");
-  q->kind = json_string_member(v, "kind");
-  q->domain = json_string_member(v, "domain");
-  q->expected_ids = ids_of(json_member(v, "expected_ids"));
-  q->reference_ids = ids_of(json_member(v, "reference_output_ids"));
-  return true;
-}
-
-bool read_queries(const std::string& path, int32_t limit, std::vector<Query>* out, std::string* err) {
-  std::string text;
-  if (!read_text_file(path, &text, err)) return false;
-  bool bad_line = false;
-  for_each_line(text, [&](size_t line_no, std::string_view line) {
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) return true;
-    Query q;
-    std::string e;
-    if (!parse_query(line, &q, &e)) {
-      *err = path + ":" + std::to_string(line_no) + ": " + e;
-      bad_line = true;
-      return false;
-    }
-    out->push_back(std::move(q));
-    return !(limit > 0 && static_cast<int32_t>(out->size()) >= limit);  // false: enough
-  });
-  if (bad_line) return false;
-  if (out->empty()) {
-    *err = path + ": no queries";
-    return false;
-  }
-  return true;
-}
-
 struct Failure {
   std::string query, expected, got;
 };
@@ -146,12 +87,9 @@ struct Evaluation {
 
   // Counts one call; keeps it as a failure while fewer than max_failures are kept.
   void add(const Query& q, const ember_call_result& r, int32_t max_failures) {
-    Json got_args;
-    std::string e2;
-    const bool args_ok = parse_json(r.arguments ? r.arguments : "", &got_args, &e2);
     const std::string got_fn = r.valid ? (r.function_index >= 0 ? r.function : "(none)") : "(invalid)";
     const bool fn_ok = r.function_index >= 0 && q.function == r.function;
-    const bool ok = r.valid && fn_ok && args_ok && q.has_args && got_args == q.args;
+    const bool ok = same_call(q, r);
     // Token ids of the call up to and including the end token.
     std::vector<int32_t> call_ids(r.tokens, r.tokens + r.n_call_tokens);
     exact.add(ok);
@@ -183,9 +121,17 @@ struct Evaluation {
 
 struct EvalOptions {
   CallSetupOptions so;
-  std::string queries_path;
+  std::vector<std::string> queries_paths;
+  std::string half = "all";
+  // The query files as the report names them ("a.jsonl + b.jsonl"; the half when not all).
+  std::string queries_label() const {
+    std::string s;
+    for (size_t i = 0; i < queries_paths.size(); ++i) s += (i ? " + " : "") + queries_paths[i];
+    return half == "all" ? s : s + " (" + half + " half)";
+  }
   bool no_constrain = false, no_early_stop = false, no_compare = false, json = false, verbose = false;
   bool no_prefix_cache = false;
+  RouteFlags route;
   int32_t limit = 0, max_tokens = 128, show_failures = 0;
 };
 
@@ -235,7 +181,7 @@ std::string per_function_json(const std::map<std::string, FnStats>& by_fn) {
 std::string json_report(const EvalOptions& o, const ember_call_params& cp, const Evaluation& ev, size_t n_queries) {
   const TokenMeans t = token_means(ev, n_queries);
   std::string out = "{\"queries\": " + std::to_string(n_queries);
-  out += ", \"model\": " + json_quote(o.so.model_path) + ", \"queries_file\": " + json_quote(o.queries_path);
+  out += ", \"model\": " + json_quote(o.so.model_path) + ", \"queries_file\": " + json_quote(o.queries_label());
   out += ", \"loras\": [";
   for (size_t i = 0; i < o.so.lora_specs.size(); ++i) out += (i ? ", " : "") + json_quote(o.so.lora_specs[i]);
   out += "]";
@@ -292,7 +238,7 @@ void breakdown_text(TextOut& t, const char* title, const std::map<std::string, T
 std::string text_report(const EvalOptions& o, const ember_call_params& cp, const Evaluation& ev, size_t n_queries) {
   const TokenMeans tm = token_means(ev, n_queries);
   TextOut t;
-  t.line("queries: %zu (%s), decoding %s, %s\n", n_queries, o.queries_path.c_str(),
+  t.line("queries: %zu (%s), decoding %s, %s\n", n_queries, o.queries_label().c_str(),
          cp.constrain ? "constrained" : "unconstrained", cp.early_stop ? "early stop at the end token" : "no early stop");
   for (const std::string& l : o.so.lora_specs) t.line("lora: %s\n", l.c_str());
   t.line("exact match (function + arguments): %.1f%% (%d/%d)\n", ev.exact.pct(), ev.exact.exact, ev.exact.n);
@@ -329,9 +275,11 @@ std::string text_report(const EvalOptions& o, const ember_call_params& cp, const
 
 void declare_flags(ArgParser& p, EvalOptions& o) {
   p.option("model", 'm', "MODEL", &o.so.model_path, "model file (GGUF)").required();
-  p.option("queries", 'q', "Q.jsonl", &o.queries_path,
-           "queries, one JSON object per line with \"query\", \"function\", \"args\"")
+  p.option("queries", 'q', "Q.jsonl", &o.queries_paths,
+           "queries, one JSON object per line with \"query\", \"function\", \"args\" (repeat: concatenated)")
       .required();
+  p.option("half", 0, "all|calibration|test", &o.half,
+           "rows of the concatenated queries: all, calibration (0, 2, 4, ...) or test (1, 3, 5, ...)");
   p.option("functions", 0, "F.json", &o.so.functions_path,
            "function registry (default: the model's metadata, else functions.json beside the model)")
       .default_text("");
@@ -353,18 +301,28 @@ void declare_flags(ArgParser& p, EvalOptions& o) {
   declare_cache_flags(p, o.so.cache);
   p.option("failures", 0, "N", &o.show_failures, "list the first N wrong calls").range(0, 1 << 30);
   p.flag("reference", 0, &o.so.reference, "use the scalar reference kernels (slow)");
+  declare_route_flags(p, o.route);
   p.flag("json", 0, &o.json, "print the report as one JSON object");
   p.flag("verbose", 'v', &o.verbose, "progress and library messages on stderr");
   p.epilog(
       "example:\n"
       "  ember eval-calls -m octopus-tiny.gguf --queries test_queries.jsonl\n"
       "  ember eval-calls -m octopus-tiny.gguf --queries test_queries.jsonl --no-constrain --json\n"
-      "  ember eval-calls -m octopus-tiny.gguf --lora lora-phone.gguf --queries adapters/phone/test_queries.jsonl\n");
+      "  ember eval-calls -m octopus-tiny.gguf --lora lora-phone.gguf --queries adapters/phone/test_queries.jsonl\n"
+      "  ember eval-calls -m octopus-tiny.gguf --lora lora-phone.gguf -q phone.jsonl -q home.jsonl --half test \\\n"
+      "      --server http://127.0.0.1:8080 --router router.json --json   (local, server and hybrid columns)\n");
 }
 
 // Runs every query; false after printing the error.
+// The query's local call judged, then (with --server) the server's answer and the router's choice.
+void add_hybrid(const Router& router, const CallSetup& s, const Query& q, const ember_call_result& r,
+                HybridEvaluation* hy) {
+  const bool routed = wants_server(router, call_score(router.score, r, &router.probe));
+  hy->Add(q, same_call(q, r), r.total_ms, routed, ask_server(router.server, s.fns.get(), router.tools, q.query));
+}
+
 bool evaluate(const EvalOptions& o, const CallSetup& s, const ember_call_params& cp, const std::vector<Query>& qs,
-              Evaluation* ev) {
+              const Router& router, Evaluation* ev, HybridEvaluation* hy) {
   for (size_t i = 0; i < qs.size(); ++i) {
     ember_call_result r;
     if (ember_status st = ember_call(s.ctx.get(), s.fns.get(), qs[i].query.c_str(), &cp, &r); st != EMBER_OK) {
@@ -372,6 +330,7 @@ bool evaluate(const EvalOptions& o, const CallSetup& s, const ember_call_params&
       return false;
     }
     ev->add(qs[i], r, o.show_failures);
+    if (router.has_server()) add_hybrid(router, s, qs[i], r, hy);
     ember_call_result_free(&r);
     if (o.verbose && (i + 1) % 100 == 0)
       std::fprintf(stderr, "ember eval-calls: %zu/%zu, exact %.1f%%\n", i + 1, qs.size(), ev->exact.pct());
@@ -388,12 +347,16 @@ int cmd_eval_calls(const Args& args) {
   declare_flags(p, o);
   if (int rc = p.parse(args); rc != kContinue) return rc;
 
+  Half half;
+  if (!parse_half(o.half, &half)) return p.usage_error("--half must be all, calibration or test");
   std::vector<Query> qs;
   std::string err;
-  if (!read_queries(o.queries_path, o.limit, &qs, &err)) {
-    print_error("eval-calls", err);
-    return kExitRuntime;
-  }
+  for (const std::string& path : o.queries_paths)
+    if (!read_queries(path, o.limit, &qs, &err)) {
+      print_error("eval-calls", err);
+      return kExitRuntime;
+    }
+  qs = select_half(std::move(qs), half);
   setup_logging(o.verbose);
   CallSetup s;
   if (!prepare_call("eval-calls", o.so, &s)) return kExitRuntime;
@@ -401,10 +364,17 @@ int cmd_eval_calls(const Args& args) {
   ember_call_params cp = call_params(s, o.no_constrain, o.no_early_stop, o.max_tokens);
   cp.count_no_stop = o.no_compare ? 0 : 1;
   cp.cache_prompt = o.no_prefix_cache ? 0 : 1;
+  Router router;
+  if (!make_router("eval-calls", p, o.route, s.fns.get(), &router)) return kExitUsage;
   Evaluation ev;
-  if (!evaluate(o, s, cp, qs, &ev)) return kExitRuntime;
+  HybridEvaluation hy;
+  if (!evaluate(o, s, cp, qs, router, &ev, &hy)) return kExitRuntime;
 
-  const std::string out = o.json ? json_report(o, cp, ev, qs.size()) : text_report(o, cp, ev, qs.size());
+  std::string out = o.json ? json_report(o, cp, ev, qs.size()) : text_report(o, cp, ev, qs.size());
+  if (router.has_server()) {
+    if (o.json) out.insert(out.size() - 2, ", " + hy.Json(router));  // before the closing "}\n"
+    else out += hy.Text(router);
+  }
   if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
     print_error("eval-calls", "cannot write to stdout");
     return kExitRuntime;

@@ -17,6 +17,7 @@ int cmd_tokenize(const Args& args);
 int cmd_template(const Args& args);
 int cmd_call(const Args& args);
 int cmd_eval_calls(const Args& args);
+int cmd_route(const Args& args);
 int cmd_quantize(const Args& args);
 int cmd_synth(const Args& args);
 int cmd_lora(const Args& args);

@@ -38,6 +38,7 @@ constexpr Command kCommands[] = {
     {"template", "print the prompt a chat template makes of a conversation", cmd_template},
     {"call", "ask a function-calling model for a call, printed as JSON", cmd_call},
     {"eval-calls", "accuracy, latency and tokens per call over a query set", cmd_eval_calls},
+    {"route", "train the device/server router (score threshold, probe)", cmd_route},
     {"quantize", "convert a GGUF model to q8_0, q4_0, q4_k_m, f16, bf16 or f32", cmd_quantize},
     {"synth", "write a random-weight model with the shapes of a real one", cmd_synth},
     {"lora", "blend LoRA adapters, or merge them into a model", cmd_lora},

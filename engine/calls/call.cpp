@@ -733,6 +733,80 @@ Status count_without_early_stop(Context& ctx, const std::vector<int32_t>& prompt
   return Status::Ok();
 }
 
+// Statistics of each decoding step's distribution (after the constraint) and the hidden
+// state the functional token is predicted from: what CallConfidence summarizes.
+class ConfidenceObserver {
+ public:
+  ConfidenceObserver(const Context& ctx, const CallAutomaton* automaton, int32_t max_steps)
+      : ctx_(ctx), automaton_(automaton) {
+    steps_.reserve(static_cast<size_t>(std::max(max_steps, 1)));
+  }
+
+  void Observe(const float* logits, int32_t n_vocab, const int32_t* generated, size_t n_generated) {
+    float top1 = -std::numeric_limits<float>::infinity(), top2 = top1;
+    for (int32_t i = 0; i < n_vocab; ++i) {
+      if (logits[i] > top1) {
+        top2 = top1;
+        top1 = logits[i];
+      } else if (logits[i] > top2) {
+        top2 = logits[i];
+      }
+    }
+    double sum = 0, weighted = 0;  // sum of exp(l - top1), and of exp(l - top1) * (l - top1)
+    for (int32_t i = 0; i < n_vocab; ++i) {
+      if (!std::isfinite(logits[i])) continue;  // masked out
+      const double d = static_cast<double>(logits[i]) - top1;
+      const double e = std::exp(d);
+      sum += e;
+      weighted += e * d;
+    }
+    const double log_sum = std::log(sum);
+    Step st;
+    st.top1 = static_cast<float>(1.0 / sum);
+    st.margin = st.top1 - (std::isfinite(top2) ? static_cast<float>(std::exp(top2 - top1) / sum) : 0.0f);
+    st.entropy = static_cast<float>(log_sum - weighted / sum);
+    steps_.push_back(st);
+    if (BeforeFunctionalToken(generated, n_generated))
+      if (const float* h = ctx_.hidden(-1)) hidden_.assign(h, h + ctx_.model().config().n_embd);
+  }
+
+  CallConfidence Summary(const std::vector<int32_t>& tokens, int32_t n_call_tokens) const {
+    CallConfidence c;
+    const size_t n = std::min(steps_.size(), static_cast<size_t>(std::max(n_call_tokens, 0)));
+    if (n == 0) return c;
+    size_t fn_step = 0;  // the first token that is not the leading whitespace
+    while (fn_step + 1 < n && BeforeFunctionalToken(tokens.data(), fn_step + 1)) ++fn_step;
+    c.function_prob = steps_[fn_step].top1;
+    c.min_prob = c.min_margin = 1;
+    double log_prob = 0, entropy = 0;
+    for (size_t i = 0; i < n; ++i) {
+      c.min_prob = std::min(c.min_prob, steps_[i].top1);
+      c.min_margin = std::min(c.min_margin, steps_[i].margin);
+      log_prob += std::log(static_cast<double>(steps_[i].top1));
+      entropy += steps_[i].entropy;
+    }
+    c.call_prob = static_cast<float>(std::exp(log_prob));
+    c.mean_entropy = static_cast<float>(entropy / n);
+    c.hidden = hidden_;
+    return c;
+  }
+
+ private:
+  struct Step {
+    float top1, margin, entropy;
+  };
+  // Whether the next token is the functional one: nothing generated yet, or only the one
+  // leading whitespace token the grammar allows.
+  bool BeforeFunctionalToken(const int32_t* generated, size_t n_generated) const {
+    return n_generated == 0 || (n_generated == 1 && automaton_ && automaton_->IsWhitespaceToken(generated[0]));
+  }
+
+  const Context& ctx_;
+  const CallAutomaton* automaton_;
+  std::vector<Step> steps_;
+  std::vector<float> hidden_;
+};
+
 }  // namespace
 
 Status RunCall(Context& ctx, const FunctionRegistry& reg, const CallAutomaton* automaton,
@@ -765,13 +839,18 @@ Status RunCall(Context& ctx, const FunctionRegistry& reg, const CallAutomaton* a
       budget = o.max_tokens_no_stop;
     cons = std::make_unique<CallConstraint>(*automaton, budget);
     cons->Ban(o.banned_tokens);
-    gp.logits_filter = [c = cons.get()](float* l, int32_t nv, const int32_t* g, size_t ng) { (*c)(l, nv, g, ng); };
-  } else if (!o.banned_tokens.empty()) {
-    gp.logits_filter = [&o](float* l, int32_t nv, const int32_t*, size_t) {
+  }
+  // The observer only reads the (constrained) logits: the call is the same with it.
+  ConfidenceObserver observer(ctx, automaton, gp.max_tokens);
+  gp.logits_filter = [c = cons.get(), &observer, &o](float* l, int32_t nv, const int32_t* g, size_t ng) {
+    if (c) {
+      (*c)(l, nv, g, ng);
+    } else {
       for (int32_t id : o.banned_tokens)
         if (id >= 0 && id < nv) l[id] = -std::numeric_limits<float>::infinity();
-    };
-  }
+    }
+    observer.Observe(l, nv, g, ng);
+  };
   GenerateResult g;
   EMBER_RETURN_IF_ERROR(Generate(ctx, prompt.data(), prompt.size(), gp, nullptr, &g));
   r.tokens = std::move(g.tokens);
@@ -786,6 +865,7 @@ Status RunCall(Context& ctx, const FunctionRegistry& reg, const CallAutomaton* a
   r.n_call_tokens = static_cast<int32_t>(end_it == r.tokens.end() ? r.tokens.size() : end_it - r.tokens.begin() + 1);
   r.n_constraint_changed = cons ? cons->n_changed() : 0;
   r.call = ParseCall(reg, tok, r.tokens.data(), r.tokens.size());
+  r.confidence = observer.Summary(r.tokens, r.n_call_tokens);
   r.text = tok.Decode(r.tokens.data(), r.tokens.size(), /*render_special=*/true, /*strip_leading_space=*/false);
   r.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 

@@ -188,8 +188,23 @@ struct CallOptions {
   }
 };
 
+// How sure the model was of its call: the router's scores (docs/HYBRID.md). Each decoding
+// step's distribution is the softmax of its logits after the constraint (temperature 1),
+// taken at the greedy choice (the top-1 token), over the call's steps up to the end token.
+struct CallConfidence {
+  float function_prob = 0;  // top-1 probability at the functional token's step
+  float min_prob = 0;       // smallest top-1 probability along the call
+  float min_margin = 0;     // smallest top-1 minus top-2 probability along the call
+  float mean_entropy = 0;   // mean entropy (nats) of the call's steps
+  float call_prob = 0;      // product of the call's top-1 probabilities
+  // Final-normed hidden state [n_embd] the functional token was predicted from (the
+  // input of the output matrix at that step): the feature of a trained probe.
+  std::vector<float> hidden;
+};
+
 struct CallResult {
   ParsedCall call;
+  CallConfidence confidence;
   std::vector<int32_t> tokens;   // generated ids (the end token included when sampled)
   std::string text;              // their text, special tokens rendered
   StopReason stop_reason = StopReason::kNone;

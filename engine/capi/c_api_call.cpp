@@ -34,6 +34,7 @@ using ember::capi::to_c;
 struct ResultStorage {
   std::string function, token, arguments, json, error, text;
   std::vector<int32_t> tokens;
+  std::vector<float> hidden;
 };
 
 ember_status finish_load(const ember_model* model, ember::FunctionRegistry reg, ember_functions** out) {
@@ -246,6 +247,15 @@ ember_status ember_call(ember_context* ctx, const ember_functions* fns, const ch
     result->total_ms = prep_ms + r.total_ms;
     result->prefill_ms = r.prefill_ms;
     result->decode_ms = r.decode_ms;
+    const ember::CallConfidence& conf = r.confidence;
+    result->function_prob = conf.function_prob;
+    result->min_prob = conf.min_prob;
+    result->min_margin = conf.min_margin;
+    result->mean_entropy = conf.mean_entropy;
+    result->call_prob = conf.call_prob;
+    st->hidden = conf.hidden;
+    result->hidden = st->hidden.empty() ? nullptr : st->hidden.data();
+    result->n_hidden = static_cast<int32_t>(st->hidden.size());
     result->internal_ = st.release();
     return EMBER_OK;
   });

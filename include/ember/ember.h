@@ -444,6 +444,17 @@ typedef struct ember_call_result {
   double total_ms;             /* the whole call: tokenize, generate, parse */
   double prefill_ms, decode_ms;
   void* internal_;             /* storage of the strings; ember_call_result_free releases it */
+  /* How sure the model was of this call: the scores of the device/server router (docs/HYBRID.md).
+     Each decoding step's distribution is the softmax of its logits after the constraint
+     (temperature 1) at its top-1 token, over the call's steps up to the end token. */
+  float function_prob;         /* top-1 probability at the functional token's step */
+  float min_prob;              /* smallest top-1 probability along the call */
+  float min_margin;            /* smallest top-1 minus top-2 probability along the call */
+  float mean_entropy;          /* mean entropy (nats) of the call's steps */
+  float call_prob;             /* product of the call's top-1 probabilities */
+  const float* hidden;         /* final-normed hidden state [n_hidden] (the output matrix's input)
+                                  the functional token was predicted from: a probe's feature */
+  int32_t n_hidden;
 } ember_call_result;
 
 EMBER_API ember_call_params ember_call_default_params(void);

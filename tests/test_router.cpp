@@ -1,0 +1,346 @@
+// The device-side router (docs/HYBRID.md): the confidence scores ember_call reports, and
+// `ember call --server` / `ember eval-calls --server` / `ember route train` against a fake
+// OpenAI-compatible server in this process (httplib on 127.0.0.1, an ephemeral port): where
+// the answer comes from under --route local|server|auto and the threshold, and the local
+// answer standing when the server is slow, unreachable or answers nonsense.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ember/ember.h"
+#include "support/fixtures.h"
+#include "support/run_ember.h"
+
+namespace ember {
+namespace {
+
+using Json = nlohmann::json;
+using testing::fixture;
+
+const std::string kDevice = "models/octopus-tiny/octopus-tiny-q4_0.gguf";
+const std::string kPhoneLora = "models/octopus-tiny/lora-phone.gguf";
+const std::string kPhoneQueries = "models/octopus-tiny/adapters/phone/test_queries.jsonl";
+const std::string kHomeQueries = "models/octopus-tiny/adapters/home/test_queries.jsonl";
+
+std::string scratch(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("ember-router-" + std::to_string(::getpid()) + "-" + name))
+      .string();
+}
+
+testing::CliResult ember(const std::vector<std::string>& args) { return testing::run_ember(args, scratch("run"), 120); }
+
+Json parse(const std::string& s) { return Json::parse(s, nullptr, /*allow_exceptions=*/false); }
+
+// A fake OpenAI-compatible server: POST /v1/chat/completions answers every query with the
+// call `answers` maps it to (else `fallback`), after `delay`; it records the requests.
+class FakeServer {
+ public:
+  struct Call {
+    std::string name;
+    Json arguments;
+  };
+  explicit FakeServer(Call fallback, std::chrono::milliseconds delay = std::chrono::milliseconds(0), int status = 200)
+      : fallback_(std::move(fallback)), delay_(delay), status_(status) {
+    server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+      // Sleeps in small steps so that the destructor need not wait for a long delay.
+      for (auto slept = std::chrono::milliseconds(0); slept < delay_ && !stopping_; slept += std::chrono::milliseconds(10))
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      const Json body = parse(req.body);
+      std::string query;
+      if (body.is_object() && body.contains("messages") && !body["messages"].empty())
+        query = body["messages"][0].value("content", "");
+      Call c = fallback_;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        requests_.push_back(body);
+        if (auto it = answers_.find(query); it != answers_.end()) c = it->second;
+      }
+      Json reply = {{"id", "chatcmpl-fake"},
+                    {"object", "chat.completion"},
+                    {"choices",
+                     {{{"index", 0},
+                       {"finish_reason", "tool_calls"},
+                       {"message",
+                        {{"role", "assistant"},
+                         {"content", nullptr},
+                         {"tool_calls",
+                          {{{"id", "call_0"},
+                            {"type", "function"},
+                            {"function", {{"name", c.name}, {"arguments", c.arguments.dump()}}}}}}}}}}}};
+      res.status = status_;
+      res.set_content(status_ == 200 ? reply.dump() : "{\"error\": {\"message\": \"boom\"}}", "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    // bind_to_any_port also listens: clients queue until the accept loop runs.
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // stop() before the accept loop runs would be lost (and the join would hang): wait for it.
+    for (int i = 0; i < 500 && !server_.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_TRUE(server_.is_running()) << "the fake server did not start within 5 s";
+  }
+  ~FakeServer() {
+    stopping_ = true;
+    server_.stop();
+    thread_.join();
+  }
+  void answer(const std::string& query, Call c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    answers_[query] = std::move(c);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::vector<Json> requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
+  }
+
+ private:
+  httplib::Server server_;
+  Call fallback_;
+  std::chrono::milliseconds delay_;
+  std::atomic<bool> stopping_{false};
+  int status_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::map<std::string, Call> answers_;
+  std::vector<Json> requests_;
+};
+
+const FakeServer::Call kWeatherParis{"get_weather", {{"city", "Paris"}}};
+
+std::vector<std::string> call_args(const std::string& url, std::vector<std::string> extra, const std::string& query) {
+  std::vector<std::string> a = {"call", "-m", fixture(kDevice), "--lora", fixture(kPhoneLora), "-t", "1",
+                                "--server", url};
+  a.insert(a.end(), extra.begin(), extra.end());
+  a.push_back(query);
+  return a;
+}
+
+// ---- the scores -----------------------------------------------------------------------
+
+TEST(RouterScores, AreProbabilitiesOfTheCallAndTheHiddenStateIsReported) {
+  ember_model* model = nullptr;
+  ASSERT_EQ(ember_model_load(fixture(kDevice).c_str(), nullptr, &model), EMBER_OK);
+  ember_context_params cparams = ember_context_default_params();
+  cparams.n_threads = 1;
+  ember_context* ctx = nullptr;
+  ASSERT_EQ(ember_context_create(model, &cparams, &ctx), EMBER_OK);
+  ember_functions* fns = nullptr;
+  ASSERT_EQ(ember_functions_load(model, nullptr, &fns), EMBER_OK);
+  ember_call_params cp = ember_call_default_params();
+  for (const char* q : {"Take a selfie with the front camera", "lr heat 17!"}) {
+    ember_call_result r;
+    ASSERT_EQ(ember_call(ctx, fns, q, &cp, &r), EMBER_OK);
+    // top-1 probabilities: the smallest along the call bounds the functional token's from
+    // below, and their product bounds the smallest from below.
+    EXPECT_GT(r.function_prob, 0.0f);
+    EXPECT_LE(r.function_prob, 1.0f);
+    EXPECT_LE(r.min_prob, r.function_prob);
+    EXPECT_LE(r.call_prob, r.min_prob * (1 + 1e-6f));
+    EXPECT_GE(r.min_margin, 0.0f);
+    EXPECT_LE(r.min_margin, r.min_prob);  // p1 - p2 <= p1
+    EXPECT_GE(r.mean_entropy, 0.0f);
+    ASSERT_EQ(r.n_hidden, 192);  // octopus-tiny's n_embd
+    ASSERT_NE(r.hidden, nullptr);
+    // Final-normed: RMS of the state before the norm weight is 1, so the state is not zero.
+    double sq = 0;
+    for (int i = 0; i < r.n_hidden; ++i) sq += double(r.hidden[i]) * r.hidden[i];
+    EXPECT_GT(sq, 0.0);
+    ember_call_result_free(&r);
+  }
+  // The easy ordinary query is surer than the other domain's shorthand.
+  ember_functions_free(fns);
+  ember_context_free(ctx);
+  ember_model_free(model);
+}
+
+// ---- ember call --server ----------------------------------------------------------------
+
+TEST(RouterCall, RouteServerTakesTheServersCallAndSendsTheOpenAIRequest) {
+  FakeServer server(kWeatherParis);
+  testing::CliResult r = ember(call_args(server.url(), {"--route", "server"}, "lr heat 17!"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Json out = parse(r.out);
+  EXPECT_EQ(out.value("source", ""), "server") << r.out;
+  EXPECT_EQ(out.value("function", ""), "get_weather");
+  EXPECT_EQ(out["arguments"], Json({{"city", "Paris"}}));
+  EXPECT_TRUE(out.contains("score") && out.contains("local")) << r.out;
+  const std::vector<Json> reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  const Json& q = reqs[0];
+  EXPECT_EQ(q["messages"], Json::array({{{"role", "user"}, {"content", "lr heat 17!"}}}));
+  EXPECT_EQ(q.value("temperature", -1), 0);
+  ASSERT_TRUE(q["tools"].is_array());
+  EXPECT_EQ(q["tools"].size(), 24u);  // octopus-tiny's registry
+  bool saw_temperature = false;
+  for (const Json& t : q["tools"]) {
+    EXPECT_EQ(t.value("type", ""), "function");
+    if (t["function"].value("name", "") == "set_temperature") {
+      saw_temperature = true;
+      const Json& p = t["function"]["parameters"];
+      EXPECT_EQ(p["properties"]["room"]["type"], "string");
+      EXPECT_EQ(p["properties"]["degrees"]["type"], "integer");
+      EXPECT_EQ(p["required"], Json::array({"room", "degrees"}));
+    }
+  }
+  EXPECT_TRUE(saw_temperature);
+}
+
+TEST(RouterCall, RouteLocalNeverAsksAndKeepsTheLibrarysCall) {
+  FakeServer server(kWeatherParis);
+  testing::CliResult plain = ember({"call", "-m", fixture(kDevice), "--lora", fixture(kPhoneLora), "-t", "1",
+                                    "Take a selfie with the front camera"});
+  testing::CliResult r = ember(call_args(server.url(), {"--route", "local"}, "Take a selfie with the front camera"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Json out = parse(r.out), base = parse(plain.out);
+  EXPECT_EQ(out.value("source", ""), "local");
+  EXPECT_EQ(out["function"], base["function"]);
+  EXPECT_EQ(out["arguments"], base["arguments"]);
+  EXPECT_TRUE(server.requests().empty());
+}
+
+TEST(RouterCall, ThresholdDecidesInAutoMode) {
+  FakeServer server(kWeatherParis);
+  // Every score of function_prob is in (0, 1]: threshold 0 keeps the local answer, above 1 routes.
+  testing::CliResult keep =
+      ember(call_args(server.url(), {"--route-score", "function_prob", "--route-threshold", "0"}, "lr heat 17!"));
+  testing::CliResult send =
+      ember(call_args(server.url(), {"--route-score", "function_prob", "--route-threshold", "1.01"}, "lr heat 17!"));
+  ASSERT_EQ(keep.code, 0) << keep.err;
+  ASSERT_EQ(send.code, 0) << send.err;
+  const Json k = parse(keep.out), s = parse(send.out);
+  EXPECT_EQ(k.value("source", ""), "local") << keep.out;
+  EXPECT_EQ(s.value("source", ""), "server") << send.out;
+  EXPECT_EQ(server.requests().size(), 1u);
+  // The same query has the same score either way; the threshold at the score itself keeps it
+  // (the local answer stands when score >= threshold).
+  const float score = k.value("score", -1.0f);
+  ASSERT_GT(score, 0.0f);
+  EXPECT_FLOAT_EQ(score, s.value("score", -2.0f));
+  testing::CliResult at = ember(call_args(
+      server.url(), {"--route-score", "function_prob", "--route-threshold", std::to_string(score * (1 - 1e-6f))},
+      "lr heat 17!"));
+  EXPECT_EQ(parse(at.out).value("source", ""), "local") << at.out;
+}
+
+TEST(RouterCall, SlowServerLeavesTheLocalAnswerStanding) {
+  // A server far slower than the timeout; the command must not wait for it (the bound leaves
+  // room for a start under qemu in the cross build).
+  FakeServer server(kWeatherParis, std::chrono::milliseconds(30000));
+  const auto t0 = std::chrono::steady_clock::now();
+  testing::CliResult r =
+      ember(call_args(server.url(), {"--route", "server", "--server-timeout", "0.3"}, "lr heat 17!"));
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Json out = parse(r.out);
+  EXPECT_EQ(out.value("source", ""), "local") << r.out;
+  EXPECT_NE(out.value("server_error", "").find("local answer stands"), std::string::npos) << r.out;
+  EXPECT_LT(s, 20.0) << "the command waited for the slow server";
+}
+
+TEST(RouterCall, UnreachableOrBrokenServerLeavesTheLocalAnswerStanding) {
+  std::string dead_url;
+  {
+    FakeServer gone(kWeatherParis);
+    dead_url = gone.url();
+  }  // stopped: nothing listens on that port now
+  testing::CliResult r = ember(call_args(dead_url, {"--route", "server", "--server-timeout", "2"}, "lr heat 17!"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(parse(r.out).value("source", ""), "local") << r.out;
+  EXPECT_NE(r.out.find("unreachable"), std::string::npos) << r.out;
+
+  FakeServer failing(kWeatherParis, std::chrono::milliseconds(0), 500);
+  r = ember(call_args(failing.url(), {"--route", "server"}, "lr heat 17!"));
+  EXPECT_EQ(parse(r.out).value("source", ""), "local") << r.out;
+  EXPECT_NE(r.out.find("HTTP 500"), std::string::npos) << r.out;
+
+  FakeServer unknown({"launch_rocket", {{"target", "moon"}}});
+  r = ember(call_args(unknown.url(), {"--route", "server"}, "lr heat 17!"));
+  EXPECT_EQ(parse(r.out).value("source", ""), "local") << r.out;
+  EXPECT_NE(r.out.find("not in the registry"), std::string::npos) << r.out;
+}
+
+TEST(RouterCall, BadRouteFlagsAreUsageErrors) {
+  testing::CliResult r = ember(call_args("http://127.0.0.1:9", {"--route", "sometimes"}, "hi"));
+  EXPECT_USAGE_ERROR(r, "--route");
+  r = ember(call_args("http://127.0.0.1:9", {"--route-score", "vibes"}, "hi"));
+  EXPECT_USAGE_ERROR(r, "vibes");
+  r = ember(call_args("http://127.0.0.1:9", {"--route-score", "probe"}, "hi"));
+  EXPECT_USAGE_ERROR(r, "--router");
+}
+
+// ---- eval-calls --server and route train --------------------------------------------------
+
+// A server that knows every answer of the query files (an oracle): the server column is 100 %.
+void teach(FakeServer& server, const std::string& path, int limit) {
+  std::ifstream in(path);
+  std::string line;
+  for (int i = 0; i < limit && std::getline(in, line); ++i) {
+    const Json q = parse(line);
+    server.answer(q["query"], {q["function"], q["args"]});
+  }
+}
+
+TEST(RouterEval, ReportsLocalServerAndHybridColumns) {
+  FakeServer server(kWeatherParis);
+  teach(server, fixture(kPhoneQueries), 24);
+  const std::vector<std::string> base = {"eval-calls", "-m", fixture(kDevice), "--lora", fixture(kPhoneLora), "-t",
+                                         "1", "-q", fixture(kPhoneQueries), "--limit", "24", "--no-compare",
+                                         "--json", "--server", server.url()};
+  const auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    testing::CliResult r = ember(a);
+    EXPECT_EQ(r.code, 0) << r.err;
+    return parse(r.out);
+  };
+  const Json local = run({"--route", "local"});
+  const Json remote = run({"--route", "server"});
+  ASSERT_TRUE(local.contains("hybrid") && remote.contains("hybrid")) << local.dump();
+  // The local column is today's exact match.
+  EXPECT_EQ(local["local"]["exact_match"], local["exact_match"]);
+  EXPECT_EQ(local["server"]["exact_match"]["percent"], 100.0);
+  EXPECT_EQ(local["hybrid"]["exact_match"], local["local"]["exact_match"]);
+  EXPECT_EQ(local["hybrid"]["routed_fraction"], 0.0);
+  EXPECT_EQ(remote["hybrid"]["exact_match"]["percent"], 100.0);
+  EXPECT_EQ(remote["hybrid"]["routed_fraction"], 1.0);
+  for (const char* col : {"local", "server", "hybrid"})
+    EXPECT_GT(remote[col]["latency_ms"]["mean"].get<double>(), 0.0) << col;
+  EXPECT_EQ(server.requests().size(), 48u);  // every query asked for the server column, twice
+}
+
+TEST(RouterTrain, WritesARouterFileThatCallAndEvalUse) {
+  const std::string out = scratch("router.json");
+  testing::CliResult r =
+      ember({"route", "train", "-m", fixture(kDevice), "--lora", fixture(kPhoneLora), "-t", "1", "-q",
+             fixture(kPhoneQueries), "-q", fixture(kHomeQueries), "--half", "calibration", "-o", out, "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Json report = parse(r.out);
+  ASSERT_TRUE(report.contains("scores")) << r.out;
+  for (const char* s : {"function_prob", "min_prob", "min_margin", "call_prob", "neg_entropy", "probe"})
+    EXPECT_TRUE(report["scores"].contains(s)) << s;
+  std::ifstream in(out);
+  const Json file = Json::parse(in, nullptr, false);
+  EXPECT_EQ(file.value("score", ""), "probe");
+  EXPECT_EQ(file["probe"]["weights"].size(), 196u);  // the hidden state (192) and 4 scores
+  FakeServer server(kWeatherParis);
+  r = ember(call_args(server.url(), {"--router", out}, "kit blinds dn now"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Json c = parse(r.out);
+  EXPECT_EQ(c.value("score_name", ""), "probe");
+  EXPECT_FLOAT_EQ(c.value("threshold", -1.0f), file["threshold"].get<float>());
+  std::filesystem::remove(out);
+}
+
+}  // namespace
+}  // namespace ember
