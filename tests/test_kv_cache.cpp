@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -387,12 +388,14 @@ TEST(CacheTypesApi, RefusalsNameTheProblem) {
   ember_context_params p = ember_context_default_params();
   p.n_ctx = 32;
   ember_context* c = nullptr;
-  p.cache_type_k = static_cast<ember_cache_type>(7);
+  // As a C caller may: any int in the enum field (memcpy: in C++ the cast itself is undefined).
+  const auto store = [](ember_cache_type* field, int32_t v) { std::memcpy(field, &v, sizeof v); };
+  store(&p.cache_type_k, 7);
   EXPECT_EQ(ember_context_create(stories.m, &p, &c), EMBER_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(c, nullptr);
   EXPECT_NE(std::string(ember_last_error()).find("cache_type_k 7"), std::string::npos) << ember_last_error();
   p.cache_type_k = EMBER_CACHE_F16;
-  p.cache_type_v = static_cast<ember_cache_type>(-1);
+  store(&p.cache_type_v, -1);
   EXPECT_EQ(ember_context_create(stories.m, &p, &c), EMBER_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(ember_last_error()).find("cache_type_v -1"), std::string::npos) << ember_last_error();
   p.cache_type_v = EMBER_CACHE_Q8_0;  // 8 values per head: not a whole block of 32

@@ -238,7 +238,16 @@ constexpr const char* kCacheTypeList = "f32, f16 or q8_0";
 
 // The engine's type of a cache type; false for a value outside the enum (a C caller can
 // pass any int).
-bool cache_dtype(ember_cache_type t, ember::DType* out) {
+// A C caller may store any int in an enum field; in C++ loading one outside the
+// enumerators' range is undefined, so the field is read as the int it is.
+int32_t enum_value(const ember_cache_type& t) {
+  static_assert(sizeof t == sizeof(int32_t));
+  int32_t v;
+  std::memcpy(&v, &t, sizeof v);
+  return v;
+}
+
+bool cache_dtype(int32_t t, ember::DType* out) {
   for (const CacheTypeName& c : kCacheTypes)
     if (c.type == t) {
       *out = c.dtype;
@@ -251,7 +260,7 @@ bool cache_dtype(ember_cache_type t, ember::DType* out) {
 
 const char* ember_cache_type_name(ember_cache_type type) {
   for (const CacheTypeName& c : kCacheTypes)
-    if (c.type == type) return c.name;
+    if (c.type == enum_value(type)) return c.name;
   return nullptr;
 }
 
@@ -285,11 +294,11 @@ ember_status ember_context_create(ember_model* model, const ember_context_params
     cp.logits_all = p.logits_all != 0;
     cp.reference_kernels = p.reference_kernels != 0;
     cp.swa_full = p.swa_full != 0;
-    for (const auto& [t, dtype, what] : {std::tuple{p.cache_type_k, &cp.type_k, "cache_type_k"},
-                                         std::tuple{p.cache_type_v, &cp.type_v, "cache_type_v"}})
+    for (const auto& [t, dtype, what] : {std::tuple{enum_value(p.cache_type_k), &cp.type_k, "cache_type_k"},
+                                         std::tuple{enum_value(p.cache_type_v), &cp.type_v, "cache_type_v"}})
       if (!cache_dtype(t, dtype))
         return set_error(EMBER_ERR_INVALID_ARGUMENT, std::string("ember_context_create: ") + what + " " +
-                                                         std::to_string(static_cast<int>(t)) +
+                                                         std::to_string(t) +
                                                          " is not a cache type (" + kCacheTypeList + ")");
     auto h = std::make_unique<ember_context>();
     h->model = model;
