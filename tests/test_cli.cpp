@@ -239,6 +239,24 @@ TEST_F(Cli, ReferenceKernelsFromFlagOrEnvironment) {
   EXPECT_EQ(env.out, fast.out);
 }
 
+// Past the training context or the CPU count is allowed (the user may know better) but said
+// once on stderr; the output is the same as within the limits.
+TEST_F(Cli, ContextPastTrainingAndThreadsPastCoresWarn) {
+  const std::string model = fixture("models/stories260K.gguf");  // trained on 512 positions
+  Result within = run({"run", "-m", model, "-p", "Once", "-n", "4", "--temp", "0", "-t", "1", "-c", "512"});
+  ASSERT_EQ(within.code, 0) << within.err;
+  EXPECT_EQ(within.err.find("warning"), std::string::npos) << within.err;
+  Result past = run({"run", "-m", model, "-p", "Once", "-n", "4", "--temp", "0", "-t", "1", "-c", "2048"});
+  ASSERT_EQ(past.code, 0) << past.err;
+  EXPECT_NE(past.err.find("n_ctx 2048 exceeds the model's training context 512"), std::string::npos) << past.err;
+  EXPECT_EQ(past.out, within.out);
+  const std::string too_many = std::to_string(std::thread::hardware_concurrency() + 1);
+  Result threads = run({"run", "-m", model, "-p", "Once", "-n", "4", "--temp", "0", "-t", too_many});
+  ASSERT_EQ(threads.code, 0) << threads.err;
+  EXPECT_NE(threads.err.find(too_many + " threads on"), std::string::npos) << threads.err;
+  EXPECT_EQ(threads.out, within.out);
+}
+
 TEST_F(Cli, HelpWinsOverOtherFlags) {
   Result r = run({"run", "--tmep", "1", "--help"});
   EXPECT_EQ(r.code, 0);

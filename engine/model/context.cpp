@@ -56,6 +56,9 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
   ctx->n_batch_ = p.n_batch > 0 ? std::min(p.n_batch, ctx->n_ctx_) : std::min(ctx->n_ctx_, 512);
   ctx->n_threads_ = p.n_threads > 0 ? p.n_threads : ThreadPool::DefaultThreads();
   warn_if_oversubscribed(ctx->n_threads_);
+  if (c.n_ctx_train > 0 && ctx->n_ctx_ > c.n_ctx_train)  // allowed, as llama.cpp does: the user may know
+    EMBER_LOG_WARN("context: n_ctx %d exceeds the model's training context %d: positions past it were never "
+                   "trained (expect worse output there)", ctx->n_ctx_, c.n_ctx_train);
   ctx->logits_all_ = p.logits_all;
   ctx->kt_ = p.reference_kernels ? &kernels::reference() : &kernels::best();
   if (ctx->n_ctx_ > (1 << 24)) return InvalidArgument("context: n_ctx " + std::to_string(ctx->n_ctx_) + " is too large");
