@@ -327,7 +327,8 @@ TEST(RouterTrain, WritesARouterFileThatCallAndEvalUse) {
   ASSERT_EQ(r.code, 0) << r.err;
   const Json report = parse(r.out);
   ASSERT_TRUE(report.contains("scores")) << r.out;
-  for (const char* s : {"function_prob", "min_prob", "min_margin", "call_prob", "neg_entropy", "probe"})
+  for (const char* s :
+       {"function_prob", "min_prob", "min_margin", "call_prob", "neg_entropy", "probe", "probe_min_prob"})
     EXPECT_TRUE(report["scores"].contains(s)) << s;
   std::ifstream in(out);
   const Json file = Json::parse(in, nullptr, false);
@@ -340,6 +341,42 @@ TEST(RouterTrain, WritesARouterFileThatCallAndEvalUse) {
   EXPECT_EQ(c.value("score_name", ""), "probe");
   EXPECT_FLOAT_EQ(c.value("threshold", -1.0f), file["threshold"].get<float>());
   std::filesystem::remove(out);
+}
+
+// probe_min_prob (the demonstration's score) writes the same probe, and the call's score is
+// the probe's P(right) times the call's min_prob: never above either factor.
+TEST(RouterTrain, ProbeMinProbScoreIsTheProbeTimesMinProb) {
+  const std::string out = scratch("router-pm.json");
+  testing::CliResult r =
+      ember({"route", "train", "-m", fixture(kDevice), "--lora", fixture(kPhoneLora), "-t", "1", "-q",
+             fixture(kPhoneQueries), "-q", fixture(kHomeQueries), "--half", "calibration", "--score",
+             "probe_min_prob", "-o", out, "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream in(out);
+  const Json file = Json::parse(in, nullptr, false);
+  EXPECT_EQ(file.value("score", ""), "probe_min_prob");
+  EXPECT_EQ(file["probe"]["weights"].size(), 196u);
+  const std::string query = "kit blinds dn now";
+  FakeServer server(kWeatherParis);
+  r = ember(call_args(server.url(), {"--router", out, "--route", "local"}, query));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const float product = parse(r.out).value("score", -1.0f);
+  const std::string probe_file = scratch("router-p.json");
+  Json as_probe = file;
+  as_probe["score"] = "probe";
+  std::ofstream(probe_file) << as_probe.dump();
+  r = ember(call_args(server.url(), {"--router", probe_file, "--route", "local"}, query));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const float probe = parse(r.out).value("score", -1.0f);
+  r = ember(call_args(server.url(), {"--route-score", "min_prob", "--route", "local"}, query));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const float min_prob = parse(r.out).value("score", -1.0f);
+  ASSERT_GE(probe, 0.0f);
+  ASSERT_GE(min_prob, 0.0f);
+  // One float multiplication of the two printed floats: exact up to its rounding.
+  EXPECT_FLOAT_EQ(product, probe * min_prob);
+  std::filesystem::remove(out);
+  std::filesystem::remove(probe_file);
 }
 
 }  // namespace

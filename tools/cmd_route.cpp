@@ -5,6 +5,7 @@
 // chosen on 5-fold cross-validated probe outputs (a probe scored on its own training rows
 // looks surer than it is), the probe itself then trained on every row. Writes the chosen
 // score's router file (-o) and prints every score's threshold and routed fraction.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -45,7 +46,8 @@ void declare_flags(ArgParser& p, TrainOptions& o) {
   p.option("half", 0, "calibration|test|all", &o.half,
            "rows of the concatenated queries: calibration (0, 2, 4, ...), test (1, 3, ...) or all");
   p.option("score", 0, "NAME", &o.score,
-           "the score written to -o: probe, function_prob, min_prob, min_margin, call_prob or neg_entropy");
+           "the score written to -o: probe_min_prob, probe, function_prob, min_prob, min_margin, call_prob or "
+           "neg_entropy");
   p.option("max-kept-errors", 0, "F", &o.max_kept_errors,
            "the threshold leaves at most this fraction of the queries answered wrongly on the device")
       .range(0.0, 1.0);
@@ -134,8 +136,14 @@ int route_train(const Args& args) {
   if (lc.features.empty() || lc.features[0].size() <= kProbeScores)
     return print_error("route train", "the library gave no hidden state for the probe"), kExitRuntime;
 
-  const size_t probe_k = std::size(kScoreKinds) - 1;  // kProbe is last
-  lc.scores[probe_k] = cross_validated_probe(lc);
+  // The probe's scores from 5-fold cross-validated outputs, and the product with min_prob.
+  const auto index = [](ScoreKind k) {
+    return static_cast<size_t>(std::find(std::begin(kScoreKinds), std::end(kScoreKinds), k) - std::begin(kScoreKinds));
+  };
+  lc.scores[index(ScoreKind::kProbe)] = cross_validated_probe(lc);
+  for (size_t i = 0; i < qs.size(); ++i)
+    lc.scores[index(ScoreKind::kProbeMinProb)][i] =
+        lc.scores[index(ScoreKind::kProbe)][i] * lc.scores[index(ScoreKind::kMinProb)][i];
   Json table = Json::object();
   ThresholdChoice chosen_t;
   for (size_t k = 0; k < std::size(kScoreKinds); ++k) {
@@ -149,7 +157,7 @@ int route_train(const Args& args) {
   Json router = {{"score", score_name(chosen)}, {"threshold", chosen_t.threshold},
                  {"max_kept_errors", o.max_kept_errors}, {"queries", qs.size()}, {"local_correct", n_correct},
                  {"half", o.half}, {"model", o.so.model_path}, {"loras", o.so.lora_specs}};
-  if (chosen == ScoreKind::kProbe) router["probe"] = probe_to_json(train_probe(lc.features, lc.correct, ProbeTraining{}));
+  if (uses_probe(chosen)) router["probe"] = probe_to_json(train_probe(lc.features, lc.correct, ProbeTraining{}));
   if (!write_text(o.out, router.dump(1) + "\n"))
     return print_error("route train", "cannot write " + o.out), kExitRuntime;
   if (!o.dump.empty() && !write_text(o.dump, dump_jsonl(qs, lc)))

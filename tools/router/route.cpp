@@ -16,6 +16,7 @@ const char* score_name(ScoreKind k) {
     case ScoreKind::kCallProb: return "call_prob";
     case ScoreKind::kNegEntropy: return "neg_entropy";
     case ScoreKind::kProbe: return "probe";
+    case ScoreKind::kProbeMinProb: return "probe_min_prob";
   }
   return "?";
 }
@@ -41,6 +42,7 @@ float call_score(ScoreKind k, const ember_call_result& r, const Probe* probe) {
       const std::vector<float> x = probe_features(r);
       return probe->Predict(x.data(), x.size());
     }
+    case ScoreKind::kProbeMinProb: return call_score(ScoreKind::kProbe, r, probe) * r.min_prob;
   }
   return 0;
 }
@@ -57,7 +59,7 @@ void declare_route_flags(ArgParser& p, RouteFlags& f) {
   p.option("router", 0, "FILE", &f.router_file, "score, threshold and probe written by 'ember route train'")
       .default_text("");
   p.option("route-score", 0, "NAME", &f.score,
-           "function_prob, min_prob, min_margin, call_prob, neg_entropy or probe (default: the --router "
+           "function_prob, min_prob, min_margin, call_prob, neg_entropy, probe or probe_min_prob (default: the --router "
            "file's, else function_prob)")
       .default_text("");
   p.option("route-threshold", 0, "T", &f.threshold,
@@ -79,7 +81,7 @@ bool load_router_file(const std::string& path, ScoreKind* score, float* threshol
     return false;
   }
   *threshold = t->get<float>();
-  if (*score != ScoreKind::kProbe) return true;
+  if (!uses_probe(*score)) return true;
   const Json* pj = json_member(j, "probe");
   if (!pj || !probe_from_json(*pj, probe, &err)) {
     *error = path + ": " + (pj ? err : "the probe score needs a \"probe\" object");
@@ -100,7 +102,7 @@ bool make_router(std::string_view cmd, const ArgParser& p, const RouteFlags& f, 
     return print_error(cmd, err), false;
   if (!f.score.empty() && !parse_score(f.score, &r.score))
     return print_error(cmd, "unknown --route-score '" + f.score + "'"), false;
-  if (r.score == ScoreKind::kProbe && r.probe.empty())
+  if (uses_probe(r.score) && r.probe.empty())
     return print_error(cmd, "the probe score needs a probe: give --router FILE (from 'ember route train')"), false;
   if (p.seen("route-threshold") || f.router_file.empty()) r.threshold = f.threshold;
   if (r.mode == RouteMode::kServer && f.server_url.empty())

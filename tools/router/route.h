@@ -16,12 +16,16 @@ namespace ember::cli {
 
 enum class RouteMode { kAuto, kLocal, kServer };
 
-// The scores a router can use, each "higher: surer" (entropy is negated).
-enum class ScoreKind { kFunctionProb, kMinProb, kMinMargin, kCallProb, kNegEntropy, kProbe };
+// The scores a router can use, each "higher: surer" (entropy is negated). kProbeMinProb is
+// the probe's P(right) times min_prob (docs/HYBRID.md: it routes fewer at the same budget).
+enum class ScoreKind { kFunctionProb, kMinProb, kMinMargin, kCallProb, kNegEntropy, kProbe, kProbeMinProb };
 const char* score_name(ScoreKind k);
 bool parse_score(std::string_view name, ScoreKind* out);
 inline constexpr ScoreKind kScoreKinds[] = {ScoreKind::kFunctionProb, ScoreKind::kMinProb, ScoreKind::kMinMargin,
-                                            ScoreKind::kCallProb, ScoreKind::kNegEntropy, ScoreKind::kProbe};
+                                            ScoreKind::kCallProb, ScoreKind::kNegEntropy, ScoreKind::kProbe,
+                                            ScoreKind::kProbeMinProb};
+// Whether score k needs a trained probe (the router file's "probe").
+inline bool uses_probe(ScoreKind k) { return k == ScoreKind::kProbe || k == ScoreKind::kProbeMinProb; }
 
 // The value of score k for a local call (the probe's needs a probe and the hidden state).
 float call_score(ScoreKind k, const ember_call_result& r, const Probe* probe);
