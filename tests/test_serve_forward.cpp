@@ -65,6 +65,16 @@ TEST(ServeForward, RouteServerAnswersWithTheUpstreamsCallAndSaysSo) {
   ASSERT_TRUE(done && ev.size() == 3) << s->body;
   EXPECT_EQ(ev[1]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"], "get_weather") << s->body;
   EXPECT_EQ(ev[2]["ember_route"].value("source", ""), "server") << s->body;
+
+  // A request's tools go upstream instead of the registry's; a call outside them is refused.
+  const json only_timer = {{"messages", {{{"role", "user"}, {"content", kHardQuery}}}},
+                           {"tools", {{{"type", "function"}, {"function", {{"name", "set_timer"}}}}}}};
+  const json t = chat(cli, only_timer);
+  EXPECT_EQ(upstream.requests().back()["tools"].size(), 1u);
+  EXPECT_EQ(t["ember_route"].value("source", ""), "local") << t;
+  EXPECT_NE(t["ember_route"].value("server_error", "").find("not among the request's tools"), std::string::npos) << t;
+  EXPECT_EQ(first_call(t)["name"], "set_timer") << t;
+  EXPECT_EQ(metric(cli, "ember_route_fallbacks_total"), 1);
 }
 
 TEST(ServeForward, RouteLocalAndASureCallNeverAskAndAnswerAsTheDevice) {
@@ -93,7 +103,8 @@ TEST(ServeForward, AutoForwardsAHardQueryToASecondEmberServe) {
   const std::string url = "http://127.0.0.1:" + std::to_string(server.port());
   // function_prob of the phone device on the home shorthand is about one half: a threshold
   // above 1 routes every call, the auto path's "unsure" branch.
-  ServeProcess edge(edge_args({"--server", url, "--route-threshold", "1.01", "--server-timeout", "30"}),
+  ServeProcess edge(edge_args({"--server", url, "--route-threshold", "1.01", "--server-timeout",
+                                std::to_string(kStepTimeoutS)}),
                     "forward_edge");
   ASSERT_TRUE(edge.ok());
   auto cli = edge.client();
