@@ -13,6 +13,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "router/route.h"
 #include "serve/http_server.h"
 
 namespace ember::cli {
@@ -50,6 +51,7 @@ void declare_flags(ArgParser& p, ServeOptions& o) {
            "chat template: a built-in name (chatml, llama2, llama3, gemma, phi3, zephyr) or a Jinja file "
            "(default: the model's, else chatml)")
       .default_text("");
+  declare_route_flags(p, o.route, "server-api-key");
   p.epilog(
       "endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health,\n"
       "GET /metrics, GET /lora-adapters (docs/SERVER.md)\n"
@@ -57,7 +59,10 @@ void declare_flags(ArgParser& p, ServeOptions& o) {
       "example:\n"
       "  ember serve -m octopus-tiny.gguf --port 8080 --lora lora-phone.gguf\n"
       "  curl -s localhost:8080/v1/chat/completions -H 'Content-Type: application/json' \\\n"
-      "       -d '{\"messages\": [{\"role\": \"user\", \"content\": \"Take a selfie\"}]}'\n");
+      "       -d '{\"messages\": [{\"role\": \"user\", \"content\": \"Take a selfie\"}]}'\n"
+      "an edge server that forwards the tool calls its model is unsure of (docs/HYBRID.md):\n"
+      "  ember serve -m octopus-tiny-q4_0.gguf --lora lora-phone.gguf --port 8081 \\\n"
+      "      --server http://127.0.0.1:8080 --router router.json --server-timeout 2\n");
 }
 
 std::string dir_of(const std::string& path) {
@@ -161,6 +166,23 @@ bool set_up(ServerState& s) {
          create_slots(s);
 }
 
+// --server: the router of tool calls (the flags as `ember call --server`'s). false after printing the error.
+bool set_up_router(const ArgParser& p, ServerState& s) {
+  if (s.opt.route.server_url.empty()) {
+    if (s.opt.route.mode == "server") return print_error("serve", "--route server needs --server URL"), false;
+    return true;  // no forwarding: every response as without the router's flags
+  }
+  if (!s.fns)
+    return print_error("serve", "--server forwards function calls, but " + s.opt.model_path +
+                                    " has no function registry (--functions)"),
+           false;
+  auto router = std::make_unique<Router>();
+  if (!make_router("serve", p, s.opt.route, s.fns.get(), router.get())) return false;
+  s.router = std::move(router);
+  s.metrics.EnableRouting();
+  return true;
+}
+
 // SIGINT/SIGTERM are taken by one thread (sigwait), blocked everywhere else: blocked
 // here, before any other thread starts (the contexts' workers and httplib's inherit the
 // mask). A shell starts background jobs with SIGINT ignored, and an ignored signal is
@@ -182,15 +204,19 @@ sigset_t block_stop_signals() {
 
 int cmd_serve(const Args& args) {
   ServerState s;
-  ArgParser p("serve", "-m MODEL [--host H] [--port P] [--parallel N] [--lora A[:S]]... [--api-key KEY] [options]",
+  ArgParser p("serve",
+              "-m MODEL [--host H] [--port P] [--parallel N] [--lora A[:S]]... [--api-key KEY] [--server URL] "
+              "[options]",
               "An OpenAI-compatible HTTP server: chat and text completions, streaming, function calls as\n"
-              "tool_calls, per-request LoRA adapters and blends, Prometheus metrics.");
+              "tool_calls, per-request LoRA adapters and blends, Prometheus metrics. With --server, an edge\n"
+              "server: tool calls its model is unsure of go to that server (as 'ember call --server').");
   declare_flags(p, s.opt);
   if (int rc = p.parse(args); rc != kContinue) return rc;
   if (s.opt.queue < 0) s.opt.queue = 4 * s.opt.parallel;
   setup_logging(false);
   const sigset_t stop_signals = block_stop_signals();
   if (!set_up(s)) return kExitRuntime;
+  if (!set_up_router(p, s)) return kExitUsage;
 
   httplib::Server svr;
   serve::configure_server(svr, s);

@@ -8,6 +8,10 @@
 
 namespace ember::cli {
 
+const char* route_mode_name(RouteMode m) {
+  return m == RouteMode::kAuto ? "auto" : m == RouteMode::kLocal ? "local" : "server";
+}
+
 const char* score_name(ScoreKind k) {
   switch (k) {
     case ScoreKind::kFunctionProb: return "function_prob";
@@ -47,11 +51,11 @@ float call_score(ScoreKind k, const ember_call_result& r, const Probe* probe) {
   return 0;
 }
 
-void declare_route_flags(ArgParser& p, RouteFlags& f) {
+void declare_route_flags(ArgParser& p, RouteFlags& f, const char* api_key_flag) {
   p.option("server", 0, "URL", &f.server_url,
            "OpenAI-compatible server (POST URL/v1/chat/completions) for the queries the local model is unsure of")
       .default_text("");
-  p.option("api-key", 0, "KEY", &f.api_key, "sent as 'Authorization: Bearer KEY' to --server").default_text("");
+  p.option(api_key_flag, 0, "KEY", &f.api_key, "sent as 'Authorization: Bearer KEY' to --server").default_text("");
   p.option("server-model", 0, "NAME", &f.server_model, "the request's \"model\" (default: left out)")
       .default_text("");
   p.option("route", 0, "auto|local|server", &f.mode,
@@ -123,14 +127,24 @@ bool wants_server(const Router& r, float score) {
   return false;
 }
 
-RouteDecision route_query(const Router& r, const ember_functions* fns, const std::string& query,
-                          const ember_call_result& local) {
+RouteDecision decide_route(const Router& r, const ember_call_result& local) {
   RouteDecision d;
   d.score = call_score(r.score, local, &r.probe);
   d.routed = wants_server(r, d.score);
-  if (!d.routed) return d;
-  d.server = ask_server(r.server, fns, r.tools, query);
-  d.server_answered = d.server.ok;
+  return d;
+}
+
+void ask_if_routed(const Router& r, const ember_functions* fns, const Json& tools, const std::string& query,
+                   RouteDecision* d) {
+  if (!d->routed) return;
+  d->server = ask_server(r.server, fns, tools, query);
+  d->server_answered = d->server.ok;
+}
+
+RouteDecision route_query(const Router& r, const ember_functions* fns, const std::string& query,
+                          const ember_call_result& local) {
+  RouteDecision d = decide_route(r, local);
+  ask_if_routed(r, fns, r.tools, query, &d);
   return d;
 }
 
@@ -185,7 +199,7 @@ std::string routed_call_json(const Router& r, const ember_call_result& local, co
   out["score"] = d.score;
   out["score_name"] = score_name(r.score);
   out["threshold"] = r.threshold;
-  out["route"] = r.mode == RouteMode::kAuto ? "auto" : r.mode == RouteMode::kLocal ? "local" : "server";
+  out["route"] = route_mode_name(r.mode);
   if (d.routed) out["server_ms"] = d.server.ms;
   if (d.routed && !d.server.ok) out["server_error"] = d.server.error + " (the local answer stands)";
   if (d.server_answered) out["local"] = local_json;

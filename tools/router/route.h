@@ -15,6 +15,7 @@
 namespace ember::cli {
 
 enum class RouteMode { kAuto, kLocal, kServer };
+const char* route_mode_name(RouteMode m);  // "auto", "local", "server"
 
 // The scores a router can use, each "higher: surer" (entropy is negated). kProbeMinProb is
 // the probe's P(right) times min_prob (docs/HYBRID.md: it routes fewer at the same budget).
@@ -37,7 +38,8 @@ struct RouteFlags {
 };
 // --server, --api-key, --server-model, --route, --route-score, --route-threshold, --router,
 // --server-timeout.
-void declare_route_flags(ArgParser& p, RouteFlags& f);
+// api_key_flag: the name of the server's key flag (`ember serve` has its own --api-key).
+void declare_route_flags(ArgParser& p, RouteFlags& f, const char* api_key_flag = "api-key");
 
 struct Router {
   RouteMode mode = RouteMode::kLocal;
@@ -70,6 +72,12 @@ struct RouteDecision {
 };
 RouteDecision route_query(const Router& r, const ember_functions* fns, const std::string& query,
                           const ember_call_result& local);
+// route_query's two halves, for a caller that frees the local model between them (`ember
+// serve` returns its slot before waiting on the server): the score and whether to route it,
+// then, when routed, the server's answer to the query with `tools`.
+RouteDecision decide_route(const Router& r, const ember_call_result& local);
+void ask_if_routed(const Router& r, const ember_functions* fns, const Json& tools, const std::string& query,
+                   RouteDecision* d);
 
 }  // namespace ember::cli
 

@@ -185,6 +185,7 @@ bool run_tool_call(ServerState& s, Job& job, CallAnswer* out, ApiError* err) {
   out->arguments = r.arguments;
   out->text = r.text;
   out->usage = {r.n_prompt, r.n_generated};
+  if (s.router) out->route = decide_route(*s.router, r);  // forward.h asks the upstream, after the slot
   s.metrics.CountGeneration(r.n_prompt - r.n_prompt_reused, r.n_generated, r.prefill_ms, r.decode_ms);
   ember_call_result_free(&r);
   return true;

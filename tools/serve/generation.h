@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,7 @@ struct Job {
   Json blend;                        // {"weights", "cached"} of a lora_blend request, else null
   SlotLease lease;
   std::string id;                    // "chatcmpl-N" / "cmpl-N"
+  Json route;                        // "ember_route" of a forwarding server's tool call, else null
 };
 
 // Checks the body and prepares the job (no slot yet); false with *err (400).
@@ -49,6 +51,7 @@ struct CallAnswer {
   std::string name, arguments;       // arguments: JSON object text
   std::string text;                  // the raw call text
   Usage usage;
+  std::optional<RouteDecision> route;  // --server: the local call's score and whether to route it
 };
 bool run_tool_call(ServerState& s, Job& job, CallAnswer* out, ApiError* err);
 

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "forward.h"
 #include "generation.h"
 
 namespace ember::cli::serve {
@@ -28,9 +29,11 @@ Json tool_calls_json(const Job& job, const CallAnswer& a) {
                        {"function", {{"name", a.name}, {"arguments", a.arguments}}}}});
 }
 
-// The fields of a response beyond OpenAI's: the blend weights of a lora_blend request.
+// The fields of a response beyond OpenAI's: the blend weights of a lora_blend request, and
+// where a forwarding server's tool call came from.
 void add_extras(const Job& job, Json* j) {
   if (!job.blend.is_null()) (*j)["lora_blend"] = job.blend;
+  if (!job.route.is_null()) (*j)["ember_route"] = job.route;
 }
 
 // ---- non-streamed ------------------------------------------------------------------
@@ -83,6 +86,7 @@ Json chat_response(const ServerState& s, const Job& job, Json message, const cha
 bool answer_tool_call(ServerState& s, Job& job, Json* out, ApiError* err) {
   CallAnswer a;
   if (!run_tool_call(s, job, &a, err)) return false;
+  forward_tool_call(s, &job, &a);
   Json msg = {{"role", "assistant"}, {"content", nullptr}};
   if (a.has_call) {
     msg["tool_calls"] = tool_calls_json(job, a);
@@ -162,6 +166,7 @@ bool stream_job(ServerState& s, Job& job, httplib::DataSink& sink) {
   if (job.tool_call) {
     CallAnswer a;
     if (!run_tool_call(s, job, &a, &err)) return stream_error(sink, err);
+    forward_tool_call(s, &job, &a);
     if (a.has_call) {
       Json calls = tool_calls_json(job, a);
       calls[0]["index"] = 0;

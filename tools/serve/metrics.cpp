@@ -37,6 +37,15 @@ std::string Metrics::Render(int32_t slots_total, int32_t slots_busy, int32_t wai
       per_second(prompt_tokens_, prefill_ms_));
   add(&s, "ember_predicted_tokens_seconds", "gauge", "mean decode speed, tokens per second",
       per_second(generated_tokens_, decode_ms_));
+  if (routing_) {
+    add(&s, "ember_route_decisions_total", "counter", "tool calls the router decided on (--server)",
+        static_cast<double>(route_decisions_));
+    add(&s, "ember_requests_routed_total", "counter", "tool calls sent to the upstream server",
+        static_cast<double>(routed_));
+    add(&s, "ember_route_fallbacks_total", "counter",
+        "tool calls sent upstream whose local answer stood (upstream unreachable, erring or too slow)",
+        static_cast<double>(fallbacks_));
+  }
   add(&s, "ember_requests_waiting", "gauge", "requests waiting for a slot", waiting);
   add(&s, "ember_slots_busy", "gauge", "slots generating", slots_busy);
   add(&s, "ember_slots_total", "gauge", "slots (--parallel)", slots_total);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../cmd_call.h"
+#include "../router/route.h"
 #include "lora_requests.h"
 #include "metrics.h"
 #include "slots.h"
@@ -19,6 +20,7 @@ struct ServeOptions {
   int32_t port = 8080, parallel = 1, n_ctx = 0, n_threads = 0, queue = -1, timeout_s = 600;
   uint64_t max_body = 1 << 20;
   std::vector<std::string> lora_specs;
+  RouteFlags route;  // --server URL and the router's flags (forward.h)
 };
 
 struct ServerState {
@@ -32,6 +34,7 @@ struct ServerState {
   int32_t n_ctx = 0;
   Adapters adapters;
   std::unique_ptr<SlotPool> slots;
+  std::unique_ptr<Router> router;  // --server: tool calls the local model is unsure of go upstream; else null
   Metrics metrics;
   std::atomic<uint64_t> next_id{1};
   std::atomic<bool> stopping{false};  // set at SIGINT/SIGTERM: generations end at the next token
