@@ -139,7 +139,7 @@ void declare_flags(ArgParser& p, CallCommandOptions& o) {
   p.option("n-predict", 'n', "N", &o.max_tokens, "token limit of the call").range(1, 1 << 20);
   p.option("temp", 0, "T", &o.temp, "temperature; 0: greedy").range(0.0, 100.0);
   p.option("seed", 's', "S", &o.seed, "sampling seed (with --temp)");
-  p.option("threads", 't', "N", &o.so.n_threads, "threads; 0: all cores").range(0, 4096);
+  p.option("threads", 't', "N", &o.so.n_threads, "threads; 0: the performance cores").range(0, 4096);
   p.option("ctx-size", 'c', "N", &o.so.n_ctx, "context size in tokens; 0: the model's, at most 4096")
       .range(0, 1 << 24);
   p.option("prompt-cache", 0, "FILE", &o.prompt_cache,

@@ -46,7 +46,7 @@ void declare_flags(ArgParser& p, ChatOptions& o) {
   p.option("n-predict", 'n', "N", &o.n_predict, "most tokens per reply; -1: until the end of the turn")
       .range(-1, 1 << 30);
   declare_sampling_flags(p, o.sampling);
-  p.option("threads", 't', "N", &o.n_threads, "threads; 0: all cores").range(0, 4096);
+  p.option("threads", 't', "N", &o.n_threads, "threads; 0: the performance cores").range(0, 4096);
   p.option("ctx-size", 'c', "N", &o.n_ctx, "context size in tokens; 0: the model's, at most 4096")
       .range(0, 1 << 24);
   p.option("prompt-cache", 0, "FILE", &o.prompt_cache,

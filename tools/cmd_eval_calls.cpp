@@ -295,7 +295,7 @@ void declare_flags(ArgParser& p, EvalOptions& o) {
          "evaluate every prompt whole instead of re-using the prefix it shares with the last call");
   p.option("limit", 'l', "N", &o.limit, "evaluate only the first N queries; 0: all").range(0, 1 << 30);
   p.option("n-predict", 'n', "N", &o.max_tokens, "token limit of a call").range(1, 1 << 20);
-  p.option("threads", 't', "N", &o.so.n_threads, "threads; 0: all cores").range(0, 4096);
+  p.option("threads", 't', "N", &o.so.n_threads, "threads; 0: the performance cores").range(0, 4096);
   p.option("ctx-size", 'c', "N", &o.so.n_ctx, "context size in tokens; 0: the model's, at most 4096")
       .range(0, 1 << 24);
   declare_cache_flags(p, o.so.cache);

@@ -89,7 +89,7 @@ void declare_flags(ArgParser& p, LogitsOptions& o) {
   p.option("tokens", 0, "IDS", &o.tokens, "comma-separated token ids, e.g. 1,403,407").required();
   p.option("out", 'o', "FILE", &o.out_path, "output file (written via a temporary file + rename)")
       .required();
-  p.option("threads", 't', "N", &o.n_threads, "threads; 0: all cores").range(0, 4096);
+  p.option("threads", 't', "N", &o.n_threads, "threads; 0: the performance cores").range(0, 4096);
   p.option("lora", 0, "FILE[:SCALE]", &o.lora_specs, kLoraFlagHelp);
   p.option("ctx-size", 'c', "N", &o.n_ctx, "context size; 0: the number of tokens").range(0, 1 << 24);
   declare_cache_flags(p, o.cache);

@@ -214,7 +214,7 @@ void declare_blend_flags(ArgParser& p, BlendOptions& o) {
            "--weights auto: centered (cosine after removing the adapters' mean state) or cosine");
   p.option("temperature", 0, "T", &o.temperature, "--weights auto: softmax temperature; 0: 0.1 centered, 0.01 cosine")
       .range(0.0, 1e6);
-  p.option("threads", 't', "N", &o.n_threads, "threads for --weights auto; 0: all cores").range(0, 4096);
+  p.option("threads", 't', "N", &o.n_threads, "threads for --weights auto; 0: the performance cores").range(0, 4096);
   p.epilog(
       "examples:\n"
       "  ember lora blend -m octopus-tiny.gguf --mode svd --rank 8 \\\n"

@@ -53,7 +53,7 @@ int cmd_quantize(const Args& args) {
   p.positional("IN.gguf", &in_path, "input model");
   p.positional("OUT.gguf", &out_path, "output model (written via a temporary file + rename)");
   p.positional("TYPE", &type, "target type: " + type_list());
-  p.option("threads", 't', "N", &n_threads, "threads; 0: all cores (the output is the same)").range(0, 4096);
+  p.option("threads", 't', "N", &n_threads, "threads; 0: the performance cores (the output is the same)").range(0, 4096);
   p.flag("verbose", 'v', &verbose, "one progress line per tensor even when stderr is not a terminal");
   p.flag("quiet", 'q', &quiet, "no progress display and no summary");
   p.epilog(

@@ -53,7 +53,7 @@ void declare_flags(ArgParser& p, TrainOptions& o) {
       .range(0.0, 1.0);
   p.option("out", 'o', "FILE", &o.out, "the router file (score, threshold, probe) for --router").required();
   p.option("dump", 0, "FILE", &o.dump, "also write every query's label and scores (JSONL)").default_text("");
-  p.option("threads", 't', "N", &o.so.n_threads, "threads; 0: all cores").range(0, 4096);
+  p.option("threads", 't', "N", &o.so.n_threads, "threads; 0: the performance cores").range(0, 4096);
   p.flag("json", 0, &o.json, "print the comparison of the scores as JSON");
   p.flag("verbose", 'v', &o.verbose, "library messages on stderr");
   p.epilog(

@@ -89,7 +89,7 @@ void declare_flags(ArgParser& p, RunOptions& o) {
            "tokens to generate; -1: until end of text or a full context")
       .range(-1, 1 << 30);
   declare_sampling_flags(p, o.sampling);
-  p.option("threads", 't', "N", &o.n_threads, "threads; 0: all cores").range(0, 4096);
+  p.option("threads", 't', "N", &o.n_threads, "threads; 0: the performance cores").range(0, 4096);
   p.option("lora", 0, "FILE[:SCALE]", &o.lora_specs, kLoraFlagHelp);
   p.option("ctx-size", 'c', "N", &o.n_ctx, "context size in tokens; 0: the model's, at most 4096")
       .range(0, 1 << 24);
@@ -214,7 +214,7 @@ void print_settings(const RunOptions& o, const ember_model_info& info, const emb
   std::fprintf(stderr, "ember run: context %d tokens (%.1f MiB; KV cache %.1f MiB, %s), threads %s\n",
                ember_context_n_ctx(ctx), ember_context_bytes(ctx) / 1048576.0, plan.kv_bytes / 1048576.0,
                ("K " + o.cache.type_k + ", V " + o.cache.type_v).c_str(),
-               o.n_threads ? std::to_string(o.n_threads).c_str() : "all cores");
+               o.n_threads ? std::to_string(o.n_threads).c_str() : "the performance cores");
   const SamplingFlags& s = o.sampling;
   std::fprintf(stderr, "ember run: seed %llu\n", static_cast<unsigned long long>(s.seed));
   std::fprintf(stderr,

@@ -30,7 +30,7 @@ void declare_flags(ArgParser& p, ServeOptions& o) {
   p.option("parallel", 0, "N", &o.parallel, "slots: requests generated at the same time").range(1, 256);
   p.option("ctx-size", 'c', "N", &o.n_ctx, "context size of each slot in tokens; 0: the model's, at most 4096")
       .range(0, 1 << 24);
-  p.option("threads", 't', "N", &o.n_threads, "threads of each generation; 0: all cores").range(0, 4096);
+  p.option("threads", 't', "N", &o.n_threads, "threads of each generation; 0: the performance cores").range(0, 4096);
   p.option("lora", 0, "FILE[@TASK_EX][:SCALE]", &o.lora_specs,
            "LoRA adapter, applied to every request at SCALE (default 1) unless the request says otherwise "
            "(\"lora\", \"lora_blend\"); ids in order; TASK_EX: its task examples for lora_blend (else "

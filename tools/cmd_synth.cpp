@@ -56,7 +56,7 @@ int cmd_synth(const Args& args) {
   p.option("vocab", 0, "FILE.gguf", &vocab,
            "copy the tokenizer.* keys (vocabulary, merges, special ids, chat template) of this GGUF "
            "(a vocab-only file will do) instead of the synthetic vocabulary; n_vocab follows it");
-  p.option("threads", 't', "N", &n_threads, "threads; 0: all cores (the output is the same)").range(0, 4096);
+  p.option("threads", 't', "N", &n_threads, "threads; 0: the performance cores (the output is the same)").range(0, 4096);
   p.flag("list", 0, &list, "print the presets and exit");
   p.flag("verbose", 'v', &verbose, "one progress line per tensor even when stderr is not a terminal");
   p.flag("quiet", 'q', &quiet, "no progress display and no summary");

@@ -523,7 +523,7 @@ EMBER_API ember_status ember_lora_set_task_examples(ember_lora* lora, const char
  * text's tokens, BOS excluded, then over the texts) with the same over adapter i's task
  * examples: the cosine (centered = 0), or the cosine after subtracting the mean of the
  * adapters' states from both (centered = 1, recommended: see docs/LORA.md).
- * temperature <= 0: the default, 0.1 centered, 0.01 plain. n_threads 0: all cores.
+ * temperature <= 0: the default, 0.1 centered, 0.01 plain. n_threads 0: the performance cores.
  * similarity may be NULL; weights receives n floats summing to 1. EMBER_ERR_INVALID_ARGUMENT
  * names an adapter without task examples. */
 EMBER_API ember_status ember_lora_auto_weights(const ember_model* model, const ember_lora* const* loras, size_t n,

@@ -38,7 +38,7 @@ typedef int (*ember_progress_callback)(int32_t i, int32_t n, const char* name, c
                                        const char* note, void* user);
 
 typedef struct ember_quantize_params {
-  int32_t n_threads;                /* 0: all cores; the output does not depend on it */
+  int32_t n_threads;                /* 0: the performance cores; the output does not depend on it */
   ember_progress_callback progress; /* NULL: none */
   void* user;
 } ember_quantize_params;
@@ -59,7 +59,7 @@ typedef struct ember_synth_params {
   const char* preset;               /* ember_synth_preset_name(); default "tiny" */
   const char* type;                 /* as for ember_quantize_file; default "f32" */
   uint64_t seed;                    /* same seed, preset and type: same bytes */
-  int32_t n_threads;                /* 0: all cores; the output does not depend on it */
+  int32_t n_threads;                /* 0: the performance cores; the output does not depend on it */
   ember_progress_callback progress; /* NULL: none */
   void* user;
   const char* vocab;                /* NULL (default): a synthetic SentencePiece vocabulary of the
