@@ -526,9 +526,30 @@ struct IQ4_NL : Q8_0 {
     const __m256i grid = _mm256_broadcastsi128_si256(load128(reinterpret_cast<const uint8_t*>(kIq4nlValues)));
     return from_codes(_mm256_shuffle_epi8(grid, nibbles32(p + 2)));
   }
+  // GEMV, 16 rows (see kRows16). AVX2: two rows per vector as Q4_0's (nibble_pair: rows
+  // k | k + 8), |x| times the level signed like x (|x| once per activation block for the
+  // 16 rows, where Q8_0's form takes |w| per row); the pairs (<= 2 * 127 * 127) do not
+  // fit s16 twice, so each half goes to s32 (VPMADDWD by 1) before the halves add, and
+  // 16 rows reduce as 8 vectors (reduce_pairs4: lanes kRows16[i]). VNNI: Q8_0's (w + 128) x.
   [[gnu::always_inline]] static void dot16(const uint8_t* const* w, size_t off8, const uint8_t* xb,
                                            __m256i* isum) {
-    dot16_row_per_vector<IQ4_NL>(w, off8, xb, isum);
+    if constexpr (Dot::kVnni) {
+      dot16_row_per_vector<IQ4_NL>(w, off8, xb, isum);
+    } else {
+      const __m256i grid = _mm256_broadcastsi128_si256(load128(reinterpret_cast<const uint8_t*>(kIq4nlValues)));
+      const __m256i xlo = _mm256_broadcastsi128_si256(load128(xb + 2));   // x[0..16) twice
+      const __m256i xhi = _mm256_broadcastsi128_si256(load128(xb + 18));  // x[16..32) twice
+      const __m256i axlo = _mm256_abs_epi8(xlo), axhi = _mm256_abs_epi8(xhi);
+      __m256i s[8];
+      for (int k = 0; k < 8; ++k) {
+        __m256i lo, hi;
+        nibble_pair(w, off8, 2, k, &lo, &hi);
+        const __m256i plo = _mm256_maddubs_epi16(axlo, _mm256_sign_epi8(_mm256_shuffle_epi8(grid, lo), xlo));
+        const __m256i phi = _mm256_maddubs_epi16(axhi, _mm256_sign_epi8(_mm256_shuffle_epi8(grid, hi), xhi));
+        s[k] = _mm256_add_epi32(pair_sums(plo), pair_sums(phi));
+      }
+      for (int i = 0; i < 2; ++i) isum[i] = reduce_pairs4(s + 4 * i);
+    }
   }
 };
 
