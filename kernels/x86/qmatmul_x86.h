@@ -1249,6 +1249,7 @@ struct Q2_K {
   [[gnu::always_inline]] static __m256 gemv8_step(const uint8_t* const* w, const uint8_t* xb,
                                                   __m256 acc) {
     __m256i is[8], ms[8];
+#pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) {
       __m256i q[8], scale[3], m;
       codes(w[i], q);
@@ -1321,6 +1322,7 @@ struct Q3_K {
                                                   __m256 acc) {
     const __m256i nbs4 = bsums_evod(xb, 4);
     __m256i is[8];
+#pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) {
       __m256i q[8], scale[3];
       codes(w[i], q);
