@@ -19,8 +19,8 @@
 // Integer dots, AVX2 view: the weight operand of VPMADDUBSW must be unsigned: Q4_0
 // nibbles stay 0..15 and the -8 is subtracted as 8 * (pair sums of x) in s16 (GEMV:
 // 8 sum(x) from each block sum); Q8_0 uses |w| and sign(x, w); Q4_K, Q5_K, Q6_K, Q2_K and Q3_K codes are unsigned already (Q6_K's -32
-// and Q3_K's -4 come from the activation bsums); IQ4_XS's signed grid levels go as |x|
-// times the level signed like x. No step
+// and Q3_K's -4 come from the activation bsums); IQ4_XS's signed grid levels, and IQ4_NL's
+// in the GEMV, go as |x| (once per activation block) times the level signed like x. No step
 // saturates: |x| <= 127 (kernels.h), so pair sums stay below 2 * 128 * 127 < 2^15.
 //
 // Float side: lanes are output rows (GEMM: 4 rows x 2 tokens). Per block, each
@@ -31,8 +31,9 @@
 // reference's order, so the results equal the scalar ones bit for bit.
 //
 // Blocking: 32-weight types GEMV 16 rows x 1 token (the token's block loaded once for
-// 16 weight streams; Q4_0, Q4_1, Q5_0 and Q5_1 two rows per vector; rows left over 8 at
-// a time), GEMM 4 rows x 4 tokens (each weight block unpacked once for 4 tokens).
+// 16 weight streams; Q4_0, Q4_1, Q5_0, Q5_1 and, on AVX2, IQ4_NL two rows per vector;
+// rows left over 8 at a time), GEMM 4 rows x 4 tokens (each weight block unpacked once
+// for 4 tokens).
 // K-quant GEMV 8 rows x 1 token straight from the blocks (Q4_K, Q5_K and IQ4_XS two
 // rows per vector, Q6_K, Q2_K and Q3_K one; each super-block's activations serve 8 rows);
 // K-quant GEMM unpacks each row's super-block to an L1 buffer (codes as bytes plus
