@@ -38,8 +38,8 @@ void expect_stream_matches(httplib::Client& cli, const std::string& path, json b
     if (!c.at("finish_reason").is_null()) finish = c.at("finish_reason");
   }
   const json& pc = plain.at("choices").at(0);
-  EXPECT_EQ(text, is_chat ? pc.at("message").at("content") : pc.at("text"));
-  EXPECT_EQ(finish, pc.at("finish_reason"));
+  EXPECT_EQ(text, (is_chat ? pc.at("message").at("content") : pc.at("text")).get<std::string>());
+  EXPECT_EQ(finish, pc.at("finish_reason").get<std::string>());
   EXPECT_EQ(usage, plain.at("usage"));
 }
 
