@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -63,9 +64,15 @@ int spawn_ember(const std::vector<std::string>& args, const std::string& stdin_p
   return pid;
 }
 
+int timeout_scale() {
+  const char* s = std::getenv("EMBER_TEST_TIMEOUT_SCALE");
+  const int scale = s != nullptr ? std::atoi(s) : 1;
+  return scale >= 1 && scale <= 100 ? scale : 1;
+}
+
 int wait_ember(int pid, int timeout_s, const std::vector<std::string>& args) {
   int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s * timeout_scale());
   while (::waitpid(pid, &status, WNOHANG) == 0) {
     if (std::chrono::steady_clock::now() > deadline) {
       ::kill(pid, SIGKILL);

@@ -14,7 +14,7 @@ struct CliResult {
 // qemu-user cannot exec a foreign binary itself), stdin from `stdin_path`, stdout and stderr
 // captured in `scratch_prefix`.out / .err (removed afterwards), EMBER_LOG removed
 // from the environment so stderr is exactly what the command prints. Kills the
-// child and fails the test after `timeout_s` seconds.
+// child and fails the test after `timeout_s` seconds times timeout_scale().
 CliResult run_ember(const std::vector<std::string>& args, const std::string& scratch_prefix, int timeout_s = 60,
                     const std::string& stdin_path = "/dev/null");
 
@@ -25,6 +25,11 @@ CliResult run_ember(const std::vector<std::string>& args, const std::string& scr
 int spawn_ember(const std::vector<std::string>& args, const std::string& stdin_path, const std::string& out_path,
                 const std::string& err_path);
 int wait_ember(int pid, int timeout_s, const std::vector<std::string>& args);
+
+// EMBER_TEST_TIMEOUT_SCALE (1..100, default 1): multiplies every wait on a started
+// command. The sanitizer run sets it: a command under ASan runs 2-5x slower, and a
+// limit sized for the normal build would fail a test that is only slow.
+int timeout_scale();
 
 // True when s is exactly one non-empty line ending in '\n' (how every error is printed).
 inline bool one_line(const std::string& s) {
