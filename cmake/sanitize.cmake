@@ -2,9 +2,10 @@
 #   -DEMBER_SANITIZE=ON (or address): AddressSanitizer + UndefinedBehaviorSanitizer, every
 #                                     finding fatal (-fno-sanitize-recover=all)
 #   -DEMBER_SANITIZE=thread:          ThreadSanitizer (the pool, shared models, the server)
-# Everything is built with it: library, command, tests, benchmarks. Tests that replace the
-# process's allocator (test_memory, test_capi_failure: tests/support/alloc_hook.cpp) are not
-# built then: the sanitizers own malloc, and the two cannot be interposed together.
+# Everything is built with it: library, command, tests, benchmarks. test_memory, which
+# replaces the process's allocator (tests/support/alloc_hook.cpp), is not built then: the
+# sanitizers own malloc, and the two cannot be interposed together. test_capi_failure is,
+# with only operator new / delete hooked (EMBER_ALLOC_HOOK_SANITIZED), under LeakSanitizer.
 #   -DEMBER_FUZZ=ON (clang only):    the libFuzzer targets (tests/fuzz/), with ASan+UBSan
 set(EMBER_SANITIZE OFF CACHE STRING "OFF, ON/address (ASan+UBSan) or thread (TSan)")
 option(EMBER_FUZZ "Build the libFuzzer targets (clang; implies EMBER_SANITIZE=address)" OFF)

@@ -84,11 +84,41 @@ bool inject_failure() {
   return true;
 }
 
-void* aligned(size_t align, size_t n) {
+// Where the memory comes from. Normal builds: glibc's own entry points, under the malloc
+// family this file interposes. Sanitizer builds (EMBER_ALLOC_HOOK_SANITIZED): the
+// sanitizer owns malloc and cannot be interposed, so only operator new / delete are ours
+// and they take memory from the sanitizer's malloc; its LeakSanitizer then reports what a
+// failure path leaked at exit.
+#if defined(EMBER_ALLOC_HOOK_SANITIZED)
+void* raw_malloc(size_t n) { return std::malloc(n); }
+void raw_free(void* p) { std::free(p); }
+void* raw_aligned(size_t align, size_t n) {
+  void* p = nullptr;
+  return posix_memalign(&p, align, n) == 0 ? p : nullptr;
+}
+#else
+void* raw_malloc(size_t n) { return __libc_malloc(n); }
+void raw_free(void* p) { __libc_free(p); }
+void* raw_aligned(size_t align, size_t n) { return __libc_memalign(align, n); }
+#endif
+
+void* counted_malloc(size_t n) {
   if (inject_failure()) return nullptr;
-  void* p = __libc_memalign(align, n);
+  void* p = raw_malloc(n);
   on_alloc(p);
   return p;
+}
+
+void* aligned(size_t align, size_t n) {
+  if (inject_failure()) return nullptr;
+  void* p = raw_aligned(align, n);
+  on_alloc(p);
+  return p;
+}
+
+void counted_free(void* p) {
+  on_free(p);
+  raw_free(p);
 }
 
 // backtrace() loads libgcc's unwinder on its first call (which allocates): do that
@@ -100,13 +130,9 @@ void* aligned(size_t align, size_t n) {
 
 }  // namespace
 
+#if !defined(EMBER_ALLOC_HOOK_SANITIZED)
 extern "C" {
-void* malloc(size_t n) noexcept {
-  if (inject_failure()) return nullptr;
-  void* p = __libc_malloc(n);
-  on_alloc(p);
-  return p;
-}
+void* malloc(size_t n) noexcept { return counted_malloc(n); }
 void* calloc(size_t n, size_t size) noexcept {
   if (inject_failure()) return nullptr;
   void* p = __libc_calloc(n, size);
@@ -121,10 +147,7 @@ void* realloc(void* p, size_t n) noexcept {
   on_alloc(q);
   return q;
 }
-void free(void* p) noexcept {
-  on_free(p);
-  __libc_free(p);
-}
+void free(void* p) noexcept { counted_free(p); }
 int posix_memalign(void** out, size_t align, size_t n) noexcept {
   if (align < sizeof(void*) || (align & (align - 1)) != 0) return EINVAL;
   void* p = aligned(align, n);
@@ -140,15 +163,16 @@ void* pvalloc(size_t n) noexcept {
   return aligned(page, (n + page - 1) / page * page);
 }
 }  // extern "C"
+#endif
 
 // Every form of operator new / delete, through the functions above (counted once, there).
 void* operator new(size_t n) {
-  if (void* p = std::malloc(n ? n : 1)) return p;
+  if (void* p = counted_malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
 void* operator new[](size_t n) { return operator new(n); }
-void* operator new(size_t n, const std::nothrow_t&) noexcept { return std::malloc(n ? n : 1); }
-void* operator new[](size_t n, const std::nothrow_t&) noexcept { return std::malloc(n ? n : 1); }
+void* operator new(size_t n, const std::nothrow_t&) noexcept { return counted_malloc(n ? n : 1); }
+void* operator new[](size_t n, const std::nothrow_t&) noexcept { return counted_malloc(n ? n : 1); }
 void* operator new(size_t n, std::align_val_t a) {
   if (void* p = aligned(static_cast<size_t>(a), n ? n : 1)) return p;
   throw std::bad_alloc();
@@ -160,18 +184,18 @@ void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept
 void* operator new[](size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
   return aligned(static_cast<size_t>(a), n ? n : 1);
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p) noexcept { counted_free(p); }
+void operator delete[](void* p) noexcept { counted_free(p); }
+void operator delete(void* p, size_t) noexcept { counted_free(p); }
+void operator delete[](void* p, size_t) noexcept { counted_free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { counted_free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { counted_free(p); }
+void operator delete(void* p, size_t, std::align_val_t) noexcept { counted_free(p); }
+void operator delete[](void* p, size_t, std::align_val_t) noexcept { counted_free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(p); }
 
 
 namespace ember::testing::alloc {

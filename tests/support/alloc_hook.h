@@ -6,6 +6,10 @@
 // __libc_* entry points. The dynamic linker binds every library of the process
 // (libstdc++, sentencepiece, libc itself) to these definitions, so an allocation
 // anywhere, on any thread, is seen. That is why such a test is its own executable.
+// Compiled with EMBER_ALLOC_HOOK_SANITIZED (sanitizer builds, test_capi_failure only):
+// the sanitizer owns malloc, so only operator new / delete are replaced (on top of the
+// sanitizer's malloc) and only they are counted and failed; LeakSanitizer checks at exit
+// that no failure path leaked.
 #pragma once
 #include <cstdint>
 #include <string>
