@@ -89,8 +89,13 @@ void quantize_row_q8_0_ref(const float* x, BlockQ8_0* y, int64_t k) {
     const float d = amax / 127.0f;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     y[b].d = fp32_to_fp16(d);
-    // Half away from zero (roundf), as ggml's reference does.
-    for (int j = 0; j < kQK; ++j) y[b].qs[j] = static_cast<int8_t>(std::roundf(x[j] * id));
+    // Half away from zero (roundf), as ggml's reference does. A non-finite input makes
+    // the product NaN (inf * 0 or NaN * id), whose conversion to an integer would be
+    // undefined: it becomes code 0 (finite inputs give |code| <= 127 and are unaffected).
+    for (int j = 0; j < kQK; ++j) {
+      const float r = std::roundf(x[j] * id);
+      y[b].qs[j] = std::isnan(r) ? int8_t{0} : static_cast<int8_t>(r);
+    }
   }
 }
 
