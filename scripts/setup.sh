@@ -3,7 +3,8 @@
 #   scripts/setup.sh          native build + tests (x86-64 or arm64 host)
 #   scripts/setup.sh --cross  also the aarch64 cross toolchain, qemu-user and the
 #                             arm64 libraries the cross-built tests link against.
-#   scripts/setup.sh --fuzz   also clang-16 and libFuzzer (scripts/fuzz.sh).
+#   scripts/setup.sh --fuzz   also clang-16, libFuzzer and llvm-symbolizer (the sanitizer
+#                             stage of scripts/test.sh, scripts/fuzz.sh).
 # Safe to re-run; skips apt when everything is already installed.
 set -euo pipefail
 cross=0
@@ -12,7 +13,7 @@ for a in "$@"; do
   case "$a" in
     --cross) cross=1 ;;
     --fuzz) fuzz=1 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -34,7 +35,8 @@ missing() {  # prints the packages of "$@" that dpkg does not have installed
   done
 }
 
-fuzzpk=(clang-16 libfuzzer-16-dev libclang-rt-16-dev)
+# llvm-16: its llvm-symbolizer names the functions in a sanitizer's report.
+fuzzpk=(clang-16 libfuzzer-16-dev libclang-rt-16-dev llvm-16)
 
 want=($(missing "${native[@]}"))
 if [ "$fuzz" = 1 ]; then want+=($(missing "${fuzzpk[@]}")); fi

@@ -1,38 +1,51 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs every Ember test: natively, then cross-built for aarch64 and
-# run under qemu-user with three CPU models (cortex-a72: NEON only, cortex-a76: +dotprod,
-# max: +i8mm/SVE), so every kernel dispatch path is exercised.
-#   scripts/test.sh [--native-only | --arm-only] [--jobs N] [--target T]...
+# Sets up, builds and runs every Ember test: natively; then natively again under
+# AddressSanitizer + UndefinedBehaviorSanitizer (clang-16), with every libFuzzer target run
+# briefly on that build; then cross-built for aarch64 and run under qemu-user with three CPU
+# models (cortex-a72: NEON only, cortex-a76: +dotprod, max: +i8mm/SVE), so every kernel
+# dispatch path is exercised.
+#   scripts/test.sh [--native-only | --arm-only] [--no-sanitize] [--jobs N] [--target T]...
 #   --target T builds only T (repeatable; default: every target) and ctest then skips
 #   the tests of executables that are not built (for working on one module).
-# Steps: scripts/setup.sh --cross (apt packages; sudo when not root; no-op when done),
+#   --no-sanitize skips the sanitizer + fuzz stage (on by default with the native run).
+# Steps: scripts/setup.sh --cross --fuzz (apt packages; sudo when not root; no-op when done),
 #        native:  cmake build/ (Release) + build all + ctest
 #                 + scripts/test-install.sh (install, examples/ against the package)
+#        sanitize: cmake build-sanitize/ (clang-16, -DEMBER_SANITIZE=ON -DEMBER_FUZZ=ON)
+#                 + build + ctest (EMBER_TEST_TIMEOUT_SCALE=4) + scripts/fuzz.sh
+#                 $EMBER_FUZZ_SECONDS (default 60) over every fuzz target
 #        arm64:   scripts/arm64-sysroot.sh build-arm64 + cmake with
 #                 cmake/aarch64-linux-gnu.cmake + build all + ctest with
-#                 QEMU_CPU=cortex-a72, cortex-a76, max + scripts/test-install.sh
+#                 QEMU_CPU=cortex-a76 (every test), cortex-a72 and max (the tests labelled
+#                 `kernels`: every test whose result goes through the kernel tables; the
+#                 front-end ones, labelled `frontend`, the *Cli suites and the LoRA
+#                 accuracy/auto-blend sweeps run once, on cortex-a76)
+#                 + scripts/test-install.sh
 #                 (the example cross-built against the installed package, run under qemu)
 # Environment: EMBER_FIXTURES (default <repo>/../shared; must hold models/ and
 #   tokenizer/, else this FAILS), EMBER_BUILD_DIR (default <repo>/build),
+#   EMBER_SANITIZE_BUILD_DIR (default <repo>/build-sanitize),
 #   EMBER_ARM64_BUILD_DIR (default <repo>/build-arm64), EMBER_SKIP_SETUP=1 skips apt,
-#   EMBER_CMAKE_ARGS (extra configure arguments for both builds, split on spaces),
+#   EMBER_CMAKE_ARGS (extra configure arguments for all builds, split on spaces),
 #   EMBER_CTEST_TIME_LIMIT (seconds per ctest run, default 900: a hung test fails the
-#   run instead of eating CI's 30 minutes).
+#   run instead of eating CI's time), EMBER_FUZZ_SECONDS (per fuzz target, default 60).
 # Exit status is non-zero if any step fails; a summary line per configuration is
 # printed last.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 do_native=1
 do_arm=1
+do_sanitize=1
 jobs=$(nproc 2>/dev/null || echo 2)
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --native-only) do_arm=0 ;;
     --arm-only) do_native=0 ;;
+    --no-sanitize) do_sanitize=0 ;;
     --jobs|-j) [ $# -ge 2 ] || { echo "test.sh: $1 needs a number" >&2; exit 2; }
                jobs=$2; shift ;;
     --jobs=*) jobs=${1#--jobs=} ;;
@@ -58,6 +71,9 @@ if [ "$do_arm" = 1 ] && [ "$host" != x86_64 ]; then
   do_arm=0
   [ "$do_native" = 1 ] || { echo "test.sh: --arm-only needs an x86-64 host" >&2; exit 2; }
 fi
+# The sanitizer stage runs natively only (the issue's time budget), and not for a
+# partial build (--target): it builds everything itself.
+[ "$do_native" = 1 ] && [ "${#targets[@]}" -eq 0 ] || do_sanitize=0
 
 # ---- fixtures: a missing fixture is a failure, never a skip ----------------------
 fixtures=${EMBER_FIXTURES:-$root/../shared}
@@ -71,7 +87,16 @@ export EMBER_FIXTURES=$fixtures
 
 native_dir=${EMBER_BUILD_DIR:-$root/build}
 arm_dir=${EMBER_ARM64_BUILD_DIR:-$root/build-arm64}
-qemu_cpus=(cortex-a72 cortex-a76 max)
+san_dir=${EMBER_SANITIZE_BUILD_DIR:-$root/build-sanitize}
+fuzz_seconds=${EMBER_FUZZ_SECONDS:-60}
+[[ "$fuzz_seconds" =~ ^[1-9][0-9]*$ ]] || { echo "test.sh: EMBER_FUZZ_SECONDS must be seconds, got '$fuzz_seconds'" >&2; exit 2; }
+# cortex-a76 (the Pi 5's core, dotprod) runs every test; the other two run what can
+# differ between CPU models: the tests of results computed through the kernel tables.
+qemu_cpus=(cortex-a76 cortex-a72 max)
+# Not repeated on those two either: the command-line suites (*Cli) and LoRA's accuracy and
+# automatic-blend sweeps (the adapters' kernel paths are LoraApply's and LoraGolden's).
+declare -A qemu_ctest_filter=([cortex-a76]="" [cortex-a72]=kernels [max]=kernels)
+qemu_repeat_exclude='(^|/)[A-Za-z]*Cli[A-Za-z]*[.]|^Lora(Accuracy|Auto)[.]|_NOT_BUILT$'
 
 # ---- bookkeeping -------------------------------------------------------------------
 t_start=$SECONDS
@@ -105,17 +130,19 @@ time_limit=${EMBER_CTEST_TIME_LIMIT:-900}
 [[ "$time_limit" =~ ^[1-9][0-9]*$ ]] || { echo "test.sh: EMBER_CTEST_TIME_LIMIT must be seconds, got '$time_limit'" >&2; exit 2; }
 # run_ctest BUILD_DIR LOG: ctest (killed after $time_limit s with every test it started),
 # output also in LOG (for the summary's counts).
+# Extra ctest arguments after LOG (e.g. -L kernels).
 run_ctest() {
-  local rc=0
-  (cd "$1" && timeout -k 10 "$time_limit" ctest "${ctest_args[@]}") 2>&1 | tee "$2" || rc=$?
+  local rc=0 dir=$1 log=$2
+  shift 2
+  (cd "$dir" && timeout -k 10 "$time_limit" ctest "${ctest_args[@]}" "$@") 2>&1 | tee "$log" || rc=$?
   if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
     {
       echo "test.sh: ctest exceeded EMBER_CTEST_TIME_LIMIT=${time_limit}s and was killed; unfinished tests:"
       # "Start N: name" lines without a "Test #N: ..." result line.
       awk 'match($0, /^ *Start +[0-9]+: /) { n = $2; sub(/:$/, "", n); name[n] = substr($0, RLENGTH + 1) }
            match($0, / Test +#[0-9]+: /) { t = substr($0, RSTART, RLENGTH); gsub(/[^0-9]/, "", t); done[t] = 1 }
-           END { for (n in name) if (!(n in done)) print "  " name[n] }' "$2"
-    } | tee -a "$2"
+           END { for (n in name) if (!(n in done)) print "  " name[n] }' "$log"
+    } | tee -a "$log"
   fi
   return $rc
 }
@@ -145,6 +172,7 @@ if [ "${EMBER_SKIP_SETUP:-0}" = 1 ]; then
 else
   setup_args=()
   [ "$do_arm" = 1 ] && setup_args+=(--cross)
+  [ "$do_sanitize" = 1 ] && setup_args+=(--fuzz)
   if ! phase "setup: scripts/setup.sh ${setup_args[*]:-}" "$root/scripts/setup.sh" "${setup_args[@]}" </dev/null; then
     echo "test.sh: FAIL: scripts/setup.sh failed" >&2
     exit 1
@@ -175,6 +203,40 @@ if [ "$do_native" = 1 ]; then
   fi
 fi
 
+# ---- sanitizers + fuzzing (native only) ----------------------------------------------
+# One clang-16 tree serves both: ASan + UBSan on every object (findings fatal), libFuzzer's
+# coverage hooks too (-DEMBER_FUZZ=ON). test_memory and test_capi_failure replace the
+# allocator and are not built there (cmake/sanitize.cmake); they ran in the native build.
+run_fuzz() {  # every fuzz target on the sanitizer tree, output also in fuzz.log
+  EMBER_FUZZ_BUILD=$san_dir "$root/scripts/fuzz.sh" "$fuzz_seconds" 2>&1 | tee "$san_dir/fuzz.log"
+  return "${PIPESTATUS[0]}"
+}
+if [ "$do_sanitize" = 1 ]; then
+  t_cfg=$SECONDS
+  if phase "sanitize: configure ($san_dir, clang-16, ASan+UBSan, fuzz targets)" \
+       cmake -S "$root" -B "$san_dir" -DCMAKE_BUILD_TYPE=Release -DEMBER_FIXTURES="$fixtures" \
+             -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16 \
+             -DEMBER_SANITIZE=ON -DEMBER_FUZZ=ON -DEMBER_BUILD_BENCH=OFF "${extra_cmake_args[@]}" &&
+     phase "sanitize: build (-j$jobs)" cmake --build "$san_dir" "${build_args[@]}"; then
+    t_build=$((SECONDS - t_cfg))
+    # A sanitized command runs 2-5x slower: the tests' waits on it are scaled.
+    export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-16/bin/llvm-symbolizer  # reports with names
+    if EMBER_TEST_TIMEOUT_SCALE=4 phase "sanitize: ctest under ASan+UBSan" \
+         run_ctest "$san_dir" "$san_dir/ctest-sanitize.log"; then
+      record "native ASan+UBSan" PASS "$(counts "$san_dir/ctest-sanitize.log"); build $(fmt $t_build), tests $(fmt $last_elapsed)"
+    else
+      record "native ASan+UBSan" FAIL "$(counts "$san_dir/ctest-sanitize.log"); build $(fmt $t_build), tests $(fmt $last_elapsed)"
+    fi
+    if phase "fuzz: every target ${fuzz_seconds}s" run_fuzz; then
+      record "fuzz" PASS "$(grep -c '^== fuzz_' "$san_dir/fuzz.log") targets x ${fuzz_seconds}s, no finding ($(fmt $last_elapsed))"
+    else
+      record "fuzz" FAIL "see $san_dir/fuzz.log and $san_dir/fuzz-findings/"
+    fi
+  else
+    record "native ASan+UBSan" FAIL "configure/build failed (tests not run)"
+  fi
+fi
+
 # ---- arm64 cross + qemu ------------------------------------------------------------
 if [ "$do_arm" = 1 ]; then
   sysroot="$arm_dir/arm64-sysroot"
@@ -189,7 +251,10 @@ if [ "$do_arm" = 1 ]; then
     for cpu in "${qemu_cpus[@]}"; do
       log="$arm_dir/ctest-qemu-$cpu.log"
       export QEMU_CPU=$cpu  # qemu-user reads the CPU model from here
-      if phase "arm64: ctest under qemu-aarch64, QEMU_CPU=$cpu" run_ctest "$arm_dir" "$log"; then
+      filter=()
+      [ -z "${qemu_ctest_filter[$cpu]}" ] ||
+        filter=(-L "${qemu_ctest_filter[$cpu]}" -E "$qemu_repeat_exclude")  # one -E: the last wins
+      if phase "arm64: ctest under qemu-aarch64, QEMU_CPU=$cpu ${filter[*]}" run_ctest "$arm_dir" "$log" "${filter[@]}"; then
         record "arm64 qemu $cpu" PASS "$(counts "$log"); tests $(fmt $last_elapsed) (build $(fmt $t_build))"
       else
         record "arm64 qemu $cpu" FAIL "$(counts "$log"); tests $(fmt $last_elapsed) (build $(fmt $t_build))"
