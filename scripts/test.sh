@@ -1,31 +1,33 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs every Ember test: natively; then natively again under
+# Sets up, builds and runs every Ember test: natively; natively again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (clang-16), with every libFuzzer target run
-# briefly on that build; then cross-built for aarch64 and run under qemu-user with three CPU
-# models (cortex-a72: NEON only, cortex-a76: +dotprod, max: +i8mm/SVE), so every kernel
-# dispatch path is exercised.
+# briefly on that build, and the thread and server tests under ThreadSanitizer; then
+# cross-built for aarch64 and run under qemu-user with three CPU models (cortex-a72: NEON
+# only, cortex-a76: +dotprod, max: +i8mm/SVE), so every kernel dispatch path is exercised.
 #   scripts/test.sh [--native-only | --arm-only] [--no-sanitize] [--jobs N] [--target T]...
 #   --target T builds only T (repeatable; default: every target) and ctest then skips
 #   the tests of executables that are not built (for working on one module).
-#   --no-sanitize skips the sanitizer + fuzz stage (on by default with the native run).
+#   --no-sanitize skips the sanitizer, fuzz and TSan stage (on by default with the native run).
 # Steps: scripts/setup.sh --cross --fuzz (apt packages; sudo when not root; no-op when done),
 #        native:  cmake build/ (Release) + build all + ctest
 #                 + scripts/test-install.sh (install, examples/ against the package)
 #        sanitize: cmake build-sanitize/ (clang-16, -DEMBER_SANITIZE=ON -DEMBER_FUZZ=ON)
 #                 + build + ctest (EMBER_TEST_TIMEOUT_SCALE=4) + scripts/fuzz.sh
 #                 $EMBER_FUZZ_SECONDS (default 60) over every fuzz target
+#                 + scripts/tsan.sh (build-tsan/: ThreadSanitizer, the thread and server tests)
 #        arm64:   scripts/arm64-sysroot.sh build-arm64 + cmake with
-#                 cmake/aarch64-linux-gnu.cmake + build all + ctest with
-#                 QEMU_CPU=cortex-a76 (every test), cortex-a72 and max (the tests labelled
-#                 `kernels`: every test whose result goes through the kernel tables; the
-#                 front-end ones, labelled `frontend`, the *Cli suites and the LoRA
-#                 accuracy/auto-blend sweeps run once, on cortex-a76)
+#                 cmake/aarch64-linux-gnu.cmake + build all + ctest under qemu with
+#                 QEMU_CPU=cortex-a76 (every test but the command-line and server suites
+#                 that start `ember` many times; `Cli.*` stays), cortex-a72 and max (the
+#                 tests labelled `kernels`, whose results go through the kernel tables,
+#                 without the *Cli suites and LoRA's accuracy/auto-blend sweeps)
 #                 + scripts/test-install.sh
 #                 (the example cross-built against the installed package, run under qemu)
 # Environment: EMBER_FIXTURES (default <repo>/../shared; must hold models/ and
 #   tokenizer/, else this FAILS), EMBER_BUILD_DIR (default <repo>/build),
-#   EMBER_SANITIZE_BUILD_DIR (default <repo>/build-sanitize),
-#   EMBER_ARM64_BUILD_DIR (default <repo>/build-arm64), EMBER_SKIP_SETUP=1 skips apt,
+#   EMBER_SANITIZE_BUILD_DIR (default <repo>/build-sanitize), EMBER_TSAN_BUILD (default
+#   <repo>/build-tsan), EMBER_ARM64_BUILD_DIR (default <repo>/build-arm64),
+#   EMBER_SKIP_SETUP=1 skips apt,
 #   EMBER_CMAKE_ARGS (extra configure arguments for all builds, split on spaces),
 #   EMBER_CTEST_TIME_LIMIT (seconds per ctest run, default 900: a hung test fails the
 #   run instead of eating CI's time), EMBER_FUZZ_SECONDS (per fuzz target, default 60).
@@ -34,7 +36,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 do_native=1
 do_arm=1
@@ -90,13 +92,18 @@ arm_dir=${EMBER_ARM64_BUILD_DIR:-$root/build-arm64}
 san_dir=${EMBER_SANITIZE_BUILD_DIR:-$root/build-sanitize}
 fuzz_seconds=${EMBER_FUZZ_SECONDS:-60}
 [[ "$fuzz_seconds" =~ ^[1-9][0-9]*$ ]] || { echo "test.sh: EMBER_FUZZ_SECONDS must be seconds, got '$fuzz_seconds'" >&2; exit 2; }
-# cortex-a76 (the Pi 5's core, dotprod) runs every test; the other two run what can
-# differ between CPU models: the tests of results computed through the kernel tables.
+# What each qemu CPU model runs (ctest -L label, -E exclusions; one -E: the last wins).
+# cortex-a76 (the Pi 5's core, dotprod) runs every test but the command-line and server
+# suites that start `ember` many times (slow under qemu, and their logic is the same C++ as
+# natively, where they run twice: Release and ASan); `Cli.*`, the command's own suite, stays.
+# cortex-a72 and max run what can differ between CPU models: the tests labelled `kernels`
+# (results computed through the kernel tables), minus every *Cli suite and LoRA's accuracy
+# and automatic-blend sweeps (the adapters' kernel paths are LoraApply's and LoraGolden's).
 qemu_cpus=(cortex-a76 cortex-a72 max)
-# Not repeated on those two either: the command-line suites (*Cli) and LoRA's accuracy and
-# automatic-blend sweeps (the adapters' kernel paths are LoraApply's and LoraGolden's).
-declare -A qemu_ctest_filter=([cortex-a76]="" [cortex-a72]=kernels [max]=kernels)
-qemu_repeat_exclude='(^|/)[A-Za-z]*Cli[A-Za-z]*[.]|^Lora(Accuracy|Auto)[.]|_NOT_BUILT$'
+declare -A qemu_label=([cortex-a76]="" [cortex-a72]=kernels [max]=kernels)
+a76_exclude='(^|/)(ChatCli|LoraAutoCli|CliBench|EvalCallsCli|CallCli|CliTemplate|PromptCacheCli|Serve|ServeForward|Router[A-Za-z]*)[.]|_NOT_BUILT$'
+repeat_exclude='(^|/)[A-Za-z]*Cli[A-Za-z]*[.]|^Lora(Accuracy|Auto)[.]|_NOT_BUILT$'
+declare -A qemu_exclude=([cortex-a76]="$a76_exclude" [cortex-a72]="$repeat_exclude" [max]="$repeat_exclude")
 
 # ---- bookkeeping -------------------------------------------------------------------
 t_start=$SECONDS
@@ -235,6 +242,13 @@ if [ "$do_sanitize" = 1 ]; then
   else
     record "native ASan+UBSan" FAIL "configure/build failed (tests not run)"
   fi
+  # ThreadSanitizer: its own tree (build-tsan), the thread and server tests only.
+  if phase "tsan: scripts/tsan.sh (thread pool, contexts on threads, threaded matmuls, server, router)" \
+       "$root/scripts/tsan.sh" --jobs "$jobs"; then
+    record "native TSan" PASS "thread and server tests, no report ($(fmt $last_elapsed) with its build)"
+  else
+    record "native TSan" FAIL "scripts/tsan.sh (reports in build-tsan/tsan-reports)"
+  fi
 fi
 
 # ---- arm64 cross + qemu ------------------------------------------------------------
@@ -251,9 +265,8 @@ if [ "$do_arm" = 1 ]; then
     for cpu in "${qemu_cpus[@]}"; do
       log="$arm_dir/ctest-qemu-$cpu.log"
       export QEMU_CPU=$cpu  # qemu-user reads the CPU model from here
-      filter=()
-      [ -z "${qemu_ctest_filter[$cpu]}" ] ||
-        filter=(-L "${qemu_ctest_filter[$cpu]}" -E "$qemu_repeat_exclude")  # one -E: the last wins
+      filter=(-E "${qemu_exclude[$cpu]}")
+      [ -z "${qemu_label[$cpu]}" ] || filter+=(-L "${qemu_label[$cpu]}")
       if phase "arm64: ctest under qemu-aarch64, QEMU_CPU=$cpu ${filter[*]}" run_ctest "$arm_dir" "$log" "${filter[@]}"; then
         record "arm64 qemu $cpu" PASS "$(counts "$log"); tests $(fmt $last_elapsed) (build $(fmt $t_build))"
       else
