@@ -25,7 +25,7 @@ if [ ! -f "$build/CMakeCache.txt" ] && [ "${EMBER_FUZZ_NO_CONFIGURE:-0}" != 1 ];
     ${EMBER_FIXTURES:+-DEMBER_FIXTURES="$EMBER_FIXTURES"} ${EMBER_CMAKE_ARGS:-} > "$build.configure.log" ||
     { cat "$build.configure.log"; exit 1; }
 fi
-grep -qE '^EMBER_FUZZ:BOOL=(ON|1|TRUE)$' "$build/CMakeCache.txt" 2>/dev/null ||
+grep -qiE '^EMBER_FUZZ:BOOL=(ON|1|TRUE|YES)$' "$build/CMakeCache.txt" 2>/dev/null ||
   { echo "fuzz.sh: $build is not configured with -DEMBER_FUZZ=ON (clang)" >&2; exit 1; }
 cmake --build "$build" -j "$jobs" --target fuzz_make_seeds $(printf 'fuzz_%s ' "${targets[@]}")
 "$build/bin/fuzz_make_seeds" "$build/fuzz-seeds"
