@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang-16, ASan+UBSan) and runs each for a while.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]    default 60 s each, every target
-# Targets: gguf tokenizer adapter functions chat_template (tests/fuzz/fuzz_<t>.cpp).
+# Targets: gguf tokenizer adapter functions chat_template server_request (tests/fuzz/fuzz_<t>.cpp).
+# Build dir: EMBER_FUZZ_BUILD (default build-fuzz). It is configured (clang-16, -DEMBER_FUZZ=ON,
+# no tests or tools) only when it has no CMakeCache.txt, so a tree CI configured its own way
+# (e.g. -DEMBER_SANITIZE=ON -DEMBER_FUZZ=ON with tests and tools) is used as it is;
+# EMBER_FUZZ_NO_CONFIGURE=1 never configures.
 # Seeds come from the fixtures (EMBER_FIXTURES, default ../shared) through
 # bin/fuzz_make_seeds; the growing corpus stays in BUILD/fuzz-corpus/<t> between runs.
 # A finding stops with a crash file in BUILD/fuzz-findings and a non-zero exit.
@@ -11,14 +15,18 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(gguf tokenizer adapter functions chat_template)
+[ ${#targets[@]} -gt 0 ] || targets=(gguf tokenizer adapter functions chat_template server_request)
 build=${EMBER_FUZZ_BUILD:-build-fuzz}
 jobs=${EMBER_JOBS:-$(nproc)}
 
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16 \
-  -DEMBER_FUZZ=ON -DEMBER_BUILD_TESTS=OFF -DEMBER_BUILD_TOOLS=OFF -DEMBER_BUILD_BENCH=OFF \
-  ${EMBER_FIXTURES:+-DEMBER_FIXTURES="$EMBER_FIXTURES"} ${EMBER_CMAKE_ARGS:-} > "$build.configure.log" ||
-  { cat "$build.configure.log"; exit 1; }
+if [ ! -f "$build/CMakeCache.txt" ] && [ "${EMBER_FUZZ_NO_CONFIGURE:-0}" != 1 ]; then
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16 \
+    -DEMBER_FUZZ=ON -DEMBER_BUILD_TESTS=OFF -DEMBER_BUILD_TOOLS=OFF -DEMBER_BUILD_BENCH=OFF \
+    ${EMBER_FIXTURES:+-DEMBER_FIXTURES="$EMBER_FIXTURES"} ${EMBER_CMAKE_ARGS:-} > "$build.configure.log" ||
+    { cat "$build.configure.log"; exit 1; }
+fi
+grep -qiE '^EMBER_FUZZ:BOOL=(ON|1|TRUE|YES)$' "$build/CMakeCache.txt" 2>/dev/null ||
+  { echo "fuzz.sh: $build is not configured with -DEMBER_FUZZ=ON (clang)" >&2; exit 1; }
 cmake --build "$build" -j "$jobs" --target fuzz_make_seeds $(printf 'fuzz_%s ' "${targets[@]}")
 "$build/bin/fuzz_make_seeds" "$build/fuzz-seeds"
 mkdir -p "$build/fuzz-findings"

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "engine/lora/lora.h"
@@ -184,6 +186,46 @@ TEST(ArchLoading, AbsurdSizesAreRefusedWithTheLimit) {
                  {"head_count x key_length", "exceeds 16777216"});
   expect_refused("tiny-llama3-f32.gguf", {.keys = [](GgufWriter& w) { w.SetU32("llama.block_count", 70000u); }},
                  {"block_count 70000", "exceeds 65536"});
+}
+
+// A block_count far beyond the limit is refused before anything is sized by it: block
+// count 2^30 once allocated 1 GiB (and set it in a billion-step loop) before the refusal
+// (found by fuzz_gguf). A child process loads it with only 256 MiB of address space to
+// spare, so an allocation of that size fails it (std::bad_alloc escapes: abort).
+TEST(ArchLoading, AbsurdBlockCountIsRefusedBeforeItAllocates) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "the sanitizers reserve terabytes of address space: no RLIMIT_AS";
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  GTEST_SKIP() << "the sanitizers reserve terabytes of address space: no RLIMIT_AS";
+#endif
+#endif
+  const std::vector<uint8_t> bytes = testing::edit_gguf(
+      fixture("models/tiny-gemma2-f32.gguf"), {.keys = [](GgufWriter& w) { w.SetU32("gemma2.block_count", 1u << 30); }});
+  ASSERT_FALSE(bytes.empty());
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    long pages = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+      std::fclose(f);
+    }
+    const rlim_t spare = rlim_t{256} << 20, limit = static_cast<rlim_t>(pages) * ::sysconf(_SC_PAGESIZE) + spare;
+    const rlimit lim{limit, limit};
+    if (pages == 0 || ::setrlimit(RLIMIT_AS, &lim) != 0) ::_exit(2);
+    std::unique_ptr<GgufFile> g;
+    std::unique_ptr<Model> m;
+    Status st = GgufFile::FromMemory(bytes.data(), bytes.size(), "huge.gguf", &g);
+    if (st.ok()) st = Model::FromGguf(std::move(g), {}, &m);
+    ::_exit(!st.ok() && contains(st.message(), "block_count 1073741824") && contains(st.message(), "exceeds 65536")
+                ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << (WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                              : "exit " + std::to_string(WEXITSTATUS(status)));
 }
 
 // rope_freqs of all ones divides by 1.0 exactly: the same bits as a file without it.

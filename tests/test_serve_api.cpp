@@ -101,6 +101,9 @@ TEST(Serve, BadRequestsAre400And413) {
   const std::string chat_path = "/v1/chat/completions";
   auto raw = [&](const std::string& body) { return cli.Post(chat_path.c_str(), body, "application/json"); };
   expect_error(raw("{\"messages\": ["), 400, "malformed JSON");
+  // A number beyond double: nlohmann throws out_of_range, not parse_error (fuzz_server_request).
+  expect_error(raw(R"({"messages": [{"role": "user", "content": "x"}], "temperature": 1e400})"), 400,
+               "malformed JSON body: number overflow parsing '1e400'");
   expect_error(raw("[1, 2]"), 400, "JSON object");
   expect_error(raw(R"({"messages": "hi"})"), 400, "'messages' must be an array");
   expect_error(raw(R"({"messages": []})"), 400, "'messages' is empty");

@@ -37,6 +37,10 @@ struct ArchTraits {
   int embd_head_q_scale_layers = 0;
 };
 
+// Bounds of the sizes (Validate()): far above any real model, so that their products
+// index buffers without overflow (a hostile file otherwise overflows q_dim()).
+constexpr int64_t kMaxWidth = int64_t{1} << 24, kMaxCount = 1 << 16;
+
 constexpr ArchTraits kArchs[] = {
     {.arch = "llama", .rope = RopeStyle::kNorm, .act = FfnActivation::kSilu, .rope_freqs = true},
     {.arch = "gemma", .rope = RopeStyle::kNeox, .act = FfnActivation::kGeluTanh, .scale_embeddings = true},
@@ -130,6 +134,9 @@ Status read_attention(const ArchKeys& k, const ArchTraits& t, ModelConfig* c) {
   if (t.attn_softcap) EMBER_RETURN_IF_ERROR(k.F32Or("attn_logit_softcapping", &c->attn_softcap));
   if (t.final_softcap) EMBER_RETURN_IF_ERROR(k.F32Or("final_logit_softcapping", &c->final_softcap));
   EMBER_RETURN_IF_ERROR(k.U32Or("attention.sliding_window", &c->sliding_window));
+  // Nothing allocated for a block_count that Validate() refuses next (a hostile 2^30
+  // cost 1 GiB and a billion-step loop first; found by fuzz_gguf).
+  if (c->n_layer > kMaxCount) return Status::Ok();
   c->layer_swa.assign(c->n_layer > 0 ? c->n_layer : 0, 0);
   if (t.swa_period == 0 || c->sliding_window <= 0) {
     c->sliding_window = 0;  // no window (or the family ignores the key)
@@ -185,7 +192,6 @@ Status ModelConfig::Validate() const {
   if (head_dim <= 0 || head_dim_v <= 0) return bad("attention key/value length must be positive");
   // Sizes are int32 and their products index buffers: bound each, and the widths built
   // from them, far above any real model (a hostile file otherwise overflows q_dim()).
-  constexpr int64_t kMaxWidth = int64_t{1} << 24, kMaxCount = 1 << 16;
   const std::pair<const char*, int64_t> widths[] = {
       {"embedding_length", n_embd}, {"feed_forward_length", n_ff},
       {"head_count x key_length", int64_t{n_head} * head_dim},

@@ -1,7 +1,8 @@
 // GGUF model files from bytes, through everything a user's load does: the header,
 // metadata and tensor table (loader/gguf.cpp), the architecture and tokenizer
 // (engine/model/config.cpp, tokenizer/), the tensor data of every type bound as weights,
-// a context, and one evaluated token. Seeds: the fixtures' small GGUF models.
+// a context, and two evaluated tokens. Seeds: tiny generated models (make_seeds.cpp,
+// tiny_models.h): every architecture, and every weight type the loader binds.
 // Memory: EMBER_MEMINFO points the context's up-front check at a 512 MiB budget, so a
 // file that asks for a huge context is refused (as on a small device), not allocated.
 #include <cstdio>
