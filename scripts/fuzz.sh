@@ -8,7 +8,8 @@
 # EMBER_FUZZ_NO_CONFIGURE=1 never configures.
 # Seeds come from the fixtures (EMBER_FIXTURES, default ../shared) through
 # bin/fuzz_make_seeds; the growing corpus stays in BUILD/fuzz-corpus/<t> between runs.
-# A finding stops with a crash file in BUILD/fuzz-findings and a non-zero exit.
+# A finding leaves a crash file in BUILD/fuzz-findings and makes the exit non-zero.
+# EMBER_FUZZ_PARALLEL (default: the CPU count) targets run at the same time.
 # Packages: clang-16, libfuzzer-16-dev (scripts/setup.sh --fuzz).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,17 +31,40 @@ grep -qiE '^EMBER_FUZZ:BOOL=(ON|1|TRUE|YES)$' "$build/CMakeCache.txt" 2>/dev/nul
 cmake --build "$build" -j "$jobs" --target fuzz_make_seeds $(printf 'fuzz_%s ' "${targets[@]}")
 "$build/bin/fuzz_make_seeds" "$build/fuzz-seeds"
 mkdir -p "$build/fuzz-findings"
-for t in "${targets[@]}"; do
-  corpus="$build/fuzz-corpus/$t"
+# run_target T: one target for $seconds; its log in BUILD/fuzz-T.log; non-zero on a finding.
+run_target() {
+  local t=$1 corpus="$build/fuzz-corpus/$1" dict=()
   mkdir -p "$corpus"
-  dict=()
   [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
-  echo "== fuzz_$t: ${seconds}s"
   # -rss_limit_mb: a hostile file may ask for a context the 512 MiB fake budget refuses,
   # but nothing may allocate beyond it; -timeout: one input may not take 10 s.
   "$build/bin/fuzz_$t" "$corpus" "$build/fuzz-seeds/$t" "${dict[@]}" -max_total_time="$seconds" \
     -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$build/fuzz-findings/$t-" \
-    2> "$build/fuzz-$t.log" || { tail -40 "$build/fuzz-$t.log"; echo "fuzz_$t: FINDING (see $build/fuzz-findings)"; exit 1; }
-  grep -E "stat::number_of_executed_units|cov:" "$build/fuzz-$t.log" | tail -2
+    2> "$build/fuzz-$t.log"
+}
+# EMBER_FUZZ_PARALLEL targets run at once (default: the number of CPUs): each target is
+# one process on one core, so CI's two cores fuzz two targets in the time of one.
+parallel=${EMBER_FUZZ_PARALLEL:-$jobs}
+[[ "$parallel" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: EMBER_FUZZ_PARALLEL must be a positive number" >&2; exit 2; }
+declare -A pid_of
+status=0
+for ((i = 0; i < ${#targets[@]}; i += parallel)); do
+  batch=("${targets[@]:i:parallel}")
+  for t in "${batch[@]}"; do
+    echo "== fuzz_$t: ${seconds}s"
+    run_target "$t" &
+    pid_of[$t]=$!
+  done
+  for t in "${batch[@]}"; do
+    if wait "${pid_of[$t]}"; then
+      echo "fuzz_$t: $(grep -E 'stat::number_of_executed_units' "$build/fuzz-$t.log" | tail -1 | awk '{print $2}') executions," \
+           "$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$build/fuzz-$t.log" | tail -1)"
+    else
+      tail -40 "$build/fuzz-$t.log"
+      echo "fuzz_$t: FINDING (see $build/fuzz-findings)"
+      status=1
+    fi
+  done
 done
+[ "$status" = 0 ] || exit 1
 echo "fuzz.sh: every target ran ${seconds}s with no finding"
