@@ -441,7 +441,10 @@ void lora_auto_calls(const Env& e) {
   EXPECT_FAILS(ember_lora_auto_weights(e.model, loras, 1, with_null, 2, 1, 0, 1, sim, w));
   EXPECT_FAILS(ember_lora_auto_weights(e.model, loras, 1, examples, 1, 1, 0, 1, sim, nullptr));
   EXPECT_FAILS(ember_lora_auto_weights(e.model, loras, 0, examples, 1, 1, 0, 1, sim, w));
+  EXPECT_FAILS(ember_lora_auto_weights(e.model, loras, 1, examples, 1, 1, 0, 1, sim, w));  // no task examples
+  ASSERT_EQ(ember_lora_set_task_examples(e.lora, examples, 1), EMBER_OK) << ember_last_error();
   EXPECT_FAILS(ember_lora_auto_weights(e.model, loras, 1, examples, 1, 1, 0, -1, sim, w));
+  EXPECT_FAILS(ember_lora_auto_weights(e.model, loras, 1, examples, 1, 1, std::nanf(""), 0, sim, w));
 }
 
 // ---- ember_tools.h: the writers never get to write (NULL or absent inputs) ------------
@@ -478,7 +481,8 @@ void synth_calls(const Env& e) {
   };
   EXPECT_FAILS(with([](ember_synth_params& p) { p.preset = "no-such-preset"; }));
   EXPECT_FAILS(with([](ember_synth_params& p) { p.type = "q9_9"; }));
-  EXPECT_FAILS(with([&](ember_synth_params& p) { p.vocab = (e.tmp + "/absent.gguf").c_str(); }));
+  const std::string absent_vocab = e.tmp + "/absent.gguf";
+  EXPECT_FAILS(with([&](ember_synth_params& p) { p.vocab = absent_vocab.c_str(); }));
   EXPECT_FAILS(with([](ember_synth_params& p) { p.n_threads = -1; }));
   EXPECT_FALSE(testing::file_exists(out));
 }
