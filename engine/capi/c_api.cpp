@@ -55,6 +55,19 @@ ember::GenerateParams to_cpp(const ember_generate_params& g) {
   return p;
 }
 
+// A stop list with n > 0 and no array, or a NULL stop string, is a caller's bug: refused
+// rather than generating without the stops the caller meant.
+ember_status check_stop_lists(const ember_generate_params& g) {
+  if (!g.stop_ids && g.n_stop_ids)
+    return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_generate_params: stop_ids is NULL with n_stop_ids > 0");
+  if (!g.stop_strings && g.n_stop_strings)
+    return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_generate_params: stop_strings is NULL with n_stop_strings > 0");
+  for (size_t i = 0; i < g.n_stop_strings; ++i)
+    if (!g.stop_strings[i])
+      return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_generate_params: stop_strings[" + std::to_string(i) + "] is NULL");
+  return EMBER_OK;
+}
+
 // generate: ember::Generate (resets the context) or ember::GenerateContinue.
 using GenerateFn = ember::Status (*)(ember::Context&, const int32_t*, size_t, const ember::GenerateParams&,
                                      const ember::TokenCallback&, ember::GenerateResult*);
@@ -62,6 +75,7 @@ using GenerateFn = ember::Status (*)(ember::Context&, const int32_t*, size_t, co
 ember_status run_generate(GenerateFn generate, ember_context* ctx, const int32_t* ids, size_t n,
                           const ember_generate_params* params, ember_generate_result* result) {
   ember_generate_params g = params ? *params : ember_generate_default_params();
+  if (ember_status st = check_stop_lists(g); st != EMBER_OK) return st;
   ember::TokenCallback cb;
   if (g.on_token)
     cb = [&g](int32_t id, std::string_view text) { return g.on_token(id, text.data(), text.size(), g.user) == 0; };
@@ -172,7 +186,7 @@ const char* ember_model_meta_string(const ember_model* model, const char* key) {
 
 ember_status ember_tokenize(const ember_model* model, const char* text, size_t len, int add_bos, int parse_special,
                             int32_t* ids, size_t cap, size_t* n_out) {
-  return guard("ember_tokenize", {{"model", model}}, [&]() -> ember_status {
+  return guard("ember_tokenize", {{"model", model}, {"n_out", n_out}}, [&]() -> ember_status {
     if ((!text && len) || (!ids && cap))
       return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_tokenize: text or ids is NULL with a non-zero length");
     const ember::Tokenizer& t = model->m->tokenizer();
@@ -186,7 +200,7 @@ ember_status ember_tokenize(const ember_model* model, const char* text, size_t l
 
 ember_status ember_token_to_text(const ember_model* model, int32_t id, int render_special, char* buf, size_t cap,
                                  size_t* n_out) {
-  return guard("ember_token_to_text", {{"model", model}}, [&]() -> ember_status {
+  return guard("ember_token_to_text", {{"model", model}, {"n_out", n_out}}, [&]() -> ember_status {
     if (!buf && cap) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_token_to_text: buf is NULL with cap > 0");
     if (id < 0 || id >= model->m->tokenizer().n_vocab())
       return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_token_to_text: id " + std::to_string(id) + " out of range");
@@ -197,7 +211,7 @@ ember_status ember_token_to_text(const ember_model* model, int32_t id, int rende
 
 ember_status ember_detokenize(const ember_model* model, const int32_t* ids, size_t n, int render_special, char* buf,
                               size_t cap, size_t* n_out) {
-  return guard("ember_detokenize", {{"model", model}}, [&]() -> ember_status {
+  return guard("ember_detokenize", {{"model", model}, {"n_out", n_out}}, [&]() -> ember_status {
     if ((!ids && n) || (!buf && cap))
       return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_detokenize: ids or buf is NULL with a non-zero length");
     const ember::Tokenizer& t = model->m->tokenizer();
@@ -340,7 +354,7 @@ int32_t ember_n_past(const ember_context* ctx) {
 }
 
 ember_status ember_context_tokens(const ember_context* ctx, int32_t* ids, size_t cap, size_t* n_out) {
-  return guard("ember_context_tokens", {{"ctx", ctx}}, [&]() -> ember_status {
+  return guard("ember_context_tokens", {{"ctx", ctx}, {"n_out", n_out}}, [&]() -> ember_status {
     if (!ids && cap) return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_context_tokens: ids is NULL with cap > 0");
     const std::vector<int32_t>& t = ctx->c->tokens();
     return copy_out(t.data(), t.size(), sizeof(int32_t), ids, cap, n_out, "ember_context_tokens");
@@ -367,7 +381,12 @@ ember_status ember_eval_prompt(ember_context* ctx, const int32_t* ids, size_t n,
 
 const float* ember_get_logits(const ember_context* ctx, int32_t i) {
   return guard_value("ember_get_logits", static_cast<const float*>(nullptr), {{"ctx", ctx}},
-                     [&] { return ctx->c->logits(i); });
+                     [&]() -> const float* {
+                       // -1 is the last token; any other negative index is a caller's bug, not "last".
+                       if (i >= -1) return ctx->c->logits(i);
+                       set_error(EMBER_ERR_OUT_OF_RANGE, "ember_get_logits: token " + std::to_string(i) + " out of range");
+                       return nullptr;
+                     });
 }
 
 ember_sampling_params ember_sampling_default_params(void) {
@@ -419,7 +438,7 @@ namespace ember::capi {
 const Model* model_of(const ember_model* m) { return m ? m->m.get() : nullptr; }
 
 ember_status copy_out(const void* src, size_t n, size_t elem, void* dst, size_t cap, size_t* n_out, const char* fn) {
-  if (n_out) *n_out = n;
+  *n_out = n;  // required by every caller's guard
   if (n > cap)
     return set_error(EMBER_ERR_OUT_OF_RANGE,
                      std::string(fn) + ": buffer holds " + std::to_string(cap) + " but " + std::to_string(n) + " are needed");

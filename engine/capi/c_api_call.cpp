@@ -67,8 +67,8 @@ ember_status functions_param(const ember_functions* fns, int32_t i, int32_t j, c
   if (j < 0 || j >= static_cast<int32_t>(f.params.size()))
     return set_error(EMBER_ERR_OUT_OF_RANGE, "ember_functions_param: parameter " + std::to_string(j) + " of '" +
                                                  f.name + "' out of range");
-  if (name) *name = f.params[j].name.c_str();
-  if (type) *type = ember::param_type_name(f.params[j].type);
+  *name = f.params[j].name.c_str();
+  *type = ember::param_type_name(f.params[j].type);
   return EMBER_OK;
 }
 
@@ -146,7 +146,7 @@ ember_status ember_functions_get(const ember_functions* fns, int32_t i, ember_fu
 
 ember_status ember_functions_param(const ember_functions* fns, int32_t i, int32_t j, const char** name,
                                    const char** type) {
-  return guard("ember_functions_param", {{"fns", fns}}, [&] { return functions_param(fns, i, j, name, type); });
+  return guard("ember_functions_param", {{"fns", fns}, {"name", name}, {"type", type}}, [&] { return functions_param(fns, i, j, name, type); });
 }
 
 int32_t ember_functions_end_token(const ember_functions* fns) {

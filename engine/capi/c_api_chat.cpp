@@ -88,7 +88,7 @@ int32_t FirstSpecialToken(const ember::Tokenizer& tok, const std::string& text) 
 
 ember_status ember_chat_apply_template(const ember_model* model, const char* tmpl, const ember_chat_message* messages,
                                        size_t n, int add_generation_prompt, char* buf, size_t cap, size_t* n_out) {
-  return guard("ember_chat_apply_template", {{"model", model}}, [&]() -> ember_status {
+  return guard("ember_chat_apply_template", {{"model", model}, {"n_out", n_out}}, [&]() -> ember_status {
     if ((!messages && n) || (!buf && cap))
       return set_error(EMBER_ERR_INVALID_ARGUMENT,
                        "ember_chat_apply_template: messages or buf is NULL with a non-zero length");
@@ -111,7 +111,7 @@ ember_status ember_chat_apply_template(const ember_model* model, const char* tmp
 
 ember_status ember_chat_end_of_turn_tokens(const ember_model* model, const char* tmpl, int32_t* ids, size_t cap,
                                            size_t* n_out) {
-  return guard("ember_chat_end_of_turn_tokens", {{"model", model}}, [&]() -> ember_status {
+  return guard("ember_chat_end_of_turn_tokens", {{"model", model}, {"n_out", n_out}}, [&]() -> ember_status {
     if (!ids && cap)
       return set_error(EMBER_ERR_INVALID_ARGUMENT, "ember_chat_end_of_turn_tokens: ids is NULL with cap > 0");
     const ember::Model& m = *ember::capi::model_of(model);
