@@ -100,7 +100,9 @@ EMBER_API const char* ember_model_meta_string(const ember_model* model, const ch
 /* Text (len bytes, need not be NUL-terminated or valid UTF-8) -> ids. add_bos: -1 = the
  * model's default, 0 = no, 1 = yes. parse_special: control-token texts like "<eos>"
  * become single tokens. Writes at most cap ids; *n_out receives the number of ids
- * the text needs; EMBER_ERR_OUT_OF_RANGE when cap is smaller. */
+ * the text needs; EMBER_ERR_OUT_OF_RANGE when cap is smaller. n_out is required
+ * (EMBER_ERR_INVALID_ARGUMENT when NULL); ids may be NULL when cap is 0 (a size query).
+ * Every function that says "buffer convention as ember_tokenize" follows these rules. */
 EMBER_API ember_status ember_tokenize(const ember_model* model, const char* text, size_t len,
                                       int add_bos, int parse_special, int32_t* ids, size_t cap,
                                       size_t* n_out);
