@@ -596,7 +596,7 @@ TEST(FunctionRegistry, ErrorPaths) {
   }
   FunctionRegistry r;
   Status s = FunctionRegistry::FromFile("/nonexistent/functions.json", *tok, &r);
-  EXPECT_EQ(s.code(), Code::kIo);
+  EXPECT_EQ(s.code(), Code::kNotFound);
   EXPECT_NE(s.message().find("/nonexistent/functions.json"), std::string::npos);
 }
 
@@ -1081,7 +1081,7 @@ TEST(CallApi, CallAndErrors) {
 
   // Registry errors through the C API.
   ember_functions* bad = nullptr;
-  EXPECT_EQ(ember_functions_load(m, "/nonexistent.json", &bad), EMBER_ERR_IO);
+  EXPECT_EQ(ember_functions_load(m, "/nonexistent.json", &bad), EMBER_ERR_NOT_FOUND);
   const std::string unknown = R"({"functions": [{"token": "<nexa_99>", "name": "x", "parameters": []}]})";
   EXPECT_EQ(ember_functions_parse(m, unknown.data(), unknown.size(), &bad), EMBER_ERR_NOT_FOUND);
   EXPECT_NE(std::string(ember_last_error()).find("<nexa_99>"), std::string::npos);

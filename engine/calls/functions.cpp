@@ -1,5 +1,6 @@
 #include "engine/calls/functions.h"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -176,7 +177,12 @@ Status FunctionRegistry::Parse(std::string_view json, std::string_view source, c
 
 Status FunctionRegistry::FromFile(const std::string& path, const Tokenizer& tok, FunctionRegistry* out) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError(path + ": cannot open the functions file");
+  if (!in) {
+    // NOT_FOUND for a path that names nothing, as the model loader answers (ember.h).
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec) && !ec) return NotFound(path + ": no such functions file");
+    return IoError(path + ": cannot open the functions file");
+  }
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) return IoError(path + ": read error");
