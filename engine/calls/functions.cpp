@@ -1,10 +1,10 @@
 #include "engine/calls/functions.h"
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <memory>
+#include <string_view>
 
 #include "core/json.h"
+#include "core/mapped_file.h"
 #include "engine/model/model.h"
 #include "loader/gguf.h"
 #include "tokenizer/tokenizer.h"
@@ -176,17 +176,12 @@ Status FunctionRegistry::Parse(std::string_view json, std::string_view source, c
 }
 
 Status FunctionRegistry::FromFile(const std::string& path, const Tokenizer& tok, FunctionRegistry* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    // NOT_FOUND for a path that names nothing, as the model loader answers (ember.h).
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec) && !ec) return NotFound(path + ": no such functions file");
-    return IoError(path + ": cannot open the functions file");
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return IoError(path + ": read error");
-  return Parse(ss.str(), path, tok, out);
+  // The loader's own file access: NOT_FOUND for a missing path, one line for a directory
+  // or an unreadable file, as for a model.
+  std::unique_ptr<MappedFile> file;
+  EMBER_RETURN_IF_ERROR(MappedFile::Open(path, &file));
+  const auto* bytes = reinterpret_cast<const char*>(file->data());
+  return Parse(std::string_view(bytes, file->size()), path, tok, out);
 }
 
 Status FunctionRegistry::FromModel(const Model& model, FunctionRegistry* out) {
