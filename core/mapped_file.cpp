@@ -56,4 +56,16 @@ MappedFile::~MappedFile() {
   if (owned_ && data_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
+size_t MappedFile::Release(const uint8_t* p, size_t n) const {
+  if (!owned_ || p < data_ || n == 0 || p + n > data_ + size_) return 0;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t last = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+  if (last <= first) return 0;
+  // MADV_DONTNEED on a private read-only file mapping drops the pages; they are clean
+  // copies of the file, refetched on a later read.
+  if (::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) != 0) return 0;
+  return last - first;
+}
+
 }  // namespace ember

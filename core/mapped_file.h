@@ -22,6 +22,11 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Tells the kernel the pages wholly inside [p, p + n) will not be read again (they
+  // were copied elsewhere, e.g. repacked weights): they leave the resident set. A later
+  // read still works (the page is read from the file again). Returns the bytes released
+  // (0 for memory wrapped by FromMemory, which is the caller's).
+  size_t Release(const uint8_t* p, size_t n) const;
 
  private:
   MappedFile() = default;

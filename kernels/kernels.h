@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "quant/repack.h"
 #include "quant/types.h"
 
 namespace ember {
@@ -97,6 +98,23 @@ using QuantizeRowFn = void (*)(const float* x, void* y, size_t K);
 using QMatmulFn = void (*)(const void* W, size_t w_stride, const void* Xq, size_t xq_stride,
                            size_t n, size_t K, float* Y, size_t ldy, size_t r0, size_t r1);
 
+// Quantized activations as the packed kernels read them: n rows of Q8_0 blocks (row t
+// at q + t * stride) and, per row and block, the block's scale as a float and the
+// exact sum of its 32 codes ([t * nb + b]), made once per matmul (matmul.cpp).
+struct PackedActs {
+  const uint8_t* q = nullptr;
+  size_t stride = 0;
+  const float* d = nullptr;
+  const int32_t* sums = nullptr;
+  size_t nb = 0;
+};
+// Y[t*ldy + r] = dot(W row r, activation row t) for r in [r0, r1), t in [0, n), with W
+// in the row-interleaved layout `packing` (quant/repack.h; rows a multiple of
+// packing.rows, r0 and r1 too). The same numerics and contract as QMatmulFn: bit for
+// bit the plain layout's result, for any r0, r1 and n.
+using PackedQMatmulFn = void (*)(const void* W, Packing packing, const PackedActs& X, size_t n, size_t K,
+                                 float* Y, size_t ldy, size_t r0, size_t r1);
+
 // The matmul kernels of one type in one table (quant/types.h's row says which apply).
 struct TypeKernels {
   MatmulFn matmul = nullptr;             // weights of this type, float activations
@@ -106,6 +124,12 @@ struct TypeKernels {
   // reference's kernels for it (logged at start-up). A type neither provided nor
   // declined is a bug tests/test_kernels_table.cpp catches.
   bool declined = false;
+  // The row-interleaved layout this ISA's GEMM and GEMV read fastest (plain: none; the
+  // loader repacks weights of this type into it, kernels.h's matmul() then calls
+  // qmatmul_packed), and the kernel for it. Every table also runs weights packed for
+  // another (the reference's qmatmul_packed reads any packing).
+  Packing packing{};
+  PackedQMatmulFn qmatmul_packed = nullptr;
 };
 
 // How the SIMD tables relate to the reference (tests/test_kernels.cpp derives the
@@ -179,8 +203,12 @@ struct MatView {
   DType type = DType::F32;
   const void* data = nullptr;
   size_t rows = 0, cols = 0;
-  size_t row_stride = 0;  // bytes; 0 = packed rows (row_bytes(type, cols))
+  size_t row_stride = 0;  // bytes; 0 = consecutive rows (row_bytes(type, cols))
+  Packing packing{};      // not plain: rows interleaved as quant/repack.h says (row_stride unused)
 };
+// The kernel matmul() runs for packed weights W with table t: t's own when it reads W's
+// packing, else the reference's (which reads any packing).
+PackedQMatmulFn packed_fn(const Table& t, const MatView& W);
 
 // Bytes of scratch matmul() needs for n tokens against weights of type w with K
 // columns on n_threads threads: quantized weights, the n activation rows quantized

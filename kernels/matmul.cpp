@@ -6,9 +6,12 @@
 // quantizers are deterministic per row), then the chunks run as for float weights.
 // Every kernel is looked up in the table by the weight type's row (quant/types.h).
 #include <cassert>
+#include <cstring>
 
 #include "core/thread_pool.h"
 #include "kernels/kernels.h"
+#include "quant/blocks.h"
+#include "quant/fp16.h"
 
 namespace ember::kernels {
 namespace {
@@ -67,6 +70,43 @@ void float_matmul(MatmulFn fn, const MatView& W, size_t stride, const float* X, 
   });
 }
 
+// Bytes after the quantized activations for the packed kernels' per-block scales and
+// code sums (Q8_0 activations), from a cache-line boundary.
+size_t packed_side_bytes(DType act, size_t n, size_t K) {
+  if (act != DType::Q8_0) return 0;
+  return kAlign + n * (K / kQK) * (sizeof(float) + sizeof(int32_t));
+}
+
+// Each Q8_0 activation block's scale as a float and the sum of its codes, stored after
+// the n quantized rows (exact: both are what the kernels would compute per block).
+PackedActs packed_acts(uint8_t* xq, size_t xq_stride, size_t n, size_t K, ThreadPool* pool) {
+  PackedActs a;
+  a.q = xq;
+  a.stride = xq_stride;
+  a.nb = K / kQK;
+  auto* side = reinterpret_cast<uint8_t*>(round_up(reinterpret_cast<uintptr_t>(xq + n * xq_stride), kAlign));
+  auto* d = reinterpret_cast<float*>(side);
+  auto* sums = reinterpret_cast<int32_t*>(side + n * a.nb * sizeof(float));
+  auto row = [&](size_t t, int) {
+    for (size_t b = 0; b < a.nb; ++b) {
+      BlockQ8_0 blk;
+      std::memcpy(&blk, xq + t * xq_stride + b * sizeof blk, sizeof blk);
+      int32_t s = 0;
+      for (int i = 0; i < kQK; ++i) s += blk.qs[i];
+      d[t * a.nb + b] = fp16_to_fp32(blk.d);
+      sums[t * a.nb + b] = s;
+    }
+  };
+  if (!pool || n < kMinParallelRows) {
+    for (size_t t = 0; t < n; ++t) row(t, 0);
+  } else {
+    pool->ParallelFor(n, row);
+  }
+  a.d = d;
+  a.sums = sums;
+  return a;
+}
+
 void quantized_matmul(const Table& t, const MatView& W, size_t stride, const float* X, size_t n,
                       float* Y, ThreadPool* pool, void* scratch) {
   const size_t K = W.cols;
@@ -83,9 +123,15 @@ void quantized_matmul(const Table& t, const MatView& W, size_t stride, const flo
   } else {
     pool->ParallelFor(n, [&](size_t i, int) { quantize(X + i * K, xq + i * xq_stride, K); });
   }
-  over_rows(pool, W.rows, [&](size_t r0, size_t r1, int) {
-    qfn(W.data, stride, xq, xq_stride, n, K, Y, W.rows, r0, r1);
-  });
+  if (W.packing.plain()) {
+    over_rows(pool, W.rows, [&](size_t r0, size_t r1, int) {
+      qfn(W.data, stride, xq, xq_stride, n, K, Y, W.rows, r0, r1);
+    });
+    return;
+  }
+  const PackedActs acts = packed_acts(xq, xq_stride, n, K, pool);
+  const PackedQMatmulFn pfn = packed_fn(t, W);
+  over_rows(pool, W.rows, [&](size_t r0, size_t r1, int) { pfn(W.data, W.packing, acts, n, K, Y, W.rows, r0, r1); });
 }
 
 }  // namespace
@@ -102,6 +148,11 @@ QMatmulFn qmatmul_fn(const Table& t, DType weight) {
 
 QuantizeRowFn quantize_row_fn(const Table& t, DType activation) { return t.of(activation).quantize_row; }
 
+PackedQMatmulFn packed_fn(const Table& t, const MatView& W) {
+  const TypeKernels& k = t.of(W.type);
+  return k.qmatmul_packed && k.packing == W.packing ? k.qmatmul_packed : reference().of(W.type).qmatmul_packed;
+}
+
 bool supports(const Table& t, DType type) {
   if (!dtype_info(type).is_weight) return false;
   if (matmul_fn(t, type)) return true;
@@ -110,7 +161,7 @@ bool supports(const Table& t, DType type) {
 
 size_t matmul_scratch_bytes(DType w, size_t n, size_t K, int n_threads) {
   const DType a = activation_type(w);
-  if (a != DType::F32) return n * row_bytes(a, K);
+  if (a != DType::F32) return n * row_bytes(a, K) + packed_side_bytes(a, n, K);
   if (w == DType::F32 || n <= 1) return 0;
   return static_cast<size_t>(n_threads > 1 ? n_threads : 1) * float_rows_bytes(K) + kAlign;
 }

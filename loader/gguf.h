@@ -83,6 +83,8 @@ class GgufFile {
   size_t alignment() const { return alignment_; }
   size_t file_size() const;
   const uint8_t* file_data() const;
+  // MappedFile::Release on the file's mapping (bytes released; 0 for in-memory files).
+  size_t ReleasePages(const uint8_t* p, size_t n) const;
 
   // Metadata, in file order.
   const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return kv_; }

@@ -127,7 +127,7 @@ class ScopedEnv {
 
 
 const char* const kJsonKeys[] = {
-    "model",           "kernels",        "threads",        "n_prompt",        "n_gen",         "n_depth",  "n_ctx",
+    "model",           "kernels",        "weights",        "threads",        "n_prompt",        "n_gen",         "n_depth",  "n_ctx",
     "type_k",          "type_v",         "swa_full",       "kv_bytes_per_token",
     "repetitions",     "prefill_tps",    "prefill_tps_min", "prefill_tps_max", "decode_tps",   "decode_tps_min",
     "decode_tps_max",  "ttft_ms",        "ttft_ms_min",    "ttft_ms_max",     "model_bytes",   "bytes_per_token",

@@ -196,6 +196,7 @@ std::string type_name(ember_cache_type t) {
 }
 
 std::vector<Field> fields(const Row& r, const std::string& model_name, const std::string& kernels,
+                          const std::string& weights,
                           uint64_t model_bytes, uint64_t bytes_per_token, int32_t reps, const PowerDetection& power,
                           bool swa_full) {
   const bool bw = r.read_bw > 0;
@@ -206,6 +207,7 @@ std::vector<Field> fields(const Row& r, const std::string& model_name, const std
   return {
       {"model", model_name, true},
       {"kernels", kernels, true},
+      {"weights", weights, true},
       {"threads", std::to_string(r.cfg.threads)},
       {"n_prompt", std::to_string(r.cfg.n_prompt)},
       {"n_gen", std::to_string(r.cfg.n_gen)},
@@ -380,6 +382,7 @@ int32_t n_cores() { return static_cast<int32_t>(std::max(1u, std::thread::hardwa
 
 void declare_flags(ArgParser& p, BenchOptions& o) {
   p.option("model", 'm', "MODEL", &o.model_path, "model file (GGUF)").required();
+  add_model_load_flags(p);
   p.option("n-prompt", 'p', "N,..", &o.prompts, "prompt lengths: tokens evaluated in one batch");
   p.option("n-gen", 'n', "N,..", &o.gens, "generation lengths: single-token evaluations after the prompt");
   p.option("n-depth", 'd', "N,..", &o.depths,
@@ -502,7 +505,7 @@ bool probe_read_bandwidth(const BenchOptions& o, Progress& progress, std::map<in
 struct BenchModel {
   ModelPtr model;
   ember_model_info info{};
-  std::string name, kernels;
+  std::string name, kernels, weights;  // weights: "repacked" or "in place"
   uint64_t bytes_per_token = 0;
 };
 
@@ -512,6 +515,7 @@ bool load_bench_model(const BenchOptions& o, BenchModel* bm) {
   const ember_model_info& info = bm->info;
   bm->name = info.name && *info.name ? info.name : o.model_path.substr(o.model_path.find_last_of('/') + 1);
   bm->kernels = o.reference ? "reference" : (info.kernels ? info.kernels : "?");
+  bm->weights = info.weight_layout ? info.weight_layout : "?";
   bm->bytes_per_token = decode_bytes_per_token(info);
   return true;
 }
@@ -633,9 +637,9 @@ bool measure_row(const BenchRun& b, const Config& cfg, const std::string& what, 
 // The lines above the table: the model, the probe, the energy source, the method.
 void print_table_preamble(const BenchRun& b) {
   const ember_model_info& info = b.bm.info;
-  std::printf("model: %s (%s), %s, %.1f MiB of weights, %.1f MiB read per decoded token, kernels %s\n",
+  std::printf("model: %s (%s), %s, %.1f MiB of weights (%s), %.1f MiB read per decoded token, kernels %s\n",
               b.bm.name.c_str(), b.o.model_path.c_str(), info.architecture ? info.architecture : "?",
-              static_cast<double>(info.weight_bytes) / 1048576.0,
+              static_cast<double>(info.weight_bytes) / 1048576.0, b.bm.weights.c_str(),
               static_cast<double>(b.bm.bytes_per_token) / 1048576.0, b.bm.kernels.c_str());
   if (!b.read_bw.empty()) {
     std::string s;
@@ -656,7 +660,7 @@ void print_table_preamble(const BenchRun& b) {
 
 // Row `index` as it is measured, in the json, jsonl or csv format.
 void print_streamed_row(const BenchRun& b, size_t index, const Row& row) {
-  const std::vector<Field> fs = fields(row, b.bm.name, b.bm.kernels, b.bm.info.weight_bytes, b.bm.bytes_per_token,
+  const std::vector<Field> fs = fields(row, b.bm.name, b.bm.kernels, b.bm.weights, b.bm.info.weight_bytes, b.bm.bytes_per_token,
                                        b.o.reps, b.power, b.o.cache.swa_full);
   if (b.o.output == "json") {
     // One array, an object per line, as llama-bench prints it; closed by end_output.

@@ -122,6 +122,7 @@ struct CallCommandOptions {
 
 void declare_flags(ArgParser& p, CallCommandOptions& o) {
   p.option("model", 'm', "MODEL", &o.so.model_path, "model file (GGUF)").required();
+  add_model_load_flags(p);
   p.option("functions", 0, "F.json", &o.so.functions_path,
            "function registry (default: the model's metadata ember.functions, else functions.json "
            "beside the model)")

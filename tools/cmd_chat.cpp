@@ -38,6 +38,7 @@ struct ChatOptions {
 
 void declare_flags(ArgParser& p, ChatOptions& o) {
   p.option("model", 'm', "MODEL", &o.model_path, "model file (GGUF)").required();
+  add_model_load_flags(p);
   p.option("system", 0, "TEXT", &o.system, "the system message");
   p.option("prompt", 'p', "PROMPT", &o.prompt, "one user message: answer it and exit");
   p.option("chat-template", 0, "NAME|FILE", &o.chat_template,

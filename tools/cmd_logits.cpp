@@ -86,6 +86,7 @@ struct LogitsOptions {
 
 void declare_flags(ArgParser& p, LogitsOptions& o) {
   p.option("model", 'm', "MODEL", &o.model_path, "model file (GGUF)").required();
+  add_model_load_flags(p);
   p.option("tokens", 0, "IDS", &o.tokens, "comma-separated token ids, e.g. 1,403,407").required();
   p.option("out", 'o', "FILE", &o.out_path, "output file (written via a temporary file + rename)")
       .required();

@@ -82,6 +82,7 @@ struct RunOptions {
 
 void declare_flags(ArgParser& p, RunOptions& o) {
   p.option("model", 'm', "MODEL", &o.model_path, "model file (GGUF)").required();
+  add_model_load_flags(p);
   p.option("prompt", 'p', "PROMPT", &o.prompt, "the prompt text");
   p.option("file", 'f', "FILE", &o.prompt_file,
            "read the prompt from FILE (one trailing newline is dropped)");

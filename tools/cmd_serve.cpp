@@ -25,6 +25,7 @@ using serve::ServerState;
 
 void declare_flags(ArgParser& p, ServeOptions& o) {
   p.option("model", 'm', "MODEL", &o.model_path, "model file (GGUF)").required();
+  add_model_load_flags(p);
   p.option("host", 0, "HOST", &o.host, "address to listen on (loopback unless told otherwise)");
   p.option("port", 0, "PORT", &o.port, "port; 0: an ephemeral port (printed)").range(0, 65535);
   p.option("parallel", 0, "N", &o.parallel, "slots: requests generated at the same time").range(1, 256);

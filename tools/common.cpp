@@ -22,9 +22,15 @@ std::string library_error(ember_status status) {
   return name ? name : "error " + std::to_string(static_cast<int>(status));
 }
 
+bool& no_repack_option() {
+  static bool no_repack = false;  // one command per process
+  return no_repack;
+}
+
 ModelPtr load_model(std::string_view cmd, const std::string& path, bool vocab_only) {
   ember_model_params mp = ember_model_default_params();
   if (vocab_only) mp.vocab_only = 1;
+  if (no_repack_option()) mp.no_repack = 1;
   ember_model* raw = nullptr;
   ember_status st = ember_model_load(path.c_str(), &mp, &raw);
   if (st != EMBER_OK || raw == nullptr) {

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "args.h"
 #include "ember/ember.h"
 
 namespace ember::cli {
@@ -29,6 +30,13 @@ using ContextPtr = std::unique_ptr<ember_context, ContextDeleter>;
 
 // Loads a model; on failure prints one line naming the path and returns null.
 // vocab_only: metadata and tokenizer only (no weights; no context can be made from it).
+// --no-repack (alias -nr), read by load_model: for the commands that compute.
+bool& no_repack_option();
+inline void add_model_load_flags(ArgParser& p) {
+  p.flag("no-repack", 0, &no_repack_option(),
+         "use the weights in place in the mapped file: no row-interleaved copy at load (slower prefill)")
+      .alias("nr");
+}
 ModelPtr load_model(std::string_view cmd, const std::string& path, bool vocab_only = false);
 // ember_model_get_info; false after printing the error.
 bool get_model_info(std::string_view cmd, const ember_model* model, ember_model_info* info);

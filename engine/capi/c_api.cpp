@@ -134,6 +134,7 @@ ember_status ember_model_load(const char* path, const ember_model_params* params
     *out = nullptr;
     ember::ModelParams mp;
     mp.vocab_only = params && params->vocab_only;
+    mp.repack = !(params && params->no_repack);
     auto h = std::make_unique<ember_model>();
     ember::Status s = ember::Model::Load(path, mp, &h->m);
     if (!s.ok()) return to_c(s);
@@ -167,6 +168,8 @@ ember_status ember_model_get_info(const ember_model* model, ember_model_info* ou
     out->weight_bytes = model->m->weight_bytes();
     out->kernels = ember::kernels::reference_requested_by_env() ? ember::kernels::reference().name
                                                                  : ember::kernels::best().name;
+    out->repacked_bytes = model->m->repacked().bytes;
+    out->weight_layout = out->repacked_bytes ? "repacked" : "in place";
     return EMBER_OK;
   });
 }
@@ -336,7 +339,7 @@ ember_status ember_context_memory(const ember_context* ctx, ember_memory_plan* o
     const ember::Context& c = *ctx->c;
     // The whole mapping, not only the tensors: parsing the metadata makes its pages
     // resident too, and for a real vocabulary they are not negligible.
-    out->weights_bytes = c.model().gguf().file_size();
+    out->weights_bytes = c.model().resident_weight_bytes();
     out->kv_bytes = c.kv_bytes();
     out->scratch_bytes = c.scratch_bytes();
     out->total_bytes = out->weights_bytes + out->kv_bytes + out->scratch_bytes;

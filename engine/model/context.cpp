@@ -25,10 +25,10 @@ namespace {
 // the system does not say what is available.
 Status CheckMemory(const Model& model, size_t n_ctx, uint64_t ctx_bytes) {
   const std::optional<uint64_t> avail = AvailableMemoryBytes();
-  const uint64_t need = model.gguf().file_size() + ctx_bytes;
+  const uint64_t need = model.resident_weight_bytes() + ctx_bytes;
   if (!avail || need <= *avail) return Status::Ok();
   auto mib = [](uint64_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MiB"; };
-  std::string msg = "context: needs " + mib(need) + " (weights " + mib(model.gguf().file_size());
+  std::string msg = "context: needs " + mib(need) + " (weights " + mib(model.resident_weight_bytes());
   msg += ", KV cache and tables for n_ctx " + std::to_string(n_ctx) + ": " + mib(ctx_bytes) + ") but only ";
   msg += mib(*avail) + " are available; use a smaller context (-c)";
   return Status(Code::kOutOfMemory, msg);

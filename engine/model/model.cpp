@@ -32,6 +32,8 @@ Status Model::FromGguf(std::unique_ptr<GgufFile> gguf, const ModelParams& params
     EMBER_RETURN_IF_ERROR(ModelConfig::FromGguf(*m->gguf_, &m->config_));
     EMBER_RETURN_IF_ERROR(Tokenizer::FromGguf(*m->gguf_, &m->tokenizer_));
     EMBER_RETURN_IF_ERROR(m->BindWeights());
+    if (params.repack && !kernels::reference_requested_by_env())
+      EMBER_RETURN_IF_ERROR(RepackWeights(kernels::best(), *m->gguf_, &m->weights_, &m->repacked_));
     for (const GgufTensor& t : m->gguf_->tensors()) {
       m->n_params_ += t.n_elements;
       m->weight_bytes_ += t.nbytes;
@@ -40,6 +42,10 @@ Status Model::FromGguf(std::unique_ptr<GgufFile> gguf, const ModelParams& params
   EMBER_LOG_INFO("%s: %s", m->gguf_->path().c_str(), m->config_.Summary().c_str());
   *out = std::move(m);
   return Status::Ok();
+}
+
+uint64_t Model::resident_weight_bytes() const {
+  return gguf_->file_size() - repacked_.released + repacked_.bytes;
 }
 
 const GgufTensor* Model::Use(const std::string& name) {

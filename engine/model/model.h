@@ -10,6 +10,7 @@
 #include "core/mapped_file.h"
 #include "core/status.h"
 #include "engine/model/config.h"
+#include "engine/model/repack_weights.h"
 #include "kernels/kernels.h"
 #include "loader/gguf.h"
 #include "tokenizer/tokenizer.h"
@@ -54,6 +55,10 @@ struct ModelWeights {
 
 struct ModelParams {
   bool vocab_only = false;         // metadata and tokenizer only: no weights bound, no context
+  // Repack the matrices the kernel table reads faster row-interleaved (engine/model/
+  // repack_weights.h). false: use every weight in place in the mapping (no copy: for
+  // devices that cannot afford the load-time pass, at the price of slower prefill).
+  bool repack = true;
 };
 
 class Model {
@@ -71,6 +76,10 @@ class Model {
   const ModelParams& params() const { return params_; }
   uint64_t n_params() const { return n_params_; }
   uint64_t weight_bytes() const { return weight_bytes_; }
+  const RepackedWeights& repacked() const { return repacked_; }
+  // The weights' share of resident memory once loaded: the mapped file, less the pages
+  // the repacking released, plus the repacked copies.
+  uint64_t resident_weight_bytes() const;
   bool vocab_only() const { return params_.vocab_only; }
   // The RoPE frequency divisors a context of n_ctx positions uses (nullptr: none): rope_freqs
   // if present, else LongRoPE's long factors above rope.scaling.original_context_length and
@@ -104,6 +113,7 @@ class Model {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::vector<std::vector<float>> owned_vectors_;  // norm vectors stored as F16/BF16, converted
   std::vector<bool> used_;  // [gguf tensors] bound by BindWeights
+  RepackedWeights repacked_;
   uint64_t n_params_ = 0;
   uint64_t weight_bytes_ = 0;
 };

@@ -71,6 +71,10 @@ typedef struct ember_model_params {
   int vocab_only;        /* 1: load the metadata and the tokenizer only, no weights (a GGUF
                           * without tensors is fine); ember_context_create refuses such a
                           * model, n_params and weight_bytes are 0. Default 0. */
+  int no_repack;         /* 1: use every weight in place in the mapped file. Default 0: the
+                          * matrices the CPU's kernels read faster row-interleaved (Q4_0, Q8_0
+                          * on x86-64) are copied once into that layout at load and their
+                          * mapped pages released (same resident memory, faster prefill). */
 } ember_model_params;
 
 EMBER_API ember_model_params ember_model_default_params(void);
@@ -88,6 +92,9 @@ typedef struct ember_model_info {
   uint64_t weight_bytes; /* bytes of tensor data mapped */
   const char* kernels;   /* the kernel table contexts use by default: "avx2", "neon", ...,
                           * "scalar" under EMBER_REFERENCE=1 (ember_context_params decides) */
+  uint64_t repacked_bytes; /* weights copied row-interleaved at load (0: none were, e.g.
+                          * no_repack or no type the kernels repack) */
+  const char* weight_layout; /* "repacked" or "in place" */
 } ember_model_info;
 
 EMBER_API ember_status ember_model_get_info(const ember_model* model, ember_model_info* out);

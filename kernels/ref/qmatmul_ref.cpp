@@ -221,9 +221,37 @@ void qmatmul(const void* W, size_t w_stride, const void* Xq, size_t xq_stride, s
   }
 }
 
+// Weights in any row-interleaved layout (quant/repack.h): each row's blocks gathered
+// back to plain blocks a slab at a time, then the same steps. The running sums live in
+// Y, so the blocks still go through `step` in order (the specification is unchanged).
+template <float (*step)(float, const uint8_t*, const uint8_t*), DType kW>
+void qmatmul_packed(const void* W, Packing packing, const PackedActs& X, size_t n, size_t K, float* Y,
+                    size_t ldy, size_t r0, size_t r1) {
+  constexpr size_t kSlab = 32;  // blocks gathered at once (on the stack)
+  const TypeTraits& wt = dtype_info(kW);
+  const size_t xb = dtype_info(wt.vec_dot_type).type_size, nb = K / wt.block_size;
+  uint8_t slab[kSlab * 64];
+  static_assert(sizeof(BlockQ8_0) <= 64 && sizeof(BlockQ4_0) <= 64, "a packable block fits 64 bytes");
+  for (size_t r = r0; r < r1; ++r) {
+    for (size_t t = 0; t < n; ++t) Y[t * ldy + r] = 0.0f;
+    for (size_t b0 = 0; b0 < nb; b0 += kSlab) {
+      const size_t b1 = b0 + kSlab < nb ? b0 + kSlab : nb;
+      for (size_t b = b0; b < b1; ++b)
+        packed_block(kW, packing, static_cast<const uint8_t*>(W), K, r, b, slab + (b - b0) * wt.type_size);
+      for (size_t t = 0; t < n; ++t) {
+        float acc = Y[t * ldy + r];
+        for (size_t b = b0; b < b1; ++b) acc = step(acc, slab + (b - b0) * wt.type_size, X.q + t * X.stride + b * xb);
+        Y[t * ldy + r] = acc;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void add_quant_scalar(Table& t) {
+  t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed<step_q8_0, DType::Q8_0>;
+  t.of(DType::Q4_0).qmatmul_packed = qmatmul_packed<step_q4_0, DType::Q4_0>;
   t.of(DType::Q8_0).quantize_row = quantize_row<DType::Q8_0>;
   t.of(DType::Q8_K).quantize_row = quantize_row<DType::Q8_K>;
   t.of(DType::Q8_0).qmatmul = qmatmul<step_q8_0, DType::Q8_0>;

@@ -1,0 +1,138 @@
+// Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_0 and Q8_0 weights
+// (quant/repack.h, packings R x 4: R = the vector's s32 lanes). Included after
+// qmatmul_x86.h by each x86 ISA file, instantiated with that file's vector traits V:
+//
+//   V::I, V::F, V::kLanes            integer / float vector, lanes (8: ymm, 16: zmm)
+//   V::load(p), zero(), set1(int32)  integer loads (any alignment)
+//   V::dot4(acc, u, x4)              acc + per s32 lane the sum of four products of
+//                                    u's unsigned bytes with the 4 signed bytes at x4
+//   V::dot4s(acc, w, x4)             the same with w's bytes signed (AVX2 only needs it)
+//   V::half_scales(p), step, store   kLanes fp16 -> float; acc + (dw * dx) * float(isum)
+//
+// One row group's block holds, per piece of 4 code bytes, lane i = row i's 4 bytes, so
+// a block's 32 products per row are 8 lane-wise dot4 steps against the activation's
+// bytes 4k .. 4k + 3 broadcast: the row sums come out in lanes, with no horizontal
+// reduction. Q4_0 (nibbles 0..15) and biased Q8_0 (code + 128) are unsigned; their
+// offsets come off once per block and token as 8 * sum(x) and 128 * sum(x) (sums
+// precomputed, PackedActs). Then each lane takes acc + (dw * dx) * float(isum), the
+// reference's steps in its order: bit for bit the plain kernels' results.
+#pragma once
+
+namespace ember::kernels {
+namespace {
+
+inline int32_t load_i32(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// A block's eight pieces of R rows' codes as the dot's operands, lane i = row i.
+struct PackedQ4_0 {
+  static constexpr size_t kQs = 16, kBlock = sizeof(BlockQ4_0);
+  static constexpr int kOffsetShift = 3;  // codes - 8: subtract 8 * sum(x)
+  static constexpr bool kSigned = false;
+  template <class V>
+  static void codes(const uint8_t* q, typename V::I* c) {
+    for (int p = 0; p < 4; ++p) {  // piece p: bytes 4p.. of qs = weights 4p.. and 16 + 4p..
+      const typename V::I v = V::load(q + p * V::kLanes * 4);
+      c[p] = V::low4(v);
+      c[4 + p] = V::high4(v);
+    }
+  }
+};
+
+struct PackedQ8_0Biased {  // codes stored + 128
+  static constexpr size_t kQs = 32, kBlock = sizeof(BlockQ8_0);
+  static constexpr int kOffsetShift = 7;
+  static constexpr bool kSigned = false;
+  template <class V>
+  static void codes(const uint8_t* q, typename V::I* c) {
+    for (int p = 0; p < 8; ++p) c[p] = V::load(q + p * V::kLanes * 4);
+  }
+};
+
+struct PackedQ8_0Signed {  // codes as in the file (AVX2's sign trick)
+  static constexpr size_t kQs = 32, kBlock = sizeof(BlockQ8_0);
+  static constexpr int kOffsetShift = 0;
+  static constexpr bool kSigned = true;
+  template <class V>
+  static void codes(const uint8_t* q, typename V::I* c) {
+    for (int p = 0; p < 8; ++p) c[p] = V::load(q + p * V::kLanes * 4);
+  }
+};
+
+// T tokens (t0 ..) against one row group (`group`, rows r ..): kLanes x T outputs.
+template <class V, class Ty, int T>
+[[gnu::always_inline]] inline void packed_tile(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
+                                               size_t ldy, size_t r) {
+  constexpr size_t R = V::kLanes;
+  const size_t nb = X.nb;
+  const uint8_t* scales = group + nb * R * Ty::kQs;
+  typename V::F acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = V::fzero();
+  for (size_t b = 0; b < nb; ++b) {
+    typename V::I c[8];
+    Ty::template codes<V>(group + b * R * Ty::kQs, c);
+    const typename V::F dw = V::half_scales(scales + b * R * 2);
+    for (int t = 0; t < T; ++t) {
+      const size_t tb = (t0 + t) * nb + b;
+      const uint8_t* xq = X.q + (t0 + t) * X.stride + b * sizeof(BlockQ8_0) + 2;
+      typename V::I isum = V::zero();
+      for (int k = 0; k < 8; ++k)
+        isum = Ty::kSigned ? V::dot4s(isum, c[k], xq + 4 * k) : V::dot4(isum, c[k], xq + 4 * k);
+      if constexpr (Ty::kOffsetShift != 0) isum = V::sub(isum, V::set1(X.sums[tb] << Ty::kOffsetShift));
+      acc[t] = V::step(acc[t], dw, X.d[tb], isum);
+    }
+  }
+  for (int t = 0; t < T; ++t) V::store(Y + (t0 + t) * ldy + r, acc[t]);
+}
+
+// The PackedQMatmulFn: row groups of kLanes rows, tokens kTokens at a time (the
+// activations of a tile stay in L1 while the group's blocks stream; the group's
+// weights, nb * kLanes * 18 or 34 bytes, stay in L1/L2 across the token tiles).
+template <class V, class Ty, int kTokens>
+void qmatmul_packed(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
+                    size_t r0, size_t r1) {
+  constexpr size_t R = V::kLanes;
+  const size_t group_bytes = R * (K / kQK) * Ty::kBlock;
+  const auto* w = static_cast<const uint8_t*>(W);
+  for (size_t r = r0; r < r1; r += R) {
+    const uint8_t* g = w + (r / R) * group_bytes;
+    size_t t = 0;
+    for (; t + kTokens <= n; t += kTokens) packed_tile<V, Ty, kTokens>(g, X, t, Y, ldy, r);
+    switch (n - t) {  // the last few tokens (kTokens <= 4)
+      case 3: packed_tile<V, Ty, 3>(g, X, t, Y, ldy, r); break;
+      case 2: packed_tile<V, Ty, 2>(g, X, t, Y, ldy, r); break;
+      case 1: packed_tile<V, Ty, 1>(g, X, t, Y, ldy, r); break;
+      default: break;
+    }
+  }
+}
+
+// ---- ymm traits: 8 rows per vector ----------------------------------------------------
+struct VecYmm {
+  using I = __m256i;
+  using F = __m256;
+  static constexpr size_t kLanes = 8;
+  static I load(const uint8_t* p) { return load256(p); }
+  static I zero() { return _mm256_setzero_si256(); }
+  static F fzero() { return _mm256_setzero_ps(); }
+  static I set1(int32_t v) { return _mm256_set1_epi32(v); }
+  static I sub(I a, I b) { return _mm256_sub_epi32(a, b); }
+  static I low4(I v) { return _mm256_and_si256(v, _mm256_set1_epi8(0x0F)); }
+  static I high4(I v) { return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F)); }
+  static I dot4(I acc, I u, const uint8_t* x4) { return Dot::dp(acc, u, _mm256_set1_epi32(load_i32(x4))); }
+  // Signed weights: |w| against x with w's sign (|w| <= 128, so the s16 pair sums fit).
+  static I dot4s(I acc, I w, const uint8_t* x4) {
+    return Dot::dp(acc, _mm256_sign_epi8(w, w), _mm256_sign_epi8(_mm256_set1_epi32(load_i32(x4)), w));
+  }
+  static F half_scales(const uint8_t* p) { return _mm256_cvtph_ps(load128(p)); }
+  static F step(F acc, F dw, float dx, I isum) {
+    return _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(isum)));
+  }
+  static void store(float* y, F v) { _mm256_storeu_ps(y, v); }
+};
+
+}  // namespace
+}  // namespace ember::kernels

@@ -1,0 +1,109 @@
+// Row-interleaved layouts (repack.h): the byte moves, written once for every packing.
+// Both packable types are an fp16 scale followed by qs bytes, so a block is (d, qs)
+// and the layouts differ only in R, G and Q8_0's bias.
+#include "quant/repack.h"
+
+#include <cstdio>
+#include <cstring>
+
+namespace ember {
+namespace {
+
+constexpr size_t kScaleBytes = 2;  // fp16 d at the start of a Q4_0 / Q8_0 block
+
+// Bytes of qs in a block of `type`, or 0 when the type has no packed layout.
+size_t qs_bytes(DType type) {
+  switch (type) {
+    case DType::Q4_0: return 16;
+    case DType::Q8_0: return 32;
+    default: return 0;
+  }
+}
+
+// Where row i's piece p of block b and its scale sit inside a row group.
+struct GroupGeometry {
+  size_t R, G, qs, pieces, nb;
+  size_t piece(size_t b, size_t p, size_t i) const { return (b * pieces + p) * R * G + i * G; }
+  size_t scale(size_t b, size_t i) const { return nb * R * qs + (b * R + i) * kScaleBytes; }
+};
+
+GroupGeometry geometry(DType type, Packing p, size_t cols) {
+  const size_t qs = qs_bytes(type);
+  return {p.rows, p.group, qs, qs / p.group, cols / dtype_info(type).block_size};
+}
+
+// The byte stored for a qs byte (and back: the bias is its own inverse).
+uint8_t stored(DType type, Packing p, uint8_t v) {
+  return type == DType::Q8_0 && p.biased ? static_cast<uint8_t>(v ^ 0x80) : v;
+}
+
+// One block between plain (at `plain`) and its places in the group at `group`.
+template <bool kPack>
+void move_block(DType type, Packing p, const GroupGeometry& g, size_t i, size_t b, uint8_t* plain,
+                uint8_t* group) {
+  if (kPack)
+    std::memcpy(group + g.scale(b, i), plain, kScaleBytes);
+  else
+    std::memcpy(plain, group + g.scale(b, i), kScaleBytes);
+  for (size_t piece = 0; piece < g.pieces; ++piece) {
+    uint8_t* q = group + g.piece(b, piece, i);
+    uint8_t* v = plain + kScaleBytes + piece * g.G;
+    for (size_t k = 0; k < g.G; ++k) {
+      if (kPack)
+        q[k] = stored(type, p, v[k]);
+      else
+        v[k] = stored(type, p, q[k]);
+    }
+  }
+}
+
+}  // namespace
+
+bool can_pack(DType type, Packing p, size_t rows, size_t cols) {
+  const size_t qs = qs_bytes(type);
+  if (qs == 0 || p.plain() || p.group == 0 || qs % p.group != 0) return false;
+  if (p.biased && type != DType::Q8_0) return false;
+  return rows % p.rows == 0 && cols % dtype_info(type).block_size == 0 && cols > 0;
+}
+
+size_t packed_group_bytes(DType type, Packing p, size_t cols) { return p.rows * row_bytes(type, cols); }
+
+const char* packing_name(Packing p, char* buf, size_t cap) {
+  if (p.plain()) {
+    std::snprintf(buf, cap, "plain");
+  } else {
+    std::snprintf(buf, cap, "%ux%u%s", unsigned{p.rows}, unsigned{p.group}, p.biased ? "+128" : "");
+  }
+  return buf;
+}
+
+void pack_rows(DType type, Packing p, const uint8_t* src, size_t src_stride, size_t rows, size_t cols,
+               uint8_t* dst) {
+  const GroupGeometry g = geometry(type, p, cols);
+  const size_t block = dtype_info(type).type_size, group_bytes = packed_group_bytes(type, p, cols);
+  uint8_t tmp[64];
+  for (size_t r = 0; r < rows; ++r) {
+    uint8_t* group = dst + (r / g.R) * group_bytes;
+    for (size_t b = 0; b < g.nb; ++b) {
+      std::memcpy(tmp, src + r * src_stride + b * block, block);
+      move_block<true>(type, p, g, r % g.R, b, tmp, group);
+    }
+  }
+}
+
+void unpack_rows(DType type, Packing p, const uint8_t* src, size_t rows, size_t cols, uint8_t* dst,
+                 size_t dst_stride) {
+  const size_t block = dtype_info(type).type_size;
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t b = 0; b < cols / dtype_info(type).block_size; ++b)
+      packed_block(type, p, src, cols, r, b, dst + r * dst_stride + b * block);
+}
+
+void packed_block(DType type, Packing p, const uint8_t* packed, size_t cols, size_t r, size_t b, uint8_t* out) {
+  const GroupGeometry g = geometry(type, p, cols);
+  // move_block reads the group only when unpacking; the cast keeps one template.
+  uint8_t* group = const_cast<uint8_t*>(packed) + (r / g.R) * packed_group_bytes(type, p, cols);
+  move_block<false>(type, p, g, r % g.R, b, out, group);
+}
+
+}  // namespace ember

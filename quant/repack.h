@@ -1,0 +1,50 @@
+// Row-interleaved ("repacked") layouts of quantized weight matrices, made once at load
+// so that one SIMD register holds the same few weights of several rows: a GEMM then
+// broadcasts an activation's four bytes against R rows at once and gets R row sums in R
+// lanes, with no horizontal reduction per block (kernels/kernels.h, PackedQMatmulFn).
+//
+// Layout of a matrix of `rows` rows (a multiple of R) and nb blocks per row, packed
+// with Packing{R, G}: row groups of R consecutive rows, one after the other, each
+// nb * R * type_size bytes (the plain rows' bytes, so nothing grows):
+//   quants: for block b, piece p (G bytes of the block's qs, p = 0 .. qs_bytes/G - 1),
+//           row i of the group: qs[p*G .. p*G + G) at  (b * pieces + p) * R * G + i * G
+//   scales: after the quants of all nb blocks, the fp16 d of block b, row i at
+//           nb * R * qs_bytes + (b * R + i) * 2
+// Q4_0's qs bytes are moved as they are (byte j: weight j in the low nibble, weight
+// j + 16 in the high one). Q8_0 with `biased`: each code stored as code + 128 (code ^
+// 0x80), the unsigned operand VPDPBUSD wants; the kernels subtract 128 * sum(x).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "quant/types.h"
+
+namespace ember {
+
+struct Packing {
+  uint8_t rows = 0;     // R rows interleaved; 0: plain (rows as in the file)
+  uint8_t group = 0;    // G bytes of a row per piece (4: one s32 lane's VPDPBUSD / SDOT)
+  bool biased = false;  // Q8_0 codes stored + 128
+  bool plain() const { return rows == 0; }
+  friend bool operator==(const Packing&, const Packing&) = default;
+};
+
+// Whether `type` has a packed layout and a matrix of rows x cols can take `p`:
+// rows a multiple of p.rows, whole blocks, G dividing the block's qs bytes.
+bool can_pack(DType type, Packing p, size_t rows, size_t cols);
+// Bytes of one row group (p.rows rows) of `cols` columns.
+size_t packed_group_bytes(DType type, Packing p, size_t cols);
+// A short name for logs and benchmarks: "plain", "16x4", "8x4+128", ...
+const char* packing_name(Packing p, char* buf, size_t cap);
+
+// rows x cols of `type` from plain rows (src + r * src_stride) to the packed layout at
+// dst (rows * row_bytes(type, cols) bytes). Requires can_pack. Any alignment.
+void pack_rows(DType type, Packing p, const uint8_t* src, size_t src_stride, size_t rows, size_t cols,
+               uint8_t* dst);
+// The inverse: packed -> plain rows (dst + r * dst_stride); bit for bit the original.
+void unpack_rows(DType type, Packing p, const uint8_t* src, size_t rows, size_t cols, uint8_t* dst,
+                 size_t dst_stride);
+// Block b of row r of a packed matrix, as a plain block (type_size bytes) at out.
+void packed_block(DType type, Packing p, const uint8_t* packed, size_t cols, size_t r, size_t b, uint8_t* out);
+
+}  // namespace ember
