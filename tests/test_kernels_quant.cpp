@@ -408,7 +408,9 @@ TEST(QuantApi, TypesWorkspaceAndSupport) {
   EXPECT_EQ(activation_type(DType::F16), DType::F32);
   EXPECT_EQ(activation_type(DType::IQ2_XXS), DType::F32);
   EXPECT_EQ(matmul_scratch_bytes(DType::F32, 7, 4096, 2), 0u);
-  EXPECT_EQ(matmul_scratch_bytes(DType::Q4_0, 3, 2048, 2), 3u * 64 * 34);
+  // Q8_0 activations: the rows, then (from a cache line) each block's float scale and code
+  // sum for the packed kernels.
+  EXPECT_EQ(matmul_scratch_bytes(DType::Q4_0, 3, 2048, 2), 3u * 64 * 34 + 64 + 3u * 64 * 8);
   EXPECT_EQ(matmul_scratch_bytes(DType::Q6_K, 2, 512, 4), 2u * 2 * 292);
   EXPECT_EQ(matmul_scratch_bytes(DType::F16, 1, 512, 2), 0u);  // GEMV converts on the fly
   EXPECT_GE(matmul_scratch_bytes(DType::F16, 5, 512, 2), 2u * kFloatGemmRows * 512 * 4);

@@ -204,8 +204,9 @@ EMBER_API uint64_t ember_context_bytes(const ember_context* ctx);
  * filling it is about total_bytes (the test suite checks within 10 % on its models). */
 typedef struct ember_memory_plan {
   uint64_t weights_bytes; /* the model file, mapped read-only: tensor data and the metadata
-                             (vocabulary) before it. Resident once read; shared by every
-                             context of the model, so counted once per process. */
+                             (vocabulary) before it, less the pages of weights repacked at
+                             load, plus their repacked copies. Resident once read; shared by
+                             every context of the model, so counted once per process. */
   uint64_t kv_bytes;      /* KV cache: per layer, cells x n_head_kv x (a K row + a V row) in the
                              cache types (cells: n_ctx, or window + n_batch for a sliding-window
                              layer's ring, at most n_ctx) */

@@ -294,7 +294,11 @@ struct VecZmm {
   static I high4(I v) { return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0F)); }
   // The broadcast folds into VPDPBUSD's memory operand ({1to16}).
   static I dot4(I acc, I u, const uint8_t* x4) { return _mm512_dpbusd_epi32(acc, u, _mm512_set1_epi32(load_i32(x4))); }
-  static I dot4s(I acc, I, const uint8_t*) { return acc; }  // not used: Q8_0 is biased here
+  static I abs8(I w) { return w; }  // not used: Q8_0 is biased here
+  static I dot4s(I acc, I, I, const uint8_t*) { return acc; }
+  static I dot4_small(I acc, I u, const uint8_t* x4) { return dot4(acc, u, x4); }
+  static I finish_small(I acc) { return acc; }
+  static void pin(I&) {}
   static F half_scales(const uint8_t* p) { return _mm512_cvtph_ps(load256(p)); }
   static F step(F acc, F dw, float dx, I isum) {
     return _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(dw, _mm512_set1_ps(dx)), _mm512_cvtepi32_ps(isum)));

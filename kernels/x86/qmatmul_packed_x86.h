@@ -6,7 +6,8 @@
 //   V::load(p), zero(), set1(int32)  integer loads (any alignment)
 //   V::dot4(acc, u, x4)              acc + per s32 lane the sum of four products of
 //                                    u's unsigned bytes with the 4 signed bytes at x4
-//   V::dot4s(acc, w, x4)             the same with w's bytes signed (AVX2 only needs it)
+//   V::abs8(w), dot4s(acc, |w|, w, x4) the same with w's bytes signed (AVX2 only needs it)
+//   V::dot4_small, finish_small      dot4 for codes below 16, in a cheaper accumulator
 //   V::half_scales(p), step, store   kLanes fp16 -> float; acc + (dw * dx) * float(isum)
 //
 // One row group's block holds, per piece of 4 code bytes, lane i = row i's 4 bytes, so
@@ -27,18 +28,17 @@ inline int32_t load_i32(const uint8_t* p) {
   return v;
 }
 
-// A block's eight pieces of R rows' codes as the dot's operands, lane i = row i.
+// Piece k (0..7) of a block's codes for R rows, lane i = row i: the code bytes of
+// weights 4k .. 4k + 3 (q: the block's quants in the group).
 struct PackedQ4_0 {
   static constexpr size_t kQs = 16, kBlock = sizeof(BlockQ4_0);
   static constexpr int kOffsetShift = 3;  // codes - 8: subtract 8 * sum(x)
   static constexpr bool kSigned = false;
+  static constexpr bool kSmallCodes = true;  // 0..15: s16 sums where VNNI is missing
   template <class V>
-  static void codes(const uint8_t* q, typename V::I* c) {
-    for (int p = 0; p < 4; ++p) {  // piece p: bytes 4p.. of qs = weights 4p.. and 16 + 4p..
-      const typename V::I v = V::load(q + p * V::kLanes * 4);
-      c[p] = V::low4(v);
-      c[4 + p] = V::high4(v);
-    }
+  static typename V::I code(const uint8_t* q, int k) {  // piece k % 4's low (k < 4) or high nibbles
+    const typename V::I v = V::load(q + (k & 3) * V::kLanes * 4);
+    return k < 4 ? V::low4(v) : V::high4(v);
   }
 };
 
@@ -46,23 +46,23 @@ struct PackedQ8_0Biased {  // codes stored + 128
   static constexpr size_t kQs = 32, kBlock = sizeof(BlockQ8_0);
   static constexpr int kOffsetShift = 7;
   static constexpr bool kSigned = false;
+  static constexpr bool kSmallCodes = false;
   template <class V>
-  static void codes(const uint8_t* q, typename V::I* c) {
-    for (int p = 0; p < 8; ++p) c[p] = V::load(q + p * V::kLanes * 4);
-  }
+  static typename V::I code(const uint8_t* q, int k) { return V::load(q + k * V::kLanes * 4); }
 };
 
 struct PackedQ8_0Signed {  // codes as in the file (AVX2's sign trick)
   static constexpr size_t kQs = 32, kBlock = sizeof(BlockQ8_0);
   static constexpr int kOffsetShift = 0;
   static constexpr bool kSigned = true;
+  static constexpr bool kSmallCodes = false;
   template <class V>
-  static void codes(const uint8_t* q, typename V::I* c) {
-    for (int p = 0; p < 8; ++p) c[p] = V::load(q + p * V::kLanes * 4);
-  }
+  static typename V::I code(const uint8_t* q, int k) { return V::load(q + k * V::kLanes * 4); }
 };
 
 // T tokens (t0 ..) against one row group (`group`, rows r ..): kLanes x T outputs.
+// Pieces outermost within a block: one piece's codes live in a register while the T
+// tokens' sums take it (T integer and T float accumulators, no spills on 16 ymm).
 template <class V, class Ty, int T>
 [[gnu::always_inline]] inline void packed_tile(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
                                                size_t ldy, size_t r) {
@@ -72,20 +72,50 @@ template <class V, class Ty, int T>
   typename V::F acc[T];
   for (int t = 0; t < T; ++t) acc[t] = V::fzero();
   for (size_t b = 0; b < nb; ++b) {
-    typename V::I c[8];
-    Ty::template codes<V>(group + b * R * Ty::kQs, c);
+    const uint8_t* q = group + b * R * Ty::kQs;
+    const uint8_t* xq[T];
+    for (int t = 0; t < T; ++t) xq[t] = X.q + (t0 + t) * X.stride + b * sizeof(BlockQ8_0) + 2;
+    typename V::I s[T];
+    for (int t = 0; t < T; ++t) s[t] = V::zero();
+    for (int k = 0; k < 8; ++k) {
+      const typename V::I c = Ty::template code<V>(q, k);
+      if constexpr (Ty::kSigned) {
+        const typename V::I a = V::abs8(c);
+        for (int t = 0; t < T; ++t) {
+          s[t] = V::dot4s(s[t], a, c, xq[t] + 4 * k);
+          V::pin(s[t]);
+        }
+      } else if constexpr (Ty::kSmallCodes) {
+        for (int t = 0; t < T; ++t) {
+          s[t] = V::dot4_small(s[t], c, xq[t] + 4 * k);
+          V::pin(s[t]);
+        }
+      } else {
+        for (int t = 0; t < T; ++t) {
+          s[t] = V::dot4(s[t], c, xq[t] + 4 * k);
+          V::pin(s[t]);
+        }
+      }
+    }
     const typename V::F dw = V::half_scales(scales + b * R * 2);
     for (int t = 0; t < T; ++t) {
       const size_t tb = (t0 + t) * nb + b;
-      const uint8_t* xq = X.q + (t0 + t) * X.stride + b * sizeof(BlockQ8_0) + 2;
-      typename V::I isum = V::zero();
-      for (int k = 0; k < 8; ++k)
-        isum = Ty::kSigned ? V::dot4s(isum, c[k], xq + 4 * k) : V::dot4(isum, c[k], xq + 4 * k);
+      typename V::I isum = Ty::kSmallCodes ? V::finish_small(s[t]) : s[t];
       if constexpr (Ty::kOffsetShift != 0) isum = V::sub(isum, V::set1(X.sums[tb] << Ty::kOffsetShift));
       acc[t] = V::step(acc[t], dw, X.d[tb], isum);
     }
   }
   for (int t = 0; t < T; ++t) V::store(Y + (t0 + t) * ldy + r, acc[t]);
+}
+
+// The last `left` (< T + 1) tokens as one tile of that many.
+template <class V, class Ty, int T>
+[[gnu::always_inline]] inline void packed_tail(const uint8_t* g, const PackedActs& X, size_t t, size_t left, float* Y,
+                                               size_t ldy, size_t r) {
+  if constexpr (T > 0) {
+    if (left == T) return packed_tile<V, Ty, T>(g, X, t, Y, ldy, r);
+    packed_tail<V, Ty, T - 1>(g, X, t, left, Y, ldy, r);
+  }
 }
 
 // The PackedQMatmulFn: row groups of kLanes rows, tokens kTokens at a time (the
@@ -101,12 +131,7 @@ void qmatmul_packed(const void* W, Packing, const PackedActs& X, size_t n, size_
     const uint8_t* g = w + (r / R) * group_bytes;
     size_t t = 0;
     for (; t + kTokens <= n; t += kTokens) packed_tile<V, Ty, kTokens>(g, X, t, Y, ldy, r);
-    switch (n - t) {  // the last few tokens (kTokens <= 4)
-      case 3: packed_tile<V, Ty, 3>(g, X, t, Y, ldy, r); break;
-      case 2: packed_tile<V, Ty, 2>(g, X, t, Y, ldy, r); break;
-      case 1: packed_tile<V, Ty, 1>(g, X, t, Y, ldy, r); break;
-      default: break;
-    }
+    packed_tail<V, Ty, kTokens - 1>(g, X, t, n - t, Y, ldy, r);
   }
 }
 
@@ -123,9 +148,24 @@ struct VecYmm {
   static I low4(I v) { return _mm256_and_si256(v, _mm256_set1_epi8(0x0F)); }
   static I high4(I v) { return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F)); }
   static I dot4(I acc, I u, const uint8_t* x4) { return Dot::dp(acc, u, _mm256_set1_epi32(load_i32(x4))); }
-  // Signed weights: |w| against x with w's sign (|w| <= 128, so the s16 pair sums fit).
-  static I dot4s(I acc, I w, const uint8_t* x4) {
-    return Dot::dp(acc, _mm256_sign_epi8(w, w), _mm256_sign_epi8(_mm256_set1_epi32(load_i32(x4)), w));
+  // Signed weights w (a = |w|): |w| against x with w's sign (|w| <= 128: the s16 pair
+  // sums fit).
+  static I abs8(I w) { return _mm256_sign_epi8(w, w); }
+  static I dot4s(I acc, I a, I w, const uint8_t* x4) {
+    return Dot::dp(acc, a, _mm256_sign_epi8(_mm256_set1_epi32(load_i32(x4)), w));
+  }
+  // Codes below 16: without VNNI the eight pieces' s16 pair sums add up in s16 (8 * 2 *
+  // 15 * 127 < 2^15) and one VPMADDWD (finish_small) makes them s32; with VNNI, dot4.
+  static I dot4_small(I acc, I u, const uint8_t* x4) {
+    if constexpr (Dot::kVnni) return dot4(acc, u, x4);
+    return _mm256_add_epi16(acc, _mm256_maddubs_epi16(u, _mm256_set1_epi32(load_i32(x4))));
+  }
+  // Keeps v in a register here: stops GCC from regrouping the s16 sums into a tree of
+  // products (which spills them to the stack on 16 ymm registers).
+  static void pin(I& v) { asm("" : "+x"(v)); }
+  static I finish_small(I acc) {
+    if constexpr (Dot::kVnni) return acc;
+    return pair_sums(acc);
   }
   static F half_scales(const uint8_t* p) { return _mm256_cvtph_ps(load128(p)); }
   static F step(F acc, F dw, float dx, I isum) {
