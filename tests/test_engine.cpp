@@ -212,6 +212,35 @@ TEST(Engine, FastMatchesReferenceKernels) {
   }
 }
 
+// Load-time repacking (engine/model/repack_weights.h) changes where the weights are, not
+// what is computed: the kernels' contract makes packed and plain results equal bit for
+// bit, for the fast table and for the reference (which gathers the packed blocks back),
+// at every thread count.
+TEST(Engine, RepackedWeightsGiveTheSameLogitsBitForBit) {
+  for (const char* rel : {"models/tiny-gemma-q4_0.gguf", "models/tiny-gemma-q8_0.gguf",
+                          "models/octopus-tiny/octopus-tiny-q4_0.gguf"}) {
+    std::unique_ptr<Model> packed, plain;
+    ModelParams p;
+    ASSERT_TRUE(Model::Load(fixture(rel), p, &packed).ok()) << rel;
+    p.repack = false;
+    ASSERT_TRUE(Model::Load(fixture(rel), p, &plain).ok()) << rel;
+    EXPECT_EQ(plain->repacked().matrices, 0u);
+    // Every table with a packed layout for Q4_0 / Q8_0 (x86-64; AArch64 with dotprod) packs.
+    const Packing want = kernels::best().of(DType::Q4_0).packing;
+    if (!kernels::reference_requested_by_env() && !want.plain()) {
+      EXPECT_GT(packed->repacked().matrices, 0u) << rel;
+      EXPECT_NE(packed->resident_weight_bytes(), 0u);
+    }
+    std::vector<int32_t> ids;
+    for (int32_t i = 0; i < 21; ++i) ids.push_back(1 + (i * 37) % (packed->config().n_vocab - 1));
+    const std::vector<float> want_logits = all_logits(*plain, ids, 1);
+    EXPECT_TRUE(all_logits(*packed, ids, 1) == want_logits) << rel << ": 1 thread";
+    EXPECT_TRUE(all_logits(*packed, ids, 2) == want_logits) << rel << ": 2 threads";
+    EXPECT_TRUE(all_logits(*packed, ids, 3) == want_logits) << rel << ": 3 threads";
+    EXPECT_TRUE(all_logits(*packed, ids, 2, true) == all_logits(*plain, ids, 2, true)) << rel << ": reference";
+  }
+}
+
 // ---- generation ----------------------------------------------------------------
 
 std::vector<int32_t> parse_list(const std::string& line) {
