@@ -269,7 +269,7 @@ void register_matmul_benchmarks() {
         }
         if (isa == Isa::kScalar) continue;
         if (type == DType::Q4_0 || type == DType::Q8_0)
-          for (size_t n : {size_t{1}, size_t{32}, size_t{128}})
+          for (size_t n : {size_t{1}, size_t{32}, size_t{128}, size_t{512}})
             register_isa("BM_matmul_packed/" + ts + is + sh + "/n:" + std::to_string(n), isa,
                          [=](auto& st, const Table& t) { bench_packed(st, t, type, s, n); });
         for (size_t n : {size_t{1}, size_t{32}}) {
