@@ -1,0 +1,276 @@
+// Private to kernels/arm/: GEMM and GEMV on row-interleaved Q4_0 and Q8_0 weights
+// (quant/repack.h), included after qmatmul_neon.h by the SDOT and SMMLA ISA files:
+//   Packing{4, 4}  (qmatmul_dotprod.cpp): one q register = 4 rows x 4 code bytes, so
+//                  SDOT by element (the activation's 4 bytes broadcast) gives the 4
+//                  rows' sums in the 4 s32 lanes: 8 SDOTs per block, token and row group,
+//                  no horizontal reduction.
+//   Packing{4, 8}  (qmatmul_i8mm.cpp): one q register = 2 rows x 8 code bytes, SMMLA's
+//                  A operand; tokens paired the same way (2 x 8 bytes) give 2x2 s32 tiles.
+//
+// Numerics (kernels.h): exact int32 block sums, then acc + (dw * dx) * float(isum) per
+// output, plain FMUL/FADD (-ffp-contract=off). Two tricks keep that cheap:
+//  * float(isum) without SCVTF (2 uops on one pipe on Neoverse N1/N2): every SDOT/SMMLA
+//    chain starts at the bits of 1.5 * 2^23, so it ends at the bits of the float
+//    1.5 * 2^23 + isum (exact: |isum| <= 32 * 128 * 127 < 2^22), and one FSUB of
+//    1.5 * 2^23 gives float(isum) exactly (+0.0 for 0, as SCVTF).
+//  * Q4_0's -8: codes stay unsigned nibbles (AND / USHR, 2 ops per 16 bytes) and the
+//    chain's start value also carries -8 * sum(x) (PackedActs.sums): one DUP from a
+//    general register per token and block (the M pipe on N1, off the vector pipes), where
+//    subtracting 8 from the codes would cost 8 vector ops per block and row group: more
+//    for every tile of fewer than 8 tokens, GEMV (decode) above all.
+#pragma once
+#include <arm_neon.h>
+
+#include <cstring>
+
+#include "kernels/kernels.h"
+#include "quant/blocks.h"
+
+namespace ember::kernels {
+namespace {
+
+constexpr int32_t kMagicBits = 0x4B400000;  // the float 1.5 * 2^23 = 12582912
+constexpr float kMagic = 12582912.0f;
+
+// A chain's start value in all lanes: DUP from a general register (the M pipe on N1,
+// not a vector pipe). The empty asm keeps v there: gcc otherwise rewrites kMagicBits -
+// 8 * sum as an FMOV, SHL and DUP on the vector pipes.
+int32x4_t start_lanes(int32_t v) {
+  asm("" : "+r"(v));
+  return vdupq_n_s32(v);
+}
+
+// float(isum) from a chain that started at kMagicBits (+ any offset).
+float32x4_t magic_to_float(int32x4_t chain) { return vsubq_f32(vreinterpretq_f32_s32(chain), vdupq_n_f32(kMagic)); }
+
+// The 4 fp16 scales at p (any alignment) as floats.
+float32x4_t half4(const uint8_t* p) { return vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p))); }
+
+// A block's 16-byte code registers for a row group, c[0..8), in both packings: the
+// block's quants are 4 (Q4_0) or 8 (Q8_0) consecutive registers, and Q4_0's register j
+// gives c[j] (low nibbles) and c[4 + j] (high nibbles: the weights 16 on).
+//   Packing{4, 4}: c[k] = the 4 rows' weights 4k .. 4k+3 (lane i = row i).
+//   Packing{4, 8}: c[2k + h] = rows 2h, 2h+1's weights 8k .. 8k+7 (SMMLA's A operand).
+// start(sum): the chain's start value for an activation block whose codes sum to sum.
+struct PackedNeonQ4_0 {
+  static constexpr size_t kQs = 16;  // qs bytes per row and block
+  static constexpr int32_t start(int32_t sum) { return kMagicBits - 8 * sum; }
+  static void codes(const uint8_t* q, int8x16_t* c) {
+    const uint8x16_t m = vdupq_n_u8(0x0F);
+    for (int j = 0; j < 4; ++j) {
+      const uint8x16_t raw = vld1q_u8(q + 16 * j);
+      c[j] = vreinterpretq_s8_u8(vandq_u8(raw, m));
+      c[4 + j] = vreinterpretq_s8_u8(vshrq_n_u8(raw, 4));
+    }
+  }
+};
+
+struct PackedNeonQ8_0 {
+  static constexpr size_t kQs = 32;
+  static constexpr int32_t start(int32_t) { return kMagicBits; }
+  static void codes(const uint8_t* q, int8x16_t* c) {
+    for (int j = 0; j < 8; ++j) c[j] = vld1q_s8(reinterpret_cast<const int8_t*>(q + 16 * j));
+  }
+};
+
+#if defined(__ARM_FEATURE_DOTPROD)
+// The 4 rows' sums of one block against one token's codes (xl: 0..15, xh: 16..31),
+// added to s: 8 SDOTs by element.
+int32x4_t sdot_block(int32x4_t s, const int8x16_t* c, int8x16_t xl, int8x16_t xh) {
+  s = vdotq_laneq_s32(s, c[0], xl, 0);
+  s = vdotq_laneq_s32(s, c[1], xl, 1);
+  s = vdotq_laneq_s32(s, c[2], xl, 2);
+  s = vdotq_laneq_s32(s, c[3], xl, 3);
+  s = vdotq_laneq_s32(s, c[4], xh, 0);
+  s = vdotq_laneq_s32(s, c[5], xh, 1);
+  s = vdotq_laneq_s32(s, c[6], xh, 2);
+  return vdotq_laneq_s32(s, c[7], xh, 3);
+}
+
+// T tokens (t0 ..) against one Packing{4, 4} row group: 4 x T outputs. Each block's
+// codes are unpacked once for the T tokens.
+template <class Ty, int T>
+[[gnu::always_inline]] inline void sdot_tile(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
+                                             size_t ldy, size_t r) {
+  const size_t nb = X.nb;
+  const uint8_t* scales = group + nb * 4 * Ty::kQs;
+  float32x4_t acc[T];
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = vdupq_n_f32(0.0f);
+  // One pointer per stream stepping over the tile's tokens (a pointer per token and
+  // stream would not fit the 31 general registers: gcc spilled them).
+  const size_t xs = X.stride;
+  const uint8_t* xq = X.q + t0 * xs + 2;
+  const float* dx = X.d + t0 * nb;
+  const int32_t* sums = X.sums + t0 * nb;
+  for (size_t b = 0; b < nb; ++b) {
+    int8x16_t c[8];
+    Ty::codes(group + b * 4 * Ty::kQs, c);
+    const float32x4_t dw = half4(scales + b * 8);
+    const uint8_t* x = xq + b * sizeof(BlockQ8_0);
+#pragma GCC unroll 8  // fully, so that acc[] lives in registers
+    for (int t = 0; t < T; ++t) {
+      const auto* xt = reinterpret_cast<const int8_t*>(x + t * xs);
+      const int32x4_t s = sdot_block(start_lanes(Ty::start(sums[t * nb + b])), c, vld1q_s8(xt), vld1q_s8(xt + 16));
+      acc[t] = vaddq_f32(acc[t], vmulq_f32(vmulq_n_f32(dw, dx[t * nb + b]), magic_to_float(s)));
+      asm volatile("" ::: "memory");
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
+}
+
+// The PackedQMatmulFn for Packing{4, 4}: row groups of 4, tokens 8 at a time (llvm-mca,
+// docs/PERFORMANCE.md: 8 tokens spread the unpacking and the scale conversion; the tile
+// fits the 32 registers), then the last 1..7.
+template <class Ty>
+void qmatmul_packed_sdot(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
+                         size_t r0, size_t r1) {
+  constexpr int kTokens = 8;
+  const size_t group_bytes = 4 * (K / kQK) * (Ty::kQs + 2);
+  const auto* w = static_cast<const uint8_t*>(W);
+  for (size_t r = r0; r < r1; r += 4) {
+    const uint8_t* g = w + (r / 4) * group_bytes;
+    size_t t = 0;
+    for (; t + kTokens <= n; t += kTokens) sdot_tile<Ty, kTokens>(g, X, t, Y, ldy, r);
+    switch (n - t) {
+      case 7: sdot_tile<Ty, 7>(g, X, t, Y, ldy, r); break;
+      case 6: sdot_tile<Ty, 6>(g, X, t, Y, ldy, r); break;
+      case 5: sdot_tile<Ty, 5>(g, X, t, Y, ldy, r); break;
+      case 4: sdot_tile<Ty, 4>(g, X, t, Y, ldy, r); break;
+      case 3: sdot_tile<Ty, 3>(g, X, t, Y, ldy, r); break;
+      case 2: sdot_tile<Ty, 2>(g, X, t, Y, ldy, r); break;
+      case 1: sdot_tile<Ty, 1>(g, X, t, Y, ldy, r); break;
+      default: break;
+    }
+  }
+}
+#endif  // __ARM_FEATURE_DOTPROD
+
+#if defined(__ARM_FEATURE_MATMUL_INT8)
+// 64-bit interleaves of two registers: (a.lo, b.lo) and (a.hi, b.hi).
+int8x16_t zip64_lo(int8x16_t a, int8x16_t b) {
+  return vreinterpretq_s8_s64(vzip1q_s64(vreinterpretq_s64_s8(a), vreinterpretq_s64_s8(b)));
+}
+int8x16_t zip64_hi(int8x16_t a, int8x16_t b) {
+  return vreinterpretq_s8_s64(vzip2q_s64(vreinterpretq_s64_s8(a), vreinterpretq_s64_s8(b)));
+}
+
+// (a, b, a, b) from two 32-bit values, built in a general register and moved over once.
+uint32x4_t pair_lanes(uint32_t a, uint32_t b) {
+  uint64_t v = uint64_t{a} | uint64_t{b} << 32;
+  asm("" : "+r"(v));  // keep gcc from building it with lane inserts
+  return vreinterpretq_u32_u64(vdupq_n_u64(v));
+}
+
+// GEMV on Packing{4, 8} (decode on i8mm cores): SDOT on the same registers, with the
+// activation's 8-byte pieces in both halves, so lanes 2h and 2h+1 hold the two halves of
+// row 2h's sum (h = 0, 1 per register); one ADDP of the two row-pair chains gives the 4
+// rows. Each chain starts at half the start value (even), so the pair sums carry it once.
+// SMMLA would waste half of its 2x2 output on a single token.
+template <class Ty>
+[[gnu::always_inline]] inline void mmla_gemv(const uint8_t* group, const PackedActs& X, size_t t, float* Y,
+                                             size_t ldy, size_t r) {
+  const size_t nb = X.nb;
+  const uint8_t* scales = group + nb * 4 * Ty::kQs;
+  const uint8_t* xq = X.q + t * X.stride + 2;
+  float32x4_t acc = vdupq_n_f32(0.0f);
+  for (size_t b = 0; b < nb; ++b) {
+    int8x16_t c[8];
+    Ty::codes(group + b * 4 * Ty::kQs, c);
+    const auto* x = reinterpret_cast<const int8_t*>(xq + b * sizeof(BlockQ8_0));
+    const int64x2_t xl = vreinterpretq_s64_s8(vld1q_s8(x)), xh = vreinterpretq_s64_s8(vld1q_s8(x + 16));
+    const int8x16_t xd[4] = {vreinterpretq_s8_s64(vdupq_laneq_s64(xl, 0)), vreinterpretq_s8_s64(vdupq_laneq_s64(xl, 1)),
+                             vreinterpretq_s8_s64(vdupq_laneq_s64(xh, 0)), vreinterpretq_s8_s64(vdupq_laneq_s64(xh, 1))};
+    const int32x4_t half = start_lanes(Ty::start(X.sums[t * nb + b]) / 2);
+    int32x4_t s[2];
+    for (int h = 0; h < 2; ++h) {
+      s[h] = vdotq_s32(half, c[h], xd[0]);
+      for (int k = 1; k < 4; ++k) s[h] = vdotq_s32(s[h], c[2 * k + h], xd[k]);
+    }
+    const float32x4_t dw = half4(scales + b * 8);
+    acc = vaddq_f32(acc, vmulq_f32(vmulq_n_f32(dw, X.d[t * nb + b]), magic_to_float(vpaddq_s32(s[0], s[1]))));
+  }
+  vst1q_f32(Y + t * ldy + r, acc);
+}
+
+// 2P tokens (t0 .., the last `valid` of them real: a missing one repeats the last real
+// token, its outputs dropped) against one Packing{4, 8} row group, as 2 x P SMMLA tiles
+// of 2 rows x 2 tokens: lanes (row 2h, token 2q), (2h, 2q+1), (2h+1, 2q), (2h+1, 2q+1).
+// The token pair's 8-byte pieces are interleaved here (ZIP1/ZIP2), once per block for
+// the 4 rows.
+template <class Ty, int P>
+[[gnu::always_inline]] inline void mmla_tile(const uint8_t* group, const PackedActs& X, size_t t0, size_t valid,
+                                             float* Y, size_t ldy, size_t r) {
+  const size_t nb = X.nb, xs = X.stride;
+  const uint8_t* scales = group + nb * 4 * Ty::kQs;
+  size_t tok[2 * P];
+  for (int j = 0; j < 2 * P; ++j) tok[j] = t0 + (static_cast<size_t>(j) < valid ? j : valid - 1);
+  float32x4_t acc[2][P];
+#pragma GCC unroll 8
+  for (int q = 0; q < P; ++q) acc[0][q] = acc[1][q] = vdupq_n_f32(0.0f);
+  for (size_t b = 0; b < nb; ++b) {
+    int8x16_t c[8];
+    Ty::codes(group + b * 4 * Ty::kQs, c);
+    const float32x4_t dw = half4(scales + b * 8);
+    const float32x4_t dwp[2] = {vzip1q_f32(dw, dw), vzip2q_f32(dw, dw)};  // (d0 d0 d1 d1), (d2 d2 d3 d3)
+#pragma GCC unroll 8
+    for (int q = 0; q < P; ++q) {
+      const size_t ta = tok[2 * q], tb = tok[2 * q + 1];
+      const auto* xa = reinterpret_cast<const int8_t*>(X.q + ta * xs + b * sizeof(BlockQ8_0) + 2);
+      const auto* xb = reinterpret_cast<const int8_t*>(X.q + tb * xs + b * sizeof(BlockQ8_0) + 2);
+      const int8x16_t la = vld1q_s8(xa), ha = vld1q_s8(xa + 16), lb = vld1q_s8(xb), hb = vld1q_s8(xb + 16);
+      const int8x16_t bx[4] = {zip64_lo(la, lb), zip64_hi(la, lb), zip64_lo(ha, hb), zip64_hi(ha, hb)};
+      const int32x4_t init = vreinterpretq_s32_u32(pair_lanes(static_cast<uint32_t>(Ty::start(X.sums[ta * nb + b])),
+                                                              static_cast<uint32_t>(Ty::start(X.sums[tb * nb + b]))));
+      uint32_t da, db;
+      std::memcpy(&da, X.d + ta * nb + b, 4);
+      std::memcpy(&db, X.d + tb * nb + b, 4);
+      const float32x4_t dxp = vreinterpretq_f32_u32(pair_lanes(da, db));
+      for (int h = 0; h < 2; ++h) {
+        int32x4_t s = vmmlaq_s32(init, c[h], bx[0]);
+        for (int k = 1; k < 4; ++k) s = vmmlaq_s32(s, c[2 * k + h], bx[k]);
+        acc[h][q] = vaddq_f32(acc[h][q], vmulq_f32(vmulq_f32(dwp[h], dxp), magic_to_float(s)));
+      }
+      asm volatile("" ::: "memory");  // one pair at a time: gcc's hoisted loads spilled
+    }
+  }
+  for (int q = 0; q < P; ++q) {
+    const float32x4_t ya = vuzp1q_f32(acc[0][q], acc[1][q]), yb = vuzp2q_f32(acc[0][q], acc[1][q]);
+    if (static_cast<size_t>(2 * q) < valid) vst1q_f32(Y + (t0 + 2 * q) * ldy + r, ya);
+    if (static_cast<size_t>(2 * q + 1) < valid) vst1q_f32(Y + (t0 + 2 * q + 1) * ldy + r, yb);
+  }
+}
+
+// The PackedQMatmulFn for Packing{4, 8}: row groups of 4; tokens 8 at a time by SMMLA,
+// then 2..7 likewise (an odd count repeats one token), a last single token by SDOT.
+template <class Ty>
+void qmatmul_packed_mmla(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
+                         size_t r0, size_t r1) {
+  constexpr size_t kTokens = 8;
+  const size_t group_bytes = 4 * (K / kQK) * (Ty::kQs + 2);
+  const auto* w = static_cast<const uint8_t*>(W);
+  for (size_t r = r0; r < r1; r += 4) {
+    const uint8_t* g = w + (r / 4) * group_bytes;
+    size_t t = 0;
+    for (; t + kTokens <= n; t += kTokens) mmla_tile<Ty, 4>(g, X, t, kTokens, Y, ldy, r);
+    const size_t rest = n - t;
+    switch ((rest + 1) / 2) {
+      case 4: mmla_tile<Ty, 4>(g, X, t, rest, Y, ldy, r); break;
+      case 3: mmla_tile<Ty, 3>(g, X, t, rest, Y, ldy, r); break;
+      case 2: mmla_tile<Ty, 2>(g, X, t, rest, Y, ldy, r); break;
+      case 1:
+        if (rest == 2) {
+          mmla_tile<Ty, 1>(g, X, t, rest, Y, ldy, r);
+        } else {
+          mmla_gemv<Ty>(g, X, t, Y, ldy, r);
+        }
+        break;
+      default: break;
+    }
+  }
+}
+#endif  // __ARM_FEATURE_MATMUL_INT8
+
+}  // namespace
+}  // namespace ember::kernels
