@@ -194,47 +194,83 @@ template <class Ty>
   vst1q_f32(Y + t * ldy + r, acc);
 }
 
-// 2P tokens (t0 .., the last `valid` of them real: a missing one repeats the last real
-// token, its outputs dropped) against one Packing{4, 8} row group, as 2 x P SMMLA tiles
-// of 2 rows x 2 tokens: lanes (row 2h, token 2q), (2h, 2q+1), (2h+1, 2q), (2h+1, 2q+1).
-// The token pair's 8-byte pieces are interleaved here (ZIP1/ZIP2), once per block for
-// the 4 rows.
+// One token pair's activation block as the SMMLA tiles read it: the pair's 8-byte pieces
+// interleaved (B operands of weights 8k ..), the chains' start value (tokens a, b, a, b)
+// twice, so each of the two row-pair chains loads its own (no register copy), and the
+// scales (dxa, dxb, dxa, dxb).
+struct PairBlock {
+  int8x16_t bx[4];
+  int32x4_t init[2];
+  float32x4_t dxp;
+};
+constexpr size_t kSlab = 32;  // blocks per prepared slab: 4 pairs x 32 x 112 bytes on the stack
+
+// The token of slot j of a tile whose first `valid` slots are real (the rest repeat the
+// last real one; their outputs are dropped).
+size_t slot_token(size_t t0, size_t valid, size_t j) { return t0 + (j < valid ? j : valid - 1); }
+
+// Blocks b0 .. b1 of the tile's P token pairs into buf[b - b0][q], once per tile and
+// slab for every row group (the interleave would otherwise be redone per group).
 template <class Ty, int P>
-[[gnu::always_inline]] inline void mmla_tile(const uint8_t* group, const PackedActs& X, size_t t0, size_t valid,
-                                             float* Y, size_t ldy, size_t r) {
-  const size_t nb = X.nb, xs = X.stride;
+void prep_pairs(const PackedActs& X, size_t t0, size_t valid, size_t b0, size_t b1, PairBlock (*buf)[4]) {
+  const size_t nb = X.nb;
+  for (int q = 0; q < P; ++q) {
+    const size_t ta = slot_token(t0, valid, 2 * q), tb = slot_token(t0, valid, 2 * q + 1);
+    for (size_t b = b0; b < b1; ++b) {
+      const auto* xa = reinterpret_cast<const int8_t*>(X.q + ta * X.stride + b * sizeof(BlockQ8_0) + 2);
+      const auto* xb = reinterpret_cast<const int8_t*>(X.q + tb * X.stride + b * sizeof(BlockQ8_0) + 2);
+      const int8x16_t la = vld1q_s8(xa), ha = vld1q_s8(xa + 16), lb = vld1q_s8(xb), hb = vld1q_s8(xb + 16);
+      PairBlock& pb = buf[b - b0][q];
+      pb.bx[0] = zip64_lo(la, lb);
+      pb.bx[1] = zip64_hi(la, lb);
+      pb.bx[2] = zip64_lo(ha, hb);
+      pb.bx[3] = zip64_hi(ha, hb);
+      const int32_t sa = Ty::start(X.sums[ta * nb + b]), sb = Ty::start(X.sums[tb * nb + b]);
+      pb.init[0] = pb.init[1] = int32x4_t{sa, sb, sa, sb};
+      const float da = X.d[ta * nb + b], db = X.d[tb * nb + b];
+      pb.dxp = float32x4_t{da, db, da, db};
+    }
+  }
+}
+
+// One Packing{4, 8} row group (rows r ..) against a tile's P token pairs over blocks
+// b0 .. b1, as 2 x P SMMLA tiles of 2 rows x 2 tokens: lanes (row 2h, token 2q),
+// (2h, 2q+1), (2h+1, 2q), (2h+1, 2q+1). The accumulators carry over between slabs in Y
+// (stored and reloaded exactly); the first slab starts them at 0.
+template <class Ty, int P>
+[[gnu::always_inline]] inline void mmla_slab(const uint8_t* group, size_t nb, const PairBlock (*buf)[4], size_t b0,
+                                             size_t b1, size_t t0, size_t valid, float* Y, size_t ldy, size_t r) {
   const uint8_t* scales = group + nb * 4 * Ty::kQs;
-  size_t tok[2 * P];
-  for (int j = 0; j < 2 * P; ++j) tok[j] = t0 + (static_cast<size_t>(j) < valid ? j : valid - 1);
   float32x4_t acc[2][P];
 #pragma GCC unroll 8
-  for (int q = 0; q < P; ++q) acc[0][q] = acc[1][q] = vdupq_n_f32(0.0f);
-  for (size_t b = 0; b < nb; ++b) {
+  for (int q = 0; q < P; ++q) {
+    if (b0 == 0) {
+      acc[0][q] = acc[1][q] = vdupq_n_f32(0.0f);
+    } else {  // rows 0..3 of tokens a, b -> (a0 b0 a1 b1), (a2 b2 a3 b3)
+      const float32x4_t ya = vld1q_f32(Y + slot_token(t0, valid, 2 * q) * ldy + r);
+      const float32x4_t yb = vld1q_f32(Y + slot_token(t0, valid, 2 * q + 1) * ldy + r);
+      acc[0][q] = vzip1q_f32(ya, yb);
+      acc[1][q] = vzip2q_f32(ya, yb);
+    }
+  }
+  for (size_t b = b0; b < b1; ++b) {
     int8x16_t c[8];
     Ty::codes(group + b * 4 * Ty::kQs, c);
     const float32x4_t dw = half4(scales + b * 8);
     const float32x4_t dwp[2] = {vzip1q_f32(dw, dw), vzip2q_f32(dw, dw)};  // (d0 d0 d1 d1), (d2 d2 d3 d3)
+    const PairBlock* pb = buf[b - b0];
 #pragma GCC unroll 8
     for (int q = 0; q < P; ++q) {
-      const size_t ta = tok[2 * q], tb = tok[2 * q + 1];
-      const auto* xa = reinterpret_cast<const int8_t*>(X.q + ta * xs + b * sizeof(BlockQ8_0) + 2);
-      const auto* xb = reinterpret_cast<const int8_t*>(X.q + tb * xs + b * sizeof(BlockQ8_0) + 2);
-      const int8x16_t la = vld1q_s8(xa), ha = vld1q_s8(xa + 16), lb = vld1q_s8(xb), hb = vld1q_s8(xb + 16);
-      const int8x16_t bx[4] = {zip64_lo(la, lb), zip64_hi(la, lb), zip64_lo(ha, hb), zip64_hi(ha, hb)};
-      const int32x4_t init = vreinterpretq_s32_u32(pair_lanes(static_cast<uint32_t>(Ty::start(X.sums[ta * nb + b])),
-                                                              static_cast<uint32_t>(Ty::start(X.sums[tb * nb + b]))));
-      uint32_t da, db;
-      std::memcpy(&da, X.d + ta * nb + b, 4);
-      std::memcpy(&db, X.d + tb * nb + b, 4);
-      const float32x4_t dxp = vreinterpretq_f32_u32(pair_lanes(da, db));
+#pragma GCC unroll 2
       for (int h = 0; h < 2; ++h) {
-        int32x4_t s = vmmlaq_s32(init, c[h], bx[0]);
-        for (int k = 1; k < 4; ++k) s = vmmlaq_s32(s, c[2 * k + h], bx[k]);
-        acc[h][q] = vaddq_f32(acc[h][q], vmulq_f32(vmulq_f32(dwp[h], dxp), magic_to_float(s)));
+        int32x4_t s = vmmlaq_s32(pb[q].init[h], c[h], pb[q].bx[0]);
+        for (int k = 1; k < 4; ++k) s = vmmlaq_s32(s, c[2 * k + h], pb[q].bx[k]);
+        acc[h][q] = vaddq_f32(acc[h][q], vmulq_f32(vmulq_f32(dwp[h], pb[q].dxp), magic_to_float(s)));
       }
-      asm volatile("" ::: "memory");  // one pair at a time: gcc's hoisted loads spilled
+      asm volatile("" ::: "memory");  // one pair at a time: gcc's interleaving spilled acc
     }
   }
+#pragma GCC unroll 8
   for (int q = 0; q < P; ++q) {
     const float32x4_t ya = vuzp1q_f32(acc[0][q], acc[1][q]), yb = vuzp2q_f32(acc[0][q], acc[1][q]);
     if (static_cast<size_t>(2 * q) < valid) vst1q_f32(Y + (t0 + 2 * q) * ldy + r, ya);
@@ -242,31 +278,40 @@ template <class Ty, int P>
   }
 }
 
-// The PackedQMatmulFn for Packing{4, 8}: row groups of 4; tokens 8 at a time by SMMLA,
-// then 2..7 likewise (an odd count repeats one token), a last single token by SDOT.
+// Tokens t0 .. t0 + valid (2P - 1 or 2P of them) against row groups r0 .. r1: per slab
+// of blocks, the pairs prepared once, then every row group.
+template <class Ty, int P>
+void mmla_tokens(const uint8_t* w, size_t group_bytes, const PackedActs& X, size_t t0, size_t valid, float* Y,
+                 size_t ldy, size_t r0, size_t r1) {
+  PairBlock buf[kSlab][4];
+  for (size_t b0 = 0; b0 < X.nb; b0 += kSlab) {
+    const size_t b1 = b0 + kSlab < X.nb ? b0 + kSlab : X.nb;
+    prep_pairs<Ty, P>(X, t0, valid, b0, b1, buf);
+    for (size_t r = r0; r < r1; r += 4)
+      mmla_slab<Ty, P>(w + (r / 4) * group_bytes, X.nb, buf, b0, b1, t0, valid, Y, ldy, r);
+  }
+}
+
+// The PackedQMatmulFn for Packing{4, 8}: tokens 8 at a time by SMMLA (the last 2..7
+// likewise, an odd count repeating one token), a lone token (decode) by SDOT.
 template <class Ty>
 void qmatmul_packed_mmla(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
                          size_t r0, size_t r1) {
-  constexpr size_t kTokens = 8;
   const size_t group_bytes = 4 * (K / kQK) * (Ty::kQs + 2);
   const auto* w = static_cast<const uint8_t*>(W);
-  for (size_t r = r0; r < r1; r += 4) {
-    const uint8_t* g = w + (r / 4) * group_bytes;
-    size_t t = 0;
-    for (; t + kTokens <= n; t += kTokens) mmla_tile<Ty, 4>(g, X, t, kTokens, Y, ldy, r);
-    const size_t rest = n - t;
-    switch ((rest + 1) / 2) {
-      case 4: mmla_tile<Ty, 4>(g, X, t, rest, Y, ldy, r); break;
-      case 3: mmla_tile<Ty, 3>(g, X, t, rest, Y, ldy, r); break;
-      case 2: mmla_tile<Ty, 2>(g, X, t, rest, Y, ldy, r); break;
-      case 1:
-        if (rest == 2) {
-          mmla_tile<Ty, 1>(g, X, t, rest, Y, ldy, r);
+  for (size_t t = 0; t < n; t += 8) {
+    const size_t valid = n - t < 8 ? n - t : 8;
+    switch ((valid + 1) / 2) {
+      case 4: mmla_tokens<Ty, 4>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
+      case 3: mmla_tokens<Ty, 3>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
+      case 2: mmla_tokens<Ty, 2>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
+      default:
+        if (valid == 2) {
+          mmla_tokens<Ty, 1>(w, group_bytes, X, t, valid, Y, ldy, r0, r1);
         } else {
-          mmla_gemv<Ty>(g, X, t, Y, ldy, r);
+          for (size_t r = r0; r < r1; r += 4) mmla_gemv<Ty>(w + (r / 4) * group_bytes, X, t, Y, ldy, r);
         }
         break;
-      default: break;
     }
   }
 }
