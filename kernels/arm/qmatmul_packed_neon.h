@@ -33,10 +33,12 @@ constexpr int32_t kMagicBits = 0x4B400000;  // the float 1.5 * 2^23 = 12582912
 constexpr float kMagic = 12582912.0f;
 
 // A chain's start value in all lanes: DUP from a general register (the M pipe on N1,
-// not a vector pipe). The empty asm keeps v there: gcc otherwise rewrites kMagicBits -
-// 8 * sum as an FMOV, SHL and DUP on the vector pipes.
+// not a vector pipe), once per chain. The empty asm keeps v there (gcc otherwise
+// rewrites kMagicBits - 8 * sum as an FMOV, SHL and DUP on the vector pipes) and, being
+// volatile, is not merged: a constant start (Q8_0) would else be one register copied
+// (MOV, a vector op) into every chain.
 int32x4_t start_lanes(int32_t v) {
-  asm("" : "+r"(v));
+  asm volatile("" : "+r"(v));
   return vdupq_n_s32(v);
 }
 
@@ -52,8 +54,12 @@ float32x4_t half4(const uint8_t* p) { return vcvt_f32_f16(vreinterpret_f16_u8(vl
 //   Packing{4, 4}: c[k] = the 4 rows' weights 4k .. 4k+3 (lane i = row i).
 //   Packing{4, 8}: c[2k + h] = rows 2h, 2h+1's weights 8k .. 8k+7 (SMMLA's A operand).
 // start(sum): the chain's start value for an activation block whose codes sum to sum.
+// kSdotTokens: the SDOT GEMM's tokens per tile (llvm-mca on neoverse-n1, docs/PERFORMANCE.md):
+// Q4_0's unpacking and scale conversion (10 vector ops per block) spread over 12 tokens
+// (1.63 cycles per block x row x token; 8: 1.66), while Q8_0 (2 ops) gains nothing past 8.
 struct PackedNeonQ4_0 {
   static constexpr size_t kQs = 16;  // qs bytes per row and block
+  static constexpr int kSdotTokens = 12;
   static constexpr int32_t start(int32_t sum) { return kMagicBits - 8 * sum; }
   static void codes(const uint8_t* q, int8x16_t* c) {
     const uint8x16_t m = vdupq_n_u8(0x0F);
@@ -67,6 +73,7 @@ struct PackedNeonQ4_0 {
 
 struct PackedNeonQ8_0 {
   static constexpr size_t kQs = 32;
+  static constexpr int kSdotTokens = 8;
   static constexpr int32_t start(int32_t) { return kMagicBits; }
   static void codes(const uint8_t* q, int8x16_t* c) {
     for (int j = 0; j < 8; ++j) c[j] = vld1q_s8(reinterpret_cast<const int8_t*>(q + 16 * j));
@@ -95,7 +102,7 @@ template <class Ty, int T>
   const size_t nb = X.nb;
   const uint8_t* scales = group + nb * 4 * Ty::kQs;
   float32x4_t acc[T];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int t = 0; t < T; ++t) acc[t] = vdupq_n_f32(0.0f);
   // One pointer per stream stepping over the tile's tokens (a pointer per token and
   // stream would not fit the 31 general registers: gcc spilled them).
@@ -108,7 +115,7 @@ template <class Ty, int T>
     Ty::codes(group + b * 4 * Ty::kQs, c);
     const float32x4_t dw = half4(scales + b * 8);
     const uint8_t* x = xq + b * sizeof(BlockQ8_0);
-#pragma GCC unroll 8  // fully, so that acc[] lives in registers
+#pragma GCC unroll 16  // fully, so that acc[] lives in registers
     for (int t = 0; t < T; ++t) {
       const auto* xt = reinterpret_cast<const int8_t*>(x + t * xs);
       const int32x4_t s = sdot_block(start_lanes(Ty::start(sums[t * nb + b])), c, vld1q_s8(xt), vld1q_s8(xt + 16));
@@ -116,33 +123,32 @@ template <class Ty, int T>
       asm volatile("" ::: "memory");
     }
   }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
 }
 
-// The PackedQMatmulFn for Packing{4, 4}: row groups of 4, tokens 8 at a time (llvm-mca,
-// docs/PERFORMANCE.md: 8 tokens spread the unpacking and the scale conversion; the tile
-// fits the 32 registers), then the last 1..7.
+// The last 1 .. T tokens (rest of them) by the tile of that width.
+template <class Ty, int T>
+void sdot_rest(const uint8_t* g, const PackedActs& X, size_t t, size_t rest, float* Y, size_t ldy, size_t r) {
+  if constexpr (T > 0) {
+    if (rest == T) return sdot_tile<Ty, T>(g, X, t, Y, ldy, r);
+    sdot_rest<Ty, T - 1>(g, X, t, rest, Y, ldy, r);
+  }
+}
+
+// The PackedQMatmulFn for Packing{4, 4}: row groups of 4, tokens Ty::kSdotTokens at a
+// time, then the last few (n = 1, decode: one token).
 template <class Ty>
 void qmatmul_packed_sdot(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
                          size_t r0, size_t r1) {
-  constexpr int kTokens = 8;
+  constexpr int kTokens = Ty::kSdotTokens;
   const size_t group_bytes = 4 * (K / kQK) * (Ty::kQs + 2);
   const auto* w = static_cast<const uint8_t*>(W);
   for (size_t r = r0; r < r1; r += 4) {
     const uint8_t* g = w + (r / 4) * group_bytes;
     size_t t = 0;
     for (; t + kTokens <= n; t += kTokens) sdot_tile<Ty, kTokens>(g, X, t, Y, ldy, r);
-    switch (n - t) {
-      case 7: sdot_tile<Ty, 7>(g, X, t, Y, ldy, r); break;
-      case 6: sdot_tile<Ty, 6>(g, X, t, Y, ldy, r); break;
-      case 5: sdot_tile<Ty, 5>(g, X, t, Y, ldy, r); break;
-      case 4: sdot_tile<Ty, 4>(g, X, t, Y, ldy, r); break;
-      case 3: sdot_tile<Ty, 3>(g, X, t, Y, ldy, r); break;
-      case 2: sdot_tile<Ty, 2>(g, X, t, Y, ldy, r); break;
-      case 1: sdot_tile<Ty, 1>(g, X, t, Y, ldy, r); break;
-      default: break;
-    }
+    sdot_rest<Ty, kTokens - 1>(g, X, t, n - t, Y, ldy, r);
   }
 }
 #endif  // __ARM_FEATURE_DOTPROD
