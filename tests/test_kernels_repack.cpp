@@ -134,7 +134,10 @@ TEST(Repack, EveryTablesPackedMatmulEqualsThePlainReference) {
             // 41 blocks: kernels that work in slabs of blocks (NEON i8mm: 32) end on a
             // partial one, with the 8-token tile (8, 16), its tails (5, 13) and n = 1.
             if (K == 1312 && n != 1 && n != 5 && n != 8 && n != 13 && n != 16) continue;
-            expect_packed_equals_plain(*t, type, p, 48, K, n, g);
+            // 4-row packings: an odd number of row groups too (13), for kernels that
+            // take two groups at a time (NEON dotprod's GEMV).
+            const size_t rows = p.rows == 4 && n % 2 == 1 ? 52 : 48;
+            expect_packed_equals_plain(*t, type, p, rows, K, n, g);
           }
     }
   // On x86-64 with AVX2 (the CI host) every SIMD table packs both types.

@@ -94,6 +94,30 @@ int32x4_t sdot_block(int32x4_t s, const int8x16_t* c, int8x16_t xl, int8x16_t xh
   return vdotq_laneq_s32(s, c[7], xh, 3);
 }
 
+// sdot_block twice, the SDOTs of the two chains alternating (an in-order core, e.g.
+// Cortex-A55, then has two chains in flight): codes ca against a token's codes (al, ah)
+// into s[0], cb against (bl, bh) into s[1]. The GEMM passes one block and two tokens,
+// the GEMV two row groups and one token.
+void sdot_block2(int32x4_t* s, const int8x16_t* ca, int8x16_t al, int8x16_t ah, const int8x16_t* cb, int8x16_t bl,
+                 int8x16_t bh) {
+  s[0] = vdotq_laneq_s32(s[0], ca[0], al, 0);
+  s[1] = vdotq_laneq_s32(s[1], cb[0], bl, 0);
+  s[0] = vdotq_laneq_s32(s[0], ca[1], al, 1);
+  s[1] = vdotq_laneq_s32(s[1], cb[1], bl, 1);
+  s[0] = vdotq_laneq_s32(s[0], ca[2], al, 2);
+  s[1] = vdotq_laneq_s32(s[1], cb[2], bl, 2);
+  s[0] = vdotq_laneq_s32(s[0], ca[3], al, 3);
+  s[1] = vdotq_laneq_s32(s[1], cb[3], bl, 3);
+  s[0] = vdotq_laneq_s32(s[0], ca[4], ah, 0);
+  s[1] = vdotq_laneq_s32(s[1], cb[4], bh, 0);
+  s[0] = vdotq_laneq_s32(s[0], ca[5], ah, 1);
+  s[1] = vdotq_laneq_s32(s[1], cb[5], bh, 1);
+  s[0] = vdotq_laneq_s32(s[0], ca[6], ah, 2);
+  s[1] = vdotq_laneq_s32(s[1], cb[6], bh, 2);
+  s[0] = vdotq_laneq_s32(s[0], ca[7], ah, 3);
+  s[1] = vdotq_laneq_s32(s[1], cb[7], bh, 3);
+}
+
 // T tokens (t0 ..) against one Packing{4, 4} row group: 4 x T outputs. Each block's
 // codes are unpacked once for the T tokens.
 template <class Ty, int T>
@@ -116,15 +140,51 @@ template <class Ty, int T>
     const float32x4_t dw = half4(scales + b * 8);
     const uint8_t* x = xq + b * sizeof(BlockQ8_0);
 #pragma GCC unroll 16  // fully, so that acc[] lives in registers
-    for (int t = 0; t < T; ++t) {
-      const auto* xt = reinterpret_cast<const int8_t*>(x + t * xs);
-      const int32x4_t s = sdot_block(start_lanes(Ty::start(sums[t * nb + b])), c, vld1q_s8(xt), vld1q_s8(xt + 16));
-      acc[t] = vaddq_f32(acc[t], vmulq_f32(vmulq_n_f32(dw, dx[t * nb + b]), magic_to_float(s)));
-      asm volatile("" ::: "memory");
+    for (int t = 0; t < T; t += 2) {  // token pairs (sdot_block2)
+      const auto* xa = reinterpret_cast<const int8_t*>(x + t * xs);
+      if (t + 1 < T) {
+        const auto* xb = xa + xs;
+        int32x4_t s[2] = {start_lanes(Ty::start(sums[t * nb + b])), start_lanes(Ty::start(sums[(t + 1) * nb + b]))};
+        sdot_block2(s, c, vld1q_s8(xa), vld1q_s8(xa + 16), c, vld1q_s8(xb), vld1q_s8(xb + 16));
+        acc[t] = vaddq_f32(acc[t], vmulq_f32(vmulq_n_f32(dw, dx[t * nb + b]), magic_to_float(s[0])));
+        acc[t + 1] = vaddq_f32(acc[t + 1], vmulq_f32(vmulq_n_f32(dw, dx[(t + 1) * nb + b]), magic_to_float(s[1])));
+      } else {
+        const int32x4_t s = sdot_block(start_lanes(Ty::start(sums[t * nb + b])), c, vld1q_s8(xa), vld1q_s8(xa + 16));
+        acc[t] = vaddq_f32(acc[t], vmulq_f32(vmulq_n_f32(dw, dx[t * nb + b]), magic_to_float(s)));
+      }
+      asm volatile("" ::: "memory");  // two tokens at a time: gcc's hoisted loads spilled acc[]
     }
   }
 #pragma GCC unroll 16
   for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
+}
+
+// GEMV (one token t) on two row groups at once, rows r .. r+7: the token's codes and
+// start value are loaded once for both, and the two chains alternate (sdot_block2).
+template <class Ty>
+[[gnu::always_inline]] inline void sdot_gemv2(const uint8_t* g0, size_t group_bytes, const PackedActs& X, size_t t,
+                                              float* Y, size_t r) {
+  const size_t nb = X.nb;
+  const uint8_t* g1 = g0 + group_bytes;
+  const uint8_t* scales0 = g0 + nb * 4 * Ty::kQs;
+  const uint8_t* scales1 = g1 + nb * 4 * Ty::kQs;
+  const uint8_t* xq = X.q + t * X.stride + 2;
+  float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+  for (size_t b = 0; b < nb; ++b) {
+    int8x16_t c0[8], c1[8];
+    Ty::codes(g0 + b * 4 * Ty::kQs, c0);
+    Ty::codes(g1 + b * 4 * Ty::kQs, c1);
+    const auto* x = reinterpret_cast<const int8_t*>(xq + b * sizeof(BlockQ8_0));
+    const int8x16_t xl = vld1q_s8(x), xh = vld1q_s8(x + 16);
+    const int32_t start = Ty::start(X.sums[t * nb + b]);
+    int32x4_t s[2] = {start_lanes(start), start_lanes(start)};
+    sdot_block2(s, c0, xl, xh, c1, xl, xh);
+    const float d = X.d[t * nb + b];
+    acc0 = vaddq_f32(acc0, vmulq_f32(vmulq_n_f32(half4(scales0 + b * 8), d), magic_to_float(s[0])));
+    acc1 = vaddq_f32(acc1, vmulq_f32(vmulq_n_f32(half4(scales1 + b * 8), d), magic_to_float(s[1])));
+  }
+  vst1q_f32(Y + r, acc0);  // n = 1: token 0's row of Y
+  vst1q_f32(Y + r + 4, acc1);
 }
 
 // The last 1 .. T tokens (rest of them) by the tile of that width.
@@ -137,14 +197,17 @@ void sdot_rest(const uint8_t* g, const PackedActs& X, size_t t, size_t rest, flo
 }
 
 // The PackedQMatmulFn for Packing{4, 4}: row groups of 4, tokens Ty::kSdotTokens at a
-// time, then the last few (n = 1, decode: one token).
+// time, then the last few; decode (n = 1) two row groups at a time.
 template <class Ty>
 void qmatmul_packed_sdot(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
                          size_t r0, size_t r1) {
   constexpr int kTokens = Ty::kSdotTokens;
   const size_t group_bytes = 4 * (K / kQK) * (Ty::kQs + 2);
   const auto* w = static_cast<const uint8_t*>(W);
-  for (size_t r = r0; r < r1; r += 4) {
+  size_t r = r0;
+  if (n == 1)  // decode: two row groups at a time
+    for (; r + 8 <= r1; r += 8) sdot_gemv2<Ty>(w + (r / 4) * group_bytes, group_bytes, X, 0, Y, r);
+  for (; r < r1; r += 4) {
     const uint8_t* g = w + (r / 4) * group_bytes;
     size_t t = 0;
     for (; t + kTokens <= n; t += kTokens) sdot_tile<Ty, kTokens>(g, X, t, Y, ldy, r);
