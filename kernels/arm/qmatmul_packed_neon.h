@@ -232,35 +232,40 @@ uint32x4_t pair_lanes(uint32_t a, uint32_t b) {
   return vreinterpretq_u32_u64(vdupq_n_u64(v));
 }
 
-// GEMV on Packing{4, 8} (decode on i8mm cores): SDOT on the same registers, with the
-// activation's 8-byte pieces in both halves, so lanes 2h and 2h+1 hold the two halves of
-// row 2h's sum (h = 0, 1 per register); one ADDP of the two row-pair chains gives the 4
-// rows. Each chain starts at half the start value (even), so the pair sums carry it once.
-// SMMLA would waste half of its 2x2 output on a single token.
-template <class Ty>
-[[gnu::always_inline]] inline void mmla_gemv(const uint8_t* group, const PackedActs& X, size_t t, float* Y,
-                                             size_t ldy, size_t r) {
+// GEMV on Packing{4, 8} (decode on i8mm cores), G row groups at once (rows r .. r+4G):
+// SDOT on the same registers, with the activation's 8-byte pieces in both halves, so
+// lanes 2i and 2i+1 hold the two halves of row i's sum (i = 0, 1 per register); one ADDP
+// of the two row-pair chains gives the 4 rows. Each chain starts at half the start value
+// (even), so the pair sums carry it once. SMMLA would waste half of its 2x2 output on a
+// single token. Two groups share the activation's loads and broadcasts, and their
+// chains alternate (in-order cores: four in flight).
+template <class Ty, int G>
+[[gnu::always_inline]] inline void mmla_gemv(const uint8_t* group, size_t group_bytes, const PackedActs& X,
+                                             size_t t, float* Y, size_t ldy, size_t r) {
   const size_t nb = X.nb;
-  const uint8_t* scales = group + nb * 4 * Ty::kQs;
   const uint8_t* xq = X.q + t * X.stride + 2;
-  float32x4_t acc = vdupq_n_f32(0.0f);
+  float32x4_t acc[G];
+  for (int g = 0; g < G; ++g) acc[g] = vdupq_n_f32(0.0f);
   for (size_t b = 0; b < nb; ++b) {
-    int8x16_t c[8];
-    Ty::codes(group + b * 4 * Ty::kQs, c);
+    int8x16_t c[G][8];
+    for (int g = 0; g < G; ++g) Ty::codes(group + g * group_bytes + b * 4 * Ty::kQs, c[g]);
     const auto* x = reinterpret_cast<const int8_t*>(xq + b * sizeof(BlockQ8_0));
     const int64x2_t xl = vreinterpretq_s64_s8(vld1q_s8(x)), xh = vreinterpretq_s64_s8(vld1q_s8(x + 16));
     const int8x16_t xd[4] = {vreinterpretq_s8_s64(vdupq_laneq_s64(xl, 0)), vreinterpretq_s8_s64(vdupq_laneq_s64(xl, 1)),
                              vreinterpretq_s8_s64(vdupq_laneq_s64(xh, 0)), vreinterpretq_s8_s64(vdupq_laneq_s64(xh, 1))};
-    const int32x4_t half = start_lanes(Ty::start(X.sums[t * nb + b]) / 2);
-    int32x4_t s[2];
-    for (int h = 0; h < 2; ++h) {
-      s[h] = vdotq_s32(half, c[h], xd[0]);
-      for (int k = 1; k < 4; ++k) s[h] = vdotq_s32(s[h], c[2 * k + h], xd[k]);
+    const int32_t half = Ty::start(X.sums[t * nb + b]) / 2;
+    int32x4_t s[G][2];
+    for (int g = 0; g < G; ++g) s[g][0] = start_lanes(half), s[g][1] = start_lanes(half);
+    for (int k = 0; k < 4; ++k)
+      for (int g = 0; g < G; ++g)
+        for (int i = 0; i < 2; ++i) s[g][i] = vdotq_s32(s[g][i], c[g][2 * k + i], xd[k]);
+    const float d = X.d[t * nb + b];
+    for (int g = 0; g < G; ++g) {
+      const float32x4_t dw = half4(group + g * group_bytes + nb * 4 * Ty::kQs + b * 8);
+      acc[g] = vaddq_f32(acc[g], vmulq_f32(vmulq_n_f32(dw, d), magic_to_float(vpaddq_s32(s[g][0], s[g][1]))));
     }
-    const float32x4_t dw = half4(scales + b * 8);
-    acc = vaddq_f32(acc, vmulq_f32(vmulq_n_f32(dw, X.d[t * nb + b]), magic_to_float(vpaddq_s32(s[0], s[1]))));
   }
-  vst1q_f32(Y + t * ldy + r, acc);
+  for (int g = 0; g < G; ++g) vst1q_f32(Y + t * ldy + r + 4 * g, acc[g]);
 }
 
 // One token pair's activation block as the SMMLA tiles read it: the pair's 8-byte pieces
@@ -362,7 +367,8 @@ void mmla_tokens(const uint8_t* w, size_t group_bytes, const PackedActs& X, size
 }
 
 // The PackedQMatmulFn for Packing{4, 8}: tokens 8 at a time by SMMLA (the last 2..7
-// likewise, an odd count repeating one token), a lone token (decode) by SDOT.
+// likewise, an odd count repeating one token), a lone token (decode) by SDOT, two row
+// groups at a time.
 template <class Ty>
 void qmatmul_packed_mmla(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
                          size_t r0, size_t r1) {
@@ -378,7 +384,9 @@ void qmatmul_packed_mmla(const void* W, Packing, const PackedActs& X, size_t n, 
         if (valid == 2) {
           mmla_tokens<Ty, 1>(w, group_bytes, X, t, valid, Y, ldy, r0, r1);
         } else {
-          for (size_t r = r0; r < r1; r += 4) mmla_gemv<Ty>(w + (r / 4) * group_bytes, X, t, Y, ldy, r);
+          size_t r = r0;
+          for (; r + 8 <= r1; r += 8) mmla_gemv<Ty, 2>(w + (r / 4) * group_bytes, group_bytes, X, t, Y, ldy, r);
+          if (r < r1) mmla_gemv<Ty, 1>(w + (r / 4) * group_bytes, group_bytes, X, t, Y, ldy, r);
         }
         break;
     }
