@@ -56,7 +56,8 @@ float32x4_t half4(const uint8_t* p) { return vcvt_f32_f16(vreinterpret_f16_u8(vl
 // start(sum): the chain's start value for an activation block whose codes sum to sum.
 // kSdotTokens: the SDOT GEMM's tokens per tile (llvm-mca on neoverse-n1, docs/PERFORMANCE.md):
 // Q4_0's unpacking and scale conversion (10 vector ops per block) spread over 12 tokens
-// (1.63 cycles per block x row x token; 8: 1.66), while Q8_0 (2 ops) gains nothing past 8.
+// (1.61 cycles per block x row x token; 8: 1.66), while Q8_0 (2 ops) gains nothing past 8.
+// Each token costs 12 vector ops per block: 8 SDOTs, FSUB, FMUL, FMUL, FADD.
 struct PackedNeonQ4_0 {
   static constexpr size_t kQs = 16;  // qs bytes per row and block
   static constexpr int kSdotTokens = 12;
