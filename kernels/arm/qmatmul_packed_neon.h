@@ -21,7 +21,8 @@
 #pragma once
 #include <arm_neon.h>
 
-#include <cstring>
+#include <cstddef>
+#include <cstdint>
 
 #include "kernels/kernels.h"
 #include "quant/blocks.h"
@@ -83,8 +84,8 @@ struct PackedNeonQ8_0 {
 
 #if defined(__ARM_FEATURE_DOTPROD)
 // The 4 rows' sums of one block against one token's codes (xl: 0..15, xh: 16..31),
-// added to s: 8 SDOTs by element.
-int32x4_t sdot_block(int32x4_t s, const int8x16_t* c, int8x16_t xl, int8x16_t xh) {
+// added to s: 8 SDOTs by element. (inline: the i8mm file compiles it without using it.)
+inline int32x4_t sdot_block(int32x4_t s, const int8x16_t* c, int8x16_t xl, int8x16_t xh) {
   s = vdotq_laneq_s32(s, c[0], xl, 0);
   s = vdotq_laneq_s32(s, c[1], xl, 1);
   s = vdotq_laneq_s32(s, c[2], xl, 2);
@@ -99,7 +100,7 @@ int32x4_t sdot_block(int32x4_t s, const int8x16_t* c, int8x16_t xl, int8x16_t xh
 // Cortex-A55, then has two chains in flight): codes ca against a token's codes (al, ah)
 // into s[0], cb against (bl, bh) into s[1]. The GEMM passes one block and two tokens,
 // the GEMV two row groups and one token.
-void sdot_block2(int32x4_t* s, const int8x16_t* ca, int8x16_t al, int8x16_t ah, const int8x16_t* cb, int8x16_t bl,
+inline void sdot_block2(int32x4_t* s, const int8x16_t* ca, int8x16_t al, int8x16_t ah, const int8x16_t* cb, int8x16_t bl,
                  int8x16_t bh) {
   s[0] = vdotq_laneq_s32(s[0], ca[0], al, 0);
   s[1] = vdotq_laneq_s32(s[1], cb[0], bl, 0);
@@ -224,13 +225,6 @@ int8x16_t zip64_lo(int8x16_t a, int8x16_t b) {
 }
 int8x16_t zip64_hi(int8x16_t a, int8x16_t b) {
   return vreinterpretq_s8_s64(vzip2q_s64(vreinterpretq_s64_s8(a), vreinterpretq_s64_s8(b)));
-}
-
-// (a, b, a, b) from two 32-bit values, built in a general register and moved over once.
-uint32x4_t pair_lanes(uint32_t a, uint32_t b) {
-  uint64_t v = uint64_t{a} | uint64_t{b} << 32;
-  asm("" : "+r"(v));  // keep gcc from building it with lane inserts
-  return vreinterpretq_u32_u64(vdupq_n_u64(v));
 }
 
 // GEMV on Packing{4, 8} (decode on i8mm cores), G row groups at once (rows r .. r+4G):
