@@ -128,10 +128,16 @@ TEST(Repack, EveryTablesPackedMatmulEqualsThePlainReference) {
         ++own;
       }
       for (const Packing& p : ps)
-        for (size_t K : {32, 160, 2048})
+        for (size_t K : {32, 160, 1312, 2048})
           for (size_t n : {1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17, 64}) {
             if (K == 2048 && n % 4 != 1) continue;  // the long rows once per tail length
-            expect_packed_equals_plain(*t, type, p, 48, K, n, g);
+            // 41 blocks: kernels that work in slabs of blocks (NEON i8mm: 32) end on a
+            // partial one, with the 8-token tile (8, 16), its tails (5, 13) and n = 1.
+            if (K == 1312 && n != 1 && n != 5 && n != 8 && n != 13 && n != 16) continue;
+            // 4-row packings: an odd number of row groups too (13), for kernels that
+            // take two groups at a time (NEON dotprod's GEMV).
+            const size_t rows = p.rows == 4 && n % 2 == 1 ? 52 : 48;
+            expect_packed_equals_plain(*t, type, p, rows, K, n, g);
           }
     }
   // On x86-64 with AVX2 (the CI host) every SIMD table packs both types.

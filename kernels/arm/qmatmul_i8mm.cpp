@@ -4,7 +4,10 @@
 // int8 tile by an 8x2 one into 2x2 s32: 2 weight rows x 2 tokens per instruction, so
 // the integer sums come out already laid out as (row, token) lanes and need no
 // horizontal reduction. Same numerics as everywhere (kernels.h): bitwise the reference.
+// Q4_0 and Q8_0 weights are repacked at load into 4 rows x 8 bytes, SMMLA's operand
+// layout (qmatmul_packed_neon.h), for both the GEMM (SMMLA) and the GEMV (SDOT).
 #include "kernels/arm/qmatmul_neon.h"
+#include "kernels/arm/qmatmul_packed_neon.h"
 
 namespace ember::kernels {
 namespace {
@@ -69,6 +72,10 @@ void add_quant_neon_i8mm(Table& t) {
   t.of(DType::Q4_0).qmatmul = qmatmul<Kern32<Q4_0, DotSdot, gemm_mmla<Q4_0>>>;
   t.of(DType::Q5_0).qmatmul = qmatmul<Kern32<Q5_0, DotSdot, gemm_mmla<Q5_0>>>;
   t.of(DType::IQ4_NL).qmatmul = qmatmul<Kern32<IQ4_NL, DotSdot, gemm_mmla<IQ4_NL>>>;
+  t.of(DType::Q4_0).packing = Packing{4, 8, false};
+  t.of(DType::Q4_0).qmatmul_packed = qmatmul_packed_mmla<PackedNeonQ4_0>;
+  t.of(DType::Q8_0).packing = Packing{4, 8, false};
+  t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed_mmla<PackedNeonQ8_0>;
 }
 
 }  // namespace ember::kernels
