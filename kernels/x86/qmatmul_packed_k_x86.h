@@ -200,35 +200,36 @@ template <class V, int T>
 // sum_s sc[s] * bsums[s], (sc[2u], sc[2u + 1]) against the adjacent bsums, taken
 // 32 times off the sum once per super-block: the reference's integer, exactly.
 
-// The 8 code vectors of quarter kQ of half h of a super-block's codes q.
+// Code vectors k0, k0 + 1 of quarter kQ of half h of a super-block's codes q.
 template <class V, int kQ>
-[[gnu::always_inline]] inline void q6_k_codes(const uint8_t* q, size_t h, typename V::I* c) {
+[[gnu::always_inline]] inline void q6_k_codes2(const uint8_t* q, size_t h, size_t k0, typename V::I* c) {
   using K = KOps<V>;
   constexpr size_t R = V::kLanes;
   constexpr int kShift = kQ == 0 ? 4 : kQ == 1 ? 2 : kQ == 2 ? 0 : -2;  // bits 2kQ to bits 4..5
-  for (size_t k = 0; k < 8; ++k) {
+  for (size_t k = k0; k < k0 + 2; ++k) {
     const typename V::I l = V::load(q + (16 * h + 8 * (kQ & 1) + k) * R * 4);
     const typename V::I hb = V::load(q + (32 + 8 * h + k) * R * 4);
-    c[k] = K::six_bits(kQ < 2 ? V::low4(l) : V::high4(l), K::template shift16<kShift>(hb));
+    c[k - k0] = K::six_bits(kQ < 2 ? V::low4(l) : V::high4(l), K::template shift16<kShift>(hb));
   }
 }
 
-// Quarter kQ of half h for T tokens: sub-blocks 8h + 2kQ and 8h + 2kQ + 1.
+// Quarter kQ of half h for T tokens: sub-blocks 8h + 2kQ (pieces 0..3) and + 1 (4..7).
+// Each pair of pieces goes into the sums as soon as it is made: few live registers.
 template <class V, int T, int kQ>
 [[gnu::always_inline]] inline void q6_k_quarter(const uint8_t* q, const uint8_t* scales, size_t h,
                                                 const uint8_t* const* xb, typename V::I* isum) {
   using K = KOps<V>;
   using I = typename V::I;
   constexpr size_t R = V::kLanes;
-  I c[8];
-  q6_k_codes<V, kQ>(q, h, c);
   const size_t s = 8 * h + 2 * kQ;
-  const I v0 = K::sbytes(scales + s * R), v1 = K::sbytes(scales + (s + 1) * R);
-  const I sc0 = K::words(v0, v0), sc1 = K::words(v1, v1);
-  for (int t = 0; t < T; ++t) {
-    const uint8_t* x = xb[t] + kQ8KQs + 128 * h + 32 * kQ;
-    isum[t] = K::wdot(K::wdot(isum[t], K::pair16(c, x), sc0), K::pair16(c + 2, x + 8), sc0);
-    isum[t] = K::wdot(K::wdot(isum[t], K::pair16(c + 4, x + 16), sc1), K::pair16(c + 6, x + 24), sc1);
+  for (size_t half = 0; half < 2; ++half) {
+    const I v = K::sbytes(scales + (s + half) * R), sc = K::words(v, v);
+    for (size_t k0 = 4 * half; k0 < 4 * half + 4; k0 += 2) {
+      I c[2];
+      q6_k_codes2<V, kQ>(q, h, k0, c);
+      for (int t = 0; t < T; ++t)
+        isum[t] = K::wdot(isum[t], K::pair16(c, xb[t] + kQ8KQs + 128 * h + 32 * kQ + 4 * k0), sc);
+    }
   }
 }
 
