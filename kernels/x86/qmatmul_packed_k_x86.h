@@ -2,9 +2,10 @@
 // (quant/repack.h, packing R x 4, R = the vector's s32 lanes), after qmatmul_packed_x86.h,
 // with its vector traits V (VecYmm: 8 rows, VecZmm: 16) and the operations of KOps<V>:
 //
-//   KOps<V>::sub_scales(p)           R sub-block scales (bytes) as sub_dot's operand
-//   KOps<V>::sub_dot(isum, c, x, sc) isum + sc * (the exact dot of a sub-block of 32:
-//                                    8 pieces c[k] of R rows' codes against x[4k ..])
+//   KOps<V>::sub_scales(p)           R sub-block scales (bytes) as flush's operand
+//   KOps<V>::part2(part, c, x)       part + the products of pieces c[0], c[1] (R rows'
+//                                    codes) with x[0 .. 8), lane-wise
+//   KOps<V>::flush(isum, part, sc)   isum + sc * part, every kFlush pieces
 //   KOps<V>::min_words(p)            R mins (bytes) as lanes (m, m) of two s16
 //   KOps<V>::wdot(acc, a, b)         acc + lane-wise sum of the two s16 products
 //   KOps<V>::step_sub(acc, dm, dx, msum)  acc - (dm * dx) * float(msum)
@@ -48,18 +49,21 @@ struct KOps<VecYmm> {
     return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
   }
   static I wdot(I acc, I a, I b) { return wdot256(acc, a, b); }
-  static I sub_dot(I isum, const I* c, const uint8_t* x, I sc) {
+  // A sub-block's partial sum: the products of two pieces added (VNNI: s32 lanes;
+  // AVX2: s16 lanes, VPMADDUBSW pair sums), flushed into isum times the scale every
+  // kFlush pieces (16 products: |.| <= 16 * 15 * 128 < 2^15 either way).
+  static constexpr int kFlush = Dot::kVnni ? 4 : 8;
+  static I part2(I part, const I* c, const uint8_t* x) {
     if constexpr (Dot::kVnni) {
-      I a = _mm256_setzero_si256(), b = a;
-      for (int k = 0; k < 4; ++k) a = VecYmm::dot4(a, c[k], x + 4 * k);
-      for (int k = 4; k < 8; ++k) b = VecYmm::dot4(b, c[k], x + 4 * k);
-      return wdot256(wdot256(isum, a, sc), b, sc);
+      return VecYmm::dot4(VecYmm::dot4(part, c[0], x), c[1], x + 4);
     } else {
-      I p = _mm256_maddubs_epi16(c[0], _mm256_set1_epi32(load_i32(x)));
-      for (int k = 1; k < 8; ++k)
-        p = _mm256_add_epi16(p, _mm256_maddubs_epi16(c[k], _mm256_set1_epi32(load_i32(x + 4 * k))));
-      return _mm256_add_epi32(isum, _mm256_madd_epi16(p, sc));
+      return _mm256_add_epi16(part, _mm256_add_epi16(_mm256_maddubs_epi16(c[0], _mm256_set1_epi32(load_i32(x))),
+                                                     _mm256_maddubs_epi16(c[1], _mm256_set1_epi32(load_i32(x + 4)))));
     }
+  }
+  static I flush(I isum, I part, I sc) {
+    if constexpr (Dot::kVnni) return wdot256(isum, part, sc);
+    else return _mm256_add_epi32(isum, _mm256_madd_epi16(part, sc));
   }
   static __m256 step_sub(__m256 acc, __m256 dm, float dx, I msum) {
     return _mm256_sub_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dm, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(msum)));
@@ -103,12 +107,9 @@ struct KOps<VecZmm> {
   }
   static I wdot(I acc, I a, I b) { return _mm512_dpwssd_epi32(acc, a, b); }
   static I dot4(I acc, I u, const uint8_t* x4) { return _mm512_dpbusd_epi32(acc, u, _mm512_set1_epi32(load_i32(x4))); }
-  static I sub_dot(I isum, const I* c, const uint8_t* x, I sc) {
-    I a = _mm512_setzero_si512(), b = a;
-    for (int k = 0; k < 4; ++k) a = dot4(a, c[k], x + 4 * k);
-    for (int k = 4; k < 8; ++k) b = dot4(b, c[k], x + 4 * k);
-    return wdot(wdot(isum, a, sc), b, sc);
-  }
+  static constexpr int kFlush = 4;
+  static I part2(I part, const I* c, const uint8_t* x) { return dot4(dot4(part, c[0], x), c[1], x + 4); }
+  static I flush(I isum, I part, I sc) { return wdot(isum, part, sc); }
   static __m512 step_sub(__m512 acc, __m512 dm, float dx, I msum) {
     return _mm512_sub_ps(acc, _mm512_mul_ps(_mm512_mul_ps(dm, _mm512_set1_ps(dx)), _mm512_cvtepi32_ps(msum)));
   }
@@ -160,18 +161,22 @@ template <class V, int T>
       xb[t] = X.q + (t0 + t) * X.stride + b * sizeof(BlockQ8_K);
       isum[t] = msum[t] = V::zero();
     }
-    for (size_t j = 0; j < 4; ++j) {
-      I lo[8], hi[8];
-      for (size_t k = 0; k < 8; ++k) {
-        const I v = V::load(q + (8 * j + k) * R * 4);
-        lo[k] = V::low4(v);
-        hi[k] = V::high4(v);
-      }
-      const I sc0 = K::sub_scales(rec + 4 * R + 2 * j * R), sc1 = K::sub_scales(rec + 4 * R + (2 * j + 1) * R);
-      for (int t = 0; t < T; ++t) {
-        const uint8_t* x = xb[t] + kQ8KQs + 64 * j;
-        isum[t] = K::sub_dot(isum[t], lo, x, sc0);
-        isum[t] = K::sub_dot(isum[t], hi, x + 32, sc1);
+    for (size_t s = 0; s < 8; ++s) {  // sub-block s: chunk s / 2, low nibbles for even s
+      const I sc = K::sub_scales(rec + (4 + s) * R);
+      I part[T];
+      for (int t = 0; t < T; ++t) part[t] = V::zero();
+      for (size_t k = 0; k < 8; k += 2) {
+        I c[2];
+        for (size_t i = 0; i < 2; ++i) {
+          const I v = V::load(q + (8 * (s / 2) + k + i) * R * 4);
+          c[i] = s % 2 == 0 ? V::low4(v) : V::high4(v);
+        }
+        for (int t = 0; t < T; ++t) part[t] = K::part2(part[t], c, xb[t] + kQ8KQs + 32 * s + 4 * k);
+        if ((k + 2) % K::kFlush == 0)
+          for (int t = 0; t < T; ++t) {
+            isum[t] = K::flush(isum[t], part[t], sc);
+            part[t] = V::zero();
+          }
       }
     }
     for (size_t s = 0; s < 8; ++s) {
