@@ -140,8 +140,8 @@ struct KOps<VecZmm> {
 constexpr size_t kQ8KQs = 4, kQ8KBsums = 4 + kQKK;
 
 // T tokens (t0 ..) against one Q4_K row group (rows r ..): kLanes x T outputs. Per
-// super-block, chunk j's 8 pieces are loaded once and split into sub-blocks 2j (low
-// nibbles) and 2j + 1 (high) for all T tokens.
+// super-block, one sub-block at a time, two code pieces at a time into all T tokens'
+// partial sums (few live registers: AVX2 has 16).
 template <class V, int T>
 [[gnu::always_inline]] inline void packed_tile_q4_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
                                                     size_t ldy, size_t r) {
