@@ -9,8 +9,9 @@
 //       quantizes the activations (quantized types), splits rows over t pool
 //       threads. threads:1 is timed in the thread's CPU time like the kernels (steadier
 //       on a shared machine), threads > 1 in wall clock (name suffix /real_time).
-//   BM_matmul_packed/<type>/<isa>/<rows>x<cols>/n:<n>  the driver on one thread with the
-//       weights repacked into the table's layout (Q4_0, Q8_0), as a loaded model runs.
+//   BM_matmul_packed/<type>/<isa>/<rows>x<cols>/n:<n>  the driver on one thread (as
+//       BM_matmul/../threads:1) with the weights repacked into the table's own layout
+//       (quant/repack.h; types the table packs: Q4_0, Q8_0, Q4_K, Q6_K).
 //   BM_stream_read/<type>/<rows>x<cols>  reads a buffer of that matrix's packed size
 //       with wide loads: the memory-bandwidth ceiling of a GEMV over it.
 // Counters, per iteration (common.h):
@@ -181,15 +182,14 @@ void bench_driver(benchmark::State& state, const Table& t, DType type, Shape s, 
   set_counters(state, double(w.size() + (x.size() + y.size()) * sizeof(float)), matmul_flops(s, n));
 }
 
-// kernels::matmul on one thread with the weights repacked into the table's own layout
-// (quant/repack.h), as a model loaded with repacking runs them; compare with
-// BM_matmul/<type>/<isa>/<shape>/n:<n>/threads:1 (the same driver, plain weights).
-void bench_packed(benchmark::State& state, const Table& t, DType type, Shape s, size_t n) {
+// The driver on one thread with the weights repacked into t's layout for the type.
+void bench_driver_packed(benchmark::State& state, const Table& t, DType type, Shape s, size_t n) {
   const Packing p = t.of(type).packing;
-  if (p.plain() || !can_pack(type, p, s.rows, s.cols))
+  if (p.plain() || !can_pack(type, p, s.rows, s.cols)) {
     return skip_missing(state, t, (std::string("packed kernel for ") + dtype_name(type)).c_str());
+  }
   const auto& w = weights(type, s);
-  std::vector<uint8_t> packed(w.size());
+  std::vector<uint8_t> packed(packed_bytes(type, p, s.rows, s.cols));
   pack_rows(type, p, w.data(), row_bytes(type, s.cols), s.rows, s.cols, packed.data());
   const auto x = activations(n, s.cols);
   std::vector<float> y(n * s.rows);
@@ -199,7 +199,7 @@ void bench_packed(benchmark::State& state, const Table& t, DType type, Shape s, 
     kernels::matmul(t, view, x.data(), n, y.data(), nullptr, ws.data());
     benchmark::ClobberMemory();
   }
-  set_counters(state, double(w.size() + (x.size() + y.size()) * sizeof(float)), matmul_flops(s, n));
+  set_counters(state, double(packed.size() + (x.size() + y.size()) * sizeof(float)), matmul_flops(s, n));
 }
 
 // The read-bandwidth ceiling: sums 64-bit words with the widest loads of the machine,
@@ -268,10 +268,10 @@ void register_matmul_benchmarks() {
                        [=](auto& st, const Table& t) { bench_kernel(st, t, type, s, n); });
         }
         if (isa == Isa::kScalar) continue;
-        if (type == DType::Q4_0 || type == DType::Q8_0)
+        if (type == DType::Q4_0 || type == DType::Q8_0 || type == DType::Q4_K || type == DType::Q6_K)
           for (size_t n : {size_t{1}, size_t{32}, size_t{128}, size_t{512}})
             register_isa("BM_matmul_packed/" + ts + is + sh + "/n:" + std::to_string(n), isa,
-                         [=](auto& st, const Table& t) { bench_packed(st, t, type, s, n); });
+                         [=](auto& st, const Table& t) { bench_driver_packed(st, t, type, s, n); });
         for (size_t n : {size_t{1}, size_t{32}}) {
           for (int threads : {1, hw}) {
             register_isa("BM_matmul/" + ts + is + sh + "/n:" + std::to_string(n) + "/threads:" +

@@ -100,7 +100,9 @@ using QMatmulFn = void (*)(const void* W, size_t w_stride, const void* Xq, size_
 
 // Quantized activations as the packed kernels read them: n rows of Q8_0 blocks (row t
 // at q + t * stride) and, per row and block, the block's scale as a float and the
-// exact sum of its 32 codes ([t * nb + b]), made once per matmul (matmul.cpp).
+// exact sum of its 32 codes ([t * nb + b]), made once per matmul (matmul.cpp). Q8_K
+// activations (the K-quants'): only q, stride and nb (blocks of 256; d and bsums are
+// in the blocks).
 struct PackedActs {
   const uint8_t* q = nullptr;
   size_t stride = 0;

@@ -79,10 +79,15 @@ size_t packed_side_bytes(DType act, size_t n, size_t K) {
 
 // Each Q8_0 activation block's scale as a float and the sum of its codes, stored after
 // the n quantized rows (exact: both are what the kernels would compute per block).
-PackedActs packed_acts(uint8_t* xq, size_t xq_stride, size_t n, size_t K, ThreadPool* pool) {
+// Q8_K blocks carry their float d and bsums already: the rows alone.
+PackedActs packed_acts(DType act, uint8_t* xq, size_t xq_stride, size_t n, size_t K, ThreadPool* pool) {
   PackedActs a;
   a.q = xq;
   a.stride = xq_stride;
+  if (act != DType::Q8_0) {
+    a.nb = K / dtype_info(act).block_size;
+    return a;
+  }
   a.nb = K / kQK;
   auto* side = reinterpret_cast<uint8_t*>(round_up(reinterpret_cast<uintptr_t>(xq + n * xq_stride), kAlign));
   auto* d = reinterpret_cast<float*>(side);
@@ -129,7 +134,7 @@ void quantized_matmul(const Table& t, const MatView& W, size_t stride, const flo
     });
     return;
   }
-  const PackedActs acts = packed_acts(xq, xq_stride, n, K, pool);
+  const PackedActs acts = packed_acts(act, xq, xq_stride, n, K, pool);
   const PackedQMatmulFn pfn = packed_fn(t, W);
   over_rows(pool, W.rows, [&](size_t r0, size_t r1, int) { pfn(W.data, W.packing, acts, n, K, Y, W.rows, r0, r1); });
 }

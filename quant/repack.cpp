@@ -1,22 +1,34 @@
 // Row-interleaved layouts (repack.h): the byte moves, written once for every packing.
-// Both packable types are an fp16 scale followed by qs bytes, so a block is (d, qs)
-// and the layouts differ only in R, G and Q8_0's bias.
+// The K-quants' blocks go through repack_k.cpp; Q4_0 and Q8_0 are an fp16 scale
+// followed by qs bytes, so a block is (d, qs) and their layouts differ only in R, G and
+// Q8_0's bias.
 #include "quant/repack.h"
 
 #include <cstdio>
 #include <cstring>
 
 namespace ember {
+// The K-quant layouts (repack_k.cpp): their scales are re-encoded, so their blocks move
+// through these instead of move_block.
+namespace repack_k {
+bool handles(DType type);
+size_t qs_bytes(DType type);
+size_t group_bytes(DType type, Packing p, size_t cols);
+void pack_block(DType type, Packing p, size_t cols, size_t i, size_t b, const uint8_t* plain, uint8_t* group);
+void unpack_block(DType type, Packing p, size_t cols, size_t i, size_t b, const uint8_t* group, uint8_t* plain);
+}  // namespace repack_k
+
 namespace {
 
 constexpr size_t kScaleBytes = 2;  // fp16 d at the start of a Q4_0 / Q8_0 block
+constexpr size_t kMaxBlock = 256;  // bytes of the largest packable block (Q6_K: 210)
 
 // Bytes of qs in a block of `type`, or 0 when the type has no packed layout.
 size_t qs_bytes(DType type) {
   switch (type) {
     case DType::Q4_0: return 16;
     case DType::Q8_0: return 32;
-    default: return 0;
+    default: return repack_k::qs_bytes(type);
   }
 }
 
@@ -66,7 +78,13 @@ bool can_pack(DType type, Packing p, size_t rows, size_t cols) {
   return rows % p.rows == 0 && cols % dtype_info(type).block_size == 0 && cols > 0;
 }
 
-size_t packed_group_bytes(DType type, Packing p, size_t cols) { return p.rows * row_bytes(type, cols); }
+size_t packed_group_bytes(DType type, Packing p, size_t cols) {
+  return repack_k::handles(type) ? repack_k::group_bytes(type, p, cols) : p.rows * row_bytes(type, cols);
+}
+
+size_t packed_bytes(DType type, Packing p, size_t rows, size_t cols) {
+  return p.plain() ? rows * row_bytes(type, cols) : rows / p.rows * packed_group_bytes(type, p, cols);
+}
 
 const char* packing_name(Packing p, char* buf, size_t cap) {
   if (p.plain()) {
@@ -84,12 +102,18 @@ void pack_rows(DType type, Packing p, const uint8_t* src, size_t src_stride, siz
   const GroupGeometry g = geometry(type, p, cols);
   const size_t block = dtype_info(type).type_size, group_bytes = packed_group_bytes(type, p, cols);
   const bool flip = type == DType::Q8_0 && p.biased;
+  uint8_t tmp[kMaxBlock];
   for (size_t r = 0; r < rows; ++r) {
     uint8_t* group = dst + (r / g.R) * group_bytes;
     const size_t i = r % g.R;
     const uint8_t* row = src + r * src_stride;
     for (size_t b = 0; b < g.nb; ++b) {
       const uint8_t* blk = row + b * block;
+      if (repack_k::handles(type)) {  // scales re-encoded: through a copy of the block
+        std::memcpy(tmp, blk, block);
+        repack_k::pack_block(type, p, cols, i, b, tmp, group);
+        continue;
+      }
       std::memcpy(group + g.scale(b, i), blk, kScaleBytes);
       uint8_t* q = group + g.piece(b, 0, i);
       if (g.G == 4 && !flip) {  // the common case, as fixed-size copies
@@ -114,6 +138,10 @@ void unpack_rows(DType type, Packing p, const uint8_t* src, size_t rows, size_t 
 }
 
 void packed_block(DType type, Packing p, const uint8_t* packed, size_t cols, size_t r, size_t b, uint8_t* out) {
+  if (repack_k::handles(type)) {
+    const uint8_t* group = packed + (r / p.rows) * packed_group_bytes(type, p, cols);
+    return repack_k::unpack_block(type, p, cols, r % p.rows, b, group, out);
+  }
   const GroupGeometry g = geometry(type, p, cols);
   // move_block reads the group only when unpacking; the cast keeps one template.
   uint8_t* group = const_cast<uint8_t*>(packed) + (r / g.R) * packed_group_bytes(type, p, cols);

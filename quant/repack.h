@@ -5,7 +5,7 @@
 //
 // Layout of a matrix of `rows` rows (a multiple of R) and nb blocks per row, packed
 // with Packing{R, G}: row groups of R consecutive rows, one after the other, each
-// nb * R * type_size bytes (the plain rows' bytes, so nothing grows):
+// packed_group_bytes (Q4_0, Q8_0: nb * R * type_size, the plain rows' bytes):
 //   quants: for block b, piece p (G bytes of the block's qs, p = 0 .. qs_bytes/G - 1),
 //           row i of the group: qs[p*G .. p*G + G) at  (b * pieces + p) * R * G + i * G
 //   scales: after the quants of all nb blocks, the fp16 d of block b, row i at
@@ -13,6 +13,15 @@
 // Q4_0's qs bytes are moved as they are (byte j: weight j in the low nibble, weight
 // j + 16 in the high one). Q8_0 with `biased`: each code stored as code + 128 (code ^
 // 0x80), the unsigned operand VPDPBUSD wants; the kernels subtract 128 * sum(x).
+// Q4_K (repack_k.cpp): the 128 qs bytes of a super-block as Q4_0's (chunk j = bytes
+// 32j .. 32j + 31, low nibbles sub-block 2j, high 2j + 1), pieces as above; after the
+// quants of all nb super-blocks, one scale record per super-block b, 20 * R bytes at
+// nb * R * 128 + b * R * 20: d [R], dmin [R] (fp16), then the eight 6-bit sub-block
+// scales [8][R] and mins [8][R] as bytes (row i of sub-block s at s * R + i): a group
+// is nb * R * 148 bytes, 4 per row and super-block more than the file's 144.
+// Q6_K: the 192 bytes ql (128) then qh (64) of a super-block as one qs, pieces as
+// above; records of 18 * R bytes at nb * R * 192 + b * R * 18: d [R] (fp16), then the
+// sixteen s8 sub-block scales [16][R]: nb * R * 210 bytes, the file's size.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -34,11 +43,13 @@ struct Packing {
 bool can_pack(DType type, Packing p, size_t rows, size_t cols);
 // Bytes of one row group (p.rows rows) of `cols` columns.
 size_t packed_group_bytes(DType type, Packing p, size_t cols);
+// Bytes of a whole packed matrix (rows a multiple of p.rows; plain: rows * row_bytes).
+size_t packed_bytes(DType type, Packing p, size_t rows, size_t cols);
 // A short name for logs and benchmarks: "plain", "16x4", "8x4+128", ...
 const char* packing_name(Packing p, char* buf, size_t cap);
 
 // rows x cols of `type` from plain rows (src + r * src_stride) to the packed layout at
-// dst (rows * row_bytes(type, cols) bytes). Requires can_pack. Any alignment.
+// dst (packed_bytes(type, p, rows, cols) bytes). Requires can_pack. Any alignment.
 void pack_rows(DType type, Packing p, const uint8_t* src, size_t src_stride, size_t rows, size_t cols,
                uint8_t* dst);
 // The inverse: packed -> plain rows (dst + r * dst_stride); bit for bit the original.

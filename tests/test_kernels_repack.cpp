@@ -15,6 +15,7 @@
 
 #include "kernels/kernels.h"
 #include "quant/fp16.h"
+#include "quant/quantize.h"
 #include "quant/repack.h"
 #include "support/matmul.h"
 
@@ -24,44 +25,101 @@ namespace {
 const Packing kPackings[] = {{4, 4, false}, {8, 4, false}, {16, 4, false}, {4, 8, false},
                              {8, 4, true},  {16, 4, true}, {4, 16, false}};
 
-// Random blocks of `type` (Q4_0 / Q8_0): random code bytes, a small random fp16 scale.
+constexpr DType kTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K};
+bool is_k(DType type) { return type == DType::Q4_K || type == DType::Q6_K; }
+
+// Offsets of a block's fp16 scales: Q4_0 / Q8_0 d; Q4_K d and dmin; Q6_K d (last).
+std::vector<size_t> fp16_offsets(DType type) {
+  if (type == DType::Q4_K) return {0, 2};
+  if (type == DType::Q6_K) return {208};
+  return {0};
+}
+
+// Random blocks of `type`: random code and sub-block scale bytes, small random fp16
+// scales.
 std::vector<uint8_t> random_rows(std::mt19937& g, DType type, size_t rows, size_t cols, size_t stride) {
   std::vector<uint8_t> w(rows * stride);
   for (auto& b : w) b = static_cast<uint8_t>(g());
   const size_t bb = dtype_info(type).type_size, nb = cols / dtype_info(type).block_size;
   std::uniform_real_distribution<float> mag(-10.0f, -4.0f);
   for (size_t r = 0; r < rows; ++r)
-    for (size_t b = 0; b < nb; ++b) {
-      const uint16_t d = fp32_to_fp16((g() & 1 ? -1.0f : 1.0f) * std::exp2(mag(g)));
-      std::memcpy(&w[r * stride + b * bb], &d, 2);
-    }
+    for (size_t b = 0; b < nb; ++b)
+      for (size_t off : fp16_offsets(type)) {
+        const uint16_t d = fp32_to_fp16((g() & 1 ? -1.0f : 1.0f) * std::exp2(mag(g)));
+        std::memcpy(&w[r * stride + b * bb + off], &d, 2);
+      }
   return w;
+}
+
+// Row lengths to test each type with.
+std::vector<size_t> cols_for(DType type, std::initializer_list<size_t> small) {
+  if (is_k(type)) return {256, 512, 2048};
+  return small;
 }
 
 TEST(Repack, UnpackGivesTheOriginalBytes) {
   std::mt19937 g(7);
-  for (DType type : {DType::Q4_0, DType::Q8_0})
+  for (DType type : kTypes)
     for (const Packing& p : kPackings) {
-      if (!can_pack(type, p, p.rows, 32)) continue;
+      const size_t block = dtype_info(type).block_size;
+      if (!can_pack(type, p, p.rows, block)) continue;
       for (size_t groups : {1, 3})
-        for (size_t cols : {32, 96, 288}) {
+        for (size_t cols : {block, 3 * block, 9 * block}) {
           const size_t rows = groups * p.rows, rb = row_bytes(type, cols), stride = rb + 5;
           const auto src = random_rows(g, type, rows, cols, stride);
-          std::vector<uint8_t> packed(rows * rb + 1, 0xA5);
+          const size_t bytes = packed_bytes(type, p, rows, cols);
+          // Q4_K's scale records are 4 bytes per row and super-block larger than the file's.
+          EXPECT_EQ(bytes, type == DType::Q4_K ? rows * (cols / 256) * 148 : rows * rb);
+          std::vector<uint8_t> packed(bytes + 1, 0xA5);
           pack_rows(type, p, src.data(), stride, rows, cols, packed.data());
-          EXPECT_EQ(packed.back(), 0xA5) << "wrote past rows * row_bytes";
+          EXPECT_EQ(packed.back(), 0xA5) << "wrote past packed_bytes";
           std::vector<uint8_t> back(rows * stride, 0);
           unpack_rows(type, p, packed.data(), rows, cols, back.data(), stride);
           const size_t bb = dtype_info(type).type_size;
           for (size_t r = 0; r < rows; ++r) {
             ASSERT_EQ(std::memcmp(&back[r * stride], &src[r * stride], rb), 0)
                 << dtype_name(type) << " " << int(p.rows) << "x" << int(p.group) << " row " << r;
-            uint8_t blk[64];
-            packed_block(type, p, packed.data(), cols, r, cols / 32 - 1, blk);
+            uint8_t blk[256];
+            packed_block(type, p, packed.data(), cols, r, cols / block - 1, blk);
             EXPECT_EQ(std::memcmp(blk, &src[r * stride + rb - bb], bb), 0);
           }
         }
     }
+}
+
+// Q4_K's scales are stored unpacked and re-encoded on the way back: random bytes give
+// every 6-bit scale and min (>= 32 included, their top bits in the shared bytes), and
+// each comes back as the file had it. The record sits where repack.h says.
+TEST(Repack, Q4_KScalesRoundTrip) {
+  std::mt19937 g(5);
+  const Packing p{8, 4, false};
+  const size_t rows = 8, cols = 512, rb = row_bytes(DType::Q4_K, cols);
+  int high_scales = 0, high_mins = 0;
+  for (int rep = 0; rep < 20; ++rep) {
+    const auto src = random_rows(g, DType::Q4_K, rows, cols, rb);
+    std::vector<uint8_t> packed(packed_bytes(DType::Q4_K, p, rows, cols));
+    pack_rows(DType::Q4_K, p, src.data(), rb, rows, cols, packed.data());
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t b = 0; b < 2; ++b) {
+        const uint8_t* blk = &src[r * rb + b * 144];
+        const uint8_t* rec = &packed[2 * rows * 128 + b * rows * 20];
+        EXPECT_EQ(std::memcmp(rec + 2 * r, blk, 2), 0) << "d";
+        EXPECT_EQ(std::memcmp(rec + 2 * rows + 2 * r, blk + 2, 2), 0) << "dmin";
+        for (int s = 0; s < 8; ++s) {
+          uint8_t sc, m;
+          unpack_scale_min_q4_K(s, blk + 4, &sc, &m);
+          EXPECT_EQ(rec[4 * rows + s * rows + r], sc);
+          EXPECT_EQ(rec[12 * rows + s * rows + r], m);
+          high_scales += sc >= 32;
+          high_mins += m >= 32;
+        }
+        uint8_t back[144];
+        packed_block(DType::Q4_K, p, packed.data(), cols, r, b, back);
+        ASSERT_EQ(std::memcmp(back, blk, 144), 0) << "row " << r << " block " << b;
+      }
+  }
+  EXPECT_GT(high_scales, 0);
+  EXPECT_GT(high_mins, 0);
 }
 
 TEST(Repack, BiasedQ8_0StoresCodesPlus128) {
@@ -81,7 +139,10 @@ TEST(Repack, RefusesWhatItCannotPack) {
   EXPECT_FALSE(can_pack(DType::Q4_0, {8, 4, true}, 16, 64)) << "bias is Q8_0's";
   EXPECT_FALSE(can_pack(DType::Q4_0, {8, 3, false}, 16, 64)) << "G must divide the qs bytes";
   EXPECT_FALSE(can_pack(DType::Q4_0, {8, 4, false}, 16, 48)) << "whole blocks";
-  EXPECT_FALSE(can_pack(DType::Q4_K, {8, 4, false}, 16, 256)) << "no packed Q4_K layout yet";
+  EXPECT_FALSE(can_pack(DType::Q4_K, {8, 4, false}, 16, 128)) << "whole super-blocks";
+  EXPECT_FALSE(can_pack(DType::Q4_K, {8, 4, true}, 16, 256)) << "bias is Q8_0's";
+  EXPECT_FALSE(can_pack(DType::Q5_K, {8, 4, false}, 16, 256)) << "no packed Q5_K layout";
+  EXPECT_TRUE(can_pack(DType::Q4_K, {16, 4, false}, 32, 512));
   EXPECT_FALSE(can_pack(DType::Q8_0, {}, 16, 64)) << "plain is not a packing";
   EXPECT_TRUE(can_pack(DType::Q8_0, {16, 4, true}, 32, 64));
 }
@@ -99,7 +160,7 @@ void expect_packed_equals_plain(const kernels::Table& t, DType type, Packing p, 
                                 std::mt19937& g) {
   const size_t rb = row_bytes(type, K);
   const auto plain = random_rows(g, type, rows, K, rb);
-  std::vector<uint8_t> packed(rows * rb + 1);
+  std::vector<uint8_t> packed(packed_bytes(type, p, rows, K) + 1);
   pack_rows(type, p, plain.data(), rb, rows, K, packed.data() + 1);
   std::vector<float> x(n * K + 1);
   std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -121,14 +182,14 @@ TEST(Repack, EveryTablesPackedMatmulEqualsThePlainReference) {
   std::mt19937 g(11);
   int own = 0;
   for (const kernels::Table* t : tables())
-    for (DType type : {DType::Q4_0, DType::Q8_0}) {
+    for (DType type : kTypes) {
       std::vector<Packing> ps = {Packing{4, 4, false}};  // foreign for every table: the fallback
       if (!t->of(type).packing.plain()) {
         ps.push_back(t->of(type).packing);
         ++own;
       }
       for (const Packing& p : ps)
-        for (size_t K : {32, 160, 1312, 2048})
+        for (size_t K : cols_for(type, {32, 160, 1312, 2048}))
           for (size_t n : {1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17, 64}) {
             if (K == 2048 && n % 4 != 1) continue;  // the long rows once per tail length
             // 41 blocks: kernels that work in slabs of blocks (NEON i8mm: 32) end on a
@@ -140,9 +201,9 @@ TEST(Repack, EveryTablesPackedMatmulEqualsThePlainReference) {
             expect_packed_equals_plain(*t, type, p, rows, K, n, g);
           }
     }
-  // On x86-64 with AVX2 (the CI host) every SIMD table packs both types.
+  // On x86-64 with AVX2 (the CI host) every SIMD table packs all four types.
   if (kernels::table_for(kernels::Isa::kAvx2)) {
-    EXPECT_GE(own, 2);
+    EXPECT_GE(own, 4);
   }
 }
 

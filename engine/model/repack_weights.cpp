@@ -40,7 +40,7 @@ Status RepackWeights(const kernels::Table& t, const GgufFile& file, ModelWeights
   for (kernels::MatView* m : candidates(w)) {
     if (packing_for(t, *m).plain()) continue;
     todo.push_back(m);
-    total += round_up(m->rows * row_bytes(m->type, m->cols));
+    total += round_up(packed_bytes(m->type, packing_for(t, *m), m->rows, m->cols));
   }
   if (todo.empty()) return Status::Ok();
   // A large buffer on huge-page boundaries, asking for transparent huge pages: the copy
@@ -57,7 +57,7 @@ Status RepackWeights(const kernels::Table& t, const GgufFile& file, ModelWeights
   for (kernels::MatView* m : todo) {
     const Packing p = packing_for(t, *m);
     const size_t stride = m->row_stride ? m->row_stride : row_bytes(m->type, m->cols);
-    const size_t bytes = m->rows * row_bytes(m->type, m->cols);
+    const size_t bytes = packed_bytes(m->type, p, m->rows, m->cols);
     const auto* src = static_cast<const uint8_t*>(m->data);
     pack_rows(m->type, p, src, stride, m->rows, m->cols, dst);
     out->released += file.ReleasePages(src, m->rows * stride);

@@ -230,8 +230,9 @@ void qmatmul_packed(const void* W, Packing packing, const PackedActs& X, size_t 
   constexpr size_t kSlab = 32;  // blocks gathered at once (on the stack)
   const TypeTraits& wt = dtype_info(kW);
   const size_t xb = dtype_info(wt.vec_dot_type).type_size, nb = K / wt.block_size;
-  uint8_t slab[kSlab * 64];
-  static_assert(sizeof(BlockQ8_0) <= 64 && sizeof(BlockQ4_0) <= 64, "a packable block fits 64 bytes");
+  constexpr size_t kMaxBlock = 256;  // bytes of the largest packable block (Q6_K: 210)
+  static_assert(sizeof(BlockQ4_K) <= kMaxBlock && sizeof(BlockQ6_K) <= kMaxBlock, "a packable block fits");
+  uint8_t slab[kSlab * kMaxBlock];
   for (size_t r = r0; r < r1; ++r) {
     for (size_t t = 0; t < n; ++t) Y[t * ldy + r] = 0.0f;
     for (size_t b0 = 0; b0 < nb; b0 += kSlab) {
@@ -252,6 +253,8 @@ void qmatmul_packed(const void* W, Packing packing, const PackedActs& X, size_t 
 void add_quant_scalar(Table& t) {
   t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed<step_q8_0, DType::Q8_0>;
   t.of(DType::Q4_0).qmatmul_packed = qmatmul_packed<step_q4_0, DType::Q4_0>;
+  t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed<step_q4_k, DType::Q4_K>;
+  t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed<step_q6_k, DType::Q6_K>;
   t.of(DType::Q8_0).quantize_row = quantize_row<DType::Q8_0>;
   t.of(DType::Q8_K).quantize_row = quantize_row<DType::Q8_K>;
   t.of(DType::Q8_0).qmatmul = qmatmul<step_q8_0, DType::Q8_0>;

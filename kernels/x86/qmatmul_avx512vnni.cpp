@@ -320,6 +320,10 @@ void add_quant_avx512vnni(Table& t) {
   t.of(DType::Q4_0).qmatmul_packed = qmatmul_packed<VecZmm, PackedQ4_0, 4>;
   t.of(DType::Q8_0).packing = Packing{16, 4, true};
   t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed<VecZmm, PackedQ8_0Biased, 4>;
+  t.of(DType::Q4_K).packing = Packing{16, 4, false};
+  t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed_k<VecZmm, DType::Q4_K, 4>;
+  t.of(DType::Q6_K).packing = Packing{16, 4, false};
+  t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed_k<VecZmm, DType::Q6_K, 4>;
 }
 
 }  // namespace ember::kernels

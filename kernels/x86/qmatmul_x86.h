@@ -1435,6 +1435,7 @@ struct KernK {
 }  // namespace ember::kernels
 
 #include "kernels/x86/qmatmul_packed_x86.h"
+#include "kernels/x86/qmatmul_packed_k_x86.h"
 
 namespace ember::kernels {
 namespace {
@@ -1464,6 +1465,10 @@ void add_quant_x86(Table& t) {
     t.of(DType::Q8_0).packing = Packing{8, 4, false};
     t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed<VecYmm, PackedQ8_0Signed, 4>;
   }
+  t.of(DType::Q4_K).packing = Packing{8, 4, false};
+  t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q4_K, 4>;
+  t.of(DType::Q6_K).packing = Packing{8, 4, false};
+  t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q6_K, 4>;
 }
 
 }  // namespace

@@ -1,0 +1,308 @@
+// Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_K and Q6_K weights
+// (quant/repack.h, packing R x 4, R = the vector's s32 lanes), after qmatmul_packed_x86.h,
+// with its vector traits V (VecYmm: 8 rows, VecZmm: 16) and the operations of KOps<V>:
+//
+//   KOps<V>::sub_scales(p)           R sub-block scales (bytes) as flush's operand
+//   KOps<V>::part2(part, c, x)       part + the products of pieces c[0], c[1] (R rows'
+//                                    codes) with x[0 .. 8), lane-wise
+//   KOps<V>::flush(isum, part, sc)   isum + sc * part, every kFlush pieces
+//   KOps<V>::min_words(p)            R mins (bytes) as lanes (m, m) of two s16
+//   KOps<V>::wdot(acc, a, b)         acc + lane-wise sum of the two s16 products
+//   KOps<V>::step_sub(acc, dm, dx, msum)  acc - (dm * dx) * float(msum)
+//
+// Q4_K, per super-block and token: a sub-block's 32 products per row are 8 lane-wise dot4
+// steps (codes 0..15 against the activation's 4 bytes broadcast); VNNI sums them as two
+// halves of 16 products (|.| <= 16 * 15 * 128 < 2^15), each multiplied by the row's
+// scale with VPDPWSSD against (sc, 0); AVX2 sums the 8 VPMADDUBSW results in s16 (the
+// same bound) and VPMADDWD multiplies by (sc, sc). The mins: VPDPWSSD / VPMADDWD of
+// (m, m) against the activation's adjacent bsums (2s, 2s + 1). Both integer sums are
+// exact, so each lane then takes kernels.h's two float steps in its order: bit for bit
+// the reference. Q6_K: see its section below. Both read the Q8_K activations' d, qs and
+// bsums in place (PackedActs: q, stride, nb).
+#pragma once
+
+namespace ember::kernels {
+namespace {
+
+template <class V>
+struct KOps;
+
+// The s16 pair products of the ymm tables: VPDPWSSD with VNNI, VPMADDWD + add without.
+inline __m256i wdot256(__m256i acc, __m256i a, __m256i b) {
+#if defined(__AVXVNNI__) || (defined(__AVX512VNNI__) && defined(__AVX512VL__))
+  return dpwssd(acc, a, b);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
+
+template <>
+struct KOps<VecYmm> {
+  using I = __m256i;
+  static I bytes8(const uint8_t* p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
+  static I sub_scales(const uint8_t* p) {
+    const I v = bytes8(p);
+    return Dot::kVnni ? v : _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
+  }
+  static I min_words(const uint8_t* p) {
+    const I v = bytes8(p);
+    return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
+  }
+  static I wdot(I acc, I a, I b) { return wdot256(acc, a, b); }
+  // A sub-block's partial sum: the products of two pieces added (VNNI: s32 lanes;
+  // AVX2: s16 lanes, VPMADDUBSW pair sums), flushed into isum times the scale every
+  // kFlush pieces (16 products: |.| <= 16 * 15 * 128 < 2^15 either way).
+  static constexpr int kFlush = Dot::kVnni ? 4 : 8;
+  static I part2(I part, const I* c, const uint8_t* x) {
+    if constexpr (Dot::kVnni) {
+      return VecYmm::dot4(VecYmm::dot4(part, c[0], x), c[1], x + 4);
+    } else {
+      return _mm256_add_epi16(part, _mm256_add_epi16(_mm256_maddubs_epi16(c[0], _mm256_set1_epi32(load_i32(x))),
+                                                     _mm256_maddubs_epi16(c[1], _mm256_set1_epi32(load_i32(x + 4)))));
+    }
+  }
+  static I flush(I isum, I part, I sc) {
+    if constexpr (Dot::kVnni) return wdot256(isum, part, sc);
+    else return _mm256_add_epi32(isum, _mm256_madd_epi16(part, sc));
+  }
+  static __m256 step_sub(__m256 acc, __m256 dm, float dx, I msum) {
+    return _mm256_sub_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dm, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(msum)));
+  }
+  // Q6_K's operations.
+  static I sbytes(const uint8_t* p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
+  static I words(I lo, I hi) {
+    return _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(hi, 16));
+  }
+  static I pair16(const I* c, const uint8_t* x) {
+    return _mm256_add_epi16(_mm256_maddubs_epi16(c[0], _mm256_set1_epi32(load_i32(x))),
+                            _mm256_maddubs_epi16(c[1], _mm256_set1_epi32(load_i32(x + 4))));
+  }
+  static I six_bits(I low4, I high_pair) {
+    return _mm256_or_si256(low4, _mm256_and_si256(high_pair, _mm256_set1_epi8(0x30)));
+  }
+  template <int kBits>
+  static I shift32(I v) { return _mm256_slli_epi32(v, kBits); }
+  template <int kShift>  // > 0: left, < 0: right, by |kShift| within 16-bit lanes
+  static I shift16(I v) {
+    if constexpr (kShift > 0) return _mm256_slli_epi16(v, kShift);
+    else if constexpr (kShift < 0) return _mm256_srli_epi16(v, -kShift);
+    else return v;
+  }
+};
+
+#if defined(__AVX512F__) && defined(__AVX512VNNI__)
+// GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own _mm512_undefined_*
+// pass-through operands (GCC bug 105593, fixed in 13), as qmatmul_avx512vnni.cpp says.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+struct VecZmm;  // qmatmul_avx512vnni.cpp
+
+template <>
+struct KOps<VecZmm> {
+  using I = __m512i;
+  static I bytes16(const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static I sub_scales(const uint8_t* p) { return bytes16(p); }
+  static I min_words(const uint8_t* p) {
+    const I v = bytes16(p);
+    return _mm512_or_si512(v, _mm512_slli_epi32(v, 16));
+  }
+  static I wdot(I acc, I a, I b) { return _mm512_dpwssd_epi32(acc, a, b); }
+  static I dot4(I acc, I u, const uint8_t* x4) { return _mm512_dpbusd_epi32(acc, u, _mm512_set1_epi32(load_i32(x4))); }
+  static constexpr int kFlush = 4;
+  static I part2(I part, const I* c, const uint8_t* x) { return dot4(dot4(part, c[0], x), c[1], x + 4); }
+  static I flush(I isum, I part, I sc) { return wdot(isum, part, sc); }
+  static __m512 step_sub(__m512 acc, __m512 dm, float dx, I msum) {
+    return _mm512_sub_ps(acc, _mm512_mul_ps(_mm512_mul_ps(dm, _mm512_set1_ps(dx)), _mm512_cvtepi32_ps(msum)));
+  }
+  // Q6_K's operations.
+  static I sbytes(const uint8_t* p) { return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static I words(I lo, I hi) {
+    return _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(hi, 16));
+  }
+  static I pair16(const I* c, const uint8_t* x) {
+    return _mm512_add_epi16(_mm512_maddubs_epi16(c[0], _mm512_set1_epi32(load_i32(x))),
+                            _mm512_maddubs_epi16(c[1], _mm512_set1_epi32(load_i32(x + 4))));
+  }
+  static I six_bits(I low4, I high_pair) {
+    return _mm512_or_si512(low4, _mm512_and_si512(high_pair, _mm512_set1_epi8(0x30)));
+  }
+  template <int kBits>
+  static I shift32(I v) { return _mm512_slli_epi32(v, kBits); }
+  template <int kShift>
+  static I shift16(I v) {
+    if constexpr (kShift > 0) return _mm512_slli_epi16(v, kShift);
+    else if constexpr (kShift < 0) return _mm512_srli_epi16(v, -kShift);
+    else return v;
+  }
+};
+#endif
+
+// Q8_K activation block: float d, 256 codes, 16 s16 bsums.
+constexpr size_t kQ8KQs = 4, kQ8KBsums = 4 + kQKK;
+
+// T tokens (t0 ..) against one Q4_K row group (rows r ..): kLanes x T outputs. Per
+// super-block, one sub-block at a time, two code pieces at a time into all T tokens'
+// partial sums (few live registers: AVX2 has 16).
+template <class V, int T>
+[[gnu::always_inline]] inline void packed_tile_q4_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
+                                                    size_t ldy, size_t r) {
+  using K = KOps<V>;
+  using I = typename V::I;
+  constexpr size_t R = V::kLanes, kQs = kQKK / 2, kRecord = 20 * R;
+  const size_t nb = X.nb;
+  const uint8_t* records = group + nb * R * kQs;
+  typename V::F acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = V::fzero();
+  for (size_t b = 0; b < nb; ++b) {
+    const uint8_t* q = group + b * R * kQs;
+    const uint8_t* rec = records + b * kRecord;
+    const uint8_t* xb[T];
+    I isum[T], msum[T];
+    for (int t = 0; t < T; ++t) {
+      xb[t] = X.q + (t0 + t) * X.stride + b * sizeof(BlockQ8_K);
+      isum[t] = msum[t] = V::zero();
+    }
+    for (size_t s = 0; s < 8; ++s) {  // sub-block s: chunk s / 2, low nibbles for even s
+      const I sc = K::sub_scales(rec + (4 + s) * R);
+      I part[T];
+      for (int t = 0; t < T; ++t) part[t] = V::zero();
+      for (size_t k = 0; k < 8; k += 2) {
+        I c[2];
+        for (size_t i = 0; i < 2; ++i) {
+          const I v = V::load(q + (8 * (s / 2) + k + i) * R * 4);
+          c[i] = s % 2 == 0 ? V::low4(v) : V::high4(v);
+        }
+        for (int t = 0; t < T; ++t) part[t] = K::part2(part[t], c, xb[t] + kQ8KQs + 32 * s + 4 * k);
+        if ((k + 2) % K::kFlush == 0)
+          for (int t = 0; t < T; ++t) {
+            isum[t] = K::flush(isum[t], part[t], sc);
+            part[t] = V::zero();
+          }
+      }
+    }
+    for (size_t s = 0; s < 8; ++s) {
+      const I mw = K::min_words(rec + 12 * R + s * R);
+      for (int t = 0; t < T; ++t) msum[t] = K::wdot(msum[t], mw, V::set1(load_i32(xb[t] + kQ8KBsums + 4 * s)));
+    }
+    const typename V::F d = V::half_scales(rec), dm = V::half_scales(rec + 2 * R);
+    for (int t = 0; t < T; ++t) {
+      float dx;
+      std::memcpy(&dx, xb[t], sizeof dx);
+      acc[t] = V::step(acc[t], d, dx, isum[t]);
+      acc[t] = K::step_sub(acc[t], dm, dx, msum[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) V::store(Y + (t0 + t) * ldy + r, acc[t]);
+}
+
+// ---- Q6_K ---------------------------------------------------------------------------
+// Codes: ql (pieces 0..31) and qh (pieces 32..47) as in the block, so a lane's 4 bytes
+// at piece k of each give 4 whole codes: quarter qq (0..3) of half h holds weights
+// 128h + 32qq + l (l < 32, sub-blocks 8h + 2qq and + 1), low 4 bits from ql bytes
+// 64h + 32(qq & 1) + l (low nibble for qq < 2, high otherwise), high 2 bits from qh
+// bytes 32h + l, bits 2qq. Codes 0..63 against |x| <= 128: two VPMADDUBSW pair sums
+// add up to at most 4 * 63 * 128 < 2^15, and VPMADDWD / VPDPWSSD against (sc, sc)
+// multiplies them by the row's signed scale, exact in s32. The -32 offset is
+// sum_s sc[s] * bsums[s], (sc[2u], sc[2u + 1]) against the adjacent bsums, taken
+// 32 times off the sum once per super-block: the reference's integer, exactly.
+
+// Code vectors k0, k0 + 1 of quarter kQ of half h of a super-block's codes q.
+template <class V, int kQ>
+[[gnu::always_inline]] inline void q6_k_codes2(const uint8_t* q, size_t h, size_t k0, typename V::I* c) {
+  using K = KOps<V>;
+  constexpr size_t R = V::kLanes;
+  constexpr int kShift = kQ == 0 ? 4 : kQ == 1 ? 2 : kQ == 2 ? 0 : -2;  // bits 2kQ to bits 4..5
+  for (size_t k = k0; k < k0 + 2; ++k) {
+    const typename V::I l = V::load(q + (16 * h + 8 * (kQ & 1) + k) * R * 4);
+    const typename V::I hb = V::load(q + (32 + 8 * h + k) * R * 4);
+    c[k - k0] = K::six_bits(kQ < 2 ? V::low4(l) : V::high4(l), K::template shift16<kShift>(hb));
+  }
+}
+
+// Quarter kQ of half h for T tokens: sub-blocks 8h + 2kQ (pieces 0..3) and + 1 (4..7).
+// Each pair of pieces goes into the sums as soon as it is made: few live registers.
+template <class V, int T, int kQ>
+[[gnu::always_inline]] inline void q6_k_quarter(const uint8_t* q, const uint8_t* scales, size_t h,
+                                                const uint8_t* const* xb, typename V::I* isum) {
+  using K = KOps<V>;
+  using I = typename V::I;
+  constexpr size_t R = V::kLanes;
+  const size_t s = 8 * h + 2 * kQ;
+  for (size_t half = 0; half < 2; ++half) {
+    const I v = K::sbytes(scales + (s + half) * R), sc = K::words(v, v);
+    for (size_t k0 = 4 * half; k0 < 4 * half + 4; k0 += 2) {
+      I c[2];
+      q6_k_codes2<V, kQ>(q, h, k0, c);
+      for (int t = 0; t < T; ++t)
+        isum[t] = K::wdot(isum[t], K::pair16(c, xb[t] + kQ8KQs + 128 * h + 32 * kQ + 4 * k0), sc);
+    }
+  }
+}
+
+template <class V, int T>
+[[gnu::always_inline]] inline void packed_tile_q6_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
+                                                    size_t ldy, size_t r) {
+  using K = KOps<V>;
+  using I = typename V::I;
+  constexpr size_t R = V::kLanes, kCodes = kQKK / 2 + kQKK / 4, kRecord = 18 * R;
+  const size_t nb = X.nb;
+  const uint8_t* records = group + nb * R * kCodes;
+  typename V::F acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = V::fzero();
+  for (size_t b = 0; b < nb; ++b) {
+    const uint8_t* q = group + b * R * kCodes;
+    const uint8_t* rec = records + b * kRecord;
+    const uint8_t* scales = rec + 2 * R;
+    const uint8_t* xb[T];
+    I isum[T], osum[T];
+    for (int t = 0; t < T; ++t) {
+      xb[t] = X.q + (t0 + t) * X.stride + b * sizeof(BlockQ8_K);
+      isum[t] = osum[t] = V::zero();
+    }
+    for (size_t h = 0; h < 2; ++h) {
+      q6_k_quarter<V, T, 0>(q, scales, h, xb, isum);
+      q6_k_quarter<V, T, 1>(q, scales, h, xb, isum);
+      q6_k_quarter<V, T, 2>(q, scales, h, xb, isum);
+      q6_k_quarter<V, T, 3>(q, scales, h, xb, isum);
+    }
+    for (size_t u = 0; u < 8; ++u) {
+      const I pw = K::words(K::sbytes(scales + 2 * u * R), K::sbytes(scales + (2 * u + 1) * R));
+      for (int t = 0; t < T; ++t) osum[t] = K::wdot(osum[t], pw, V::set1(load_i32(xb[t] + kQ8KBsums + 4 * u)));
+    }
+    const typename V::F d = V::half_scales(rec);
+    for (int t = 0; t < T; ++t) {
+      float dx;
+      std::memcpy(&dx, xb[t], sizeof dx);
+      acc[t] = V::step(acc[t], d, dx, V::sub(isum[t], K::template shift32<5>(osum[t])));
+    }
+  }
+  for (int t = 0; t < T; ++t) V::store(Y + (t0 + t) * ldy + r, acc[t]);
+}
+
+// The PackedQMatmulFn of a K-quant: row groups of kLanes rows, kTokens tokens at a time.
+template <class V, DType kType, int kTokens>
+void qmatmul_packed_k(const void* W, Packing p, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
+                      size_t r0, size_t r1) {
+  constexpr size_t R = V::kLanes;
+  const size_t group_bytes = packed_group_bytes(kType, p, K);
+  const auto* w = static_cast<const uint8_t*>(W);
+  auto tile = [&]<int T>(const uint8_t* g, size_t t, size_t r) {
+    if constexpr (kType == DType::Q4_K)
+      packed_tile_q4_k<V, T>(g, X, t, Y, ldy, r);
+    else
+      packed_tile_q6_k<V, T>(g, X, t, Y, ldy, r);
+  };
+  for (size_t r = r0; r < r1; r += R) {
+    const uint8_t* g = w + (r / R) * group_bytes;
+    size_t t = 0;
+    for (; t + kTokens <= n; t += kTokens) tile.template operator()<kTokens>(g, t, r);
+    switch (n - t) {  // the last few tokens (kTokens <= 4)
+      case 3: tile.template operator()<3>(g, t, r); break;
+      case 2: tile.template operator()<2>(g, t, r); break;
+      case 1: tile.template operator()<1>(g, t, r); break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ember::kernels

@@ -1,0 +1,122 @@
+// The K-quant side of the row-interleaved layouts (repack.h). The codes move as Q4_0's
+// do (pieces of G code bytes, R rows interleaved), but the scales are stored as the
+// kernels use them rather than as the file packs them, one record per super-block and
+// row group, so that one load and a zero (or sign) extension give a vector with one
+// row per lane:
+//   Q4_K: d [R], dmin [R] (fp16), the eight 6-bit sub-block scales [8][R] and mins
+//         [8][R] as bytes. The 12-byte encoding of 16 values < 64 is a bijection (every
+//         bit is one of theirs), so unpacking re-encodes the original bytes.
+//   Q6_K: d [R] (fp16), the sixteen s8 sub-block scales [16][R].
+#include <cstring>
+
+#include "quant/blocks.h"
+#include "quant/quantize.h"
+#include "quant/repack.h"
+
+namespace ember::repack_k {
+namespace {
+
+// A type's packed pieces: the `codes` bytes of a block at `offset` (Q4_K: qs; Q6_K: ql
+// then qh), and `record` bytes of scales per row.
+struct Format {
+  size_t offset, codes, record;
+};
+
+Format format(DType type) {
+  if (type == DType::Q4_K) return {offsetof(BlockQ4_K, qs), kQKK / 2, 4 + 2 * 8};
+  return {0, kQKK / 2 + kQKK / 4, 2 + 16};  // Q6_K
+}
+
+// Where row i's pieces and scale record of super-block b sit inside a row group.
+struct Geometry {
+  size_t R, G, nb;
+  Format f;
+  size_t piece(size_t b, size_t p, size_t i) const { return (b * (f.codes / G) + p) * R * G + i * G; }
+  size_t record(size_t b) const { return nb * R * f.codes + b * R * f.record; }
+};
+
+Geometry geometry(DType type, Packing p, size_t cols) { return {p.rows, p.group, cols / kQKK, format(type)}; }
+
+template <bool kPack>
+void move_codes(const Geometry& g, size_t i, size_t b, uint8_t* plain, uint8_t* group) {
+  for (size_t piece = 0; piece < g.f.codes / g.G; ++piece) {
+    uint8_t* q = group + g.piece(b, piece, i);
+    uint8_t* v = plain + g.f.offset + piece * g.G;
+    if (kPack)
+      std::memcpy(q, v, g.G);
+    else
+      std::memcpy(v, q, g.G);
+  }
+}
+
+// Q4_K's record: d, dmin, then scales and mins unpacked (or packed back).
+template <bool kPack>
+void move_record_q4_k(const Geometry& g, size_t i, size_t b, uint8_t* plain, uint8_t* group) {
+  BlockQ4_K blk;
+  std::memcpy(&blk, plain, sizeof blk);
+  uint8_t* rec = group + g.record(b);
+  const size_t R = g.R;
+  if (kPack) {
+    std::memcpy(rec + 2 * i, &blk.d, 2);
+    std::memcpy(rec + 2 * R + 2 * i, &blk.dmin, 2);
+    for (int s = 0; s < 8; ++s) unpack_scale_min_q4_K(s, blk.scales, rec + (4 + s) * R + i, rec + (12 + s) * R + i);
+    return;
+  }
+  std::memcpy(&blk.d, rec + 2 * i, 2);
+  std::memcpy(&blk.dmin, rec + 2 * R + 2 * i, 2);
+  uint8_t sc[8], m[8];
+  for (int s = 0; s < 8; ++s) {
+    sc[s] = rec[(4 + s) * R + i];
+    m[s] = rec[(12 + s) * R + i];
+  }
+  pack_scales_q4_K(sc, m, blk.scales);
+  std::memcpy(plain, &blk, offsetof(BlockQ4_K, qs));
+}
+
+// Q6_K's record: d, then the sixteen scales (bytes as they are).
+template <bool kPack>
+void move_record_q6_k(const Geometry& g, size_t i, size_t b, uint8_t* plain, uint8_t* group) {
+  uint8_t* rec = group + g.record(b);
+  const size_t R = g.R;
+  uint8_t* d = plain + offsetof(BlockQ6_K, d);
+  uint8_t* sc = plain + offsetof(BlockQ6_K, scales);
+  if (kPack) {
+    std::memcpy(rec + 2 * i, d, 2);
+    for (size_t s = 0; s < 16; ++s) rec[2 * R + s * R + i] = sc[s];
+  } else {
+    std::memcpy(d, rec + 2 * i, 2);
+    for (size_t s = 0; s < 16; ++s) sc[s] = rec[2 * R + s * R + i];
+  }
+}
+
+template <bool kPack>
+void move_block(DType type, Packing p, size_t cols, size_t i, size_t b, uint8_t* plain, uint8_t* group) {
+  const Geometry g = geometry(type, p, cols);
+  if (type == DType::Q4_K)
+    move_record_q4_k<kPack>(g, i, b, plain, group);
+  else
+    move_record_q6_k<kPack>(g, i, b, plain, group);
+  move_codes<kPack>(g, i, b, plain, group);
+}
+
+}  // namespace
+
+bool handles(DType type) { return type == DType::Q4_K || type == DType::Q6_K; }
+
+size_t qs_bytes(DType type) { return handles(type) ? format(type).codes : 0; }
+
+size_t group_bytes(DType type, Packing p, size_t cols) {
+  const Format f = format(type);
+  return p.rows * (cols / kQKK) * (f.codes + f.record);
+}
+
+void pack_block(DType type, Packing p, size_t cols, size_t i, size_t b, const uint8_t* plain, uint8_t* group) {
+  // move_block writes `plain` only when unpacking; the cast keeps one template.
+  move_block<true>(type, p, cols, i, b, const_cast<uint8_t*>(plain), group);
+}
+
+void unpack_block(DType type, Packing p, size_t cols, size_t i, size_t b, const uint8_t* group, uint8_t* plain) {
+  move_block<false>(type, p, cols, i, b, plain, const_cast<uint8_t*>(group));
+}
+
+}  // namespace ember::repack_k
