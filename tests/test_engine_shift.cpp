@@ -38,12 +38,6 @@ std::unique_ptr<Context> make(const Model& m, DType cache, int32_t n_ctx, int32_
   return c;
 }
 
-double max_abs_diff(const float* a, const float* b, size_t n) {
-  double d = 0;
-  for (size_t i = 0; i < n; ++i) d = std::max(d, std::fabs(static_cast<double>(a[i]) - b[i]));
-  return d;
-}
-
 // A context's cache rows as floats: [layer][head][position][dim], positions [0, n).
 std::vector<float> keys_of(const Context& c, int32_t n, bool values = false) {
   const KvCache& kv = c.kv_cache();

@@ -127,7 +127,7 @@ void ember_set_log_level(int level) {
   });
 }
 
-ember_model_params ember_model_default_params(void) { return ember_model_params{0}; }
+ember_model_params ember_model_default_params(void) { return ember_model_params{}; }
 
 ember_status ember_model_load(const char* path, const ember_model_params* params, ember_model** out) {
   return guard("ember_model_load", {{"path", path}, {"out", out}}, [&]() -> ember_status {

@@ -280,32 +280,6 @@ struct KernKz : KernK<Ty> {
   }
 };
 
-// ---- packed layouts: 16 rows per zmm (qmatmul_packed_x86.h) --------------------------
-struct VecZmm {
-  using I = __m512i;
-  using F = __m512;
-  static constexpr size_t kLanes = 16;
-  static I load(const uint8_t* p) { return _mm512_loadu_si512(p); }
-  static I zero() { return _mm512_setzero_si512(); }
-  static F fzero() { return _mm512_setzero_ps(); }
-  static I set1(int32_t v) { return _mm512_set1_epi32(v); }
-  static I sub(I a, I b) { return _mm512_sub_epi32(a, b); }
-  static I low4(I v) { return _mm512_and_si512(v, _mm512_set1_epi8(0x0F)); }
-  static I high4(I v) { return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0F)); }
-  // The broadcast folds into VPDPBUSD's memory operand ({1to16}).
-  static I dot4(I acc, I u, const uint8_t* x4) { return _mm512_dpbusd_epi32(acc, u, _mm512_set1_epi32(load_i32(x4))); }
-  static I abs8(I w) { return w; }  // not used: Q8_0 is biased here
-  static I dot4s(I acc, I, I, const uint8_t*) { return acc; }
-  static I dot4_small(I acc, I u, const uint8_t* x4) { return dot4(acc, u, x4); }
-  static I finish_small(I acc) { return acc; }
-  static void pin(I&) {}
-  static F half_scales(const uint8_t* p) { return _mm512_cvtph_ps(load256(p)); }
-  static F step(F acc, F dw, float dx, I isum) {
-    return _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(dw, _mm512_set1_ps(dx)), _mm512_cvtepi32_ps(isum)));
-  }
-  static void store(float* y, F v) { _mm512_storeu_ps(y, v); }
-};
-
 }  // namespace
 
 static_assert(Dot::kVnni, "qmatmul_avx512vnni.cpp must be compiled with -mavx512vnni -mavx512vl");
@@ -316,14 +290,7 @@ void add_quant_avx512vnni(Table& t) {
   t.of(DType::Q4_K).qmatmul = qmatmul<KernKz<Q4_K, Q4_Kz>>;
   t.of(DType::Q5_K).qmatmul = qmatmul<KernKz<Q5_K, Q5_Kz>>;
   t.of(DType::Q6_K).qmatmul = qmatmul<KernKz<Q6_K, Q6_Kz>>;
-  t.of(DType::Q4_0).packing = Packing{16, 4, false};
-  t.of(DType::Q4_0).qmatmul_packed = qmatmul_packed<VecZmm, PackedQ4_0, 4>;
-  t.of(DType::Q8_0).packing = Packing{16, 4, true};
-  t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed<VecZmm, PackedQ8_0Biased, 4>;
-  t.of(DType::Q4_K).packing = Packing{16, 4, false};
-  t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed_k<VecZmm, DType::Q4_K, 4>;
-  t.of(DType::Q6_K).packing = Packing{16, 4, false};
-  t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed_k<VecZmm, DType::Q6_K, 4>;
+  add_packed_avx2(t);
 }
 
 }  // namespace ember::kernels

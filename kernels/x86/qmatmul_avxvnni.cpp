@@ -6,6 +6,9 @@
 namespace ember::kernels {
 
 static_assert(Dot::kVnni, "qmatmul_avxvnni.cpp must be compiled with -mavxvnni");
-void add_quant_avxvnni(Table& t) { add_quant_x86(t); }
+void add_quant_avxvnni(Table& t) {
+  add_quant_x86(t);
+  add_packed_avx2(t);
+}
 
 }  // namespace ember::kernels

@@ -1,6 +1,7 @@
 // Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_K and Q6_K weights
 // (quant/repack.h, packing R x 4, R = the vector's s32 lanes), after qmatmul_packed_x86.h,
-// with its vector traits V (VecYmm: 8 rows, VecZmm: 16) and the operations of KOps<V>:
+// with its vector traits V (VecYmm: 8 rows; AVX2 only, see qmatmul_avx2.cpp) and the
+// operations of KOps<V>:
 //
 //   KOps<V>::sub_scales(p)           R sub-block scales (bytes) as flush's operand
 //   KOps<V>::part2(part, c, x)       part + the products of pieces c[0], c[1] (R rows'
@@ -11,10 +12,9 @@
 //   KOps<V>::step_sub(acc, dm, dx, msum)  acc - (dm * dx) * float(msum)
 //
 // Q4_K, per super-block and token: a sub-block's 32 products per row are 8 lane-wise dot4
-// steps (codes 0..15 against the activation's 4 bytes broadcast); VNNI sums them as two
-// halves of 16 products (|.| <= 16 * 15 * 128 < 2^15), each multiplied by the row's
-// scale with VPDPWSSD against (sc, 0); AVX2 sums the 8 VPMADDUBSW results in s16 (the
-// same bound) and VPMADDWD multiplies by (sc, sc). The mins: VPDPWSSD / VPMADDWD of
+// steps (codes 0..15 against the activation's 4 bytes broadcast); the 8 VPMADDUBSW
+// results add up in s16 (8 * 2 * 15 * 128 < 2^15) and VPMADDWD multiplies them by
+// (sc, sc). The mins: VPMADDWD of
 // (m, m) against the activation's adjacent bsums (2s, 2s + 1). Both integer sums are
 // exact, so each lane then takes kernels.h's two float steps in its order: bit for bit
 // the reference. Q6_K: see its section below. Both read the Q8_K activations' d, qs and
@@ -27,44 +27,28 @@ namespace {
 template <class V>
 struct KOps;
 
-// The s16 pair products of the ymm tables: VPDPWSSD with VNNI, VPMADDWD + add without.
-inline __m256i wdot256(__m256i acc, __m256i a, __m256i b) {
-#if defined(__AVXVNNI__) || (defined(__AVX512VNNI__) && defined(__AVX512VL__))
-  return dpwssd(acc, a, b);
-#else
-  return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
-#endif
-}
-
 template <>
 struct KOps<VecYmm> {
   using I = __m256i;
   static I bytes8(const uint8_t* p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
   static I sub_scales(const uint8_t* p) {
     const I v = bytes8(p);
-    return Dot::kVnni ? v : _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
+    return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
   }
   static I min_words(const uint8_t* p) {
     const I v = bytes8(p);
     return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
   }
-  static I wdot(I acc, I a, I b) { return wdot256(acc, a, b); }
-  // A sub-block's partial sum: the products of two pieces added (VNNI: s32 lanes;
-  // AVX2: s16 lanes, VPMADDUBSW pair sums), flushed into isum times the scale every
-  // kFlush pieces (16 products: |.| <= 16 * 15 * 128 < 2^15 either way).
-  static constexpr int kFlush = Dot::kVnni ? 4 : 8;
+  static I wdot(I acc, I a, I b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
+  // A sub-block's partial sum: VPMADDUBSW pair sums of two pieces added in s16 lanes,
+  // flushed into isum times the scale every kFlush = 8 pieces (a whole sub-block: each
+  // s16 lane sums 8 pair sums, |.| <= 8 * 2 * 15 * 128 < 2^15).
+  static constexpr int kFlush = 8;
   static I part2(I part, const I* c, const uint8_t* x) {
-    if constexpr (Dot::kVnni) {
-      return VecYmm::dot4(VecYmm::dot4(part, c[0], x), c[1], x + 4);
-    } else {
-      return _mm256_add_epi16(part, _mm256_add_epi16(_mm256_maddubs_epi16(c[0], _mm256_set1_epi32(load_i32(x))),
-                                                     _mm256_maddubs_epi16(c[1], _mm256_set1_epi32(load_i32(x + 4)))));
-    }
+    return _mm256_add_epi16(part, _mm256_add_epi16(_mm256_maddubs_epi16(c[0], _mm256_set1_epi32(load_i32(x))),
+                                                   _mm256_maddubs_epi16(c[1], _mm256_set1_epi32(load_i32(x + 4)))));
   }
-  static I flush(I isum, I part, I sc) {
-    if constexpr (Dot::kVnni) return wdot256(isum, part, sc);
-    else return _mm256_add_epi32(isum, _mm256_madd_epi16(part, sc));
-  }
+  static I flush(I isum, I part, I sc) { return _mm256_add_epi32(isum, _mm256_madd_epi16(part, sc)); }
   static __m256 step_sub(__m256 acc, __m256 dm, float dx, I msum) {
     return _mm256_sub_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dm, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(msum)));
   }
@@ -90,51 +74,6 @@ struct KOps<VecYmm> {
   }
 };
 
-#if defined(__AVX512F__) && defined(__AVX512VNNI__)
-// GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own _mm512_undefined_*
-// pass-through operands (GCC bug 105593, fixed in 13), as qmatmul_avx512vnni.cpp says.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-struct VecZmm;  // qmatmul_avx512vnni.cpp
-
-template <>
-struct KOps<VecZmm> {
-  using I = __m512i;
-  static I bytes16(const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-  static I sub_scales(const uint8_t* p) { return bytes16(p); }
-  static I min_words(const uint8_t* p) {
-    const I v = bytes16(p);
-    return _mm512_or_si512(v, _mm512_slli_epi32(v, 16));
-  }
-  static I wdot(I acc, I a, I b) { return _mm512_dpwssd_epi32(acc, a, b); }
-  static I dot4(I acc, I u, const uint8_t* x4) { return _mm512_dpbusd_epi32(acc, u, _mm512_set1_epi32(load_i32(x4))); }
-  static constexpr int kFlush = 4;
-  static I part2(I part, const I* c, const uint8_t* x) { return dot4(dot4(part, c[0], x), c[1], x + 4); }
-  static I flush(I isum, I part, I sc) { return wdot(isum, part, sc); }
-  static __m512 step_sub(__m512 acc, __m512 dm, float dx, I msum) {
-    return _mm512_sub_ps(acc, _mm512_mul_ps(_mm512_mul_ps(dm, _mm512_set1_ps(dx)), _mm512_cvtepi32_ps(msum)));
-  }
-  // Q6_K's operations.
-  static I sbytes(const uint8_t* p) { return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-  static I words(I lo, I hi) {
-    return _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(hi, 16));
-  }
-  static I pair16(const I* c, const uint8_t* x) {
-    return _mm512_add_epi16(_mm512_maddubs_epi16(c[0], _mm512_set1_epi32(load_i32(x))),
-                            _mm512_maddubs_epi16(c[1], _mm512_set1_epi32(load_i32(x + 4))));
-  }
-  static I six_bits(I low4, I high_pair) {
-    return _mm512_or_si512(low4, _mm512_and_si512(high_pair, _mm512_set1_epi8(0x30)));
-  }
-  template <int kBits>
-  static I shift32(I v) { return _mm512_slli_epi32(v, kBits); }
-  template <int kShift>
-  static I shift16(I v) {
-    if constexpr (kShift > 0) return _mm512_slli_epi16(v, kShift);
-    else if constexpr (kShift < 0) return _mm512_srli_epi16(v, -kShift);
-    else return v;
-  }
-};
-#endif
 
 // Q8_K activation block: float d, 256 codes, 16 s16 bsums.
 constexpr size_t kQ8KQs = 4, kQ8KBsums = 4 + kQKK;

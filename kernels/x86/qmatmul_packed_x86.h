@@ -1,22 +1,23 @@
 // Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_0 and Q8_0 weights
-// (quant/repack.h, packings R x 4: R = the vector's s32 lanes). Included after
-// qmatmul_x86.h by each x86 ISA file, instantiated with that file's vector traits V:
+// (quant/repack.h, packing 8 x 4: one ymm s32 lane per row). Included by
+// qmatmul_avx2.cpp only, whose kernels every x86 table uses for packed weights (the
+// VNNI forms of these kernels wait for a machine that can test them), with the vector
+// traits V (VecYmm below):
 //
-//   V::I, V::F, V::kLanes            integer / float vector, lanes (8: ymm, 16: zmm)
+//   V::I, V::F, V::kLanes            integer / float vector, lanes (rows per group)
 //   V::load(p), zero(), set1(int32)  integer loads (any alignment)
-//   V::dot4(acc, u, x4)              acc + per s32 lane the sum of four products of
-//                                    u's unsigned bytes with the 4 signed bytes at x4
-//   V::abs8(w), dot4s(acc, |w|, w, x4) the same with w's bytes signed (AVX2 only needs it)
-//   V::dot4_small, finish_small      dot4 for codes below 16, in a cheaper accumulator
+//   V::abs8(w), dot4s(acc, |w|, w, x4) acc + per s32 lane the sum of four products of
+//                                    w's signed bytes with the 4 signed bytes at x4
+//   V::dot4_small, finish_small      the same for unsigned codes below 16, in s16
 //   V::half_scales(p), step, store   kLanes fp16 -> float; acc + (dw * dx) * float(isum)
 //
 // One row group's block holds, per piece of 4 code bytes, lane i = row i's 4 bytes, so
 // a block's 32 products per row are 8 lane-wise dot4 steps against the activation's
 // bytes 4k .. 4k + 3 broadcast: the row sums come out in lanes, with no horizontal
-// reduction. Q4_0 (nibbles 0..15) and biased Q8_0 (code + 128) are unsigned; their
-// offsets come off once per block and token as 8 * sum(x) and 128 * sum(x) (sums
-// precomputed, PackedActs). Then each lane takes acc + (dw * dx) * float(isum), the
-// reference's steps in its order: bit for bit the plain kernels' results.
+// reduction. Q4_0's nibbles (0..15) are unsigned; their offset comes off once per block
+// and token as 8 * sum(x) (sums precomputed, PackedActs). Q8_0's codes are signed: the
+// sign moves onto x (VPSIGNB) against |w|. Then each lane takes acc + (dw * dx) *
+// float(isum), the reference's steps in its order: bit for bit the plain kernels' results.
 #pragma once
 
 namespace ember::kernels {
@@ -34,21 +35,12 @@ struct PackedQ4_0 {
   static constexpr size_t kQs = 16, kBlock = sizeof(BlockQ4_0);
   static constexpr int kOffsetShift = 3;  // codes - 8: subtract 8 * sum(x)
   static constexpr bool kSigned = false;
-  static constexpr bool kSmallCodes = true;  // 0..15: s16 sums where VNNI is missing
+  static constexpr bool kSmallCodes = true;  // 0..15: s16 sums
   template <class V>
   static typename V::I code(const uint8_t* q, int k) {  // piece k % 4's low (k < 4) or high nibbles
     const typename V::I v = V::load(q + (k & 3) * V::kLanes * 4);
     return k < 4 ? V::low4(v) : V::high4(v);
   }
-};
-
-struct PackedQ8_0Biased {  // codes stored + 128
-  static constexpr size_t kQs = 32, kBlock = sizeof(BlockQ8_0);
-  static constexpr int kOffsetShift = 7;
-  static constexpr bool kSigned = false;
-  static constexpr bool kSmallCodes = false;
-  template <class V>
-  static typename V::I code(const uint8_t* q, int k) { return V::load(q + k * V::kLanes * 4); }
 };
 
 struct PackedQ8_0Signed {  // codes as in the file (AVX2's sign trick)
@@ -154,19 +146,15 @@ struct VecYmm {
   static I dot4s(I acc, I a, I w, const uint8_t* x4) {
     return Dot::dp(acc, a, _mm256_sign_epi8(_mm256_set1_epi32(load_i32(x4)), w));
   }
-  // Codes below 16: without VNNI the eight pieces' s16 pair sums add up in s16 (8 * 2 *
-  // 15 * 127 < 2^15) and one VPMADDWD (finish_small) makes them s32; with VNNI, dot4.
+  // Codes below 16: the eight pieces' s16 pair sums add up in s16 (8 * 2 * 15 * 127 <
+  // 2^15) and one VPMADDWD (finish_small) makes them s32.
   static I dot4_small(I acc, I u, const uint8_t* x4) {
-    if constexpr (Dot::kVnni) return dot4(acc, u, x4);
     return _mm256_add_epi16(acc, _mm256_maddubs_epi16(u, _mm256_set1_epi32(load_i32(x4))));
   }
   // Keeps v in a register here: stops GCC from regrouping the s16 sums into a tree of
   // products (which spills them to the stack on 16 ymm registers).
   static void pin(I& v) { asm("" : "+x"(v)); }
-  static I finish_small(I acc) {
-    if constexpr (Dot::kVnni) return acc;
-    return pair_sums(acc);
-  }
+  static I finish_small(I acc) { return pair_sums(acc); }
   static F half_scales(const uint8_t* p) { return _mm256_cvtph_ps(load128(p)); }
   static F step(F acc, F dw, float dx, I isum) {
     return _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(isum)));

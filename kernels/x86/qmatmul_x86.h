@@ -1431,15 +1431,6 @@ struct KernK {
 
 // The quantized kernels of every type, built with Dot: the whole of an x86 table's
 // quantized part (an ISA file may then replace some of them).
-}  // namespace
-}  // namespace ember::kernels
-
-#include "kernels/x86/qmatmul_packed_x86.h"
-#include "kernels/x86/qmatmul_packed_k_x86.h"
-
-namespace ember::kernels {
-namespace {
-
 void add_quant_x86(Table& t) {
   t.of(DType::Q8_0).quantize_row = quantize_row_q8_0<QuantOps>;
   t.of(DType::Q8_K).quantize_row = quantize_row_q8_k<QuantOps>;
@@ -1455,20 +1446,6 @@ void add_quant_x86(Table& t) {
   t.of(DType::IQ4_XS).qmatmul = qmatmul<KernK<IQ4_XS>>;
   t.of(DType::Q2_K).qmatmul = qmatmul<KernK<Q2_K>>;
   t.of(DType::Q3_K).qmatmul = qmatmul<KernK<Q3_K>>;
-  // Row-interleaved 8 x 4 layouts: one ymm lane per row (the loader repacks into them).
-  t.of(DType::Q4_0).packing = Packing{8, 4, false};
-  t.of(DType::Q4_0).qmatmul_packed = qmatmul_packed<VecYmm, PackedQ4_0, 4>;
-  if constexpr (Dot::kVnni) {
-    t.of(DType::Q8_0).packing = Packing{8, 4, true};
-    t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed<VecYmm, PackedQ8_0Biased, 4>;
-  } else {
-    t.of(DType::Q8_0).packing = Packing{8, 4, false};
-    t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed<VecYmm, PackedQ8_0Signed, 4>;
-  }
-  t.of(DType::Q4_K).packing = Packing{8, 4, false};
-  t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q4_K, 4>;
-  t.of(DType::Q6_K).packing = Packing{8, 4, false};
-  t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q6_K, 4>;
 }
 
 }  // namespace
