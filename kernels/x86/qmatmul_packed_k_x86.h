@@ -83,7 +83,7 @@ constexpr size_t kQ8KQs = 4, kQ8KBsums = 4 + kQKK;
 // partial sums (few live registers: AVX2 has 16).
 template <class V, int T>
 [[gnu::always_inline]] inline void packed_tile_q4_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
-                                                    size_t ldy, size_t r) {
+                                                    size_t ldy, size_t r, const uint8_t* next = nullptr) {
   using K = KOps<V>;
   using I = typename V::I;
   constexpr size_t R = V::kLanes, kQs = kQKK / 2, kRecord = 20 * R;
@@ -92,6 +92,7 @@ template <class V, int T>
   typename V::F acc[T];
   for (int t = 0; t < T; ++t) acc[t] = V::fzero();
   for (size_t b = 0; b < nb; ++b) {
+    prefetch_share(next, b, R * kQs + kRecord);
     const uint8_t* q = group + b * R * kQs;
     const uint8_t* rec = records + b * kRecord;
     const uint8_t* xb[T];
@@ -179,7 +180,7 @@ template <class V, int T, int kQ>
 
 template <class V, int T>
 [[gnu::always_inline]] inline void packed_tile_q6_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
-                                                    size_t ldy, size_t r) {
+                                                    size_t ldy, size_t r, const uint8_t* next = nullptr) {
   using K = KOps<V>;
   using I = typename V::I;
   constexpr size_t R = V::kLanes, kCodes = kQKK / 2 + kQKK / 4, kRecord = 18 * R;
@@ -188,6 +189,7 @@ template <class V, int T>
   typename V::F acc[T];
   for (int t = 0; t < T; ++t) acc[t] = V::fzero();
   for (size_t b = 0; b < nb; ++b) {
+    prefetch_share(next, b, R * kCodes + kRecord);
     const uint8_t* q = group + b * R * kCodes;
     const uint8_t* rec = records + b * kRecord;
     const uint8_t* scales = rec + 2 * R;
@@ -224,15 +226,19 @@ void qmatmul_packed_k(const void* W, Packing p, const PackedActs& X, size_t n, s
   constexpr size_t R = V::kLanes;
   const size_t group_bytes = packed_group_bytes(kType, p, K);
   const auto* w = static_cast<const uint8_t*>(W);
-  auto tile = [&]<int T>(const uint8_t* g, size_t t, size_t r) {
+  auto tile = [&]<int T>(const uint8_t* g, size_t t, size_t r, const uint8_t* next = nullptr) {
     if constexpr (kType == DType::Q4_K)
-      packed_tile_q4_k<V, T>(g, X, t, Y, ldy, r);
+      packed_tile_q4_k<V, T>(g, X, t, Y, ldy, r, next);
     else
-      packed_tile_q6_k<V, T>(g, X, t, Y, ldy, r);
+      packed_tile_q6_k<V, T>(g, X, t, Y, ldy, r, next);
   };
   for (size_t r = r0; r < r1; r += R) {
     const uint8_t* g = w + (r / R) * group_bytes;
     size_t t = 0;
+    if (n == 1) {  // GEMV: prefetching the next group (qmatmul_packed_x86.h)
+      tile.template operator()<1>(g, 0, r, g + group_bytes);
+      continue;
+    }
     for (; t + kTokens <= n; t += kTokens) tile.template operator()<kTokens>(g, t, r);
     switch (n - t) {  // the last few tokens (kTokens <= 4)
       case 3: tile.template operator()<3>(g, t, r); break;
