@@ -49,23 +49,15 @@ uint8_t stored(DType type, Packing p, uint8_t v) {
   return type == DType::Q8_0 && p.biased ? static_cast<uint8_t>(v ^ 0x80) : v;
 }
 
-// One block between plain (at `plain`) and its places in the group at `group`.
-template <bool kPack>
-void move_block(DType type, Packing p, const GroupGeometry& g, size_t i, size_t b, uint8_t* plain,
-                uint8_t* group) {
-  if (kPack)
-    std::memcpy(group + g.scale(b, i), plain, kScaleBytes);
-  else
-    std::memcpy(plain, group + g.scale(b, i), kScaleBytes);
+// Block b of row i of the group at `group`, back to its plain bytes at `plain` (pack_rows
+// does the forward move inline: it is the load-time hot loop).
+void unpack_block(DType type, Packing p, const GroupGeometry& g, size_t i, size_t b, const uint8_t* group,
+                  uint8_t* plain) {
+  std::memcpy(plain, group + g.scale(b, i), kScaleBytes);
   for (size_t piece = 0; piece < g.pieces; ++piece) {
-    uint8_t* q = group + g.piece(b, piece, i);
+    const uint8_t* q = group + g.piece(b, piece, i);
     uint8_t* v = plain + kScaleBytes + piece * g.G;
-    for (size_t k = 0; k < g.G; ++k) {
-      if (kPack)
-        q[k] = stored(type, p, v[k]);
-      else
-        v[k] = stored(type, p, q[k]);
-    }
+    for (size_t k = 0; k < g.G; ++k) v[k] = stored(type, p, q[k]);
   }
 }
 
@@ -143,9 +135,8 @@ void packed_block(DType type, Packing p, const uint8_t* packed, size_t cols, siz
     return repack_k::unpack_block(type, p, cols, r % p.rows, b, group, out);
   }
   const GroupGeometry g = geometry(type, p, cols);
-  // move_block reads the group only when unpacking; the cast keeps one template.
-  uint8_t* group = const_cast<uint8_t*>(packed) + (r / g.R) * packed_group_bytes(type, p, cols);
-  move_block<false>(type, p, g, r % g.R, b, out, group);
+  const uint8_t* group = packed + (r / g.R) * packed_group_bytes(type, p, cols);
+  unpack_block(type, p, g, r % g.R, b, group, out);
 }
 
 }  // namespace ember
