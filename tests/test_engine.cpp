@@ -197,6 +197,34 @@ TEST(Engine, ThreadCountAndBatchingDoNotChangeLogits) {
   }
 }
 
+// logits(i) names token i of the last Eval. Without logits_all only the last token's
+// logits exist: asking for an earlier token gives nullptr, not the last token's row.
+TEST(Engine, LogitsOfATokenNotKeptAreNull) {
+  auto m = load("models/tiny-llama-gqa-f32.gguf");
+  ASSERT_TRUE(m);
+  std::vector<int32_t> ids = testing::read_ids(fixture("models/tiny-llama-gqa-f32.case-3.tokens.txt"));
+  ASSERT_GE(ids.size(), 3u);
+  const std::vector<float> all = all_logits(*m, ids, 1);
+  const size_t nv = m->config().n_vocab, n = ids.size();
+  ContextParams cp;  // as all_logits, but logits_all off
+  cp.type_k = cp.type_v = DType::F32;
+  cp.n_ctx = static_cast<int32_t>(n) + 8;
+  cp.n_batch = static_cast<int32_t>(n);
+  std::unique_ptr<Context> c;
+  ASSERT_TRUE(Context::Create(*m, cp, &c).ok());
+  ASSERT_TRUE(c->Eval(ids.data(), n).ok());
+  EXPECT_EQ(c->logits(0), nullptr);
+  EXPECT_EQ(c->hidden(0), nullptr);
+  EXPECT_EQ(c->logits(static_cast<int32_t>(n) - 2), nullptr);
+  EXPECT_EQ(c->logits(static_cast<int32_t>(n)), nullptr);
+  ASSERT_NE(c->logits(static_cast<int32_t>(n) - 1), nullptr);
+  EXPECT_EQ(c->logits(static_cast<int32_t>(n) - 1), c->logits(-1));
+  EXPECT_EQ(c->hidden(static_cast<int32_t>(n) - 1), c->hidden(-1));
+  // The kept row is the last token's, bit for bit (every output is computed the same
+  // whatever the batch: kernels/kernels.h).
+  EXPECT_TRUE(std::equal(c->logits(-1), c->logits(-1) + nv, all.begin() + (n - 1) * nv));
+}
+
 // Fast kernels vs the scalar reference on a whole model: the same math with a
 // different summation order, so they agree to f32 rounding (same bound as above).
 TEST(Engine, FastMatchesReferenceKernels) {

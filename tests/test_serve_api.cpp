@@ -186,8 +186,8 @@ TEST(Serve, QueueOverflowIs503AndADisconnectCancels) {
   httplib::Client cli = srv.client();
   // A: a long generation (no EOS stop) holding the only slot.
   const int32_t long_run = 4000;
-  const int fd = open_stream(srv.port(), {{"prompt", "Call Bob"}, {"max_tokens", long_run}, {"ignore_eos", true},
-                                          {"temperature", 0}, {"stream", true}});
+  int fd = open_stream(srv.port(), {{"prompt", "Call Bob"}, {"max_tokens", long_run}, {"ignore_eos", true},
+                                    {"temperature", 0}, {"stream", true}});
   ASSERT_GE(fd, 0);
   EXPECT_EQ(metric(cli, "ember_slots_busy"), 1);
   // B waits in the queue; C finds it full.
@@ -198,12 +198,23 @@ TEST(Serve, QueueOverflowIs503AndADisconnectCancels) {
     httplib::Client c2 = srv.client();
     if (auto b = post(c2, "/v1/chat/completions", q)) b_status = b->status, b_body = b->body;
   });
+  // However the test ends (a failed ASSERT returns early): A's stream closed, so B gets
+  // the slot and returns, and the waiter joined (a joinable std::thread would terminate).
+  struct Cleanup {
+    int& fd;
+    std::thread& waiter;
+    ~Cleanup() {
+      if (fd >= 0) ::close(fd);
+      if (waiter.joinable()) waiter.join();
+    }
+  } cleanup{fd, waiter};
   ASSERT_TRUE(wait_metric(cli, "ember_requests_waiting", 1));
   auto c = post(cli, "/v1/chat/completions", q);
   expect_error(c, 503, "busy");
   EXPECT_FALSE(c->get_header_value("Retry-After").empty());
   // A goes away: its generation stops, B gets the slot and its answer.
   ::close(fd);
+  fd = -1;
   waiter.join();
   EXPECT_EQ(b_status, 200) << b_body;
   EXPECT_TRUE(wait_metric(cli, "ember_slots_busy", 0));

@@ -191,6 +191,7 @@ Status Context::Eval(const int32_t* ids, size_t n) {
     done += m;
   }
   n_logits_ = logits_all_ ? static_cast<int32_t>(n) : 1;
+  logits_token_ = static_cast<int32_t>(n) - n_logits_;
   return Status::Ok();
 }
 
@@ -215,6 +216,7 @@ void Context::Restore(const int32_t* ids, int32_t n, const float* logits, const 
   n_exact_ = n;
   ring_floor_ = 0;
   n_logits_ = logits && hidden ? 1 : 0;
+  logits_token_ = 0;
   hidden_row_ = 0;
   if (n_logits_) {
     std::copy_n(logits, n_vocab(), logits_.begin());
@@ -249,18 +251,23 @@ bool Context::CanTruncate(int32_t n_past) const {
   return true;
 }
 
+// The row of logits_ (and of the hidden states) holding token i of the last Eval (-1:
+// its last token), or -1 when that token's logits were not kept: without logits_all
+// only the last token's are, so token 0 of a longer Eval has none.
+int32_t Context::logits_row(int32_t i) const {
+  if (n_logits_ == 0) return -1;
+  const int32_t row = i < 0 ? n_logits_ - 1 : i - logits_token_;
+  return row >= 0 && row < n_logits_ ? row : -1;
+}
+
 const float* Context::logits(int32_t i) const {
-  if (n_logits_ == 0) return nullptr;
-  if (i < 0) i = n_logits_ - 1;
-  if (i >= n_logits_) return nullptr;
-  return logits_.data() + static_cast<size_t>(i) * n_vocab();
+  const int32_t row = logits_row(i);
+  return row < 0 ? nullptr : logits_.data() + static_cast<size_t>(row) * n_vocab();
 }
 
 const float* Context::hidden(int32_t i) const {
-  if (n_logits_ == 0) return nullptr;
-  if (i < 0) i = n_logits_ - 1;
-  if (i >= n_logits_) return nullptr;
-  return xn_.data() + static_cast<size_t>(hidden_row_ + i) * model_.config().n_embd;
+  const int32_t row = logits_row(i);
+  return row < 0 ? nullptr : xn_.data() + static_cast<size_t>(hidden_row_ + row) * model_.config().n_embd;
 }
 
 void Context::Linear(int32_t layer, Proj p, const kernels::MatView& W, const float* X, int32_t n, float* Y) {

@@ -76,7 +76,7 @@ class Context {
   // Validates as Eval does before changing anything.
   Status EvalPrompt(const int32_t* ids, size_t n, int32_t* n_reused);
   // Logits [n_vocab] of token i of the last Eval (i = -1: its last token);
-  // nullptr when not kept.
+  // nullptr when not kept (without logits_all, only the last token's are).
   const float* logits(int32_t i = -1) const;
   // The final-normed hidden state [n_embd] those logits were computed from (the input
   // of the output matrix), for the same tokens; valid until the next Eval or Reset.
@@ -134,6 +134,7 @@ class Context {
 
  private:
   Context(const Model& model) : model_(model) {}
+  int32_t logits_row(int32_t i) const;  // row of logits_ for token i of the last Eval, or -1
   // Forward pass of n (<= n_batch) tokens at positions n_past_.., one function per block.
   void Forward(const int32_t* ids, int32_t n, bool all_logits);
   void Embed(const int32_t* ids, int32_t n);
@@ -155,6 +156,7 @@ class Context {
   bool logits_all_ = false;
   int32_t n_past_ = 0;
   int32_t n_logits_ = 0;  // rows of logits_ valid after the last Eval
+  int32_t logits_token_ = 0;  // the last Eval's token (index in that Eval) of logits_ row 0
   int32_t ring_floor_ = 0;  // after a Shift: ring cells below this position hold no valid rows
   int32_t hidden_row_ = 0;  // row of xn_ holding the normed state of logits_ row 0
   uint64_t allocated_bytes_ = 0;
