@@ -219,6 +219,26 @@ template <class V, int T>
   for (int t = 0; t < T; ++t) V::store(Y + (t0 + t) * ldy + r, acc[t]);
 }
 
+// One tile of T tokens of a K-quant type against one row group.
+template <class V, DType kType, int T>
+[[gnu::always_inline]] inline void packed_tile_k(const uint8_t* g, const PackedActs& X, size_t t, float* Y, size_t ldy,
+                                                 size_t r, const uint8_t* next = nullptr) {
+  if constexpr (kType == DType::Q4_K)
+    packed_tile_q4_k<V, T>(g, X, t, Y, ldy, r, next);
+  else
+    packed_tile_q6_k<V, T>(g, X, t, Y, ldy, r, next);
+}
+
+// The last `left` (< T + 1) tokens as one tile of that many (as packed_tail).
+template <class V, DType kType, int T>
+[[gnu::always_inline]] inline void packed_tail_k(const uint8_t* g, const PackedActs& X, size_t t, size_t left,
+                                                 float* Y, size_t ldy, size_t r) {
+  if constexpr (T > 0) {
+    if (left == T) return packed_tile_k<V, kType, T>(g, X, t, Y, ldy, r);
+    packed_tail_k<V, kType, T - 1>(g, X, t, left, Y, ldy, r);
+  }
+}
+
 // The PackedQMatmulFn of a K-quant: row groups of kLanes rows, kTokens tokens at a time.
 template <class V, DType kType, int kTokens>
 void qmatmul_packed_k(const void* W, Packing p, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
@@ -226,26 +246,15 @@ void qmatmul_packed_k(const void* W, Packing p, const PackedActs& X, size_t n, s
   constexpr size_t R = V::kLanes;
   const size_t group_bytes = packed_group_bytes(kType, p, K);
   const auto* w = static_cast<const uint8_t*>(W);
-  auto tile = [&]<int T>(const uint8_t* g, size_t t, size_t r, const uint8_t* next = nullptr) {
-    if constexpr (kType == DType::Q4_K)
-      packed_tile_q4_k<V, T>(g, X, t, Y, ldy, r, next);
-    else
-      packed_tile_q6_k<V, T>(g, X, t, Y, ldy, r, next);
-  };
   for (size_t r = r0; r < r1; r += R) {
     const uint8_t* g = w + (r / R) * group_bytes;
-    size_t t = 0;
     if (n == 1) {  // GEMV: prefetching the next group (qmatmul_packed_x86.h)
-      tile.template operator()<1>(g, 0, r, g + group_bytes);
+      packed_tile_k<V, kType, 1>(g, X, 0, Y, ldy, r, g + group_bytes);
       continue;
     }
-    for (; t + kTokens <= n; t += kTokens) tile.template operator()<kTokens>(g, t, r);
-    switch (n - t) {  // the last few tokens (kTokens <= 4)
-      case 3: tile.template operator()<3>(g, t, r); break;
-      case 2: tile.template operator()<2>(g, t, r); break;
-      case 1: tile.template operator()<1>(g, t, r); break;
-      default: break;
-    }
+    size_t t = 0;
+    for (; t + kTokens <= n; t += kTokens) packed_tile_k<V, kType, kTokens>(g, X, t, Y, ldy, r);
+    packed_tail_k<V, kType, kTokens - 1>(g, X, t, n - t, Y, ldy, r);
   }
 }
 
