@@ -96,12 +96,15 @@ fuzz_seconds=${EMBER_FUZZ_SECONDS:-60}
 # cortex-a76 (the Pi 5's core, dotprod) runs every test but the command-line and server
 # suites that start `ember` many times (slow under qemu, and their logic is the same C++ as
 # natively, where they run twice: Release and ASan); `Cli.*`, the command's own suite, stays.
+# LoRA's accuracy and automatic-blend sweeps are left out too (3.7 min of qemu CPU): they
+# measure the adapters' effect over hundreds of queries, natively; their kernel paths run
+# here in LoraApply and LoraGolden.
 # cortex-a72 and max run what can differ between CPU models: the tests labelled `kernels`
 # (results computed through the kernel tables), minus every *Cli suite and LoRA's accuracy
 # and automatic-blend sweeps (the adapters' kernel paths are LoraApply's and LoraGolden's).
 qemu_cpus=(cortex-a76 cortex-a72 max)
 declare -A qemu_label=([cortex-a76]="" [cortex-a72]=kernels [max]=kernels)
-a76_exclude='(^|/)(ChatCli|LoraAutoCli|CliBench|EvalCallsCli|CallCli|CliTemplate|PromptCacheCli|Serve|ServeForward|Router[A-Za-z]*)[.]|_NOT_BUILT$'
+a76_exclude='(^|/)(ChatCli|LoraAutoCli|CliBench|EvalCallsCli|CallCli|CliTemplate|PromptCacheCli|Serve|ServeForward|Router[A-Za-z]*)[.]|^Lora(Accuracy|Auto)[.]|_NOT_BUILT$'
 repeat_exclude='(^|/)[A-Za-z]*Cli[A-Za-z]*[.]|^Lora(Accuracy|Auto)[.]|_NOT_BUILT$'
 declare -A qemu_exclude=([cortex-a76]="$a76_exclude" [cortex-a72]="$repeat_exclude" [max]="$repeat_exclude")
 
