@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cassert>
+#include <cstddef>
 #include <cstring>
 
 #include "core/thread_pool.h"
@@ -79,6 +80,24 @@ size_t packed_side_bytes(DType act, size_t n, size_t K) {
   return kAlign + n * (K / kQK) * (sizeof(float) + sizeof(int32_t));
 }
 
+// The sum of a Q8_0 block's 32 int8 codes, exact, eight at a time in a 64-bit word:
+// as unsigned bytes (pairs added into 16-bit lanes, the four lanes by one multiply),
+// less 256 per negative code (its top bit set).
+int32_t code_sum(const uint8_t* qs) {
+  constexpr uint64_t kLow = 0x00ff00ff00ff00ffull, kOnes16 = 0x0001000100010001ull;
+  constexpr uint64_t kTop = 0x0101010101010101ull;
+  uint64_t pairs = 0, neg = 0;
+  for (int w = 0; w < kQK / 8; ++w) {
+    uint64_t v;
+    std::memcpy(&v, qs + 8 * w, sizeof v);
+    pairs += (v & kLow) + ((v >> 8) & kLow);  // 16-bit lanes: at most 4 * 510 < 2^16
+    neg += (v >> 7) & kTop;                   // byte lanes: at most 4
+  }
+  const auto unsigned_sum = static_cast<int32_t>((pairs * kOnes16) >> 48);  // <= 32 * 255
+  const auto negatives = static_cast<int32_t>((neg * kTop) >> 56);          // <= 32
+  return unsigned_sum - 256 * negatives;
+}
+
 // Each Q8_0 activation block's scale as a float and the sum of its codes, stored after
 // the n quantized rows (exact: both are what the kernels would compute per block).
 // Q8_K blocks carry their float d and bsums already: the rows alone.
@@ -95,13 +114,12 @@ PackedActs packed_acts(DType act, uint8_t* xq, size_t xq_stride, size_t n, size_
   auto* d = reinterpret_cast<float*>(side);
   auto* sums = reinterpret_cast<int32_t*>(side + n * a.nb * sizeof(float));
   auto row = [&](size_t t, int) {
-    for (size_t b = 0; b < a.nb; ++b) {
-      BlockQ8_0 blk;
-      std::memcpy(&blk, xq + t * xq_stride + b * sizeof blk, sizeof blk);
-      int32_t s = 0;
-      for (int i = 0; i < kQK; ++i) s += blk.qs[i];
-      d[t * a.nb + b] = fp16_to_fp32(blk.d);
-      sums[t * a.nb + b] = s;
+    const uint8_t* blk = xq + t * xq_stride;
+    for (size_t b = 0; b < a.nb; ++b, blk += sizeof(BlockQ8_0)) {
+      uint16_t h;
+      std::memcpy(&h, blk + offsetof(BlockQ8_0, d), sizeof h);
+      d[t * a.nb + b] = fp16_to_fp32(h);
+      sums[t * a.nb + b] = code_sum(blk + offsetof(BlockQ8_0, qs));
     }
   };
   if (!pool || n < kMinParallelRows) {
