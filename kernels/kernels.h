@@ -153,7 +153,7 @@ struct Table {
   void (*softmax)(float* x, size_t n);                          // in place, max-subtracted
   float (*exp_sum)(float* x, float max, size_t n);              // x = exp(x - max); returns sum x
   void (*silu_mul)(float* g, const float* u, size_t n);         // g = silu(g) * u     (SwiGLU)
-  void (*gelu_mul)(float* g, const float* u, size_t n);         // g = gelu_tanh(g) * u (GeGLU)
+  void (*gelu_mul)(float* g, const float* u, size_t n);         // g = gelu_tanh(g) * u (GeGLU; SIMD: g / (1 + exp(-2z)))
   void (*softcap)(float* x, float cap, size_t n);               // x = cap * tanh(x / cap)
   // Rotary embedding of n_heads heads of head_dim floats (contiguous), first rot_dim
   // dims rotated, angle i (0 <= i < rot_dim/2) given by cos[i], sin[i].
