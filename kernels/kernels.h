@@ -13,6 +13,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "quant/repack.h"
 #include "quant/types.h"
@@ -152,7 +153,7 @@ struct Table {
   void (*softmax)(float* x, size_t n);                          // in place, max-subtracted
   float (*exp_sum)(float* x, float max, size_t n);              // x = exp(x - max); returns sum x
   void (*silu_mul)(float* g, const float* u, size_t n);         // g = silu(g) * u     (SwiGLU)
-  void (*gelu_mul)(float* g, const float* u, size_t n);         // g = gelu_tanh(g) * u (GeGLU)
+  void (*gelu_mul)(float* g, const float* u, size_t n);         // g = gelu_tanh(g) * u (GeGLU; SIMD: g / (1 + exp(-2z)))
   void (*softcap)(float* x, float cap, size_t n);               // x = cap * tanh(x / cap)
   // Rotary embedding of n_heads heads of head_dim floats (contiguous), first rot_dim
   // dims rotated, angle i (0 <= i < rot_dim/2) given by cos[i], sin[i].
@@ -227,5 +228,12 @@ size_t matmul_scratch_bytes(DType w, size_t n, size_t K, int n_threads);
 // rows are then converted on the fly: the same result, a slower GEMM).
 void matmul(const Table& t, const MatView& W, const float* X, size_t n, float* Y, ThreadPool* pool,
             void* scratch);
+
+// Ys[i] = X . Ws[i]^T for each i (at most 8 matrices, e.g. a layer's q, k and v): bit
+// for bit matmul() of each, but X quantized once and all the matrices' rows run in one
+// parallel loop when they are all quantized with one activation type and K; else one
+// matmul() after another. `scratch`: the largest matmul_scratch_bytes of the Ws.
+void matmul_shared(const Table& t, std::span<const MatView> Ws, const float* X, size_t n, std::span<float* const> Ys,
+                   ThreadPool* pool, void* scratch);
 
 }  // namespace ember::kernels

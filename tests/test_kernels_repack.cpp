@@ -6,13 +6,17 @@
 //    one, which runs the reference's packed kernel) equals the reference on the plain
 //    weights BIT FOR BIT (kernels.h: the integer sums are exact and the float steps
 //    are the same per output), for batch sizes 1..17 and 64, several K, misaligned
-//    weights and activations, one and two threads.
+//    weights and activations, one and two threads;
+//  * matmul_shared (one quantization of X for several matrices) equals the reference's
+//    matmul of each, bit for bit, for packed, plain and mixed-type matrices.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <vector>
 
+#include "core/thread_pool.h"
 #include "kernels/kernels.h"
 #include "quant/fp16.h"
 #include "quant/quantize.h"
@@ -205,6 +209,62 @@ TEST(Repack, EveryTablesPackedMatmulEqualsThePlainReference) {
   if (kernels::table_for(kernels::Isa::kAvx2)) {
     EXPECT_GE(own, 4);
   }
+}
+
+
+// Three matrices of different heights, in the table's own packing, plain, and a
+// foreign packing (types that share Q8_0 activations, and a mix that does not, which
+// runs one matmul after another), against the reference on each plain matrix.
+TEST(Repack, SharedMatmulEqualsSeparateMatmuls) {
+  std::mt19937 g(12);
+  const DType sets[][3] = {{DType::Q4_0, DType::Q4_0, DType::Q4_0},
+                           {DType::Q8_0, DType::Q8_0, DType::Q8_0},
+                           {DType::Q4_0, DType::Q8_0, DType::Q4_0},
+                           {DType::Q4_K, DType::Q4_K, DType::Q4_K},
+                           {DType::Q4_K, DType::Q8_0, DType::Q4_0}};
+  const size_t heights[3] = {64, 16, 48};
+  for (const kernels::Table* t : tables())
+    for (const auto& set : sets)
+      for (size_t n : {1, 5, 38}) {
+        const size_t K = 512;
+        std::vector<std::vector<uint8_t>> plain(3), packed(3);
+        std::vector<kernels::MatView> ws(3);
+        std::vector<std::vector<float>> want(3), got(3);
+        std::vector<float> x(n * K);
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        for (auto& v : x) v = nd(g);
+        size_t scratch = 0;
+        for (size_t i = 0; i < 3; ++i) {
+          const DType type = set[i];
+          const size_t rows = heights[i], rb = row_bytes(type, K);
+          plain[i] = random_rows(g, type, rows, K, rb);
+          const Packing own = t->of(type).packing;
+          const Packing p = i == 1 ? Packing{} : i == 0 && !own.plain() ? own : Packing{4, 4, false};
+          ws[i] = kernels::MatView{type, plain[i].data(), rows, K, 0, {}};
+          want[i].resize(n * rows);
+          test::run_matmul(kernels::reference(), ws[i], x.data(), n, want[i].data(), 1);
+          if (!p.plain()) {
+            packed[i].resize(packed_bytes(type, p, rows, K));
+            pack_rows(type, p, plain[i].data(), rb, rows, K, packed[i].data());
+            ws[i] = kernels::MatView{type, packed[i].data(), rows, K, 0, p};
+          }
+          scratch = std::max(scratch, kernels::matmul_scratch_bytes(type, n, K, 3));
+        }
+        for (int threads : {1, 3}) {
+          ThreadPool pool(threads);
+          std::vector<uint8_t> ws_bytes(scratch);
+          std::vector<float*> ys;
+          for (size_t i = 0; i < 3; ++i) {
+            got[i].assign(n * heights[i], -1.0f);
+            ys.push_back(got[i].data());
+          }
+          kernels::matmul_shared(*t, ws, x.data(), n, ys, threads > 1 ? &pool : nullptr, ws_bytes.data());
+          for (size_t i = 0; i < 3; ++i)
+            ASSERT_EQ(std::memcmp(got[i].data(), want[i].data(), got[i].size() * sizeof(float)), 0)
+                << t->name << " set " << dtype_name(set[0]) << "/" << dtype_name(set[1]) << " matrix " << i
+                << " n " << n << " threads " << threads;
+        }
+      }
 }
 
 }  // namespace

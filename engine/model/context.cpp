@@ -275,6 +275,16 @@ void Context::Linear(int32_t layer, Proj p, const kernels::MatView& W, const flo
   if (delta_) delta_->Apply(*kt_, layer, p, X, n, Y, pool_.get());
 }
 
+template <size_t N>
+void Context::LinearShared(int32_t layer, const std::array<Proj, N>& p,
+                           const std::array<const kernels::MatView*, N>& W, const float* X, int32_t n,
+                           const std::array<float*, N>& Y) {
+  std::array<kernels::MatView, N> views;
+  for (size_t i = 0; i < N; ++i) views[i] = *W[i];
+  kernels::matmul_shared(*kt_, views, X, n, Y, pool_.get(), workspace_.data());
+  for (size_t i = 0; delta_ && i < N; ++i) delta_->Apply(*kt_, layer, p[i], X, n, Y[i], pool_.get());
+}
+
 // out[t] = RMSNorm(in[t]) * w for the n tokens of a batch.
 void Context::Norm(const float* w, int32_t n, float* out, const float* in) {
   const int32_t d = model_.config().n_embd;
@@ -321,9 +331,8 @@ void Context::Embed(const int32_t* ids, int32_t n) {
 void Context::ProjectQkv(int32_t l, int32_t n) {
   const ModelConfig& c = model_.config();
   const LayerWeights& w = model_.weights().layers[l];
-  Linear(l, Proj::kQ, w.wq, xn_.data(), n, q_.data());
-  Linear(l, Proj::kK, w.wk, xn_.data(), n, k_.data());
-  Linear(l, Proj::kV, w.wv, xn_.data(), n, v_.data());
+  LinearShared<3>(l, {Proj::kQ, Proj::kK, Proj::kV}, {&w.wq, &w.wk, &w.wv}, xn_.data(), n,
+                  {q_.data(), k_.data(), v_.data()});
   for (const auto& [b, y, dim] : {std::tuple{w.bq, q_.data(), c.q_dim()}, std::tuple{w.bk, k_.data(), c.kv_dim()},
                                   std::tuple{w.bv, v_.data(), c.kv_dim_v()}})
     for (int32_t t = 0; b && t < n; ++t) kt_->add(y + static_cast<size_t>(t) * dim, b, dim);
@@ -364,8 +373,7 @@ void Context::SelfAttention(int32_t l, int32_t n) {
 void Context::FeedForward(int32_t l, int32_t n) {
   const ModelConfig& c = model_.config();
   const LayerWeights& w = model_.weights().layers[l];
-  Linear(l, Proj::kGate, w.gate, xn_.data(), n, gate_.data());
-  Linear(l, Proj::kUp, w.up, xn_.data(), n, up_.data());
+  LinearShared<2>(l, {Proj::kGate, Proj::kUp}, {&w.gate, &w.up}, xn_.data(), n, {gate_.data(), up_.data()});
   const size_t m = static_cast<size_t>(n) * c.n_ff;
   if (c.ffn_act == FfnActivation::kSilu) kt_->silu_mul(gate_.data(), up_.data(), m);
   else kt_->gelu_mul(gate_.data(), up_.data(), m);

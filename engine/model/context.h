@@ -2,6 +2,7 @@
 // buffers and rotary tables, all allocated once at creation from n_ctx and
 // n_batch. Evaluating tokens allocates nothing.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -148,6 +149,10 @@ class Context {
   void Norm(const float* w, int32_t n, float* out, const float* in);
   // Y[n][W.rows] = X[n][W.cols] W^T (+ the projection delta, if any).
   void Linear(int32_t layer, Proj p, const kernels::MatView& W, const float* X, int32_t n, float* Y);
+  // Y[i] = X W[i]^T (+ delta) for projections sharing X: X quantized once (matmul_shared).
+  template <size_t N>
+  void LinearShared(int32_t layer, const std::array<Proj, N>& p, const std::array<const kernels::MatView*, N>& W,
+                    const float* X, int32_t n, const std::array<float*, N>& Y);
 
   const Model& model_;
   const kernels::Table* kt_ = nullptr;
