@@ -1,4 +1,5 @@
-// Private to kernels/arm/: GEMM and GEMV on Q4_K weights repacked as Packing{4, 4}
+// Private to kernels/arm/: GEMM and GEMV on Q4_K (and Q6_K: its own section below)
+// weights repacked as Packing{4, 4}
 // (quant/repack.h: 4 rows x 4 code bytes per register, then per super-block a record of
 // d [4], dmin [4] (fp16), the sub-block scales [8][4] and mins [8][4] as bytes), with
 // SDOT by element, included after qmatmul_packed_neon.h by the dotprod and i8mm files.
@@ -215,6 +216,158 @@ void qmatmul_packed_sdot_q4_k(const void* W, Packing, const PackedActs& X, size_
     size_t t = 0;
     for (; t + kTokens <= n; t += kTokens) sdot_tile_q4_k<kTokens>(g, X, t, Y, ldy, r);
     sdot_rest_q4_k<kTokens - 1>(g, X, t, n - t, Y, ldy, r);
+  }
+}
+
+// ---- Q6_K ---------------------------------------------------------------------------
+// Packing{4, 4}: per super-block, ql's 32 pieces then qh's 16 (one register = 4 rows x 4
+// code bytes each), then records of d [4] (fp16) and the sixteen s8 scales [16][4].
+// Quarter kQ of half h holds weights 128h + 32kQ + l (l < 32; sub-blocks 8h + 2kQ for
+// l < 16, + 1 above): low 4 bits from ql piece 16h + 8 (kQ & 1) + l / 4 (low nibbles for
+// kQ < 2), high 2 bits from qh piece 32 + 8h + l / 4, bits 2kQ. Codes 0..63 against the
+// activation: 4 SDOTs by element per sub-block of 16 and token, one MLA by the 4 rows'
+// scales; the -32 is 32 sum_s sc[s] bsums[s] (16 SMLAL by element, s16 scales against the
+// s16 bsums), taken off once per super-block: the reference's integer exactly, then
+// acc + (d * dx) * float(isum) (SCVTF: |isum| may pass 2^24).
+struct PackedQ6K {
+  static constexpr size_t kCodes = kQKK / 2 + kQKK / 4;  // code bytes per row and super-block
+  static constexpr size_t kGroupQs = 4 * kCodes;
+  static constexpr size_t kRecord = 4 * 18;
+  static constexpr int kTokens = 4;
+
+  // The 4 code registers of sub-block 8h + 2kQ + half (pieces 4 half .. of the quarter).
+  template <int kQ>
+  [[gnu::always_inline]] static void codes(const uint8_t* q, size_t h, size_t half, int8x16_t* c) {
+    for (size_t k = 4 * half; k < 4 * half + 4; ++k) {
+      const uint8x16_t l = vld1q_u8(q + (16 * h + 8 * (kQ & 1) + k) * 16);
+      const uint8x16_t hb = vld1q_u8(q + (32 + 8 * h + k) * 16);
+      const uint8x16_t nib = kQ < 2 ? vandq_u8(l, vdupq_n_u8(0x0F)) : vshrq_n_u8(l, 4);
+      uint8x16_t hi2;
+      if constexpr (kQ == 0)
+        hi2 = vandq_u8(hb, vdupq_n_u8(3));
+      else if constexpr (kQ == 3)
+        hi2 = vshrq_n_u8(hb, 6);
+      else
+        hi2 = vandq_u8(vshrq_n_u8(hb, 2 * kQ), vdupq_n_u8(3));
+      c[k - 4 * half] = vreinterpretq_s8_u8(vsliq_n_u8(nib, hi2, 4));
+    }
+  }
+  // The 4 rows' scales of sub-block s (record bytes 8 + 4s ..) as s32 lanes.
+  [[gnu::always_inline]] static int32x4_t scales(const uint8_t* rec, size_t s) {
+    uint64_t v = 0;
+    std::memcpy(&v, rec + 8 + 4 * s, 4);
+    return vmovl_s16(vget_low_s16(vmovl_s8(vreinterpret_s8_u64(vcreate_u64(v)))));
+  }
+  // The scales [16][4] as s16: w[j] holds sub-blocks 2j (low half) and 2j + 1 (high half).
+  [[gnu::always_inline]] static void scales16(const uint8_t* rec, int16x8_t* w) {
+    for (int i = 0; i < 4; ++i) {
+      const int8x16_t v = vld1q_s8(reinterpret_cast<const int8_t*>(rec + 8 + 16 * i));
+      w[2 * i] = vmovl_s8(vget_low_s8(v));
+      w[2 * i + 1] = vmovl_high_s8(v);
+    }
+  }
+  // sum_s sc[s] bsums[s] for the token block xb, in the 4 row lanes (|.| < 2^21).
+  template <int J>
+  [[gnu::always_inline]] static int32x4_t bsum_step(int32x4_t o, const int16x8_t* w, int16x8_t b) {
+    return vmlal_high_laneq_s16(vmlal_laneq_s16(o, vget_low_s16(w[J]), b, (2 * J) % 8), w[J], b, (2 * J + 1) % 8);
+  }
+  [[gnu::always_inline]] static int32x4_t bsum_dot(const int16x8_t* w, const uint8_t* xb) {
+    int16_t bs[16];
+    std::memcpy(bs, xb + PackedQ4K::kXBsums, sizeof bs);
+    const int16x8_t b0 = vld1q_s16(bs), b1 = vld1q_s16(bs + 8);
+    int32x4_t o = start_lanes(0);
+    o = bsum_step<0>(o, w, b0);
+    o = bsum_step<1>(o, w, b0);
+    o = bsum_step<2>(o, w, b0);
+    o = bsum_step<3>(o, w, b0);
+    o = bsum_step<4>(o, w, b1);
+    o = bsum_step<5>(o, w, b1);
+    o = bsum_step<6>(o, w, b1);
+    return bsum_step<7>(o, w, b1);
+  }
+};
+
+// Sub-block 8h + 2kQ + half of one row group for T tokens (token t's block at xb + t xs).
+template <int T, int kQ>
+[[gnu::always_inline]] inline void q6_k_sub(const uint8_t* q, const uint8_t* rec, const uint8_t* xb, size_t xs,
+                                            size_t h, size_t half, int32x4_t* isum) {
+  using P = PackedQ6K;
+  int8x16_t c[4];
+  P::codes<kQ>(q, h, half, c);
+  const int32x4_t sc = P::scales(rec, 8 * h + 2 * kQ + half);
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+    const int8x16_t x = vld1q_s8(reinterpret_cast<const int8_t*>(xb + t * xs + PackedQ4K::kXQs + 128 * h + 32 * kQ + 16 * half));
+    int32x4_t part = start_lanes(0);
+    part = vdotq_laneq_s32(part, c[0], x, 0);
+    part = vdotq_laneq_s32(part, c[1], x, 1);
+    part = vdotq_laneq_s32(part, c[2], x, 2);
+    part = vdotq_laneq_s32(part, c[3], x, 3);
+    isum[t] = vmlaq_s32(isum[t], part, sc);
+  }
+  asm volatile("" ::: "memory");  // one sub-block's codes at a time
+}
+
+// T tokens (t0 ..) against one Q6_K row group: 4 x T outputs.
+template <int T>
+[[gnu::always_inline]] inline void sdot_tile_q6_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
+                                                  size_t ldy, size_t r) {
+  using P = PackedQ6K;
+  const size_t nb = X.nb, xs = X.stride;
+  const uint8_t* records = group + nb * P::kGroupQs;
+  float32x4_t acc[T];
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) acc[t] = vdupq_n_f32(0.0f);
+  for (size_t b = 0; b < nb; ++b) {
+    const uint8_t* q = group + b * P::kGroupQs;
+    const uint8_t* rec = records + b * P::kRecord;
+    const uint8_t* xb = X.q + t0 * xs + b * sizeof(BlockQ8_K);
+    int32x4_t isum[T];
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) isum[t] = start_lanes(0);
+    for (size_t h = 0; h < 2; ++h)
+      for (size_t half = 0; half < 2; ++half) {
+        q6_k_sub<T, 0>(q, rec, xb, xs, h, half, isum);
+        q6_k_sub<T, 1>(q, rec, xb, xs, h, half, isum);
+        q6_k_sub<T, 2>(q, rec, xb, xs, h, half, isum);
+        q6_k_sub<T, 3>(q, rec, xb, xs, h, half, isum);
+      }
+    int16x8_t w[8];
+    P::scales16(rec, w);
+    const float32x4_t d = half4(rec);
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      const uint8_t* x = xb + t * xs;
+      float dx;
+      std::memcpy(&dx, x, sizeof dx);
+      const int32x4_t is = vsubq_s32(isum[t], vshlq_n_s32(P::bsum_dot(w, x), 5));
+      acc[t] = vaddq_f32(acc[t], vmulq_f32(vmulq_n_f32(d, dx), vcvtq_f32_s32(is)));
+    }
+  }
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
+}
+
+template <int T>
+void sdot_rest_q6_k(const uint8_t* g, const PackedActs& X, size_t t, size_t rest, float* Y, size_t ldy, size_t r) {
+  if constexpr (T > 0) {
+    if (rest == T) return sdot_tile_q6_k<T>(g, X, t, Y, ldy, r);
+    sdot_rest_q6_k<T - 1>(g, X, t, rest, Y, ldy, r);
+  }
+}
+
+// The PackedQMatmulFn of Q6_K on Packing{4, 4}: row groups of 4, tokens kTokens at a
+// time, then the last few (decode: the 1-token tile).
+void qmatmul_packed_sdot_q6_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
+                              size_t r0, size_t r1) {
+  constexpr int kTokens = PackedQ6K::kTokens;
+  const size_t group_bytes = (K / kQKK) * (PackedQ6K::kGroupQs + PackedQ6K::kRecord);
+  const auto* w = static_cast<const uint8_t*>(W);
+  for (size_t r = r0; r < r1; r += 4) {
+    const uint8_t* g = w + (r / 4) * group_bytes;
+    size_t t = 0;
+    for (; t + kTokens <= n; t += kTokens) sdot_tile_q6_k<kTokens>(g, X, t, Y, ldy, r);
+    sdot_rest_q6_k<kTokens - 1>(g, X, t, n - t, Y, ldy, r);
   }
 }
 #endif  // __ARM_FEATURE_DOTPROD
