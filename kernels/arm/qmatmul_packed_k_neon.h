@@ -238,7 +238,8 @@ struct PackedQ6K {
   // The 4 code registers of sub-block 8h + 2kQ + half (pieces 4 half .. of the quarter).
   template <int kQ>
   [[gnu::always_inline]] static void codes(const uint8_t* q, size_t h, size_t half, int8x16_t* c) {
-    for (size_t k = 4 * half; k < 4 * half + 4; ++k) {
+    for (int j = 0; j < 4; ++j) {  // a constant trip count: unrolled, c[j] in registers
+      const size_t k = 4 * half + j;
       const uint8x16_t l = vld1q_u8(q + (16 * h + 8 * (kQ & 1) + k) * 16);
       const uint8x16_t hb = vld1q_u8(q + (32 + 8 * h + k) * 16);
       const uint8x16_t nib = kQ < 2 ? vandq_u8(l, vdupq_n_u8(0x0F)) : vshrq_n_u8(l, 4);
@@ -249,7 +250,7 @@ struct PackedQ6K {
         hi2 = vshrq_n_u8(hb, 6);
       else
         hi2 = vandq_u8(vshrq_n_u8(hb, 2 * kQ), vdupq_n_u8(3));
-      c[k - 4 * half] = vreinterpretq_s8_u8(vsliq_n_u8(nib, hi2, 4));
+      c[j] = vreinterpretq_s8_u8(vsliq_n_u8(nib, hi2, 4));
     }
   }
   // The 4 rows' scales of sub-block s (record bytes 8 + 4s ..) as s32 lanes.
