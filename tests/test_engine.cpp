@@ -246,14 +246,15 @@ TEST(Engine, FastMatchesReferenceKernels) {
 // at every thread count.
 TEST(Engine, RepackedWeightsGiveTheSameLogitsBitForBit) {
   for (const char* rel : {"models/tiny-gemma-q4_0.gguf", "models/tiny-gemma-q8_0.gguf",
-                          "models/octopus-tiny/octopus-tiny-q4_0.gguf"}) {
+                          "models/octopus-tiny/octopus-tiny-q4_0.gguf", "models/tiny-llama256-q4_k_s.gguf"}) {
     std::unique_ptr<Model> packed, plain;
     ModelParams p;
     ASSERT_TRUE(Model::Load(fixture(rel), p, &packed).ok()) << rel;
     p.repack = false;
     ASSERT_TRUE(Model::Load(fixture(rel), p, &plain).ok()) << rel;
     EXPECT_EQ(plain->repacked().matrices, 0u);
-    // Every table with a packed layout for Q4_0 / Q8_0 (x86-64; AArch64 with dotprod) packs.
+    // Every table with a packed layout for Q4_0 / Q8_0 (x86-64; AArch64 with dotprod) packs,
+    // Q4_K too (tiny-llama256-q4_k_s: Q4_K, Q5_K and Q6_K matrices).
     const Packing want = kernels::best().of(DType::Q4_0).packing;
     if (!kernels::reference_requested_by_env() && !want.plain()) {
       EXPECT_GT(packed->repacked().matrices, 0u) << rel;

@@ -5,9 +5,12 @@
 // the integer sums come out already laid out as (row, token) lanes and need no
 // horizontal reduction. Same numerics as everywhere (kernels.h): bitwise the reference.
 // Q4_0 and Q8_0 weights are repacked at load into 4 rows x 8 bytes, SMMLA's operand
-// layout (qmatmul_packed_neon.h), for both the GEMM (SMMLA) and the GEMV (SDOT).
+// layout (qmatmul_packed_neon.h), for both the GEMM (SMMLA) and the GEMV (SDOT). Q4_K and
+// Q6_K are repacked as on dotprod cores, 4 rows x 4 bytes, and run the same SDOT kernels
+// (qmatmul_packed_k_neon.h).
 #include "kernels/arm/qmatmul_neon.h"
 #include "kernels/arm/qmatmul_packed_neon.h"
+#include "kernels/arm/qmatmul_packed_k_neon.h"
 
 namespace ember::kernels {
 namespace {
@@ -76,6 +79,10 @@ void add_quant_neon_i8mm(Table& t) {
   t.of(DType::Q4_0).qmatmul_packed = qmatmul_packed_mmla<PackedNeonQ4_0>;
   t.of(DType::Q8_0).packing = Packing{4, 8, false};
   t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed_mmla<PackedNeonQ8_0>;
+  t.of(DType::Q4_K).packing = Packing{4, 4, false};
+  t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed_sdot_q4_k;
+  t.of(DType::Q6_K).packing = Packing{4, 4, false};
+  t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed_sdot_q6_k;
 }
 
 }  // namespace ember::kernels

@@ -5,7 +5,7 @@
 //   qmatmul_i8mm.cpp     DotSdot for GEMV, SMMLA tiles for the GEMM     (armv8.6-a+i8mm)
 // Q4_0 and Q8_0 weights repacked at load (quant/repack.h) run qmatmul_packed_neon.h's
 // kernels instead (dotprod: 4 rows x 4 bytes, i8mm: 4 x 8; the base NEON table keeps
-// the plain layout).
+// the plain layout), Q4_K and Q6_K (4 x 4 on dotprod and i8mm) qmatmul_packed_k_neon.h's.
 // Everything is in an anonymous namespace: each file compiles this header with its own
 // target flags, so no symbol may be shared (and merged by the linker) between them.
 //

@@ -1,0 +1,377 @@
+// Private to kernels/arm/: GEMM and GEMV on Q4_K (and Q6_K: its own section below)
+// weights repacked as Packing{4, 4}
+// (quant/repack.h: 4 rows x 4 code bytes per register, then per super-block a record of
+// d [4], dmin [4] (fp16), the sub-block scales [8][4] and mins [8][4] as bytes), with
+// SDOT by element, included after qmatmul_packed_neon.h by the dotprod and i8mm files.
+//
+// Per super-block, row group and token (activations Q8_K, read in place):
+//   sub-block s (chunk s / 2 of the qs, low nibbles for even s): its 8 code registers
+//   (AND or USHR of the 8 pieces) against the token's 32 codes, 8 SDOTs by element into
+//   a fresh s32 chain (4 rows in 4 lanes, |.| <= 32 * 15 * 127), then isum += sc * part
+//   (MLA, sc the 4 rows' scales as s32 lanes);
+//   msum = sum_s m[s] * (bsums[2s] + bsums[2s + 1]): the pair sums (ADDP, |.| <= 4064)
+//   against the mins widened to s16, 8 SMLAL by element;
+//   then kernels.h's two float steps, lane-wise: acc + (d * dx) * float(isum), then
+//   acc - (dmin * dx) * float(msum). SCVTF, not the magic-number trick of the Q4_0
+//   kernels: |isum| can reach 256 * 15 * 127 * 63 > 2^22, and SCVTF rounds as the
+//   reference's conversion does. Both integer sums are exact: bit for bit the reference.
+// The codes are unpacked once per sub-block for all the tile's tokens; the GEMV (n = 1)
+// takes two row groups at a time so that their SDOT chains alternate (sdot_block2).
+#pragma once
+#include <arm_neon.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/kernels.h"
+#include "quant/blocks.h"
+
+namespace ember::kernels {
+namespace {
+
+#if defined(__ARM_FEATURE_DOTPROD)
+struct PackedQ4K {
+  static constexpr size_t kQs = kQKK / 2;              // code bytes per row and super-block
+  static constexpr size_t kGroupQs = 4 * kQs;          // per row group
+  static constexpr size_t kRecord = 4 * 20;            // scale record per row group
+  static constexpr size_t kXQs = 4, kXBsums = 4 + kQKK;  // Q8_K: d, qs, bsums
+  static constexpr int kTokens = 4;  // GEMM tile: 15.9 cycles/(super-block x row x token) on N1, 6: 16.4, 8: 16.8 (spills)
+
+  // Sub-block s's 8 code registers (pieces 8 (s / 2) .. + 7 of super-block q; kHigh =
+  // s odd, the high nibbles).
+  template <bool kHigh>
+  [[gnu::always_inline]] static void codes(const uint8_t* q, size_t s, int8x16_t* c) {
+    const uint8_t* p = q + (s / 2) * 8 * 16;
+    for (int k = 0; k < 8; ++k) {
+      const uint8x16_t raw = vld1q_u8(p + 16 * k);
+      c[k] = vreinterpretq_s8_u8(kHigh ? vshrq_n_u8(raw, 4) : vandq_u8(raw, vdupq_n_u8(0x0F)));
+    }
+  }
+  // The 4 rows' scales of sub-block s (record bytes 16 + 4s ..) as s32 lanes.
+  [[gnu::always_inline]] static int32x4_t scales(const uint8_t* rec, size_t s) {
+    uint64_t v = 0;  // one LDR S: no lane insert or DUP on the vector pipes
+    std::memcpy(&v, rec + 16 + 4 * s, 4);
+    const uint16x8_t w = vmovl_u8(vcreate_u8(v));
+    return vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(w)));
+  }
+  // The mins [8][4] (record bytes 48 ..) as s16: m[j] holds sub-blocks 2j (low half)
+  // and 2j + 1 (high half).
+  [[gnu::always_inline]] static void mins(const uint8_t* rec, int16x8_t* m) {
+    const uint8x16_t a = vld1q_u8(rec + 48), b = vld1q_u8(rec + 64);
+    m[0] = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(a)));
+    m[1] = vreinterpretq_s16_u16(vmovl_high_u8(a));
+    m[2] = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(b)));
+    m[3] = vreinterpretq_s16_u16(vmovl_high_u8(b));
+  }
+  // sum_s m[s] (bsums[2s] + bsums[2s + 1]) for the token block xb, in the 4 row lanes.
+  [[gnu::always_inline]] static int32x4_t min_sum(const int16x8_t* m, const uint8_t* xb) {
+    int16_t bs[16];
+    std::memcpy(bs, xb + kXBsums, sizeof bs);
+    const int16x8_t pairs = vpaddq_s16(vld1q_s16(bs), vld1q_s16(bs + 8));
+    int32x4_t o = vmull_laneq_s16(vget_low_s16(m[0]), pairs, 0);
+    o = vmlal_high_laneq_s16(o, m[0], pairs, 1);
+    o = vmlal_laneq_s16(o, vget_low_s16(m[1]), pairs, 2);
+    o = vmlal_high_laneq_s16(o, m[1], pairs, 3);
+    o = vmlal_laneq_s16(o, vget_low_s16(m[2]), pairs, 4);
+    o = vmlal_high_laneq_s16(o, m[2], pairs, 5);
+    o = vmlal_laneq_s16(o, vget_low_s16(m[3]), pairs, 6);
+    return vmlal_high_laneq_s16(o, m[3], pairs, 7);
+  }
+  // kernels.h's two float steps for one super-block, lane-wise.
+  [[gnu::always_inline]] static float32x4_t steps(float32x4_t acc, float32x4_t d, float32x4_t dmin, const uint8_t* xb,
+                                                  int32x4_t isum, int32x4_t msum) {
+    float dx;
+    std::memcpy(&dx, xb, sizeof dx);
+    acc = vaddq_f32(acc, vmulq_f32(vmulq_n_f32(d, dx), vcvtq_f32_s32(isum)));
+    return vsubq_f32(acc, vmulq_f32(vmulq_n_f32(dmin, dx), vcvtq_f32_s32(msum)));
+  }
+  static const int8_t* xcodes(const uint8_t* xb, size_t s) { return reinterpret_cast<const int8_t*>(xb + kXQs + 32 * s); }
+};
+
+// T tokens (t0 ..) against one row group: 4 x T outputs.
+template <int T>
+[[gnu::always_inline]] inline void sdot_tile_q4_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
+                                                  size_t ldy, size_t r) {
+  using P = PackedQ4K;
+  const size_t nb = X.nb, xs = X.stride;
+  const uint8_t* records = group + nb * P::kGroupQs;
+  float32x4_t acc[T];
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) acc[t] = vdupq_n_f32(0.0f);
+  for (size_t b = 0; b < nb; ++b) {
+    const uint8_t* q = group + b * P::kGroupQs;
+    const uint8_t* rec = records + b * P::kRecord;
+    const uint8_t* xb = X.q + t0 * xs + b * sizeof(BlockQ8_K);  // token t0's block; t: + t * xs
+    int32x4_t isum[T];
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) isum[t] = start_lanes(0);
+    // Sub-block s for the T tokens, token pairs' chains alternating (sdot_block2).
+    auto sub = [&]<bool kHigh>(size_t s) [[gnu::always_inline]] {
+      int8x16_t c[8];
+      P::codes<kHigh>(q, s, c);
+      const int32x4_t sc = P::scales(rec, s);
+#pragma GCC unroll 16
+      for (int t = 0; t < T; t += 2) {
+        const int8_t* xa = P::xcodes(xb + t * xs, s);
+        if (t + 1 < T) {
+          const int8_t* xc = xa + xs;
+          int32x4_t part[2] = {start_lanes(0), start_lanes(0)};
+          sdot_block2(part, c, vld1q_s8(xa), vld1q_s8(xa + 16), c, vld1q_s8(xc), vld1q_s8(xc + 16));
+          isum[t] = vmlaq_s32(isum[t], part[0], sc);
+          isum[t + 1] = vmlaq_s32(isum[t + 1], part[1], sc);
+        } else {
+          isum[t] = vmlaq_s32(isum[t], sdot_block(start_lanes(0), c, vld1q_s8(xa), vld1q_s8(xa + 16)), sc);
+        }
+      }
+      asm volatile("" ::: "memory");  // one sub-block's codes at a time: gcc's hoisted loads spilled
+    };
+#pragma GCC unroll 4  // the isum registers stay put (a rolled loop shuffled them with MOVs)
+    for (size_t s = 0; s < 8; s += 2) {
+      sub.template operator()<false>(s);
+      sub.template operator()<true>(s + 1);
+    }
+    int16x8_t m[4];
+    P::mins(rec, m);
+    const float32x4_t d = half4(rec), dmin = half4(rec + 8);
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      const uint8_t* x = xb + t * xs;
+      acc[t] = P::steps(acc[t], d, dmin, x, isum[t], P::min_sum(m, x));
+    }
+  }
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
+}
+
+// Sub-block s of two row groups' super-blocks (codes q0, q1, records rec0, rec1) against
+// one token's block xb, into isum[0], isum[1]: the two chains alternate (sdot_block2).
+template <bool kHigh>
+[[gnu::always_inline]] inline void gemv2_sub_q4_k(const uint8_t* q0, const uint8_t* q1, const uint8_t* rec0,
+                                                  const uint8_t* rec1, const uint8_t* xb, size_t s, int32x4_t* isum) {
+  using P = PackedQ4K;
+  int8x16_t c0[8], c1[8];
+  P::codes<kHigh>(q0, s, c0);
+  P::codes<kHigh>(q1, s, c1);
+  const int8_t* x = P::xcodes(xb, s);
+  const int8x16_t xl = vld1q_s8(x), xh = vld1q_s8(x + 16);
+  int32x4_t part[2] = {start_lanes(0), start_lanes(0)};
+  sdot_block2(part, c0, xl, xh, c1, xl, xh);
+  isum[0] = vmlaq_s32(isum[0], part[0], P::scales(rec0, s));
+  isum[1] = vmlaq_s32(isum[1], part[1], P::scales(rec1, s));
+  asm volatile("" ::: "memory");  // gcc would keep the raw codes for the next sub-block, and spill
+}
+
+// GEMV (token 0) on two row groups at once, rows r .. r+7: the token's codes are loaded
+// once for both, and the two groups' chains alternate.
+[[gnu::always_inline]] inline void sdot_gemv2_q4_k(const uint8_t* g0, size_t group_bytes, const PackedActs& X,
+                                                   float* Y, size_t r) {
+  using P = PackedQ4K;
+  const size_t nb = X.nb;
+  const uint8_t* g1 = g0 + group_bytes;
+  const uint8_t* rec0 = g0 + nb * P::kGroupQs;
+  const uint8_t* rec1 = g1 + nb * P::kGroupQs;
+  float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+  for (size_t b = 0; b < nb; ++b, rec0 += P::kRecord, rec1 += P::kRecord) {
+    const uint8_t* q0 = g0 + b * P::kGroupQs;
+    const uint8_t* q1 = g1 + b * P::kGroupQs;
+    const uint8_t* xb = X.q + b * sizeof(BlockQ8_K);
+    int32x4_t isum[2] = {start_lanes(0), start_lanes(0)};
+#pragma GCC unroll 4
+    for (size_t s = 0; s < 8; s += 2) {
+      gemv2_sub_q4_k<false>(q0, q1, rec0, rec1, xb, s, isum);
+      gemv2_sub_q4_k<true>(q0, q1, rec0, rec1, xb, s + 1, isum);
+    }
+    int16x8_t m0[4], m1[4];
+    P::mins(rec0, m0);
+    P::mins(rec1, m1);
+    acc0 = P::steps(acc0, half4(rec0), half4(rec0 + 8), xb, isum[0], P::min_sum(m0, xb));
+    acc1 = P::steps(acc1, half4(rec1), half4(rec1 + 8), xb, isum[1], P::min_sum(m1, xb));
+  }
+  vst1q_f32(Y + r, acc0);  // n = 1: token 0's row of Y
+  vst1q_f32(Y + r + 4, acc1);
+}
+
+// The last 1 .. T tokens (rest of them) by the tile of that width.
+template <int T>
+void sdot_rest_q4_k(const uint8_t* g, const PackedActs& X, size_t t, size_t rest, float* Y, size_t ldy, size_t r) {
+  if constexpr (T > 0) {
+    if (rest == T) return sdot_tile_q4_k<T>(g, X, t, Y, ldy, r);
+    sdot_rest_q4_k<T - 1>(g, X, t, rest, Y, ldy, r);
+  }
+}
+
+// The PackedQMatmulFn of Q4_K on Packing{4, 4}: row groups of 4, tokens kTokens at a
+// time, then the last few; decode (n = 1) two row groups at a time.
+void qmatmul_packed_sdot_q4_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
+                              size_t r0, size_t r1) {
+  constexpr int kTokens = PackedQ4K::kTokens;
+  const size_t group_bytes = (K / kQKK) * (PackedQ4K::kGroupQs + PackedQ4K::kRecord);
+  const auto* w = static_cast<const uint8_t*>(W);
+  size_t r = r0;
+  if (n == 1)
+    for (; r + 8 <= r1; r += 8) sdot_gemv2_q4_k(w + (r / 4) * group_bytes, group_bytes, X, Y, r);
+  for (; r < r1; r += 4) {
+    const uint8_t* g = w + (r / 4) * group_bytes;
+    size_t t = 0;
+    for (; t + kTokens <= n; t += kTokens) sdot_tile_q4_k<kTokens>(g, X, t, Y, ldy, r);
+    sdot_rest_q4_k<kTokens - 1>(g, X, t, n - t, Y, ldy, r);
+  }
+}
+
+// ---- Q6_K ---------------------------------------------------------------------------
+// Packing{4, 4}: per super-block, ql's 32 pieces then qh's 16 (one register = 4 rows x 4
+// code bytes each), then records of d [4] (fp16) and the sixteen s8 scales [16][4].
+// Quarter kQ of half h holds weights 128h + 32kQ + l (l < 32; sub-blocks 8h + 2kQ for
+// l < 16, + 1 above): low 4 bits from ql piece 16h + 8 (kQ & 1) + l / 4 (low nibbles for
+// kQ < 2), high 2 bits from qh piece 32 + 8h + l / 4, bits 2kQ. Codes 0..63 against the
+// activation: 4 SDOTs by element per sub-block of 16 and token, one MLA by the 4 rows'
+// scales; the -32 is 32 sum_s sc[s] bsums[s] (16 SMLAL by element, s16 scales against the
+// s16 bsums), taken off once per super-block: the reference's integer exactly, then
+// acc + (d * dx) * float(isum) (SCVTF: |isum| may pass 2^24).
+struct PackedQ6K {
+  static constexpr size_t kCodes = kQKK / 2 + kQKK / 4;  // code bytes per row and super-block
+  static constexpr size_t kGroupQs = 4 * kCodes;
+  static constexpr size_t kRecord = 4 * 18;
+  static constexpr int kTokens = 4;
+
+  // The 4 code registers of sub-block 8h + 2kQ + half (pieces 4 half .. of the quarter).
+  template <int kQ>
+  [[gnu::always_inline]] static void codes(const uint8_t* q, size_t h, size_t half, int8x16_t* c) {
+    for (int j = 0; j < 4; ++j) {  // a constant trip count: unrolled, c[j] in registers
+      const size_t k = 4 * half + j;
+      const uint8x16_t l = vld1q_u8(q + (16 * h + 8 * (kQ & 1) + k) * 16);
+      const uint8x16_t hb = vld1q_u8(q + (32 + 8 * h + k) * 16);
+      const uint8x16_t nib = kQ < 2 ? vandq_u8(l, vdupq_n_u8(0x0F)) : vshrq_n_u8(l, 4);
+      uint8x16_t hi2;
+      if constexpr (kQ == 0)
+        hi2 = vandq_u8(hb, vdupq_n_u8(3));
+      else if constexpr (kQ == 3)
+        hi2 = vshrq_n_u8(hb, 6);
+      else
+        hi2 = vandq_u8(vshrq_n_u8(hb, 2 * kQ), vdupq_n_u8(3));
+      c[j] = vreinterpretq_s8_u8(vsliq_n_u8(nib, hi2, 4));
+    }
+  }
+  // The 4 rows' scales of sub-block s (record bytes 8 + 4s ..) as s32 lanes.
+  [[gnu::always_inline]] static int32x4_t scales(const uint8_t* rec, size_t s) {
+    uint64_t v = 0;
+    std::memcpy(&v, rec + 8 + 4 * s, 4);
+    return vmovl_s16(vget_low_s16(vmovl_s8(vreinterpret_s8_u64(vcreate_u64(v)))));
+  }
+  // The scales [16][4] as s16: w[j] holds sub-blocks 2j (low half) and 2j + 1 (high half).
+  [[gnu::always_inline]] static void scales16(const uint8_t* rec, int16x8_t* w) {
+    for (int i = 0; i < 4; ++i) {
+      const int8x16_t v = vld1q_s8(reinterpret_cast<const int8_t*>(rec + 8 + 16 * i));
+      w[2 * i] = vmovl_s8(vget_low_s8(v));
+      w[2 * i + 1] = vmovl_high_s8(v);
+    }
+  }
+  // sum_s sc[s] bsums[s] for the token block xb, in the 4 row lanes (|.| < 2^21).
+  template <int J>
+  [[gnu::always_inline]] static int32x4_t bsum_step(int32x4_t o, const int16x8_t* w, int16x8_t b) {
+    return vmlal_high_laneq_s16(vmlal_laneq_s16(o, vget_low_s16(w[J]), b, (2 * J) % 8), w[J], b, (2 * J + 1) % 8);
+  }
+  [[gnu::always_inline]] static int32x4_t bsum_dot(const int16x8_t* w, const uint8_t* xb) {
+    int16_t bs[16];
+    std::memcpy(bs, xb + PackedQ4K::kXBsums, sizeof bs);
+    const int16x8_t b0 = vld1q_s16(bs), b1 = vld1q_s16(bs + 8);
+    int32x4_t o = start_lanes(0);
+    o = bsum_step<0>(o, w, b0);
+    o = bsum_step<1>(o, w, b0);
+    o = bsum_step<2>(o, w, b0);
+    o = bsum_step<3>(o, w, b0);
+    o = bsum_step<4>(o, w, b1);
+    o = bsum_step<5>(o, w, b1);
+    o = bsum_step<6>(o, w, b1);
+    return bsum_step<7>(o, w, b1);
+  }
+};
+
+// Sub-block 8h + 2kQ + half of one row group for T tokens (token t's block at xb + t xs).
+template <int T, int kQ>
+[[gnu::always_inline]] inline void q6_k_sub(const uint8_t* q, const uint8_t* rec, const uint8_t* xb, size_t xs,
+                                            size_t h, size_t half, int32x4_t* isum) {
+  using P = PackedQ6K;
+  int8x16_t c[4];
+  P::codes<kQ>(q, h, half, c);
+  const int32x4_t sc = P::scales(rec, 8 * h + 2 * kQ + half);
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+    const int8x16_t x = vld1q_s8(reinterpret_cast<const int8_t*>(xb + t * xs + PackedQ4K::kXQs + 128 * h + 32 * kQ + 16 * half));
+    int32x4_t part = start_lanes(0);
+    part = vdotq_laneq_s32(part, c[0], x, 0);
+    part = vdotq_laneq_s32(part, c[1], x, 1);
+    part = vdotq_laneq_s32(part, c[2], x, 2);
+    part = vdotq_laneq_s32(part, c[3], x, 3);
+    isum[t] = vmlaq_s32(isum[t], part, sc);
+  }
+  asm volatile("" ::: "memory");  // one sub-block's codes at a time
+}
+
+// T tokens (t0 ..) against one Q6_K row group: 4 x T outputs.
+template <int T>
+[[gnu::always_inline]] inline void sdot_tile_q6_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
+                                                  size_t ldy, size_t r) {
+  using P = PackedQ6K;
+  const size_t nb = X.nb, xs = X.stride;
+  const uint8_t* records = group + nb * P::kGroupQs;
+  float32x4_t acc[T];
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) acc[t] = vdupq_n_f32(0.0f);
+  for (size_t b = 0; b < nb; ++b) {
+    const uint8_t* q = group + b * P::kGroupQs;
+    const uint8_t* rec = records + b * P::kRecord;
+    const uint8_t* xb = X.q + t0 * xs + b * sizeof(BlockQ8_K);
+    int32x4_t isum[T];
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) isum[t] = start_lanes(0);
+    for (size_t h = 0; h < 2; ++h)
+      for (size_t half = 0; half < 2; ++half) {
+        q6_k_sub<T, 0>(q, rec, xb, xs, h, half, isum);
+        q6_k_sub<T, 1>(q, rec, xb, xs, h, half, isum);
+        q6_k_sub<T, 2>(q, rec, xb, xs, h, half, isum);
+        q6_k_sub<T, 3>(q, rec, xb, xs, h, half, isum);
+      }
+    int16x8_t w[8];
+    P::scales16(rec, w);
+    const float32x4_t d = half4(rec);
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      const uint8_t* x = xb + t * xs;
+      float dx;
+      std::memcpy(&dx, x, sizeof dx);
+      const int32x4_t is = vsubq_s32(isum[t], vshlq_n_s32(P::bsum_dot(w, x), 5));
+      acc[t] = vaddq_f32(acc[t], vmulq_f32(vmulq_n_f32(d, dx), vcvtq_f32_s32(is)));
+    }
+  }
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
+}
+
+template <int T>
+void sdot_rest_q6_k(const uint8_t* g, const PackedActs& X, size_t t, size_t rest, float* Y, size_t ldy, size_t r) {
+  if constexpr (T > 0) {
+    if (rest == T) return sdot_tile_q6_k<T>(g, X, t, Y, ldy, r);
+    sdot_rest_q6_k<T - 1>(g, X, t, rest, Y, ldy, r);
+  }
+}
+
+// The PackedQMatmulFn of Q6_K on Packing{4, 4}: row groups of 4, tokens kTokens at a
+// time, then the last few (decode: the 1-token tile).
+void qmatmul_packed_sdot_q6_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
+                              size_t r0, size_t r1) {
+  constexpr int kTokens = PackedQ6K::kTokens;
+  const size_t group_bytes = (K / kQKK) * (PackedQ6K::kGroupQs + PackedQ6K::kRecord);
+  const auto* w = static_cast<const uint8_t*>(W);
+  for (size_t r = r0; r < r1; r += 4) {
+    const uint8_t* g = w + (r / 4) * group_bytes;
+    size_t t = 0;
+    for (; t + kTokens <= n; t += kTokens) sdot_tile_q6_k<kTokens>(g, X, t, Y, ldy, r);
+    sdot_rest_q6_k<kTokens - 1>(g, X, t, n - t, Y, ldy, r);
+  }
+}
+#endif  // __ARM_FEATURE_DOTPROD
+
+}  // namespace
+}  // namespace ember::kernels
