@@ -192,33 +192,6 @@ template <bool kHigh>
   vst1q_f32(Y + r + 4, acc1);
 }
 
-// The last 1 .. T tokens (rest of them) by the tile of that width.
-template <int T>
-void sdot_rest_q4_k(const uint8_t* g, const PackedActs& X, size_t t, size_t rest, float* Y, size_t ldy, size_t r) {
-  if constexpr (T > 0) {
-    if (rest == T) return sdot_tile_q4_k<T>(g, X, t, Y, ldy, r);
-    sdot_rest_q4_k<T - 1>(g, X, t, rest, Y, ldy, r);
-  }
-}
-
-// The PackedQMatmulFn of Q4_K on Packing{4, 4}: row groups of 4, tokens kTokens at a
-// time, then the last few; decode (n = 1) two row groups at a time.
-void qmatmul_packed_sdot_q4_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
-                              size_t r0, size_t r1) {
-  constexpr int kTokens = PackedQ4K::kTokens;
-  const size_t group_bytes = (K / kQKK) * (PackedQ4K::kGroupQs + PackedQ4K::kRecord);
-  const auto* w = static_cast<const uint8_t*>(W);
-  size_t r = r0;
-  if (n == 1)
-    for (; r + 8 <= r1; r += 8) sdot_gemv2_q4_k(w + (r / 4) * group_bytes, group_bytes, X, Y, r);
-  for (; r < r1; r += 4) {
-    const uint8_t* g = w + (r / 4) * group_bytes;
-    size_t t = 0;
-    for (; t + kTokens <= n; t += kTokens) sdot_tile_q4_k<kTokens>(g, X, t, Y, ldy, r);
-    sdot_rest_q4_k<kTokens - 1>(g, X, t, n - t, Y, ldy, r);
-  }
-}
-
 // ---- Q6_K ---------------------------------------------------------------------------
 // Packing{4, 4}: per super-block, ql's 32 pieces then qh's 16 (one register = 4 rows x 4
 // code bytes each), then records of d [4] (fp16) and the sixteen s8 scales [16][4].
@@ -349,11 +322,34 @@ template <int T>
   for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
 }
 
-template <int T>
-void sdot_rest_q6_k(const uint8_t* g, const PackedActs& X, size_t t, size_t rest, float* Y, size_t ldy, size_t r) {
+// ---- drivers --------------------------------------------------------------------------
+// The last `rest` (1 .. T) tokens by the tile of that width.
+template <DType kType, int T>
+void sdot_rest_k(const uint8_t* g, const PackedActs& X, size_t t, size_t rest, float* Y, size_t ldy, size_t r) {
   if constexpr (T > 0) {
-    if (rest == T) return sdot_tile_q6_k<T>(g, X, t, Y, ldy, r);
-    sdot_rest_q6_k<T - 1>(g, X, t, rest, Y, ldy, r);
+    if (rest == T) {
+      if constexpr (kType == DType::Q4_K) return sdot_tile_q4_k<T>(g, X, t, Y, ldy, r);
+      else return sdot_tile_q6_k<T>(g, X, t, Y, ldy, r);
+    }
+    sdot_rest_k<kType, T - 1>(g, X, t, rest, Y, ldy, r);
+  }
+}
+
+// The PackedQMatmulFn of Q4_K on Packing{4, 4}: row groups of 4, tokens kTokens at a
+// time, then the last few; decode (n = 1) two row groups at a time.
+void qmatmul_packed_sdot_q4_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
+                              size_t r0, size_t r1) {
+  constexpr int kTokens = PackedQ4K::kTokens;
+  const size_t group_bytes = (K / kQKK) * (PackedQ4K::kGroupQs + PackedQ4K::kRecord);
+  const auto* w = static_cast<const uint8_t*>(W);
+  size_t r = r0;
+  if (n == 1)
+    for (; r + 8 <= r1; r += 8) sdot_gemv2_q4_k(w + (r / 4) * group_bytes, group_bytes, X, Y, r);
+  for (; r < r1; r += 4) {
+    const uint8_t* g = w + (r / 4) * group_bytes;
+    size_t t = 0;
+    for (; t + kTokens <= n; t += kTokens) sdot_tile_q4_k<kTokens>(g, X, t, Y, ldy, r);
+    sdot_rest_k<DType::Q4_K, kTokens - 1>(g, X, t, n - t, Y, ldy, r);
   }
 }
 
@@ -368,7 +364,7 @@ void qmatmul_packed_sdot_q6_k(const void* W, Packing, const PackedActs& X, size_
     const uint8_t* g = w + (r / 4) * group_bytes;
     size_t t = 0;
     for (; t + kTokens <= n; t += kTokens) sdot_tile_q6_k<kTokens>(g, X, t, Y, ldy, r);
-    sdot_rest_q6_k<kTokens - 1>(g, X, t, n - t, Y, ldy, r);
+    sdot_rest_k<DType::Q6_K, kTokens - 1>(g, X, t, n - t, Y, ldy, r);
   }
 }
 #endif  // __ARM_FEATURE_DOTPROD
