@@ -98,18 +98,17 @@ int32_t code_sum(const uint8_t* qs) {
   return unsigned_sum - 256 * negatives;
 }
 
+// The activations as the plain kernels read them: the quantized rows, nothing beside.
+PackedActs plain_acts(DType act, uint8_t* xq, size_t xq_stride, size_t K) {
+  return PackedActs{xq, xq_stride, nullptr, nullptr, K / dtype_info(act).block_size};
+}
+
 // Each Q8_0 activation block's scale as a float and the sum of its codes, stored after
 // the n quantized rows (exact: both are what the kernels would compute per block).
 // Q8_K blocks carry their float d and bsums already: the rows alone.
 PackedActs packed_acts(DType act, uint8_t* xq, size_t xq_stride, size_t n, size_t K, ThreadPool* pool) {
-  PackedActs a;
-  a.q = xq;
-  a.stride = xq_stride;
-  if (act != DType::Q8_0) {
-    a.nb = K / dtype_info(act).block_size;
-    return a;
-  }
-  a.nb = K / kQK;
+  PackedActs a = plain_acts(act, xq, xq_stride, K);
+  if (act != DType::Q8_0) return a;
   auto* side = reinterpret_cast<uint8_t*>(round_up(reinterpret_cast<uintptr_t>(xq + n * xq_stride), kAlign));
   auto* d = reinterpret_cast<float*>(side);
   auto* sums = reinterpret_cast<int32_t*>(side + n * a.nb * sizeof(float));
@@ -168,7 +167,7 @@ void quantized_matmul(const Table& t, const MatView& W, size_t stride, const flo
   uint8_t* xq = static_cast<uint8_t*>(scratch);
   if (!quantize_rows(t, act, X, n, K, xq, pool)) return;
   const size_t xq_stride = row_bytes(act, K);
-  const PackedActs acts = W.packing.plain() ? PackedActs{xq, xq_stride, nullptr, nullptr, K / dtype_info(act).block_size}
+  const PackedActs acts = W.packing.plain() ? plain_acts(act, xq, xq_stride, K)
                                             : packed_acts(act, xq, xq_stride, n, K, pool);
   over_rows(pool, W.rows, [&](size_t r0, size_t r1, int) { quantized_rows(t, W, stride, acts, n, Y, r0, r1); });
 }
@@ -253,8 +252,7 @@ void matmul_shared(const Table& t, std::span<const MatView> Ws, const float* X, 
   const size_t xq_stride = row_bytes(act, K);
   bool packed = false;
   for (const MatView& W : Ws) packed = packed || !W.packing.plain();
-  const PackedActs acts = packed ? packed_acts(act, xq, xq_stride, n, K, pool)
-                                 : PackedActs{xq, xq_stride, nullptr, nullptr, K / dtype_info(act).block_size};
+  const PackedActs acts = packed ? packed_acts(act, xq, xq_stride, n, K, pool) : plain_acts(act, xq, xq_stride, K);
   if (!pool) {
     for (size_t i = 0; i < Ws.size(); ++i) quantized_rows(t, Ws[i], stride_of(Ws[i]), acts, n, Ys[i], 0, Ws[i].rows);
     return;
