@@ -16,7 +16,8 @@
 //   kernels: |isum| can reach 256 * 15 * 127 * 63 > 2^22, and SCVTF rounds as the
 //   reference's conversion does. Both integer sums are exact: bit for bit the reference.
 // The codes are unpacked once per sub-block for all the tile's tokens; the GEMV (n = 1)
-// takes two row groups at a time so that their SDOT chains alternate (sdot_block2).
+// takes two row groups at a time so that their SDOT chains alternate (sdot_block2), for
+// Q4_K and Q6_K alike (Q6_K: two sub-blocks of each group at a time, four chains).
 #pragma once
 #include <arm_neon.h>
 
@@ -202,28 +203,58 @@ template <bool kHigh>
 // scales; the -32 is 32 sum_s sc[s] bsums[s] (16 SMLAL by element, s16 scales against the
 // s16 bsums), taken off once per super-block: the reference's integer exactly, then
 // acc + (d * dx) * float(isum) (SCVTF: |isum| may pass 2^24).
+// The GEMV (sdot_gemv2_q6_k) takes two row groups and, per step, the two sub-blocks whose
+// codes come from the same ql and qh registers (quarters kA and kA + 2): each piece is
+// loaded once, and four SDOT chains (2 groups x 2 sub-blocks) alternate. llvm-mca, cycles
+// per super-block x row on N1: 43.0 (the 1-token tile: 50.5, before the cheaper codes
+// 62.8), near the two vector pipes' bound (per 8 rows: 128 SDOT, ~300 ops of codes,
+// 32 MLA of 2 uops, 64 SXTL, 32 SMLAL).
 struct PackedQ6K {
   static constexpr size_t kCodes = kQKK / 2 + kQKK / 4;  // code bytes per row and super-block
   static constexpr size_t kGroupQs = 4 * kCodes;
   static constexpr size_t kRecord = 4 * 18;
   static constexpr int kTokens = 4;
 
-  // The 4 code registers of sub-block 8h + 2kQ + half (pieces 4 half .. of the quarter).
+  // The 4 code registers of sub-block 8h + 2kQ + half (pieces 4 half .. of the quarter):
+  // the nibble and qh's bits 2kQ, 2kQ + 1 put together in 2 ops (kQ = 1: 3), by shift-and-
+  // insert or BIT (bits under the mask 0x30 from the shifted qh):
+  //   kQ = 0: SLI ql, qh, 4 (ql's low nibble kept), AND 0x3F;
+  //   kQ = 1: AND ql 0x0F, SHL qh 2, BIT under 0x30;
+  //   kQ = 2: AND qh 0x30, SRI ql, 4;
+  //   kQ = 3: USHR qh 2 (bits 6, 7 to 4, 5, the top two 0), SRI ql, 4 (its high nibble in).
+  // 9 ops for a register of each quarter, was 14 (nibble, 2 bits, SLI): llvm-mca on N1,
+  // the 1-token tile 62.8 -> 51.0 cycles per super-block x row, the GEMM 27.1 -> 23.8.
+  template <int kQ>
+  [[gnu::always_inline]] static int8x16_t code(uint8x16_t l, uint8x16_t hb) {
+    uint8x16_t v;
+    if constexpr (kQ == 0)
+      v = vandq_u8(vsliq_n_u8(l, hb, 4), vdupq_n_u8(0x3F));
+    else if constexpr (kQ == 1)
+      v = vbslq_u8(vdupq_n_u8(0x30), vshlq_n_u8(hb, 2), vandq_u8(l, vdupq_n_u8(0x0F)));
+    else if constexpr (kQ == 2)
+      v = vsriq_n_u8(vandq_u8(hb, vdupq_n_u8(0x30)), l, 4);
+    else
+      v = vsriq_n_u8(vshrq_n_u8(hb, 2), l, 4);
+    return vreinterpretq_s8_u8(v);
+  }
+  static const uint8_t* ql(const uint8_t* q, size_t h, int kQ, size_t k) { return q + (16 * h + 8 * (kQ & 1) + k) * 16; }
+  static const uint8_t* qh(const uint8_t* q, size_t h, size_t k) { return q + (32 + 8 * h + k) * 16; }
   template <int kQ>
   [[gnu::always_inline]] static void codes(const uint8_t* q, size_t h, size_t half, int8x16_t* c) {
     for (int j = 0; j < 4; ++j) {  // a constant trip count: unrolled, c[j] in registers
       const size_t k = 4 * half + j;
-      const uint8x16_t l = vld1q_u8(q + (16 * h + 8 * (kQ & 1) + k) * 16);
-      const uint8x16_t hb = vld1q_u8(q + (32 + 8 * h + k) * 16);
-      const uint8x16_t nib = kQ < 2 ? vandq_u8(l, vdupq_n_u8(0x0F)) : vshrq_n_u8(l, 4);
-      uint8x16_t hi2;
-      if constexpr (kQ == 0)
-        hi2 = vandq_u8(hb, vdupq_n_u8(3));
-      else if constexpr (kQ == 3)
-        hi2 = vshrq_n_u8(hb, 6);
-      else
-        hi2 = vandq_u8(vshrq_n_u8(hb, 2 * kQ), vdupq_n_u8(3));
-      c[j] = vreinterpretq_s8_u8(vsliq_n_u8(nib, hi2, 4));
+      c[j] = code<kQ>(vld1q_u8(ql(q, h, kQ, k)), vld1q_u8(qh(q, h, k)));
+    }
+  }
+  // Quarters kA and kA + 2 (kA < 2) of sub-block half `half`: they share their ql and qh
+  // registers, loaded once.
+  template <int kA>
+  [[gnu::always_inline]] static void codes_pair(const uint8_t* q, size_t h, size_t half, int8x16_t* a, int8x16_t* b) {
+    for (int j = 0; j < 4; ++j) {
+      const size_t k = 4 * half + j;
+      const uint8x16_t l = vld1q_u8(ql(q, h, kA, k)), hb = vld1q_u8(qh(q, h, k));
+      a[j] = code<kA>(l, hb);
+      b[j] = code<kA + 2>(l, hb);
     }
   }
   // The 4 rows' scales of sub-block s (record bytes 8 + 4s ..) as s32 lanes.
@@ -246,9 +277,9 @@ struct PackedQ6K {
     return vmlal_high_laneq_s16(vmlal_laneq_s16(o, vget_low_s16(w[J]), b, (2 * J) % 8), w[J], b, (2 * J + 1) % 8);
   }
   [[gnu::always_inline]] static int32x4_t bsum_dot(const int16x8_t* w, const uint8_t* xb) {
-    int16_t bs[16];
-    std::memcpy(bs, xb + PackedQ4K::kXBsums, sizeof bs);
-    const int16x8_t b0 = vld1q_s16(bs), b1 = vld1q_s16(bs + 8);
+    // The s16 bsums as bytes (little-endian lanes): a memcpy to int16_t[16] went through the stack.
+    const uint8_t* bs = xb + PackedQ4K::kXBsums;
+    const int16x8_t b0 = vreinterpretq_s16_u8(vld1q_u8(bs)), b1 = vreinterpretq_s16_u8(vld1q_u8(bs + 16));
     int32x4_t o = start_lanes(0);
     o = bsum_step<0>(o, w, b0);
     o = bsum_step<1>(o, w, b0);
@@ -322,6 +353,91 @@ template <int T>
   for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
 }
 
+// Sub-blocks 8h + 2kA + half and 8h + 2(kA + 2) + half (kA < 2) of two row groups (codes
+// q0, q1; the 4 rows' scales sa0, sa1 and sb0, sb1 as s32 lanes) against one token's block
+// xb, into isum[0], isum[1]: four SDOT chains alternating, each token register loaded
+// once for both groups.
+template <int kA>
+[[gnu::always_inline]] inline void gemv2_subs_q6_k(const uint8_t* q0, const uint8_t* q1, int32x4_t sa0, int32x4_t sa1,
+                                                   int32x4_t sb0, int32x4_t sb1, const uint8_t* xb, size_t h,
+                                                   size_t half, int32x4_t* isum) {
+  using P = PackedQ6K;
+  int8x16_t a0[4], b0[4], a1[4], b1[4];
+  P::codes_pair<kA>(q0, h, half, a0, b0);
+  P::codes_pair<kA>(q1, h, half, a1, b1);
+  const int8_t* x = reinterpret_cast<const int8_t*>(xb + PackedQ4K::kXQs + 128 * h + 32 * kA + 16 * half);
+  const int8x16_t xa = vld1q_s8(x), xc = vld1q_s8(x + 64);  // quarters kA, kA + 2
+  int32x4_t p[4] = {start_lanes(0), start_lanes(0), start_lanes(0), start_lanes(0)};
+  auto step = [&]<int J>() [[gnu::always_inline]] {
+    p[0] = vdotq_laneq_s32(p[0], a0[J], xa, J);
+    p[1] = vdotq_laneq_s32(p[1], a1[J], xa, J);
+    p[2] = vdotq_laneq_s32(p[2], b0[J], xc, J);
+    p[3] = vdotq_laneq_s32(p[3], b1[J], xc, J);
+  };
+  step.template operator()<0>();
+  step.template operator()<1>();
+  step.template operator()<2>();
+  step.template operator()<3>();
+  isum[0] = vmlaq_s32(isum[0], p[0], sa0);
+  isum[1] = vmlaq_s32(isum[1], p[1], sa1);
+  isum[0] = vmlaq_s32(isum[0], p[2], sb0);
+  isum[1] = vmlaq_s32(isum[1], p[3], sb1);
+  asm volatile("" ::: "memory");  // one pair's codes at a time (without: 46.4 cycles on N1, spills)
+}
+
+// Both halves of quarters kA, kA + 2 of two row groups: the scales of sub-blocks 8h + 2kA,
+// + 1 (and + 4, + 5) loaded as 8 bytes per group and widened together (3 SXTL, not 4).
+template <int kA>
+[[gnu::always_inline]] inline void gemv2_pair_q6_k(const uint8_t* q0, const uint8_t* q1, const uint8_t* rec0,
+                                                   const uint8_t* rec1, const uint8_t* xb, size_t h, int32x4_t* isum) {
+  const size_t at = 8 + 4 * (8 * h + 2 * kA);
+  auto w = [](const uint8_t* p) { return vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(p))); };
+  const int16x8_t a0 = w(rec0 + at), a1 = w(rec1 + at), b0 = w(rec0 + at + 16), b1 = w(rec1 + at + 16);
+  gemv2_subs_q6_k<kA>(q0, q1, vmovl_s16(vget_low_s16(a0)), vmovl_s16(vget_low_s16(a1)), vmovl_s16(vget_low_s16(b0)),
+                      vmovl_s16(vget_low_s16(b1)), xb, h, 0, isum);
+  gemv2_subs_q6_k<kA>(q0, q1, vmovl_high_s16(a0), vmovl_high_s16(a1), vmovl_high_s16(b0), vmovl_high_s16(b1), xb, h, 1,
+                      isum);
+}
+
+// kernels.h's float step for one Q6_K super-block of one row group: the -32 taken off
+// isum (32 sum_s sc[s] bsums[s]), then acc + (d * dx) * float(isum).
+[[gnu::always_inline]] inline float32x4_t q6_k_step(float32x4_t acc, const uint8_t* rec, const uint8_t* xb,
+                                                   int32x4_t isum) {
+  using P = PackedQ6K;
+  int16x8_t w[8];
+  P::scales16(rec, w);
+  float dx;
+  std::memcpy(&dx, xb, sizeof dx);
+  const int32x4_t is = vsubq_s32(isum, vshlq_n_s32(P::bsum_dot(w, xb), 5));
+  return vaddq_f32(acc, vmulq_f32(vmulq_n_f32(half4(rec), dx), vcvtq_f32_s32(is)));
+}
+
+// GEMV (token 0) on two Q6_K row groups at once, rows r .. r+7 (as sdot_gemv2_q4_k).
+[[gnu::always_inline]] inline void sdot_gemv2_q6_k(const uint8_t* g0, size_t group_bytes, const PackedActs& X,
+                                                   float* Y, size_t r) {
+  using P = PackedQ6K;
+  const size_t nb = X.nb;
+  const uint8_t* g1 = g0 + group_bytes;
+  const uint8_t* rec0 = g0 + nb * P::kGroupQs;
+  const uint8_t* rec1 = g1 + nb * P::kGroupQs;
+  float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+  for (size_t b = 0; b < nb; ++b, rec0 += P::kRecord, rec1 += P::kRecord) {
+    const uint8_t* q0 = g0 + b * P::kGroupQs;
+    const uint8_t* q1 = g1 + b * P::kGroupQs;
+    const uint8_t* xb = X.q + b * sizeof(BlockQ8_K);
+    int32x4_t isum[2] = {start_lanes(0), start_lanes(0)};
+#pragma GCC unroll 2
+    for (size_t h = 0; h < 2; ++h) {
+      gemv2_pair_q6_k<0>(q0, q1, rec0, rec1, xb, h, isum);
+      gemv2_pair_q6_k<1>(q0, q1, rec0, rec1, xb, h, isum);
+    }
+    acc0 = q6_k_step(acc0, rec0, xb, isum[0]);
+    acc1 = q6_k_step(acc1, rec1, xb, isum[1]);
+  }
+  vst1q_f32(Y + r, acc0);  // n = 1: token 0's row of Y
+  vst1q_f32(Y + r + 4, acc1);
+}
+
 // ---- drivers --------------------------------------------------------------------------
 // The last `rest` (1 .. T) tokens by the tile of that width.
 template <DType kType, int T>
@@ -354,13 +470,17 @@ void qmatmul_packed_sdot_q4_k(const void* W, Packing, const PackedActs& X, size_
 }
 
 // The PackedQMatmulFn of Q6_K on Packing{4, 4}: row groups of 4, tokens kTokens at a
-// time, then the last few (decode: the 1-token tile).
+// time, then the last few; decode (n = 1) two row groups at a time (an odd last group:
+// the 1-token tile).
 void qmatmul_packed_sdot_q6_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
                               size_t r0, size_t r1) {
   constexpr int kTokens = PackedQ6K::kTokens;
   const size_t group_bytes = (K / kQKK) * (PackedQ6K::kGroupQs + PackedQ6K::kRecord);
   const auto* w = static_cast<const uint8_t*>(W);
-  for (size_t r = r0; r < r1; r += 4) {
+  size_t r = r0;
+  if (n == 1)
+    for (; r + 8 <= r1; r += 8) sdot_gemv2_q6_k(w + (r / 4) * group_bytes, group_bytes, X, Y, r);
+  for (; r < r1; r += 4) {
     const uint8_t* g = w + (r / 4) * group_bytes;
     size_t t = 0;
     for (; t + kTokens <= n; t += kTokens) sdot_tile_q6_k<kTokens>(g, X, t, Y, ldy, r);

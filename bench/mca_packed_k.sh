@@ -1,0 +1,99 @@
+#!/bin/bash
+# llvm-mca on the packed K-quant kernels of kernels/arm/qmatmul_packed_k_neon.h
+# (docs/PERFORMANCE.md, "AArch64: the packed kernels, llvm-mca"): cycles per 256-weight
+# super-block x row (x token for the GEMM tile), Block RThroughput in parentheses.
+#   bench/mca_packed_k.sh [TREE] [extra g++ flags]   (TREE: a checkout, default this one)
+# A file of [[gnu::noinline]] wrappers around the kernels is compiled as the kernels are;
+# each wrapper's super-block loop is written out as a straight trace (the loops nested in
+# it repeated as they run: the tile's h / half loops, 2 x 2; branches dropped), then
+#   llvm-mca-19 -mtriple=aarch64 -mcpu=<model> -iterations=1000 -skip-unsupported-instructions=parse-failure
+# Needs aarch64-linux-gnu-g++ (gcc 12), llvm-mca-19, python3.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+tree=$(cd "${1:-$here}" && pwd)
+shift || true
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+have_q6_gemv2=0
+grep -q "sdot_gemv2_q6_k" "$tree/kernels/arm/qmatmul_packed_k_neon.h" && have_q6_gemv2=1
+cat >"$work/harness.cpp" <<'EOF'
+#include "kernels/arm/qmatmul_dotprod.cpp"
+namespace ember::kernels {
+[[gnu::noinline]] void mca_q6_tile1(const uint8_t* g, const PackedActs& X, float* Y) { sdot_tile_q6_k<1>(g, X, 0, Y, 0, 0); }
+[[gnu::noinline]] void mca_q6_tile4(const uint8_t* g, const PackedActs& X, float* Y, size_t ldy) {
+  sdot_tile_q6_k<4>(g, X, 0, Y, ldy, 0);
+}
+#if HAVE_Q6_GEMV2
+[[gnu::noinline]] void mca_q6_gemv2(const uint8_t* g, size_t gb, const PackedActs& X, float* Y) {
+  sdot_gemv2_q6_k(g, gb, X, Y, 0);
+}
+#endif
+[[gnu::noinline]] void mca_q4_gemv2(const uint8_t* g, size_t gb, const PackedActs& X, float* Y) {
+  sdot_gemv2_q4_k(g, gb, X, Y, 0);
+}
+}  // namespace ember::kernels
+EOF
+aarch64-linux-gnu-g++ -O3 -ffp-contract=off -std=c++20 -march=armv8.2-a+dotprod -I"$tree" \
+  -DHAVE_Q6_GEMV2=$have_q6_gemv2 "$@" -S "$work/harness.cpp" -o "$work/h.s"
+
+# trace FUNC: the straight trace of FUNC's super-block loop (its first label). A loop
+# nested in it (a backward branch to a later label) runs again once (2 iterations: the
+# tile's half loop); a forward conditional branch is taken on its second visit (the
+# tile's h loop: 2 iterations); the branch back to the first label ends the trace.
+trace() {
+  python3 - "$work/h.s" "$1" <<'EOF'
+import re, sys
+path, func = sys.argv[1:3]
+lines = open(path).read().split("\n")
+i0 = next(i for i, l in enumerate(lines) if l.startswith(func + ":"))
+labels, insns = {}, []
+for l in lines[i0 + 1:]:
+    s = l.strip()
+    if s.startswith(".LFE") or s.startswith(".size"):
+        break
+    m = re.match(r"^(\.L\d+):$", s)
+    if m:
+        labels[m.group(1)] = len(insns)
+    elif s and not s.startswith("."):
+        insns.append(s)
+loop = next(iter(sorted(labels, key=labels.get)))  # the first numbered label: the block loop
+cond = ("b.ne", "bne", "beq", "cbz", "cbnz", "tbz", "tbnz")
+pc, seen, out = labels[loop], {}, []
+while True:
+    s = insns[pc]
+    op, tgt = s.split()[0], s.split()[-1]
+    if op == "ret":
+        break
+    if tgt in labels and (op == "b" or op in cond):
+        if tgt == loop:
+            break
+        n = seen[pc] = seen.get(pc, 0) + 1
+        backward = labels[tgt] <= pc
+        taken = op == "b" or (n % 2 == 1 if backward else n % 2 == 0)
+        pc = labels[tgt] if taken else pc + 1
+        continue
+    out.append(s)
+    pc += 1
+print("\n".join(out))
+EOF
+}
+
+# row NAME FUNC DIVISOR
+row() {
+  local sym
+  sym=$(grep -o "^_ZN5ember7kernels[0-9]*$2E[A-Za-z0-9_]*:" "$work/h.s" | tr -d :)
+  trace "$sym" >"$work/$2.s"
+  printf '%-34s %3d SDOT' "$1" "$(grep -c '^sdot' "$work/$2.s")"
+  for m in neoverse-n1 neoverse-n2 neoverse-v2 cortex-a55; do
+    llvm-mca-19 -mtriple=aarch64 -mcpu=$m -iterations=1000 -skip-unsupported-instructions=parse-failure \
+      "$work/$2.s" 2>/dev/null |
+      awk -v d="$3" '/Total Cycles/{c=$NF} /Block RThroughput/{r=$NF} END{printf " | %6.2f (%6.2f)", c/1000/d, r/d}'
+  done
+  echo
+}
+echo "kernel                             SDOTs | N1 | N2 | V2 | A55   (cycles, Block RThroughput)"
+row "Q6_K GEMM tile, 4 rows x 4 tokens" mca_q6_tile4 16
+row "Q6_K 1-token tile (4 rows)" mca_q6_tile1 4
+[ "$have_q6_gemv2" = 1 ] && row "Q6_K GEMV, two row groups" mca_q6_gemv2 8
+row "Q4_K GEMV, two row groups" mca_q4_gemv2 8
