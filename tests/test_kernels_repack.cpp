@@ -22,6 +22,7 @@
 #include "quant/quantize.h"
 #include "quant/repack.h"
 #include "support/matmul.h"
+#include "support/vnni_emulated.h"
 
 namespace ember {
 namespace {
@@ -151,12 +152,8 @@ TEST(Repack, RefusesWhatItCannotPack) {
   EXPECT_TRUE(can_pack(DType::Q8_0, {16, 4, true}, 32, 64));
 }
 
-std::vector<const kernels::Table*> tables() {
-  std::vector<const kernels::Table*> v;
-  for (int i = 0; i < static_cast<int>(kernels::Isa::kCount); ++i)
-    if (const kernels::Table* t = kernels::table_for(static_cast<kernels::Isa>(i))) v.push_back(t);
-  return v;
-}
+// Every table this CPU can run, then the AVX-VNNI code on emulated VNNI (AVX2 hosts).
+std::vector<const kernels::Table*> tables() { return kernels::tables_with_emulated(); }
 
 // Y of the reference on plain weights, and of table t on the same weights packed with
 // p, stored one byte past an aligned address, activations one float past one.

@@ -52,6 +52,9 @@
 #include "kernels/qmatmul_driver.h"
 #include "quant/blocks.h"
 #include "quant/unpack.h"
+#if defined(EMBER_EMULATE_VNNI)
+#include "kernels/x86/vnni_emulated_x86.h"
+#endif
 
 namespace ember::kernels {
 namespace {
@@ -260,15 +263,21 @@ struct DotMaddubs {
   }
 };
 
-#if defined(__AVXVNNI__) || (defined(__AVX512VNNI__) && defined(__AVX512VL__))
-// VPDPBUSD / VPDPWSSD: the VEX forms (AVX-VNNI) or the EVEX ones (AVX512-VNNI + VL).
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+// VPDPBUSD / VPDPWSSD: the VEX forms (AVX-VNNI), the EVEX ones (AVX512-VNNI + VL), or
+// (EMBER_EMULATE_VNNI, tests only) their exact AVX2 emulation (vnni_emulated_x86.h),
+// which builds the AVX-VNNI table's code for a machine without VNNI.
+#if defined(EMBER_EMULATE_VNNI)
+#define EMBER_DOT_VNNI 1
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define EMBER_DOT_VNNI 1
 inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
 inline __m256i dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
-#else
+#elif defined(__AVXVNNI__)
+#define EMBER_DOT_VNNI 1
 inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_avx_epi32(acc, u, s); }
 inline __m256i dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_avx_epi32(acc, a, b); }
 #endif
+#if defined(EMBER_DOT_VNNI)
 struct DotVnni {
   static constexpr bool kVnni = true;
   static constexpr bool kScaleBothHalves = false;
