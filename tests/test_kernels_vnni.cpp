@@ -63,7 +63,8 @@ TEST(EmulatedVnni, DpbusdEqualsTheScalarDefinition) {
   expect_dpbusd(acc, u, s);
   for (int round = 0; round < 20000; ++round) {
     for (int i = 0; i < 32; ++i) u[i] = static_cast<uint8_t>(g()), s[i] = static_cast<int8_t>(g());
-    for (int i = 0; i < 8; ++i) acc[i] = round % 2 ? static_cast<int32_t>(g()) : static_cast<int32_t>(g() % 200001) - 100000;
+    for (int i = 0; i < 8; ++i)  // any, or small (no wrapping)
+      acc[i] = round % 2 ? static_cast<int32_t>(g()) : static_cast<int32_t>(g() % 200001) - 100000;
     expect_dpbusd(acc, u, s);
   }
 }
@@ -108,6 +109,12 @@ TEST(EmulatedVnni, TableIsOutsideDispatch) {
   ASSERT_NE(avx2, nullptr);
   for (DType w : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q5_K})
     EXPECT_NE(e->of(w).qmatmul, avx2->of(w).qmatmul) << dtype_name(w);
+  // Packed weights: its own VNNI kernels on AVX2's layouts (the loader's bytes are the same).
+  for (DType w : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    EXPECT_EQ(e->of(w).packing, (Packing{8, 4, false})) << dtype_name(w);
+    EXPECT_EQ(e->of(w).packing, avx2->of(w).packing) << dtype_name(w);
+    EXPECT_NE(e->of(w).qmatmul_packed, avx2->of(w).qmatmul_packed) << dtype_name(w);
+  }
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ namespace {
 // add_quant_avxvnni's body (qmatmul_avxvnni.cpp): keep the two in step.
 void add_quant_avxvnni_emulated(Table& t) {
   add_quant_x86(t);
-  add_packed_avx2(t);
+  add_packed_x86(t);
 }
 }  // namespace
 
