@@ -17,9 +17,6 @@ void add_quant_scalar(Table& t);  // ref/qmatmul_ref.cpp: the quantized referenc
 #if defined(EMBER_HAVE_AVX2)
 const Table* table_avx2();      // x86/float_avx2.cpp: AVX2 + FMA + F16C
 void add_quant_avx2(Table& t);  // x86/qmatmul_avx2.cpp: maddubs/madd
-// x86/qmatmul_avx2.cpp: the packed-weight kernels (all x86 tables: their VNNI forms are
-// not tested on a VNNI machine yet, so AVX2's serve).
-void add_packed_avx2(Table& t);
 #endif
 #if defined(EMBER_HAVE_AVXVNNI)
 void add_quant_avxvnni(Table& t);  // x86/qmatmul_avxvnni.cpp: VEX vpdpbusd (AVX2 floats)

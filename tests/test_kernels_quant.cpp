@@ -40,18 +40,15 @@
 #include "quant/quantize.h"
 #include "support/fixtures.h"
 #include "support/matmul.h"
+#include "support/vnni_emulated.h"
 
 namespace ember::kernels {
 namespace {
 
 constexpr double kU = 0x1p-24;
 
-std::vector<const Table*> tables() {
-  std::vector<const Table*> v;
-  for (int i = 0; i < static_cast<int>(Isa::kCount); ++i)
-    if (const Table* t = table_for(static_cast<Isa>(i))) v.push_back(t);
-  return v;
-}
+// Every table this CPU can run, then the AVX-VNNI code on emulated VNNI (AVX2 hosts).
+std::vector<const Table*> tables() { return tables_with_emulated(); }
 
 const DType kQTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K, DType::Q6_K,
                           DType::Q5_K, DType::IQ4_XS, DType::Q2_K, DType::Q3_K};

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -22,6 +23,7 @@
 #include "quant/quantize.h"
 #include "quant/repack.h"
 #include "support/matmul.h"
+#include "support/vnni_emulated.h"
 
 namespace ember {
 namespace {
@@ -151,24 +153,17 @@ TEST(Repack, RefusesWhatItCannotPack) {
   EXPECT_TRUE(can_pack(DType::Q8_0, {16, 4, true}, 32, 64));
 }
 
-std::vector<const kernels::Table*> tables() {
-  std::vector<const kernels::Table*> v;
-  for (int i = 0; i < static_cast<int>(kernels::Isa::kCount); ++i)
-    if (const kernels::Table* t = kernels::table_for(static_cast<kernels::Isa>(i))) v.push_back(t);
-  return v;
-}
+// Every table this CPU can run, then the AVX-VNNI code on emulated VNNI (AVX2 hosts).
+std::vector<const kernels::Table*> tables() { return kernels::tables_with_emulated(); }
 
-// Y of the reference on plain weights, and of table t on the same weights packed with
-// p, stored one byte past an aligned address, activations one float past one.
-void expect_packed_equals_plain(const kernels::Table& t, DType type, Packing p, size_t rows, size_t K, size_t n,
-                                std::mt19937& g) {
+// Y of the reference on the plain weights `plain` (rows x K) and activations x (n x K,
+// from x + 1: one float past an aligned address), and of table t on the same weights
+// packed with p, stored one byte past an aligned address.
+void expect_packed_equals_plain(const kernels::Table& t, DType type, Packing p, const std::vector<uint8_t>& plain,
+                                size_t rows, size_t K, const std::vector<float>& x, size_t n) {
   const size_t rb = row_bytes(type, K);
-  const auto plain = random_rows(g, type, rows, K, rb);
   std::vector<uint8_t> packed(packed_bytes(type, p, rows, K) + 1);
   pack_rows(type, p, plain.data(), rb, rows, K, packed.data() + 1);
-  std::vector<float> x(n * K + 1);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  for (auto& v : x) v = nd(g);
   kernels::MatView wp{type, plain.data(), rows, K, 0, {}};
   kernels::MatView wq{type, packed.data() + 1, rows, K, 0, p};
   std::vector<float> want(n * rows), got(n * rows);
@@ -180,6 +175,16 @@ void expect_packed_equals_plain(const kernels::Table& t, DType type, Packing p, 
         << t.name << " " << dtype_name(type) << " packed " << int(p.rows) << "x" << int(p.group)
         << (p.biased ? "+128" : "") << " rows " << rows << " K " << K << " n " << n << " threads " << threads;
   }
+}
+
+// The same on random weights and normal activations.
+void expect_packed_equals_plain(const kernels::Table& t, DType type, Packing p, size_t rows, size_t K, size_t n,
+                                std::mt19937& g) {
+  const auto plain = random_rows(g, type, rows, K, row_bytes(type, K));
+  std::vector<float> x(n * K + 1);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (auto& v : x) v = nd(g);
+  expect_packed_equals_plain(t, type, p, plain, rows, K, x, n);
 }
 
 TEST(Repack, EveryTablesPackedMatmulEqualsThePlainReference) {
@@ -218,6 +223,50 @@ TEST(Repack, EveryTablesPackedMatmulEqualsThePlainReference) {
     }
 }
 
+
+// Extreme codes against extreme activations, in each table's own packing: the integer
+// sums at their bounds (Q4_K's sub-block of 32 codes 15 against 127: 60960, past s16,
+// so a kernel must widen before it; Q8_0's -128 codes; Q6_K's scales -128 and 127), as
+// QMatmul.ExtremeBlocksBitwiseEqualToReference does for the plain kernels. Weights: row
+// r all 0x00, 0xFF, 0x80 or 0x7F code bytes (fp16 scales random); activations all +1,
+// all -1 or alternating per token (quantized to +-127).
+TEST(Repack, ExtremeBlocksEqualThePlainReference) {
+  std::mt19937 g(13);
+  for (const kernels::Table* t : tables())
+    for (DType type : kTypes) {
+      const Packing p = t->of(type).packing;
+      if (p.plain()) continue;
+      const size_t K = is_k(type) ? 512 : 64, rows = 2 * p.rows, rb = row_bytes(type, K);
+      const size_t bb = dtype_info(type).type_size;
+      for (int pattern = 0; pattern < 4; ++pattern) {
+        auto plain = random_rows(g, type, rows, K, rb);
+        for (size_t r = 0; r < rows; ++r)
+          for (size_t b = 0; b < K / dtype_info(type).block_size; ++b) {
+            uint8_t* blk = plain.data() + r * rb + b * bb;
+            const uint8_t fills[4] = {0x00, 0xFF, 0x80, 0x7F}, fill = fills[(r + pattern) % 4];
+            if (type == DType::Q4_K) {
+              std::memset(blk + 4, 0xFF, 12);  // scales and mins 63
+              std::memset(blk + 16, fill, bb - 16);
+            } else if (type == DType::Q6_K) {  // codes, then scales -128 or 127
+              std::memset(blk, fill, 192);
+              std::memset(blk + 192, pattern % 2 ? 0x80 : 0x7F, 16);
+            } else {
+              std::memset(blk + 2, fill, bb - 2);
+            }
+          }
+        for (size_t n : {1, 5, 8}) {
+          std::vector<float> x(n * K + 1);
+          for (size_t tk = 0; tk < n; ++tk)
+            for (size_t i = 0; i < K; ++i)
+              x[1 + tk * K + i] = (tk + pattern) % 3 == 0   ? 1.0f
+                                  : (tk + pattern) % 3 == 1 ? -1.0f
+                                                            : (i % 2 ? 1.0f : -1.0f);
+          SCOPED_TRACE("pattern " + std::to_string(pattern));
+          expect_packed_equals_plain(*t, type, p, plain, rows, K, x, n);
+        }
+      }
+    }
+}
 
 // Three matrices of different heights, in the table's own packing, plain, and a
 // foreign packing (types that share Q8_0 activations, and a mix that does not, which

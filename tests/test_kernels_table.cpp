@@ -10,14 +10,15 @@
 
 #include "kernels/kernels.h"
 #include "quant/types.h"
+#include "support/vnni_emulated.h"
 
 namespace ember::kernels {
 namespace {
 
+// The SIMD tables this CPU can run, and the AVX-VNNI code on emulated VNNI (AVX2 hosts).
 std::vector<const Table*> simd_tables() {
-  std::vector<const Table*> v;
-  for (int i = 1; i < static_cast<int>(Isa::kCount); ++i)
-    if (const Table* t = table_for(static_cast<Isa>(i))) v.push_back(t);
+  std::vector<const Table*> v = tables_with_emulated();
+  v.erase(v.begin());  // the reference
   return v;
 }
 

@@ -1,7 +1,10 @@
 // x86-64 AVX512-VNNI quantized matmul (compiled with -mavx512f -mavx512bw -mavx512vl
 // -mavx512vnni; Ice Lake, Zen 4 and later; reached only through dispatch.cpp after the
 // CPU check): qmatmul_x86.h's kernels with the EVEX VPDPBUSD / VPDPWSSD dot primitive
-// (ymm, with 32 vector registers), and for Q8_0 and Q4_0 a 512-bit GEMM.
+// (ymm, with 32 vector registers), and for Q8_0 and Q4_0 a 512-bit GEMM; the kernels on
+// repacked weights (qmatmul_packed_x86.h, qmatmul_packed_k_x86.h) on the same ymm
+// primitive and layouts as the AVX-VNNI table's (tested through its emulated build,
+// tests/support/vnni_emulated.cpp; the zmm code here runs on an AVX512 machine only).
 //
 // The 512-bit GEMM: one zmm holds the same 32-weight block of two rows (row 2p in the
 // low 256 bits, 2p + 1 in the high), each token's activation block is broadcast to
@@ -14,6 +17,8 @@
 // block sums per 4 rows (lane 4i + t: row i, token t), and each lane takes
 // acc + (dw * dx) * float(isum): kernels.h's steps in its order, bit for bit.
 #include "kernels/x86/qmatmul_x86.h"
+#include "kernels/x86/qmatmul_packed_x86.h"
+#include "kernels/x86/qmatmul_packed_k_x86.h"
 
 // GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own _mm512_undefined_*
 // pass-through operands (GCC bug 105593, fixed in 13).
@@ -290,7 +295,7 @@ void add_quant_avx512vnni(Table& t) {
   t.of(DType::Q4_K).qmatmul = qmatmul<KernKz<Q4_K, Q4_Kz>>;
   t.of(DType::Q5_K).qmatmul = qmatmul<KernKz<Q5_K, Q5_Kz>>;
   t.of(DType::Q6_K).qmatmul = qmatmul<KernKz<Q6_K, Q6_Kz>>;
-  add_packed_avx2(t);
+  add_packed_x86(t);  // ymm, EVEX VPDPBUSD / VPDPWSSD, 8 rows per vector
 }
 
 }  // namespace ember::kernels

@@ -1,7 +1,7 @@
 // Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_K and Q6_K weights
 // (quant/repack.h, packing R x 4, R = the vector's s32 lanes), after qmatmul_packed_x86.h,
-// with its vector traits V (VecYmm: 8 rows; AVX2 only, see qmatmul_avx2.cpp) and the
-// operations of KOps<V>:
+// with its vector traits V (VecYmm: 8 rows, every x86 table, each with its own Dot) and
+// the operations of KOps<V>:
 //
 //   KOps<V>::sub_scales(p)           R sub-block scales (bytes) as flush's operand
 //   KOps<V>::part2(part, c, x)       part + the products of pieces c[0], c[1] (R rows'
@@ -12,13 +12,17 @@
 //   KOps<V>::step_sub(acc, dm, dx, msum)  acc - (dm * dx) * float(msum)
 //
 // Q4_K, per super-block and token: a sub-block's 32 products per row are 8 lane-wise dot4
-// steps (codes 0..15 against the activation's 4 bytes broadcast); the 8 VPMADDUBSW
-// results add up in s16 (8 * 2 * 15 * 128 < 2^15) and VPMADDWD multiplies them by
-// (sc, sc). The mins: VPMADDWD of
-// (m, m) against the activation's adjacent bsums (2s, 2s + 1). Both integer sums are
-// exact, so each lane then takes kernels.h's two float steps in its order: bit for bit
-// the reference. Q6_K: see its section below. Both read the Q8_K activations' d, qs and
-// bsums in place (PackedActs: q, stride, nb).
+// steps (codes 0..15 against the activation's 4 bytes broadcast). AVX2: the 8
+// VPMADDUBSW results add up in s16 (8 * 2 * 15 * 128 < 2^15) and VPMADDWD multiplies
+// them by (sc, sc). VNNI: VPDPBUSD sums two halves of 16 products in s32 (|.| <= 16 * 15
+// * 128 < 2^15: a whole sub-block, up to 60960, would not fit the s16 that VPDPWSSD
+// reads), each multiplied by the row's scale with VPDPWSSD against (sc, 0). The mins:
+// VPMADDWD (VNNI: VPDPWSSD) of (m, m) against the activation's adjacent bsums (2s,
+// 2s + 1). Both integer sums are exact, so each lane then takes kernels.h's two float
+// steps in its order: bit for bit the reference. Q6_K: see its section below. Both read
+// the Q8_K activations' d, qs and bsums in place (PackedActs: q, stride, nb). The VNNI
+// forms are tested through the exact AVX2 emulation of the instructions (test_kernels'
+// "avxvnni-emulated" table, qmatmul_packed_x86.h); the real instructions have not run here.
 #pragma once
 
 namespace ember::kernels {
@@ -31,24 +35,30 @@ template <>
 struct KOps<VecYmm> {
   using I = __m256i;
   static I bytes8(const uint8_t* p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
-  static I sub_scales(const uint8_t* p) {
+  static I sub_scales(const uint8_t* p) {  // AVX2: (sc, sc) per s32 lane; VNNI: (sc, 0)
     const I v = bytes8(p);
+    if constexpr (Dot::kVnni) return v;
     return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
   }
   static I min_words(const uint8_t* p) {
     const I v = bytes8(p);
     return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
   }
-  static I wdot(I acc, I a, I b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
-  // A sub-block's partial sum: VPMADDUBSW pair sums of two pieces added in s16 lanes,
-  // flushed into isum times the scale every kFlush = 8 pieces (a whole sub-block: each
-  // s16 lane sums 8 pair sums, |.| <= 8 * 2 * 15 * 128 < 2^15).
-  static constexpr int kFlush = 8;
+  // VPDPWSSD with VNNI, VPMADDWD + VPADDD without: the same sums (exact here).
+  static I wdot(I acc, I a, I b) { return Dot::wdot(acc, a, b); }
+  // A sub-block's partial sum, flushed into isum times the scale every kFlush pieces.
+  // AVX2: VPMADDUBSW pair sums of two pieces added in s16 lanes, kFlush = 8 (a whole
+  // sub-block: each s16 lane sums 8 pair sums, |.| <= 8 * 2 * 15 * 128 < 2^15), times
+  // (sc, sc) by VPMADDWD. VNNI: VPDPBUSD sums in s32 lanes, kFlush = 4 (16 products,
+  // |.| <= 16 * 15 * 128 < 2^15, so the high s16 half is the low one's sign), times
+  // (sc, 0) by VPDPWSSD.
+  static constexpr int kFlush = Dot::kVnni ? 4 : 8;
   static I part2(I part, const I* c, const uint8_t* x) {
+    if constexpr (Dot::kVnni) return VecYmm::dot4(VecYmm::dot4(part, c[0], x), c[1], x + 4);
     return _mm256_add_epi16(part, _mm256_add_epi16(_mm256_maddubs_epi16(c[0], _mm256_set1_epi32(load_i32(x))),
                                                    _mm256_maddubs_epi16(c[1], _mm256_set1_epi32(load_i32(x + 4)))));
   }
-  static I flush(I isum, I part, I sc) { return _mm256_add_epi32(isum, _mm256_madd_epi16(part, sc)); }
+  static I flush(I isum, I part, I sc) { return wdot(isum, part, sc); }
   static __m256 step_sub(__m256 acc, __m256 dm, float dx, I msum) {
     return _mm256_sub_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dm, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(msum)));
   }
@@ -140,8 +150,10 @@ template <class V, int T>
 // 128h + 32qq + l (l < 32, sub-blocks 8h + 2qq and + 1), low 4 bits from ql bytes
 // 64h + 32(qq & 1) + l (low nibble for qq < 2, high otherwise), high 2 bits from qh
 // bytes 32h + l, bits 2qq. Codes 0..63 against |x| <= 128: two VPMADDUBSW pair sums
-// add up to at most 4 * 63 * 128 < 2^15, and VPMADDWD / VPDPWSSD against (sc, sc)
-// multiplies them by the row's signed scale, exact in s32. The -32 offset is
+// add up to at most 4 * 63 * 128 < 2^15, and VPMADDWD + VPADDD (VNNI: one VPDPWSSD)
+// against (sc, sc) multiplies them by the row's signed scale, exact in s32. (A VPDPBUSD
+// form would take as many instructions: its s32 sums of 8 products, up to 64512, pass
+// s16 before the scale, so it would go one piece at a time.) The -32 offset is
 // sum_s sc[s] * bsums[s], (sc[2u], sc[2u + 1]) against the adjacent bsums, taken
 // 32 times off the sum once per super-block: the reference's integer, exactly.
 
@@ -256,6 +268,20 @@ void qmatmul_packed_k(const void* W, Packing p, const PackedActs& X, size_t n, s
     for (; t + kTokens <= n; t += kTokens) packed_tile_k<V, kType, kTokens>(g, X, t, Y, ldy, r);
     packed_tail_k<V, kType, kTokens - 1>(g, X, t, n - t, Y, ldy, r);
   }
+}
+
+// Row-interleaved 8 x 4 layouts, one ymm lane per row (the loader repacks into them; the
+// same bytes for every x86 table), with the kernels of this file's Dot: each x86 ISA
+// file registers its own instantiations.
+void add_packed_x86(Table& t) {
+  t.of(DType::Q4_0).packing = Packing{8, 4, false};
+  t.of(DType::Q4_0).qmatmul_packed = qmatmul_packed<VecYmm, PackedQ4_0, 4>;
+  t.of(DType::Q8_0).packing = Packing{8, 4, false};
+  t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed<VecYmm, PackedQ8_0Signed, 4>;
+  t.of(DType::Q4_K).packing = Packing{8, 4, false};
+  t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q4_K, 4>;
+  t.of(DType::Q6_K).packing = Packing{8, 4, false};
+  t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q6_K, 4>;
 }
 
 }  // namespace

@@ -1,23 +1,30 @@
 // Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_0 and Q8_0 weights
-// (quant/repack.h, packing 8 x 4: one ymm s32 lane per row). Included by
-// qmatmul_avx2.cpp only, whose kernels every x86 table uses for packed weights (the
-// VNNI forms of these kernels wait for a machine that can test them), with the vector
+// (quant/repack.h, packing 8 x 4: one ymm s32 lane per row; the same bytes for every
+// x86 table). Included by each x86 ISA file after qmatmul_x86.h and instantiated with
+// its Dot (qmatmul_packed_k_x86.h's add_packed_x86 registers them), with the vector
 // traits V (VecYmm below):
 //
 //   V::I, V::F, V::kLanes            integer / float vector, lanes (rows per group)
 //   V::load(p), zero(), set1(int32)  integer loads (any alignment)
-//   V::abs8(w), dot4s(acc, |w|, w, x4) acc + per s32 lane the sum of four products of
-//                                    w's signed bytes with the 4 signed bytes at x4
-//   V::dot4_small, finish_small      the same for unsigned codes below 16, in s16
+//   V::dot4(acc, u, x4)              acc + per s32 lane the sum of four products of u's
+//                                    unsigned bytes with the 4 signed bytes at x4 (Dot::dp)
+//   V::abs8(w), dot4s(acc, |w|, w, x4) the same with w's bytes signed (AVX2)
+//   V::dot4_small, finish_small      the same for unsigned codes below 16, in s16 (AVX2)
+//   V::bias8(w)                      w + 128 as unsigned bytes (VNNI)
 //   V::half_scales(p), step, store   kLanes fp16 -> float; acc + (dw * dx) * float(isum)
 //
 // One row group's block holds, per piece of 4 code bytes, lane i = row i's 4 bytes, so
 // a block's 32 products per row are 8 lane-wise dot4 steps against the activation's
 // bytes 4k .. 4k + 3 broadcast: the row sums come out in lanes, with no horizontal
 // reduction. Q4_0's nibbles (0..15) are unsigned; their offset comes off once per block
-// and token as 8 * sum(x) (sums precomputed, PackedActs). Q8_0's codes are signed: the
-// sign moves onto x (VPSIGNB) against |w|. Then each lane takes acc + (dw * dx) *
-// float(isum), the reference's steps in its order: bit for bit the plain kernels' results.
+// and token as 8 * sum(x) (sums precomputed, PackedActs). Q8_0's codes are signed:
+// AVX2 moves the sign onto x (VPSIGNB) against |w|; VNNI takes w + 128 (VPXOR once per
+// piece for all tokens, |sum| <= 32 * 255 * 128) and subtracts 128 * sum(x) per block.
+// VNNI: one VPDPBUSD per piece and token (AVX2: VPMADDUBSW and, per block or piece,
+// VPMADDWD). Then each lane takes acc + (dw * dx) * float(isum), the reference's steps
+// in its order: bit for bit the plain kernels' results. The VNNI forms are tested on
+// AVX2 machines through the exact emulation of VPDPBUSD / VPDPWSSD (vnni_emulated_x86.h,
+// test_kernels' "avxvnni-emulated" table); the real instructions have not run here.
 #pragma once
 
 namespace ember::kernels {
@@ -54,9 +61,11 @@ struct PackedQ4_0 {
   }
 };
 
-struct PackedQ8_0Signed {  // codes as in the file (AVX2's sign trick)
+// Codes as in the file. AVX2: the sign trick; VNNI: codes + 128 (unsigned), then
+// subtract 128 * sum(x).
+struct PackedQ8_0Signed {
   static constexpr size_t kQs = 32, kBlock = sizeof(BlockQ8_0);
-  static constexpr int kOffsetShift = 0;
+  static constexpr int kOffsetShift = Dot::kVnni ? 7 : 0;
   static constexpr bool kSigned = true;
   static constexpr bool kSmallCodes = false;
   template <class V>
@@ -83,7 +92,10 @@ template <class V, class Ty, int T>
     for (int t = 0; t < T; ++t) s[t] = V::zero();
     for (int k = 0; k < 8; ++k) {
       const typename V::I c = Ty::template code<V>(q, k);
-      if constexpr (Ty::kSigned) {
+      if constexpr (Dot::kVnni) {  // one VPDPBUSD per piece and token, unsigned codes
+        const typename V::I u = Ty::kSigned ? V::bias8(c) : c;
+        for (int t = 0; t < T; ++t) s[t] = V::dot4(s[t], u, xq[t] + 4 * k);
+      } else if constexpr (Ty::kSigned) {
         const typename V::I a = V::abs8(c);
         for (int t = 0; t < T; ++t) {
           s[t] = V::dot4s(s[t], a, c, xq[t] + 4 * k);
@@ -104,7 +116,7 @@ template <class V, class Ty, int T>
     const typename V::F dw = V::half_scales(scales + b * R * 2);
     for (int t = 0; t < T; ++t) {
       const size_t tb = (t0 + t) * nb + b;
-      typename V::I isum = Ty::kSmallCodes ? V::finish_small(s[t]) : s[t];
+      typename V::I isum = Ty::kSmallCodes && !Dot::kVnni ? V::finish_small(s[t]) : s[t];
       if constexpr (Ty::kOffsetShift != 0) isum = V::sub(isum, V::set1(X.sums[tb] << Ty::kOffsetShift));
       acc[t] = V::step(acc[t], dw, X.d[tb], isum);
     }
@@ -156,6 +168,8 @@ struct VecYmm {
   static I low4(I v) { return _mm256_and_si256(v, _mm256_set1_epi8(0x0F)); }
   static I high4(I v) { return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F)); }
   static I dot4(I acc, I u, const uint8_t* x4) { return Dot::dp(acc, u, _mm256_set1_epi32(load_i32(x4))); }
+  // VNNI's unsigned operand from signed codes: w + 128 (flipping the top bit).
+  static I bias8(I w) { return _mm256_xor_si256(w, _mm256_set1_epi8(static_cast<char>(0x80))); }
   // Signed weights w (a = |w|): |w| against x with w's sign (|w| <= 128: the s16 pair
   // sums fit).
   static I abs8(I w) { return _mm256_sign_epi8(w, w); }

@@ -4,7 +4,10 @@
 // and the flags choose the integer dot primitive, `Dot` (below):
 //   AVX2:         VPMADDUBSW (u8 x s8 -> pairs of s16) then VPMADDWD by 1 (-> s32);
 //   AVX-VNNI:     VPDPBUSD (VEX): four u8 x s8 products added to an s32 lane, one uop;
-//   AVX512-VNNI:  VPDPBUSD (EVEX, ymm with AVX512VL: 32 vector registers).
+//   AVX512-VNNI:  VPDPBUSD (EVEX, ymm with AVX512VL: 32 vector registers);
+//   tests only:   the AVX-VNNI form on an exact AVX2 emulation of VPDPBUSD / VPDPWSSD
+//                 (EMBER_EMULATE_VNNI, vnni_emulated_x86.h): test_kernels runs the VNNI
+//                 code paths against the reference on machines without VNNI.
 // Both give the same exact s32 sums of four adjacent products (the AVX2 pairs never
 // saturate, see below), so the layouts, reductions and float steps are shared.
 // Sub-block sums times a 6-bit scale (Q4_K, Q5_K, Q6_K): AVX2 multiplies s16 pair sums
@@ -52,6 +55,9 @@
 #include "kernels/qmatmul_driver.h"
 #include "quant/blocks.h"
 #include "quant/unpack.h"
+#if defined(EMBER_EMULATE_VNNI)
+#include "kernels/x86/vnni_emulated_x86.h"
+#endif
 
 namespace ember::kernels {
 namespace {
@@ -235,6 +241,8 @@ __m256i pair_sums(__m256i v) { return _mm256_madd_epi16(v, ones16()); }
 //                       caller guarantees every adjacent pair's sum fits s16 (AVX2).
 // dp2(u0, s0, u1, s1):  the same for two operand pairs (eight products per lane), whose
 //                       per-lane s16 sums of four products fit s16 (AVX2).
+// wdot(acc, a, b):      acc + a0 b0 + a1 b1 per s32 lane (s16 pairs; VPMADDWD + VPADDD
+//                       or VPDPWSSD), for sums that do not reach 2^31.
 // Scaled sub-block sums (Q4_K, Q5_K, Q6_K): a scale vector in the primitive's layout,
 // made by VPSHUFB with scale_sel(word): the s16 word `word` selects (two byte indices,
 // 0xFF = zero); scaled(acc, u, s, sc) = acc + sum of the products times the scale,
@@ -250,6 +258,7 @@ struct DotMaddubs {
   static __m256i dp2(__m256i u0, __m256i s0, __m256i u1, __m256i s1) {
     return pair_sums(_mm256_add_epi16(_mm256_maddubs_epi16(u0, s0), _mm256_maddubs_epi16(u1, s1)));
   }
+  static __m256i wdot(__m256i acc, __m256i a, __m256i b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
   static __m256i scale_sel(uint16_t word) { return _mm256_set1_epi16(static_cast<int16_t>(word)); }
   static __m256i scaled(__m256i acc, __m256i u, __m256i s, __m256i sc) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), sc));
@@ -260,15 +269,21 @@ struct DotMaddubs {
   }
 };
 
-#if defined(__AVXVNNI__) || (defined(__AVX512VNNI__) && defined(__AVX512VL__))
-// VPDPBUSD / VPDPWSSD: the VEX forms (AVX-VNNI) or the EVEX ones (AVX512-VNNI + VL).
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+// VPDPBUSD / VPDPWSSD: the VEX forms (AVX-VNNI), the EVEX ones (AVX512-VNNI + VL), or
+// (EMBER_EMULATE_VNNI, tests only) their exact AVX2 emulation (vnni_emulated_x86.h),
+// which builds the AVX-VNNI table's code for a machine without VNNI.
+#if defined(EMBER_EMULATE_VNNI)
+#define EMBER_DOT_VNNI 1
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define EMBER_DOT_VNNI 1
 inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
 inline __m256i dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
-#else
+#elif defined(__AVXVNNI__)
+#define EMBER_DOT_VNNI 1
 inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_avx_epi32(acc, u, s); }
 inline __m256i dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_avx_epi32(acc, a, b); }
 #endif
+#if defined(EMBER_DOT_VNNI)
 struct DotVnni {
   static constexpr bool kVnni = true;
   static constexpr bool kScaleBothHalves = false;
@@ -276,6 +291,7 @@ struct DotVnni {
   static __m256i dp2(__m256i u0, __m256i s0, __m256i u1, __m256i s1) {
     return dpbusd(dpbusd(_mm256_setzero_si256(), u0, s0), u1, s1);
   }
+  static __m256i wdot(__m256i acc, __m256i a, __m256i b) { return dpwssd(acc, a, b); }
   // (word, zero) in every s32 lane.
   static __m256i scale_sel(uint16_t word) { return _mm256_set1_epi32(static_cast<int>(0xFFFF0000u | word)); }
   // The s32 sum (|.| < 2^15) against (scale, 0): sum * scale + sign extension * 0.
