@@ -231,11 +231,6 @@ TEST(Repack, EveryTablesPackedMatmulEqualsThePlainReference) {
 // r all 0x00, 0xFF, 0x80 or 0x7F code bytes (fp16 scales random); activations all +1,
 // all -1 or alternating per token (quantized to +-127).
 TEST(Repack, ExtremeBlocksEqualThePlainReference) {
-#if defined(__aarch64__)
-  // Under qemu-aarch64 (cortex-a76, max) the neon-dotprod table's first packed call here
-  // (Q4_0, pattern 0, n = 1) never returned (neon alone passes); not yet investigated.
-  GTEST_SKIP() << "AArch64: hangs in the dotprod table's packed Q4_0 (to investigate)";
-#endif
   std::mt19937 g(13);
   for (const kernels::Table* t : tables())
     for (DType type : kTypes) {
