@@ -230,7 +230,11 @@ Status DecodeModelProto(std::string_view bytes, const std::string& name, ModelPr
   });
   if (!ok) {
     std::string where = what;
-    if (where == "ModelProto.pieces") where += "[" + std::to_string(out->pieces.size() - 1) + "]";
+    if (where == "ModelProto.pieces") {  // appended piece by piece: GCC 12's -Wrestrict misfires on "[" + string
+      where += '[';
+      where += std::to_string(out->pieces.size() - 1);
+      where += ']';
+    }
     return BadFormat(name + ": not a SentencePiece model (malformed protobuf in " + where + ")");
   }
   if (out->pieces.empty()) return BadFormat(name + ": SentencePiece model has no pieces");
