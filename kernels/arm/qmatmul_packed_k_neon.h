@@ -67,9 +67,9 @@ struct PackedQ4K {
   }
   // sum_s m[s] (bsums[2s] + bsums[2s + 1]) for the token block xb, in the 4 row lanes.
   [[gnu::always_inline]] static int32x4_t min_sum(const int16x8_t* m, const uint8_t* xb) {
-    int16_t bs[16];
-    std::memcpy(bs, xb + kXBsums, sizeof bs);
-    const int16x8_t pairs = vpaddq_s16(vld1q_s16(bs), vld1q_s16(bs + 8));
+    const uint8_t* bs = xb + kXBsums;  // loaded as bytes: no copy through the stack
+    const int16x8_t pairs =
+        vpaddq_s16(vreinterpretq_s16_u8(vld1q_u8(bs)), vreinterpretq_s16_u8(vld1q_u8(bs + 16)));
     int32x4_t o = vmull_laneq_s16(vget_low_s16(m[0]), pairs, 0);
     o = vmlal_high_laneq_s16(o, m[0], pairs, 1);
     o = vmlal_laneq_s16(o, vget_low_s16(m[1]), pairs, 2);
