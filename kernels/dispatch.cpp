@@ -140,7 +140,7 @@ const Table& reference() {
 // A full table: the float kernels of `float_table` plus the quantized kernels of the
 // ISA level; the types it declines run the reference's kernels. Built once per ISA
 // (thread-safe statics), only after the CPU check.
-static Table assemble(Isa isa, const Table& float_table, void (*add_quant)(Table&)) {
+Table assemble(Isa isa, const Table& float_table, void (*add_quant)(Table&)) {
   Table t = float_table;
   t.isa = isa;
   t.name = isa_name(isa);

@@ -11,6 +11,10 @@
 
 namespace ember::kernels {
 
+// dispatch.cpp: float_table's float kernels, add_quant's quantized ones, the reference's
+// for the types add_quant declines; isa and name set (also test_kernels' emulated table).
+Table assemble(Isa isa, const Table& float_table, void (*add_quant)(Table&));
+
 const Table& table_scalar();      // ref/float_ref.cpp: float kernels
 void add_quant_scalar(Table& t);  // ref/qmatmul_ref.cpp: the quantized reference
 

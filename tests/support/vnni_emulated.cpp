@@ -23,20 +23,12 @@ void add_quant_avxvnni_emulated(Table& t) {
 }
 }  // namespace
 
-// As dispatch.cpp's assemble(): the AVX2 float kernels, the quantized ones, and the
-// reference's kernels for the types the table declines.
+// Assembled as dispatch.cpp assembles the AVX-VNNI table, under its own name.
 const Table* avxvnni_emulated() {
   if (!table_for(Isa::kAvx2)) return nullptr;
   static const Table table = [] {
-    Table t = *table_avx2();
-    t.isa = Isa::kAvxVnni;
+    Table t = assemble(Isa::kAvxVnni, *table_avx2(), add_quant_avxvnni_emulated);
     t.name = "avxvnni-emulated";
-    add_quant_avxvnni_emulated(t);
-    for (size_t i = 0; i < kDTypeSlots; ++i) {
-      if (!t.types[i].declined) continue;
-      t.types[i] = reference().types[i];
-      t.types[i].declined = true;
-    }
     return t;
   }();
   return &table;
