@@ -1,9 +1,10 @@
 // Row-interleaved layouts (repack.h): the byte moves, written once for every packing.
-// The K-quants' blocks go through repack_k.cpp; Q4_0 and Q8_0 are an fp16 scale
-// followed by qs bytes, so a block is (d, qs) and their layouts differ only in R, G and
-// Q8_0's bias.
+// The K-quants' blocks go through repack_k.cpp; Q4_0, Q5_0 and Q8_0 are an fp16 scale,
+// Q5_0's 32 fifth bits, then qs bytes, so a block is (d, [qh,] qs) and their layouts
+// differ only in R, G, Q8_0's bias and Q5_0's fifth-bit word.
 #include "quant/repack.h"
 
+#include <array>
 #include <cstdio>
 #include <cstring>
 
@@ -20,28 +21,79 @@ void unpack_block(DType type, Packing p, size_t cols, size_t i, size_t b, const 
 
 namespace {
 
-constexpr size_t kScaleBytes = 2;  // fp16 d at the start of a Q4_0 / Q8_0 block
+constexpr size_t kScaleBytes = 2;  // fp16 d at the start of a Q4_0 / Q5_0 / Q8_0 block
+constexpr size_t kHighBytes = 4;   // Q5_0's fifth bits (qh), after d
 constexpr size_t kMaxBlock = 256;  // bytes of the largest packable block (Q6_K: 210)
 
 // Bytes of qs in a block of `type`, or 0 when the type has no packed layout.
 size_t qs_bytes(DType type) {
   switch (type) {
     case DType::Q4_0: return 16;
+    case DType::Q5_0: return 16;
     case DType::Q8_0: return 32;
     default: return repack_k::qs_bytes(type);
   }
 }
 
-// Where row i's piece p of block b and its scale sit inside a row group.
+// Bytes of a block before its qs, and of a row's record per block in the group.
+size_t head_bytes(DType type) { return type == DType::Q5_0 ? kScaleBytes + kHighBytes : kScaleBytes; }
+
+// Where row i's piece p of block b, its scale and (Q5_0) its fifth-bit word sit inside
+// a row group: the quants of all nb blocks, then per block the R scales, then the R words.
 struct GroupGeometry {
-  size_t R, G, qs, pieces, nb;
+  size_t R, G, qs, pieces, nb, head;
   size_t piece(size_t b, size_t p, size_t i) const { return (b * pieces + p) * R * G + i * G; }
-  size_t scale(size_t b, size_t i) const { return nb * R * qs + (b * R + i) * kScaleBytes; }
+  size_t scale(size_t b, size_t i) const { return nb * R * qs + b * R * head + i * kScaleBytes; }
+  size_t high(size_t b, size_t i) const { return nb * R * qs + b * R * head + R * kScaleBytes + i * kHighBytes; }
 };
 
 GroupGeometry geometry(DType type, Packing p, size_t cols) {
   const size_t qs = qs_bytes(type);
-  return {p.rows, p.group, qs, qs / p.group, cols / dtype_info(type).block_size};
+  return {p.rows, p.group, qs, qs / p.group, cols / dtype_info(type).block_size, head_bytes(type)};
+}
+
+// Q5_0's fifth bits, transposed: the file's bit 4j + m (weight 4j + m) becomes bit j of
+// byte m. Weight 4j + m is byte m of code piece j (the low nibbles of qs bytes 4j .. 4j
+// + 3 for j < 4, the high ones of bytes 4(j - 4) ..), so a kernel gets piece j's fifth
+// bits into bit 4 of each byte with one shift of the word and one AND (repack.h).
+// spread4[v]: v's 4 bits to bits 0, 8, 16, 24; spread8[v]: v's 8 bits to bits 0, 4, .. 28.
+constexpr auto kSpread4 = [] {
+  std::array<uint32_t, 16> t{};
+  for (uint32_t v = 0; v < 16; ++v)
+    for (uint32_t m = 0; m < 4; ++m) t[v] |= ((v >> m) & 1u) << (8 * m);
+  return t;
+}();
+constexpr auto kSpread8 = [] {
+  std::array<uint32_t, 256> t{};
+  for (uint32_t v = 0; v < 256; ++v)
+    for (uint32_t j = 0; j < 8; ++j) t[v] |= ((v >> j) & 1u) << (4 * j);
+  return t;
+}();
+
+uint32_t transpose_high_bits(uint32_t qh) {
+  uint32_t w = 0;
+  for (uint32_t j = 0; j < 8; ++j) w |= kSpread4[(qh >> (4 * j)) & 15u] << j;
+  return w;
+}
+
+uint32_t untranspose_high_bits(uint32_t w) {
+  uint32_t qh = 0;
+  for (uint32_t m = 0; m < 4; ++m) qh |= kSpread8[(w >> (8 * m)) & 255u] << m;
+  return qh;
+}
+
+void pack_high(const uint8_t* plain, uint8_t* dst) {
+  uint32_t qh;
+  std::memcpy(&qh, plain + kScaleBytes, kHighBytes);
+  const uint32_t w = transpose_high_bits(qh);
+  std::memcpy(dst, &w, kHighBytes);
+}
+
+void unpack_high(const uint8_t* src, uint8_t* plain) {
+  uint32_t w;
+  std::memcpy(&w, src, kHighBytes);
+  const uint32_t qh = untranspose_high_bits(w);
+  std::memcpy(plain + kScaleBytes, &qh, kHighBytes);
 }
 
 // The byte stored for a qs byte (and back: the bias is its own inverse).
@@ -54,9 +106,10 @@ uint8_t stored(DType type, Packing p, uint8_t v) {
 void unpack_block(DType type, Packing p, const GroupGeometry& g, size_t i, size_t b, const uint8_t* group,
                   uint8_t* plain) {
   std::memcpy(plain, group + g.scale(b, i), kScaleBytes);
+  if (type == DType::Q5_0) unpack_high(group + g.high(b, i), plain);
   for (size_t piece = 0; piece < g.pieces; ++piece) {
     const uint8_t* q = group + g.piece(b, piece, i);
-    uint8_t* v = plain + kScaleBytes + piece * g.G;
+    uint8_t* v = plain + g.head + piece * g.G;
     for (size_t k = 0; k < g.G; ++k) v[k] = stored(type, p, q[k]);
   }
 }
@@ -107,13 +160,15 @@ void pack_rows(DType type, Packing p, const uint8_t* src, size_t src_stride, siz
         continue;
       }
       std::memcpy(group + g.scale(b, i), blk, kScaleBytes);
+      if (type == DType::Q5_0) pack_high(blk, group + g.high(b, i));
       uint8_t* q = group + g.piece(b, 0, i);
+      const uint8_t* qs = blk + g.head;
       if (g.G == 4 && !flip) {  // the common case, as fixed-size copies
-        for (size_t piece = 0; piece < g.pieces; ++piece, q += g.R * 4) std::memcpy(q, blk + kScaleBytes + piece * 4, 4);
+        for (size_t piece = 0; piece < g.pieces; ++piece, q += g.R * 4) std::memcpy(q, qs + piece * 4, 4);
         continue;
       }
       for (size_t piece = 0; piece < g.pieces; ++piece, q += g.R * g.G) {
-        std::memcpy(q, blk + kScaleBytes + piece * g.G, g.G);
+        std::memcpy(q, qs + piece * g.G, g.G);
         if (flip)
           for (size_t k = 0; k < g.G; ++k) q[k] ^= 0x80;
       }

@@ -13,6 +13,12 @@
 // Q4_0's qs bytes are moved as they are (byte j: weight j in the low nibble, weight
 // j + 16 in the high one). Q8_0 with `biased`: each code stored as code + 128 (code ^
 // 0x80), the unsigned operand VPDPBUSD wants; the kernels subtract 128 * sum(x).
+// Q5_0: qs as Q4_0's; per block b, after the R scales, row i's fifth bits as one
+// little-endian u32 at nb * R * 16 + b * R * 6 + 2R + 4i (the scales at nb * R * 16 +
+// b * R * 6 + 2i), transposed: bit j of byte m is the file's bit 4j + m, the fifth bit of
+// byte m of code piece j (low nibbles of qs[4j ..] for j < 4, high ones of qs[4(j-4) ..]
+// above), so piece j's fifth bits reach bit 4 of every byte by one shift of the word by
+// 4 - j and one AND with 0x10, for any R and G = 4. Bytes: the file's, 22 per block.
 // Q4_K (repack_k.cpp): the 128 qs bytes of a super-block as Q4_0's (chunk j = bytes
 // 32j .. 32j + 31, low nibbles sub-block 2j, high 2j + 1), pieces as above; after the
 // quants of all nb super-blocks, one scale record per super-block b, 20 * R bytes at

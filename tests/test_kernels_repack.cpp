@@ -31,7 +31,7 @@ namespace {
 const Packing kPackings[] = {{4, 4, false}, {8, 4, false}, {16, 4, false}, {4, 8, false},
                              {8, 4, true},  {16, 4, true}, {4, 16, false}};
 
-constexpr DType kTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K};
+constexpr DType kTypes[] = {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4_K, DType::Q6_K};
 bool is_k(DType type) { return type == DType::Q4_K || type == DType::Q6_K; }
 
 // Offsets of a block's fp16 scales: Q4_0 / Q8_0 d; Q4_K d and dmin; Q6_K d (last).
@@ -93,6 +93,26 @@ TEST(Repack, UnpackGivesTheOriginalBytes) {
     }
 }
 
+// Q5_0's fifth bits: the file's bit 4j + m (weight 4j + m) is bit j of byte m of the
+// row's word, which sits after the block's R scales (repack.h), for each single bit.
+TEST(Repack, Q5_0FifthBitsAreTransposed) {
+  const Packing p{8, 4, false};
+  const size_t rows = 8, cols = 64, rb = row_bytes(DType::Q5_0, cols), R = p.rows;
+  for (uint32_t bit = 0; bit < 32; ++bit) {
+    std::vector<uint8_t> src(rows * rb, 0);
+    const uint32_t qh = 1u << bit;
+    std::memcpy(&src[3 * rb + 22 + 2], &qh, 4);  // row 3, block 1
+    std::vector<uint8_t> packed(packed_bytes(DType::Q5_0, p, rows, cols));
+    pack_rows(DType::Q5_0, p, src.data(), rb, rows, cols, packed.data());
+    uint32_t word;
+    std::memcpy(&word, &packed[2 * R * 16 + 1 * R * 6 + 2 * R + 3 * 4], 4);
+    EXPECT_EQ(word, 1u << (8 * (bit % 4) + bit / 4)) << "file bit " << bit;
+    size_t nonzero = 0;
+    for (uint8_t v : packed) nonzero += v != 0;
+    EXPECT_EQ(nonzero, 1u) << "file bit " << bit;
+  }
+}
+
 // Q4_K's scales are stored unpacked and re-encoded on the way back: random bytes give
 // every 6-bit scale and min (>= 32 included, their top bits in the shared bytes), and
 // each comes back as the file had it. The record sits where repack.h says.
@@ -148,6 +168,9 @@ TEST(Repack, RefusesWhatItCannotPack) {
   EXPECT_FALSE(can_pack(DType::Q4_K, {8, 4, false}, 16, 128)) << "whole super-blocks";
   EXPECT_FALSE(can_pack(DType::Q4_K, {8, 4, true}, 16, 256)) << "bias is Q8_0's";
   EXPECT_FALSE(can_pack(DType::Q5_K, {8, 4, false}, 16, 256)) << "no packed Q5_K layout";
+  EXPECT_TRUE(can_pack(DType::Q5_0, {8, 4, false}, 16, 64));
+  EXPECT_FALSE(can_pack(DType::Q5_0, {8, 4, true}, 16, 64)) << "bias is Q8_0's";
+  EXPECT_FALSE(can_pack(DType::Q5_1, {8, 4, false}, 16, 64)) << "no packed Q5_1 layout";
   EXPECT_TRUE(can_pack(DType::Q4_K, {16, 4, false}, 32, 512));
   EXPECT_FALSE(can_pack(DType::Q8_0, {}, 16, 64)) << "plain is not a packing";
   EXPECT_TRUE(can_pack(DType::Q8_0, {16, 4, true}, 32, 64));
