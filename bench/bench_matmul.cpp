@@ -11,7 +11,7 @@
 //       on a shared machine), threads > 1 in wall clock (name suffix /real_time).
 //   BM_matmul_packed/<type>/<isa>/<rows>x<cols>/n:<n>  the driver on one thread (as
 //       BM_matmul/../threads:1) with the weights repacked into the table's own layout
-//       (quant/repack.h; types the table packs: Q4_0, Q8_0, Q4_K, Q6_K).
+//       (quant/repack.h; types the table packs: Q4_0, Q5_0, Q8_0, Q4_K, Q6_K).
 //   BM_stream_read/<type>/<rows>x<cols>  reads a buffer of that matrix's packed size
 //       with wide loads: the memory-bandwidth ceiling of a GEMV over it.
 // Counters, per iteration (common.h):
@@ -268,7 +268,7 @@ void register_matmul_benchmarks() {
                        [=](auto& st, const Table& t) { bench_kernel(st, t, type, s, n); });
         }
         if (isa == Isa::kScalar) continue;
-        if (type == DType::Q4_0 || type == DType::Q8_0 || type == DType::Q4_K || type == DType::Q6_K)
+        if (can_pack(type, Packing{4, 4, false}, 4, 256))  // the type has a packed layout
           for (size_t n : {size_t{1}, size_t{32}, size_t{128}, size_t{512}})
             register_isa("BM_matmul_packed/" + ts + is + sh + "/n:" + std::to_string(n), isa,
                          [=](auto& st, const Table& t) { bench_driver_packed(st, t, type, s, n); });

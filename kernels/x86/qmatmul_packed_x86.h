@@ -1,4 +1,4 @@
-// Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_0 and Q8_0 weights
+// Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_0, Q5_0 and Q8_0 weights
 // (quant/repack.h, packing 8 x 4: one ymm s32 lane per row; the same bytes for every
 // x86 table). Included by each x86 ISA file after qmatmul_x86.h and instantiated with
 // its Dot (qmatmul_packed_k_x86.h's add_packed_x86 registers them), with the vector
@@ -17,7 +17,9 @@
 // a block's 32 products per row are 8 lane-wise dot4 steps against the activation's
 // bytes 4k .. 4k + 3 broadcast: the row sums come out in lanes, with no horizontal
 // reduction. Q4_0's nibbles (0..15) are unsigned; their offset comes off once per block
-// and token as 8 * sum(x) (sums precomputed, PackedActs). Q8_0's codes are signed:
+// and token as 8 * sum(x) (sums precomputed, PackedActs). Q5_0's codes (0..31) are Q4_0's
+// nibbles with a fifth bit from the row's transposed word (repack.h: one shift and one
+// AND per piece), offset 16 * sum(x). Q8_0's codes are signed:
 // AVX2 moves the sign onto x (VPSIGNB) against |w|; VNNI takes w + 128 (VPXOR once per
 // piece for all tokens, |sum| <= 32 * 255 * 128) and subtracts 128 * sum(x) per block.
 // VNNI: one VPDPBUSD per piece and token (AVX2: VPMADDUBSW and, per block or piece,
@@ -49,15 +51,35 @@ inline int32_t load_i32(const uint8_t* p) {
 
 // Piece k (0..7) of a block's codes for R rows, lane i = row i: the code bytes of
 // weights 4k .. 4k + 3 (q: the block's quants in the group).
+// kRecord: bytes per row and block after the quants (fp16 d, Q5_0's fifth-bit word);
+// high(rec): what code() needs from the block's record besides the quants.
+// kSmallRun (small codes, AVX2): pieces whose VPMADDUBSW pair sums add up in s16 before
+// one VPMADDWD widens them.
 struct PackedQ4_0 {
-  static constexpr size_t kQs = 16, kBlock = sizeof(BlockQ4_0);
+  static constexpr size_t kQs = 16, kBlock = sizeof(BlockQ4_0), kRecord = 2;
   static constexpr int kOffsetShift = 3;  // codes - 8: subtract 8 * sum(x)
   static constexpr bool kSigned = false;
   static constexpr bool kSmallCodes = true;  // 0..15: s16 sums
+  static constexpr int kSmallRun = 8;        // 8 * 2 * 15 * 127 < 2^15
   template <class V>
-  static typename V::I code(const uint8_t* q, int k) {  // piece k % 4's low (k < 4) or high nibbles
+  static typename V::I high(const uint8_t*) { return V::zero(); }
+  template <class V>
+  static typename V::I code(const uint8_t* q, int k, typename V::I) {  // piece k % 4's low (k < 4) or high nibbles
     const typename V::I v = V::load(q + (k & 3) * V::kLanes * 4);
     return k < 4 ? V::low4(v) : V::high4(v);
+  }
+};
+
+// Q4_0's nibbles, each with its fifth bit at bit 4 (the word's bit k of every byte).
+struct PackedQ5_0 : PackedQ4_0 {
+  static constexpr size_t kBlock = sizeof(BlockQ5_0), kRecord = 6;
+  static constexpr int kOffsetShift = 4;  // codes - 16
+  static constexpr int kSmallRun = 4;     // 4 * 2 * 31 * 127 < 2^15
+  template <class V>
+  static typename V::I high(const uint8_t* rec) { return V::load(rec + 2 * V::kLanes); }
+  template <class V>
+  static typename V::I code(const uint8_t* q, int k, typename V::I h) {
+    return V::or_(PackedQ4_0::code<V>(q, k, h), V::fifth_bits(h, k));
   }
 };
 
@@ -68,13 +90,20 @@ struct PackedQ8_0Signed {
   static constexpr int kOffsetShift = Dot::kVnni ? 7 : 0;
   static constexpr bool kSigned = true;
   static constexpr bool kSmallCodes = false;
+  static constexpr int kSmallRun = 8;
+  static constexpr size_t kRecord = 2;
   template <class V>
-  static typename V::I code(const uint8_t* q, int k) { return V::load(q + k * V::kLanes * 4); }
+  static typename V::I high(const uint8_t*) { return V::zero(); }
+  template <class V>
+  static typename V::I code(const uint8_t* q, int k, typename V::I) { return V::load(q + k * V::kLanes * 4); }
 };
 
 // T tokens (t0 ..) against one row group (`group`, rows r ..): kLanes x T outputs.
 // Pieces outermost within a block: one piece's codes live in a register while the T
 // tokens' sums take it (T integer and T float accumulators, no spills on 16 ymm).
+// Q5_0 on AVX2 (s16 runs of 4 pieces) would need a third set of T accumulators that
+// way, and spilled; it makes the block's 8 code vectors first and takes the tokens one
+// after the other instead (n:32, 2048x2048: 2.9 -> 2.2 ms; Q4_0 that way: 1.6 -> 2.6).
 template <class V, class Ty, int T>
 [[gnu::always_inline]] inline void packed_tile(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
                                                size_t ldy, size_t r, const uint8_t* next = nullptr) {
@@ -88,10 +117,25 @@ template <class V, class Ty, int T>
     const uint8_t* q = group + b * R * Ty::kQs;
     const uint8_t* xq[T];
     for (int t = 0; t < T; ++t) xq[t] = X.q + (t0 + t) * X.stride + b * sizeof(BlockQ8_0) + 2;
-    typename V::I s[T];
-    for (int t = 0; t < T; ++t) s[t] = V::zero();
+    const uint8_t* rec = scales + b * R * Ty::kRecord;
+    const typename V::I h = Ty::template high<V>(rec);
+    typename V::I s[T], run[T];  // run: the small codes' finished s16 runs, in s32
+    for (int t = 0; t < T; ++t) s[t] = run[t] = V::zero();
+    if constexpr (Ty::kSmallRun < 8 && !Dot::kVnni && T > 1) {  // the block's codes first
+      typename V::I c[8];
+      for (int k = 0; k < 8; ++k) c[k] = Ty::template code<V>(q, k, h);
+      for (int t = 0; t < T; ++t)
+        for (int k0 = 0; k0 < 8; k0 += Ty::kSmallRun) {
+          typename V::I a = V::zero();
+          for (int k = k0; k < k0 + Ty::kSmallRun; ++k) a = V::dot4_small(a, c[k], xq[t] + 4 * k);
+          if (k0 + Ty::kSmallRun < 8)
+            run[t] = V::add(run[t], V::finish_small(a));
+          else
+            s[t] = a;
+        }
+    } else
     for (int k = 0; k < 8; ++k) {
-      const typename V::I c = Ty::template code<V>(q, k);
+      const typename V::I c = Ty::template code<V>(q, k, h);
       if constexpr (Dot::kVnni) {  // one VPDPBUSD per piece and token, unsigned codes
         const typename V::I u = Ty::kSigned ? V::bias8(c) : c;
         for (int t = 0; t < T; ++t) s[t] = V::dot4(s[t], u, xq[t] + 4 * k);
@@ -106,6 +150,11 @@ template <class V, class Ty, int T>
           s[t] = V::dot4_small(s[t], c, xq[t] + 4 * k);
           V::pin(s[t]);
         }
+        if (k + 1 < 8 && (k + 1) % Ty::kSmallRun == 0)
+          for (int t = 0; t < T; ++t) {
+            run[t] = V::add(run[t], V::finish_small(s[t]));
+            s[t] = V::zero();
+          }
       } else {
         for (int t = 0; t < T; ++t) {
           s[t] = V::dot4(s[t], c, xq[t] + 4 * k);
@@ -113,10 +162,14 @@ template <class V, class Ty, int T>
         }
       }
     }
-    const typename V::F dw = V::half_scales(scales + b * R * 2);
+    const typename V::F dw = V::half_scales(rec);
     for (int t = 0; t < T; ++t) {
       const size_t tb = (t0 + t) * nb + b;
-      typename V::I isum = Ty::kSmallCodes && !Dot::kVnni ? V::finish_small(s[t]) : s[t];
+      typename V::I isum = s[t];
+      if constexpr (Ty::kSmallCodes && !Dot::kVnni) {
+        isum = V::finish_small(s[t]);
+        if constexpr (Ty::kSmallRun < 8) isum = V::add(run[t], isum);
+      }
       if constexpr (Ty::kOffsetShift != 0) isum = V::sub(isum, V::set1(X.sums[tb] << Ty::kOffsetShift));
       acc[t] = V::step(acc[t], dw, X.d[tb], isum);
     }
@@ -136,7 +189,7 @@ template <class V, class Ty, int T>
 
 // The PackedQMatmulFn: row groups of kLanes rows, tokens kTokens at a time (the
 // activations of a tile stay in L1 while the group's blocks stream; the group's
-// weights, nb * kLanes * 18 or 34 bytes, stay in L1/L2 across the token tiles).
+// weights, nb * kLanes * 18, 22 or 34 bytes, stay in L1/L2 across the token tiles).
 template <class V, class Ty, int kTokens>
 void qmatmul_packed(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
                     size_t r0, size_t r1) {
@@ -165,6 +218,14 @@ struct VecYmm {
   static F fzero() { return _mm256_setzero_ps(); }
   static I set1(int32_t v) { return _mm256_set1_epi32(v); }
   static I sub(I a, I b) { return _mm256_sub_epi32(a, b); }
+  static I add(I a, I b) { return _mm256_add_epi32(a, b); }
+  static I or_(I a, I b) { return _mm256_or_si256(a, b); }
+  // Bit k of every byte of h moved to bit 4, the rest cleared (Q5_0's fifth bits): a
+  // 16-bit shift by at most 4 takes each byte's bit from its own byte.
+  static I fifth_bits(I h, int k) {
+    const I v = k < 4 ? _mm256_slli_epi16(h, 4 - k) : k > 4 ? _mm256_srli_epi16(h, k - 4) : h;
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+  }
   static I low4(I v) { return _mm256_and_si256(v, _mm256_set1_epi8(0x0F)); }
   static I high4(I v) { return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F)); }
   static I dot4(I acc, I u, const uint8_t* x4) { return Dot::dp(acc, u, _mm256_set1_epi32(load_i32(x4))); }
