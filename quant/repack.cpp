@@ -1,7 +1,8 @@
 // Row-interleaved layouts (repack.h): the byte moves, written once for every packing.
-// The K-quants' blocks go through repack_k.cpp; Q4_0, Q5_0 and Q8_0 are an fp16 scale,
-// Q5_0's 32 fifth bits, then qs bytes, so a block is (d, [qh,] qs) and their layouts
-// differ only in R, G, Q8_0's bias and Q5_0's fifth-bit word.
+// The K-quants' blocks go through repack_k.cpp; the 32-weight types are fp16 fields
+// (d; Q4_1 and Q5_1: d, m), the Q5 types' 32 fifth bits, then qs bytes, so a block is
+// (halves, [qh,] qs) and their layouts differ only in R, G, Q8_0's bias, the number of
+// fp16 fields and the Q5 types' fifth-bit word.
 #include "quant/repack.h"
 
 #include <array>
@@ -21,35 +22,41 @@ void unpack_block(DType type, Packing p, size_t cols, size_t i, size_t b, const 
 
 namespace {
 
-constexpr size_t kScaleBytes = 2;  // fp16 d at the start of a Q4_0 / Q5_0 / Q8_0 block
-constexpr size_t kHighBytes = 4;   // Q5_0's fifth bits (qh), after d
+constexpr size_t kScaleBytes = 2;  // one fp16 field (d or m) at the start of a block
+constexpr size_t kHighBytes = 4;   // the Q5 types' fifth bits (qh), after the fp16 fields
 constexpr size_t kMaxBlock = 256;  // bytes of the largest packable block (Q6_K: 210)
 
 // Bytes of qs in a block of `type`, or 0 when the type has no packed layout.
 size_t qs_bytes(DType type) {
   switch (type) {
-    case DType::Q4_0: return 16;
-    case DType::Q5_0: return 16;
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1: return 16;
     case DType::Q8_0: return 32;
     default: return repack_k::qs_bytes(type);
   }
 }
 
-// Bytes of a block before its qs, and of a row's record per block in the group.
-size_t head_bytes(DType type) { return type == DType::Q5_0 ? kScaleBytes + kHighBytes : kScaleBytes; }
+// fp16 fields at the start of a block (d; d and m), and whether a fifth-bit word follows.
+size_t halves(DType type) { return type == DType::Q4_1 || type == DType::Q5_1 ? 2 : 1; }
+bool has_high(DType type) { return type == DType::Q5_0 || type == DType::Q5_1; }
 
-// Where row i's piece p of block b, its scale and (Q5_0) its fifth-bit word sit inside
-// a row group: the quants of all nb blocks, then per block the R scales, then the R words.
+// Where row i's piece p of block b, its fp16 field f and (Q5) its fifth-bit word sit
+// inside a row group: the quants of all nb blocks, then per block the R values of each
+// field in turn, then the R words. `head`: bytes before a block's qs, and a row's record
+// per block.
 struct GroupGeometry {
-  size_t R, G, qs, pieces, nb, head;
+  size_t R, G, qs, pieces, nb, halves, head;
   size_t piece(size_t b, size_t p, size_t i) const { return (b * pieces + p) * R * G + i * G; }
-  size_t scale(size_t b, size_t i) const { return nb * R * qs + b * R * head + i * kScaleBytes; }
-  size_t high(size_t b, size_t i) const { return nb * R * qs + b * R * head + R * kScaleBytes + i * kHighBytes; }
+  size_t field(size_t b, size_t f, size_t i) const { return nb * R * qs + b * R * head + (f * R + i) * kScaleBytes; }
+  size_t high(size_t b, size_t i) const { return nb * R * qs + b * R * head + R * halves * kScaleBytes + i * kHighBytes; }
 };
 
 GroupGeometry geometry(DType type, Packing p, size_t cols) {
-  const size_t qs = qs_bytes(type);
-  return {p.rows, p.group, qs, qs / p.group, cols / dtype_info(type).block_size, head_bytes(type)};
+  const size_t qs = qs_bytes(type), h = halves(type);
+  const size_t head = h * kScaleBytes + (has_high(type) ? kHighBytes : 0);
+  return {p.rows, p.group, qs, qs / p.group, cols / dtype_info(type).block_size, h, head};
 }
 
 // Q5_0's fifth bits, transposed: the file's bit 4j + m (weight 4j + m) becomes bit j of
@@ -82,18 +89,18 @@ uint32_t untranspose_high_bits(uint32_t w) {
   return qh;
 }
 
-void pack_high(const uint8_t* plain, uint8_t* dst) {
+void pack_high(const uint8_t* qh_bytes, uint8_t* dst) {
   uint32_t qh;
-  std::memcpy(&qh, plain + kScaleBytes, kHighBytes);
+  std::memcpy(&qh, qh_bytes, kHighBytes);
   const uint32_t w = transpose_high_bits(qh);
   std::memcpy(dst, &w, kHighBytes);
 }
 
-void unpack_high(const uint8_t* src, uint8_t* plain) {
+void unpack_high(const uint8_t* src, uint8_t* qh_bytes) {
   uint32_t w;
   std::memcpy(&w, src, kHighBytes);
   const uint32_t qh = untranspose_high_bits(w);
-  std::memcpy(plain + kScaleBytes, &qh, kHighBytes);
+  std::memcpy(qh_bytes, &qh, kHighBytes);
 }
 
 // The byte stored for a qs byte (and back: the bias is its own inverse).
@@ -105,8 +112,8 @@ uint8_t stored(DType type, Packing p, uint8_t v) {
 // does the forward move inline: it is the load-time hot loop).
 void unpack_block(DType type, Packing p, const GroupGeometry& g, size_t i, size_t b, const uint8_t* group,
                   uint8_t* plain) {
-  std::memcpy(plain, group + g.scale(b, i), kScaleBytes);
-  if (type == DType::Q5_0) unpack_high(group + g.high(b, i), plain);
+  for (size_t f = 0; f < g.halves; ++f) std::memcpy(plain + f * kScaleBytes, group + g.field(b, f, i), kScaleBytes);
+  if (has_high(type)) unpack_high(group + g.high(b, i), plain + g.halves * kScaleBytes);
   for (size_t piece = 0; piece < g.pieces; ++piece) {
     const uint8_t* q = group + g.piece(b, piece, i);
     uint8_t* v = plain + g.head + piece * g.G;
@@ -159,8 +166,8 @@ void pack_rows(DType type, Packing p, const uint8_t* src, size_t src_stride, siz
         repack_k::pack_block(type, p, cols, i, b, tmp, group);
         continue;
       }
-      std::memcpy(group + g.scale(b, i), blk, kScaleBytes);
-      if (type == DType::Q5_0) pack_high(blk, group + g.high(b, i));
+      for (size_t f = 0; f < g.halves; ++f) std::memcpy(group + g.field(b, f, i), blk + f * kScaleBytes, kScaleBytes);
+      if (has_high(type)) pack_high(blk + g.halves * kScaleBytes, group + g.high(b, i));
       uint8_t* q = group + g.piece(b, 0, i);
       const uint8_t* qs = blk + g.head;
       if (g.G == 4 && !flip) {  // the common case, as fixed-size copies

@@ -19,6 +19,9 @@
 // byte m of code piece j (low nibbles of qs[4j ..] for j < 4, high ones of qs[4(j-4) ..]
 // above), so piece j's fifth bits reach bit 4 of every byte by one shift of the word by
 // 4 - j and one AND with 0x10, for any R and G = 4. Bytes: the file's, 22 per block.
+// Q4_1 and Q5_1: as Q4_0 and Q5_0 with two fp16 fields, the R scales d then the R mins m
+// (nb * R * 16 + b * R * h + 2i and + 2R + 2i, h = 4 or 8 record bytes per row), then
+// Q5_1's R words (+ 4R + 4i).
 // Q4_K (repack_k.cpp): the 128 qs bytes of a super-block as Q4_0's (chunk j = bytes
 // 32j .. 32j + 31, low nibbles sub-block 2j, high 2j + 1), pieces as above; after the
 // quants of all nb super-blocks, one scale record per super-block b, 20 * R bytes at

@@ -31,12 +31,13 @@ namespace {
 const Packing kPackings[] = {{4, 4, false}, {8, 4, false}, {16, 4, false}, {4, 8, false},
                              {8, 4, true},  {16, 4, true}, {4, 16, false}};
 
-constexpr DType kTypes[] = {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4_K, DType::Q6_K};
+constexpr DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q6_K};
 bool is_k(DType type) { return type == DType::Q4_K || type == DType::Q6_K; }
 
-// Offsets of a block's fp16 scales: Q4_0 / Q8_0 d; Q4_K d and dmin; Q6_K d (last).
+// Offsets of a block's fp16 scales: Q4_0 / Q5_0 / Q8_0 d; Q4_1 / Q5_1 d and m; Q4_K d and
+// dmin; Q6_K d (last).
 std::vector<size_t> fp16_offsets(DType type) {
-  if (type == DType::Q4_K) return {0, 2};
+  if (type == DType::Q4_K || type == DType::Q4_1 || type == DType::Q5_1) return {0, 2};
   if (type == DType::Q6_K) return {208};
   return {0};
 }
@@ -170,7 +171,8 @@ TEST(Repack, RefusesWhatItCannotPack) {
   EXPECT_FALSE(can_pack(DType::Q5_K, {8, 4, false}, 16, 256)) << "no packed Q5_K layout";
   EXPECT_TRUE(can_pack(DType::Q5_0, {8, 4, false}, 16, 64));
   EXPECT_FALSE(can_pack(DType::Q5_0, {8, 4, true}, 16, 64)) << "bias is Q8_0's";
-  EXPECT_FALSE(can_pack(DType::Q5_1, {8, 4, false}, 16, 64)) << "no packed Q5_1 layout";
+  EXPECT_TRUE(can_pack(DType::Q5_1, {8, 4, false}, 16, 64));
+  EXPECT_FALSE(can_pack(DType::IQ4_NL, {8, 4, false}, 16, 64)) << "no packed IQ4_NL layout";
   EXPECT_TRUE(can_pack(DType::Q4_K, {16, 4, false}, 32, 512));
   EXPECT_FALSE(can_pack(DType::Q8_0, {}, 16, 64)) << "plain is not a packing";
   EXPECT_TRUE(can_pack(DType::Q8_0, {16, 4, true}, 32, 64));
@@ -274,7 +276,8 @@ TEST(Repack, ExtremeBlocksEqualThePlainReference) {
               std::memset(blk, fill, 192);
               std::memset(blk + 192, pattern % 2 ? 0x80 : 0x7F, 16);
             } else {
-              std::memset(blk + 2, fill, bb - 2);
+              const size_t fields = 2 * fp16_offsets(type).size();  // d (and m) stay random
+              std::memset(blk + fields, fill, bb - fields);
             }
           }
         for (size_t n : {1, 5, 8}) {

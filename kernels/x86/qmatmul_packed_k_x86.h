@@ -276,6 +276,10 @@ void qmatmul_packed_k(const void* W, Packing p, const PackedActs& X, size_t n, s
 void add_packed_x86(Table& t) {
   t.of(DType::Q4_0).packing = Packing{8, 4, false};
   t.of(DType::Q4_0).qmatmul_packed = qmatmul_packed<VecYmm, PackedQ4_0, 4>;
+  t.of(DType::Q4_1).packing = Packing{8, 4, false};
+  t.of(DType::Q4_1).qmatmul_packed = qmatmul_packed<VecYmm, PackedQ4_1, 4>;
+  t.of(DType::Q5_1).packing = Packing{8, 4, false};
+  t.of(DType::Q5_1).qmatmul_packed = qmatmul_packed<VecYmm, PackedQ5_1, 4>;
   t.of(DType::Q5_0).packing = Packing{8, 4, false};
   t.of(DType::Q5_0).qmatmul_packed = qmatmul_packed<VecYmm, PackedQ5_0, 4>;
   t.of(DType::Q8_0).packing = Packing{8, 4, false};

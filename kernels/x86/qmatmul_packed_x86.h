@@ -1,4 +1,5 @@
-// Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_0, Q5_0 and Q8_0 weights
+// Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_0, Q4_1, Q5_0, Q5_1 and
+// Q8_0 weights
 // (quant/repack.h, packing 8 x 4: one ymm s32 lane per row; the same bytes for every
 // x86 table). Included by each x86 ISA file after qmatmul_x86.h and instantiated with
 // its Dot (qmatmul_packed_k_x86.h's add_packed_x86 registers them), with the vector
@@ -19,7 +20,9 @@
 // reduction. Q4_0's nibbles (0..15) are unsigned; their offset comes off once per block
 // and token as 8 * sum(x) (sums precomputed, PackedActs). Q5_0's codes (0..31) are Q4_0's
 // nibbles with a fifth bit from the row's transposed word (repack.h: one shift and one
-// AND per piece), offset 16 * sum(x). Q8_0's codes are signed:
+// AND per piece), offset 16 * sum(x). Q4_1 and Q5_1 take the same codes with no offset,
+// and each lane a second float step, acc + (m * dx) * float(sum(x)), as the reference
+// does. Q8_0's codes are signed:
 // AVX2 moves the sign onto x (VPSIGNB) against |w|; VNNI takes w + 128 (VPXOR once per
 // piece for all tokens, |sum| <= 32 * 255 * 128) and subtracts 128 * sum(x) per block.
 // VNNI: one VPDPBUSD per piece and token (AVX2: VPMADDUBSW and, per block or piece,
@@ -51,8 +54,9 @@ inline int32_t load_i32(const uint8_t* p) {
 
 // Piece k (0..7) of a block's codes for R rows, lane i = row i: the code bytes of
 // weights 4k .. 4k + 3 (q: the block's quants in the group).
-// kRecord: bytes per row and block after the quants (fp16 d, Q5_0's fifth-bit word);
-// high(rec): what code() needs from the block's record besides the quants.
+// kRecord: bytes per row and block after the quants (fp16 d, Q4_1/Q5_1's fp16 m, the Q5
+// types' fifth-bit word); high(rec): what code() needs from the block's record besides
+// the quants. kMin: the record's second fp16 field is a min.
 // kSmallRun (small codes, AVX2): pieces whose VPMADDUBSW pair sums add up in s16 before
 // one VPMADDWD widens them.
 struct PackedQ4_0 {
@@ -61,6 +65,7 @@ struct PackedQ4_0 {
   static constexpr bool kSigned = false;
   static constexpr bool kSmallCodes = true;  // 0..15: s16 sums
   static constexpr int kSmallRun = 8;        // 8 * 2 * 15 * 127 < 2^15
+  static constexpr bool kMin = false;
   template <class V>
   static typename V::I high(const uint8_t*) { return V::zero(); }
   template <class V>
@@ -83,6 +88,21 @@ struct PackedQ5_0 : PackedQ4_0 {
   }
 };
 
+// Q4_1 / Q5_1: the codes of Q4_0 / Q5_0, no offset, d and m per row.
+struct PackedQ4_1 : PackedQ4_0 {
+  static constexpr size_t kBlock = sizeof(BlockQ4_1), kRecord = 4;
+  static constexpr int kOffsetShift = 0;
+  static constexpr bool kMin = true;
+};
+
+struct PackedQ5_1 : PackedQ5_0 {
+  static constexpr size_t kBlock = sizeof(BlockQ5_1), kRecord = 8;
+  static constexpr int kOffsetShift = 0;
+  static constexpr bool kMin = true;
+  template <class V>
+  static typename V::I high(const uint8_t* rec) { return V::load(rec + 4 * V::kLanes); }
+};
+
 // Codes as in the file. AVX2: the sign trick; VNNI: codes + 128 (unsigned), then
 // subtract 128 * sum(x).
 struct PackedQ8_0Signed {
@@ -91,6 +111,7 @@ struct PackedQ8_0Signed {
   static constexpr bool kSigned = true;
   static constexpr bool kSmallCodes = false;
   static constexpr int kSmallRun = 8;
+  static constexpr bool kMin = false;
   static constexpr size_t kRecord = 2;
   template <class V>
   static typename V::I high(const uint8_t*) { return V::zero(); }
@@ -172,6 +193,7 @@ template <class V, class Ty, int T>
       }
       if constexpr (Ty::kOffsetShift != 0) isum = V::sub(isum, V::set1(X.sums[tb] << Ty::kOffsetShift));
       acc[t] = V::step(acc[t], dw, X.d[tb], isum);
+      if constexpr (Ty::kMin) acc[t] = V::step(acc[t], V::half_scales(rec + 2 * R), X.d[tb], V::set1(X.sums[tb]));
     }
   }
   for (int t = 0; t < T; ++t) V::store(Y + (t0 + t) * ldy + r, acc[t]);
