@@ -90,35 +90,36 @@ struct PackedNeonQ8_0 {
 
 // Q5_0, Packing{4, 4} only (the layout's fifth-bit words are defined for G = 4): Q4_0's
 // nibbles, each with its fifth bit at bit 4 (codes 0..31; the -16 in start). The block's
-// record holds, after the 4 scales, the rows' transposed fifth-bit words: one register,
-// lane i = row i, where bit k of byte m is the fifth bit of the same byte of c[k]. So a
-// shift by 4 - k (within the byte whatever the lane width: bits crossing from a
-// neighbour byte land outside bit 4) lines c[k]'s bits up at bit 4, and BIT under 0x10
-// inserts them into the nibbles (1 op, where AND + ORR would be 2).
+// record holds, after the 4 scales, the rows' transposed fifth-bit words: one register w,
+// lane i = row i, where bit k of byte m is the fifth bit of the same byte of c[k]. So
+// p = (w >> j) & 0x11 per byte has c[j]'s bits at bit 0 and c[4 + j]'s at bit 4:
+// c[j] = SLI(raw, p, 4) (p << 4 over raw's low nibble; p's bit 4 leaves the byte) and
+// c[4 + j] = BIT of p's bit 4 into raw >> 4. 19 vector ops per block and row group
+// (Q4_0: 8); SRI(p, raw, 4) for c[4 + j] would save the USHR, but SLI and SRI would each
+// overwrite the register the other reads, and gcc then copies one (a MOV: no gain).
+// kSdotTokens as Q4_0's (llvm-mca on neoverse-n1, cycles per block x row x token: 8
+// tokens 1.83, 10: 1.78, 12: 1.73, 14: 1.75, 16: 1.81, spilled).
 struct PackedNeonQ5_0 {
   static constexpr size_t kQs = 16;
   static constexpr size_t kRecord = 6;  // fp16 d, then (after all 4 rows' d) a u32 of fifth bits
   static constexpr int kSdotTokens = 12;
   static constexpr int32_t start(int32_t sum) { return kMagicBits - 16 * sum; }
-  template <int k>
-  static uint8x16_t fifth_at_bit4(uint8x16_t w) {
-    if constexpr (k < 4) return vshlq_n_u8(w, 4 - k);
-    if constexpr (k > 4) return vshrq_n_u8(w, k - 4);
-    return w;
-  }
   // c[j] and c[4 + j] from quants register j.
   template <int j>
-  static void piece(const uint8_t* q, uint8x16_t w, int8x16_t* c) {
-    const uint8x16_t raw = vld1q_u8(q + 16 * j), bit4 = vdupq_n_u8(0x10);
-    c[j] = vreinterpretq_s8_u8(vbslq_u8(bit4, fifth_at_bit4<j>(w), vandq_u8(raw, vdupq_n_u8(0x0F))));
-    c[4 + j] = vreinterpretq_s8_u8(vbslq_u8(bit4, fifth_at_bit4<4 + j>(w), vshrq_n_u8(raw, 4)));
+  static void pair(const uint8_t* q, uint8x16_t w, int8x16_t* c) {
+    const uint8x16_t raw = vld1q_u8(q + 16 * j);
+    uint8x16_t p = w;
+    if constexpr (j > 0) p = vshrq_n_u8(w, j);  // (USHR's shift is 1..8)
+    p = vandq_u8(p, vdupq_n_u8(0x11));
+    c[j] = vreinterpretq_s8_u8(vsliq_n_u8(raw, p, 4));
+    c[4 + j] = vreinterpretq_s8_u8(vbslq_u8(vdupq_n_u8(0x10), p, vshrq_n_u8(raw, 4)));
   }
   static void codes(const uint8_t* q, const uint8_t* rec, int8x16_t* c) {
-    const uint8x16_t w = vld1q_u8(rec + 4 * 2);
-    piece<0>(q, w, c);
-    piece<1>(q, w, c);
-    piece<2>(q, w, c);
-    piece<3>(q, w, c);
+    const uint8x16_t w = vld1q_u8(rec + 4 * 2);  // after the 4 rows' fp16 d
+    pair<0>(q, w, c);
+    pair<1>(q, w, c);
+    pair<2>(q, w, c);
+    pair<3>(q, w, c);
   }
 };
 
