@@ -240,12 +240,15 @@ TEST(Repack, EveryTablesPackedMatmulEqualsThePlainReference) {
     EXPECT_GE(own, 4);
   }
   // On AArch64 the dotprod and i8mm tables pack Q4_K and Q6_K 4 x 4 (SDOT by element),
-  // so the loop above ran their own K-quant kernels.
+  // and the dotprod table Q5_0 too, so the loop above ran those kernels.
   for (kernels::Isa isa : {kernels::Isa::kNeonDotprod, kernels::Isa::kNeonI8mm})
     if (const kernels::Table* t = kernels::table_for(isa)) {
       EXPECT_EQ(t->of(DType::Q4_K).packing, (Packing{4, 4, false})) << t->name;
       EXPECT_EQ(t->of(DType::Q6_K).packing, (Packing{4, 4, false})) << t->name;
     }
+  if (const kernels::Table* t = kernels::table_for(kernels::Isa::kNeonDotprod)) {
+    EXPECT_EQ(t->of(DType::Q5_0).packing, (Packing{4, 4, false})) << t->name;
+  }
 }
 
 

@@ -1,11 +1,12 @@
-// Private to kernels/arm/: GEMM and GEMV on row-interleaved Q4_0 and Q8_0 weights
+// Private to kernels/arm/: GEMM and GEMV on row-interleaved Q4_0, Q5_0 and Q8_0 weights
 // (quant/repack.h), included after qmatmul_neon.h by the SDOT and SMMLA ISA files:
-//   Packing{4, 4}  (qmatmul_dotprod.cpp): one q register = 4 rows x 4 code bytes, so
-//                  SDOT by element (the activation's 4 bytes broadcast) gives the 4
-//                  rows' sums in the 4 s32 lanes: 8 SDOTs per block, token and row group,
-//                  no horizontal reduction.
-//   Packing{4, 8}  (qmatmul_i8mm.cpp): one q register = 2 rows x 8 code bytes, SMMLA's
-//                  A operand; tokens paired the same way (2 x 8 bytes) give 2x2 s32 tiles.
+//   Packing{4, 4}  (qmatmul_dotprod.cpp: Q4_0, Q5_0, Q8_0): one q register = 4 rows x 4
+//                  code bytes, so SDOT by element (the activation's 4 bytes broadcast)
+//                  gives the 4 rows' sums in the 4 s32 lanes: 8 SDOTs per block, token
+//                  and row group, no horizontal reduction.
+//   Packing{4, 8}  (qmatmul_i8mm.cpp: Q4_0, Q8_0): one q register = 2 rows x 8 code
+//                  bytes, SMMLA's A operand; tokens paired the same way (2 x 8 bytes) give
+//                  2x2 s32 tiles.
 //
 // Numerics (kernels.h): exact int32 block sums, then acc + (dw * dx) * float(isum) per
 // output, plain FMUL/FADD (-ffp-contract=off). Two tricks keep that cheap:
@@ -13,11 +14,12 @@
 //    chain starts at the bits of 1.5 * 2^23, so it ends at the bits of the float
 //    1.5 * 2^23 + isum (exact: |isum| <= 32 * 128 * 127 < 2^22), and one FSUB of
 //    1.5 * 2^23 gives float(isum) exactly (+0.0 for 0, as SCVTF).
-//  * Q4_0's -8: codes stay unsigned nibbles (AND / USHR, 2 ops per 16 bytes) and the
-//    chain's start value also carries -8 * sum(x) (PackedActs.sums): one DUP from a
-//    general register per token and block (the M pipe on N1, off the vector pipes), where
-//    subtracting 8 from the codes would cost 8 vector ops per block and row group: more
-//    for every tile of fewer than 8 tokens, GEMV (decode) above all.
+//  * Q4_0's -8 (Q5_0's -16): codes stay unsigned (nibbles by AND / USHR, 2 ops per 16
+//    bytes) and the chain's start value also carries -8 * sum(x) (PackedActs.sums): one
+//    DUP from a general register per token and block (the M pipe on N1, off the vector
+//    pipes), where subtracting 8 from the codes would cost 8 vector ops per block and row
+//    group: more for every tile of fewer than 8 tokens, GEMV (decode) above all.
+//    (Q5_0's codes 0..31 less 16: |isum| <= 32 * 16 * 127 < 2^22, exact as well.)
 #pragma once
 #include <arm_neon.h>
 
@@ -46,12 +48,14 @@ int32x4_t start_lanes(int32_t v) {
 // float(isum) from a chain that started at kMagicBits (+ any offset).
 float32x4_t magic_to_float(int32x4_t chain) { return vsubq_f32(vreinterpretq_f32_s32(chain), vdupq_n_f32(kMagic)); }
 
-// The 4 fp16 scales at p (any alignment) as floats.
+// The 4 fp16 scales at p (any alignment; a block's record starts with them) as floats.
 float32x4_t half4(const uint8_t* p) { return vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p))); }
 
 // A block's 16-byte code registers for a row group, c[0..8), in both packings: the
 // block's quants are 4 (Q4_0) or 8 (Q8_0) consecutive registers, and Q4_0's register j
-// gives c[j] (low nibbles) and c[4 + j] (high nibbles: the weights 16 on).
+// gives c[j] (low nibbles) and c[4 + j] (high nibbles: the weights 16 on). codes(q, rec,
+// c) reads the quants at q and the block's record (4 rows' kRecord bytes each: the fp16
+// scales first, then Q5_0's fifth bits) at rec.
 //   Packing{4, 4}: c[k] = the 4 rows' weights 4k .. 4k+3 (lane i = row i).
 //   Packing{4, 8}: c[2k + h] = rows 2h, 2h+1's weights 8k .. 8k+7 (SMMLA's A operand).
 // start(sum): the chain's start value for an activation block whose codes sum to sum.
@@ -60,10 +64,11 @@ float32x4_t half4(const uint8_t* p) { return vcvt_f32_f16(vreinterpret_f16_u8(vl
 // (1.61 cycles per block x row x token; 8: 1.66), while Q8_0 (2 ops) gains nothing past 8.
 // Each token costs 12 vector ops per block: 8 SDOTs, FSUB, FMUL, FMUL, FADD.
 struct PackedNeonQ4_0 {
-  static constexpr size_t kQs = 16;  // qs bytes per row and block
+  static constexpr size_t kQs = 16;     // qs bytes per row and block
+  static constexpr size_t kRecord = 2;  // record bytes per row and block: the fp16 d
   static constexpr int kSdotTokens = 12;
   static constexpr int32_t start(int32_t sum) { return kMagicBits - 8 * sum; }
-  static void codes(const uint8_t* q, int8x16_t* c) {
+  static void codes(const uint8_t* q, const uint8_t*, int8x16_t* c) {
     const uint8x16_t m = vdupq_n_u8(0x0F);
     for (int j = 0; j < 4; ++j) {
       const uint8x16_t raw = vld1q_u8(q + 16 * j);
@@ -75,10 +80,46 @@ struct PackedNeonQ4_0 {
 
 struct PackedNeonQ8_0 {
   static constexpr size_t kQs = 32;
+  static constexpr size_t kRecord = 2;
   static constexpr int kSdotTokens = 8;
   static constexpr int32_t start(int32_t) { return kMagicBits; }
-  static void codes(const uint8_t* q, int8x16_t* c) {
+  static void codes(const uint8_t* q, const uint8_t*, int8x16_t* c) {
     for (int j = 0; j < 8; ++j) c[j] = vld1q_s8(reinterpret_cast<const int8_t*>(q + 16 * j));
+  }
+};
+
+// Q5_0, Packing{4, 4} only (the layout's fifth-bit words are defined for G = 4): Q4_0's
+// nibbles, each with its fifth bit at bit 4 (codes 0..31; the -16 in start). The block's
+// record holds, after the 4 scales, the rows' transposed fifth-bit words: one register w,
+// lane i = row i, where bit k of byte m is the fifth bit of the same byte of c[k]. So
+// p = (w >> j) & 0x11 per byte has c[j]'s bits at bit 0 and c[4 + j]'s at bit 4:
+// c[j] = SLI(raw, p, 4) (p << 4 over raw's low nibble; p's bit 4 leaves the byte) and
+// c[4 + j] = BIT of p's bit 4 into raw >> 4. 19 vector ops per block and row group
+// (Q4_0: 8); SRI(p, raw, 4) for c[4 + j] would save the USHR, but SLI and SRI would each
+// overwrite the register the other reads, and gcc then copies one (a MOV: no gain).
+// kSdotTokens as Q4_0's (llvm-mca on neoverse-n1, cycles per block x row x token: 8
+// tokens 1.83, 10: 1.78, 12: 1.73, 14: 1.75, 16: 1.81, spilled).
+struct PackedNeonQ5_0 {
+  static constexpr size_t kQs = 16;
+  static constexpr size_t kRecord = 6;  // fp16 d, then (after all 4 rows' d) a u32 of fifth bits
+  static constexpr int kSdotTokens = 12;
+  static constexpr int32_t start(int32_t sum) { return kMagicBits - 16 * sum; }
+  // c[j] and c[4 + j] from quants register j.
+  template <int j>
+  static void pair(const uint8_t* q, uint8x16_t w, int8x16_t* c) {
+    const uint8x16_t raw = vld1q_u8(q + 16 * j);
+    uint8x16_t p = w;
+    if constexpr (j > 0) p = vshrq_n_u8(w, j);  // (USHR's shift is 1..8)
+    p = vandq_u8(p, vdupq_n_u8(0x11));
+    c[j] = vreinterpretq_s8_u8(vsliq_n_u8(raw, p, 4));
+    c[4 + j] = vreinterpretq_s8_u8(vbslq_u8(vdupq_n_u8(0x10), p, vshrq_n_u8(raw, 4)));
+  }
+  static void codes(const uint8_t* q, const uint8_t* rec, int8x16_t* c) {
+    const uint8x16_t w = vld1q_u8(rec + 4 * 2);  // after the 4 rows' fp16 d
+    pair<0>(q, w, c);
+    pair<1>(q, w, c);
+    pair<2>(q, w, c);
+    pair<3>(q, w, c);
   }
 };
 
@@ -126,7 +167,7 @@ template <class Ty, int T>
 [[gnu::always_inline]] inline void sdot_tile(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
                                              size_t ldy, size_t r) {
   const size_t nb = X.nb;
-  const uint8_t* scales = group + nb * 4 * Ty::kQs;
+  const uint8_t* records = group + nb * 4 * Ty::kQs;
   float32x4_t acc[T];
 #pragma GCC unroll 16
   for (int t = 0; t < T; ++t) acc[t] = vdupq_n_f32(0.0f);
@@ -137,9 +178,10 @@ template <class Ty, int T>
   const float* dx = X.d + t0 * nb;
   const int32_t* sums = X.sums + t0 * nb;
   for (size_t b = 0; b < nb; ++b) {
+    const uint8_t* rec = records + b * 4 * Ty::kRecord;
     int8x16_t c[8];
-    Ty::codes(group + b * 4 * Ty::kQs, c);
-    const float32x4_t dw = half4(scales + b * 8);
+    Ty::codes(group + b * 4 * Ty::kQs, rec, c);
+    const float32x4_t dw = half4(rec);
     const uint8_t* x = xq + b * sizeof(BlockQ8_0);
 #pragma GCC unroll 16  // fully, so that acc[] lives in registers
     for (int t = 0; t < T; t += 2) {  // token pairs (sdot_block2)
@@ -168,22 +210,23 @@ template <class Ty>
                                               float* Y, size_t r) {
   const size_t nb = X.nb;
   const uint8_t* g1 = g0 + group_bytes;
-  const uint8_t* scales0 = g0 + nb * 4 * Ty::kQs;
-  const uint8_t* scales1 = g1 + nb * 4 * Ty::kQs;
+  const uint8_t* records0 = g0 + nb * 4 * Ty::kQs;
+  const uint8_t* records1 = g1 + nb * 4 * Ty::kQs;
   const uint8_t* xq = X.q + t * X.stride + 2;
   float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
   for (size_t b = 0; b < nb; ++b) {
+    const uint8_t *rec0 = records0 + b * 4 * Ty::kRecord, *rec1 = records1 + b * 4 * Ty::kRecord;
     int8x16_t c0[8], c1[8];
-    Ty::codes(g0 + b * 4 * Ty::kQs, c0);
-    Ty::codes(g1 + b * 4 * Ty::kQs, c1);
+    Ty::codes(g0 + b * 4 * Ty::kQs, rec0, c0);
+    Ty::codes(g1 + b * 4 * Ty::kQs, rec1, c1);
     const auto* x = reinterpret_cast<const int8_t*>(xq + b * sizeof(BlockQ8_0));
     const int8x16_t xl = vld1q_s8(x), xh = vld1q_s8(x + 16);
     const int32_t start = Ty::start(X.sums[t * nb + b]);
     int32x4_t s[2] = {start_lanes(start), start_lanes(start)};
     sdot_block2(s, c0, xl, xh, c1, xl, xh);
     const float d = X.d[t * nb + b];
-    acc0 = vaddq_f32(acc0, vmulq_f32(vmulq_n_f32(half4(scales0 + b * 8), d), magic_to_float(s[0])));
-    acc1 = vaddq_f32(acc1, vmulq_f32(vmulq_n_f32(half4(scales1 + b * 8), d), magic_to_float(s[1])));
+    acc0 = vaddq_f32(acc0, vmulq_f32(vmulq_n_f32(half4(rec0), d), magic_to_float(s[0])));
+    acc1 = vaddq_f32(acc1, vmulq_f32(vmulq_n_f32(half4(rec1), d), magic_to_float(s[1])));
   }
   vst1q_f32(Y + r, acc0);  // n = 1: token 0's row of Y
   vst1q_f32(Y + r + 4, acc1);
@@ -204,7 +247,7 @@ template <class Ty>
 void qmatmul_packed_sdot(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
                          size_t r0, size_t r1) {
   constexpr int kTokens = Ty::kSdotTokens;
-  const size_t group_bytes = 4 * (K / kQK) * (Ty::kQs + 2);
+  const size_t group_bytes = 4 * (K / kQK) * (Ty::kQs + Ty::kRecord);
   const auto* w = static_cast<const uint8_t*>(W);
   size_t r = r0;
   if (n == 1)  // decode: two row groups at a time
@@ -243,7 +286,8 @@ template <class Ty, int G>
   for (int g = 0; g < G; ++g) acc[g] = vdupq_n_f32(0.0f);
   for (size_t b = 0; b < nb; ++b) {
     int8x16_t c[G][8];
-    for (int g = 0; g < G; ++g) Ty::codes(group + g * group_bytes + b * 4 * Ty::kQs, c[g]);
+    const uint8_t* rec = group + nb * 4 * Ty::kQs + b * 4 * Ty::kRecord;  // group g's: + g * group_bytes
+    for (int g = 0; g < G; ++g) Ty::codes(group + g * group_bytes + b * 4 * Ty::kQs, rec + g * group_bytes, c[g]);
     const auto* x = reinterpret_cast<const int8_t*>(xq + b * sizeof(BlockQ8_0));
     const int64x2_t xl = vreinterpretq_s64_s8(vld1q_s8(x)), xh = vreinterpretq_s64_s8(vld1q_s8(x + 16));
     const int8x16_t xd[4] = {vreinterpretq_s8_s64(vdupq_laneq_s64(xl, 0)), vreinterpretq_s8_s64(vdupq_laneq_s64(xl, 1)),
@@ -256,7 +300,7 @@ template <class Ty, int G>
         for (int i = 0; i < 2; ++i) s[g][i] = vdotq_s32(s[g][i], c[g][2 * k + i], xd[k]);
     const float d = X.d[t * nb + b];
     for (int g = 0; g < G; ++g) {
-      const float32x4_t dw = half4(group + g * group_bytes + nb * 4 * Ty::kQs + b * 8);
+      const float32x4_t dw = half4(rec + g * group_bytes);
       acc[g] = vaddq_f32(acc[g], vmulq_f32(vmulq_n_f32(dw, d), magic_to_float(vpaddq_s32(s[g][0], s[g][1]))));
     }
   }
@@ -309,7 +353,7 @@ void prep_pairs(const PackedActs& X, size_t t0, size_t valid, size_t b0, size_t 
 template <class Ty, int P>
 [[gnu::always_inline]] inline void mmla_slab(const uint8_t* group, size_t nb, const PairBlock (*buf)[4], size_t b0,
                                              size_t b1, size_t t0, size_t valid, float* Y, size_t ldy, size_t r) {
-  const uint8_t* scales = group + nb * 4 * Ty::kQs;
+  const uint8_t* records = group + nb * 4 * Ty::kQs;
   float32x4_t acc[2][P];
 #pragma GCC unroll 8
   for (int q = 0; q < P; ++q) {
@@ -323,9 +367,10 @@ template <class Ty, int P>
     }
   }
   for (size_t b = b0; b < b1; ++b) {
+    const uint8_t* rec = records + b * 4 * Ty::kRecord;
     int8x16_t c[8];
-    Ty::codes(group + b * 4 * Ty::kQs, c);
-    const float32x4_t dw = half4(scales + b * 8);
+    Ty::codes(group + b * 4 * Ty::kQs, rec, c);
+    const float32x4_t dw = half4(rec);
     const float32x4_t dwp[2] = {vzip1q_f32(dw, dw), vzip2q_f32(dw, dw)};  // (d0 d0 d1 d1), (d2 d2 d3 d3)
     const PairBlock* pb = buf[b - b0];
 #pragma GCC unroll 8
@@ -367,7 +412,7 @@ void mmla_tokens(const uint8_t* w, size_t group_bytes, const PackedActs& X, size
 template <class Ty>
 void qmatmul_packed_mmla(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
                          size_t r0, size_t r1) {
-  const size_t group_bytes = 4 * (K / kQK) * (Ty::kQs + 2);
+  const size_t group_bytes = 4 * (K / kQK) * (Ty::kQs + Ty::kRecord);
   const auto* w = static_cast<const uint8_t*>(W);
   for (size_t t = 0; t < n; t += 8) {
     const size_t valid = n - t < 8 ? n - t : 8;
