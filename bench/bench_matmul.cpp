@@ -11,7 +11,7 @@
 //       on a shared machine), threads > 1 in wall clock (name suffix /real_time).
 //   BM_matmul_packed/<type>/<isa>/<rows>x<cols>/n:<n>  the driver on one thread (as
 //       BM_matmul/../threads:1) with the weights repacked into the table's own layout
-//       (quant/repack.h; types the table packs: Q4_0, Q5_0, Q8_0, Q4_K, Q6_K).
+//       (quant/repack.h; types the table packs: Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q8_0, Q4_K, Q6_K).
 //   BM_stream_read/<type>/<rows>x<cols>  reads a buffer of that matrix's packed size
 //       with wide loads: the memory-bandwidth ceiling of a GEMV over it.
 // Counters, per iteration (common.h):

@@ -1,5 +1,6 @@
 // Row-interleaved layouts (repack.h): the byte moves, written once for every packing.
-// The K-quants' blocks go through repack_k.cpp; the 32-weight types are fp16 fields
+// The K-quants' blocks go through repack_k.cpp; the 32-weight types (Q4_0, Q4_1, Q5_0,
+// Q5_1, IQ4_NL, Q8_0) are fp16 fields
 // (d; Q4_1 and Q5_1: d, m), the Q5 types' 32 fifth bits, then qs bytes, so a block is
 // (halves, [qh,] qs) and their layouts differ only in R, G, Q8_0's bias, the number of
 // fp16 fields and the Q5 types' fifth-bit word.
@@ -30,6 +31,7 @@ constexpr size_t kMaxBlock = 256;  // bytes of the largest packable block (Q6_K:
 size_t qs_bytes(DType type) {
   switch (type) {
     case DType::Q4_0:
+    case DType::IQ4_NL:
     case DType::Q4_1:
     case DType::Q5_0:
     case DType::Q5_1: return 16;

@@ -13,6 +13,7 @@
 // Q4_0's qs bytes are moved as they are (byte j: weight j in the low nibble, weight
 // j + 16 in the high one). Q8_0 with `biased`: each code stored as code + 128 (code ^
 // 0x80), the unsigned operand VPDPBUSD wants; the kernels subtract 128 * sum(x).
+// IQ4_NL: as Q4_0 (an fp16 d, then 16 qs bytes of nibbles).
 // Q5_0: qs as Q4_0's; per block b, after the R scales, row i's fifth bits as one
 // little-endian u32 at nb * R * 16 + b * R * 6 + 2R + 4i (the scales at nb * R * 16 +
 // b * R * 6 + 2i), transposed: bit j of byte m is the file's bit 4j + m, the fifth bit of

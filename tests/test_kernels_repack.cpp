@@ -31,7 +31,7 @@ namespace {
 const Packing kPackings[] = {{4, 4, false}, {8, 4, false}, {16, 4, false}, {4, 8, false},
                              {8, 4, true},  {16, 4, true}, {4, 16, false}};
 
-constexpr DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q6_K};
+constexpr DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q8_0, DType::Q4_K, DType::Q6_K};
 bool is_k(DType type) { return type == DType::Q4_K || type == DType::Q6_K; }
 
 // Offsets of a block's fp16 scales: Q4_0 / Q5_0 / Q8_0 d; Q4_1 / Q5_1 d and m; Q4_K d and
@@ -172,7 +172,8 @@ TEST(Repack, RefusesWhatItCannotPack) {
   EXPECT_TRUE(can_pack(DType::Q5_0, {8, 4, false}, 16, 64));
   EXPECT_FALSE(can_pack(DType::Q5_0, {8, 4, true}, 16, 64)) << "bias is Q8_0's";
   EXPECT_TRUE(can_pack(DType::Q5_1, {8, 4, false}, 16, 64));
-  EXPECT_FALSE(can_pack(DType::IQ4_NL, {8, 4, false}, 16, 64)) << "no packed IQ4_NL layout";
+  EXPECT_TRUE(can_pack(DType::IQ4_NL, {8, 4, false}, 16, 64));
+  EXPECT_FALSE(can_pack(DType::IQ4_XS, {8, 4, false}, 16, 256)) << "no packed IQ4_XS layout";
   EXPECT_TRUE(can_pack(DType::Q4_K, {16, 4, false}, 32, 512));
   EXPECT_FALSE(can_pack(DType::Q8_0, {}, 16, 64)) << "plain is not a packing";
   EXPECT_TRUE(can_pack(DType::Q8_0, {16, 4, true}, 32, 64));

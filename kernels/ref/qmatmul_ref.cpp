@@ -254,6 +254,7 @@ void add_quant_scalar(Table& t) {
   t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed<step_q8_0, DType::Q8_0>;
   t.of(DType::Q4_0).qmatmul_packed = qmatmul_packed<step_q4_0, DType::Q4_0>;
   t.of(DType::Q5_0).qmatmul_packed = qmatmul_packed<step_q5_0, DType::Q5_0>;
+  t.of(DType::IQ4_NL).qmatmul_packed = qmatmul_packed<step_iq4_nl, DType::IQ4_NL>;
   t.of(DType::Q4_1).qmatmul_packed = qmatmul_packed<step_q4_1, DType::Q4_1>;
   t.of(DType::Q5_1).qmatmul_packed = qmatmul_packed<step_q5_1, DType::Q5_1>;
   t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed<step_q4_k, DType::Q4_K>;

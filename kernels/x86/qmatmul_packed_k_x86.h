@@ -280,6 +280,8 @@ void add_packed_x86(Table& t) {
   t.of(DType::Q4_1).qmatmul_packed = qmatmul_packed<VecYmm, PackedQ4_1, 4>;
   t.of(DType::Q5_1).packing = Packing{8, 4, false};
   t.of(DType::Q5_1).qmatmul_packed = qmatmul_packed<VecYmm, PackedQ5_1, 4>;
+  t.of(DType::IQ4_NL).packing = Packing{8, 4, false};
+  t.of(DType::IQ4_NL).qmatmul_packed = qmatmul_packed<VecYmm, PackedIQ4_NL, 4>;
   t.of(DType::Q5_0).packing = Packing{8, 4, false};
   t.of(DType::Q5_0).qmatmul_packed = qmatmul_packed<VecYmm, PackedQ5_0, 4>;
   t.of(DType::Q8_0).packing = Packing{8, 4, false};

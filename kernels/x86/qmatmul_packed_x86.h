@@ -1,5 +1,5 @@
-// Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_0, Q4_1, Q5_0, Q5_1 and
-// Q8_0 weights
+// Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_0, Q4_1, Q5_0, Q5_1,
+// IQ4_NL and Q8_0 weights
 // (quant/repack.h, packing 8 x 4: one ymm s32 lane per row; the same bytes for every
 // x86 table). Included by each x86 ISA file after qmatmul_x86.h and instantiated with
 // its Dot (qmatmul_packed_k_x86.h's add_packed_x86 registers them), with the vector
@@ -22,7 +22,8 @@
 // nibbles with a fifth bit from the row's transposed word (repack.h: one shift and one
 // AND per piece), offset 16 * sum(x). Q4_1 and Q5_1 take the same codes with no offset,
 // and each lane a second float step, acc + (m * dx) * float(sum(x)), as the reference
-// does. Q8_0's codes are signed:
+// does. IQ4_NL's nibbles are looked up (VPSHUFB) in its 16 signed levels and go as
+// Q8_0's codes. Q8_0's codes are signed:
 // AVX2 moves the sign onto x (VPSIGNB) against |w|; VNNI takes w + 128 (VPXOR once per
 // piece for all tokens, |sum| <= 32 * 255 * 128) and subtracts 128 * sum(x) per block.
 // VNNI: one VPDPBUSD per piece and token (AVX2: VPMADDUBSW and, per block or piece,
@@ -101,6 +102,19 @@ struct PackedQ5_1 : PackedQ5_0 {
   static constexpr bool kMin = true;
   template <class V>
   static typename V::I high(const uint8_t* rec) { return V::load(rec + 4 * V::kLanes); }
+};
+
+// IQ4_NL: Q4_0's layout; the nibbles index the grid's 16 int8 levels (|level| <= 127, so
+// the sign trick's pair sums fit s16 as Q8_0's do), then as Q8_0 below.
+struct PackedIQ4_NL : PackedQ4_0 {
+  static constexpr size_t kBlock = sizeof(BlockIQ4_NL);
+  static constexpr int kOffsetShift = Dot::kVnni ? 7 : 0;
+  static constexpr bool kSigned = true;
+  static constexpr bool kSmallCodes = false;
+  template <class V>
+  static typename V::I code(const uint8_t* q, int k, typename V::I h) {
+    return V::lookup16(kIq4nlValues, PackedQ4_0::code<V>(q, k, h));
+  }
 };
 
 // Codes as in the file. AVX2: the sign trick; VNNI: codes + 128 (unsigned), then
@@ -242,6 +256,11 @@ struct VecYmm {
   static I sub(I a, I b) { return _mm256_sub_epi32(a, b); }
   static I add(I a, I b) { return _mm256_add_epi32(a, b); }
   static I or_(I a, I b) { return _mm256_or_si256(a, b); }
+  // Bytes 0..15 of idx replaced by table[idx] (16 int8 entries).
+  static I lookup16(const int8_t* table, I idx) {
+    const I t = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(table)));
+    return _mm256_shuffle_epi8(t, idx);
+  }
   // Bit k of every byte of h moved to bit 4, the rest cleared (Q5_0's fifth bits): a
   // 16-bit shift by at most 4 takes each byte's bit from its own byte.
   static I fifth_bits(I h, int k) {
