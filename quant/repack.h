@@ -29,6 +29,8 @@
 // nb * R * 128 + b * R * 20: d [R], dmin [R] (fp16), then the eight 6-bit sub-block
 // scales [8][R] and mins [8][R] as bytes (row i of sub-block s at s * R + i): a group
 // is nb * R * 148 bytes, 4 per row and super-block more than the file's 144.
+// Q5_K: Q4_K's record; the codes are the block's qh (32 bytes) then qs (128) as one run of
+// pieces (qh pieces 0..7, then qs as Q4_K's): nb * R * 180 bytes.
 // Q6_K: the 192 bytes ql (128) then qh (64) of a super-block as one qs, pieces as
 // above; records of 18 * R bytes at nb * R * 192 + b * R * 18: d [R] (fp16), then the
 // sixteen s8 sub-block scales [16][R]: nb * R * 210 bytes, the file's size.

@@ -6,6 +6,8 @@
 //   Q4_K: d [R], dmin [R] (fp16), the eight 6-bit sub-block scales [8][R] and mins
 //         [8][R] as bytes. The 12-byte encoding of 16 values < 64 is a bijection (every
 //         bit is one of theirs), so unpacking re-encodes the original bytes.
+//   Q5_K: Q4_K's record; its codes are the block's qh (32 bytes) then qs (128), moved
+//         as one run of pieces (qh pieces 0..7, qs pieces 8..39).
 //   Q6_K: d [R] (fp16), the sixteen s8 sub-block scales [16][R].
 #include <cstring>
 
@@ -24,6 +26,7 @@ struct Format {
 
 Format format(DType type) {
   if (type == DType::Q4_K) return {offsetof(BlockQ4_K, qs), kQKK / 2, 4 + 2 * 8};
+  if (type == DType::Q5_K) return {offsetof(BlockQ5_K, qh), kQKK / 8 + kQKK / 2, 4 + 2 * 8};
   return {0, kQKK / 2 + kQKK / 4, 2 + 16};  // Q6_K
 }
 
@@ -49,7 +52,8 @@ void move_codes(const Geometry& g, size_t i, size_t b, uint8_t* plain, uint8_t* 
   }
 }
 
-// Q4_K's record: d, dmin, then scales and mins unpacked (or packed back).
+// Q4_K's record (Q5_K's too: the same header): d, dmin, then scales and mins unpacked
+// (or packed back).
 template <bool kPack>
 void move_record_q4_k(const Geometry& g, size_t i, size_t b, uint8_t* plain, uint8_t* group) {
   BlockQ4_K blk;
@@ -92,7 +96,7 @@ void move_record_q6_k(const Geometry& g, size_t i, size_t b, uint8_t* plain, uin
 template <bool kPack>
 void move_block(DType type, Packing p, size_t cols, size_t i, size_t b, uint8_t* plain, uint8_t* group) {
   const Geometry g = geometry(type, p, cols);
-  if (type == DType::Q4_K)
+  if (type == DType::Q4_K || type == DType::Q5_K)
     move_record_q4_k<kPack>(g, i, b, plain, group);
   else
     move_record_q6_k<kPack>(g, i, b, plain, group);
@@ -101,7 +105,7 @@ void move_block(DType type, Packing p, size_t cols, size_t i, size_t b, uint8_t*
 
 }  // namespace
 
-bool handles(DType type) { return type == DType::Q4_K || type == DType::Q6_K; }
+bool handles(DType type) { return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K; }
 
 size_t qs_bytes(DType type) { return handles(type) ? format(type).codes : 0; }
 

@@ -31,13 +31,13 @@ namespace {
 const Packing kPackings[] = {{4, 4, false}, {8, 4, false}, {16, 4, false}, {4, 8, false},
                              {8, 4, true},  {16, 4, true}, {4, 16, false}};
 
-constexpr DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q8_0, DType::Q4_K, DType::Q6_K};
-bool is_k(DType type) { return type == DType::Q4_K || type == DType::Q6_K; }
+constexpr DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+bool is_k(DType type) { return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K; }
 
 // Offsets of a block's fp16 scales: Q4_0 / Q5_0 / Q8_0 d; Q4_1 / Q5_1 d and m; Q4_K d and
 // dmin; Q6_K d (last).
 std::vector<size_t> fp16_offsets(DType type) {
-  if (type == DType::Q4_K || type == DType::Q4_1 || type == DType::Q5_1) return {0, 2};
+  if (type == DType::Q4_K || type == DType::Q5_K || type == DType::Q4_1 || type == DType::Q5_1) return {0, 2};
   if (type == DType::Q6_K) return {208};
   return {0};
 }
@@ -75,8 +75,10 @@ TEST(Repack, UnpackGivesTheOriginalBytes) {
           const size_t rows = groups * p.rows, rb = row_bytes(type, cols), stride = rb + 5;
           const auto src = random_rows(g, type, rows, cols, stride);
           const size_t bytes = packed_bytes(type, p, rows, cols);
-          // Q4_K's scale records are 4 bytes per row and super-block larger than the file's.
-          EXPECT_EQ(bytes, type == DType::Q4_K ? rows * (cols / 256) * 148 : rows * rb);
+          // Q4_K's and Q5_K's scale records are 4 bytes per row and super-block larger
+          // than the file's.
+          const size_t extra = type == DType::Q4_K || type == DType::Q5_K ? rows * (cols / 256) * 4 : 0;
+          EXPECT_EQ(bytes, rows * rb + extra);
           std::vector<uint8_t> packed(bytes + 1, 0xA5);
           pack_rows(type, p, src.data(), stride, rows, cols, packed.data());
           EXPECT_EQ(packed.back(), 0xA5) << "wrote past packed_bytes";
@@ -168,7 +170,7 @@ TEST(Repack, RefusesWhatItCannotPack) {
   EXPECT_FALSE(can_pack(DType::Q4_0, {8, 4, false}, 16, 48)) << "whole blocks";
   EXPECT_FALSE(can_pack(DType::Q4_K, {8, 4, false}, 16, 128)) << "whole super-blocks";
   EXPECT_FALSE(can_pack(DType::Q4_K, {8, 4, true}, 16, 256)) << "bias is Q8_0's";
-  EXPECT_FALSE(can_pack(DType::Q5_K, {8, 4, false}, 16, 256)) << "no packed Q5_K layout";
+  EXPECT_TRUE(can_pack(DType::Q5_K, {8, 4, false}, 16, 256));
   EXPECT_TRUE(can_pack(DType::Q5_0, {8, 4, false}, 16, 64));
   EXPECT_FALSE(can_pack(DType::Q5_0, {8, 4, true}, 16, 64)) << "bias is Q8_0's";
   EXPECT_TRUE(can_pack(DType::Q5_1, {8, 4, false}, 16, 64));
@@ -273,7 +275,7 @@ TEST(Repack, ExtremeBlocksEqualThePlainReference) {
           for (size_t b = 0; b < K / dtype_info(type).block_size; ++b) {
             uint8_t* blk = plain.data() + r * rb + b * bb;
             const uint8_t fills[4] = {0x00, 0xFF, 0x80, 0x7F}, fill = fills[(r + pattern) % 4];
-            if (type == DType::Q4_K) {
+            if (type == DType::Q4_K || type == DType::Q5_K) {
               std::memset(blk + 4, 0xFF, 12);  // scales and mins 63
               std::memset(blk + 16, fill, bb - 16);
             } else if (type == DType::Q6_K) {  // codes, then scales -128 or 127

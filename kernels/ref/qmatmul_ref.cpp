@@ -258,6 +258,7 @@ void add_quant_scalar(Table& t) {
   t.of(DType::Q4_1).qmatmul_packed = qmatmul_packed<step_q4_1, DType::Q4_1>;
   t.of(DType::Q5_1).qmatmul_packed = qmatmul_packed<step_q5_1, DType::Q5_1>;
   t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed<step_q4_k, DType::Q4_K>;
+  t.of(DType::Q5_K).qmatmul_packed = qmatmul_packed<step_q5_k, DType::Q5_K>;
   t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed<step_q6_k, DType::Q6_K>;
   t.of(DType::Q8_0).quantize_row = quantize_row<DType::Q8_0>;
   t.of(DType::Q8_K).quantize_row = quantize_row<DType::Q8_K>;

@@ -1,4 +1,4 @@
-// Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_K and Q6_K weights
+// Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_K, Q5_K and Q6_K weights
 // (quant/repack.h, packing R x 4, R = the vector's s32 lanes), after qmatmul_packed_x86.h,
 // with its vector traits V (VecYmm: 8 rows, every x86 table, each with its own Dot) and
 // the operations of KOps<V>:
@@ -53,6 +53,9 @@ struct KOps<VecYmm> {
   // |.| <= 16 * 15 * 128 < 2^15, so the high s16 half is the low one's sign), times
   // (sc, 0) by VPDPWSSD.
   static constexpr int kFlush = Dot::kVnni ? 4 : 8;
+  // Q5_K's codes (0..31) fill s16 twice as fast: AVX2 4 pieces (4 * 2 * 31 * 128 < 2^15),
+  // VNNI 2 (8 * 31 * 128 < 2^15).
+  static constexpr int kFlush5 = Dot::kVnni ? 2 : 4;
   static I part2(I part, const I* c, const uint8_t* x) {
     if constexpr (Dot::kVnni) return VecYmm::dot4(VecYmm::dot4(part, c[0], x), c[1], x + 4);
     return _mm256_add_epi16(part, _mm256_add_epi16(_mm256_maddubs_epi16(c[0], _mm256_set1_epi32(load_i32(x))),
@@ -88,15 +91,51 @@ struct KOps<VecYmm> {
 // Q8_K activation block: float d, 256 codes, 16 s16 bsums.
 constexpr size_t kQ8KQs = 4, kQ8KBsums = 4 + kQKK;
 
-// T tokens (t0 ..) against one Q4_K row group (rows r ..): kLanes x T outputs. Per
-// super-block, one sub-block at a time, two code pieces at a time into all T tokens'
-// partial sums (few live registers: AVX2 has 16).
-template <class V, int T>
+// Sub-block s of a Q4_K or Q5_K super-block (codes q, record rec) for T tokens, into
+// isum: two code pieces at a time into all T tokens' partial sums (few live registers:
+// AVX2 has 16). Q5_K: the pieces start with the block's qh (repack.h); sub-block s's
+// fifth bits are bit s of each qh byte, so piece k's come from qh piece k by one shift
+// and one AND, as Q5_0's (qmatmul_packed_x86.h): an immediate shift when s is a constant
+// (the GEMV unrolls the sub-blocks), else two shifts by a count in a register.
+template <class V, int T, bool k5>
+[[gnu::always_inline]] inline void q4_k_sub_block(const uint8_t* q, const uint8_t* rec, const uint8_t* const* xb,
+                                                  size_t s, typename V::I* isum) {
+  using K = KOps<V>;
+  using I = typename V::I;
+  constexpr size_t R = V::kLanes, kHigh = k5 ? 8 : 0;
+  constexpr int kFlush = k5 ? K::kFlush5 : K::kFlush;
+  const I sc = K::sub_scales(rec + (4 + s) * R);
+  I part[T];
+  for (int t = 0; t < T; ++t) part[t] = V::zero();
+  for (size_t k = 0; k < 8; k += 2) {
+    I c[2];
+    for (size_t i = 0; i < 2; ++i) {
+      const I v = V::load(q + (kHigh + 8 * (s / 2) + k + i) * R * 4);
+      c[i] = s % 2 == 0 ? V::low4(v) : V::high4(v);
+      if constexpr (k5) {
+        const I h = V::load(q + (k + i) * R * 4);
+        c[i] = V::or_(c[i], T == 1 ? V::fifth_bits(h, static_cast<int>(s)) : V::fifth_bits_var(h, static_cast<int>(s)));
+      }
+    }
+    for (int t = 0; t < T; ++t) part[t] = K::part2(part[t], c, xb[t] + kQ8KQs + 32 * s + 4 * k);
+    if ((k + 2) % kFlush == 0)
+      for (int t = 0; t < T; ++t) {
+        isum[t] = K::flush(isum[t], part[t], sc);
+        part[t] = V::zero();
+      }
+  }
+}
+
+// T tokens (t0 ..) against one Q4_K or Q5_K row group (rows r ..): kLanes x T outputs.
+// The GEMV (T = 1) unrolls the 8 sub-blocks (Q4_K 2048x2048 n:1 97 -> 80 us, Q5_K 189 ->
+// 126); the GEMM does not (Q4_K n:32 1.5 -> 2.4 ms unrolled: spills).
+template <class V, int T, DType kType = DType::Q4_K>
 [[gnu::always_inline]] inline void packed_tile_q4_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
                                                     size_t ldy, size_t r, const uint8_t* next = nullptr) {
   using K = KOps<V>;
   using I = typename V::I;
-  constexpr size_t R = V::kLanes, kQs = kQKK / 2, kRecord = 20 * R;
+  constexpr bool k5 = kType == DType::Q5_K;
+  constexpr size_t R = V::kLanes, kQs = (k5 ? 32 : 0) + kQKK / 2, kRecord = 20 * R;
   const size_t nb = X.nb;
   const uint8_t* records = group + nb * R * kQs;
   typename V::F acc[T];
@@ -111,23 +150,11 @@ template <class V, int T>
       xb[t] = X.q + (t0 + t) * X.stride + b * sizeof(BlockQ8_K);
       isum[t] = msum[t] = V::zero();
     }
-    for (size_t s = 0; s < 8; ++s) {  // sub-block s: chunk s / 2, low nibbles for even s
-      const I sc = K::sub_scales(rec + (4 + s) * R);
-      I part[T];
-      for (int t = 0; t < T; ++t) part[t] = V::zero();
-      for (size_t k = 0; k < 8; k += 2) {
-        I c[2];
-        for (size_t i = 0; i < 2; ++i) {
-          const I v = V::load(q + (8 * (s / 2) + k + i) * R * 4);
-          c[i] = s % 2 == 0 ? V::low4(v) : V::high4(v);
-        }
-        for (int t = 0; t < T; ++t) part[t] = K::part2(part[t], c, xb[t] + kQ8KQs + 32 * s + 4 * k);
-        if ((k + 2) % K::kFlush == 0)
-          for (int t = 0; t < T; ++t) {
-            isum[t] = K::flush(isum[t], part[t], sc);
-            part[t] = V::zero();
-          }
-      }
+    if constexpr (T == 1) {
+#pragma GCC unroll 8
+      for (size_t s = 0; s < 8; ++s) q4_k_sub_block<V, T, k5>(q, rec, xb, s, isum);
+    } else {
+      for (size_t s = 0; s < 8; ++s) q4_k_sub_block<V, T, k5>(q, rec, xb, s, isum);
     }
     for (size_t s = 0; s < 8; ++s) {
       const I mw = K::min_words(rec + 12 * R + s * R);
@@ -235,8 +262,8 @@ template <class V, int T>
 template <class V, DType kType, int T>
 [[gnu::always_inline]] inline void packed_tile_k(const uint8_t* g, const PackedActs& X, size_t t, float* Y, size_t ldy,
                                                  size_t r, const uint8_t* next = nullptr) {
-  if constexpr (kType == DType::Q4_K)
-    packed_tile_q4_k<V, T>(g, X, t, Y, ldy, r, next);
+  if constexpr (kType == DType::Q4_K || kType == DType::Q5_K)
+    packed_tile_q4_k<V, T, kType>(g, X, t, Y, ldy, r, next);
   else
     packed_tile_q6_k<V, T>(g, X, t, Y, ldy, r, next);
 }
@@ -288,6 +315,8 @@ void add_packed_x86(Table& t) {
   t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed<VecYmm, PackedQ8_0Signed, 4>;
   t.of(DType::Q4_K).packing = Packing{8, 4, false};
   t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q4_K, 4>;
+  t.of(DType::Q5_K).packing = Packing{8, 4, false};
+  t.of(DType::Q5_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q5_K, 4>;
   t.of(DType::Q6_K).packing = Packing{8, 4, false};
   t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q6_K, 4>;
 }

@@ -267,6 +267,11 @@ struct VecYmm {
     const I v = k < 4 ? _mm256_slli_epi16(h, 4 - k) : k > 4 ? _mm256_srli_epi16(h, k - 4) : h;
     return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
   }
+  // The same for k known only at run time: right by k, left by 4 (no branch).
+  static I fifth_bits_var(I h, int k) {
+    const I v = _mm256_slli_epi16(_mm256_srl_epi16(h, _mm_cvtsi32_si128(k)), 4);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+  }
   static I low4(I v) { return _mm256_and_si256(v, _mm256_set1_epi8(0x0F)); }
   static I high4(I v) { return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F)); }
   static I dot4(I acc, I u, const uint8_t* x4) { return Dot::dp(acc, u, _mm256_set1_epi32(load_i32(x4))); }
