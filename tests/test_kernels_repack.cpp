@@ -240,7 +240,7 @@ TEST(Repack, EveryTablesPackedMatmulEqualsThePlainReference) {
     EXPECT_GE(own, 4);
   }
   // On AArch64 the dotprod and i8mm tables pack Q4_K and Q6_K 4 x 4 (SDOT by element),
-  // and the dotprod table Q5_0 too, so the loop above ran those kernels.
+  // and the dotprod table Q5_0, Q4_1 and Q5_1 too, so the loop above ran those kernels.
   for (kernels::Isa isa : {kernels::Isa::kNeonDotprod, kernels::Isa::kNeonI8mm})
     if (const kernels::Table* t = kernels::table_for(isa)) {
       EXPECT_EQ(t->of(DType::Q4_K).packing, (Packing{4, 4, false})) << t->name;
@@ -248,6 +248,8 @@ TEST(Repack, EveryTablesPackedMatmulEqualsThePlainReference) {
     }
   if (const kernels::Table* t = kernels::table_for(kernels::Isa::kNeonDotprod)) {
     EXPECT_EQ(t->of(DType::Q5_0).packing, (Packing{4, 4, false})) << t->name;
+    EXPECT_EQ(t->of(DType::Q4_1).packing, (Packing{4, 4, false})) << t->name;
+    EXPECT_EQ(t->of(DType::Q5_1).packing, (Packing{4, 4, false})) << t->name;
   }
 }
 
