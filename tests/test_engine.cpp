@@ -259,8 +259,8 @@ TEST(Engine, RepackedWeightsGiveTheSameLogitsBitForBit) {
     // Every table with a packed layout for Q4_0 / Q8_0 (x86-64; AArch64 with dotprod) packs,
     // Q4_K too (tiny-llama256-q4_k_s: Q4_K, Q5_K and Q6_K matrices), Q5_0 on x86-64 and
     // dotprod (tiny-llama256-q5_0; tiny-gemma3w640-q4_k_m, llama.cpp's Q4_K_M of 640-wide
-    // rows: Q5_0 and Q8_0 where Q4_K and Q6_K do not fit), Q4_1, Q5_1, IQ4_NL and Q5_K on
-    // x86-64.
+    // rows: Q5_0 and Q8_0 where Q4_K and Q6_K do not fit), Q4_1 and Q5_1 on x86-64 and
+    // dotprod (tiny-llama256-q4_1, -q5_1), IQ4_NL and Q5_K on x86-64.
     const Packing want = kernels::best().of(DType::Q4_0).packing;
     if (!kernels::reference_requested_by_env() && !want.plain()) {
       EXPECT_GT(packed->repacked().matrices, 0u) << rel;

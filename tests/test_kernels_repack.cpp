@@ -238,19 +238,21 @@ TEST(Repack, EveryTablesPackedMatmulEqualsThePlainReference) {
             expect_packed_equals_plain(*t, type, p, rows, K, n, g);
           }
     }
-  // On x86-64 with AVX2 (the CI host) every SIMD table packs all four types.
-  if (kernels::table_for(kernels::Isa::kAvx2)) {
-    EXPECT_GE(own, 4);
-  }
-  // On AArch64 the dotprod and i8mm tables pack Q4_K and Q6_K 4 x 4 (SDOT by element),
-  // and the dotprod table Q5_0 too, so the loop above ran those kernels.
-  for (kernels::Isa isa : {kernels::Isa::kNeonDotprod, kernels::Isa::kNeonI8mm})
-    if (const kernels::Table* t = kernels::table_for(isa)) {
-      EXPECT_EQ(t->of(DType::Q4_K).packing, (Packing{4, 4, false})) << t->name;
-      EXPECT_EQ(t->of(DType::Q6_K).packing, (Packing{4, 4, false})) << t->name;
+  // On x86-64 with AVX2 (the CI host) every SIMD table packs all nine types.
+  if (const kernels::Table* t = kernels::table_for(kernels::Isa::kAvx2)) {
+    EXPECT_GE(own, 9);
+    for (DType type : kTypes) {
+      EXPECT_EQ(t->of(type).packing, (Packing{8, 4, false})) << dtype_name(type);
     }
-  if (const kernels::Table* t = kernels::table_for(kernels::Isa::kNeonDotprod)) {
-    EXPECT_EQ(t->of(DType::Q5_0).packing, (Packing{4, 4, false})) << t->name;
+  }
+  // On AArch64 the dotprod and i8mm tables pack Q4_K, Q6_K, Q5_0, Q4_1 and Q5_1 4 x 4 (SDOT
+  // by element), so the loop above ran those kernels.
+  for (kernels::Isa isa : {kernels::Isa::kNeonDotprod, kernels::Isa::kNeonI8mm}) {
+    const kernels::Table* t = kernels::table_for(isa);
+    if (!t) continue;
+    for (DType type : {DType::Q4_K, DType::Q6_K, DType::Q5_0, DType::Q4_1, DType::Q5_1}) {
+      EXPECT_EQ(t->of(type).packing, (Packing{4, 4, false})) << t->name << " " << dtype_name(type);
+    }
   }
 }
 

@@ -1,8 +1,9 @@
 // AArch64 NEON + dot product quantized matmul (-march=armv8.2-a+dotprod: Cortex-A55,
 // A76 (Pi 5) and later): SDOT, four int8 products per s32 lane per instruction. The
-// kernels are qmatmul_neon.h's, instantiated with the DotSdot policy; Q4_0, Q5_0 and
-// Q8_0 weights are repacked at load into 4 rows x 4 bytes (qmatmul_packed_neon.h: SDOT by
-// element, row sums in lanes), and Q4_K and Q6_K likewise (qmatmul_packed_k_neon.h).
+// kernels are qmatmul_neon.h's, instantiated with the DotSdot policy; Q4_0, Q4_1, Q5_0,
+// Q5_1 and Q8_0 weights are repacked at load into 4 rows x 4 bytes (qmatmul_packed_neon.h:
+// SDOT by element, row sums in lanes), and Q4_K and Q6_K likewise
+// (qmatmul_packed_k_neon.h).
 #include "kernels/arm/qmatmul_neon.h"
 #include "kernels/arm/qmatmul_packed_neon.h"
 #include "kernels/arm/qmatmul_packed_k_neon.h"
@@ -15,6 +16,10 @@ void add_quant_neon_dotprod(Table& t) {
   t.of(DType::Q4_0).qmatmul_packed = qmatmul_packed_sdot<PackedNeonQ4_0>;
   t.of(DType::Q5_0).packing = Packing{4, 4, false};
   t.of(DType::Q5_0).qmatmul_packed = qmatmul_packed_sdot<PackedNeonQ5_0>;
+  t.of(DType::Q4_1).packing = Packing{4, 4, false};
+  t.of(DType::Q4_1).qmatmul_packed = qmatmul_packed_sdot<PackedNeonQ4_1>;
+  t.of(DType::Q5_1).packing = Packing{4, 4, false};
+  t.of(DType::Q5_1).qmatmul_packed = qmatmul_packed_sdot<PackedNeonQ5_1>;
   t.of(DType::Q8_0).packing = Packing{4, 4, false};
   t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed_sdot<PackedNeonQ8_0>;
   t.of(DType::Q4_K).packing = Packing{4, 4, false};

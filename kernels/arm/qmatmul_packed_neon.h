@@ -1,9 +1,10 @@
-// Private to kernels/arm/: GEMM and GEMV on row-interleaved Q4_0, Q5_0 and Q8_0 weights
-// (quant/repack.h), included after qmatmul_neon.h by the SDOT and SMMLA ISA files:
-//   Packing{4, 4}  (qmatmul_dotprod.cpp: Q4_0, Q5_0, Q8_0): one q register = 4 rows x 4
-//                  code bytes, so SDOT by element (the activation's 4 bytes broadcast)
-//                  gives the 4 rows' sums in the 4 s32 lanes: 8 SDOTs per block, token
-//                  and row group, no horizontal reduction.
+// Private to kernels/arm/: GEMM and GEMV on row-interleaved Q4_0, Q4_1, Q5_0, Q5_1 and
+// Q8_0 weights (quant/repack.h), included after qmatmul_neon.h by the SDOT and SMMLA ISA
+// files:
+//   Packing{4, 4}  (qmatmul_dotprod.cpp: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): one q register
+//                  = 4 rows x 4 code bytes, so SDOT by element (the activation's 4 bytes
+//                  broadcast) gives the 4 rows' sums in the 4 s32 lanes: 8 SDOTs per
+//                  block, token and row group, no horizontal reduction.
 //   Packing{4, 8}  (qmatmul_i8mm.cpp: Q4_0, Q8_0): one q register = 2 rows x 8 code
 //                  bytes, SMMLA's A operand; tokens paired the same way (2 x 8 bytes) give
 //                  2x2 s32 tiles.
@@ -20,6 +21,8 @@
 //    pipes), where subtracting 8 from the codes would cost 8 vector ops per block and row
 //    group: more for every tile of fewer than 8 tokens, GEMV (decode) above all.
 //    (Q5_0's codes 0..31 less 16: |isum| <= 32 * 16 * 127 < 2^22, exact as well.)
+// Q4_1 and Q5_1 take the same codes with no offset, and each output the reference's
+// second step per block, acc + (m * dx) * float(sum(x)) (min_step), after the first.
 #pragma once
 #include <arm_neon.h>
 
@@ -55,7 +58,7 @@ float32x4_t half4(const uint8_t* p) { return vcvt_f32_f16(vreinterpret_f16_u8(vl
 // block's quants are 4 (Q4_0) or 8 (Q8_0) consecutive registers, and Q4_0's register j
 // gives c[j] (low nibbles) and c[4 + j] (high nibbles: the weights 16 on). codes(q, rec,
 // c) reads the quants at q and the block's record (4 rows' kRecord bytes each: the fp16
-// scales first, then Q5_0's fifth bits) at rec.
+// scales first, then Q4_1 / Q5_1's fp16 mins, then the Q5 types' fifth bits) at rec.
 //   Packing{4, 4}: c[k] = the 4 rows' weights 4k .. 4k+3 (lane i = row i).
 //   Packing{4, 8}: c[2k + h] = rows 2h, 2h+1's weights 8k .. 8k+7 (SMMLA's A operand).
 // start(sum): the chain's start value for an activation block whose codes sum to sum.
@@ -63,10 +66,13 @@ float32x4_t half4(const uint8_t* p) { return vcvt_f32_f16(vreinterpret_f16_u8(vl
 // Q4_0's unpacking and scale conversion (10 vector ops per block) spread over 12 tokens
 // (1.61 cycles per block x row x token; 8: 1.66), while Q8_0 (2 ops) gains nothing past 8.
 // Each token costs 12 vector ops per block: 8 SDOTs, FSUB, FMUL, FMUL, FADD.
+// kMin: the record's second fp16 field (after the 4 rows' d) is Q4_1 / Q5_1's min m, and
+// each output takes the reference's second step per block, acc + (m * dx) * float(sum).
 struct PackedNeonQ4_0 {
   static constexpr size_t kQs = 16;     // qs bytes per row and block
   static constexpr size_t kRecord = 2;  // record bytes per row and block: the fp16 d
   static constexpr int kSdotTokens = 12;
+  static constexpr bool kMin = false;
   static constexpr int32_t start(int32_t sum) { return kMagicBits - 8 * sum; }
   static void codes(const uint8_t* q, const uint8_t*, int8x16_t* c) {
     const uint8x16_t m = vdupq_n_u8(0x0F);
@@ -82,6 +88,7 @@ struct PackedNeonQ8_0 {
   static constexpr size_t kQs = 32;
   static constexpr size_t kRecord = 2;
   static constexpr int kSdotTokens = 8;
+  static constexpr bool kMin = false;
   static constexpr int32_t start(int32_t) { return kMagicBits; }
   static void codes(const uint8_t* q, const uint8_t*, int8x16_t* c) {
     for (int j = 0; j < 8; ++j) c[j] = vld1q_s8(reinterpret_cast<const int8_t*>(q + 16 * j));
@@ -103,6 +110,7 @@ struct PackedNeonQ5_0 {
   static constexpr size_t kQs = 16;
   static constexpr size_t kRecord = 6;  // fp16 d, then (after all 4 rows' d) a u32 of fifth bits
   static constexpr int kSdotTokens = 12;
+  static constexpr bool kMin = false;
   static constexpr int32_t start(int32_t sum) { return kMagicBits - 16 * sum; }
   // c[j] and c[4 + j] from quants register j.
   template <int j>
@@ -114,12 +122,33 @@ struct PackedNeonQ5_0 {
     c[j] = vreinterpretq_s8_u8(vsliq_n_u8(raw, p, 4));
     c[4 + j] = vreinterpretq_s8_u8(vbslq_u8(vdupq_n_u8(0x10), p, vshrq_n_u8(raw, 4)));
   }
-  static void codes(const uint8_t* q, const uint8_t* rec, int8x16_t* c) {
-    const uint8x16_t w = vld1q_u8(rec + 4 * 2);  // after the 4 rows' fp16 d
+  // The block's codes from its quants q and fifth-bit words w.
+  static void codes_w(const uint8_t* q, uint8x16_t w, int8x16_t* c) {
     pair<0>(q, w, c);
     pair<1>(q, w, c);
     pair<2>(q, w, c);
     pair<3>(q, w, c);
+  }
+  static void codes(const uint8_t* q, const uint8_t* rec, int8x16_t* c) {
+    codes_w(q, vld1q_u8(rec + 4 * 2), c);  // the words after the 4 rows' fp16 d
+  }
+};
+
+// Q4_1 / Q5_1: Q4_0 / Q5_0's codes (0..15, 0..31) with no offset (the chain starts at
+// kMagicBits alone; |isum| <= 32 * 31 * 128 < 2^22, exact), and the min step (kMin).
+// Their records: the 4 rows' d, the 4 rows' m, then (Q5_1) the fifth-bit words.
+struct PackedNeonQ4_1 : PackedNeonQ4_0 {
+  static constexpr size_t kRecord = 4;
+  static constexpr bool kMin = true;
+  static constexpr int32_t start(int32_t) { return kMagicBits; }
+};
+
+struct PackedNeonQ5_1 : PackedNeonQ5_0 {
+  static constexpr size_t kRecord = 8;
+  static constexpr bool kMin = true;
+  static constexpr int32_t start(int32_t) { return kMagicBits; }
+  static void codes(const uint8_t* q, const uint8_t* rec, int8x16_t* c) {
+    codes_w(q, vld1q_u8(rec + 4 * 4), c);  // after the 4 rows' d and the 4 rows' m
   }
 };
 
@@ -161,6 +190,22 @@ inline void sdot_block2(int32x4_t* s, const int8x16_t* ca, int8x16_t al, int8x16
   s[1] = vdotq_laneq_s32(s[1], cb[7], bh, 3);
 }
 
+// Q4_1 / Q5_1's second step per block and token (Ty::kMin; the others: acc as it is),
+// after the scale step as in the reference: acc + (m * dx) * float(sum), mw the 4 rows'
+// mins, sum the activation block's code sum (|sum| <= 32 * 128: SCVTF is exact).
+template <class Ty>
+[[gnu::always_inline]] inline float32x4_t min_step(float32x4_t acc, float32x4_t mw, float dx, int32_t sum) {
+  if constexpr (!Ty::kMin) return acc;
+  return vaddq_f32(acc, vmulq_n_f32(vmulq_n_f32(mw, dx), static_cast<float>(sum)));
+}
+
+// The 4 rows' mins of a block's record (Ty::kMin; the others: unused, optimized away).
+template <class Ty>
+[[gnu::always_inline]] inline float32x4_t mins4(const uint8_t* rec) {
+  if constexpr (!Ty::kMin) return vdupq_n_f32(0.0f);
+  return half4(rec + 4 * 2);  // after the 4 rows' d
+}
+
 // T tokens (t0 ..) against one Packing{4, 4} row group: 4 x T outputs. Each block's
 // codes are unpacked once for the T tokens.
 template <class Ty, int T>
@@ -181,7 +226,7 @@ template <class Ty, int T>
     const uint8_t* rec = records + b * 4 * Ty::kRecord;
     int8x16_t c[8];
     Ty::codes(group + b * 4 * Ty::kQs, rec, c);
-    const float32x4_t dw = half4(rec);
+    const float32x4_t dw = half4(rec), mw = mins4<Ty>(rec);
     const uint8_t* x = xq + b * sizeof(BlockQ8_0);
 #pragma GCC unroll 16  // fully, so that acc[] lives in registers
     for (int t = 0; t < T; t += 2) {  // token pairs (sdot_block2)
@@ -192,9 +237,12 @@ template <class Ty, int T>
         sdot_block2(s, c, vld1q_s8(xa), vld1q_s8(xa + 16), c, vld1q_s8(xb), vld1q_s8(xb + 16));
         acc[t] = vaddq_f32(acc[t], vmulq_f32(vmulq_n_f32(dw, dx[t * nb + b]), magic_to_float(s[0])));
         acc[t + 1] = vaddq_f32(acc[t + 1], vmulq_f32(vmulq_n_f32(dw, dx[(t + 1) * nb + b]), magic_to_float(s[1])));
+        acc[t] = min_step<Ty>(acc[t], mw, dx[t * nb + b], sums[t * nb + b]);
+        acc[t + 1] = min_step<Ty>(acc[t + 1], mw, dx[(t + 1) * nb + b], sums[(t + 1) * nb + b]);
       } else {
         const int32x4_t s = sdot_block(start_lanes(Ty::start(sums[t * nb + b])), c, vld1q_s8(xa), vld1q_s8(xa + 16));
         acc[t] = vaddq_f32(acc[t], vmulq_f32(vmulq_n_f32(dw, dx[t * nb + b]), magic_to_float(s)));
+        acc[t] = min_step<Ty>(acc[t], mw, dx[t * nb + b], sums[t * nb + b]);
       }
       asm volatile("" ::: "memory");  // two tokens at a time: gcc's hoisted loads spilled acc[]
     }
@@ -221,12 +269,14 @@ template <class Ty>
     Ty::codes(g1 + b * 4 * Ty::kQs, rec1, c1);
     const auto* x = reinterpret_cast<const int8_t*>(xq + b * sizeof(BlockQ8_0));
     const int8x16_t xl = vld1q_s8(x), xh = vld1q_s8(x + 16);
-    const int32_t start = Ty::start(X.sums[t * nb + b]);
+    const int32_t sum = X.sums[t * nb + b], start = Ty::start(sum);
     int32x4_t s[2] = {start_lanes(start), start_lanes(start)};
     sdot_block2(s, c0, xl, xh, c1, xl, xh);
     const float d = X.d[t * nb + b];
     acc0 = vaddq_f32(acc0, vmulq_f32(vmulq_n_f32(half4(rec0), d), magic_to_float(s[0])));
     acc1 = vaddq_f32(acc1, vmulq_f32(vmulq_n_f32(half4(rec1), d), magic_to_float(s[1])));
+    acc0 = min_step<Ty>(acc0, mins4<Ty>(rec0), d, sum);
+    acc1 = min_step<Ty>(acc1, mins4<Ty>(rec1), d, sum);
   }
   vst1q_f32(Y + r, acc0);  // n = 1: token 0's row of Y
   vst1q_f32(Y + r + 4, acc1);
@@ -412,6 +462,7 @@ void mmla_tokens(const uint8_t* w, size_t group_bytes, const PackedActs& X, size
 template <class Ty>
 void qmatmul_packed_mmla(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
                          size_t r0, size_t r1) {
+  static_assert(!Ty::kMin, "the SMMLA kernels have no min step (Q4_1 / Q5_1 stay plain on i8mm)");
   const size_t group_bytes = 4 * (K / kQK) * (Ty::kQs + Ty::kRecord);
   const auto* w = static_cast<const uint8_t*>(W);
   for (size_t t = 0; t < n; t += 8) {
