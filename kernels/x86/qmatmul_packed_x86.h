@@ -136,9 +136,10 @@ struct PackedQ8_0Signed {
 // T tokens (t0 ..) against one row group (`group`, rows r ..): kLanes x T outputs.
 // Pieces outermost within a block: one piece's codes live in a register while the T
 // tokens' sums take it (T integer and T float accumulators, no spills on 16 ymm).
-// Q5_0 on AVX2 (s16 runs of 4 pieces) would need a third set of T accumulators that
+// Q5_0 / Q5_1 on AVX2 (s16 runs of 4 pieces) would need a third set of T accumulators that
 // way, and spilled; it makes the block's 8 code vectors first and takes the tokens one
-// after the other instead (n:32, 2048x2048: 2.9 -> 2.2 ms; Q4_0 that way: 1.6 -> 2.6).
+// after the other instead (n:32, 2048x2048: 2.9 -> 2.2 ms; Q4_0 that way went 1.6 -> 2.6,
+// one pass with a helper building, so Q4_0 keeps the pieces-outermost order).
 template <class V, class Ty, int T>
 [[gnu::always_inline]] inline void packed_tile(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
                                                size_t ldy, size_t r, const uint8_t* next = nullptr) {
