@@ -4,7 +4,7 @@
 // d [4], dmin [4] (fp16), the sub-block scales [8][4] and mins [8][4] as bytes), with
 // SDOT by element, included after qmatmul_packed_neon.h by the dotprod and i8mm files.
 // Q5_K: Q4_K's record and kernels; its codes start with the block's qh (8 pieces), then
-// the qs as Q4_K's, and each code gets its fifth bit from qh (PackedK::fifth).
+// the qs as Q4_K's, and each code gets its fifth bit from qh (PackedK::code5).
 //
 // Per super-block, row group and token (activations Q8_K, read in place):
 //   sub-block s (chunk s / 2 of the qs, low nibbles for even s): its 8 code registers
@@ -44,10 +44,18 @@ struct PackedK {
   static constexpr size_t kXQs = 4, kXBsums = 4 + kQKK;  // Q8_K: d, qs, bsums
   static constexpr int kTokens = 4;  // GEMM tile: 15.9 cycles/(super-block x row x token) on N1, 6: 16.4, 8: 16.8 (spills)
 
-  // Q5_K: bit s of each byte of qh piece h (sub-block s's fifth bits) into bit 4 of the
-  // nibbles v: a shift of h by 4 - s (USHL by a constant register: s is known once the
-  // sub-block loops are unrolled, not at the template level) and a BIT under 0x10.
-  [[gnu::always_inline]] static uint8x16_t fifth(uint8x16_t v, uint8x16_t h, size_t s) {
+  // Q5_K: sub-block s's codes from the qs byte raw (its nibble) and bit s of the qh byte h.
+  // s is known once the sub-block loops are unrolled (not at the template level), so the
+  // tests fold: 2 ops for s = 0, 4, 7, else 3 (Q4_K's nibble alone: 1):
+  //   s = 0: SLI raw, h, 4 (bits 0..3 of h over the high nibble), AND 0x1F;
+  //   s = 7: USHR h, 3 (bit 7 to 4, nothing above), SRI of raw's high nibble;
+  //   else the nibble (AND / USHR) and BIT under 0x10 of h shifted by 4 - s (USHL by a
+  //   constant register, which gcc makes an immediate shift; s = 4: none).
+  template <bool kHigh>
+  [[gnu::always_inline]] static uint8x16_t code5(uint8x16_t raw, uint8x16_t h, size_t s) {
+    if (s == 0) return vandq_u8(vsliq_n_u8(raw, h, 4), vdupq_n_u8(0x1F));
+    if (s == 7) return vsriq_n_u8(vshrq_n_u8(h, 3), raw, 4);
+    const uint8x16_t v = kHigh ? vshrq_n_u8(raw, 4) : vandq_u8(raw, vdupq_n_u8(0x0F));
     const uint8x16_t at4 = vshlq_u8(h, vdupq_n_s8(static_cast<int8_t>(4 - static_cast<int>(s))));
     return vbslq_u8(vdupq_n_u8(0x10), at4, v);
   }
@@ -58,9 +66,10 @@ struct PackedK {
     const uint8_t* p = q + kQh + (s / 2) * 8 * 16;
     for (int k = 0; k < 8; ++k) {
       const uint8x16_t raw = vld1q_u8(p + 16 * k);
-      uint8x16_t v = kHigh ? vshrq_n_u8(raw, 4) : vandq_u8(raw, vdupq_n_u8(0x0F));
-      if constexpr (k5) v = fifth(v, vld1q_u8(q + 16 * k), s);
-      c[k] = vreinterpretq_s8_u8(v);
+      if constexpr (k5)
+        c[k] = vreinterpretq_s8_u8(code5<kHigh>(raw, vld1q_u8(q + 16 * k), s));
+      else
+        c[k] = vreinterpretq_s8_u8(kHigh ? vshrq_n_u8(raw, 4) : vandq_u8(raw, vdupq_n_u8(0x0F)));
     }
   }
   // The 4 rows' scales of sub-block s (record bytes 16 + 4s ..) as s32 lanes.
