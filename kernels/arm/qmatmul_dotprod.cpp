@@ -2,7 +2,7 @@
 // A76 (Pi 5) and later): SDOT, four int8 products per s32 lane per instruction. The
 // kernels are qmatmul_neon.h's, instantiated with the DotSdot policy; Q4_0, Q4_1, Q5_0,
 // Q5_1 and Q8_0 weights are repacked at load into 4 rows x 4 bytes (qmatmul_packed_neon.h:
-// SDOT by element, row sums in lanes), and Q4_K and Q6_K likewise
+// SDOT by element, row sums in lanes), and Q4_K, Q5_K and Q6_K likewise
 // (qmatmul_packed_k_neon.h).
 #include "kernels/arm/qmatmul_neon.h"
 #include "kernels/arm/qmatmul_packed_neon.h"
@@ -24,6 +24,8 @@ void add_quant_neon_dotprod(Table& t) {
   t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed_sdot<PackedNeonQ8_0>;
   t.of(DType::Q4_K).packing = Packing{4, 4, false};
   t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed_sdot_q4_k;
+  t.of(DType::Q5_K).packing = Packing{4, 4, false};
+  t.of(DType::Q5_K).qmatmul_packed = qmatmul_packed_sdot_q5_k;
   t.of(DType::Q6_K).packing = Packing{4, 4, false};
   t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed_sdot_q6_k;
 }

@@ -6,7 +6,7 @@
 // horizontal reduction. Same numerics as everywhere (kernels.h): bitwise the reference.
 // Q4_0 and Q8_0 weights are repacked at load into 4 rows x 8 bytes, SMMLA's operand
 // layout (qmatmul_packed_neon.h), for both the GEMM (SMMLA) and the GEMV (SDOT). Q4_K,
-// Q6_K, Q5_0, Q4_1 and Q5_1 are repacked as on dotprod cores, 4 rows x 4 bytes, and run
+// Q5_K, Q6_K, Q5_0, Q4_1 and Q5_1 are repacked as on dotprod cores, 4 rows x 4 bytes, and run
 // the same SDOT kernels (qmatmul_packed_k_neon.h, qmatmul_packed_neon.h): for Q5_0 the
 // packed SDOT GEMM (llvm-mca N2: 1.73 cycles per block x row x token) is cheaper than
 // the plain SMMLA one (Q4_0's alone 2.69, Q5_0's adds the fifth bits), and its GEMV than
@@ -90,6 +90,8 @@ void add_quant_neon_i8mm(Table& t) {
   t.of(DType::Q5_1).qmatmul_packed = qmatmul_packed_sdot<PackedNeonQ5_1>;
   t.of(DType::Q4_K).packing = Packing{4, 4, false};
   t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed_sdot_q4_k;
+  t.of(DType::Q5_K).packing = Packing{4, 4, false};
+  t.of(DType::Q5_K).qmatmul_packed = qmatmul_packed_sdot_q5_k;
   t.of(DType::Q6_K).packing = Packing{4, 4, false};
   t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed_sdot_q6_k;
 }

@@ -1,23 +1,25 @@
-// Private to kernels/arm/: GEMM and GEMV on Q4_K (and Q6_K: its own section below)
-// weights repacked as Packing{4, 4}
+// Private to kernels/arm/: GEMM and GEMV on Q4_K and Q5_K (and Q6_K: its own section
+// below) weights repacked as Packing{4, 4}
 // (quant/repack.h: 4 rows x 4 code bytes per register, then per super-block a record of
 // d [4], dmin [4] (fp16), the sub-block scales [8][4] and mins [8][4] as bytes), with
 // SDOT by element, included after qmatmul_packed_neon.h by the dotprod and i8mm files.
+// Q5_K: Q4_K's record and kernels; its codes start with the block's qh (8 pieces), then
+// the qs as Q4_K's, and each code gets its fifth bit from qh (PackedK::code5).
 //
 // Per super-block, row group and token (activations Q8_K, read in place):
 //   sub-block s (chunk s / 2 of the qs, low nibbles for even s): its 8 code registers
-//   (AND or USHR of the 8 pieces) against the token's 32 codes, 8 SDOTs by element into
-//   a fresh s32 chain (4 rows in 4 lanes, |.| <= 32 * 15 * 127), then isum += sc * part
-//   (MLA, sc the 4 rows' scales as s32 lanes);
+//   (AND or USHR of the 8 pieces; Q5_K: + the fifth bits) against the token's 32 codes,
+//   8 SDOTs by element into a fresh s32 chain (4 rows in 4 lanes, |.| <= 32 * 31 * 128),
+//   then isum += sc * part (MLA, sc the 4 rows' scales as s32 lanes);
 //   msum = sum_s m[s] * (bsums[2s] + bsums[2s + 1]): the pair sums (ADDP, |.| <= 4064)
 //   against the mins widened to s16, 8 SMLAL by element;
 //   then kernels.h's two float steps, lane-wise: acc + (d * dx) * float(isum), then
 //   acc - (dmin * dx) * float(msum). SCVTF, not the magic-number trick of the Q4_0
-//   kernels: |isum| can reach 256 * 15 * 127 * 63 > 2^22, and SCVTF rounds as the
-//   reference's conversion does. Both integer sums are exact: bit for bit the reference.
+//   kernels: |isum| can reach 256 * 31 * 128 * 63 > 2^24 (Q4_K: 15, > 2^22), and SCVTF
+//   rounds as the reference's conversion does. Both integer sums are exact: bit for bit the reference.
 // The codes are unpacked once per sub-block for all the tile's tokens; the GEMV (n = 1)
 // takes two row groups at a time so that their SDOT chains alternate (sdot_block2), for
-// Q4_K and Q6_K alike (Q6_K: two sub-blocks of each group at a time, four chains).
+// Q4_K, Q5_K and Q6_K alike (Q6_K: two sub-blocks of each group at a time, four chains).
 #pragma once
 #include <arm_neon.h>
 
@@ -32,21 +34,42 @@ namespace ember::kernels {
 namespace {
 
 #if defined(__ARM_FEATURE_DOTPROD)
-struct PackedQ4K {
-  static constexpr size_t kQs = kQKK / 2;              // code bytes per row and super-block
+// k5: Q5_K (the qh pieces first), else Q4_K.
+template <bool k5>
+struct PackedK {
+  static constexpr size_t kQh = k5 ? 8 * 16 : 0;       // the qh pieces' bytes, before the qs
+  static constexpr size_t kQs = kQh / 4 + kQKK / 2;    // code bytes per row and super-block
   static constexpr size_t kGroupQs = 4 * kQs;          // per row group
   static constexpr size_t kRecord = 4 * 20;            // scale record per row group
   static constexpr size_t kXQs = 4, kXBsums = 4 + kQKK;  // Q8_K: d, qs, bsums
   static constexpr int kTokens = 4;  // GEMM tile: 15.9 cycles/(super-block x row x token) on N1, 6: 16.4, 8: 16.8 (spills)
 
-  // Sub-block s's 8 code registers (pieces 8 (s / 2) .. + 7 of super-block q; kHigh =
-  // s odd, the high nibbles).
+  // Q5_K: sub-block s's codes from the qs byte raw (its nibble) and bit s of the qh byte h.
+  // s is known once the sub-block loops are unrolled (not at the template level), so the
+  // tests fold: 2 ops for s = 0, 4, 7, else 3 (Q4_K's nibble alone: 1):
+  //   s = 0: SLI raw, h, 4 (bits 0..3 of h over the high nibble), AND 0x1F;
+  //   s = 7: USHR h, 3 (bit 7 to 4, nothing above), SRI of raw's high nibble;
+  //   else the nibble (AND / USHR) and BIT under 0x10 of h shifted by 4 - s (USHL by a
+  //   constant register, which gcc makes an immediate shift; s = 4: none).
+  template <bool kHigh>
+  [[gnu::always_inline]] static uint8x16_t code5(uint8x16_t raw, uint8x16_t h, size_t s) {
+    if (s == 0) return vandq_u8(vsliq_n_u8(raw, h, 4), vdupq_n_u8(0x1F));
+    if (s == 7) return vsriq_n_u8(vshrq_n_u8(h, 3), raw, 4);
+    const uint8x16_t v = kHigh ? vshrq_n_u8(raw, 4) : vandq_u8(raw, vdupq_n_u8(0x0F));
+    const uint8x16_t at4 = vshlq_u8(h, vdupq_n_s8(static_cast<int8_t>(4 - static_cast<int>(s))));
+    return vbslq_u8(vdupq_n_u8(0x10), at4, v);
+  }
+  // Sub-block s's 8 code registers (qs pieces 8 (s / 2) .. + 7 of super-block q; kHigh =
+  // s odd, the high nibbles; Q5_K: piece k's fifth bits from qh piece k).
   template <bool kHigh>
   [[gnu::always_inline]] static void codes(const uint8_t* q, size_t s, int8x16_t* c) {
-    const uint8_t* p = q + (s / 2) * 8 * 16;
+    const uint8_t* p = q + kQh + (s / 2) * 8 * 16;
     for (int k = 0; k < 8; ++k) {
       const uint8x16_t raw = vld1q_u8(p + 16 * k);
-      c[k] = vreinterpretq_s8_u8(kHigh ? vshrq_n_u8(raw, 4) : vandq_u8(raw, vdupq_n_u8(0x0F)));
+      if constexpr (k5)
+        c[k] = vreinterpretq_s8_u8(code5<kHigh>(raw, vld1q_u8(q + 16 * k), s));
+      else
+        c[k] = vreinterpretq_s8_u8(kHigh ? vshrq_n_u8(raw, 4) : vandq_u8(raw, vdupq_n_u8(0x0F)));
     }
   }
   // The 4 rows' scales of sub-block s (record bytes 16 + 4s ..) as s32 lanes.
@@ -89,12 +112,13 @@ struct PackedQ4K {
   }
   static const int8_t* xcodes(const uint8_t* xb, size_t s) { return reinterpret_cast<const int8_t*>(xb + kXQs + 32 * s); }
 };
+using PackedQ4K = PackedK<false>;
 
-// T tokens (t0 ..) against one row group: 4 x T outputs.
-template <int T>
+// T tokens (t0 ..) against one Q4_K (k5: Q5_K) row group: 4 x T outputs.
+template <int T, bool k5 = false>
 [[gnu::always_inline]] inline void sdot_tile_q4_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
                                                   size_t ldy, size_t r) {
-  using P = PackedQ4K;
+  using P = PackedK<k5>;
   const size_t nb = X.nb, xs = X.stride;
   const uint8_t* records = group + nb * P::kGroupQs;
   float32x4_t acc[T];
@@ -110,7 +134,7 @@ template <int T>
     // Sub-block s for the T tokens, token pairs' chains alternating (sdot_block2).
     auto sub = [&]<bool kHigh>(size_t s) [[gnu::always_inline]] {
       int8x16_t c[8];
-      P::codes<kHigh>(q, s, c);
+      P::template codes<kHigh>(q, s, c);
       const int32x4_t sc = P::scales(rec, s);
 #pragma GCC unroll 16
       for (int t = 0; t < T; t += 2) {
@@ -147,13 +171,13 @@ template <int T>
 
 // Sub-block s of two row groups' super-blocks (codes q0, q1, records rec0, rec1) against
 // one token's block xb, into isum[0], isum[1]: the two chains alternate (sdot_block2).
-template <bool kHigh>
+template <bool kHigh, bool k5>
 [[gnu::always_inline]] inline void gemv2_sub_q4_k(const uint8_t* q0, const uint8_t* q1, const uint8_t* rec0,
                                                   const uint8_t* rec1, const uint8_t* xb, size_t s, int32x4_t* isum) {
-  using P = PackedQ4K;
+  using P = PackedK<k5>;
   int8x16_t c0[8], c1[8];
-  P::codes<kHigh>(q0, s, c0);
-  P::codes<kHigh>(q1, s, c1);
+  P::template codes<kHigh>(q0, s, c0);
+  P::template codes<kHigh>(q1, s, c1);
   const int8_t* x = P::xcodes(xb, s);
   const int8x16_t xl = vld1q_s8(x), xh = vld1q_s8(x + 16);
   int32x4_t part[2] = {start_lanes(0), start_lanes(0)};
@@ -164,10 +188,11 @@ template <bool kHigh>
 }
 
 // GEMV (token 0) on two row groups at once, rows r .. r+7: the token's codes are loaded
-// once for both, and the two groups' chains alternate.
+// once for both, and the two groups' chains alternate (k5: Q5_K).
+template <bool k5 = false>
 [[gnu::always_inline]] inline void sdot_gemv2_q4_k(const uint8_t* g0, size_t group_bytes, const PackedActs& X,
                                                    float* Y, size_t r) {
-  using P = PackedQ4K;
+  using P = PackedK<k5>;
   const size_t nb = X.nb;
   const uint8_t* g1 = g0 + group_bytes;
   const uint8_t* rec0 = g0 + nb * P::kGroupQs;
@@ -180,8 +205,8 @@ template <bool kHigh>
     int32x4_t isum[2] = {start_lanes(0), start_lanes(0)};
 #pragma GCC unroll 4
     for (size_t s = 0; s < 8; s += 2) {
-      gemv2_sub_q4_k<false>(q0, q1, rec0, rec1, xb, s, isum);
-      gemv2_sub_q4_k<true>(q0, q1, rec0, rec1, xb, s + 1, isum);
+      gemv2_sub_q4_k<false, k5>(q0, q1, rec0, rec1, xb, s, isum);
+      gemv2_sub_q4_k<true, k5>(q0, q1, rec0, rec1, xb, s + 1, isum);
     }
     int16x8_t m0[4], m1[4];
     P::mins(rec0, m0);
@@ -444,30 +469,37 @@ template <DType kType, int T>
 void sdot_rest_k(const uint8_t* g, const PackedActs& X, size_t t, size_t rest, float* Y, size_t ldy, size_t r) {
   if constexpr (T > 0) {
     if (rest == T) {
-      if constexpr (kType == DType::Q4_K) return sdot_tile_q4_k<T>(g, X, t, Y, ldy, r);
-      else return sdot_tile_q6_k<T>(g, X, t, Y, ldy, r);
+      if constexpr (kType == DType::Q4_K || kType == DType::Q5_K)
+        return sdot_tile_q4_k<T, kType == DType::Q5_K>(g, X, t, Y, ldy, r);
+      else
+        return sdot_tile_q6_k<T>(g, X, t, Y, ldy, r);
     }
     sdot_rest_k<kType, T - 1>(g, X, t, rest, Y, ldy, r);
   }
 }
 
-// The PackedQMatmulFn of Q4_K on Packing{4, 4}: row groups of 4, tokens kTokens at a
-// time, then the last few; decode (n = 1) two row groups at a time.
-void qmatmul_packed_sdot_q4_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
-                              size_t r0, size_t r1) {
-  constexpr int kTokens = PackedQ4K::kTokens;
-  const size_t group_bytes = (K / kQKK) * (PackedQ4K::kGroupQs + PackedQ4K::kRecord);
+// The PackedQMatmulFn of Q4_K (k5: Q5_K) on Packing{4, 4}: row groups of 4, tokens
+// kTokens at a time, then the last few; decode (n = 1) two row groups at a time. Named by
+// constant pointers (not wrappers: those changed Q4_K's loop code).
+template <bool k5>
+void sdot_q45_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy, size_t r0,
+                size_t r1) {
+  using P = PackedK<k5>;
+  constexpr int kTokens = P::kTokens;
+  const size_t group_bytes = (K / kQKK) * (P::kGroupQs + P::kRecord);
   const auto* w = static_cast<const uint8_t*>(W);
   size_t r = r0;
   if (n == 1)
-    for (; r + 8 <= r1; r += 8) sdot_gemv2_q4_k(w + (r / 4) * group_bytes, group_bytes, X, Y, r);
+    for (; r + 8 <= r1; r += 8) sdot_gemv2_q4_k<k5>(w + (r / 4) * group_bytes, group_bytes, X, Y, r);
   for (; r < r1; r += 4) {
     const uint8_t* g = w + (r / 4) * group_bytes;
     size_t t = 0;
-    for (; t + kTokens <= n; t += kTokens) sdot_tile_q4_k<kTokens>(g, X, t, Y, ldy, r);
-    sdot_rest_k<DType::Q4_K, kTokens - 1>(g, X, t, n - t, Y, ldy, r);
+    for (; t + kTokens <= n; t += kTokens) sdot_tile_q4_k<kTokens, k5>(g, X, t, Y, ldy, r);
+    sdot_rest_k<k5 ? DType::Q5_K : DType::Q4_K, kTokens - 1>(g, X, t, n - t, Y, ldy, r);
   }
 }
+constexpr PackedQMatmulFn qmatmul_packed_sdot_q4_k = sdot_q45_k<false>;
+constexpr PackedQMatmulFn qmatmul_packed_sdot_q5_k = sdot_q45_k<true>;
 
 // The PackedQMatmulFn of Q6_K on Packing{4, 4}: row groups of 4, tokens kTokens at a
 // time, then the last few; decode (n = 1) two row groups at a time (an odd last group:
