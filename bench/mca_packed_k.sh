@@ -17,6 +17,8 @@ trap 'rm -rf "$work"' EXIT
 
 have_q6_gemv2=0
 grep -q "sdot_gemv2_q6_k" "$tree/kernels/arm/qmatmul_packed_k_neon.h" && have_q6_gemv2=1
+have_q5_k=0  # trees from before the packed Q5_K (8ba1af0) lack its kernels
+grep -q "qmatmul_packed_sdot_q5_k" "$tree/kernels/arm/qmatmul_packed_k_neon.h" && have_q5_k=1
 cat >"$work/harness.cpp" <<'EOF'
 #include "kernels/arm/qmatmul_dotprod.cpp"
 namespace ember::kernels {
@@ -29,13 +31,24 @@ namespace ember::kernels {
   sdot_gemv2_q6_k(g, gb, X, Y, 0);
 }
 #endif
+#if HAVE_Q5_K
+[[gnu::noinline]] void mca_q5_gemv2(const uint8_t* g, size_t gb, const PackedActs& X, float* Y) {
+  sdot_gemv2_q4_k<true>(g, gb, X, Y, 0);
+}
+[[gnu::noinline]] void mca_q4_tile4(const uint8_t* g, const PackedActs& X, float* Y, size_t ldy) {
+  sdot_tile_q4_k<4>(g, X, 0, Y, ldy, 0);
+}
+[[gnu::noinline]] void mca_q5_tile4(const uint8_t* g, const PackedActs& X, float* Y, size_t ldy) {
+  sdot_tile_q4_k<4, true>(g, X, 0, Y, ldy, 0);
+}
+#endif
 [[gnu::noinline]] void mca_q4_gemv2(const uint8_t* g, size_t gb, const PackedActs& X, float* Y) {
   sdot_gemv2_q4_k(g, gb, X, Y, 0);
 }
 }  // namespace ember::kernels
 EOF
 aarch64-linux-gnu-g++ -O3 -ffp-contract=off -std=c++20 -march=armv8.2-a+dotprod -I"$tree" \
-  -DHAVE_Q6_GEMV2=$have_q6_gemv2 "$@" -S "$work/harness.cpp" -o "$work/h.s"
+  -DHAVE_Q6_GEMV2=$have_q6_gemv2 -DHAVE_Q5_K=$have_q5_k "$@" -S "$work/harness.cpp" -o "$work/h.s"
 
 # trace FUNC: the straight trace of FUNC's super-block loop (its first label). A loop
 # nested in it (a backward branch to a later label) runs again once (2 iterations: the
@@ -97,3 +110,8 @@ row "Q6_K GEMM tile, 4 rows x 4 tokens" mca_q6_tile4 16
 row "Q6_K 1-token tile (4 rows)" mca_q6_tile1 4
 [ "$have_q6_gemv2" = 1 ] && row "Q6_K GEMV, two row groups" mca_q6_gemv2 8
 row "Q4_K GEMV, two row groups" mca_q4_gemv2 8
+if [ "$have_q5_k" = 1 ]; then
+  row "Q5_K GEMV, two row groups" mca_q5_gemv2 8
+  row "Q4_K GEMM tile, 4 rows x 4 tokens" mca_q4_tile4 16
+  row "Q5_K GEMM tile, 4 rows x 4 tokens" mca_q5_tile4 16
+fi
