@@ -82,18 +82,7 @@ void add_quant_neon_i8mm(Table& t) {
   t.of(DType::Q4_0).qmatmul_packed = qmatmul_packed_mmla<PackedNeonQ4_0>;
   t.of(DType::Q8_0).packing = Packing{4, 8, false};
   t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed_mmla<PackedNeonQ8_0>;
-  t.of(DType::Q5_0).packing = Packing{4, 4, false};
-  t.of(DType::Q5_0).qmatmul_packed = qmatmul_packed_sdot<PackedNeonQ5_0>;
-  t.of(DType::Q4_1).packing = Packing{4, 4, false};
-  t.of(DType::Q4_1).qmatmul_packed = qmatmul_packed_sdot<PackedNeonQ4_1>;
-  t.of(DType::Q5_1).packing = Packing{4, 4, false};
-  t.of(DType::Q5_1).qmatmul_packed = qmatmul_packed_sdot<PackedNeonQ5_1>;
-  t.of(DType::Q4_K).packing = Packing{4, 4, false};
-  t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed_sdot_q4_k;
-  t.of(DType::Q5_K).packing = Packing{4, 4, false};
-  t.of(DType::Q5_K).qmatmul_packed = qmatmul_packed_sdot_q5_k;
-  t.of(DType::Q6_K).packing = Packing{4, 4, false};
-  t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed_sdot_q6_k;
+  add_packed_sdot_4x4(t);
 }
 
 }  // namespace ember::kernels
