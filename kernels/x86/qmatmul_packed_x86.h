@@ -133,6 +133,60 @@ struct PackedQ8_0Signed {
   static typename V::I code(const uint8_t* q, int k, typename V::I) { return V::load(q + k * V::kLanes * 4); }
 };
 
+// One block's integer sums for T tokens into s (and, for small codes on AVX2, the
+// finished s16 runs into run): piece by piece, each piece's codes serving the T tokens.
+template <class V, class Ty, int T>
+[[gnu::always_inline]] inline void block_sums_by_piece(const uint8_t* q, typename V::I h, const uint8_t* const* xq,
+                                                       typename V::I* s, typename V::I* run) {
+  for (int k = 0; k < 8; ++k) {
+    const typename V::I c = Ty::template code<V>(q, k, h);
+    if constexpr (Dot::kVnni) {  // one VPDPBUSD per piece and token, unsigned codes
+      const typename V::I u = Ty::kSigned ? V::bias8(c) : c;
+      for (int t = 0; t < T; ++t) s[t] = V::dot4(s[t], u, xq[t] + 4 * k);
+    } else if constexpr (Ty::kSigned) {
+      const typename V::I a = V::abs8(c);
+      for (int t = 0; t < T; ++t) {
+        s[t] = V::dot4s(s[t], a, c, xq[t] + 4 * k);
+        V::pin(s[t]);
+      }
+    } else if constexpr (Ty::kSmallCodes) {
+      for (int t = 0; t < T; ++t) {
+        s[t] = V::dot4_small(s[t], c, xq[t] + 4 * k);
+        V::pin(s[t]);
+      }
+      if (k + 1 < 8 && (k + 1) % Ty::kSmallRun == 0)
+        for (int t = 0; t < T; ++t) {
+          run[t] = V::add(run[t], V::finish_small(s[t]));
+          s[t] = V::zero();
+        }
+    } else {
+      for (int t = 0; t < T; ++t) {
+        s[t] = V::dot4(s[t], c, xq[t] + 4 * k);
+        V::pin(s[t]);
+      }
+    }
+  }
+}
+
+// The same for small codes in runs shorter than a block (AVX2 Q5_0 / Q5_1): the block's 8
+// code vectors first, then the tokens one after the other (see packed_tile).
+template <class V, class Ty, int T>
+[[gnu::always_inline]] inline void block_sums_codes_first(const uint8_t* q, typename V::I h,
+                                                          const uint8_t* const* xq, typename V::I* s,
+                                                          typename V::I* run) {
+  typename V::I c[8];
+  for (int k = 0; k < 8; ++k) c[k] = Ty::template code<V>(q, k, h);
+  for (int t = 0; t < T; ++t)
+    for (int k0 = 0; k0 < 8; k0 += Ty::kSmallRun) {
+      typename V::I a = V::zero();
+      for (int k = k0; k < k0 + Ty::kSmallRun; ++k) a = V::dot4_small(a, c[k], xq[t] + 4 * k);
+      if (k0 + Ty::kSmallRun < 8)
+        run[t] = V::add(run[t], V::finish_small(a));
+      else
+        s[t] = a;
+    }
+}
+
 // T tokens (t0 ..) against one row group (`group`, rows r ..): kLanes x T outputs.
 // Pieces outermost within a block: one piece's codes live in a register while the T
 // tokens' sums take it (T integer and T float accumulators, no spills on 16 ymm).
@@ -157,47 +211,10 @@ template <class V, class Ty, int T>
     const typename V::I h = Ty::template high<V>(rec);
     typename V::I s[T], run[T];  // run: the small codes' finished s16 runs, in s32
     for (int t = 0; t < T; ++t) s[t] = run[t] = V::zero();
-    if constexpr (Ty::kSmallRun < 8 && !Dot::kVnni && T > 1) {  // the block's codes first
-      typename V::I c[8];
-      for (int k = 0; k < 8; ++k) c[k] = Ty::template code<V>(q, k, h);
-      for (int t = 0; t < T; ++t)
-        for (int k0 = 0; k0 < 8; k0 += Ty::kSmallRun) {
-          typename V::I a = V::zero();
-          for (int k = k0; k < k0 + Ty::kSmallRun; ++k) a = V::dot4_small(a, c[k], xq[t] + 4 * k);
-          if (k0 + Ty::kSmallRun < 8)
-            run[t] = V::add(run[t], V::finish_small(a));
-          else
-            s[t] = a;
-        }
-    } else
-    for (int k = 0; k < 8; ++k) {
-      const typename V::I c = Ty::template code<V>(q, k, h);
-      if constexpr (Dot::kVnni) {  // one VPDPBUSD per piece and token, unsigned codes
-        const typename V::I u = Ty::kSigned ? V::bias8(c) : c;
-        for (int t = 0; t < T; ++t) s[t] = V::dot4(s[t], u, xq[t] + 4 * k);
-      } else if constexpr (Ty::kSigned) {
-        const typename V::I a = V::abs8(c);
-        for (int t = 0; t < T; ++t) {
-          s[t] = V::dot4s(s[t], a, c, xq[t] + 4 * k);
-          V::pin(s[t]);
-        }
-      } else if constexpr (Ty::kSmallCodes) {
-        for (int t = 0; t < T; ++t) {
-          s[t] = V::dot4_small(s[t], c, xq[t] + 4 * k);
-          V::pin(s[t]);
-        }
-        if (k + 1 < 8 && (k + 1) % Ty::kSmallRun == 0)
-          for (int t = 0; t < T; ++t) {
-            run[t] = V::add(run[t], V::finish_small(s[t]));
-            s[t] = V::zero();
-          }
-      } else {
-        for (int t = 0; t < T; ++t) {
-          s[t] = V::dot4(s[t], c, xq[t] + 4 * k);
-          V::pin(s[t]);
-        }
-      }
-    }
+    if constexpr (Ty::kSmallRun < 8 && !Dot::kVnni && T > 1)
+      block_sums_codes_first<V, Ty, T>(q, h, xq, s, run);
+    else
+      block_sums_by_piece<V, Ty, T>(q, h, xq, s, run);
     const typename V::F dw = V::half_scales(rec);
     for (int t = 0; t < T; ++t) {
       const size_t tb = (t0 + t) * nb + b;
