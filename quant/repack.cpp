@@ -1,9 +1,8 @@
 // Row-interleaved layouts (repack.h): the byte moves, written once for every packing.
 // The K-quants' blocks go through repack_k.cpp; the 32-weight types (Q4_0, Q4_1, Q5_0,
-// Q5_1, IQ4_NL, Q8_0) are fp16 fields
-// (d; Q4_1 and Q5_1: d, m), the Q5 types' 32 fifth bits, then qs bytes, so a block is
-// (halves, [qh,] qs) and their layouts differ only in R, G, Q8_0's bias, the number of
-// fp16 fields and the Q5 types' fifth-bit word.
+// Q5_1, IQ4_NL, Q8_0) are fp16 fields (d; Q4_1 and Q5_1: d, m), the Q5 types' 32 fifth
+// bits, then qs bytes, so a block is (halves, [qh,] qs) and their layouts differ only in
+// R, G, Q8_0's bias, the number of fp16 fields and the Q5 types' fifth-bit word.
 #include "quant/repack.h"
 
 #include <array>
@@ -61,7 +60,7 @@ GroupGeometry geometry(DType type, Packing p, size_t cols) {
   return {p.rows, p.group, qs, qs / p.group, cols / dtype_info(type).block_size, h, head};
 }
 
-// Q5_0's fifth bits, transposed: the file's bit 4j + m (weight 4j + m) becomes bit j of
+// The Q5 types' fifth bits, transposed: the file's bit 4j + m (weight 4j + m) becomes bit j of
 // byte m. Weight 4j + m is byte m of code piece j (the low nibbles of qs bytes 4j .. 4j
 // + 3 for j < 4, the high ones of bytes 4(j - 4) ..), so a kernel gets piece j's fifth
 // bits into bit 4 of each byte with one shift of the word and one AND (repack.h).
