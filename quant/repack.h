@@ -34,6 +34,12 @@
 // Q6_K: the 192 bytes ql (128) then qh (64) of a super-block as one qs, pieces as
 // above; records of 18 * R bytes at nb * R * 192 + b * R * 18: d [R] (fp16), then the
 // sixteen s8 sub-block scales [16][R]: nb * R * 210 bytes, the file's size.
+// Q2_K: the 64 qs bytes of a super-block as pieces (byte j of half h, j < 32, holds
+// weights 128h + 32k + j at bits 2k, 2k + 1, so piece p at shift 2k holds 4 consecutive
+// weights of sub-block 8(p/8) + 2k + (p%8)/4: four pieces make one sub-block of 16);
+// records of 20 * R bytes at nb * R * 64 + b * R * 20: d [R], dmin [R] (fp16), then
+// the sixteen scale bytes [16][R] as the file has them (scale low nibble, min high):
+// nb * R * 84 bytes, the file's size.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -9,6 +9,9 @@
 //   Q5_K: Q4_K's record; its codes are the block's qh (32 bytes) then qs (128), moved
 //         as one run of pieces (qh pieces 0..7, qs pieces 8..39).
 //   Q6_K: d [R] (fp16), the sixteen s8 sub-block scales [16][R].
+//   Q2_K: d [R], dmin [R] (fp16), the sixteen scale bytes [16][R] as the file has them
+//         (scale in the low nibble, min in the high one): the kernel splits them with
+//         one AND or one shift, and the record stays the file's 20 bytes.
 #include <cstring>
 
 #include "quant/blocks.h"
@@ -18,8 +21,8 @@
 namespace ember::repack_k {
 namespace {
 
-// A type's packed pieces: the `codes` bytes of a block at `offset` (Q4_K: qs; Q6_K: ql
-// then qh), and `record` bytes of scales per row.
+// A type's packed pieces: the `codes` bytes of a block at `offset` (Q4_K, Q2_K: qs; Q6_K:
+// ql then qh), and `record` bytes of scales per row.
 struct Format {
   size_t offset, codes, record;
 };
@@ -27,6 +30,7 @@ struct Format {
 Format format(DType type) {
   if (type == DType::Q4_K) return {offsetof(BlockQ4_K, qs), kQKK / 2, 4 + 2 * 8};
   if (type == DType::Q5_K) return {offsetof(BlockQ5_K, qh), kQKK / 8 + kQKK / 2, 4 + 2 * 8};
+  if (type == DType::Q2_K) return {offsetof(BlockQ2_K, qs), kQKK / 4, 4 + 16};
   return {0, kQKK / 2 + kQKK / 4, 2 + 16};  // Q6_K
 }
 
@@ -93,11 +97,32 @@ void move_record_q6_k(const Geometry& g, size_t i, size_t b, uint8_t* plain, uin
   }
 }
 
+// Q2_K's record: d, dmin, then the sixteen scale bytes as they are.
+template <bool kPack>
+void move_record_q2_k(const Geometry& g, size_t i, size_t b, uint8_t* plain, uint8_t* group) {
+  uint8_t* rec = group + g.record(b);
+  const size_t R = g.R;
+  uint8_t* d = plain + offsetof(BlockQ2_K, d);
+  uint8_t* dmin = plain + offsetof(BlockQ2_K, dmin);
+  uint8_t* sc = plain + offsetof(BlockQ2_K, scales);
+  if (kPack) {
+    std::memcpy(rec + 2 * i, d, 2);
+    std::memcpy(rec + 2 * R + 2 * i, dmin, 2);
+    for (size_t s = 0; s < 16; ++s) rec[4 * R + s * R + i] = sc[s];
+  } else {
+    std::memcpy(d, rec + 2 * i, 2);
+    std::memcpy(dmin, rec + 2 * R + 2 * i, 2);
+    for (size_t s = 0; s < 16; ++s) sc[s] = rec[4 * R + s * R + i];
+  }
+}
+
 template <bool kPack>
 void move_block(DType type, Packing p, size_t cols, size_t i, size_t b, uint8_t* plain, uint8_t* group) {
   const Geometry g = geometry(type, p, cols);
   if (type == DType::Q4_K || type == DType::Q5_K)
     move_record_q4_k<kPack>(g, i, b, plain, group);
+  else if (type == DType::Q2_K)
+    move_record_q2_k<kPack>(g, i, b, plain, group);
   else
     move_record_q6_k<kPack>(g, i, b, plain, group);
   move_codes<kPack>(g, i, b, plain, group);
@@ -105,7 +130,9 @@ void move_block(DType type, Packing p, size_t cols, size_t i, size_t b, uint8_t*
 
 }  // namespace
 
-bool handles(DType type) { return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K; }
+bool handles(DType type) {
+  return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K || type == DType::Q2_K;
+}
 
 size_t qs_bytes(DType type) { return handles(type) ? format(type).codes : 0; }
 

@@ -31,12 +31,16 @@ namespace {
 const Packing kPackings[] = {{4, 4, false}, {8, 4, false}, {16, 4, false}, {4, 8, false},
                              {8, 4, true},  {16, 4, true}, {4, 16, false}};
 
-constexpr DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
-bool is_k(DType type) { return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K; }
+constexpr DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL,
+                            DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q2_K};
+bool is_k(DType type) {
+  return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K || type == DType::Q2_K;
+}
 
 // Offsets of a block's fp16 scales: Q4_0 / Q5_0 / Q8_0 d; Q4_1 / Q5_1 d and m; Q4_K d and
-// dmin; Q6_K d (last).
+// dmin; Q6_K d (last); Q2_K d and dmin (last).
 std::vector<size_t> fp16_offsets(DType type) {
+  if (type == DType::Q2_K) return {80, 82};
   if (type == DType::Q4_K || type == DType::Q5_K || type == DType::Q4_1 || type == DType::Q5_1) return {0, 2};
   if (type == DType::Q6_K) return {208};
   return {0};
@@ -151,6 +155,27 @@ TEST(Repack, Q4_KScalesRoundTrip) {
   EXPECT_GT(high_mins, 0);
 }
 
+// Q2_K's record and pieces sit where repack.h says: row r's d, dmin and scale byte s of
+// super-block b in the record after all codes, qs bytes 4p .. 4p + 3 as piece p.
+TEST(Repack, Q2_KLayoutIsAsDocumented) {
+  std::mt19937 g(6);
+  const Packing p{8, 4, false};
+  const size_t rows = 8, cols = 512, rb = row_bytes(DType::Q2_K, cols), R = p.rows;
+  const auto src = random_rows(g, DType::Q2_K, rows, cols, rb);
+  std::vector<uint8_t> packed(packed_bytes(DType::Q2_K, p, rows, cols));
+  pack_rows(DType::Q2_K, p, src.data(), rb, rows, cols, packed.data());
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t b = 0; b < 2; ++b) {
+      const uint8_t* blk = &src[r * rb + b * 84];
+      const uint8_t* rec = &packed[2 * R * 64 + b * R * 20];
+      EXPECT_EQ(std::memcmp(rec + 2 * r, blk + 80, 2), 0) << "d";
+      EXPECT_EQ(std::memcmp(rec + 2 * R + 2 * r, blk + 82, 2), 0) << "dmin";
+      for (size_t s = 0; s < 16; ++s) EXPECT_EQ(rec[4 * R + s * R + r], blk[s]) << "scale " << s;
+      for (size_t piece = 0; piece < 16; ++piece)
+        EXPECT_EQ(std::memcmp(&packed[(b * 16 + piece) * R * 4 + r * 4], blk + 16 + 4 * piece, 4), 0);
+    }
+}
+
 TEST(Repack, BiasedQ8_0StoresCodesPlus128) {
   std::mt19937 g(3);
   const Packing p{4, 4, true};
@@ -176,6 +201,9 @@ TEST(Repack, RefusesWhatItCannotPack) {
   EXPECT_TRUE(can_pack(DType::Q5_1, {8, 4, false}, 16, 64));
   EXPECT_TRUE(can_pack(DType::IQ4_NL, {8, 4, false}, 16, 64));
   EXPECT_FALSE(can_pack(DType::IQ4_XS, {8, 4, false}, 16, 256)) << "no packed IQ4_XS layout";
+  EXPECT_TRUE(can_pack(DType::Q2_K, {8, 4, false}, 16, 256));
+  EXPECT_FALSE(can_pack(DType::Q2_K, {8, 4, false}, 16, 128)) << "whole super-blocks";
+  EXPECT_FALSE(can_pack(DType::Q2_K, {8, 4, true}, 16, 256)) << "bias is Q8_0's";
   EXPECT_TRUE(can_pack(DType::Q4_K, {16, 4, false}, 32, 512));
   EXPECT_FALSE(can_pack(DType::Q8_0, {}, 16, 64)) << "plain is not a packing";
   EXPECT_TRUE(can_pack(DType::Q8_0, {16, 4, true}, 32, 64));
@@ -238,9 +266,9 @@ TEST(Repack, EveryTablesPackedMatmulEqualsThePlainReference) {
             expect_packed_equals_plain(*t, type, p, rows, K, n, g);
           }
     }
-  // On x86-64 with AVX2 (the CI host) every SIMD table packs all nine types.
+  // On x86-64 with AVX2 (the CI host) every SIMD table packs every type of kTypes.
   if (const kernels::Table* t = kernels::table_for(kernels::Isa::kAvx2)) {
-    EXPECT_GE(own, 9);
+    EXPECT_GE(own, static_cast<int>(std::size(kTypes)));
     for (DType type : kTypes) {
       EXPECT_EQ(t->of(type).packing, (Packing{8, 4, false})) << dtype_name(type);
     }
@@ -280,6 +308,9 @@ TEST(Repack, ExtremeBlocksEqualThePlainReference) {
             if (type == DType::Q4_K || type == DType::Q5_K) {
               std::memset(blk + 4, 0xFF, 12);  // scales and mins 63
               std::memset(blk + 16, fill, bb - 16);
+            } else if (type == DType::Q2_K) {  // scales and mins 15, then codes
+              std::memset(blk, 0xFF, 16);
+              std::memset(blk + 16, fill, 64);
             } else if (type == DType::Q6_K) {  // codes, then scales -128 or 127
               std::memset(blk, fill, 192);
               std::memset(blk + 192, pattern % 2 ? 0x80 : 0x7F, 16);

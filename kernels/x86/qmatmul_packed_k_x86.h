@@ -1,4 +1,4 @@
-// Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_K, Q5_K and Q6_K weights
+// Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_K, Q5_K, Q6_K and Q2_K weights
 // (quant/repack.h, packing R x 4, R = the vector's s32 lanes), after qmatmul_packed_x86.h,
 // with its vector traits V (VecYmm: 8 rows, every x86 table, each with its own Dot) and
 // the operations of KOps<V>:
@@ -79,6 +79,17 @@ struct KOps<VecYmm> {
   }
   template <int kBits>
   static I shift32(I v) { return _mm256_slli_epi32(v, kBits); }
+  // Q2_K's and Q3_K's operations. A scale in s16 range per s32 lane as flush's operand:
+  // AVX2 (sc, sc), VNNI (sc, 0).
+  static I scale_pair(I v) {
+    if constexpr (Dot::kVnni) return _mm256_and_si256(v, _mm256_set1_epi32(0xFFFF));
+    return words(v, v);
+  }
+  static I low_nibble(I v) { return _mm256_and_si256(v, _mm256_set1_epi32(0x0F)); }
+  static I high_nibble(I v) { return _mm256_srli_epi32(v, 4); }
+  // Bits kShift, kShift + 1 of every byte as a code 0..3.
+  template <int kShift>
+  static I two_bits(I v) { return _mm256_and_si256(shift16<-kShift>(v), _mm256_set1_epi8(3)); }
   template <int kShift>  // > 0: left, < 0: right, by |kShift| within 16-bit lanes
   static I shift16(I v) {
     if constexpr (kShift > 0) return _mm256_slli_epi16(v, kShift);
@@ -260,12 +271,87 @@ template <class V, int T>
   for (int t = 0; t < T; ++t) V::store(Y + (t0 + t) * ldy + r, acc[t]);
 }
 
+// ---- Q2_K ---------------------------------------------------------------------------
+// Codes: the 64 qs bytes as 16 pieces; sub-block s = 8h + 2k + e is pieces 8h + 4e ..
+// 8h + 4e + 3 at bits 2k, 2k + 1 (repack.h), against the activation's bytes 128h + 32k +
+// 16e + 4i of piece i. Codes 0..3: AVX2 adds the four pieces' VPMADDUBSW pair sums in
+// s16 (8 products a lane, |.| <= 8 * 3 * 128 < 2^15) and VPMADDWD multiplies them by
+// (sc, sc); VNNI sums the 16 products in s32 with VPDPBUSD (|.| <= 16 * 3 * 128 < 2^15,
+// so the high s16 half is the low one's sign) and VPDPWSSD by (sc, 0). The mins as
+// Q6_K's offsets: (m[2u], m[2u + 1]) against the adjacent bsums (2u, 2u + 1). Both sums
+// exact, then kernels.h's two float steps in order: bit for bit the reference.
+
+// Sub-block 8h + 2kK + e for T tokens, into isum (the record's scale bytes at `scales`).
+template <class V, int T, int kK>
+[[gnu::always_inline]] inline void q2_k_sub_block(const uint8_t* q, const uint8_t* scales, size_t h, size_t e,
+                                                  const uint8_t* const* xb, typename V::I* isum) {
+  using K = KOps<V>;
+  using I = typename V::I;
+  constexpr size_t R = V::kLanes;
+  const size_t s = 8 * h + 2 * kK + e;
+  const I sc = K::scale_pair(K::low_nibble(K::bytes8(scales + s * R)));
+  I part[T];
+  for (int t = 0; t < T; ++t) part[t] = V::zero();
+  for (size_t i = 0; i < 4; i += 2) {
+    I c[2];
+    for (size_t j = 0; j < 2; ++j) c[j] = K::template two_bits<2 * kK>(V::load(q + (8 * h + 4 * e + i + j) * R * 4));
+    for (int t = 0; t < T; ++t) part[t] = K::part2(part[t], c, xb[t] + kQ8KQs + 128 * h + 32 * kK + 16 * e + 4 * i);
+  }
+  for (int t = 0; t < T; ++t) isum[t] = K::flush(isum[t], part[t], sc);
+}
+
+template <class V, int T>
+[[gnu::always_inline]] inline void packed_tile_q2_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
+                                                    size_t ldy, size_t r, const uint8_t* next = nullptr) {
+  using K = KOps<V>;
+  using I = typename V::I;
+  constexpr size_t R = V::kLanes, kCodes = kQKK / 4, kRecord = 20 * R;
+  const size_t nb = X.nb;
+  const uint8_t* records = group + nb * R * kCodes;
+  typename V::F acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = V::fzero();
+  for (size_t b = 0; b < nb; ++b) {
+    prefetch_share(next, b, R * kCodes + kRecord);
+    const uint8_t* q = group + b * R * kCodes;
+    const uint8_t* rec = records + b * kRecord;
+    const uint8_t* scales = rec + 4 * R;
+    const uint8_t* xb[T];
+    I isum[T], msum[T];
+    for (int t = 0; t < T; ++t) {
+      xb[t] = X.q + (t0 + t) * X.stride + b * sizeof(BlockQ8_K);
+      isum[t] = msum[t] = V::zero();
+    }
+    for (size_t h = 0; h < 2; ++h)
+      for (size_t e = 0; e < 2; ++e) {
+        q2_k_sub_block<V, T, 0>(q, scales, h, e, xb, isum);
+        q2_k_sub_block<V, T, 1>(q, scales, h, e, xb, isum);
+        q2_k_sub_block<V, T, 2>(q, scales, h, e, xb, isum);
+        q2_k_sub_block<V, T, 3>(q, scales, h, e, xb, isum);
+      }
+    for (size_t u = 0; u < 8; ++u) {
+      const I mw = K::words(K::high_nibble(K::bytes8(scales + 2 * u * R)),
+                            K::high_nibble(K::bytes8(scales + (2 * u + 1) * R)));
+      for (int t = 0; t < T; ++t) msum[t] = K::wdot(msum[t], mw, V::set1(load_i32(xb[t] + kQ8KBsums + 4 * u)));
+    }
+    const typename V::F d = V::half_scales(rec), dm = V::half_scales(rec + 2 * R);
+    for (int t = 0; t < T; ++t) {
+      float dx;
+      std::memcpy(&dx, xb[t], sizeof dx);
+      acc[t] = V::step(acc[t], d, dx, isum[t]);
+      acc[t] = K::step_sub(acc[t], dm, dx, msum[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) V::store(Y + (t0 + t) * ldy + r, acc[t]);
+}
+
 // One tile of T tokens of a K-quant type against one row group.
 template <class V, DType kType, int T>
 [[gnu::always_inline]] inline void packed_tile_k(const uint8_t* g, const PackedActs& X, size_t t, float* Y, size_t ldy,
                                                  size_t r, const uint8_t* next = nullptr) {
   if constexpr (kType == DType::Q4_K || kType == DType::Q5_K)
     packed_tile_q4_k<V, T, kType>(g, X, t, Y, ldy, r, next);
+  else if constexpr (kType == DType::Q2_K)
+    packed_tile_q2_k<V, T>(g, X, t, Y, ldy, r, next);
   else
     packed_tile_q6_k<V, T>(g, X, t, Y, ldy, r, next);
 }
@@ -321,6 +407,8 @@ void add_packed_x86(Table& t) {
   t.of(DType::Q5_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q5_K, 4>;
   t.of(DType::Q6_K).packing = Packing{8, 4, false};
   t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q6_K, 4>;
+  t.of(DType::Q2_K).packing = Packing{8, 4, false};
+  t.of(DType::Q2_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q2_K, 4>;
 }
 
 }  // namespace
