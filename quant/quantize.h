@@ -96,6 +96,8 @@ void unpack_q2_K(const uint8_t qs[kQKK / 4], uint8_t q[kQKK]);
 // Q3_K: the 16 sub-block scales minus 32 (in [-32, 31]) and the 256 codes minus 4
 // unless their high bit is set (in [-4, 3]).
 void unpack_scales_q3_K(const uint8_t scales[12], int8_t sc[16]);
+// The inverse: the 16 scales as stored (sc[s] + 32, each < 64) into scales[12].
+void pack_scales_q3_K(const int sc[16], uint8_t scales[12]);
 void unpack_q3_K(const BlockQ3_K& b, int8_t q[kQKK]);
 // Q5_K: the 256 five-bit codes (nibble | fifth bit << 4) in weight order.
 void unpack_q5_K(const BlockQ5_K& b, uint8_t q[kQKK]);

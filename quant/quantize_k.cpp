@@ -199,6 +199,10 @@ float fit_scale_q3_K(const float* x, int8_t* L) {
   return sum_l2 > 0 ? sum_lx / sum_l2 : 0.0f;
 }
 
+}  // namespace
+
+// Also the repacked layout's way back (quant/repack_k.cpp), hence outside the anonymous
+// namespace.
 // Q3_K's 16 six-bit scales (stored + 32) into scales[12]: low nibbles of sub-blocks 0..7
 // in the low halves of bytes 0..7, of 8..15 in their high halves; the top two bits of
 // sub-block s in bits 2*(s/4) of byte 8 + s%4.
@@ -214,6 +218,8 @@ void pack_scales_q3_K(const int sc[16], uint8_t scales[12]) {
     scales[8 + s % 4] = static_cast<uint8_t>(scales[8 + s % 4] | ((v >> 4) << (2 * (s / 4))));
   }
 }
+
+namespace {
 
 // ---- IQ4_NL / IQ4_XS: the non-linear grid -----------------------------------------------
 

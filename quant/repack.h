@@ -40,6 +40,12 @@
 // records of 20 * R bytes at nb * R * 64 + b * R * 20: d [R], dmin [R] (fp16), then
 // the sixteen scale bytes [16][R] as the file has them (scale low nibble, min high):
 // nb * R * 84 bytes, the file's size.
+// Q3_K: the codes are the block's hmask (32 bytes: bit k of byte j is weight 32k + j's
+// high bit) then qs (64, as Q2_K's) as one run of pieces (hmask pieces 0..7, qs pieces
+// 8..23: qs piece p's high bits are bit 4(p/8) + k of hmask piece p%8 at shift 2k);
+// records of 18 * R bytes at nb * R * 96 + b * R * 18: d [R] (fp16), then the sixteen
+// signed sub-block scales sc - 32 [16][R] as s8 (the file's 12-byte 6-bit encoding
+// unpacked): nb * R * 114 bytes, 4 per row and super-block more than the file's 110.
 #pragma once
 #include <cstddef>
 #include <cstdint>

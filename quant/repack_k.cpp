@@ -12,6 +12,10 @@
 //   Q2_K: d [R], dmin [R] (fp16), the sixteen scale bytes [16][R] as the file has them
 //         (scale in the low nibble, min in the high one): the kernel splits them with
 //         one AND or one shift, and the record stays the file's 20 bytes.
+//   Q3_K: d [R] (fp16), the sixteen signed scales (sc - 32) [16][R] as s8, as Q6_K's;
+//         its codes are the block's hmask (32 bytes) then qs (64), one run of pieces
+//         (hmask pieces 0..7, qs pieces 8..23). The 12-byte encoding of 16 six-bit
+//         values is a bijection, as Q4_K's.
 #include <cstring>
 
 #include "quant/blocks.h"
@@ -31,6 +35,7 @@ Format format(DType type) {
   if (type == DType::Q4_K) return {offsetof(BlockQ4_K, qs), kQKK / 2, 4 + 2 * 8};
   if (type == DType::Q5_K) return {offsetof(BlockQ5_K, qh), kQKK / 8 + kQKK / 2, 4 + 2 * 8};
   if (type == DType::Q2_K) return {offsetof(BlockQ2_K, qs), kQKK / 4, 4 + 16};
+  if (type == DType::Q3_K) return {offsetof(BlockQ3_K, hmask), kQKK / 8 + kQKK / 4, 2 + 16};
   return {0, kQKK / 2 + kQKK / 4, 2 + 16};  // Q6_K
 }
 
@@ -116,6 +121,26 @@ void move_record_q2_k(const Geometry& g, size_t i, size_t b, uint8_t* plain, uin
   }
 }
 
+// Q3_K's record: d, then the sixteen scales unpacked to s8 (sc - 32), or packed back.
+template <bool kPack>
+void move_record_q3_k(const Geometry& g, size_t i, size_t b, uint8_t* plain, uint8_t* group) {
+  uint8_t* rec = group + g.record(b);
+  const size_t R = g.R;
+  uint8_t* d = plain + offsetof(BlockQ3_K, d);
+  uint8_t* scales = plain + offsetof(BlockQ3_K, scales);
+  if (kPack) {
+    std::memcpy(rec + 2 * i, d, 2);
+    int8_t sc[16];
+    unpack_scales_q3_K(scales, sc);
+    for (size_t s = 0; s < 16; ++s) rec[2 * R + s * R + i] = static_cast<uint8_t>(sc[s]);
+    return;
+  }
+  std::memcpy(d, rec + 2 * i, 2);
+  int sc[16];
+  for (size_t s = 0; s < 16; ++s) sc[s] = static_cast<int8_t>(rec[2 * R + s * R + i]) + 32;
+  pack_scales_q3_K(sc, scales);
+}
+
 template <bool kPack>
 void move_block(DType type, Packing p, size_t cols, size_t i, size_t b, uint8_t* plain, uint8_t* group) {
   const Geometry g = geometry(type, p, cols);
@@ -123,6 +148,8 @@ void move_block(DType type, Packing p, size_t cols, size_t i, size_t b, uint8_t*
     move_record_q4_k<kPack>(g, i, b, plain, group);
   else if (type == DType::Q2_K)
     move_record_q2_k<kPack>(g, i, b, plain, group);
+  else if (type == DType::Q3_K)
+    move_record_q3_k<kPack>(g, i, b, plain, group);
   else
     move_record_q6_k<kPack>(g, i, b, plain, group);
   move_codes<kPack>(g, i, b, plain, group);
@@ -131,7 +158,8 @@ void move_block(DType type, Packing p, size_t cols, size_t i, size_t b, uint8_t*
 }  // namespace
 
 bool handles(DType type) {
-  return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K || type == DType::Q2_K;
+  return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K || type == DType::Q2_K ||
+         type == DType::Q3_K;
 }
 
 size_t qs_bytes(DType type) { return handles(type) ? format(type).codes : 0; }

@@ -32,15 +32,17 @@ const Packing kPackings[] = {{4, 4, false}, {8, 4, false}, {16, 4, false}, {4, 8
                              {8, 4, true},  {16, 4, true}, {4, 16, false}};
 
 constexpr DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL,
-                            DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q2_K};
+                            DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q2_K, DType::Q3_K};
 bool is_k(DType type) {
-  return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K || type == DType::Q2_K;
+  return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K || type == DType::Q2_K ||
+         type == DType::Q3_K;
 }
 
 // Offsets of a block's fp16 scales: Q4_0 / Q5_0 / Q8_0 d; Q4_1 / Q5_1 d and m; Q4_K d and
-// dmin; Q6_K d (last); Q2_K d and dmin (last).
+// dmin; Q6_K d (last); Q2_K d and dmin (last); Q3_K d (last).
 std::vector<size_t> fp16_offsets(DType type) {
   if (type == DType::Q2_K) return {80, 82};
+  if (type == DType::Q3_K) return {108};
   if (type == DType::Q4_K || type == DType::Q5_K || type == DType::Q4_1 || type == DType::Q5_1) return {0, 2};
   if (type == DType::Q6_K) return {208};
   return {0};
@@ -79,9 +81,10 @@ TEST(Repack, UnpackGivesTheOriginalBytes) {
           const size_t rows = groups * p.rows, rb = row_bytes(type, cols), stride = rb + 5;
           const auto src = random_rows(g, type, rows, cols, stride);
           const size_t bytes = packed_bytes(type, p, rows, cols);
-          // Q4_K's and Q5_K's scale records are 4 bytes per row and super-block larger
-          // than the file's.
-          const size_t extra = type == DType::Q4_K || type == DType::Q5_K ? rows * (cols / 256) * 4 : 0;
+          // Q4_K's, Q5_K's and Q3_K's scale records are 4 bytes per row and super-block
+          // larger than the file's.
+          const bool larger = type == DType::Q4_K || type == DType::Q5_K || type == DType::Q3_K;
+          const size_t extra = larger ? rows * (cols / 256) * 4 : 0;
           EXPECT_EQ(bytes, rows * rb + extra);
           std::vector<uint8_t> packed(bytes + 1, 0xA5);
           pack_rows(type, p, src.data(), stride, rows, cols, packed.data());
@@ -176,6 +179,39 @@ TEST(Repack, Q2_KLayoutIsAsDocumented) {
     }
 }
 
+// Q3_K's scales are stored unpacked (s8, sc - 32) and re-encoded on the way back: random
+// bytes give every value in [-32, 31]; the record and the pieces (hmask, then qs) sit
+// where repack.h says.
+TEST(Repack, Q3_KLayoutIsAsDocumented) {
+  std::mt19937 g(8);
+  const Packing p{8, 4, false};
+  const size_t rows = 8, cols = 512, rb = row_bytes(DType::Q3_K, cols), R = p.rows;
+  bool seen[64] = {};
+  for (int rep = 0; rep < 10; ++rep) {
+    const auto src = random_rows(g, DType::Q3_K, rows, cols, rb);
+    std::vector<uint8_t> packed(packed_bytes(DType::Q3_K, p, rows, cols));
+    pack_rows(DType::Q3_K, p, src.data(), rb, rows, cols, packed.data());
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t b = 0; b < 2; ++b) {
+        const uint8_t* blk = &src[r * rb + b * 110];
+        const uint8_t* rec = &packed[2 * R * 96 + b * R * 18];
+        EXPECT_EQ(std::memcmp(rec + 2 * r, blk + 108, 2), 0) << "d";
+        int8_t sc[16];
+        unpack_scales_q3_K(blk + 96, sc);
+        for (size_t s = 0; s < 16; ++s) {
+          EXPECT_EQ(static_cast<int8_t>(rec[2 * R + s * R + r]), sc[s]) << "scale " << s;
+          seen[sc[s] + 32] = true;
+        }
+        for (size_t piece = 0; piece < 24; ++piece)
+          EXPECT_EQ(std::memcmp(&packed[(b * 24 + piece) * R * 4 + r * 4], blk + 4 * piece, 4), 0);
+        uint8_t back[110];
+        packed_block(DType::Q3_K, p, packed.data(), cols, r, b, back);
+        ASSERT_EQ(std::memcmp(back, blk, 110), 0) << "row " << r << " block " << b;
+      }
+  }
+  EXPECT_EQ(std::count(std::begin(seen), std::end(seen), true), 64);
+}
+
 TEST(Repack, BiasedQ8_0StoresCodesPlus128) {
   std::mt19937 g(3);
   const Packing p{4, 4, true};
@@ -204,6 +240,8 @@ TEST(Repack, RefusesWhatItCannotPack) {
   EXPECT_TRUE(can_pack(DType::Q2_K, {8, 4, false}, 16, 256));
   EXPECT_FALSE(can_pack(DType::Q2_K, {8, 4, false}, 16, 128)) << "whole super-blocks";
   EXPECT_FALSE(can_pack(DType::Q2_K, {8, 4, true}, 16, 256)) << "bias is Q8_0's";
+  EXPECT_TRUE(can_pack(DType::Q3_K, {4, 4, false}, 8, 512));
+  EXPECT_FALSE(can_pack(DType::Q3_K, {8, 4, false}, 12, 256)) << "rows not a multiple of R";
   EXPECT_TRUE(can_pack(DType::Q4_K, {16, 4, false}, 32, 512));
   EXPECT_FALSE(can_pack(DType::Q8_0, {}, 16, 64)) << "plain is not a packing";
   EXPECT_TRUE(can_pack(DType::Q8_0, {16, 4, true}, 32, 64));
@@ -311,6 +349,9 @@ TEST(Repack, ExtremeBlocksEqualThePlainReference) {
             } else if (type == DType::Q2_K) {  // scales and mins 15, then codes
               std::memset(blk, 0xFF, 16);
               std::memset(blk + 16, fill, 64);
+            } else if (type == DType::Q3_K) {  // codes, then scales -32 or 31
+              std::memset(blk, fill, 96);
+              std::memset(blk + 96, pattern % 2 ? 0x00 : 0xFF, 12);
             } else if (type == DType::Q6_K) {  // codes, then scales -128 or 127
               std::memset(blk, fill, 192);
               std::memset(blk + 192, pattern % 2 ? 0x80 : 0x7F, 16);

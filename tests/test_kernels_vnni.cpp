@@ -110,7 +110,7 @@ TEST(EmulatedVnni, TableIsOutsideDispatch) {
   for (DType w : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q5_K})
     EXPECT_NE(e->of(w).qmatmul, avx2->of(w).qmatmul) << dtype_name(w);
   // Packed weights: its own VNNI kernels on AVX2's layouts (the loader's bytes are the same).
-  for (DType w : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q2_K}) {
+  for (DType w : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q2_K, DType::Q3_K}) {
     EXPECT_EQ(e->of(w).packing, (Packing{8, 4, false})) << dtype_name(w);
     EXPECT_EQ(e->of(w).packing, avx2->of(w).packing) << dtype_name(w);
     EXPECT_NE(e->of(w).qmatmul_packed, avx2->of(w).qmatmul_packed) << dtype_name(w);

@@ -1,4 +1,4 @@
-// Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_K, Q5_K, Q6_K and Q2_K weights
+// Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_K, Q5_K, Q6_K, Q2_K, Q3_K weights
 // (quant/repack.h, packing R x 4, R = the vector's s32 lanes), after qmatmul_packed_x86.h,
 // with its vector traits V (VecYmm: 8 rows, every x86 table, each with its own Dot) and
 // the operations of KOps<V>:
@@ -344,6 +344,85 @@ template <class V, int T>
   for (int t = 0; t < T; ++t) V::store(Y + (t0 + t) * ldy + r, acc[t]);
 }
 
+// ---- Q3_K ---------------------------------------------------------------------------
+// Codes: hmask (pieces 0..7) then qs (pieces 8..23, as Q2_K's); sub-block s = 8h + 2k +
+// e is qs pieces 8h + 4e + i (i < 4) at bits 2k, 2k + 1, their high bits bit 4h + k of
+// hmask piece 4e + i (repack.h). u = low two bits | high bit << 2 is in 0..7 and the
+// reference's code is u - 4, so isum = sum_s sc[s] * (dot(u, x)_s - 4 * bsums[s]):
+// the dots as Q2_K's (AVX2 s16 lanes of 8 products, |.| <= 8 * 7 * 128 < 2^15; VNNI
+// s32 sums of 16, |.| <= 16 * 7 * 128 < 2^15) times the row's signed scale, less 4 *
+// sum_s sc[s] * bsums[s] (Q6_K's offset term): the reference's integer exactly, then
+// its one float step.
+
+// Sub-block 8kH + 2kK + e for T tokens, into isum (the record's s8 scales at `scales`).
+template <class V, int T, int kH, int kK>
+[[gnu::always_inline]] inline void q3_k_sub_block(const uint8_t* q, const uint8_t* scales, size_t e,
+                                                  const uint8_t* const* xb, typename V::I* isum) {
+  using K = KOps<V>;
+  using I = typename V::I;
+  constexpr size_t R = V::kLanes;
+  constexpr int kHigh = 4 * kH + kK;  // the hmask bit of these codes, to bit 2
+  const size_t s = 8 * kH + 2 * kK + e;
+  const I sc = K::scale_pair(K::sbytes(scales + s * R));
+  I part[T];
+  for (int t = 0; t < T; ++t) part[t] = V::zero();
+  for (size_t i = 0; i < 4; i += 2) {
+    I c[2];
+    for (size_t j = 0; j < 2; ++j) {
+      const I low = K::template two_bits<2 * kK>(V::load(q + (8 + 8 * kH + 4 * e + i + j) * R * 4));
+      const I hm = K::template shift16<2 - kHigh>(V::load(q + (4 * e + i + j) * R * 4));
+      c[j] = V::or_(low, _mm256_and_si256(hm, _mm256_set1_epi8(4)));
+    }
+    for (int t = 0; t < T; ++t) part[t] = K::part2(part[t], c, xb[t] + kQ8KQs + 128 * kH + 32 * kK + 16 * e + 4 * i);
+  }
+  for (int t = 0; t < T; ++t) isum[t] = K::flush(isum[t], part[t], sc);
+}
+
+template <class V, int T>
+[[gnu::always_inline]] inline void packed_tile_q3_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
+                                                    size_t ldy, size_t r, const uint8_t* next = nullptr) {
+  using K = KOps<V>;
+  using I = typename V::I;
+  constexpr size_t R = V::kLanes, kCodes = kQKK / 8 + kQKK / 4, kRecord = 18 * R;
+  const size_t nb = X.nb;
+  const uint8_t* records = group + nb * R * kCodes;
+  typename V::F acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = V::fzero();
+  for (size_t b = 0; b < nb; ++b) {
+    prefetch_share(next, b, R * kCodes + kRecord);
+    const uint8_t* q = group + b * R * kCodes;
+    const uint8_t* rec = records + b * kRecord;
+    const uint8_t* scales = rec + 2 * R;
+    const uint8_t* xb[T];
+    I isum[T], osum[T];
+    for (int t = 0; t < T; ++t) {
+      xb[t] = X.q + (t0 + t) * X.stride + b * sizeof(BlockQ8_K);
+      isum[t] = osum[t] = V::zero();
+    }
+    for (size_t e = 0; e < 2; ++e) {
+      q3_k_sub_block<V, T, 0, 0>(q, scales, e, xb, isum);
+      q3_k_sub_block<V, T, 0, 1>(q, scales, e, xb, isum);
+      q3_k_sub_block<V, T, 0, 2>(q, scales, e, xb, isum);
+      q3_k_sub_block<V, T, 0, 3>(q, scales, e, xb, isum);
+      q3_k_sub_block<V, T, 1, 0>(q, scales, e, xb, isum);
+      q3_k_sub_block<V, T, 1, 1>(q, scales, e, xb, isum);
+      q3_k_sub_block<V, T, 1, 2>(q, scales, e, xb, isum);
+      q3_k_sub_block<V, T, 1, 3>(q, scales, e, xb, isum);
+    }
+    for (size_t u = 0; u < 8; ++u) {
+      const I pw = K::words(K::sbytes(scales + 2 * u * R), K::sbytes(scales + (2 * u + 1) * R));
+      for (int t = 0; t < T; ++t) osum[t] = K::wdot(osum[t], pw, V::set1(load_i32(xb[t] + kQ8KBsums + 4 * u)));
+    }
+    const typename V::F d = V::half_scales(rec);
+    for (int t = 0; t < T; ++t) {
+      float dx;
+      std::memcpy(&dx, xb[t], sizeof dx);
+      acc[t] = V::step(acc[t], d, dx, V::sub(isum[t], K::template shift32<2>(osum[t])));
+    }
+  }
+  for (int t = 0; t < T; ++t) V::store(Y + (t0 + t) * ldy + r, acc[t]);
+}
+
 // One tile of T tokens of a K-quant type against one row group.
 template <class V, DType kType, int T>
 [[gnu::always_inline]] inline void packed_tile_k(const uint8_t* g, const PackedActs& X, size_t t, float* Y, size_t ldy,
@@ -352,6 +431,8 @@ template <class V, DType kType, int T>
     packed_tile_q4_k<V, T, kType>(g, X, t, Y, ldy, r, next);
   else if constexpr (kType == DType::Q2_K)
     packed_tile_q2_k<V, T>(g, X, t, Y, ldy, r, next);
+  else if constexpr (kType == DType::Q3_K)
+    packed_tile_q3_k<V, T>(g, X, t, Y, ldy, r, next);
   else
     packed_tile_q6_k<V, T>(g, X, t, Y, ldy, r, next);
 }
@@ -409,6 +490,8 @@ void add_packed_x86(Table& t) {
   t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q6_K, 4>;
   t.of(DType::Q2_K).packing = Packing{8, 4, false};
   t.of(DType::Q2_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q2_K, 4>;
+  t.of(DType::Q3_K).packing = Packing{8, 4, false};
+  t.of(DType::Q3_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q3_K, 4>;
 }
 
 }  // namespace
