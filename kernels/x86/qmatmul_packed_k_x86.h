@@ -10,6 +10,8 @@
 //   KOps<V>::min_words(p)            R mins (bytes) as lanes (m, m) of two s16
 //   KOps<V>::wdot(acc, a, b)         acc + lane-wise sum of the two s16 products
 //   KOps<V>::step_sub(acc, dm, dx, msum)  acc - (dm * dx) * float(msum)
+//   KOps<V>::scale_pair(v)           a scale per s32 lane (s16 range) as flush's operand
+//   KOps<V>::two_bits<k>(v)          bits k, k + 1 of every byte as codes 0..3 (Q2_K, Q3_K)
 //
 // Q4_K, per super-block and token: a sub-block's 32 products per row are 8 lane-wise dot4
 // steps (codes 0..15 against the activation's 4 bytes broadcast). AVX2: the 8
