@@ -34,6 +34,11 @@
 // Q6_K: the 192 bytes ql (128) then qh (64) of a super-block as one qs, pieces as
 // above; records of 18 * R bytes at nb * R * 192 + b * R * 18: d [R] (fp16), then the
 // sixteen s8 sub-block scales [16][R]: nb * R * 210 bytes, the file's size.
+// IQ4_XS: the 128 qs bytes as Q6_K's (sub-block s = bytes 16s .. 16s + 15: byte j's low
+// nibble weight 32s + j, its high one 32s + 16 + j; so sub-block s is pieces 4s .. 4s + 3
+// with G = 4), records of 10 * R bytes at nb * R * 128 + b * R * 10: d [R] (fp16), then
+// the eight signed sub-block scales ls - 32 (-32 .. 31) as s8 [8][R]: nb * R * 138
+// bytes, 2 per row and super-block more than the file's 136.
 #pragma once
 #include <cstddef>
 #include <cstdint>

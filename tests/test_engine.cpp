@@ -249,7 +249,8 @@ TEST(Engine, RepackedWeightsGiveTheSameLogitsBitForBit) {
                           "models/octopus-tiny/octopus-tiny-q4_0.gguf", "models/tiny-llama256-q4_k_s.gguf",
                           "models/tiny-llama256-q5_0.gguf", "models/tiny-gemma3w640-q4_k_m.gguf",
                           "models/tiny-llama256-q4_1.gguf", "models/tiny-llama256-q5_1.gguf",
-                          "models/tiny-llama256-iq4_nl.gguf", "models/tiny-llama256-q5_k_m.gguf"}) {
+                          "models/tiny-llama256-iq4_nl.gguf", "models/tiny-llama256-q5_k_m.gguf",
+                          "models/tiny-llama256-iq4_xs.gguf"}) {
     std::unique_ptr<Model> packed, plain;
     ModelParams p;
     ASSERT_TRUE(Model::Load(fixture(rel), p, &packed).ok()) << rel;
@@ -260,7 +261,7 @@ TEST(Engine, RepackedWeightsGiveTheSameLogitsBitForBit) {
     // Q4_K too (tiny-llama256-q4_k_s: Q4_K, Q5_K and Q6_K matrices), Q5_0 on x86-64 and
     // dotprod (tiny-llama256-q5_0; tiny-gemma3w640-q4_k_m, llama.cpp's Q4_K_M of 640-wide
     // rows: Q5_0 and Q8_0 where Q4_K and Q6_K do not fit), Q4_1 and Q5_1 on x86-64 and
-    // dotprod (tiny-llama256-q4_1, -q5_1), IQ4_NL and Q5_K on x86-64.
+    // dotprod (tiny-llama256-q4_1, -q5_1), IQ4_NL, Q5_K and IQ4_XS on x86-64.
     const Packing want = kernels::best().of(DType::Q4_0).packing;
     if (!kernels::reference_requested_by_env() && !want.plain()) {
       EXPECT_GT(packed->repacked().matrices, 0u) << rel;

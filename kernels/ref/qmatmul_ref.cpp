@@ -260,6 +260,7 @@ void add_quant_scalar(Table& t) {
   t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed<step_q4_k, DType::Q4_K>;
   t.of(DType::Q5_K).qmatmul_packed = qmatmul_packed<step_q5_k, DType::Q5_K>;
   t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed<step_q6_k, DType::Q6_K>;
+  t.of(DType::IQ4_XS).qmatmul_packed = qmatmul_packed<step_iq4_xs, DType::IQ4_XS>;
   t.of(DType::Q8_0).quantize_row = quantize_row<DType::Q8_0>;
   t.of(DType::Q8_K).quantize_row = quantize_row<DType::Q8_K>;
   t.of(DType::Q8_0).qmatmul = qmatmul<step_q8_0, DType::Q8_0>;
