@@ -10,8 +10,8 @@
 #include <cstring>
 
 namespace ember {
-// The K-quant layouts (repack_k.cpp): their scales are re-encoded, so their blocks move
-// through these instead of move_block.
+// The K-quant (and IQ4_XS) layouts (repack_k.cpp): their scales are re-encoded, so their
+// blocks move through these instead of move_block.
 namespace repack_k {
 bool handles(DType type);
 size_t qs_bytes(DType type);

@@ -46,6 +46,11 @@
 // records of 18 * R bytes at nb * R * 96 + b * R * 18: d [R] (fp16), then the sixteen
 // signed sub-block scales sc - 32 [16][R] as s8 (the file's 12-byte 6-bit encoding
 // unpacked): nb * R * 114 bytes, 4 per row and super-block more than the file's 110.
+// IQ4_XS: the 128 qs bytes as Q6_K's (sub-block s = bytes 16s .. 16s + 15: byte j's low
+// nibble weight 32s + j, its high one 32s + 16 + j; so sub-block s is pieces 4s .. 4s + 3
+// with G = 4), records of 10 * R bytes at nb * R * 128 + b * R * 10: d [R] (fp16), then
+// the eight signed sub-block scales ls - 32 (-32 .. 31) as s8 [8][R]: nb * R * 138
+// bytes, 2 per row and super-block more than the file's 136.
 #pragma once
 #include <cstddef>
 #include <cstdint>

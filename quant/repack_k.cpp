@@ -16,6 +16,9 @@
 //         its codes are the block's hmask (32 bytes) then qs (64), one run of pieces
 //         (hmask pieces 0..7, qs pieces 8..23). The 12-byte encoding of 16 six-bit
 //         values is a bijection, as Q4_K's.
+//   IQ4_XS: d [R] (fp16), the eight signed sub-block scales ls - 32 [8][R] as s8. Each
+//         6-bit ls is 4 bits of scales_l and 2 of scales_h, every bit one of theirs, so
+//         unpacking re-encodes the original bytes.
 #include <cstring>
 
 #include "quant/blocks.h"
@@ -36,6 +39,7 @@ Format format(DType type) {
   if (type == DType::Q5_K) return {offsetof(BlockQ5_K, qh), kQKK / 8 + kQKK / 2, 4 + 2 * 8};
   if (type == DType::Q2_K) return {offsetof(BlockQ2_K, qs), kQKK / 4, 4 + 16};
   if (type == DType::Q3_K) return {offsetof(BlockQ3_K, hmask), kQKK / 8 + kQKK / 4, 2 + 16};
+  if (type == DType::IQ4_XS) return {offsetof(BlockIQ4_XS, qs), kQKK / 2, 2 + 8};
   return {0, kQKK / 2 + kQKK / 4, 2 + 16};  // Q6_K
 }
 
@@ -141,6 +145,29 @@ void move_record_q3_k(const Geometry& g, size_t i, size_t b, uint8_t* plain, uin
   pack_scales_q3_K(sc, scales);
 }
 
+// IQ4_XS's record: d, then the eight scales ls - 32 as s8 (ls: iq4_xs_scale's bits).
+template <bool kPack>
+void move_record_iq4_xs(const Geometry& g, size_t i, size_t b, uint8_t* plain, uint8_t* group) {
+  BlockIQ4_XS blk;
+  std::memcpy(&blk, plain, sizeof blk);
+  uint8_t* rec = group + g.record(b);
+  const size_t R = g.R;
+  if (kPack) {
+    std::memcpy(rec + 2 * i, &blk.d, 2);
+    for (int s = 0; s < 8; ++s) rec[2 * R + s * R + i] = static_cast<uint8_t>(iq4_xs_scale(blk, s));
+    return;
+  }
+  std::memcpy(&blk.d, rec + 2 * i, 2);
+  blk.scales_h = 0;
+  std::memset(blk.scales_l, 0, sizeof blk.scales_l);
+  for (int s = 0; s < 8; ++s) {
+    const unsigned ls = static_cast<unsigned>(static_cast<int8_t>(rec[2 * R + s * R + i]) + 32);
+    blk.scales_l[s / 2] |= static_cast<uint8_t>((ls & 0xF) << (4 * (s % 2)));
+    blk.scales_h |= static_cast<uint16_t>((ls >> 4) << (2 * s));
+  }
+  std::memcpy(plain, &blk, offsetof(BlockIQ4_XS, qs));
+}
+
 template <bool kPack>
 void move_block(DType type, Packing p, size_t cols, size_t i, size_t b, uint8_t* plain, uint8_t* group) {
   const Geometry g = geometry(type, p, cols);
@@ -150,6 +177,8 @@ void move_block(DType type, Packing p, size_t cols, size_t i, size_t b, uint8_t*
     move_record_q2_k<kPack>(g, i, b, plain, group);
   else if (type == DType::Q3_K)
     move_record_q3_k<kPack>(g, i, b, plain, group);
+  else if (type == DType::IQ4_XS)
+    move_record_iq4_xs<kPack>(g, i, b, plain, group);
   else
     move_record_q6_k<kPack>(g, i, b, plain, group);
   move_codes<kPack>(g, i, b, plain, group);
@@ -159,7 +188,7 @@ void move_block(DType type, Packing p, size_t cols, size_t i, size_t b, uint8_t*
 
 bool handles(DType type) {
   return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K || type == DType::Q2_K ||
-         type == DType::Q3_K;
+         type == DType::Q3_K || type == DType::IQ4_XS;
 }
 
 size_t qs_bytes(DType type) { return handles(type) ? format(type).codes : 0; }

@@ -250,7 +250,8 @@ TEST(Engine, RepackedWeightsGiveTheSameLogitsBitForBit) {
                           "models/tiny-llama256-q5_0.gguf", "models/tiny-gemma3w640-q4_k_m.gguf",
                           "models/tiny-llama256-q4_1.gguf", "models/tiny-llama256-q5_1.gguf",
                           "models/tiny-llama256-iq4_nl.gguf", "models/tiny-llama256-q5_k_m.gguf",
-                          "models/tiny-llama256-q2_k.gguf", "models/tiny-llama256-q3_k_m.gguf"}) {
+                          "models/tiny-llama256-q2_k.gguf", "models/tiny-llama256-q3_k_m.gguf",
+                          "models/tiny-llama256-iq4_xs.gguf"}) {
     std::unique_ptr<Model> packed, plain;
     ModelParams p;
     ASSERT_TRUE(Model::Load(fixture(rel), p, &packed).ok()) << rel;
@@ -262,18 +263,21 @@ TEST(Engine, RepackedWeightsGiveTheSameLogitsBitForBit) {
     // dotprod (tiny-llama256-q5_0; tiny-gemma3w640-q4_k_m, llama.cpp's Q4_K_M of 640-wide
     // rows: Q5_0 and Q8_0 where Q4_K and Q6_K do not fit), Q4_1 and Q5_1 on x86-64 and
     // dotprod (tiny-llama256-q4_1, -q5_1), IQ4_NL, Q5_K, Q2_K and Q3_K on x86-64
-    // (tiny-llama256-q2_k: Q2_K, Q3_K and Q6_K matrices; -q3_k_m: Q3_K, Q4_K, Q5_K, Q6_K).
+    // (tiny-llama256-q2_k: Q2_K, Q3_K and Q6_K matrices; -q3_k_m: Q3_K, Q4_K, Q5_K, Q6_K),
+    // IQ4_XS on x86-64 (tiny-llama256-iq4_xs).
     const Packing want = kernels::best().of(DType::Q4_0).packing;
     if (!kernels::reference_requested_by_env() && !want.plain()) {
       EXPECT_GT(packed->repacked().matrices, 0u) << rel;
       EXPECT_NE(packed->resident_weight_bytes(), 0u);
     }
-    // Where the table packs Q2_K and Q3_K (x86-64), all 15 matrices of those files (2 layers
-    // of 7 and the Q6_K output) are packed, not only the Q4_K-Q6_K ones.
+    // Where the table packs Q2_K, Q3_K and IQ4_XS (x86-64), all 15 matrices of those files
+    // (2 layers of 7 and the Q6_K output) are packed, not only the Q4_K-Q6_K ones.
     const std::string name = rel;
-    const bool low_k = name.find("q2_k") != std::string::npos || name.find("q3_k") != std::string::npos;
-    if (low_k && !kernels::reference_requested_by_env() && !kernels::best().of(DType::Q2_K).packing.plain() &&
-        !kernels::best().of(DType::Q3_K).packing.plain()) {
+    const bool low_k = name.find("q2_k") != std::string::npos || name.find("q3_k") != std::string::npos ||
+                       name.find("iq4_xs") != std::string::npos;
+    const kernels::Table& best = kernels::best();
+    if (low_k && !kernels::reference_requested_by_env() && !best.of(DType::Q2_K).packing.plain() &&
+        !best.of(DType::Q3_K).packing.plain() && !best.of(DType::IQ4_XS).packing.plain()) {
       EXPECT_EQ(packed->repacked().matrices, 15u) << rel;
     }
     std::vector<int32_t> ids;

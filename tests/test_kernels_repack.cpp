@@ -19,6 +19,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/kernels.h"
+#include "quant/blocks.h"
 #include "quant/fp16.h"
 #include "quant/quantize.h"
 #include "quant/repack.h"
@@ -31,15 +32,16 @@ namespace {
 const Packing kPackings[] = {{4, 4, false}, {8, 4, false}, {16, 4, false}, {4, 8, false},
                              {8, 4, true},  {16, 4, true}, {4, 16, false}};
 
-constexpr DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL,
-                            DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q2_K, DType::Q3_K};
+constexpr DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q8_0,
+                            DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q2_K, DType::Q3_K, DType::IQ4_XS};
+// The 256-weight super-block types.
 bool is_k(DType type) {
   return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K || type == DType::Q2_K ||
-         type == DType::Q3_K;
+         type == DType::Q3_K || type == DType::IQ4_XS;
 }
 
 // Offsets of a block's fp16 scales: Q4_0 / Q5_0 / Q8_0 d; Q4_1 / Q5_1 d and m; Q4_K d and
-// dmin; Q6_K d (last); Q2_K d and dmin (last); Q3_K d (last).
+// dmin; Q6_K d (last); Q2_K d and dmin (last); Q3_K d (last); IQ4_XS d.
 std::vector<size_t> fp16_offsets(DType type) {
   if (type == DType::Q2_K) return {80, 82};
   if (type == DType::Q3_K) return {108};
@@ -82,9 +84,9 @@ TEST(Repack, UnpackGivesTheOriginalBytes) {
           const auto src = random_rows(g, type, rows, cols, stride);
           const size_t bytes = packed_bytes(type, p, rows, cols);
           // Q4_K's, Q5_K's and Q3_K's scale records are 4 bytes per row and super-block
-          // larger than the file's.
+          // larger than the file's, IQ4_XS's 2.
           const bool larger = type == DType::Q4_K || type == DType::Q5_K || type == DType::Q3_K;
-          const size_t extra = larger ? rows * (cols / 256) * 4 : 0;
+          const size_t extra = rows * (cols / 256) * (larger ? 4 : type == DType::IQ4_XS ? 2 : 0);
           EXPECT_EQ(bytes, rows * rb + extra);
           std::vector<uint8_t> packed(bytes + 1, 0xA5);
           pack_rows(type, p, src.data(), stride, rows, cols, packed.data());
@@ -212,6 +214,39 @@ TEST(Repack, Q3_KLayoutIsAsDocumented) {
   EXPECT_EQ(std::count(std::begin(seen), std::end(seen), true), 64);
 }
 
+// IQ4_XS's scales are stored as ls - 32 (s8) and re-encoded on the way back: every
+// value of every sub-block's 6-bit ls, at the record's place (repack.h), and the block
+// comes back as the file had it.
+TEST(Repack, IQ4_XSScalesRoundTrip) {
+  std::mt19937 g(9);
+  const Packing p{8, 4, false};
+  const size_t rows = 8, cols = 512, rb = row_bytes(DType::IQ4_XS, cols), R = p.rows;
+  bool seen[64] = {};
+  for (int rep = 0; rep < 20; ++rep) {
+    const auto src = random_rows(g, DType::IQ4_XS, rows, cols, rb);
+    std::vector<uint8_t> packed(packed_bytes(DType::IQ4_XS, p, rows, cols));
+    pack_rows(DType::IQ4_XS, p, src.data(), rb, rows, cols, packed.data());
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t b = 0; b < 2; ++b) {
+        BlockIQ4_XS blk;
+        std::memcpy(&blk, &src[r * rb + b * 136], 136);
+        const uint8_t* rec = &packed[2 * R * 128 + b * R * 10];
+        EXPECT_EQ(std::memcmp(rec + 2 * r, &blk.d, 2), 0) << "d";
+        for (int s = 0; s < 8; ++s) {
+          const int sc = iq4_xs_scale(blk, s);
+          EXPECT_EQ(static_cast<int8_t>(rec[2 * R + s * R + r]), sc) << "row " << r << " sub-block " << s;
+          seen[sc + 32] = true;
+        }
+        // Piece 4s + k of row r: bytes 16s + 4k .. + 3 of the block's qs.
+        EXPECT_EQ(std::memcmp(&packed[b * R * 128 + (4 * 5 + 2) * R * 4 + r * 4], blk.qs + 16 * 5 + 8, 4), 0);
+        uint8_t back[136];
+        packed_block(DType::IQ4_XS, p, packed.data(), cols, r, b, back);
+        ASSERT_EQ(std::memcmp(back, &blk, 136), 0) << "row " << r << " block " << b;
+      }
+  }
+  for (int v = 0; v < 64; ++v) EXPECT_TRUE(seen[v]) << "ls " << v << " never drawn";
+}
+
 TEST(Repack, BiasedQ8_0StoresCodesPlus128) {
   std::mt19937 g(3);
   const Packing p{4, 4, true};
@@ -236,12 +271,14 @@ TEST(Repack, RefusesWhatItCannotPack) {
   EXPECT_FALSE(can_pack(DType::Q5_0, {8, 4, true}, 16, 64)) << "bias is Q8_0's";
   EXPECT_TRUE(can_pack(DType::Q5_1, {8, 4, false}, 16, 64));
   EXPECT_TRUE(can_pack(DType::IQ4_NL, {8, 4, false}, 16, 64));
-  EXPECT_FALSE(can_pack(DType::IQ4_XS, {8, 4, false}, 16, 256)) << "no packed IQ4_XS layout";
   EXPECT_TRUE(can_pack(DType::Q2_K, {8, 4, false}, 16, 256));
   EXPECT_FALSE(can_pack(DType::Q2_K, {8, 4, false}, 16, 128)) << "whole super-blocks";
   EXPECT_FALSE(can_pack(DType::Q2_K, {8, 4, true}, 16, 256)) << "bias is Q8_0's";
   EXPECT_TRUE(can_pack(DType::Q3_K, {4, 4, false}, 8, 512));
   EXPECT_FALSE(can_pack(DType::Q3_K, {8, 4, false}, 12, 256)) << "rows not a multiple of R";
+  EXPECT_TRUE(can_pack(DType::IQ4_XS, {8, 4, false}, 16, 256));
+  EXPECT_FALSE(can_pack(DType::IQ4_XS, {8, 4, false}, 16, 128)) << "whole super-blocks";
+  EXPECT_FALSE(can_pack(DType::IQ4_XS, {8, 4, true}, 16, 256)) << "bias is Q8_0's";
   EXPECT_TRUE(can_pack(DType::Q4_K, {16, 4, false}, 32, 512));
   EXPECT_FALSE(can_pack(DType::Q8_0, {}, 16, 64)) << "plain is not a packing";
   EXPECT_TRUE(can_pack(DType::Q8_0, {16, 4, true}, 32, 64));
@@ -325,7 +362,8 @@ TEST(Repack, EveryTablesPackedMatmulEqualsThePlainReference) {
 
 // Extreme codes against extreme activations, in each table's own packing: the integer
 // sums at their bounds (Q4_K's sub-block of 32 codes 15 against 127: 60960, past s16,
-// so a kernel must widen before it; Q8_0's -128 codes; Q6_K's scales -128 and 127), as
+// so a kernel must widen before it; Q8_0's -128 codes; Q6_K's scales -128 and 127;
+// IQ4_XS's levels -127 and 113 with scales -32 and 31), as
 // QMatmul.ExtremeBlocksBitwiseEqualToReference does for the plain kernels. Weights: row
 // r all 0x00, 0xFF, 0x80 or 0x7F code bytes (fp16 scales random); activations all +1,
 // all -1 or alternating per token (quantized to +-127).
@@ -355,6 +393,9 @@ TEST(Repack, ExtremeBlocksEqualThePlainReference) {
             } else if (type == DType::Q6_K) {  // codes, then scales -128 or 127
               std::memset(blk, fill, 192);
               std::memset(blk + 192, pattern % 2 ? 0x80 : 0x7F, 16);
+            } else if (type == DType::IQ4_XS) {  // scales ls 0 or 63 (-32 or 31), then codes
+              std::memset(blk + 2, pattern % 2 ? 0x00 : 0xFF, 6);
+              std::memset(blk + 8, fill, 128);
             } else {
               const size_t fields = 2 * fp16_offsets(type).size();  // d (and m) stay random
               std::memset(blk + fields, fill, bb - fields);

@@ -262,6 +262,7 @@ void add_quant_scalar(Table& t) {
   t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed<step_q6_k, DType::Q6_K>;
   t.of(DType::Q2_K).qmatmul_packed = qmatmul_packed<step_q2_k, DType::Q2_K>;
   t.of(DType::Q3_K).qmatmul_packed = qmatmul_packed<step_q3_k, DType::Q3_K>;
+  t.of(DType::IQ4_XS).qmatmul_packed = qmatmul_packed<step_iq4_xs, DType::IQ4_XS>;
   t.of(DType::Q8_0).quantize_row = quantize_row<DType::Q8_0>;
   t.of(DType::Q8_K).quantize_row = quantize_row<DType::Q8_K>;
   t.of(DType::Q8_0).qmatmul = qmatmul<step_q8_0, DType::Q8_0>;

@@ -1,4 +1,5 @@
-// Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_K, Q5_K, Q6_K, Q2_K, Q3_K weights
+// Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_K, Q5_K, Q6_K, Q2_K, Q3_K
+// and IQ4_XS weights (IQ4_XS's tile: qmatmul_packed_iq4_xs_x86.h)
 // (quant/repack.h, packing R x 4, R = the vector's s32 lanes), after qmatmul_packed_x86.h,
 // with its vector traits V (VecYmm: 8 rows, every x86 table, each with its own Dot) and
 // the operations of KOps<V>:
@@ -26,6 +27,8 @@
 // forms are tested through the exact AVX2 emulation of the instructions (test_kernels'
 // "avxvnni-emulated" table, qmatmul_packed_x86.h); the real instructions have not run here.
 #pragma once
+
+#include "kernels/x86/qmatmul_packed_iq4_xs_x86.h"
 
 namespace ember::kernels {
 namespace {
@@ -457,6 +460,8 @@ template <class V, DType kType, int T>
     packed_tile_q2_k<V, T>(g, X, t, Y, ldy, r, next);
   else if constexpr (kType == DType::Q3_K)
     packed_tile_q3_k<V, T>(g, X, t, Y, ldy, r, next);
+  else if constexpr (kType == DType::IQ4_XS)
+    packed_tile_iq4_xs<V, T>(g, X, t, Y, ldy, r, next);
   else
     packed_tile_q6_k<V, T>(g, X, t, Y, ldy, r, next);
 }
@@ -516,6 +521,8 @@ void add_packed_x86(Table& t) {
   t.of(DType::Q2_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q2_K, 4>;
   t.of(DType::Q3_K).packing = Packing{8, 4, false};
   t.of(DType::Q3_K).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::Q3_K, 4>;
+  t.of(DType::IQ4_XS).packing = Packing{8, 4, false};
+  t.of(DType::IQ4_XS).qmatmul_packed = qmatmul_packed_k<VecYmm, DType::IQ4_XS, 4>;
 }
 
 }  // namespace
