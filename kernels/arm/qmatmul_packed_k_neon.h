@@ -527,7 +527,8 @@ void qmatmul_packed_sdot_q6_k(const void* W, Packing, const PackedActs& X, size_
 inline void add_packed_sdot_4x4(Table& t) {
   const std::pair<DType, PackedQMatmulFn> packed[] = {
       {DType::Q5_0, qmatmul_packed_sdot<PackedNeonQ5_0>}, {DType::Q4_1, qmatmul_packed_sdot<PackedNeonQ4_1>},
-      {DType::Q5_1, qmatmul_packed_sdot<PackedNeonQ5_1>}, {DType::Q4_K, qmatmul_packed_sdot_q4_k},
+      {DType::Q5_1, qmatmul_packed_sdot<PackedNeonQ5_1>}, {DType::IQ4_NL, qmatmul_packed_sdot<PackedNeonIQ4_NL>},
+      {DType::Q4_K, qmatmul_packed_sdot_q4_k},
       {DType::Q5_K, qmatmul_packed_sdot_q5_k},            {DType::Q6_K, qmatmul_packed_sdot_q6_k}};
   for (const auto& [type, fn] : packed) {
     t.of(type).packing = Packing{4, 4, false};

@@ -1,7 +1,8 @@
-// Private to kernels/arm/: GEMM and GEMV on row-interleaved Q4_0, Q4_1, Q5_0, Q5_1 and
-// Q8_0 weights (quant/repack.h), included after qmatmul_neon.h by the SDOT and SMMLA ISA
-// files:
-//   Packing{4, 4}  (qmatmul_dotprod.cpp: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): one q register
+// Private to kernels/arm/: GEMM and GEMV on row-interleaved Q4_0, Q4_1, Q5_0, Q5_1,
+// IQ4_NL and Q8_0 weights (quant/repack.h), included after qmatmul_neon.h by the SDOT
+// and SMMLA ISA files:
+//   Packing{4, 4}  (qmatmul_dotprod.cpp: Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q8_0; the i8mm
+//                  table runs these for all but Q4_0 and Q8_0 too): one q register
 //                  = 4 rows x 4 code bytes, so SDOT by element (the activation's 4 bytes
 //                  broadcast) gives the 4 rows' sums in the 4 s32 lanes: 8 SDOTs per
 //                  block, token and row group, no horizontal reduction.
@@ -149,6 +150,18 @@ struct PackedNeonQ5_1 : PackedNeonQ5_0 {
   static constexpr int32_t start(int32_t) { return kMagicBits; }
   static void codes(const uint8_t* q, const uint8_t* rec, int8x16_t* c) {
     codes_w(q, vld1q_u8(rec + 4 * 4), c);  // after the 4 rows' d and the 4 rows' m
+  }
+};
+
+// IQ4_NL, laid out as Q4_0: the nibbles looked up in the 16-level int8 grid (TBL), then
+// Q8_0's signed dots with no offset (|isum| <= 32 * 127 * 128 < 2^22, the start's bound).
+// 16 vector ops per block and row group (Q4_0: 8), shared by the tile's tokens.
+struct PackedNeonIQ4_NL : PackedNeonQ4_0 {
+  static constexpr int32_t start(int32_t) { return kMagicBits; }
+  static void codes(const uint8_t* q, const uint8_t* rec, int8x16_t* c) {
+    PackedNeonQ4_0::codes(q, rec, c);
+    const int8x16_t grid = vld1q_s8(kIq4nlValues);
+    for (int j = 0; j < 8; ++j) c[j] = vqtbl1q_s8(grid, vreinterpretq_u8_s8(c[j]));
   }
 };
 
