@@ -23,6 +23,8 @@
 #include <array>
 #include <cstddef>
 
+#include "kernels/x86/packed_super_block_x86.h"
+
 namespace ember::kernels {
 namespace {
 
@@ -56,8 +58,6 @@ constexpr auto kIq4nlBiased = [] {
   return t;
 }();
 
-constexpr size_t kIq4XsQs = offsetof(BlockQ8_K, qs), kIq4XsBsums = offsetof(BlockQ8_K, bsums);
-
 // Sub-block s of a super-block (codes q, scales [8][R]) for T tokens (Q8_K blocks xb), into
 // isum. One code vector at a time serves every token: few live registers.
 template <class V, int T>
@@ -73,7 +73,7 @@ template <class V, int T>
       const I v = V::load(q + (4 * s + k) * R * 4);
       for (size_t half = 0; half < 2; ++half) {
         const I u = V::lookup16(kIq4nlBiased.data(), half == 0 ? V::low4(v) : V::high4(v));
-        for (int t = 0; t < T; ++t) part[t] = V::dot4(part[t], u, xb[t] + kIq4XsQs + 32 * s + 16 * half + 4 * k);
+        for (int t = 0; t < T; ++t) part[t] = V::dot4(part[t], u, xb[t] + kQ8KQs + 32 * s + 16 * half + 4 * k);
       }
     }
     const I sc = O::scale_dwords(scales + s * R);
@@ -87,7 +87,7 @@ template <class V, int T>
       const I w = V::lookup16(kIq4nlValues, half == 0 ? V::low4(v) : V::high4(v));
       const I a = V::abs8(w);
       for (int t = 0; t < T; ++t)
-        isum[t] = O::scaled4(isum[t], a, w, xb[t] + kIq4XsQs + 32 * s + 16 * half + 4 * k, sc);
+        isum[t] = O::scaled4(isum[t], a, w, xb[t] + kQ8KQs + 32 * s + 16 * half + 4 * k, sc);
     }
   }
 }
@@ -96,14 +96,12 @@ template <class V, int T>
 template <class V, int T>
 [[gnu::always_inline]] inline void iq4_xs_unbias(const uint8_t* scales, const uint8_t* const* xb,
                                                  typename V::I* isum) {
-  using O = IQ4XSOps<V>;
   typename V::I osum[T];
   for (int t = 0; t < T; ++t) osum[t] = V::zero();
-  for (size_t s = 0; s < 8; ++s) {
-    const typename V::I sc = O::scale_words(scales + s * V::kLanes);
-    for (int t = 0; t < T; ++t) osum[t] = Dot::wdot(osum[t], sc, V::set1(load_i32(xb[t] + kIq4XsBsums + 4 * s)));
-  }
-  for (int t = 0; t < T; ++t) isum[t] = V::sub(isum[t], O::times128(osum[t]));
+  bsum_pairs<V, T>(xb, osum, [&](size_t s) __attribute__((always_inline)) {
+    return IQ4XSOps<V>::scale_words(scales + s * V::kLanes);
+  });
+  for (int t = 0; t < T; ++t) isum[t] = V::sub(isum[t], IQ4XSOps<V>::times128(osum[t]));
 }
 
 // T tokens (t0 ..) against one IQ4_XS row group (rows r ..): kLanes x T outputs; `next`:
@@ -113,31 +111,16 @@ template <class V, int T>
                                                       float* Y, size_t ldy, size_t r,
                                                       const uint8_t* next = nullptr) {
   using I = typename V::I;
-  constexpr size_t R = V::kLanes, kCodes = kQKK / 2, kRecord = 10 * R;
-  const size_t nb = X.nb;
-  const uint8_t* records = group + nb * R * kCodes;
-  typename V::F acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = V::fzero();
-  for (size_t b = 0; b < nb; ++b) {
-    prefetch_share(next, b, R * kCodes + kRecord);
-    const uint8_t* q = group + b * R * kCodes;
-    const uint8_t* rec = records + b * kRecord;
-    const uint8_t* xb[T];
+  constexpr size_t R = V::kLanes;
+  const auto block = [](const uint8_t* q, const uint8_t* rec, const uint8_t* const* xb,
+                        typename V::F* acc) __attribute__((always_inline)) {
     I isum[T];
-    for (int t = 0; t < T; ++t) {
-      xb[t] = X.q + (t0 + t) * X.stride + b * sizeof(BlockQ8_K);
-      isum[t] = V::zero();
-    }
+    for (int t = 0; t < T; ++t) isum[t] = V::zero();
     for (size_t s = 0; s < 8; ++s) iq4_xs_sub_block<V, T>(q, rec + 2 * R, xb, s, isum);
     if constexpr (Dot::kVnni) iq4_xs_unbias<V, T>(rec + 2 * R, xb, isum);
-    const typename V::F d = V::half_scales(rec);
-    for (int t = 0; t < T; ++t) {
-      float dx;
-      std::memcpy(&dx, xb[t] + offsetof(BlockQ8_K, d), sizeof dx);
-      acc[t] = V::step(acc[t], d, dx, isum[t]);
-    }
-  }
-  for (int t = 0; t < T; ++t) V::store(Y + (t0 + t) * ldy + r, acc[t]);
+    scale_steps<V, T>(acc, xb, V::half_scales(rec), isum);
+  };
+  super_block_tile<V, T, kQKK / 2, 10>(group, X, t0, Y, ldy, r, next, block);
 }
 
 }  // namespace

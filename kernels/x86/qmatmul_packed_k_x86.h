@@ -1,5 +1,6 @@
 // Private to kernels/x86/: GEMM and GEMV on row-interleaved Q4_K, Q5_K, Q6_K, Q2_K, Q3_K
-// and IQ4_XS weights (IQ4_XS's tile: qmatmul_packed_iq4_xs_x86.h)
+// and IQ4_XS weights (IQ4_XS's tile: qmatmul_packed_iq4_xs_x86.h; the super-block loop,
+// bsum sums and float steps all tiles share: packed_super_block_x86.h)
 // (quant/repack.h, packing R x 4, R = the vector's s32 lanes), after qmatmul_packed_x86.h,
 // with its vector traits V (VecYmm: 8 rows, every x86 table, each with its own Dot) and
 // the operations of KOps<V>:
@@ -10,7 +11,8 @@
 //   KOps<V>::flush(isum, part, sc)   isum + sc * part, every kFlush pieces
 //   KOps<V>::min_words(p)            R mins (bytes) as lanes (m, m) of two s16
 //   KOps<V>::wdot(acc, a, b)         acc + lane-wise sum of the two s16 products
-//   KOps<V>::step_sub(acc, dm, dx, msum)  acc - (dm * dx) * float(msum)
+//   KOps<V>::sword_pair(p, R)        two rows of R s8 scales (p, p + R) as lanes (lo, hi)
+//                                    of two s16: a pair of sub-blocks' weights for bsum_pairs
 //   KOps<V>::scale_pair(v)           a scale per s32 lane (s16 range) as flush's operand
 //   KOps<V>::two_bits<k>(v)          bits k, k + 1 of every byte as codes 0..3 (Q2_K, Q3_K)
 //
@@ -28,6 +30,7 @@
 // "avxvnni-emulated" table, qmatmul_packed_x86.h); the real instructions have not run here.
 #pragma once
 
+#include "kernels/x86/packed_super_block_x86.h"
 #include "kernels/x86/qmatmul_packed_iq4_xs_x86.h"
 
 namespace ember::kernels {
@@ -67,14 +70,12 @@ struct KOps<VecYmm> {
                                                    _mm256_maddubs_epi16(c[1], _mm256_set1_epi32(load_i32(x + 4)))));
   }
   static I flush(I isum, I part, I sc) { return wdot(isum, part, sc); }
-  static __m256 step_sub(__m256 acc, __m256 dm, float dx, I msum) {
-    return _mm256_sub_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dm, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(msum)));
-  }
   // Q6_K's operations.
   static I sbytes(const uint8_t* p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
   static I words(I lo, I hi) {
     return _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(hi, 16));
   }
+  static I sword_pair(const uint8_t* p, size_t stride) { return words(sbytes(p), sbytes(p + stride)); }
   static I pair16(const I* c, const uint8_t* x) {
     return _mm256_add_epi16(_mm256_maddubs_epi16(c[0], _mm256_set1_epi32(load_i32(x))),
                             _mm256_maddubs_epi16(c[1], _mm256_set1_epi32(load_i32(x + 4))));
@@ -102,10 +103,6 @@ struct KOps<VecYmm> {
     else return v;
   }
 };
-
-
-// Q8_K activation block: float d, 256 codes, 16 s16 bsums.
-constexpr size_t kQ8KQs = 4, kQ8KBsums = 4 + kQKK;
 
 // Sub-block s of a Q4_K or Q5_K super-block (codes q, record rec) for T tokens, into
 // isum: two code pieces at a time into all T tokens' partial sums (few live registers:
@@ -151,40 +148,23 @@ template <class V, int T, DType kType = DType::Q4_K>
   using K = KOps<V>;
   using I = typename V::I;
   constexpr bool k5 = kType == DType::Q5_K;
-  constexpr size_t R = V::kLanes, kQs = (k5 ? 32 : 0) + kQKK / 2, kRecord = 20 * R;
-  const size_t nb = X.nb;
-  const uint8_t* records = group + nb * R * kQs;
-  typename V::F acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = V::fzero();
-  for (size_t b = 0; b < nb; ++b) {
-    prefetch_share(next, b, R * kQs + kRecord);
-    const uint8_t* q = group + b * R * kQs;
-    const uint8_t* rec = records + b * kRecord;
-    const uint8_t* xb[T];
+  constexpr size_t R = V::kLanes, kQs = (k5 ? 32 : 0) + kQKK / 2;
+  const auto block = [](const uint8_t* q, const uint8_t* rec, const uint8_t* const* xb,
+                        typename V::F* acc) __attribute__((always_inline)) {
     I isum[T], msum[T];
-    for (int t = 0; t < T; ++t) {
-      xb[t] = X.q + (t0 + t) * X.stride + b * sizeof(BlockQ8_K);
-      isum[t] = msum[t] = V::zero();
-    }
+    for (int t = 0; t < T; ++t) isum[t] = msum[t] = V::zero();
     if constexpr (T == 1) {
 #pragma GCC unroll 8
       for (size_t s = 0; s < 8; ++s) q4_k_sub_block<V, T, k5>(q, rec, xb, s, isum);
     } else {
       for (size_t s = 0; s < 8; ++s) q4_k_sub_block<V, T, k5>(q, rec, xb, s, isum);
     }
-    for (size_t s = 0; s < 8; ++s) {
-      const I mw = K::min_words(rec + 12 * R + s * R);
-      for (int t = 0; t < T; ++t) msum[t] = K::wdot(msum[t], mw, V::set1(load_i32(xb[t] + kQ8KBsums + 4 * s)));
-    }
-    const typename V::F d = V::half_scales(rec), dm = V::half_scales(rec + 2 * R);
-    for (int t = 0; t < T; ++t) {
-      float dx;
-      std::memcpy(&dx, xb[t], sizeof dx);
-      acc[t] = V::step(acc[t], d, dx, isum[t]);
-      acc[t] = K::step_sub(acc[t], dm, dx, msum[t]);
-    }
-  }
-  for (int t = 0; t < T; ++t) V::store(Y + (t0 + t) * ldy + r, acc[t]);
+    bsum_pairs<V, T>(xb, msum, [&](size_t s) __attribute__((always_inline)) {
+      return K::min_words(rec + 12 * R + s * R);
+    });
+    scale_min_steps<V, T>(acc, xb, V::half_scales(rec), V::half_scales(rec + 2 * R), isum, msum);
+  };
+  super_block_tile<V, T, kQs, 20>(group, X, t0, Y, ldy, r, next, block);
 }
 
 // ---- Q6_K ---------------------------------------------------------------------------
@@ -238,22 +218,12 @@ template <class V, int T>
                                                     size_t ldy, size_t r, const uint8_t* next = nullptr) {
   using K = KOps<V>;
   using I = typename V::I;
-  constexpr size_t R = V::kLanes, kCodes = kQKK / 2 + kQKK / 4, kRecord = 18 * R;
-  const size_t nb = X.nb;
-  const uint8_t* records = group + nb * R * kCodes;
-  typename V::F acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = V::fzero();
-  for (size_t b = 0; b < nb; ++b) {
-    prefetch_share(next, b, R * kCodes + kRecord);
-    const uint8_t* q = group + b * R * kCodes;
-    const uint8_t* rec = records + b * kRecord;
+  constexpr size_t R = V::kLanes, kCodes = kQKK / 2 + kQKK / 4;
+  const auto block = [](const uint8_t* q, const uint8_t* rec, const uint8_t* const* xb,
+                        typename V::F* acc) __attribute__((always_inline)) {
     const uint8_t* scales = rec + 2 * R;
-    const uint8_t* xb[T];
     I isum[T], osum[T];
-    for (int t = 0; t < T; ++t) {
-      xb[t] = X.q + (t0 + t) * X.stride + b * sizeof(BlockQ8_K);
-      isum[t] = osum[t] = V::zero();
-    }
+    for (int t = 0; t < T; ++t) isum[t] = osum[t] = V::zero();
     // Unrolled: 163 -> 149 us for the 2048x2048 GEMV (n:32 unchanged).
 #pragma GCC unroll 2
     for (size_t h = 0; h < 2; ++h) {
@@ -262,18 +232,14 @@ template <class V, int T>
       q6_k_quarter<V, T, 2>(q, scales, h, xb, isum);
       q6_k_quarter<V, T, 3>(q, scales, h, xb, isum);
     }
-    for (size_t u = 0; u < 8; ++u) {
-      const I pw = K::words(K::sbytes(scales + 2 * u * R), K::sbytes(scales + (2 * u + 1) * R));
-      for (int t = 0; t < T; ++t) osum[t] = K::wdot(osum[t], pw, V::set1(load_i32(xb[t] + kQ8KBsums + 4 * u)));
-    }
-    const typename V::F d = V::half_scales(rec);
-    for (int t = 0; t < T; ++t) {
-      float dx;
-      std::memcpy(&dx, xb[t], sizeof dx);
-      acc[t] = V::step(acc[t], d, dx, V::sub(isum[t], K::template shift32<5>(osum[t])));
-    }
-  }
-  for (int t = 0; t < T; ++t) V::store(Y + (t0 + t) * ldy + r, acc[t]);
+    // The codes' -32: isum - 32 * sum_s sc[s] * bsums[s].
+    bsum_pairs<V, T>(xb, osum, [&](size_t u) __attribute__((always_inline)) {
+      return K::sword_pair(scales + 2 * u * R, R);
+    });
+    for (int t = 0; t < T; ++t) isum[t] = V::sub(isum[t], K::template shift32<5>(osum[t]));
+    scale_steps<V, T>(acc, xb, V::half_scales(rec), isum);
+  };
+  super_block_tile<V, T, kCodes, 18>(group, X, t0, Y, ldy, r, next, block);
 }
 
 // ---- Q2_K ---------------------------------------------------------------------------
@@ -336,22 +302,12 @@ template <class V, int T>
                                                     size_t ldy, size_t r, const uint8_t* next = nullptr) {
   using K = KOps<V>;
   using I = typename V::I;
-  constexpr size_t R = V::kLanes, kCodes = kQKK / 4, kRecord = 20 * R;
-  const size_t nb = X.nb;
-  const uint8_t* records = group + nb * R * kCodes;
-  typename V::F acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = V::fzero();
-  for (size_t b = 0; b < nb; ++b) {
-    prefetch_share(next, b, R * kCodes + kRecord);
-    const uint8_t* q = group + b * R * kCodes;
-    const uint8_t* rec = records + b * kRecord;
+  constexpr size_t R = V::kLanes;
+  const auto block = [](const uint8_t* q, const uint8_t* rec, const uint8_t* const* xb,
+                        typename V::F* acc) __attribute__((always_inline)) {
     const uint8_t* scales = rec + 4 * R;
-    const uint8_t* xb[T];
     I isum[T], msum[T];
-    for (int t = 0; t < T; ++t) {
-      xb[t] = X.q + (t0 + t) * X.stride + b * sizeof(BlockQ8_K);
-      isum[t] = msum[t] = V::zero();
-    }
+    for (int t = 0; t < T; ++t) isum[t] = msum[t] = V::zero();
     for (size_t h = 0; h < 2; ++h)
       for (size_t e = 0; e < 2; ++e) {
         q2_k_sub_block<V, T, 0>(q, scales, h, e, xb, isum);
@@ -359,20 +315,13 @@ template <class V, int T>
         q2_k_sub_block<V, T, 2>(q, scales, h, e, xb, isum);
         q2_k_sub_block<V, T, 3>(q, scales, h, e, xb, isum);
       }
-    for (size_t u = 0; u < 8; ++u) {
-      const I mw = K::words(K::high_nibble(K::bytes8(scales + 2 * u * R)),
-                            K::high_nibble(K::bytes8(scales + (2 * u + 1) * R)));
-      for (int t = 0; t < T; ++t) msum[t] = K::wdot(msum[t], mw, V::set1(load_i32(xb[t] + kQ8KBsums + 4 * u)));
-    }
-    const typename V::F d = V::half_scales(rec), dm = V::half_scales(rec + 2 * R);
-    for (int t = 0; t < T; ++t) {
-      float dx;
-      std::memcpy(&dx, xb[t], sizeof dx);
-      acc[t] = V::step(acc[t], d, dx, isum[t]);
-      acc[t] = K::step_sub(acc[t], dm, dx, msum[t]);
-    }
-  }
-  for (int t = 0; t < T; ++t) V::store(Y + (t0 + t) * ldy + r, acc[t]);
+    bsum_pairs<V, T>(xb, msum, [&](size_t u) __attribute__((always_inline)) {
+      return K::words(K::high_nibble(K::bytes8(scales + 2 * u * R)),
+                      K::high_nibble(K::bytes8(scales + (2 * u + 1) * R)));
+    });
+    scale_min_steps<V, T>(acc, xb, V::half_scales(rec), V::half_scales(rec + 2 * R), isum, msum);
+  };
+  super_block_tile<V, T, kQKK / 4, 20>(group, X, t0, Y, ldy, r, next, block);
 }
 
 // ---- Q3_K ---------------------------------------------------------------------------
@@ -410,22 +359,12 @@ template <class V, int T>
                                                     size_t ldy, size_t r, const uint8_t* next = nullptr) {
   using K = KOps<V>;
   using I = typename V::I;
-  constexpr size_t R = V::kLanes, kCodes = kQKK / 8 + kQKK / 4, kRecord = 18 * R;
-  const size_t nb = X.nb;
-  const uint8_t* records = group + nb * R * kCodes;
-  typename V::F acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = V::fzero();
-  for (size_t b = 0; b < nb; ++b) {
-    prefetch_share(next, b, R * kCodes + kRecord);
-    const uint8_t* q = group + b * R * kCodes;
-    const uint8_t* rec = records + b * kRecord;
+  constexpr size_t R = V::kLanes, kCodes = kQKK / 8 + kQKK / 4;
+  const auto block = [](const uint8_t* q, const uint8_t* rec, const uint8_t* const* xb,
+                        typename V::F* acc) __attribute__((always_inline)) {
     const uint8_t* scales = rec + 2 * R;
-    const uint8_t* xb[T];
     I isum[T], osum[T];
-    for (int t = 0; t < T; ++t) {
-      xb[t] = X.q + (t0 + t) * X.stride + b * sizeof(BlockQ8_K);
-      isum[t] = osum[t] = V::zero();
-    }
+    for (int t = 0; t < T; ++t) isum[t] = osum[t] = V::zero();
     for (size_t e = 0; e < 2; ++e) {
       q3_k_sub_block<V, T, 0, 0>(q, scales, e, xb, isum);
       q3_k_sub_block<V, T, 0, 1>(q, scales, e, xb, isum);
@@ -436,18 +375,14 @@ template <class V, int T>
       q3_k_sub_block<V, T, 1, 2>(q, scales, e, xb, isum);
       q3_k_sub_block<V, T, 1, 3>(q, scales, e, xb, isum);
     }
-    for (size_t u = 0; u < 8; ++u) {
-      const I pw = K::words(K::sbytes(scales + 2 * u * R), K::sbytes(scales + (2 * u + 1) * R));
-      for (int t = 0; t < T; ++t) osum[t] = K::wdot(osum[t], pw, V::set1(load_i32(xb[t] + kQ8KBsums + 4 * u)));
-    }
-    const typename V::F d = V::half_scales(rec);
-    for (int t = 0; t < T; ++t) {
-      float dx;
-      std::memcpy(&dx, xb[t], sizeof dx);
-      acc[t] = V::step(acc[t], d, dx, V::sub(isum[t], K::template shift32<2>(osum[t])));
-    }
-  }
-  for (int t = 0; t < T; ++t) V::store(Y + (t0 + t) * ldy + r, acc[t]);
+    // The codes' -4: isum - 4 * sum_s sc[s] * bsums[s].
+    bsum_pairs<V, T>(xb, osum, [&](size_t u) __attribute__((always_inline)) {
+      return K::sword_pair(scales + 2 * u * R, R);
+    });
+    for (int t = 0; t < T; ++t) isum[t] = V::sub(isum[t], K::template shift32<2>(osum[t]));
+    scale_steps<V, T>(acc, xb, V::half_scales(rec), isum);
+  };
+  super_block_tile<V, T, kCodes, 18>(group, X, t0, Y, ldy, r, next, block);
 }
 
 // One tile of T tokens of a K-quant type against one row group.
