@@ -20,6 +20,7 @@
 //         6-bit ls is 4 bits of scales_l and 2 of scales_h, every bit one of theirs, so
 //         unpacking re-encodes the original bytes.
 #include <cstring>
+#include <initializer_list>
 
 #include "quant/blocks.h"
 #include "quant/quantize.h"
@@ -90,39 +91,28 @@ void move_record_q4_k(const Geometry& g, size_t i, size_t b, uint8_t* plain, uin
   std::memcpy(plain, &blk, offsetof(BlockQ4_K, qs));
 }
 
-// Q6_K's record: d, then the sixteen scales (bytes as they are).
+// n bytes between a block field and its place in the record; kPack: into the record.
 template <bool kPack>
-void move_record_q6_k(const Geometry& g, size_t i, size_t b, uint8_t* plain, uint8_t* group) {
-  uint8_t* rec = group + g.record(b);
-  const size_t R = g.R;
-  uint8_t* d = plain + offsetof(BlockQ6_K, d);
-  uint8_t* sc = plain + offsetof(BlockQ6_K, scales);
-  if (kPack) {
-    std::memcpy(rec + 2 * i, d, 2);
-    for (size_t s = 0; s < 16; ++s) rec[2 * R + s * R + i] = sc[s];
-  } else {
-    std::memcpy(d, rec + 2 * i, 2);
-    for (size_t s = 0; s < 16; ++s) sc[s] = rec[2 * R + s * R + i];
-  }
+void move_bytes(uint8_t* field, uint8_t* rec, size_t n) {
+  if (kPack)
+    std::memcpy(rec, field, n);
+  else
+    std::memcpy(field, rec, n);
 }
 
-// Q2_K's record: d, dmin, then the sixteen scale bytes as they are.
+// A record kept as the file has it (Q6_K: d; Q2_K: d, dmin): the fp16 fields at the
+// block's offsets `halves`, each as [R] in the record, then the sixteen scale bytes at
+// `scales` as [16][R].
 template <bool kPack>
-void move_record_q2_k(const Geometry& g, size_t i, size_t b, uint8_t* plain, uint8_t* group) {
+void move_record_as_is(const Geometry& g, size_t i, size_t b, uint8_t* plain, uint8_t* group,
+                       std::initializer_list<size_t> halves, size_t scales) {
   uint8_t* rec = group + g.record(b);
   const size_t R = g.R;
-  uint8_t* d = plain + offsetof(BlockQ2_K, d);
-  uint8_t* dmin = plain + offsetof(BlockQ2_K, dmin);
-  uint8_t* sc = plain + offsetof(BlockQ2_K, scales);
-  if (kPack) {
-    std::memcpy(rec + 2 * i, d, 2);
-    std::memcpy(rec + 2 * R + 2 * i, dmin, 2);
-    for (size_t s = 0; s < 16; ++s) rec[4 * R + s * R + i] = sc[s];
-  } else {
-    std::memcpy(d, rec + 2 * i, 2);
-    std::memcpy(dmin, rec + 2 * R + 2 * i, 2);
-    for (size_t s = 0; s < 16; ++s) sc[s] = rec[4 * R + s * R + i];
+  for (size_t offset : halves) {
+    move_bytes<kPack>(plain + offset, rec + 2 * i, 2);
+    rec += 2 * R;
   }
+  for (size_t s = 0; s < 16; ++s) move_bytes<kPack>(plain + scales + s, rec + s * R + i, 1);
 }
 
 // Q3_K's record: d, then the sixteen scales unpacked to s8 (sc - 32), or packed back.
@@ -174,13 +164,14 @@ void move_block(DType type, Packing p, size_t cols, size_t i, size_t b, uint8_t*
   if (type == DType::Q4_K || type == DType::Q5_K)
     move_record_q4_k<kPack>(g, i, b, plain, group);
   else if (type == DType::Q2_K)
-    move_record_q2_k<kPack>(g, i, b, plain, group);
+    move_record_as_is<kPack>(g, i, b, plain, group, {offsetof(BlockQ2_K, d), offsetof(BlockQ2_K, dmin)},
+                             offsetof(BlockQ2_K, scales));
   else if (type == DType::Q3_K)
     move_record_q3_k<kPack>(g, i, b, plain, group);
   else if (type == DType::IQ4_XS)
     move_record_iq4_xs<kPack>(g, i, b, plain, group);
-  else
-    move_record_q6_k<kPack>(g, i, b, plain, group);
+  else  // Q6_K
+    move_record_as_is<kPack>(g, i, b, plain, group, {offsetof(BlockQ6_K, d)}, offsetof(BlockQ6_K, scales));
   move_codes<kPack>(g, i, b, plain, group);
 }
 
