@@ -1,10 +1,11 @@
 // Private to kernels/x86/: what every packed 256-weight (K-quant, IQ4_XS) tile shares,
 // after qmatmul_packed_x86.h (VecYmm, Dot, prefetch_share, load_i32): the loop over a row
-// group's super-blocks, the activation's Q8_K fields, the sums against its bsums and the
-// float steps of kernels.h. Each type's tile (qmatmul_packed_k_x86.h,
+// group's super-blocks, the records' scale bytes as vectors, the activation's Q8_K fields,
+// the sums against its bsums and the float steps of kernels.h. Each type's tile (qmatmul_packed_k_x86.h,
 // qmatmul_packed_iq4_xs_x86.h) is then its integer sums per super-block.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstring>
 
@@ -12,6 +13,49 @@ namespace ember::kernels {
 namespace {
 
 constexpr size_t kQ8KQs = 4, kQ8KBsums = 4 + kQKK;  // offsets in BlockQ8_K (d first)
+
+// The records' scale bytes ([16][R] or [8][R]: row s = sub-block s's R = 8 rows) as
+// the vectors the tiles multiply by, for VecYmm.
+struct RecordBytes {
+  using I = __m256i;
+  // Two sub-blocks' record bytes ([2][R] at p: 16 bytes, R = 8) in both 128-bit halves:
+  // one load for the in-half byte shuffles below (VPSHUFB). Lane i's words then come
+  // from bytes i and 8 + i with one shuffle, where widening each row of bytes took a
+  // VPMOVZXBD/VPMOVSXBD and an AND, shift and OR per pair of words: those shuffles and
+  // shifts share Zen 3's two shuffle pipes with the activation broadcasts, the GEMVs'
+  // bound (llvm-mca, znver3).
+  static I byte_pair(const uint8_t* p) { return _mm256_broadcastsi128_si256(load128(p)); }
+  // Lane i's bytes 0..3 = the pair's bytes kB0 + i, .., kB3 + i (< 0: zero).
+  template <int kB0, int kB1, int kB2, int kB3>
+  static I pick(I pair) {
+    static constexpr auto kMask = [] {
+      std::array<int8_t, 32> m{};
+      const int b[4] = {kB0, kB1, kB2, kB3};
+      for (int i = 0; i < 8; ++i)
+        for (int n = 0; n < 4; ++n) m[4 * i + n] = static_cast<int8_t>(b[n] < 0 ? -128 : b[n] + i);
+      return m;
+    }();
+    return _mm256_shuffle_epi8(pair, load256(reinterpret_cast<const uint8_t*>(kMask.data())));
+  }
+  // Half kE of the pair as flush's scale operand: unsigned bytes (AVX2 (b, b), VNNI (b, 0)).
+  template <int kE>
+  static I uscale(I pair) {
+    if constexpr (Dot::kVnni) return pick<8 * kE, -1, -1, -1>(pair);
+    return pick<8 * kE, -1, 8 * kE, -1>(pair);
+  }
+  // Half kE's signed bytes as lanes (sc, sc) of two s16 (VPMADDWD's operand on every
+  // table): each byte to a word's high half, then an arithmetic shift.
+  template <int kE>
+  static I swords(I pair) { return _mm256_srai_epi16(pick<-1, 8 * kE, -1, 8 * kE>(pair), 8); }
+  // The same as flush's operand: AVX2 (sc, sc), VNNI (sc, 0).
+  template <int kE>
+  static I sscale(I pair) {
+    if constexpr (Dot::kVnni) return _mm256_srai_epi16(pick<-1, 8 * kE, -1, -1>(pair), 8);
+    return swords<kE>(pair);
+  }
+  // The pair's signed bytes as lane i's words (a_i, b_i): bsum_pairs' operand.
+  static I sword_pair(const uint8_t* p) { return _mm256_srai_epi16(pick<-1, 0, -1, 8>(byte_pair(p)), 8); }
+};
 
 // The token's activation scale: Q8_K's d, its first field.
 inline float q8k_d(const uint8_t* xb) {

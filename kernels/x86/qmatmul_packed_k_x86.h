@@ -5,15 +5,18 @@
 // with its vector traits V (VecYmm: 8 rows, every x86 table, each with its own Dot) and
 // the operations of KOps<V>:
 //
+//   KOps<V>::byte_pair(p), pick<..>  16 record bytes ([2][R]: two sub-blocks' rows) and
+//                                    lane i's 4 bytes picked from bytes b + i (VPSHUFB)
+//   KOps<V>::uscale<e>, sscale<e>    row e of a pair (unsigned / s8 bytes) as flush's operand
+//   KOps<V>::swords<e>               row e of a pair (s8 bytes) as lanes (sc, sc) of two s16
 //   KOps<V>::sub_scales(p)           R sub-block scales (bytes) as flush's operand
 //   KOps<V>::part2(part, c, x)       part + the products of pieces c[0], c[1] (R rows'
 //                                    codes) with x[0 .. 8), lane-wise
 //   KOps<V>::flush(isum, part, sc)   isum + sc * part, every kFlush pieces
-//   KOps<V>::min_words(p)            R mins (bytes) as lanes (m, m) of two s16
+//   KOps<V>::min_words(mins, s)      sub-block s's R mins (bytes) as lanes (m, m) of two s16
 //   KOps<V>::wdot(acc, a, b)         acc + lane-wise sum of the two s16 products
-//   KOps<V>::sword_pair(p, R)        two rows of R s8 scales (p, p + R) as lanes (lo, hi)
+//   KOps<V>::sword_pair(p)           two rows of R s8 scales (p, p + R) as lanes (lo, hi)
 //                                    of two s16: a pair of sub-blocks' weights for bsum_pairs
-//   KOps<V>::scale_pair(v)           a scale per s32 lane (s16 range) as flush's operand
 //   KOps<V>::two_bits<k>(v)          bits k, k + 1 of every byte as codes 0..3 (Q2_K, Q3_K)
 //
 // Q4_K, per super-block and token: a sub-block's 32 products per row are 8 lane-wise dot4
@@ -40,17 +43,15 @@ template <class V>
 struct KOps;
 
 template <>
-struct KOps<VecYmm> {
+struct KOps<VecYmm> : RecordBytes {
   using I = __m256i;
-  static I bytes8(const uint8_t* p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
-  static I sub_scales(const uint8_t* p) {  // AVX2: (sc, sc) per s32 lane; VNNI: (sc, 0)
-    const I v = bytes8(p);
-    if constexpr (Dot::kVnni) return v;
-    return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
-  }
-  static I min_words(const uint8_t* p) {
-    const I v = bytes8(p);
-    return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
+  // Sub-block s's R scale bytes (Q4_K's record, rec + (4 + s) * R) as flush's operand,
+  // AVX2 (sc, sc) per s32 lane, VNNI (sc, 0); the 16 bytes read end inside the record.
+  static I sub_scales(const uint8_t* p) { return uscale<0>(byte_pair(p)); }
+  // Sub-block s's mins (row s of the [8][R] bytes at `mins`) as lanes (m, m).
+  static I min_words(const uint8_t* mins, size_t s) {
+    const I pair = byte_pair(mins + (s & ~size_t{1}) * 8);
+    return s % 2 ? pick<8, -1, 8, -1>(pair) : pick<0, -1, 0, -1>(pair);
   }
   // VPDPWSSD with VNNI, VPMADDWD + VPADDD without: the same sums (exact here).
   static I wdot(I acc, I a, I b) { return Dot::wdot(acc, a, b); }
@@ -71,11 +72,6 @@ struct KOps<VecYmm> {
   }
   static I flush(I isum, I part, I sc) { return wdot(isum, part, sc); }
   // Q6_K's operations.
-  static I sbytes(const uint8_t* p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
-  static I words(I lo, I hi) {
-    return _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(hi, 16));
-  }
-  static I sword_pair(const uint8_t* p, size_t stride) { return words(sbytes(p), sbytes(p + stride)); }
   static I pair16(const I* c, const uint8_t* x) {
     return _mm256_add_epi16(_mm256_maddubs_epi16(c[0], _mm256_set1_epi32(load_i32(x))),
                             _mm256_maddubs_epi16(c[1], _mm256_set1_epi32(load_i32(x + 4))));
@@ -85,14 +81,7 @@ struct KOps<VecYmm> {
   }
   template <int kBits>
   static I shift32(I v) { return _mm256_slli_epi32(v, kBits); }
-  // Q2_K's and Q3_K's operations. A scale in s16 range per s32 lane as flush's operand:
-  // AVX2 (sc, sc), VNNI (sc, 0).
-  static I scale_pair(I v) {
-    if constexpr (Dot::kVnni) return _mm256_and_si256(v, _mm256_set1_epi32(0xFFFF));
-    return words(v, v);
-  }
-  static I low_nibble(I v) { return _mm256_and_si256(v, _mm256_set1_epi32(0x0F)); }
-  static I high_nibble(I v) { return _mm256_srli_epi32(v, 4); }
+  // Q2_K's and Q3_K's operations.
   // Bits kShift, kShift + 1 of every byte as a code 0..3.
   template <int kShift>
   static I two_bits(I v) { return _mm256_and_si256(shift16<-kShift>(v), _mm256_set1_epi8(3)); }
@@ -160,7 +149,7 @@ template <class V, int T, DType kType = DType::Q4_K>
       for (size_t s = 0; s < 8; ++s) q4_k_sub_block<V, T, k5>(q, rec, xb, s, isum);
     }
     bsum_pairs<V, T>(xb, msum, [&](size_t s) __attribute__((always_inline)) {
-      return K::min_words(rec + 12 * R + s * R);
+      return K::min_words(rec + 12 * R, s);
     });
     scale_min_steps<V, T>(acc, xb, V::half_scales(rec), V::half_scales(rec + 2 * R), isum, msum);
   };
@@ -177,7 +166,7 @@ template <class V, int T, int kShift>
   typename V::I osum[T];
   for (int t = 0; t < T; ++t) osum[t] = V::zero();
   bsum_pairs<V, T>(xb, osum, [&](size_t u) __attribute__((always_inline)) {
-    return K::sword_pair(scales + 2 * u * V::kLanes, V::kLanes);
+    return K::sword_pair(scales + 2 * u * V::kLanes);
   });
   for (int t = 0; t < T; ++t) isum[t] = V::sub(isum[t], K::template shift32<kShift>(osum[t]));
 }
@@ -217,14 +206,21 @@ template <class V, int T, int kQ>
   using I = typename V::I;
   constexpr size_t R = V::kLanes;
   const size_t s = 8 * h + 2 * kQ;
-  for (size_t half = 0; half < 2; ++half) {
-    const I v = K::sbytes(scales + (s + half) * R), sc = K::words(v, v);
+  const I pair = K::byte_pair(scales + s * R);
+  const auto half_sub = [&](size_t half, I sc) __attribute__((always_inline)) {
     for (size_t k0 = 4 * half; k0 < 4 * half + 4; k0 += 2) {
       I c[2];
       q6_k_codes2<V, kQ>(q, h, k0, c);
       for (int t = 0; t < T; ++t)
         isum[t] = K::wdot(isum[t], K::pair16(c, xb[t] + kQ8KQs + 128 * h + 32 * kQ + 4 * k0), sc);
     }
+  };
+  if constexpr (T == 1) {  // straight code; the GEMM's tile keeps its loop (unrolled, it spills)
+    half_sub(0, K::template swords<0>(pair));
+    half_sub(1, K::template swords<1>(pair));
+  } else {
+    for (size_t half = 0; half < 2; ++half)
+      half_sub(half, half ? K::template swords<1>(pair) : K::template swords<0>(pair));
   }
 }
 
@@ -292,19 +288,39 @@ template <class V, int T, class Codes>
   }
 }
 
-// Sub-block 8h + 2kK + e for T tokens, into isum (the record's scale bytes at `scales`).
-template <class V, int T, int kK>
+// Sub-block 8h + 2kK + e for T tokens, into isum (the record's scale bytes at `scales`,
+// from the byte pair of sub-blocks 8h + 2kK and + 1). kScaled (the GEMV): codes of kK =
+// 1, 2 are masked in place, not shifted down, so they are 4^kK times the code (at most
+// 48: the VPMADDUBSW pair sums of two pieces stay below 2 * 2 * 48 * 128 < 2^15) and go
+// into isum[kK] (T = 1), which the block divides by 4^kK exactly at the end: one shift
+// fewer per piece on the shuffle pipes. Otherwise the codes are shifted down into isum[t].
+template <class V, int T, int kK, bool kScaled>
 [[gnu::always_inline]] inline void q2_k_sub_block(const uint8_t* q, const uint8_t* scales, size_t h, size_t e,
                                                   const uint8_t* const* xb, typename V::I* isum) {
   using K = KOps<V>;
   using I = typename V::I;
   constexpr size_t R = V::kLanes;
-  const size_t s = 8 * h + 2 * kK + e;
-  const I sc = K::scale_pair(K::low_nibble(K::bytes8(scales + s * R)));
-  const auto codes = [&](size_t i, I* c) {
-    for (size_t j = 0; j < 2; ++j) c[j] = K::template two_bits<2 * kK>(V::load(q + (8 * h + 4 * e + i + j) * R * 4));
+  constexpr bool kInPlace = kScaled && kK > 0 && kK < 3;
+  const I low = _mm256_and_si256(K::byte_pair(scales + (8 * h + 2 * kK) * R), _mm256_set1_epi8(0x0F));
+  const I sc = e ? K::template uscale<1>(low) : K::template uscale<0>(low);
+  const auto codes = [&](size_t i, I* c) __attribute__((always_inline)) {
+    for (size_t j = 0; j < 2; ++j) {
+      const I v = V::load(q + (8 * h + 4 * e + i + j) * R * 4);
+      c[j] = kInPlace ? _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(3 << (2 * kK))))
+                      : K::template two_bits<2 * kK>(v);
+    }
   };
-  sub_block16<V, T>(codes, sc, xb, kQ8KQs + 128 * h + 32 * kK + 16 * e, isum);
+  sub_block16<V, T>(codes, sc, xb, kQ8KQs + 128 * h + 32 * kK + 16 * e, kScaled ? isum + kK % 3 : isum);
+}
+
+// Half h, e of a super-block: sub-blocks 8h + 2kK + e, kK = 0..3.
+template <class V, int T, bool kScaled>
+[[gnu::always_inline]] inline void q2_k_quarter(const uint8_t* q, const uint8_t* scales, size_t h, size_t e,
+                                                const uint8_t* const* xb, typename V::I* isum) {
+  q2_k_sub_block<V, T, 0, kScaled>(q, scales, h, e, xb, isum);
+  q2_k_sub_block<V, T, 1, kScaled>(q, scales, h, e, xb, isum);
+  q2_k_sub_block<V, T, 2, kScaled>(q, scales, h, e, xb, isum);
+  q2_k_sub_block<V, T, 3, kScaled>(q, scales, h, e, xb, isum);
 }
 
 template <class V, int T>
@@ -313,21 +329,26 @@ template <class V, int T>
   using K = KOps<V>;
   using I = typename V::I;
   constexpr size_t R = V::kLanes;
+  constexpr bool kScaled = T == 1 && !Dot::kVnni;  // VNNI sums 16 products: 16 * 48 * 128 >= 2^15
   const auto block = [](const uint8_t* q, const uint8_t* rec, const uint8_t* const* xb,
                         typename V::F* acc) __attribute__((always_inline)) {
     const uint8_t* scales = rec + 4 * R;
-    I isum[T], msum[T];
-    for (int t = 0; t < T; ++t) isum[t] = msum[t] = V::zero();
-    for (size_t h = 0; h < 2; ++h)
-      for (size_t e = 0; e < 2; ++e) {
-        q2_k_sub_block<V, T, 0>(q, scales, h, e, xb, isum);
-        q2_k_sub_block<V, T, 1>(q, scales, h, e, xb, isum);
-        q2_k_sub_block<V, T, 2>(q, scales, h, e, xb, isum);
-        q2_k_sub_block<V, T, 3>(q, scales, h, e, xb, isum);
-      }
+    I isum[kScaled ? 3 : T], msum[T];  // kScaled: the sums of codes x 1, x 4, x 16
+    for (I& v : isum) v = V::zero();
+    for (int t = 0; t < T; ++t) msum[t] = V::zero();
+    if constexpr (T == 1) {  // unrolled (the GEMM's tile would spill)
+#pragma GCC unroll 2
+      for (size_t h = 0; h < 2; ++h)
+#pragma GCC unroll 2
+        for (size_t e = 0; e < 2; ++e) q2_k_quarter<V, T, kScaled>(q, scales, h, e, xb, isum);
+    } else {
+      for (size_t h = 0; h < 2; ++h)
+        for (size_t e = 0; e < 2; ++e) q2_k_quarter<V, T, kScaled>(q, scales, h, e, xb, isum);
+    }
+    if constexpr (kScaled)
+      isum[0] = V::add(isum[0], V::add(_mm256_srai_epi32(isum[1], 2), _mm256_srai_epi32(isum[2], 4)));
     bsum_pairs<V, T>(xb, msum, [&](size_t u) __attribute__((always_inline)) {
-      return K::words(K::high_nibble(K::bytes8(scales + 2 * u * R)),
-                      K::high_nibble(K::bytes8(scales + (2 * u + 1) * R)));
+      return _mm256_srli_epi16(K::template pick<0, -1, 8, -1>(K::byte_pair(scales + 2 * u * R)), 4);
     });
     scale_min_steps<V, T>(acc, xb, V::half_scales(rec), V::half_scales(rec + 2 * R), isum, msum);
   };
@@ -344,7 +365,8 @@ template <class V, int T>
 // sum_s sc[s] * bsums[s] (Q6_K's offset term): the reference's integer exactly, then
 // its one float step.
 
-// Sub-block 8kH + 2kK + e for T tokens, into isum (the record's s8 scales at `scales`).
+// Sub-block 8kH + 2kK + e for T tokens, into isum (the record's s8 scales at `scales`,
+// from the byte pair of sub-blocks 8kH + 2kK and + 1).
 template <class V, int T, int kH, int kK>
 [[gnu::always_inline]] inline void q3_k_sub_block(const uint8_t* q, const uint8_t* scales, size_t e,
                                                   const uint8_t* const* xb, typename V::I* isum) {
@@ -352,9 +374,9 @@ template <class V, int T, int kH, int kK>
   using I = typename V::I;
   constexpr size_t R = V::kLanes;
   constexpr int kHigh = 4 * kH + kK;  // the hmask bit of these codes, to bit 2
-  const size_t s = 8 * kH + 2 * kK + e;
-  const I sc = K::scale_pair(K::sbytes(scales + s * R));
-  const auto codes = [&](size_t i, I* c) {
+  const I pair = K::byte_pair(scales + (8 * kH + 2 * kK) * R);
+  const I sc = e ? K::template sscale<1>(pair) : K::template sscale<0>(pair);
+  const auto codes = [&](size_t i, I* c) __attribute__((always_inline)) {
     for (size_t j = 0; j < 2; ++j) {
       const I low = K::template two_bits<2 * kK>(V::load(q + (8 + 8 * kH + 4 * e + i + j) * R * 4));
       const I hm = K::template shift16<2 - kHigh>(V::load(q + (4 * e + i + j) * R * 4));
@@ -362,6 +384,20 @@ template <class V, int T, int kH, int kK>
     }
   };
   sub_block16<V, T>(codes, sc, xb, kQ8KQs + 128 * kH + 32 * kK + 16 * e, isum);
+}
+
+// Sub-blocks 8kH + 2kK + e, kH = 0, 1, kK = 0..3.
+template <class V, int T>
+[[gnu::always_inline]] inline void q3_k_half(const uint8_t* q, const uint8_t* scales, size_t e,
+                                             const uint8_t* const* xb, typename V::I* isum) {
+  q3_k_sub_block<V, T, 0, 0>(q, scales, e, xb, isum);
+  q3_k_sub_block<V, T, 0, 1>(q, scales, e, xb, isum);
+  q3_k_sub_block<V, T, 0, 2>(q, scales, e, xb, isum);
+  q3_k_sub_block<V, T, 0, 3>(q, scales, e, xb, isum);
+  q3_k_sub_block<V, T, 1, 0>(q, scales, e, xb, isum);
+  q3_k_sub_block<V, T, 1, 1>(q, scales, e, xb, isum);
+  q3_k_sub_block<V, T, 1, 2>(q, scales, e, xb, isum);
+  q3_k_sub_block<V, T, 1, 3>(q, scales, e, xb, isum);
 }
 
 template <class V, int T>
@@ -374,15 +410,11 @@ template <class V, int T>
     const uint8_t* scales = rec + 2 * R;
     I isum[T];
     for (int t = 0; t < T; ++t) isum[t] = V::zero();
-    for (size_t e = 0; e < 2; ++e) {
-      q3_k_sub_block<V, T, 0, 0>(q, scales, e, xb, isum);
-      q3_k_sub_block<V, T, 0, 1>(q, scales, e, xb, isum);
-      q3_k_sub_block<V, T, 0, 2>(q, scales, e, xb, isum);
-      q3_k_sub_block<V, T, 0, 3>(q, scales, e, xb, isum);
-      q3_k_sub_block<V, T, 1, 0>(q, scales, e, xb, isum);
-      q3_k_sub_block<V, T, 1, 1>(q, scales, e, xb, isum);
-      q3_k_sub_block<V, T, 1, 2>(q, scales, e, xb, isum);
-      q3_k_sub_block<V, T, 1, 3>(q, scales, e, xb, isum);
+    if constexpr (T == 1) {  // unrolled (the GEMM's tile would spill)
+#pragma GCC unroll 2
+      for (size_t e = 0; e < 2; ++e) q3_k_half<V, T>(q, scales, e, xb, isum);
+    } else {
+      for (size_t e = 0; e < 2; ++e) q3_k_half<V, T>(q, scales, e, xb, isum);
     }
     minus_code_offset<V, T, 2>(scales, xb, isum);  // the codes' -4
     scale_steps<V, T>(acc, xb, V::half_scales(rec), isum);
