@@ -211,8 +211,10 @@ template <class V, int T, int kQ>
     for (size_t k0 = 4 * half; k0 < 4 * half + 4; k0 += 2) {
       I c[2];
       q6_k_codes2<V, kQ>(q, h, k0, c);
-      for (int t = 0; t < T; ++t)
+      for (int t = 0; t < T; ++t) {
         isum[t] = K::wdot(isum[t], K::pair16(c, xb[t] + kQ8KQs + 128 * h + 32 * kQ + 4 * k0), sc);
+        if constexpr (T == 1) V::pin(isum[t]);  // the GEMV summed as written (a tree of products spills)
+      }
     }
   };
   if constexpr (T == 1) {  // straight code; the GEMM's tile keeps its loop (unrolled, it spills)
@@ -283,44 +285,63 @@ template <class V, int T, class Codes>
     for (size_t i = 0; i < 4; i += 2) {
       I c[2];
       codes(i, c);
-      for (int t = 0; t < T; ++t) isum[t] = K::wdot(isum[t], K::pair16(c, x[t] + off + 4 * i), sc);
+      for (int t = 0; t < T; ++t) {
+        isum[t] = K::wdot(isum[t], K::pair16(c, x[t] + off + 4 * i), sc);
+        V::pin(isum[t]);  // summed as written: regrouped into a tree, the products spill
+      }
     }
   }
 }
 
 // Sub-block 8h + 2kK + e for T tokens, into isum (the record's scale bytes at `scales`,
-// from the byte pair of sub-blocks 8h + 2kK and + 1). kScaled (the GEMV): codes of kK =
-// 1, 2 are masked in place, not shifted down, so they are 4^kK times the code (at most
-// 48: the VPMADDUBSW pair sums of two pieces stay below 2 * 2 * 48 * 128 < 2^15) and go
-// into isum[kK] (T = 1), which the block divides by 4^kK exactly at the end: one shift
-// fewer per piece on the shuffle pipes. Otherwise the codes are shifted down into isum[t].
-template <class V, int T, int kK, bool kScaled>
+// from the byte pair of sub-blocks 8h + 2kK and + 1).
+template <class V, int T, int kK>
 [[gnu::always_inline]] inline void q2_k_sub_block(const uint8_t* q, const uint8_t* scales, size_t h, size_t e,
                                                   const uint8_t* const* xb, typename V::I* isum) {
   using K = KOps<V>;
   using I = typename V::I;
   constexpr size_t R = V::kLanes;
-  constexpr bool kInPlace = kScaled && kK > 0 && kK < 3;
   const I low = _mm256_and_si256(K::byte_pair(scales + (8 * h + 2 * kK) * R), _mm256_set1_epi8(0x0F));
   const I sc = e ? K::template uscale<1>(low) : K::template uscale<0>(low);
   const auto codes = [&](size_t i, I* c) __attribute__((always_inline)) {
-    for (size_t j = 0; j < 2; ++j) {
-      const I v = V::load(q + (8 * h + 4 * e + i + j) * R * 4);
-      c[j] = kInPlace ? _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(3 << (2 * kK))))
-                      : K::template two_bits<2 * kK>(v);
-    }
+    for (size_t j = 0; j < 2; ++j) c[j] = K::template two_bits<2 * kK>(V::load(q + (8 * h + 4 * e + i + j) * R * 4));
   };
-  sub_block16<V, T>(codes, sc, xb, kQ8KQs + 128 * h + 32 * kK + 16 * e, kScaled ? isum + kK % 3 : isum);
+  sub_block16<V, T>(codes, sc, xb, kQ8KQs + 128 * h + 32 * kK + 16 * e, isum);
 }
 
-// Half h, e of a super-block: sub-blocks 8h + 2kK + e, kK = 0..3.
-template <class V, int T, bool kScaled>
-[[gnu::always_inline]] inline void q2_k_quarter(const uint8_t* q, const uint8_t* scales, size_t h, size_t e,
-                                                const uint8_t* const* xb, typename V::I* isum) {
-  q2_k_sub_block<V, T, 0, kScaled>(q, scales, h, e, xb, isum);
-  q2_k_sub_block<V, T, 1, kScaled>(q, scales, h, e, xb, isum);
-  q2_k_sub_block<V, T, 2, kScaled>(q, scales, h, e, xb, isum);
-  q2_k_sub_block<V, T, 3, kScaled>(q, scales, h, e, xb, isum);
+// The AVX2 GEMV's sub-blocks 8h + 2kK + e, kK = 0..3, into isum[3]: each pair of pieces is
+// loaded once and its four shifts go into the sums at once (sub-block by sub-block, gcc
+// keeps a piece's four codes live across the sub-blocks and spills them). Codes of kK =
+// 1, 2 are masked in place, not shifted down: 4^kK times the code (at most 48, so the
+// VPMADDUBSW pair sums of two pieces stay below 2 * 2 * 48 * 128 < 2^15) into isum[kK],
+// which the block divides by 4^kK exactly at the end; kK = 0, 3 into isum[0]. One shift
+// fewer per piece on the shuffle pipes.
+template <class V>
+[[gnu::always_inline]] inline void q2_k_gemv_quarter(const uint8_t* q, const uint8_t* scales, size_t h, size_t e,
+                                                     const uint8_t* x, typename V::I* isum) {
+  using K = KOps<V>;
+  using I = typename V::I;
+  constexpr size_t R = V::kLanes;
+  I sc[4];
+  for (size_t k = 0; k < 4; ++k) {
+    const I low = _mm256_and_si256(K::byte_pair(scales + (8 * h + 2 * k) * R), _mm256_set1_epi8(0x0F));
+    sc[k] = e ? K::template uscale<1>(low) : K::template uscale<0>(low);
+  }
+  const auto shift = [&]<int kK>(const I* v, size_t i) __attribute__((always_inline)) {
+    I c[2];
+    for (size_t j = 0; j < 2; ++j)
+      c[j] = kK == 1 || kK == 2 ? _mm256_and_si256(v[j], _mm256_set1_epi8(static_cast<char>(3 << (2 * kK))))
+                                : K::template two_bits<2 * kK>(v[j]);
+    isum[kK % 3] = K::wdot(isum[kK % 3], K::pair16(c, x + kQ8KQs + 128 * h + 32 * kK + 16 * e + 4 * i), sc[kK]);
+    V::pin(isum[kK % 3]);  // summed as written: regrouped into a tree, the products spill
+  };
+  for (size_t i = 0; i < 4; i += 2) {
+    const I v[2] = {V::load(q + (8 * h + 4 * e + i) * R * 4), V::load(q + (8 * h + 4 * e + i + 1) * R * 4)};
+    shift.template operator()<0>(v, i);
+    shift.template operator()<1>(v, i);
+    shift.template operator()<2>(v, i);
+    shift.template operator()<3>(v, i);
+  }
 }
 
 template <class V, int T>
@@ -329,21 +350,27 @@ template <class V, int T>
   using K = KOps<V>;
   using I = typename V::I;
   constexpr size_t R = V::kLanes;
-  constexpr bool kScaled = T == 1 && !Dot::kVnni;  // VNNI sums 16 products: 16 * 48 * 128 >= 2^15
+  // The AVX2 GEMV's in-place codes (VNNI sums 16 products: 16 * 48 * 128 >= 2^15).
+  constexpr bool kScaled = T == 1 && !Dot::kVnni;
   const auto block = [](const uint8_t* q, const uint8_t* rec, const uint8_t* const* xb,
                         typename V::F* acc) __attribute__((always_inline)) {
     const uint8_t* scales = rec + 4 * R;
     I isum[kScaled ? 3 : T], msum[T];  // kScaled: the sums of codes x 1, x 4, x 16
     for (I& v : isum) v = V::zero();
     for (int t = 0; t < T; ++t) msum[t] = V::zero();
-    if constexpr (T == 1) {  // unrolled (the GEMM's tile would spill)
+    if constexpr (kScaled) {
 #pragma GCC unroll 2
       for (size_t h = 0; h < 2; ++h)
 #pragma GCC unroll 2
-        for (size_t e = 0; e < 2; ++e) q2_k_quarter<V, T, kScaled>(q, scales, h, e, xb, isum);
+        for (size_t e = 0; e < 2; ++e) q2_k_gemv_quarter<V>(q, scales, h, e, xb[0], isum);
     } else {
       for (size_t h = 0; h < 2; ++h)
-        for (size_t e = 0; e < 2; ++e) q2_k_quarter<V, T, kScaled>(q, scales, h, e, xb, isum);
+        for (size_t e = 0; e < 2; ++e) {
+          q2_k_sub_block<V, T, 0>(q, scales, h, e, xb, isum);
+          q2_k_sub_block<V, T, 1>(q, scales, h, e, xb, isum);
+          q2_k_sub_block<V, T, 2>(q, scales, h, e, xb, isum);
+          q2_k_sub_block<V, T, 3>(q, scales, h, e, xb, isum);
+        }
     }
     if constexpr (kScaled)
       isum[0] = V::add(isum[0], V::add(_mm256_srai_epi32(isum[1], 2), _mm256_srai_epi32(isum[2], 4)));
