@@ -23,9 +23,15 @@
 // load, SXTL and SXTL / SXTL2 per pair of sub-blocks); per token 64 SDOT, 8 MLA and 4 of
 // the float step. No min term (IQ4_XS has none) and no offset (the levels are signed).
 // The codes are unpacked once per sub-block for all the tile's tokens (kTokens = 4, as
-// Q4_K's: the 8 code registers, the grid and 4 + 4 accumulators fit the 32 registers);
+// Q4_K's: the 8 code registers, the grid and 4 + 4 accumulators fit the 32 registers;
+// 6 and 8 tokens spilled code or isum registers in gcc 12's output);
 // the GEMV (n = 1) takes two row groups at a time so that their SDOT chains alternate
 // and the token's two registers per sub-block are loaded once for both (sdot_block2).
+// llvm-mca (bench/mca_packed_k.sh), cycles per super-block x row (x token for the tile)
+// on Neoverse N1 / N2: tile 15.2 / 14.3, GEMV 28.5 / 27.5, both bound by the two vector
+// pipes (GEMV: 384 of its ~456 vector uops per 8 rows are codes and SDOTs, the rest the
+// MLAs (2 uops each), the scales' SXTL and the float steps); the plain IQ4_XS kernels
+// (qmatmul_neon.h's gemm_k 4 x 4, gemv_k) 29.8 / 24.5 and 37.0 / 36.0.
 #pragma once
 #include <arm_neon.h>
 
