@@ -24,7 +24,8 @@
 // the float step. No min term (IQ4_XS has none) and no offset (the levels are signed).
 // The codes are unpacked once per sub-block for all the tile's tokens (kTokens = 4, as
 // Q4_K's: the 8 code registers, the grid and 4 + 4 accumulators fit the 32 registers;
-// 6 and 8 tokens spilled code or isum registers in gcc 12's output);
+// 6 and 8 tokens: llvm-mca 14.6 and 13.9 on N1 against 15.2, but gcc 12 keeps the
+// isum registers on the stack there, stored and reloaded per sub-block);
 // the GEMV (n = 1) takes two row groups at a time so that their SDOT chains alternate
 // and the token's two registers per sub-block are loaded once for both (sdot_block2).
 // llvm-mca (bench/mca_packed_k.sh), cycles per super-block x row (x token for the tile)
