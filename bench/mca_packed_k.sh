@@ -47,6 +47,23 @@ namespace ember::kernels {
 }
 }  // namespace ember::kernels
 EOF
+# ---- IQ4_XS (kernels/arm/qmatmul_packed_iq4_xs_neon.h): its own wrappers and rows ----
+have_iq4_xs=0
+[ -f "$tree/kernels/arm/qmatmul_packed_iq4_xs_neon.h" ] && have_iq4_xs=1
+if [ "$have_iq4_xs" = 1 ]; then
+  cat >>"$work/harness.cpp" <<'EOF'
+namespace ember::kernels {
+[[gnu::noinline]] void mca_iq4_xs_tile4(const uint8_t* g, const PackedActs& X, float* Y, size_t ldy) {
+  sdot_tile_iq4_xs<4>(g, X, 0, Y, ldy, 0);
+}
+[[gnu::noinline]] void mca_iq4_xs_gemv2(const uint8_t* g, size_t gb, const PackedActs& X, float* Y) {
+  sdot_gemv2_iq4_xs(g, gb, X, Y, 0);
+}
+}  // namespace ember::kernels
+EOF
+fi
+# ---- end IQ4_XS ----
+
 aarch64-linux-gnu-g++ -O3 -ffp-contract=off -std=c++20 -march=armv8.2-a+dotprod -I"$tree" \
   -DHAVE_Q6_GEMV2=$have_q6_gemv2 -DHAVE_Q5_K=$have_q5_k "$@" -S "$work/harness.cpp" -o "$work/h.s"
 
@@ -114,4 +131,9 @@ if [ "$have_q5_k" = 1 ]; then
   row "Q5_K GEMV, two row groups" mca_q5_gemv2 8
   row "Q4_K GEMM tile, 4 rows x 4 tokens" mca_q4_tile4 16
   row "Q5_K GEMM tile, 4 rows x 4 tokens" mca_q5_tile4 16
+fi
+# ---- IQ4_XS rows ----
+if [ "$have_iq4_xs" = 1 ]; then
+  row "IQ4_XS GEMM tile, 4 rows x 4 tokens" mca_iq4_xs_tile4 16
+  row "IQ4_XS GEMV, two row groups" mca_iq4_xs_gemv2 8
 fi

@@ -522,14 +522,15 @@ void qmatmul_packed_sdot_q6_k(const void* W, Packing, const PackedActs& X, size_
 }
 
 // The packings both SDOT tables (dotprod, i8mm) give these SDOT kernels, 4 rows x 4 bytes:
-// the K-quants, and the 32-weight types whose SMMLA form would not pay (qmatmul_i8mm.cpp).
+// the K-quants and IQ4_XS (qmatmul_packed_iq4_xs_neon.h, included before this file), and
+// the 32-weight types whose SMMLA form would not pay (qmatmul_i8mm.cpp).
 // Q4_0 and Q8_0 are each table's own.
 inline void add_packed_sdot_4x4(Table& t) {
   const std::pair<DType, PackedQMatmulFn> packed[] = {
       {DType::Q5_0, qmatmul_packed_sdot<PackedNeonQ5_0>}, {DType::Q4_1, qmatmul_packed_sdot<PackedNeonQ4_1>},
       {DType::Q5_1, qmatmul_packed_sdot<PackedNeonQ5_1>}, {DType::IQ4_NL, qmatmul_packed_sdot<PackedNeonIQ4_NL>},
-      {DType::Q4_K, qmatmul_packed_sdot_q4_k},
-      {DType::Q5_K, qmatmul_packed_sdot_q5_k},            {DType::Q6_K, qmatmul_packed_sdot_q6_k}};
+      {DType::Q4_K, qmatmul_packed_sdot_q4_k},            {DType::Q5_K, qmatmul_packed_sdot_q5_k},
+      {DType::Q6_K, qmatmul_packed_sdot_q6_k},            {DType::IQ4_XS, qmatmul_packed_sdot_iq4_xs}};
   for (const auto& [type, fn] : packed) {
     t.of(type).packing = Packing{4, 4, false};
     t.of(type).qmatmul_packed = fn;
