@@ -103,12 +103,20 @@ struct PackedK {
     o = vmlal_laneq_s16(o, vget_low_s16(m[3]), pairs, 6);
     return vmlal_high_laneq_s16(o, m[3], pairs, 7);
   }
-  // kernels.h's two float steps for one super-block, lane-wise.
+  // kernels.h's two float steps for one super-block, lane-wise. kFbits: isum holds
+  // 2^kFbits times the sum (Q2_K, qmatmul_packed_q2_q3_k_neon.h), and SCVTF's fixed-point
+  // form divides it back: the exact integer, rounded as SCVTF rounds it (one instruction).
+  template <int kFbits = 0>
   [[gnu::always_inline]] static float32x4_t steps(float32x4_t acc, float32x4_t d, float32x4_t dmin, const uint8_t* xb,
                                                   int32x4_t isum, int32x4_t msum) {
     float dx;
     std::memcpy(&dx, xb, sizeof dx);
-    acc = vaddq_f32(acc, vmulq_f32(vmulq_n_f32(d, dx), vcvtq_f32_s32(isum)));
+    float32x4_t fi;
+    if constexpr (kFbits == 0)
+      fi = vcvtq_f32_s32(isum);
+    else
+      fi = vcvtq_n_f32_s32(isum, kFbits);
+    acc = vaddq_f32(acc, vmulq_f32(vmulq_n_f32(d, dx), fi));
     return vsubq_f32(acc, vmulq_f32(vmulq_n_f32(dmin, dx), vcvtq_f32_s32(msum)));
   }
   static const int8_t* xcodes(const uint8_t* xb, size_t s) { return reinterpret_cast<const int8_t*>(xb + kXQs + 32 * s); }
@@ -318,6 +326,25 @@ struct PackedQ6K {
   }
 };
 
+// One sub-block of 16 weights (code registers c[0..4), 4 rows x 4 weights each) for T
+// tokens whose 16 activation bytes are at x + t xs: 4 SDOTs by element into a fresh
+// chain per token, then isum[t] += sc * part (sc: the 4 rows' scales as s32 lanes).
+// Q6_K's, and Q2_K's and Q3_K's (qmatmul_packed_q2_q3_k_neon.h).
+template <int T>
+[[gnu::always_inline]] inline void sdot_sub16(const int8x16_t* c, int32x4_t sc, const uint8_t* x, size_t xs,
+                                              int32x4_t* isum) {
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+    const int8x16_t xt = vld1q_s8(reinterpret_cast<const int8_t*>(x + t * xs));
+    int32x4_t part = start_lanes(0);
+    part = vdotq_laneq_s32(part, c[0], xt, 0);
+    part = vdotq_laneq_s32(part, c[1], xt, 1);
+    part = vdotq_laneq_s32(part, c[2], xt, 2);
+    part = vdotq_laneq_s32(part, c[3], xt, 3);
+    isum[t] = vmlaq_s32(isum[t], part, sc);
+  }
+}
+
 // Sub-block 8h + 2kQ + half of one row group for T tokens (token t's block at xb + t xs).
 template <int T, int kQ>
 [[gnu::always_inline]] inline void q6_k_sub(const uint8_t* q, const uint8_t* rec, const uint8_t* xb, size_t xs,
@@ -326,16 +353,7 @@ template <int T, int kQ>
   int8x16_t c[4];
   P::codes<kQ>(q, h, half, c);
   const int32x4_t sc = P::scales(rec, 8 * h + 2 * kQ + half);
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) {
-    const int8x16_t x = vld1q_s8(reinterpret_cast<const int8_t*>(xb + t * xs + PackedQ4K::kXQs + 128 * h + 32 * kQ + 16 * half));
-    int32x4_t part = start_lanes(0);
-    part = vdotq_laneq_s32(part, c[0], x, 0);
-    part = vdotq_laneq_s32(part, c[1], x, 1);
-    part = vdotq_laneq_s32(part, c[2], x, 2);
-    part = vdotq_laneq_s32(part, c[3], x, 3);
-    isum[t] = vmlaq_s32(isum[t], part, sc);
-  }
+  sdot_sub16<T>(c, sc, xb + PackedQ4K::kXQs + 128 * h + 32 * kQ + 16 * half, xs, isum);
   asm volatile("" ::: "memory");  // one sub-block's codes at a time
 }
 
@@ -521,6 +539,10 @@ void qmatmul_packed_sdot_q6_k(const void* W, Packing, const PackedActs& X, size_
   }
 }
 
+// Q2_K's PackedQMatmulFn (qmatmul_packed_q2_q3_k_neon.h, included after this file).
+void qmatmul_packed_sdot_q2_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
+                              size_t r0, size_t r1);
+
 // The packings both SDOT tables (dotprod, i8mm) give these SDOT kernels, 4 rows x 4 bytes:
 // the K-quants, and the 32-weight types whose SMMLA form would not pay (qmatmul_i8mm.cpp).
 // Q4_0 and Q8_0 are each table's own.
@@ -529,7 +551,8 @@ inline void add_packed_sdot_4x4(Table& t) {
       {DType::Q5_0, qmatmul_packed_sdot<PackedNeonQ5_0>}, {DType::Q4_1, qmatmul_packed_sdot<PackedNeonQ4_1>},
       {DType::Q5_1, qmatmul_packed_sdot<PackedNeonQ5_1>}, {DType::IQ4_NL, qmatmul_packed_sdot<PackedNeonIQ4_NL>},
       {DType::Q4_K, qmatmul_packed_sdot_q4_k},
-      {DType::Q5_K, qmatmul_packed_sdot_q5_k},            {DType::Q6_K, qmatmul_packed_sdot_q6_k}};
+      {DType::Q5_K, qmatmul_packed_sdot_q5_k},            {DType::Q6_K, qmatmul_packed_sdot_q6_k},
+      {DType::Q2_K, qmatmul_packed_sdot_q2_k}};
   for (const auto& [type, fn] : packed) {
     t.of(type).packing = Packing{4, 4, false};
     t.of(type).qmatmul_packed = fn;
