@@ -35,6 +35,17 @@ namespace ember::kernels {
 namespace {
 
 #if defined(__ARM_FEATURE_DOTPROD)
+// float(isum) of a lane-wise sum held as 2^kFbits isum (Q2_K, Q3_K:
+// qmatmul_packed_q2_q3_k_neon.h): SCVTF's fixed-point form divides it back, the exact
+// integer rounded as SCVTF rounds it, in one instruction.
+template <int kFbits = 0>
+[[gnu::always_inline]] inline float32x4_t sum_to_float(int32x4_t isum) {
+  if constexpr (kFbits == 0)
+    return vcvtq_f32_s32(isum);
+  else
+    return vcvtq_n_f32_s32(isum, kFbits);
+}
+
 // k5: Q5_K (the qh pieces first), else Q4_K.
 template <bool k5>
 struct PackedK {
@@ -103,20 +114,13 @@ struct PackedK {
     o = vmlal_laneq_s16(o, vget_low_s16(m[3]), pairs, 6);
     return vmlal_high_laneq_s16(o, m[3], pairs, 7);
   }
-  // kernels.h's two float steps for one super-block, lane-wise. kFbits: isum holds
-  // 2^kFbits times the sum (Q2_K, qmatmul_packed_q2_q3_k_neon.h), and SCVTF's fixed-point
-  // form divides it back: the exact integer, rounded as SCVTF rounds it (one instruction).
+  // kernels.h's two float steps for one super-block, lane-wise (kFbits: sum_to_float's).
   template <int kFbits = 0>
   [[gnu::always_inline]] static float32x4_t steps(float32x4_t acc, float32x4_t d, float32x4_t dmin, const uint8_t* xb,
                                                   int32x4_t isum, int32x4_t msum) {
     float dx;
     std::memcpy(&dx, xb, sizeof dx);
-    float32x4_t fi;
-    if constexpr (kFbits == 0)
-      fi = vcvtq_f32_s32(isum);
-    else
-      fi = vcvtq_n_f32_s32(isum, kFbits);
-    acc = vaddq_f32(acc, vmulq_f32(vmulq_n_f32(d, dx), fi));
+    acc = vaddq_f32(acc, vmulq_f32(vmulq_n_f32(d, dx), sum_to_float<kFbits>(isum)));
     return vsubq_f32(acc, vmulq_f32(vmulq_n_f32(dmin, dx), vcvtq_f32_s32(msum)));
   }
   static const int8_t* xcodes(const uint8_t* xb, size_t s) { return reinterpret_cast<const int8_t*>(xb + kXQs + 32 * s); }
@@ -444,7 +448,9 @@ template <int kA>
 }
 
 // kernels.h's float step for one Q6_K super-block of one row group: the -32 taken off
-// isum (32 sum_s sc[s] bsums[s]), then acc + (d * dx) * float(isum).
+// isum (32 sum_s sc[s] bsums[s]), then acc + (d * dx) * float(isum). Q3_K's too (the same
+// record): its -4 times the 16 its isum carries, 2^6, and kFbits = 4 (sum_to_float).
+template <int kOffsetShift = 5, int kFbits = 0>
 [[gnu::always_inline]] inline float32x4_t q6_k_step(float32x4_t acc, const uint8_t* rec, const uint8_t* xb,
                                                    int32x4_t isum) {
   using P = PackedQ6K;
@@ -452,8 +458,8 @@ template <int kA>
   P::scales16(rec, w);
   float dx;
   std::memcpy(&dx, xb, sizeof dx);
-  const int32x4_t is = vsubq_s32(isum, vshlq_n_s32(P::bsum_dot(w, xb), 5));
-  return vaddq_f32(acc, vmulq_f32(vmulq_n_f32(half4(rec), dx), vcvtq_f32_s32(is)));
+  const int32x4_t is = vsubq_s32(isum, vshlq_n_s32(P::bsum_dot(w, xb), kOffsetShift));
+  return vaddq_f32(acc, vmulq_f32(vmulq_n_f32(half4(rec), dx), sum_to_float<kFbits>(is)));
 }
 
 // GEMV (token 0) on two Q6_K row groups at once, rows r .. r+7 (as sdot_gemv2_q4_k).
@@ -539,8 +545,10 @@ void qmatmul_packed_sdot_q6_k(const void* W, Packing, const PackedActs& X, size_
   }
 }
 
-// Q2_K's PackedQMatmulFn (qmatmul_packed_q2_q3_k_neon.h, included after this file).
+// Q2_K's and Q3_K's PackedQMatmulFn (qmatmul_packed_q2_q3_k_neon.h, included after this file).
 void qmatmul_packed_sdot_q2_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
+                              size_t r0, size_t r1);
+void qmatmul_packed_sdot_q3_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
                               size_t r0, size_t r1);
 
 // The packings both SDOT tables (dotprod, i8mm) give these SDOT kernels, 4 rows x 4 bytes:
@@ -552,7 +560,7 @@ inline void add_packed_sdot_4x4(Table& t) {
       {DType::Q5_1, qmatmul_packed_sdot<PackedNeonQ5_1>}, {DType::IQ4_NL, qmatmul_packed_sdot<PackedNeonIQ4_NL>},
       {DType::Q4_K, qmatmul_packed_sdot_q4_k},
       {DType::Q5_K, qmatmul_packed_sdot_q5_k},            {DType::Q6_K, qmatmul_packed_sdot_q6_k},
-      {DType::Q2_K, qmatmul_packed_sdot_q2_k}};
+      {DType::Q2_K, qmatmul_packed_sdot_q2_k},            {DType::Q3_K, qmatmul_packed_sdot_q3_k}};
   for (const auto& [type, fn] : packed) {
     t.of(type).packing = Packing{4, 4, false};
     t.of(type).qmatmul_packed = fn;

@@ -192,11 +192,191 @@ template <int kK>
   vst1q_f32(Y + r + 4, acc1);
 }
 
+// ---- Q3_K -----------------------------------------------------------------------------
+// Layout: per super-block, the hmask pieces (0..7) then the qs pieces (8..23, as Q2_K's):
+// sub-block s = 8h + 2k + e is qs piece 8 + 8h + 4e + i at bits 2k, 2k + 1 and, for its
+// high bits, bit 4h + k of hmask piece 4e + i; then records of d [4] (fp16) and the 16
+// s8 scales sc - 32 [16][4]: Q6_K's record, so PackedQ6K's scale helpers read it.
+// u = low two bits | high bit << 2 (0..7), the reference's code u - 4, so
+// isum = sum_s sc[s] (dot(u, x)_s - 4 bsums[s]). Codes as Q2_K's, in place: u at bits
+// 0..2 (k = 0, 3), 2..4 (k = 1), 4..6 (k = 2), i.e. u times 1, 4, 16 (<= 112, an s8),
+// the scales widened by 4, 2, 0, 4, so isum16 = 16 isum: the dots' part
+// (|.| <= 16 * 16 * 32 * 16 * 7 * 128 < 2^27) less 64 sum_s sc[s] bsums[s] (2^26):
+// exact, then q6_k_step<6, 4>. Per code register, 2 or 3 ops (PackedQ3K::code; a
+// piece's 4 registers 11 for h = 0, 10 for h = 1, 168 per super-block and row group,
+// against Q2_K's 64): the low field by AND (or USHR / SRI) and the high bit moved under
+// it by SLI, BIT or SRI.
+struct PackedQ3K {
+  static constexpr size_t kCodes = kQKK / 8 + kQKK / 4;  // code bytes per row and super-block
+  static constexpr size_t kGroupQs = 4 * kCodes;
+  static constexpr size_t kRecord = 4 * 18;
+  static constexpr int kTokens = 4;
+  static constexpr int kFbits = 4;
+
+  // Field k of qs register q with its high bit (bit 4kH + k of hmask register m) above it,
+  // in place as above:
+  //   (0, 0): SLI q, m, 2 (m's bit 0 to 2), AND 0x07;
+  //   (0, 1), (0, 2), (1, 0), (1, 1): the field by AND (or USHR 6), m shifted so that
+  //   its bit lands above it, BIT under that bit; (0, 3): the same with USHR q, 6;
+  //   (1, 2): m's bit 6 already in place: AND, BIT;
+  //   (1, 3): USHR m, 5 (bit 7 to 2, nothing above), SRI q, 6.
+  template <int kH, int kK>
+  [[gnu::always_inline]] static int8x16_t code(uint8x16_t q, uint8x16_t m) {
+    const auto bit = [](uint8_t b, uint8x16_t from, uint8x16_t into) [[gnu::always_inline]] {
+      return vbslq_u8(vdupq_n_u8(b), from, into);
+    };
+    uint8x16_t v;
+    if constexpr (kH == 0 && kK == 0)
+      v = vandq_u8(vsliq_n_u8(q, m, 2), vdupq_n_u8(0x07));
+    else if constexpr (kH == 0 && kK == 1)
+      v = bit(0x10, vshlq_n_u8(m, 3), vandq_u8(q, vdupq_n_u8(0x0C)));
+    else if constexpr (kH == 0 && kK == 2)
+      v = bit(0x40, vshlq_n_u8(m, 4), vandq_u8(q, vdupq_n_u8(0x30)));
+    else if constexpr (kH == 0)
+      v = bit(0x04, vshrq_n_u8(m, 1), vshrq_n_u8(q, 6));
+    else if constexpr (kK == 0)
+      v = bit(0x04, vshrq_n_u8(m, 2), vandq_u8(q, vdupq_n_u8(0x03)));
+    else if constexpr (kK == 1)
+      v = bit(0x10, vshrq_n_u8(m, 1), vandq_u8(q, vdupq_n_u8(0x0C)));
+    else if constexpr (kK == 2)
+      v = bit(0x40, m, vandq_u8(q, vdupq_n_u8(0x30)));
+    else
+      v = vsriq_n_u8(vshrq_n_u8(m, 5), q, 6);
+    return vreinterpretq_s8_u8(v);
+  }
+  // The 4 code registers of sub-block 8kH + 2kK + e.
+  template <int kH, int kK>
+  [[gnu::always_inline]] static void codes(const uint8_t* q, size_t e, int8x16_t* c) {
+    for (int i = 0; i < 4; ++i)
+      c[i] = code<kH, kK>(vld1q_u8(q + (8 + 8 * kH + 4 * e + i) * 16), vld1q_u8(q + (4 * e + i) * 16));
+  }
+  // The 4 rows' s8 scales of sub-block s (record bytes 8 + 4s ..) as s32 lanes, times
+  // 16 / field k's factor (Q2_K's shifts).
+  template <int kK>
+  [[gnu::always_inline]] static int32x4_t scales(const uint8_t* rec, size_t s) {
+    uint64_t v = 0;
+    std::memcpy(&v, rec + 8 + 4 * s, 4);
+    const int16x8_t w = vmovl_s8(vreinterpret_s8_u64(vcreate_u64(v)));
+    return vshll_n_s16(vget_low_s16(w), PackedQ2K::kScaleShift<kK>);
+  }
+};
+
+// Sub-block 8kH + 2kK + e of one row group for T tokens.
+template <int T, int kH, int kK>
+[[gnu::always_inline]] inline void q3_k_sub(const uint8_t* q, const uint8_t* rec, const uint8_t* xb, size_t xs,
+                                            size_t e, int32x4_t* isum) {
+  using P = PackedQ3K;
+  int8x16_t c[4];
+  P::codes<kH, kK>(q, e, c);
+  sdot_sub16<T>(c, P::scales<kK>(rec, 8 * kH + 2 * kK + e), PackedQ2K::xcodes(xb, kH, kK, e), xs, isum);
+  asm volatile("" ::: "memory");  // one sub-block's codes at a time
+}
+
+// The 16 sub-blocks of half kH for T tokens.
+template <int T, int kH>
+[[gnu::always_inline]] inline void q3_k_half(const uint8_t* q, const uint8_t* rec, const uint8_t* xb, size_t xs,
+                                             int32x4_t* isum) {
+  for (size_t e = 0; e < 2; ++e) {
+    q3_k_sub<T, kH, 0>(q, rec, xb, xs, e, isum);
+    q3_k_sub<T, kH, 1>(q, rec, xb, xs, e, isum);
+    q3_k_sub<T, kH, 2>(q, rec, xb, xs, e, isum);
+    q3_k_sub<T, kH, 3>(q, rec, xb, xs, e, isum);
+  }
+}
+
+// T tokens (t0 ..) against one Q3_K row group: 4 x T outputs.
+template <int T>
+[[gnu::always_inline]] inline void sdot_tile_q3_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
+                                                  size_t ldy, size_t r) {
+  using P = PackedQ3K;
+  const size_t nb = X.nb, xs = X.stride;
+  const uint8_t* records = group + nb * P::kGroupQs;
+  float32x4_t acc[T];
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) acc[t] = vdupq_n_f32(0.0f);
+  for (size_t b = 0; b < nb; ++b) {
+    const uint8_t* q = group + b * P::kGroupQs;
+    const uint8_t* rec = records + b * P::kRecord;
+    const uint8_t* xb = X.q + t0 * xs + b * sizeof(BlockQ8_K);
+    int32x4_t isum[T];
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) isum[t] = start_lanes(0);
+    q3_k_half<T, 0>(q, rec, xb, xs, isum);
+    q3_k_half<T, 1>(q, rec, xb, xs, isum);
+    int16x8_t w[8];
+    PackedQ6K::scales16(rec, w);
+    const float32x4_t d = half4(rec);
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      const uint8_t* x = xb + t * xs;
+      float dx;
+      std::memcpy(&dx, x, sizeof dx);
+      const int32x4_t is = vsubq_s32(isum[t], vshlq_n_s32(PackedQ6K::bsum_dot(w, x), 6));  // the -4, times 16
+      acc[t] = vaddq_f32(acc[t], vmulq_f32(vmulq_n_f32(d, dx), sum_to_float<P::kFbits>(is)));
+    }
+  }
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
+}
+
+// Sub-block 8kH + 2kK + e of two Q3_K row groups against one token's block xb.
+template <int kH, int kK>
+[[gnu::always_inline]] inline void gemv2_sub_q3_k(const uint8_t* q0, const uint8_t* q1, const uint8_t* rec0,
+                                                  const uint8_t* rec1, const uint8_t* xb, size_t e, int32x4_t* isum) {
+  using P = PackedQ3K;
+  int8x16_t c0[4], c1[4];
+  P::codes<kH, kK>(q0, e, c0);
+  P::codes<kH, kK>(q1, e, c1);
+  int32x4_t p[2] = {start_lanes(0), start_lanes(0)};
+  sdot_sub16x2(p, c0, c1, vld1q_s8(reinterpret_cast<const int8_t*>(PackedQ2K::xcodes(xb, kH, kK, e))));
+  const size_t s = 8 * kH + 2 * kK + e;
+  isum[0] = vmlaq_s32(isum[0], p[0], P::scales<kK>(rec0, s));
+  isum[1] = vmlaq_s32(isum[1], p[1], P::scales<kK>(rec1, s));
+  asm volatile("" ::: "memory");  // one sub-block's codes at a time
+}
+
+template <int kH>
+[[gnu::always_inline]] inline void gemv2_half_q3_k(const uint8_t* q0, const uint8_t* q1, const uint8_t* rec0,
+                                                   const uint8_t* rec1, const uint8_t* xb, int32x4_t* isum) {
+  for (size_t e = 0; e < 2; ++e) {
+    gemv2_sub_q3_k<kH, 0>(q0, q1, rec0, rec1, xb, e, isum);
+    gemv2_sub_q3_k<kH, 1>(q0, q1, rec0, rec1, xb, e, isum);
+    gemv2_sub_q3_k<kH, 2>(q0, q1, rec0, rec1, xb, e, isum);
+    gemv2_sub_q3_k<kH, 3>(q0, q1, rec0, rec1, xb, e, isum);
+  }
+}
+
+// GEMV (token 0) on two Q3_K row groups at once, rows r .. r+7.
+[[gnu::always_inline]] inline void sdot_gemv2_q3_k(const uint8_t* g0, size_t group_bytes, const PackedActs& X,
+                                                   float* Y, size_t r) {
+  using P = PackedQ3K;
+  const size_t nb = X.nb;
+  const uint8_t* g1 = g0 + group_bytes;
+  const uint8_t* rec0 = g0 + nb * P::kGroupQs;
+  const uint8_t* rec1 = g1 + nb * P::kGroupQs;
+  float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+  for (size_t b = 0; b < nb; ++b, rec0 += P::kRecord, rec1 += P::kRecord) {
+    const uint8_t* q0 = g0 + b * P::kGroupQs;
+    const uint8_t* q1 = g1 + b * P::kGroupQs;
+    const uint8_t* xb = X.q + b * sizeof(BlockQ8_K);
+    int32x4_t isum[2] = {start_lanes(0), start_lanes(0)};
+    gemv2_half_q3_k<0>(q0, q1, rec0, rec1, xb, isum);
+    gemv2_half_q3_k<1>(q0, q1, rec0, rec1, xb, isum);
+    acc0 = q6_k_step<6, P::kFbits>(acc0, rec0, xb, isum[0]);
+    acc1 = q6_k_step<6, P::kFbits>(acc1, rec1, xb, isum[1]);
+  }
+  vst1q_f32(Y + r, acc0);  // n = 1: token 0's row of Y
+  vst1q_f32(Y + r + 4, acc1);
+}
+
 // ---- drivers --------------------------------------------------------------------------
 template <DType kType, int T>
 [[gnu::always_inline]] inline void sdot_tile_q23_k(const uint8_t* g, const PackedActs& X, size_t t, float* Y,
                                                    size_t ldy, size_t r) {
-  sdot_tile_q2_k<T>(g, X, t, Y, ldy, r);
+  if constexpr (kType == DType::Q2_K)
+    sdot_tile_q2_k<T>(g, X, t, Y, ldy, r);
+  else
+    sdot_tile_q3_k<T>(g, X, t, Y, ldy, r);
 }
 
 // The last `rest` (1 .. T) tokens by the tile of that width.
@@ -218,7 +398,12 @@ void sdot_q23_k(const void* W, const PackedActs& X, size_t n, size_t K, float* Y
   const auto* w = static_cast<const uint8_t*>(W);
   size_t r = r0;
   if (n == 1)
-    for (; r + 8 <= r1; r += 8) sdot_gemv2_q2_k(w + (r / 4) * group_bytes, group_bytes, X, Y, r);
+    for (; r + 8 <= r1; r += 8) {
+      if constexpr (kType == DType::Q2_K)
+        sdot_gemv2_q2_k(w + (r / 4) * group_bytes, group_bytes, X, Y, r);
+      else
+        sdot_gemv2_q3_k(w + (r / 4) * group_bytes, group_bytes, X, Y, r);
+    }
   for (; r < r1; r += 4) {
     const uint8_t* g = w + (r / 4) * group_bytes;
     size_t t = 0;
@@ -230,6 +415,11 @@ void sdot_q23_k(const void* W, const PackedActs& X, size_t n, size_t K, float* Y
 void qmatmul_packed_sdot_q2_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
                               size_t r0, size_t r1) {
   sdot_q23_k<DType::Q2_K, PackedQ2K>(W, X, n, K, Y, ldy, r0, r1);
+}
+
+void qmatmul_packed_sdot_q3_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
+                              size_t r0, size_t r1) {
+  sdot_q23_k<DType::Q3_K, PackedQ3K>(W, X, n, K, Y, ldy, r0, r1);
 }
 #endif  // __ARM_FEATURE_DOTPROD
 
