@@ -314,19 +314,26 @@ struct PackedQ6K {
   [[gnu::always_inline]] static int32x4_t bsum_step(int32x4_t o, const int16x8_t* w, int16x8_t b) {
     return vmlal_high_laneq_s16(vmlal_laneq_s16(o, vget_low_s16(w[J]), b, (2 * J) % 8), w[J], b, (2 * J + 1) % 8);
   }
+  // kChains (1, 2, 4) independent SMLAL chains, added at the end: the GEMVs of Q2_K and
+  // Q3_K (qmatmul_packed_q2_q3_k_neon.h) take 4, the 16-deep chain's latency otherwise
+  // holding the reorder buffer.
+  template <int kChains = 1>
   [[gnu::always_inline]] static int32x4_t bsum_dot(const int16x8_t* w, const uint8_t* xb) {
     // The s16 bsums as bytes (little-endian lanes): a memcpy to int16_t[16] went through the stack.
     const uint8_t* bs = xb + PackedQ4K::kXBsums;
     const int16x8_t b0 = vreinterpretq_s16_u8(vld1q_u8(bs)), b1 = vreinterpretq_s16_u8(vld1q_u8(bs + 16));
-    int32x4_t o = start_lanes(0);
-    o = bsum_step<0>(o, w, b0);
-    o = bsum_step<1>(o, w, b0);
-    o = bsum_step<2>(o, w, b0);
-    o = bsum_step<3>(o, w, b0);
-    o = bsum_step<4>(o, w, b1);
-    o = bsum_step<5>(o, w, b1);
-    o = bsum_step<6>(o, w, b1);
-    return bsum_step<7>(o, w, b1);
+    int32x4_t o[kChains];
+    for (int c = 0; c < kChains; ++c) o[c] = start_lanes(0);
+    o[0] = bsum_step<0>(o[0], w, b0);
+    o[1 % kChains] = bsum_step<1>(o[1 % kChains], w, b0);
+    o[2 % kChains] = bsum_step<2>(o[2 % kChains], w, b0);
+    o[3 % kChains] = bsum_step<3>(o[3 % kChains], w, b0);
+    o[4 % kChains] = bsum_step<4>(o[4 % kChains], w, b1);
+    o[5 % kChains] = bsum_step<5>(o[5 % kChains], w, b1);
+    o[6 % kChains] = bsum_step<6>(o[6 % kChains], w, b1);
+    o[7 % kChains] = bsum_step<7>(o[7 % kChains], w, b1);
+    for (int c = 1; c < kChains; ++c) o[0] = vaddq_s32(o[0], o[c]);
+    return o[0];
   }
 };
 
@@ -450,16 +457,24 @@ template <int kA>
 // kernels.h's float step for one Q6_K super-block of one row group: the -32 taken off
 // isum (32 sum_s sc[s] bsums[s]), then acc + (d * dx) * float(isum). Q3_K's too (the same
 // record): its -4 times the 16 its isum carries, 2^6, and kFbits = 4 (sum_to_float).
+// osum: sum_s sc[s] bsums[s] (q6_k_osum), computed ahead where the caller wants it.
 template <int kOffsetShift = 5, int kFbits = 0>
 [[gnu::always_inline]] inline float32x4_t q6_k_step(float32x4_t acc, const uint8_t* rec, const uint8_t* xb,
-                                                   int32x4_t isum) {
-  using P = PackedQ6K;
-  int16x8_t w[8];
-  P::scales16(rec, w);
+                                                   int32x4_t isum, int32x4_t osum) {
   float dx;
   std::memcpy(&dx, xb, sizeof dx);
-  const int32x4_t is = vsubq_s32(isum, vshlq_n_s32(P::bsum_dot(w, xb), kOffsetShift));
+  const int32x4_t is = vsubq_s32(isum, vshlq_n_s32(osum, kOffsetShift));
   return vaddq_f32(acc, vmulq_f32(vmulq_n_f32(half4(rec), dx), sum_to_float<kFbits>(is)));
+}
+template <int kChains = 1>
+[[gnu::always_inline]] inline int32x4_t q6_k_osum(const uint8_t* rec, const uint8_t* xb) {
+  int16x8_t w[8];
+  PackedQ6K::scales16(rec, w);
+  return PackedQ6K::bsum_dot<kChains>(w, xb);
+}
+[[gnu::always_inline]] inline float32x4_t q6_k_step(float32x4_t acc, const uint8_t* rec, const uint8_t* xb,
+                                                   int32x4_t isum) {
+  return q6_k_step(acc, rec, xb, isum, q6_k_osum(rec, xb));
 }
 
 // GEMV (token 0) on two Q6_K row groups at once, rows r .. r+7 (as sdot_gemv2_q4_k).

@@ -120,6 +120,13 @@ template <int T>
     const uint8_t* q = group + b * P::kGroupQs;
     const uint8_t* rec = records + b * P::kRecord;
     const uint8_t* xb = X.q + t0 * xs + b * sizeof(BlockQ8_K);
+    int32x4_t msum[T];  // first, as the GEMV's (2 chains: llvm-mca N1 21.1 -> 20.1; 4: 20.6)
+    {
+      int16x8_t w[8];
+      P::mins16(rec, w);
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) msum[t] = PackedQ6K::bsum_dot<2>(w, xb + t * xs);
+    }
     int32x4_t isum[T];
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) isum[t] = start_lanes(0);
@@ -130,14 +137,9 @@ template <int T>
         q2_k_sub<T, 2>(q, rec, xb, xs, h, e, isum);
         q2_k_sub<T, 3>(q, rec, xb, xs, h, e, isum);
       }
-    int16x8_t w[8];
-    P::mins16(rec, w);
     const float32x4_t d = half4(rec), dmin = half4(rec + 8);
 #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
-      const uint8_t* x = xb + t * xs;
-      acc[t] = PackedQ4K::steps<P::kFbits>(acc[t], d, dmin, x, isum[t], PackedQ6K::bsum_dot(w, x));
-    }
+    for (int t = 0; t < T; ++t) acc[t] = PackedQ4K::steps<P::kFbits>(acc[t], d, dmin, xb + t * xs, isum[t], msum[t]);
   }
 #pragma GCC unroll 16
   for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
@@ -174,6 +176,16 @@ template <int kK>
     const uint8_t* q0 = g0 + b * P::kGroupQs;
     const uint8_t* q1 = g1 + b * P::kGroupQs;
     const uint8_t* xb = X.q + b * sizeof(BlockQ8_K);
+    // The mins' sums first: their SMLAL chains (16 deep) then run beside the sub-blocks'
+    // work instead of holding the reorder buffer at the end of the super-block.
+    int32x4_t msum[2];
+    {
+      int16x8_t w0[8], w1[8];
+      P::mins16(rec0, w0);
+      P::mins16(rec1, w1);
+      msum[0] = PackedQ6K::bsum_dot<4>(w0, xb);
+      msum[1] = PackedQ6K::bsum_dot<4>(w1, xb);
+    }
     int32x4_t isum[2] = {start_lanes(0), start_lanes(0)};
     for (size_t h = 0; h < 2; ++h)
       for (size_t e = 0; e < 2; ++e) {
@@ -182,11 +194,8 @@ template <int kK>
         gemv2_sub_q2_k<2>(q0, q1, rec0, rec1, xb, h, e, isum);
         gemv2_sub_q2_k<3>(q0, q1, rec0, rec1, xb, h, e, isum);
       }
-    int16x8_t w0[8], w1[8];
-    P::mins16(rec0, w0);
-    P::mins16(rec1, w1);
-    acc0 = PackedQ4K::steps<P::kFbits>(acc0, half4(rec0), half4(rec0 + 8), xb, isum[0], PackedQ6K::bsum_dot(w0, xb));
-    acc1 = PackedQ4K::steps<P::kFbits>(acc1, half4(rec1), half4(rec1 + 8), xb, isum[1], PackedQ6K::bsum_dot(w1, xb));
+    acc0 = PackedQ4K::steps<P::kFbits>(acc0, half4(rec0), half4(rec0 + 8), xb, isum[0], msum[0]);
+    acc1 = PackedQ4K::steps<P::kFbits>(acc1, half4(rec1), half4(rec1 + 8), xb, isum[1], msum[1]);
   }
   vst1q_f32(Y + r, acc0);  // n = 1: token 0's row of Y
   vst1q_f32(Y + r + 4, acc1);
@@ -298,22 +307,20 @@ template <int T>
     const uint8_t* q = group + b * P::kGroupQs;
     const uint8_t* rec = records + b * P::kRecord;
     const uint8_t* xb = X.q + t0 * xs + b * sizeof(BlockQ8_K);
+    int32x4_t osum[T];  // first, as Q2_K's mins
+    {
+      int16x8_t w[8];
+      PackedQ6K::scales16(rec, w);
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) osum[t] = PackedQ6K::bsum_dot<2>(w, xb + t * xs);
+    }
     int32x4_t isum[T];
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) isum[t] = start_lanes(0);
     q3_k_half<T, 0>(q, rec, xb, xs, isum);
     q3_k_half<T, 1>(q, rec, xb, xs, isum);
-    int16x8_t w[8];
-    PackedQ6K::scales16(rec, w);
-    const float32x4_t d = half4(rec);
 #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
-      const uint8_t* x = xb + t * xs;
-      float dx;
-      std::memcpy(&dx, x, sizeof dx);
-      const int32x4_t is = vsubq_s32(isum[t], vshlq_n_s32(PackedQ6K::bsum_dot(w, x), 6));  // the -4, times 16
-      acc[t] = vaddq_f32(acc[t], vmulq_f32(vmulq_n_f32(d, dx), sum_to_float<P::kFbits>(is)));
-    }
+    for (int t = 0; t < T; ++t) acc[t] = q6_k_step<6, P::kFbits>(acc[t], rec, xb + t * xs, isum[t], osum[t]);
   }
 #pragma GCC unroll 16
   for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
@@ -359,11 +366,13 @@ template <int kH>
     const uint8_t* q0 = g0 + b * P::kGroupQs;
     const uint8_t* q1 = g1 + b * P::kGroupQs;
     const uint8_t* xb = X.q + b * sizeof(BlockQ8_K);
+    // The offsets' sums first, as Q2_K's mins.
+    const int32x4_t osum0 = q6_k_osum<4>(rec0, xb), osum1 = q6_k_osum<4>(rec1, xb);
     int32x4_t isum[2] = {start_lanes(0), start_lanes(0)};
     gemv2_half_q3_k<0>(q0, q1, rec0, rec1, xb, isum);
     gemv2_half_q3_k<1>(q0, q1, rec0, rec1, xb, isum);
-    acc0 = q6_k_step<6, P::kFbits>(acc0, rec0, xb, isum[0]);
-    acc1 = q6_k_step<6, P::kFbits>(acc1, rec1, xb, isum[1]);
+    acc0 = q6_k_step<6, P::kFbits>(acc0, rec0, xb, isum[0], osum0);
+    acc1 = q6_k_step<6, P::kFbits>(acc1, rec1, xb, isum[1], osum1);
   }
   vst1q_f32(Y + r, acc0);  // n = 1: token 0's row of Y
   vst1q_f32(Y + r + 4, acc1);
