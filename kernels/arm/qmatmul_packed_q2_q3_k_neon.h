@@ -72,14 +72,14 @@ struct PackedQ2K {
   [[gnu::always_inline]] static void codes(const uint8_t* q, size_t h, size_t e, int8x16_t* c) {
     for (int i = 0; i < 4; ++i) c[i] = code<kK>(vld1q_u8(q + (8 * h + 4 * e + i) * 16));
   }
-  // The 4 rows' scales of sub-block s (low nibbles of record bytes 16 + 4s ..) as s32
-  // lanes, times 16 / field k's factor (the widening's shift).
+  // The 4 rows' scales of sub-blocks s, s + 1 (s even: low nibbles of record bytes
+  // 16 + 4s .. + 8, one LDR D) as s32 lanes in sc[0], sc[1], times 16 / field k's factor
+  // (the widening's shift): AND, UXTL, USHLL, USHLL2, 2 ops a sub-block.
   template <int kK>
-  [[gnu::always_inline]] static int32x4_t scales(const uint8_t* rec, size_t s) {
-    uint64_t v = 0;  // one LDR S, as PackedK::scales
-    std::memcpy(&v, rec + 16 + 4 * s, 4);
-    const uint16x8_t w = vmovl_u8(vand_u8(vcreate_u8(v), vdup_n_u8(0x0F)));
-    return vreinterpretq_s32_u32(vshll_n_u16(vget_low_u16(w), kScaleShift<kK>));
+  [[gnu::always_inline]] static void scales2(const uint8_t* rec, size_t s, int32x4_t* sc) {
+    const uint16x8_t w = vmovl_u8(vand_u8(vld1_u8(rec + 16 + 4 * s), vdup_n_u8(0x0F)));
+    sc[0] = vreinterpretq_s32_u32(vshll_n_u16(vget_low_u16(w), kScaleShift<kK>));
+    sc[1] = vreinterpretq_s32_u32(vshll_high_n_u16(w, kScaleShift<kK>));
   }
   // The mins [16][4] (high nibbles) as s16: w[j] holds sub-blocks 2j (low half) and
   // 2j + 1 (high half), PackedQ6K::bsum_dot's operand.
@@ -95,15 +95,20 @@ struct PackedQ2K {
   }
 };
 
-// Sub-block 8h + 2kK + e of one row group for T tokens (token t's block at xb + t xs).
+// Sub-blocks 8h + 2kK and + 1 (e = 0, 1) of one row group for T tokens (token t's block
+// at xb + t xs).
 template <int T, int kK>
-[[gnu::always_inline]] inline void q2_k_sub(const uint8_t* q, const uint8_t* rec, const uint8_t* xb, size_t xs,
-                                            size_t h, size_t e, int32x4_t* isum) {
+[[gnu::always_inline]] inline void q2_k_subs(const uint8_t* q, const uint8_t* rec, const uint8_t* xb, size_t xs,
+                                             size_t h, int32x4_t* isum) {
   using P = PackedQ2K;
-  int8x16_t c[4];
-  P::codes<kK>(q, h, e, c);
-  sdot_sub16<T>(c, P::scales<kK>(rec, 8 * h + 2 * kK + e), P::xcodes(xb, h, kK, e), xs, isum);
-  asm volatile("" ::: "memory");  // one sub-block's codes at a time
+  int32x4_t sc[2];
+  P::scales2<kK>(rec, 8 * h + 2 * kK, sc);
+  for (size_t e = 0; e < 2; ++e) {
+    int8x16_t c[4];
+    P::codes<kK>(q, h, e, c);
+    sdot_sub16<T>(c, sc[e], P::xcodes(xb, h, kK, e), xs, isum);
+    asm volatile("" ::: "memory");  // one sub-block's codes at a time
+  }
 }
 
 // T tokens (t0 ..) against one Q2_K row group: 4 x T outputs.
@@ -130,13 +135,12 @@ template <int T>
     int32x4_t isum[T];
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) isum[t] = start_lanes(0);
-    for (size_t h = 0; h < 2; ++h)
-      for (size_t e = 0; e < 2; ++e) {
-        q2_k_sub<T, 0>(q, rec, xb, xs, h, e, isum);
-        q2_k_sub<T, 1>(q, rec, xb, xs, h, e, isum);
-        q2_k_sub<T, 2>(q, rec, xb, xs, h, e, isum);
-        q2_k_sub<T, 3>(q, rec, xb, xs, h, e, isum);
-      }
+    for (size_t h = 0; h < 2; ++h) {
+      q2_k_subs<T, 0>(q, rec, xb, xs, h, isum);
+      q2_k_subs<T, 1>(q, rec, xb, xs, h, isum);
+      q2_k_subs<T, 2>(q, rec, xb, xs, h, isum);
+      q2_k_subs<T, 3>(q, rec, xb, xs, h, isum);
+    }
     const float32x4_t d = half4(rec), dmin = half4(rec + 8);
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) acc[t] = PackedQ4K::steps<P::kFbits>(acc[t], d, dmin, xb + t * xs, isum[t], msum[t]);
@@ -145,22 +149,25 @@ template <int T>
   for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
 }
 
-// Sub-block 8h + 2kK + e of two row groups (codes q0, q1, records rec0, rec1) against one
-// token's block xb, into isum[0], isum[1].
+// Sub-blocks 8h + 2kK and + 1 of two row groups (codes q0, q1, records rec0, rec1)
+// against one token's block xb, into isum[0], isum[1].
 template <int kK>
-[[gnu::always_inline]] inline void gemv2_sub_q2_k(const uint8_t* q0, const uint8_t* q1, const uint8_t* rec0,
-                                                  const uint8_t* rec1, const uint8_t* xb, size_t h, size_t e,
-                                                  int32x4_t* isum) {
+[[gnu::always_inline]] inline void gemv2_subs_q2_k(const uint8_t* q0, const uint8_t* q1, const uint8_t* rec0,
+                                                   const uint8_t* rec1, const uint8_t* xb, size_t h, int32x4_t* isum) {
   using P = PackedQ2K;
-  int8x16_t c0[4], c1[4];
-  P::codes<kK>(q0, h, e, c0);
-  P::codes<kK>(q1, h, e, c1);
-  int32x4_t p[2] = {start_lanes(0), start_lanes(0)};
-  sdot_sub16x2(p, c0, c1, vld1q_s8(reinterpret_cast<const int8_t*>(P::xcodes(xb, h, kK, e))));
-  const size_t s = 8 * h + 2 * kK + e;
-  isum[0] = vmlaq_s32(isum[0], p[0], P::scales<kK>(rec0, s));
-  isum[1] = vmlaq_s32(isum[1], p[1], P::scales<kK>(rec1, s));
-  asm volatile("" ::: "memory");  // one sub-block's codes at a time
+  int32x4_t sc0[2], sc1[2];
+  P::scales2<kK>(rec0, 8 * h + 2 * kK, sc0);
+  P::scales2<kK>(rec1, 8 * h + 2 * kK, sc1);
+  for (size_t e = 0; e < 2; ++e) {
+    int8x16_t c0[4], c1[4];
+    P::codes<kK>(q0, h, e, c0);
+    P::codes<kK>(q1, h, e, c1);
+    int32x4_t p[2] = {start_lanes(0), start_lanes(0)};
+    sdot_sub16x2(p, c0, c1, vld1q_s8(reinterpret_cast<const int8_t*>(P::xcodes(xb, h, kK, e))));
+    isum[0] = vmlaq_s32(isum[0], p[0], sc0[e]);
+    isum[1] = vmlaq_s32(isum[1], p[1], sc1[e]);
+    asm volatile("" ::: "memory");  // one sub-block's codes at a time
+  }
 }
 
 // GEMV (token 0) on two Q2_K row groups at once, rows r .. r+7.
@@ -187,13 +194,12 @@ template <int kK>
       msum[1] = PackedQ6K::bsum_dot<4>(w1, xb);
     }
     int32x4_t isum[2] = {start_lanes(0), start_lanes(0)};
-    for (size_t h = 0; h < 2; ++h)
-      for (size_t e = 0; e < 2; ++e) {
-        gemv2_sub_q2_k<0>(q0, q1, rec0, rec1, xb, h, e, isum);
-        gemv2_sub_q2_k<1>(q0, q1, rec0, rec1, xb, h, e, isum);
-        gemv2_sub_q2_k<2>(q0, q1, rec0, rec1, xb, h, e, isum);
-        gemv2_sub_q2_k<3>(q0, q1, rec0, rec1, xb, h, e, isum);
-      }
+    for (size_t h = 0; h < 2; ++h) {
+      gemv2_subs_q2_k<0>(q0, q1, rec0, rec1, xb, h, isum);
+      gemv2_subs_q2_k<1>(q0, q1, rec0, rec1, xb, h, isum);
+      gemv2_subs_q2_k<2>(q0, q1, rec0, rec1, xb, h, isum);
+      gemv2_subs_q2_k<3>(q0, q1, rec0, rec1, xb, h, isum);
+    }
     acc0 = PackedQ4K::steps<P::kFbits>(acc0, half4(rec0), half4(rec0 + 8), xb, isum[0], msum[0]);
     acc1 = PackedQ4K::steps<P::kFbits>(acc1, half4(rec1), half4(rec1 + 8), xb, isum[1], msum[1]);
   }
@@ -259,38 +265,40 @@ struct PackedQ3K {
     for (int i = 0; i < 4; ++i)
       c[i] = code<kH, kK>(vld1q_u8(q + (8 + 8 * kH + 4 * e + i) * 16), vld1q_u8(q + (4 * e + i) * 16));
   }
-  // The 4 rows' s8 scales of sub-block s (record bytes 8 + 4s ..) as s32 lanes, times
-  // 16 / field k's factor (Q2_K's shifts).
+  // The 4 rows' s8 scales of sub-blocks s, s + 1 (s even: record bytes 8 + 4s .. + 8)
+  // as s32 lanes in sc[0], sc[1], times 16 / field k's factor (Q2_K's shifts): SXTL,
+  // SSHLL, SSHLL2.
   template <int kK>
-  [[gnu::always_inline]] static int32x4_t scales(const uint8_t* rec, size_t s) {
-    uint64_t v = 0;
-    std::memcpy(&v, rec + 8 + 4 * s, 4);
-    const int16x8_t w = vmovl_s8(vreinterpret_s8_u64(vcreate_u64(v)));
-    return vshll_n_s16(vget_low_s16(w), PackedQ2K::kScaleShift<kK>);
+  [[gnu::always_inline]] static void scales2(const uint8_t* rec, size_t s, int32x4_t* sc) {
+    const int16x8_t w = vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(rec + 8 + 4 * s)));
+    sc[0] = vshll_n_s16(vget_low_s16(w), PackedQ2K::kScaleShift<kK>);
+    sc[1] = vshll_high_n_s16(w, PackedQ2K::kScaleShift<kK>);
   }
 };
 
-// Sub-block 8kH + 2kK + e of one row group for T tokens.
+// Sub-blocks 8kH + 2kK and + 1 of one row group for T tokens.
 template <int T, int kH, int kK>
-[[gnu::always_inline]] inline void q3_k_sub(const uint8_t* q, const uint8_t* rec, const uint8_t* xb, size_t xs,
-                                            size_t e, int32x4_t* isum) {
+[[gnu::always_inline]] inline void q3_k_subs(const uint8_t* q, const uint8_t* rec, const uint8_t* xb, size_t xs,
+                                             int32x4_t* isum) {
   using P = PackedQ3K;
-  int8x16_t c[4];
-  P::codes<kH, kK>(q, e, c);
-  sdot_sub16<T>(c, P::scales<kK>(rec, 8 * kH + 2 * kK + e), PackedQ2K::xcodes(xb, kH, kK, e), xs, isum);
-  asm volatile("" ::: "memory");  // one sub-block's codes at a time
+  int32x4_t sc[2];
+  P::scales2<kK>(rec, 8 * kH + 2 * kK, sc);
+  for (size_t e = 0; e < 2; ++e) {
+    int8x16_t c[4];
+    P::codes<kH, kK>(q, e, c);
+    sdot_sub16<T>(c, sc[e], PackedQ2K::xcodes(xb, kH, kK, e), xs, isum);
+    asm volatile("" ::: "memory");  // one sub-block's codes at a time
+  }
 }
 
-// The 16 sub-blocks of half kH for T tokens.
+// The 8 sub-blocks of half kH for T tokens.
 template <int T, int kH>
 [[gnu::always_inline]] inline void q3_k_half(const uint8_t* q, const uint8_t* rec, const uint8_t* xb, size_t xs,
                                              int32x4_t* isum) {
-  for (size_t e = 0; e < 2; ++e) {
-    q3_k_sub<T, kH, 0>(q, rec, xb, xs, e, isum);
-    q3_k_sub<T, kH, 1>(q, rec, xb, xs, e, isum);
-    q3_k_sub<T, kH, 2>(q, rec, xb, xs, e, isum);
-    q3_k_sub<T, kH, 3>(q, rec, xb, xs, e, isum);
-  }
+  q3_k_subs<T, kH, 0>(q, rec, xb, xs, isum);
+  q3_k_subs<T, kH, 1>(q, rec, xb, xs, isum);
+  q3_k_subs<T, kH, 2>(q, rec, xb, xs, isum);
+  q3_k_subs<T, kH, 3>(q, rec, xb, xs, isum);
 }
 
 // T tokens (t0 ..) against one Q3_K row group: 4 x T outputs.
@@ -326,31 +334,33 @@ template <int T>
   for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
 }
 
-// Sub-block 8kH + 2kK + e of two Q3_K row groups against one token's block xb.
+// Sub-blocks 8kH + 2kK and + 1 of two Q3_K row groups against one token's block xb.
 template <int kH, int kK>
-[[gnu::always_inline]] inline void gemv2_sub_q3_k(const uint8_t* q0, const uint8_t* q1, const uint8_t* rec0,
-                                                  const uint8_t* rec1, const uint8_t* xb, size_t e, int32x4_t* isum) {
+[[gnu::always_inline]] inline void gemv2_subs_q3_k(const uint8_t* q0, const uint8_t* q1, const uint8_t* rec0,
+                                                   const uint8_t* rec1, const uint8_t* xb, int32x4_t* isum) {
   using P = PackedQ3K;
-  int8x16_t c0[4], c1[4];
-  P::codes<kH, kK>(q0, e, c0);
-  P::codes<kH, kK>(q1, e, c1);
-  int32x4_t p[2] = {start_lanes(0), start_lanes(0)};
-  sdot_sub16x2(p, c0, c1, vld1q_s8(reinterpret_cast<const int8_t*>(PackedQ2K::xcodes(xb, kH, kK, e))));
-  const size_t s = 8 * kH + 2 * kK + e;
-  isum[0] = vmlaq_s32(isum[0], p[0], P::scales<kK>(rec0, s));
-  isum[1] = vmlaq_s32(isum[1], p[1], P::scales<kK>(rec1, s));
-  asm volatile("" ::: "memory");  // one sub-block's codes at a time
+  int32x4_t sc0[2], sc1[2];
+  P::scales2<kK>(rec0, 8 * kH + 2 * kK, sc0);
+  P::scales2<kK>(rec1, 8 * kH + 2 * kK, sc1);
+  for (size_t e = 0; e < 2; ++e) {
+    int8x16_t c0[4], c1[4];
+    P::codes<kH, kK>(q0, e, c0);
+    P::codes<kH, kK>(q1, e, c1);
+    int32x4_t p[2] = {start_lanes(0), start_lanes(0)};
+    sdot_sub16x2(p, c0, c1, vld1q_s8(reinterpret_cast<const int8_t*>(PackedQ2K::xcodes(xb, kH, kK, e))));
+    isum[0] = vmlaq_s32(isum[0], p[0], sc0[e]);
+    isum[1] = vmlaq_s32(isum[1], p[1], sc1[e]);
+    asm volatile("" ::: "memory");  // one sub-block's codes at a time
+  }
 }
 
 template <int kH>
 [[gnu::always_inline]] inline void gemv2_half_q3_k(const uint8_t* q0, const uint8_t* q1, const uint8_t* rec0,
                                                    const uint8_t* rec1, const uint8_t* xb, int32x4_t* isum) {
-  for (size_t e = 0; e < 2; ++e) {
-    gemv2_sub_q3_k<kH, 0>(q0, q1, rec0, rec1, xb, e, isum);
-    gemv2_sub_q3_k<kH, 1>(q0, q1, rec0, rec1, xb, e, isum);
-    gemv2_sub_q3_k<kH, 2>(q0, q1, rec0, rec1, xb, e, isum);
-    gemv2_sub_q3_k<kH, 3>(q0, q1, rec0, rec1, xb, e, isum);
-  }
+  gemv2_subs_q3_k<kH, 0>(q0, q1, rec0, rec1, xb, isum);
+  gemv2_subs_q3_k<kH, 1>(q0, q1, rec0, rec1, xb, isum);
+  gemv2_subs_q3_k<kH, 2>(q0, q1, rec0, rec1, xb, isum);
+  gemv2_subs_q3_k<kH, 3>(q0, q1, rec0, rec1, xb, isum);
 }
 
 // GEMV (token 0) on two Q3_K row groups at once, rows r .. r+7.
