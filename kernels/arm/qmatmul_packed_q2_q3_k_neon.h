@@ -17,12 +17,18 @@
 // (#4) gives float(isum) as SCVTF would: bit for bit the reference.
 //
 // Per super-block, row group and token: 16 sub-blocks x (4 SDOTs by element into a fresh
-// chain, one MLA by the 4 rows' scales: sdot_sub16), i.e. 64 SDOT + 16 MLA; shared by the
-// tile's tokens: 64 code ops, 16 x (LDR S, AND, UXTL, USHLL) for the scales. The mins:
-// msum = sum_s m[s] bsums[s], m the high nibbles (4 USHR, 8 UXTL per row group) against
-// the token's bsums, 16 SMLAL by element (PackedQ6K::bsum_dot); then kernels.h's two
-// float steps (PackedK::steps). The GEMV takes two row groups at a time, their chains
-// alternating, each activation register loaded once for both (as Q4_K's and Q6_K's).
+// chain, one MLA by the 4 rows' scales: sdot_sub16), i.e. 64 SDOT + 16 MLA. Shared by the
+// tile's tokens: 64 code ops; the scales of two sub-blocks (e = 0, 1) from one 8-byte
+// load, AND, UXTL, USHLL, USHLL2 (32 ops); the mins (high nibbles) 4 USHR, 8 UXTL. Per
+// token also msum = sum_s m[s] bsums[s], 16 SMLAL by element (PackedQ6K::bsum_dot),
+// taken first and in 2 (tile) or 4 (GEMV) chains: the 16-deep chain at the end of a
+// super-block held the reorder buffer (llvm-mca N1, GEMV 35.5 -> 31.9 cycles); then
+// kernels.h's two float steps (PackedK::steps). The GEMV takes two row groups at a time,
+// their chains alternating, each activation register loaded once for both (as Q4_K's and
+// Q6_K's). llvm-mca (bench/mca_packed_k.sh), cycles per super-block x row (x token for
+// the 4-token tile), N1 / N2: tile 19.6 / 17.1, GEMV 30.0 / 27.9; the plain dotprod
+// kernels (qmatmul_neon.h's gemm_k / gemv_k, traced by hand: not in the script):
+// 42.0 / 38.4 and 51.9 / 51.6.
 #pragma once
 #include <arm_neon.h>
 
@@ -220,7 +226,10 @@ template <int kK>
 // exact, then q6_k_step<6, 4>. Per code register, 2 or 3 ops (PackedQ3K::code; a
 // piece's 4 registers 11 for h = 0, 10 for h = 1, 168 per super-block and row group,
 // against Q2_K's 64): the low field by AND (or USHR / SRI) and the high bit moved under
-// it by SLI, BIT or SRI.
+// it by SLI, BIT or SRI. The rest as Q2_K's: 64 SDOT + 16 MLA per token, the scales two
+// sub-blocks at a time (SXTL, SSHLL, SSHLL2: 24 ops), the offset sum first (Q6_K's 16
+// SMLAL, in 2 or 4 chains). llvm-mca N1 / N2: tile 22.1 / 19.8, GEMV 43.4 / 41.3
+// cycles; the plain dotprod kernels (by hand, as Q2_K's): 52.6 / 46.1 and 81.5 / 80.4.
 struct PackedQ3K {
   static constexpr size_t kCodes = kQKK / 8 + kQKK / 4;  // code bytes per row and super-block
   static constexpr size_t kGroupQs = 4 * kCodes;
