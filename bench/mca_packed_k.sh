@@ -19,9 +19,29 @@ have_q6_gemv2=0
 grep -q "sdot_gemv2_q6_k" "$tree/kernels/arm/qmatmul_packed_k_neon.h" && have_q6_gemv2=1
 have_q5_k=0  # trees from before the packed Q5_K (8ba1af0) lack its kernels
 grep -q "qmatmul_packed_sdot_q5_k" "$tree/kernels/arm/qmatmul_packed_k_neon.h" && have_q5_k=1
+have_q2_k=0  # ---- Q2_K / Q3_K (qmatmul_packed_q2_q3_k_neon.h): trees from before it lack them
+grep -q "sdot_gemv2_q2_k" "$tree/kernels/arm/qmatmul_packed_q2_q3_k_neon.h" 2>/dev/null && have_q2_k=1
+have_q3_k=0
+grep -q "sdot_gemv2_q3_k" "$tree/kernels/arm/qmatmul_packed_q2_q3_k_neon.h" 2>/dev/null && have_q3_k=1
 cat >"$work/harness.cpp" <<'EOF'
 #include "kernels/arm/qmatmul_dotprod.cpp"
 namespace ember::kernels {
+#if HAVE_Q2_K
+[[gnu::noinline]] void mca_q2_tile4(const uint8_t* g, const PackedActs& X, float* Y, size_t ldy) {
+  sdot_tile_q2_k<4>(g, X, 0, Y, ldy, 0);
+}
+[[gnu::noinline]] void mca_q2_gemv2(const uint8_t* g, size_t gb, const PackedActs& X, float* Y) {
+  sdot_gemv2_q2_k(g, gb, X, Y, 0);
+}
+#endif
+#if HAVE_Q3_K
+[[gnu::noinline]] void mca_q3_tile4(const uint8_t* g, const PackedActs& X, float* Y, size_t ldy) {
+  sdot_tile_q3_k<4>(g, X, 0, Y, ldy, 0);
+}
+[[gnu::noinline]] void mca_q3_gemv2(const uint8_t* g, size_t gb, const PackedActs& X, float* Y) {
+  sdot_gemv2_q3_k(g, gb, X, Y, 0);
+}
+#endif  // ---- end Q2_K / Q3_K
 [[gnu::noinline]] void mca_q6_tile1(const uint8_t* g, const PackedActs& X, float* Y) { sdot_tile_q6_k<1>(g, X, 0, Y, 0, 0); }
 [[gnu::noinline]] void mca_q6_tile4(const uint8_t* g, const PackedActs& X, float* Y, size_t ldy) {
   sdot_tile_q6_k<4>(g, X, 0, Y, ldy, 0);
@@ -65,7 +85,7 @@ fi
 # ---- end IQ4_XS ----
 
 aarch64-linux-gnu-g++ -O3 -ffp-contract=off -std=c++20 -march=armv8.2-a+dotprod -I"$tree" \
-  -DHAVE_Q6_GEMV2=$have_q6_gemv2 -DHAVE_Q5_K=$have_q5_k "$@" -S "$work/harness.cpp" -o "$work/h.s"
+  -DHAVE_Q6_GEMV2=$have_q6_gemv2 -DHAVE_Q5_K=$have_q5_k -DHAVE_Q2_K=$have_q2_k -DHAVE_Q3_K=$have_q3_k "$@" -S "$work/harness.cpp" -o "$work/h.s"
 
 # trace FUNC: the straight trace of FUNC's super-block loop (its first label). A loop
 # nested in it (a backward branch to a later label) runs again once (2 iterations: the
@@ -137,3 +157,11 @@ if [ "$have_iq4_xs" = 1 ]; then
   row "IQ4_XS GEMM tile, 4 rows x 4 tokens" mca_iq4_xs_tile4 16
   row "IQ4_XS GEMV, two row groups" mca_iq4_xs_gemv2 8
 fi
+if [ "$have_q2_k" = 1 ]; then  # ---- Q2_K / Q3_K
+  row "Q2_K GEMM tile, 4 rows x 4 tokens" mca_q2_tile4 16
+  row "Q2_K GEMV, two row groups" mca_q2_gemv2 8
+fi
+if [ "$have_q3_k" = 1 ]; then
+  row "Q3_K GEMM tile, 4 rows x 4 tokens" mca_q3_tile4 16
+  row "Q3_K GEMV, two row groups" mca_q3_gemv2 8
+fi  # ---- end Q2_K / Q3_K

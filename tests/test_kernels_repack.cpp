@@ -348,13 +348,13 @@ TEST(Repack, EveryTablesPackedMatmulEqualsThePlainReference) {
       EXPECT_EQ(t->of(type).packing, (Packing{8, 4, false})) << dtype_name(type);
     }
   }
-  // On AArch64 the dotprod and i8mm tables pack Q4_K, Q5_K, Q6_K, IQ4_XS, Q5_0, Q4_1,
-  // Q5_1 and IQ4_NL 4 x 4 (SDOT by element), so the loop above ran those kernels.
+  // On AArch64 the dotprod and i8mm tables pack Q4_K, Q5_K, Q6_K, Q2_K, Q3_K, IQ4_XS, Q5_0,
+  // Q4_1, Q5_1 and IQ4_NL 4 x 4 (SDOT by element), so the loop above ran those kernels.
   for (kernels::Isa isa : {kernels::Isa::kNeonDotprod, kernels::Isa::kNeonI8mm}) {
     const kernels::Table* t = kernels::table_for(isa);
     if (!t) continue;
-    for (DType type : {DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS, DType::Q5_0, DType::Q4_1, DType::Q5_1,
-                       DType::IQ4_NL}) {
+    for (DType type : {DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q2_K, DType::Q3_K, DType::IQ4_XS, DType::Q5_0,
+                       DType::Q4_1, DType::Q5_1, DType::IQ4_NL}) {
       EXPECT_EQ(t->of(type).packing, (Packing{4, 4, false})) << t->name << " " << dtype_name(type);
     }
   }

@@ -6,9 +6,9 @@
 // horizontal reduction. Same numerics as everywhere (kernels.h): bitwise the reference.
 // Q4_0 and Q8_0 weights are repacked at load into 4 rows x 8 bytes, SMMLA's operand
 // layout (qmatmul_packed_neon.h), for both the GEMM (SMMLA) and the GEMV (SDOT). Q4_K,
-// Q5_K, Q6_K, IQ4_XS, Q5_0, Q4_1, Q5_1 and IQ4_NL are repacked as on dotprod cores, 4 rows
-// x 4 bytes, and run the same SDOT kernels (qmatmul_packed_k_neon.h,
-// qmatmul_packed_iq4_xs_neon.h, qmatmul_packed_neon.h):
+// Q5_K, Q6_K, Q2_K, Q3_K, IQ4_XS, Q5_0, Q4_1, Q5_1 and IQ4_NL are repacked as on dotprod
+// cores, 4 rows x 4 bytes, and run the same SDOT kernels (qmatmul_packed_k_neon.h,
+// qmatmul_packed_q2_q3_k_neon.h, qmatmul_packed_iq4_xs_neon.h, qmatmul_packed_neon.h):
 // for Q5_0 the packed SDOT GEMM (llvm-mca N2: 1.73 cycles per block x row x token) is
 // cheaper than the plain SMMLA one (Q4_0's alone 2.69, Q5_0's adds the fifth bits), and
 // its GEMV than the plain one (4.13 against 12.9); IQ4_NL's likewise (1.69 against the
@@ -18,6 +18,7 @@
 #include "kernels/arm/qmatmul_packed_neon.h"
 #include "kernels/arm/qmatmul_packed_iq4_xs_neon.h"
 #include "kernels/arm/qmatmul_packed_k_neon.h"
+#include "kernels/arm/qmatmul_packed_q2_q3_k_neon.h"
 
 namespace ember::kernels {
 namespace {

@@ -35,6 +35,17 @@ namespace ember::kernels {
 namespace {
 
 #if defined(__ARM_FEATURE_DOTPROD)
+// float(isum) of a lane-wise sum held as 2^kFbits isum (Q2_K, Q3_K:
+// qmatmul_packed_q2_q3_k_neon.h): SCVTF's fixed-point form divides it back, the exact
+// integer rounded as SCVTF rounds it, in one instruction.
+template <int kFbits = 0>
+[[gnu::always_inline]] inline float32x4_t sum_to_float(int32x4_t isum) {
+  if constexpr (kFbits == 0)
+    return vcvtq_f32_s32(isum);
+  else
+    return vcvtq_n_f32_s32(isum, kFbits);
+}
+
 // k5: Q5_K (the qh pieces first), else Q4_K.
 template <bool k5>
 struct PackedK {
@@ -103,12 +114,13 @@ struct PackedK {
     o = vmlal_laneq_s16(o, vget_low_s16(m[3]), pairs, 6);
     return vmlal_high_laneq_s16(o, m[3], pairs, 7);
   }
-  // kernels.h's two float steps for one super-block, lane-wise.
+  // kernels.h's two float steps for one super-block, lane-wise (kFbits: sum_to_float's).
+  template <int kFbits = 0>
   [[gnu::always_inline]] static float32x4_t steps(float32x4_t acc, float32x4_t d, float32x4_t dmin, const uint8_t* xb,
                                                   int32x4_t isum, int32x4_t msum) {
     float dx;
     std::memcpy(&dx, xb, sizeof dx);
-    acc = vaddq_f32(acc, vmulq_f32(vmulq_n_f32(d, dx), vcvtq_f32_s32(isum)));
+    acc = vaddq_f32(acc, vmulq_f32(vmulq_n_f32(d, dx), sum_to_float<kFbits>(isum)));
     return vsubq_f32(acc, vmulq_f32(vmulq_n_f32(dmin, dx), vcvtq_f32_s32(msum)));
   }
   static const int8_t* xcodes(const uint8_t* xb, size_t s) { return reinterpret_cast<const int8_t*>(xb + kXQs + 32 * s); }
@@ -302,21 +314,47 @@ struct PackedQ6K {
   [[gnu::always_inline]] static int32x4_t bsum_step(int32x4_t o, const int16x8_t* w, int16x8_t b) {
     return vmlal_high_laneq_s16(vmlal_laneq_s16(o, vget_low_s16(w[J]), b, (2 * J) % 8), w[J], b, (2 * J + 1) % 8);
   }
+  // kChains (1, 2, 4) independent SMLAL chains, added at the end: the GEMVs of Q2_K and
+  // Q3_K (qmatmul_packed_q2_q3_k_neon.h) take 4, the 16-deep chain's latency otherwise
+  // holding the reorder buffer.
+  template <int kChains = 1>
   [[gnu::always_inline]] static int32x4_t bsum_dot(const int16x8_t* w, const uint8_t* xb) {
     // The s16 bsums as bytes (little-endian lanes): a memcpy to int16_t[16] went through the stack.
     const uint8_t* bs = xb + PackedQ4K::kXBsums;
     const int16x8_t b0 = vreinterpretq_s16_u8(vld1q_u8(bs)), b1 = vreinterpretq_s16_u8(vld1q_u8(bs + 16));
-    int32x4_t o = start_lanes(0);
-    o = bsum_step<0>(o, w, b0);
-    o = bsum_step<1>(o, w, b0);
-    o = bsum_step<2>(o, w, b0);
-    o = bsum_step<3>(o, w, b0);
-    o = bsum_step<4>(o, w, b1);
-    o = bsum_step<5>(o, w, b1);
-    o = bsum_step<6>(o, w, b1);
-    return bsum_step<7>(o, w, b1);
+    int32x4_t o[kChains];
+    for (int c = 0; c < kChains; ++c) o[c] = start_lanes(0);
+    o[0] = bsum_step<0>(o[0], w, b0);
+    o[1 % kChains] = bsum_step<1>(o[1 % kChains], w, b0);
+    o[2 % kChains] = bsum_step<2>(o[2 % kChains], w, b0);
+    o[3 % kChains] = bsum_step<3>(o[3 % kChains], w, b0);
+    o[4 % kChains] = bsum_step<4>(o[4 % kChains], w, b1);
+    o[5 % kChains] = bsum_step<5>(o[5 % kChains], w, b1);
+    o[6 % kChains] = bsum_step<6>(o[6 % kChains], w, b1);
+    o[7 % kChains] = bsum_step<7>(o[7 % kChains], w, b1);
+    for (int c = 1; c < kChains; ++c) o[0] = vaddq_s32(o[0], o[c]);
+    return o[0];
   }
 };
+
+// One sub-block of 16 weights (code registers c[0..4), 4 rows x 4 weights each) for T
+// tokens whose 16 activation bytes are at x + t xs: 4 SDOTs by element into a fresh
+// chain per token, then isum[t] += sc * part (sc: the 4 rows' scales as s32 lanes).
+// Q6_K's, and Q2_K's and Q3_K's (qmatmul_packed_q2_q3_k_neon.h).
+template <int T>
+[[gnu::always_inline]] inline void sdot_sub16(const int8x16_t* c, int32x4_t sc, const uint8_t* x, size_t xs,
+                                              int32x4_t* isum) {
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+    const int8x16_t xt = vld1q_s8(reinterpret_cast<const int8_t*>(x + t * xs));
+    int32x4_t part = start_lanes(0);
+    part = vdotq_laneq_s32(part, c[0], xt, 0);
+    part = vdotq_laneq_s32(part, c[1], xt, 1);
+    part = vdotq_laneq_s32(part, c[2], xt, 2);
+    part = vdotq_laneq_s32(part, c[3], xt, 3);
+    isum[t] = vmlaq_s32(isum[t], part, sc);
+  }
+}
 
 // Sub-block 8h + 2kQ + half of one row group for T tokens (token t's block at xb + t xs).
 template <int T, int kQ>
@@ -326,16 +364,7 @@ template <int T, int kQ>
   int8x16_t c[4];
   P::codes<kQ>(q, h, half, c);
   const int32x4_t sc = P::scales(rec, 8 * h + 2 * kQ + half);
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) {
-    const int8x16_t x = vld1q_s8(reinterpret_cast<const int8_t*>(xb + t * xs + PackedQ4K::kXQs + 128 * h + 32 * kQ + 16 * half));
-    int32x4_t part = start_lanes(0);
-    part = vdotq_laneq_s32(part, c[0], x, 0);
-    part = vdotq_laneq_s32(part, c[1], x, 1);
-    part = vdotq_laneq_s32(part, c[2], x, 2);
-    part = vdotq_laneq_s32(part, c[3], x, 3);
-    isum[t] = vmlaq_s32(isum[t], part, sc);
-  }
+  sdot_sub16<T>(c, sc, xb + PackedQ4K::kXQs + 128 * h + 32 * kQ + 16 * half, xs, isum);
   asm volatile("" ::: "memory");  // one sub-block's codes at a time
 }
 
@@ -426,16 +455,26 @@ template <int kA>
 }
 
 // kernels.h's float step for one Q6_K super-block of one row group: the -32 taken off
-// isum (32 sum_s sc[s] bsums[s]), then acc + (d * dx) * float(isum).
+// isum (32 sum_s sc[s] bsums[s]), then acc + (d * dx) * float(isum). Q3_K's too (the same
+// record): its -4 times the 16 its isum carries, 2^6, and kFbits = 4 (sum_to_float).
+// osum: sum_s sc[s] bsums[s] (q6_k_osum), computed ahead where the caller wants it.
+template <int kOffsetShift = 5, int kFbits = 0>
 [[gnu::always_inline]] inline float32x4_t q6_k_step(float32x4_t acc, const uint8_t* rec, const uint8_t* xb,
-                                                   int32x4_t isum) {
-  using P = PackedQ6K;
-  int16x8_t w[8];
-  P::scales16(rec, w);
+                                                   int32x4_t isum, int32x4_t osum) {
   float dx;
   std::memcpy(&dx, xb, sizeof dx);
-  const int32x4_t is = vsubq_s32(isum, vshlq_n_s32(P::bsum_dot(w, xb), 5));
-  return vaddq_f32(acc, vmulq_f32(vmulq_n_f32(half4(rec), dx), vcvtq_f32_s32(is)));
+  const int32x4_t is = vsubq_s32(isum, vshlq_n_s32(osum, kOffsetShift));
+  return vaddq_f32(acc, vmulq_f32(vmulq_n_f32(half4(rec), dx), sum_to_float<kFbits>(is)));
+}
+template <int kChains = 1>
+[[gnu::always_inline]] inline int32x4_t q6_k_osum(const uint8_t* rec, const uint8_t* xb) {
+  int16x8_t w[8];
+  PackedQ6K::scales16(rec, w);
+  return PackedQ6K::bsum_dot<kChains>(w, xb);
+}
+[[gnu::always_inline]] inline float32x4_t q6_k_step(float32x4_t acc, const uint8_t* rec, const uint8_t* xb,
+                                                   int32x4_t isum) {
+  return q6_k_step(acc, rec, xb, isum, q6_k_osum(rec, xb));
 }
 
 // GEMV (token 0) on two Q6_K row groups at once, rows r .. r+7 (as sdot_gemv2_q4_k).
@@ -521,16 +560,24 @@ void qmatmul_packed_sdot_q6_k(const void* W, Packing, const PackedActs& X, size_
   }
 }
 
+// Q2_K's and Q3_K's PackedQMatmulFn (qmatmul_packed_q2_q3_k_neon.h, included after this file).
+void qmatmul_packed_sdot_q2_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
+                              size_t r0, size_t r1);
+void qmatmul_packed_sdot_q3_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
+                              size_t r0, size_t r1);
+
 // The packings both SDOT tables (dotprod, i8mm) give these SDOT kernels, 4 rows x 4 bytes:
-// the K-quants and IQ4_XS (qmatmul_packed_iq4_xs_neon.h, included before this file), and
-// the 32-weight types whose SMMLA form would not pay (qmatmul_i8mm.cpp).
+// the K-quants (Q2_K, Q3_K: qmatmul_packed_q2_q3_k_neon.h, included after this file),
+// IQ4_XS (qmatmul_packed_iq4_xs_neon.h, included before it), and the 32-weight types
+// whose SMMLA form would not pay (qmatmul_i8mm.cpp).
 // Q4_0 and Q8_0 are each table's own.
 inline void add_packed_sdot_4x4(Table& t) {
   const std::pair<DType, PackedQMatmulFn> packed[] = {
       {DType::Q5_0, qmatmul_packed_sdot<PackedNeonQ5_0>}, {DType::Q4_1, qmatmul_packed_sdot<PackedNeonQ4_1>},
       {DType::Q5_1, qmatmul_packed_sdot<PackedNeonQ5_1>}, {DType::IQ4_NL, qmatmul_packed_sdot<PackedNeonIQ4_NL>},
       {DType::Q4_K, qmatmul_packed_sdot_q4_k},            {DType::Q5_K, qmatmul_packed_sdot_q5_k},
-      {DType::Q6_K, qmatmul_packed_sdot_q6_k},            {DType::IQ4_XS, qmatmul_packed_sdot_iq4_xs}};
+      {DType::Q6_K, qmatmul_packed_sdot_q6_k},            {DType::IQ4_XS, qmatmul_packed_sdot_iq4_xs},
+      {DType::Q2_K, qmatmul_packed_sdot_q2_k},            {DType::Q3_K, qmatmul_packed_sdot_q3_k}};
   for (const auto& [type, fn] : packed) {
     t.of(type).packing = Packing{4, 4, false};
     t.of(type).qmatmul_packed = fn;
