@@ -32,10 +32,16 @@ template <class V>
 struct IQ4XSOps;
 
 template <>
-struct IQ4XSOps<VecYmm> : RecordBytes {
-  // Half kE of a pair of rows of R s8 scales as s32 lanes.
-  template <int kE>
-  static I scale_dwords(I pair) { return _mm256_srai_epi32(pick<-1, -1, -1, 8 * kE>(pair), 24); }
+struct IQ4XSOps<VecYmm> {
+  using I = __m256i;
+  // R s8 scales as (sc, sc) s16 pairs, one per s32 lane.
+  static I scale_words(const uint8_t* p) {
+    const I v = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(v, 16));
+  }
+  static I scale_dwords(const uint8_t* p) {  // R s8 scales as s32 lanes
+    return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  }
   static I mul(I a, I b) { return _mm256_mullo_epi32(a, b); }
   static I times128(I v) { return _mm256_slli_epi32(v, 7); }
   // acc + sc * (the four products of levels w, a = |w|, with the 4 bytes at x4), per lane.
@@ -52,12 +58,11 @@ constexpr auto kIq4nlBiased = [] {
   return t;
 }();
 
-// Sub-block s of a super-block (codes q) for T tokens (Q8_K blocks xb), into isum; its
-// row e of the scale byte pair `pair` (s = 2u + e). One code vector at a time serves every
-// token: few live registers.
-template <class V, int T, int kE>
-[[gnu::always_inline]] inline void iq4_xs_sub_block(const uint8_t* q, typename V::I pair, const uint8_t* const* xb,
-                                                    size_t s, typename V::I* isum) {
+// Sub-block s of a super-block (codes q, scales [8][R]) for T tokens (Q8_K blocks xb), into
+// isum. One code vector at a time serves every token: few live registers.
+template <class V, int T>
+[[gnu::always_inline]] inline void iq4_xs_sub_block(const uint8_t* q, const uint8_t* scales,
+                                                    const uint8_t* const* xb, size_t s, typename V::I* isum) {
   using O = IQ4XSOps<V>;
   using I = typename V::I;
   constexpr size_t R = V::kLanes;
@@ -71,11 +76,11 @@ template <class V, int T, int kE>
         for (int t = 0; t < T; ++t) part[t] = V::dot4(part[t], u, xb[t] + kQ8KQs + 32 * s + 16 * half + 4 * k);
       }
     }
-    const I sc = O::template scale_dwords<kE>(pair);
+    const I sc = O::scale_dwords(scales + s * R);
     for (int t = 0; t < T; ++t) isum[t] = V::add(isum[t], O::mul(part[t], sc));
     return;
   }
-  const I sc = O::template swords<kE>(pair);
+  const I sc = O::scale_words(scales + s * R);
   for (size_t k = 0; k < 4; ++k) {
     const I v = V::load(q + (4 * s + k) * R * 4);
     for (size_t half = 0; half < 2; ++half) {
@@ -94,8 +99,7 @@ template <class V, int T>
   typename V::I osum[T];
   for (int t = 0; t < T; ++t) osum[t] = V::zero();
   bsum_pairs<V, T>(xb, osum, [&](size_t s) __attribute__((always_inline)) {
-    const typename V::I pair = IQ4XSOps<V>::byte_pair(scales + (s & ~size_t{1}) * V::kLanes);
-    return s % 2 ? IQ4XSOps<V>::template swords<1>(pair) : IQ4XSOps<V>::template swords<0>(pair);
+    return IQ4XSOps<V>::scale_words(scales + s * V::kLanes);
   });
   for (int t = 0; t < T; ++t) isum[t] = V::sub(isum[t], IQ4XSOps<V>::times128(osum[t]));
 }
@@ -112,11 +116,7 @@ template <class V, int T>
                         typename V::F* acc) __attribute__((always_inline)) {
     I isum[T];
     for (int t = 0; t < T; ++t) isum[t] = V::zero();
-    for (size_t s = 0; s < 8; s += 2) {  // the sub-blocks' scales in pairs of rows
-      const I pair = IQ4XSOps<V>::byte_pair(rec + 2 * R + s * R);
-      iq4_xs_sub_block<V, T, 0>(q, pair, xb, s, isum);
-      iq4_xs_sub_block<V, T, 1>(q, pair, xb, s + 1, isum);
-    }
+    for (size_t s = 0; s < 8; ++s) iq4_xs_sub_block<V, T>(q, rec + 2 * R, xb, s, isum);
     if constexpr (Dot::kVnni) iq4_xs_unbias<V, T>(rec + 2 * R, xb, isum);
     scale_steps<V, T>(acc, xb, V::half_scales(rec), isum);
   };

@@ -358,10 +358,8 @@ template <class V, int T>
     I isum[kScaled ? 3 : T], msum[T];  // kScaled: the sums of codes x 1, x 4, x 16
     for (I& v : isum) v = V::zero();
     for (int t = 0; t < T; ++t) msum[t] = V::zero();
-    if constexpr (kScaled) {
-#pragma GCC unroll 2
+    if constexpr (kScaled) {  // (unrolled: no faster, 2048x2048 n:1 79 / 81 us best)
       for (size_t h = 0; h < 2; ++h)
-#pragma GCC unroll 2
         for (size_t e = 0; e < 2; ++e) q2_k_gemv_quarter<V>(q, scales, h, e, xb[0], isum);
     } else {
       for (size_t h = 0; h < 2; ++h)
@@ -437,12 +435,7 @@ template <class V, int T>
     const uint8_t* scales = rec + 2 * R;
     I isum[T];
     for (int t = 0; t < T; ++t) isum[t] = V::zero();
-    if constexpr (T == 1) {  // unrolled (the GEMM's tile would spill)
-#pragma GCC unroll 2
-      for (size_t e = 0; e < 2; ++e) q3_k_half<V, T>(q, scales, e, xb, isum);
-    } else {
-      for (size_t e = 0; e < 2; ++e) q3_k_half<V, T>(q, scales, e, xb, isum);
-    }
+    for (size_t e = 0; e < 2; ++e) q3_k_half<V, T>(q, scales, e, xb, isum);
     minus_code_offset<V, T, 2>(scales, xb, isum);  // the codes' -4
     scale_steps<V, T>(acc, xb, V::half_scales(rec), isum);
   };
