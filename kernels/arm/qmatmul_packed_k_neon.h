@@ -149,19 +149,7 @@ template <int T, bool k5 = false>
       int8x16_t c[8];
       P::template codes<kHigh>(q, s, c);
       const int32x4_t sc = P::scales(rec, s);
-#pragma GCC unroll 16
-      for (int t = 0; t < T; t += 2) {
-        const int8_t* xa = P::xcodes(xb + t * xs, s);
-        if (t + 1 < T) {
-          const int8_t* xc = xa + xs;
-          int32x4_t part[2] = {start_lanes(0), start_lanes(0)};
-          sdot_block2(part, c, vld1q_s8(xa), vld1q_s8(xa + 16), c, vld1q_s8(xc), vld1q_s8(xc + 16));
-          isum[t] = vmlaq_s32(isum[t], part[0], sc);
-          isum[t + 1] = vmlaq_s32(isum[t + 1], part[1], sc);
-        } else {
-          isum[t] = vmlaq_s32(isum[t], sdot_block(start_lanes(0), c, vld1q_s8(xa), vld1q_s8(xa + 16)), sc);
-        }
-      }
+      sdot_sub32_scaled<T>(c, P::xcodes(xb, s), xs, sc, isum);
       asm volatile("" ::: "memory");  // one sub-block's codes at a time: gcc's hoisted loads spilled
     };
 #pragma GCC unroll 4  // the isum registers stay put (a rolled loop shuffled them with MOVs)

@@ -203,6 +203,27 @@ inline void sdot_block2(int32x4_t* s, const int8x16_t* ca, int8x16_t al, int8x16
   s[1] = vdotq_laneq_s32(s[1], cb[7], bh, 3);
 }
 
+// A 32-weight sub-block's codes c (4 rows) against T tokens' 32 codes (token t's at x0 +
+// t * xs), token pairs' chains alternating (sdot_block2), each chain times the rows'
+// scales sc (MLA) into isum[t]: the K-quant-style tiles' inner step (Q4_K, Q5_K, IQ4_XS).
+template <int T>
+[[gnu::always_inline]] inline void sdot_sub32_scaled(const int8x16_t* c, const int8_t* x0, size_t xs, int32x4_t sc,
+                                                     int32x4_t* isum) {
+#pragma GCC unroll 16
+  for (int t = 0; t < T; t += 2) {
+    const int8_t* xa = x0 + t * xs;
+    if (t + 1 < T) {
+      const int8_t* xc = xa + xs;
+      int32x4_t part[2] = {start_lanes(0), start_lanes(0)};
+      sdot_block2(part, c, vld1q_s8(xa), vld1q_s8(xa + 16), c, vld1q_s8(xc), vld1q_s8(xc + 16));
+      isum[t] = vmlaq_s32(isum[t], part[0], sc);
+      isum[t + 1] = vmlaq_s32(isum[t + 1], part[1], sc);
+    } else {
+      isum[t] = vmlaq_s32(isum[t], sdot_block(start_lanes(0), c, vld1q_s8(xa), vld1q_s8(xa + 16)), sc);
+    }
+  }
+}
+
 // Q4_1 / Q5_1's second step per block and token (Ty::kMin; the others: acc as it is),
 // after the scale step as in the reference: acc + (m * dx) * float(sum), mw the 4 rows'
 // mins, sum the activation block's code sum (|sum| <= 32 * 128: SCVTF is exact).
