@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/arm/packed_super_block_neon.h"
 #include "kernels/kernels.h"
 #include "quant/blocks.h"
 
@@ -166,33 +167,19 @@ template <int T>
   vst1q_f32(Y + r + 4, acc1);
 }
 
-// The last `rest` (1 .. T) tokens by the tile of that width.
-template <int T>
-void sdot_rest_iq4_xs(const uint8_t* g, const PackedActs& X, size_t t, size_t rest, float* Y, size_t ldy, size_t r) {
-  if constexpr (T > 0) {
-    if (rest == T) return sdot_tile_iq4_xs<T>(g, X, t, Y, ldy, r);
-    sdot_rest_iq4_xs<T - 1>(g, X, t, rest, Y, ldy, r);
+// The driver (packed_super_block_neon.h).
+struct SdotIQ4XS : PackedIQ4XS {
+  template <int T>
+  [[gnu::always_inline]] static void tile(const uint8_t* g, const PackedActs& X, size_t t, float* Y, size_t ldy,
+                                          size_t r) {
+    sdot_tile_iq4_xs<T>(g, X, t, Y, ldy, r);
   }
-}
-
-// The PackedQMatmulFn of IQ4_XS on Packing{4, 4}: row groups of 4, tokens kTokens at a
-// time, then the last few; decode (n = 1) two row groups at a time (an odd last group:
-// the 1-token tile).
-void qmatmul_packed_sdot_iq4_xs(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
-                                size_t r0, size_t r1) {
-  using P = PackedIQ4XS;
-  const size_t group_bytes = (K / kQKK) * (P::kGroupQs + P::kRecord);
-  const auto* w = static_cast<const uint8_t*>(W);
-  size_t r = r0;
-  if (n == 1)
-    for (; r + 8 <= r1; r += 8) sdot_gemv2_iq4_xs(w + (r / 4) * group_bytes, group_bytes, X, Y, r);
-  for (; r < r1; r += 4) {
-    const uint8_t* g = w + (r / 4) * group_bytes;
-    size_t t = 0;
-    for (; t + P::kTokens <= n; t += P::kTokens) sdot_tile_iq4_xs<P::kTokens>(g, X, t, Y, ldy, r);
-    sdot_rest_iq4_xs<P::kTokens - 1>(g, X, t, n - t, Y, ldy, r);
+  [[gnu::always_inline]] static void gemv2(const uint8_t* g0, size_t group_bytes, const PackedActs& X, float* Y,
+                                           size_t r) {
+    sdot_gemv2_iq4_xs(g0, group_bytes, X, Y, r);
   }
-}
+};
+constexpr PackedQMatmulFn qmatmul_packed_sdot_iq4_xs = sdot_super_blocks<SdotIQ4XS>;
 #endif  // __ARM_FEATURE_DOTPROD
 
 }  // namespace

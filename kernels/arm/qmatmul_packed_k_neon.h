@@ -28,6 +28,7 @@
 #include <cstring>
 #include <utility>
 
+#include "kernels/arm/packed_super_block_neon.h"
 #include "kernels/kernels.h"
 #include "quant/blocks.h"
 
@@ -491,62 +492,34 @@ template <int kChains = 1>
   vst1q_f32(Y + r + 4, acc1);
 }
 
-// ---- drivers --------------------------------------------------------------------------
-// The last `rest` (1 .. T) tokens by the tile of that width.
-template <DType kType, int T>
-void sdot_rest_k(const uint8_t* g, const PackedActs& X, size_t t, size_t rest, float* Y, size_t ldy, size_t r) {
-  if constexpr (T > 0) {
-    if (rest == T) {
-      if constexpr (kType == DType::Q4_K || kType == DType::Q5_K)
-        return sdot_tile_q4_k<T, kType == DType::Q5_K>(g, X, t, Y, ldy, r);
-      else
-        return sdot_tile_q6_k<T>(g, X, t, Y, ldy, r);
-    }
-    sdot_rest_k<kType, T - 1>(g, X, t, rest, Y, ldy, r);
-  }
-}
-
-// The PackedQMatmulFn of Q4_K (k5: Q5_K) on Packing{4, 4}: row groups of 4, tokens
-// kTokens at a time, then the last few; decode (n = 1) two row groups at a time. Named by
-// constant pointers (not wrappers: those changed Q4_K's loop code).
+// ---- drivers (packed_super_block_neon.h) -------------------------------------------------
 template <bool k5>
-void sdot_q45_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy, size_t r0,
-                size_t r1) {
-  using P = PackedK<k5>;
-  constexpr int kTokens = P::kTokens;
-  const size_t group_bytes = (K / kQKK) * (P::kGroupQs + P::kRecord);
-  const auto* w = static_cast<const uint8_t*>(W);
-  size_t r = r0;
-  if (n == 1)
-    for (; r + 8 <= r1; r += 8) sdot_gemv2_q4_k<k5>(w + (r / 4) * group_bytes, group_bytes, X, Y, r);
-  for (; r < r1; r += 4) {
-    const uint8_t* g = w + (r / 4) * group_bytes;
-    size_t t = 0;
-    for (; t + kTokens <= n; t += kTokens) sdot_tile_q4_k<kTokens, k5>(g, X, t, Y, ldy, r);
-    sdot_rest_k<k5 ? DType::Q5_K : DType::Q4_K, kTokens - 1>(g, X, t, n - t, Y, ldy, r);
+struct SdotQ45K : PackedK<k5> {
+  template <int T>
+  [[gnu::always_inline]] static void tile(const uint8_t* g, const PackedActs& X, size_t t, float* Y, size_t ldy,
+                                          size_t r) {
+    sdot_tile_q4_k<T, k5>(g, X, t, Y, ldy, r);
   }
-}
-constexpr PackedQMatmulFn qmatmul_packed_sdot_q4_k = sdot_q45_k<false>;
-constexpr PackedQMatmulFn qmatmul_packed_sdot_q5_k = sdot_q45_k<true>;
+  [[gnu::always_inline]] static void gemv2(const uint8_t* g0, size_t group_bytes, const PackedActs& X, float* Y,
+                                           size_t r) {
+    sdot_gemv2_q4_k<k5>(g0, group_bytes, X, Y, r);
+  }
+};
+constexpr PackedQMatmulFn qmatmul_packed_sdot_q4_k = sdot_super_blocks<SdotQ45K<false>>;
+constexpr PackedQMatmulFn qmatmul_packed_sdot_q5_k = sdot_super_blocks<SdotQ45K<true>>;
 
-// The PackedQMatmulFn of Q6_K on Packing{4, 4}: row groups of 4, tokens kTokens at a
-// time, then the last few; decode (n = 1) two row groups at a time (an odd last group:
-// the 1-token tile).
-void qmatmul_packed_sdot_q6_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
-                              size_t r0, size_t r1) {
-  constexpr int kTokens = PackedQ6K::kTokens;
-  const size_t group_bytes = (K / kQKK) * (PackedQ6K::kGroupQs + PackedQ6K::kRecord);
-  const auto* w = static_cast<const uint8_t*>(W);
-  size_t r = r0;
-  if (n == 1)
-    for (; r + 8 <= r1; r += 8) sdot_gemv2_q6_k(w + (r / 4) * group_bytes, group_bytes, X, Y, r);
-  for (; r < r1; r += 4) {
-    const uint8_t* g = w + (r / 4) * group_bytes;
-    size_t t = 0;
-    for (; t + kTokens <= n; t += kTokens) sdot_tile_q6_k<kTokens>(g, X, t, Y, ldy, r);
-    sdot_rest_k<DType::Q6_K, kTokens - 1>(g, X, t, n - t, Y, ldy, r);
+struct SdotQ6K : PackedQ6K {
+  template <int T>
+  [[gnu::always_inline]] static void tile(const uint8_t* g, const PackedActs& X, size_t t, float* Y, size_t ldy,
+                                          size_t r) {
+    sdot_tile_q6_k<T>(g, X, t, Y, ldy, r);
   }
-}
+  [[gnu::always_inline]] static void gemv2(const uint8_t* g0, size_t group_bytes, const PackedActs& X, float* Y,
+                                           size_t r) {
+    sdot_gemv2_q6_k(g0, group_bytes, X, Y, r);
+  }
+};
+constexpr PackedQMatmulFn qmatmul_packed_sdot_q6_k = sdot_super_blocks<SdotQ6K>;
 
 // Q2_K's and Q3_K's PackedQMatmulFn (qmatmul_packed_q2_q3_k_neon.h, included after this file).
 void qmatmul_packed_sdot_q2_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,

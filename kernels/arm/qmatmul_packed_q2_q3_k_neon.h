@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/arm/packed_super_block_neon.h"
 #include "kernels/kernels.h"
 #include "quant/blocks.h"
 
@@ -397,57 +398,40 @@ template <int kH>
   vst1q_f32(Y + r + 4, acc1);
 }
 
-// ---- drivers --------------------------------------------------------------------------
-template <DType kType, int T>
-[[gnu::always_inline]] inline void sdot_tile_q23_k(const uint8_t* g, const PackedActs& X, size_t t, float* Y,
-                                                   size_t ldy, size_t r) {
-  if constexpr (kType == DType::Q2_K)
+// ---- drivers (packed_super_block_neon.h) -------------------------------------------------
+struct SdotQ2K : PackedQ2K {
+  template <int T>
+  [[gnu::always_inline]] static void tile(const uint8_t* g, const PackedActs& X, size_t t, float* Y, size_t ldy,
+                                          size_t r) {
     sdot_tile_q2_k<T>(g, X, t, Y, ldy, r);
-  else
+  }
+  [[gnu::always_inline]] static void gemv2(const uint8_t* g0, size_t group_bytes, const PackedActs& X, float* Y,
+                                           size_t r) {
+    sdot_gemv2_q2_k(g0, group_bytes, X, Y, r);
+  }
+};
+
+struct SdotQ3K : PackedQ3K {
+  template <int T>
+  [[gnu::always_inline]] static void tile(const uint8_t* g, const PackedActs& X, size_t t, float* Y, size_t ldy,
+                                          size_t r) {
     sdot_tile_q3_k<T>(g, X, t, Y, ldy, r);
-}
-
-// The last `rest` (1 .. T) tokens by the tile of that width.
-template <DType kType, int T>
-void sdot_rest_q23_k(const uint8_t* g, const PackedActs& X, size_t t, size_t rest, float* Y, size_t ldy, size_t r) {
-  if constexpr (T > 0) {
-    if (rest == T) return sdot_tile_q23_k<kType, T>(g, X, t, Y, ldy, r);
-    sdot_rest_q23_k<kType, T - 1>(g, X, t, rest, Y, ldy, r);
   }
-}
-
-// The PackedQMatmulFn of Q2_K (Q3_K) on Packing{4, 4}, as Q6_K's: row groups of 4,
-// tokens kTokens at a time, then the last few; decode (n = 1) two row groups at a time
-// (an odd last group: the 1-token tile).
-template <DType kType, class P>
-void sdot_q23_k(const void* W, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy, size_t r0, size_t r1) {
-  constexpr int kTokens = P::kTokens;
-  const size_t group_bytes = (K / kQKK) * (P::kGroupQs + P::kRecord);
-  const auto* w = static_cast<const uint8_t*>(W);
-  size_t r = r0;
-  if (n == 1)
-    for (; r + 8 <= r1; r += 8) {
-      if constexpr (kType == DType::Q2_K)
-        sdot_gemv2_q2_k(w + (r / 4) * group_bytes, group_bytes, X, Y, r);
-      else
-        sdot_gemv2_q3_k(w + (r / 4) * group_bytes, group_bytes, X, Y, r);
-    }
-  for (; r < r1; r += 4) {
-    const uint8_t* g = w + (r / 4) * group_bytes;
-    size_t t = 0;
-    for (; t + kTokens <= n; t += kTokens) sdot_tile_q23_k<kType, kTokens>(g, X, t, Y, ldy, r);
-    sdot_rest_q23_k<kType, kTokens - 1>(g, X, t, n - t, Y, ldy, r);
+  [[gnu::always_inline]] static void gemv2(const uint8_t* g0, size_t group_bytes, const PackedActs& X, float* Y,
+                                           size_t r) {
+    sdot_gemv2_q3_k(g0, group_bytes, X, Y, r);
   }
+};
+
+// Declared by qmatmul_packed_k_neon.h, whose add_packed_sdot_4x4 registers them.
+void qmatmul_packed_sdot_q2_k(const void* W, Packing p, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
+                              size_t r0, size_t r1) {
+  sdot_super_blocks<SdotQ2K>(W, p, X, n, K, Y, ldy, r0, r1);
 }
 
-void qmatmul_packed_sdot_q2_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
+void qmatmul_packed_sdot_q3_k(const void* W, Packing p, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
                               size_t r0, size_t r1) {
-  sdot_q23_k<DType::Q2_K, PackedQ2K>(W, X, n, K, Y, ldy, r0, r1);
-}
-
-void qmatmul_packed_sdot_q3_k(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
-                              size_t r0, size_t r1) {
-  sdot_q23_k<DType::Q3_K, PackedQ3K>(W, X, n, K, Y, ldy, r0, r1);
+  sdot_super_blocks<SdotQ3K>(W, p, X, n, K, Y, ldy, r0, r1);
 }
 #endif  // __ARM_FEATURE_DOTPROD
 
