@@ -85,16 +85,11 @@ template <int T>
 [[gnu::always_inline]] inline void sdot_tile_iq4_xs(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
                                                     size_t ldy, size_t r) {
   using P = PackedIQ4XS;
-  const size_t nb = X.nb, xs = X.stride;
-  const uint8_t* records = group + nb * P::kGroupQs;
+  const size_t xs = X.stride;
   const int8x16_t grid = vld1q_s8(kIq4nlValues);
-  float32x4_t acc[T];
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) acc[t] = vdupq_n_f32(0.0f);
-  for (size_t b = 0; b < nb; ++b) {
-    const uint8_t* q = group + b * P::kGroupQs;
-    const uint8_t* rec = records + b * P::kRecord;
-    const uint8_t* xb = X.q + t0 * xs + b * sizeof(BlockQ8_K);  // token t0's block; t: + t * xs
+  // Super-block b: codes q, record rec, token t0's Q8_K block xb (token t's: + t * xs).
+  const auto block = [&](const uint8_t* q, const uint8_t* rec, const uint8_t* xb, float32x4_t* acc)
+                         __attribute__((always_inline)) {
     int32x4_t isum[T];
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) isum[t] = start_lanes(0);
@@ -115,9 +110,8 @@ template <int T>
     const float32x4_t d = half4(rec);
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) acc[t] = P::step(acc[t], d, xb + t * xs, isum[t]);
-  }
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
+  };
+  tile_super_blocks<P, T>(group, X, t0, Y, ldy, r, block);
 }
 
 // Sub-block s of two row groups' super-blocks (codes q0, q1; the 4 rows' scales sc0, sc1)
@@ -141,16 +135,9 @@ template <int T>
 [[gnu::always_inline]] inline void sdot_gemv2_iq4_xs(const uint8_t* g0, size_t group_bytes, const PackedActs& X,
                                                      float* Y, size_t r) {
   using P = PackedIQ4XS;
-  const size_t nb = X.nb;
-  const uint8_t* g1 = g0 + group_bytes;
-  const uint8_t* rec0 = g0 + nb * P::kGroupQs;
-  const uint8_t* rec1 = g1 + nb * P::kGroupQs;
   const int8x16_t grid = vld1q_s8(kIq4nlValues);
-  float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-  for (size_t b = 0; b < nb; ++b, rec0 += P::kRecord, rec1 += P::kRecord) {
-    const uint8_t* q0 = g0 + b * P::kGroupQs;
-    const uint8_t* q1 = g1 + b * P::kGroupQs;
-    const uint8_t* xb = X.q + b * sizeof(BlockQ8_K);
+  const auto block = [&](const uint8_t* q0, const uint8_t* q1, const uint8_t* rec0, const uint8_t* rec1,
+                         const uint8_t* xb, float32x4_t& acc0, float32x4_t& acc1) __attribute__((always_inline)) {
     int32x4_t isum[2] = {start_lanes(0), start_lanes(0)};
 #pragma GCC unroll 4
     for (size_t s = 0; s < 8; s += 2) {
@@ -162,9 +149,8 @@ template <int T>
     }
     acc0 = P::step(acc0, half4(rec0), xb, isum[0]);
     acc1 = P::step(acc1, half4(rec1), xb, isum[1]);
-  }
-  vst1q_f32(Y + r, acc0);  // n = 1: token 0's row of Y
-  vst1q_f32(Y + r + 4, acc1);
+  };
+  gemv2_super_blocks<P>(g0, group_bytes, X, Y, r, block);
 }
 
 // The driver (packed_super_block_neon.h).

@@ -133,15 +133,10 @@ template <int T, bool k5 = false>
 [[gnu::always_inline]] inline void sdot_tile_q4_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
                                                   size_t ldy, size_t r) {
   using P = PackedK<k5>;
-  const size_t nb = X.nb, xs = X.stride;
-  const uint8_t* records = group + nb * P::kGroupQs;
-  float32x4_t acc[T];
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) acc[t] = vdupq_n_f32(0.0f);
-  for (size_t b = 0; b < nb; ++b) {
-    const uint8_t* q = group + b * P::kGroupQs;
-    const uint8_t* rec = records + b * P::kRecord;
-    const uint8_t* xb = X.q + t0 * xs + b * sizeof(BlockQ8_K);  // token t0's block; t: + t * xs
+  const size_t xs = X.stride;
+  // Super-block b: codes q, record rec, token t0's Q8_K block xb (token t's: + t * xs).
+  const auto block = [&](const uint8_t* q, const uint8_t* rec, const uint8_t* xb, float32x4_t* acc)
+                         __attribute__((always_inline)) {
     int32x4_t isum[T];
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) isum[t] = start_lanes(0);
@@ -166,9 +161,8 @@ template <int T, bool k5 = false>
       const uint8_t* x = xb + t * xs;
       acc[t] = P::steps(acc[t], d, dmin, x, isum[t], P::min_sum(m, x));
     }
-  }
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
+  };
+  tile_super_blocks<P, T>(group, X, t0, Y, ldy, r, block);
 }
 
 // Sub-block s of two row groups' super-blocks (codes q0, q1, records rec0, rec1) against
@@ -195,15 +189,8 @@ template <bool k5 = false>
 [[gnu::always_inline]] inline void sdot_gemv2_q4_k(const uint8_t* g0, size_t group_bytes, const PackedActs& X,
                                                    float* Y, size_t r) {
   using P = PackedK<k5>;
-  const size_t nb = X.nb;
-  const uint8_t* g1 = g0 + group_bytes;
-  const uint8_t* rec0 = g0 + nb * P::kGroupQs;
-  const uint8_t* rec1 = g1 + nb * P::kGroupQs;
-  float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-  for (size_t b = 0; b < nb; ++b, rec0 += P::kRecord, rec1 += P::kRecord) {
-    const uint8_t* q0 = g0 + b * P::kGroupQs;
-    const uint8_t* q1 = g1 + b * P::kGroupQs;
-    const uint8_t* xb = X.q + b * sizeof(BlockQ8_K);
+  const auto block = [&](const uint8_t* q0, const uint8_t* q1, const uint8_t* rec0, const uint8_t* rec1,
+                         const uint8_t* xb, float32x4_t& acc0, float32x4_t& acc1) __attribute__((always_inline)) {
     int32x4_t isum[2] = {start_lanes(0), start_lanes(0)};
 #pragma GCC unroll 4
     for (size_t s = 0; s < 8; s += 2) {
@@ -215,9 +202,8 @@ template <bool k5 = false>
     P::mins(rec1, m1);
     acc0 = P::steps(acc0, half4(rec0), half4(rec0 + 8), xb, isum[0], P::min_sum(m0, xb));
     acc1 = P::steps(acc1, half4(rec1), half4(rec1 + 8), xb, isum[1], P::min_sum(m1, xb));
-  }
-  vst1q_f32(Y + r, acc0);  // n = 1: token 0's row of Y
-  vst1q_f32(Y + r + 4, acc1);
+  };
+  gemv2_super_blocks<P>(g0, group_bytes, X, Y, r, block);
 }
 
 // ---- Q6_K ---------------------------------------------------------------------------
@@ -362,15 +348,10 @@ template <int T>
 [[gnu::always_inline]] inline void sdot_tile_q6_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
                                                   size_t ldy, size_t r) {
   using P = PackedQ6K;
-  const size_t nb = X.nb, xs = X.stride;
-  const uint8_t* records = group + nb * P::kGroupQs;
-  float32x4_t acc[T];
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) acc[t] = vdupq_n_f32(0.0f);
-  for (size_t b = 0; b < nb; ++b) {
-    const uint8_t* q = group + b * P::kGroupQs;
-    const uint8_t* rec = records + b * P::kRecord;
-    const uint8_t* xb = X.q + t0 * xs + b * sizeof(BlockQ8_K);
+  const size_t xs = X.stride;
+  // Super-block b: codes q, record rec, token t0's Q8_K block xb (token t's: + t * xs).
+  const auto block = [&](const uint8_t* q, const uint8_t* rec, const uint8_t* xb, float32x4_t* acc)
+                         __attribute__((always_inline)) {
     int32x4_t isum[T];
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) isum[t] = start_lanes(0);
@@ -392,9 +373,8 @@ template <int T>
       const int32x4_t is = vsubq_s32(isum[t], vshlq_n_s32(P::bsum_dot(w, x), 5));
       acc[t] = vaddq_f32(acc[t], vmulq_f32(vmulq_n_f32(d, dx), vcvtq_f32_s32(is)));
     }
-  }
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
+  };
+  tile_super_blocks<P, T>(group, X, t0, Y, ldy, r, block);
 }
 
 // Sub-blocks 8h + 2kA + half and 8h + 2(kA + 2) + half (kA < 2) of two row groups (codes
@@ -470,15 +450,8 @@ template <int kChains = 1>
 [[gnu::always_inline]] inline void sdot_gemv2_q6_k(const uint8_t* g0, size_t group_bytes, const PackedActs& X,
                                                    float* Y, size_t r) {
   using P = PackedQ6K;
-  const size_t nb = X.nb;
-  const uint8_t* g1 = g0 + group_bytes;
-  const uint8_t* rec0 = g0 + nb * P::kGroupQs;
-  const uint8_t* rec1 = g1 + nb * P::kGroupQs;
-  float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-  for (size_t b = 0; b < nb; ++b, rec0 += P::kRecord, rec1 += P::kRecord) {
-    const uint8_t* q0 = g0 + b * P::kGroupQs;
-    const uint8_t* q1 = g1 + b * P::kGroupQs;
-    const uint8_t* xb = X.q + b * sizeof(BlockQ8_K);
+  const auto block = [&](const uint8_t* q0, const uint8_t* q1, const uint8_t* rec0, const uint8_t* rec1,
+                         const uint8_t* xb, float32x4_t& acc0, float32x4_t& acc1) __attribute__((always_inline)) {
     int32x4_t isum[2] = {start_lanes(0), start_lanes(0)};
 #pragma GCC unroll 2
     for (size_t h = 0; h < 2; ++h) {
@@ -487,9 +460,8 @@ template <int kChains = 1>
     }
     acc0 = q6_k_step(acc0, rec0, xb, isum[0]);
     acc1 = q6_k_step(acc1, rec1, xb, isum[1]);
-  }
-  vst1q_f32(Y + r, acc0);  // n = 1: token 0's row of Y
-  vst1q_f32(Y + r + 4, acc1);
+  };
+  gemv2_super_blocks<P>(g0, group_bytes, X, Y, r, block);
 }
 
 // ---- drivers (packed_super_block_neon.h) -------------------------------------------------

@@ -123,15 +123,10 @@ template <int T>
 [[gnu::always_inline]] inline void sdot_tile_q2_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
                                                   size_t ldy, size_t r) {
   using P = PackedQ2K;
-  const size_t nb = X.nb, xs = X.stride;
-  const uint8_t* records = group + nb * P::kGroupQs;
-  float32x4_t acc[T];
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) acc[t] = vdupq_n_f32(0.0f);
-  for (size_t b = 0; b < nb; ++b) {
-    const uint8_t* q = group + b * P::kGroupQs;
-    const uint8_t* rec = records + b * P::kRecord;
-    const uint8_t* xb = X.q + t0 * xs + b * sizeof(BlockQ8_K);
+  const size_t xs = X.stride;
+  // Super-block b: codes q, record rec, token t0's Q8_K block xb (token t's: + t * xs).
+  const auto block = [&](const uint8_t* q, const uint8_t* rec, const uint8_t* xb, float32x4_t* acc)
+                         __attribute__((always_inline)) {
     int32x4_t msum[T];  // first, as the GEMV's (2 chains: llvm-mca N1 21.1 -> 20.1; 4: 20.6)
     {
       int16x8_t w[8];
@@ -151,9 +146,8 @@ template <int T>
     const float32x4_t d = half4(rec), dmin = half4(rec + 8);
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) acc[t] = PackedQ4K::steps<P::kFbits>(acc[t], d, dmin, xb + t * xs, isum[t], msum[t]);
-  }
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
+  };
+  tile_super_blocks<P, T>(group, X, t0, Y, ldy, r, block);
 }
 
 // Sub-blocks 8h + 2kK and + 1 of two row groups (codes q0, q1, records rec0, rec1)
@@ -181,15 +175,8 @@ template <int kK>
 [[gnu::always_inline]] inline void sdot_gemv2_q2_k(const uint8_t* g0, size_t group_bytes, const PackedActs& X,
                                                    float* Y, size_t r) {
   using P = PackedQ2K;
-  const size_t nb = X.nb;
-  const uint8_t* g1 = g0 + group_bytes;
-  const uint8_t* rec0 = g0 + nb * P::kGroupQs;
-  const uint8_t* rec1 = g1 + nb * P::kGroupQs;
-  float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-  for (size_t b = 0; b < nb; ++b, rec0 += P::kRecord, rec1 += P::kRecord) {
-    const uint8_t* q0 = g0 + b * P::kGroupQs;
-    const uint8_t* q1 = g1 + b * P::kGroupQs;
-    const uint8_t* xb = X.q + b * sizeof(BlockQ8_K);
+  const auto block = [&](const uint8_t* q0, const uint8_t* q1, const uint8_t* rec0, const uint8_t* rec1,
+                         const uint8_t* xb, float32x4_t& acc0, float32x4_t& acc1) __attribute__((always_inline)) {
     // The mins' sums first: their SMLAL chains (16 deep) then run beside the sub-blocks'
     // work instead of holding the reorder buffer at the end of the super-block.
     int32x4_t msum[2];
@@ -209,9 +196,8 @@ template <int kK>
     }
     acc0 = PackedQ4K::steps<P::kFbits>(acc0, half4(rec0), half4(rec0 + 8), xb, isum[0], msum[0]);
     acc1 = PackedQ4K::steps<P::kFbits>(acc1, half4(rec1), half4(rec1 + 8), xb, isum[1], msum[1]);
-  }
-  vst1q_f32(Y + r, acc0);  // n = 1: token 0's row of Y
-  vst1q_f32(Y + r + 4, acc1);
+  };
+  gemv2_super_blocks<P>(g0, group_bytes, X, Y, r, block);
 }
 
 // ---- Q3_K -----------------------------------------------------------------------------
@@ -316,15 +302,10 @@ template <int T>
 [[gnu::always_inline]] inline void sdot_tile_q3_k(const uint8_t* group, const PackedActs& X, size_t t0, float* Y,
                                                   size_t ldy, size_t r) {
   using P = PackedQ3K;
-  const size_t nb = X.nb, xs = X.stride;
-  const uint8_t* records = group + nb * P::kGroupQs;
-  float32x4_t acc[T];
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) acc[t] = vdupq_n_f32(0.0f);
-  for (size_t b = 0; b < nb; ++b) {
-    const uint8_t* q = group + b * P::kGroupQs;
-    const uint8_t* rec = records + b * P::kRecord;
-    const uint8_t* xb = X.q + t0 * xs + b * sizeof(BlockQ8_K);
+  const size_t xs = X.stride;
+  // Super-block b: codes q, record rec, token t0's Q8_K block xb (token t's: + t * xs).
+  const auto block = [&](const uint8_t* q, const uint8_t* rec, const uint8_t* xb, float32x4_t* acc)
+                         __attribute__((always_inline)) {
     int32x4_t osum[T];  // first, as Q2_K's mins
     {
       int16x8_t w[8];
@@ -339,9 +320,8 @@ template <int T>
     q3_k_half<T, 1>(q, rec, xb, xs, isum);
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) acc[t] = q6_k_step<6, P::kFbits>(acc[t], rec, xb + t * xs, isum[t], osum[t]);
-  }
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) vst1q_f32(Y + (t0 + t) * ldy + r, acc[t]);
+  };
+  tile_super_blocks<P, T>(group, X, t0, Y, ldy, r, block);
 }
 
 // Sub-blocks 8kH + 2kK and + 1 of two Q3_K row groups against one token's block xb.
@@ -377,15 +357,8 @@ template <int kH>
 [[gnu::always_inline]] inline void sdot_gemv2_q3_k(const uint8_t* g0, size_t group_bytes, const PackedActs& X,
                                                    float* Y, size_t r) {
   using P = PackedQ3K;
-  const size_t nb = X.nb;
-  const uint8_t* g1 = g0 + group_bytes;
-  const uint8_t* rec0 = g0 + nb * P::kGroupQs;
-  const uint8_t* rec1 = g1 + nb * P::kGroupQs;
-  float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-  for (size_t b = 0; b < nb; ++b, rec0 += P::kRecord, rec1 += P::kRecord) {
-    const uint8_t* q0 = g0 + b * P::kGroupQs;
-    const uint8_t* q1 = g1 + b * P::kGroupQs;
-    const uint8_t* xb = X.q + b * sizeof(BlockQ8_K);
+  const auto block = [&](const uint8_t* q0, const uint8_t* q1, const uint8_t* rec0, const uint8_t* rec1,
+                         const uint8_t* xb, float32x4_t& acc0, float32x4_t& acc1) __attribute__((always_inline)) {
     // The offsets' sums first, as Q2_K's mins.
     const int32x4_t osum0 = q6_k_osum<4>(rec0, xb), osum1 = q6_k_osum<4>(rec1, xb);
     int32x4_t isum[2] = {start_lanes(0), start_lanes(0)};
@@ -393,9 +366,8 @@ template <int kH>
     gemv2_half_q3_k<1>(q0, q1, rec0, rec1, xb, isum);
     acc0 = q6_k_step<6, P::kFbits>(acc0, rec0, xb, isum[0], osum0);
     acc1 = q6_k_step<6, P::kFbits>(acc1, rec1, xb, isum[1], osum1);
-  }
-  vst1q_f32(Y + r, acc0);  // n = 1: token 0's row of Y
-  vst1q_f32(Y + r + 4, acc1);
+  };
+  gemv2_super_blocks<P>(g0, group_bytes, X, Y, r, block);
 }
 
 // ---- drivers (packed_super_block_neon.h) -------------------------------------------------
