@@ -11,7 +11,8 @@
 //       on a shared machine), threads > 1 in wall clock (name suffix /real_time).
 //   BM_matmul_packed/<type>/<isa>/<rows>x<cols>/n:<n>  the driver on one thread (as
 //       BM_matmul/../threads:1) with the weights repacked into the table's own layout
-//       (quant/repack.h; types the table packs: Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q8_0, Q4_K, Q6_K).
+//       (quant/repack.h; every quantized type the table packs); n:1/threads:<hw>, the
+//       GEMV on every hardware thread in wall-clock time (decode's memory-bound case).
 //   BM_stream_read/<type>/<rows>x<cols>  reads a buffer of that matrix's packed size
 //       with wide loads: the memory-bandwidth ceiling of a GEMV over it.
 // Counters, per iteration (common.h):
@@ -182,8 +183,9 @@ void bench_driver(benchmark::State& state, const Table& t, DType type, Shape s, 
   set_counters(state, double(w.size() + (x.size() + y.size()) * sizeof(float)), matmul_flops(s, n));
 }
 
-// The driver on one thread with the weights repacked into t's layout for the type.
-void bench_driver_packed(benchmark::State& state, const Table& t, DType type, Shape s, size_t n) {
+// The driver with the weights repacked into t's layout for the type, on `threads` pool
+// threads (decode's GEMV at 2 threads is where a type's kernel meets memory bandwidth).
+void bench_driver_packed(benchmark::State& state, const Table& t, DType type, Shape s, size_t n, int threads) {
   const Packing p = t.of(type).packing;
   if (p.plain() || !can_pack(type, p, s.rows, s.cols)) {
     return skip_missing(state, t, (std::string("packed kernel for ") + dtype_name(type)).c_str());
@@ -193,10 +195,12 @@ void bench_driver_packed(benchmark::State& state, const Table& t, DType type, Sh
   pack_rows(type, p, w.data(), row_bytes(type, s.cols), s.rows, s.cols, packed.data());
   const auto x = activations(n, s.cols);
   std::vector<float> y(n * s.rows);
-  std::vector<uint8_t> ws(kernels::matmul_scratch_bytes(type, n, s.cols, 1));
+  std::vector<uint8_t> ws(kernels::matmul_scratch_bytes(type, n, s.cols, threads));
+  std::unique_ptr<ThreadPool> pool;
+  if (threads > 1) pool = std::make_unique<ThreadPool>(threads);
   const kernels::MatView view{type, packed.data(), s.rows, s.cols, 0, p};
   for (auto _ : state) {
-    kernels::matmul(t, view, x.data(), n, y.data(), nullptr, ws.data());
+    kernels::matmul(t, view, x.data(), n, y.data(), pool.get(), ws.data());
     benchmark::ClobberMemory();
   }
   set_counters(state, double(packed.size() + (x.size() + y.size()) * sizeof(float)), matmul_flops(s, n));
@@ -268,10 +272,16 @@ void register_matmul_benchmarks() {
                        [=](auto& st, const Table& t) { bench_kernel(st, t, type, s, n); });
         }
         if (isa == Isa::kScalar) continue;
-        if (can_pack(type, Packing{4, 4, false}, 4, 256))  // the type has a packed layout
+        if (can_pack(type, Packing{4, 4, false}, 4, 256)) {  // the type has a packed layout
+          const std::string packed = "BM_matmul_packed/" + ts + is + sh + "/n:";
           for (size_t n : {size_t{1}, size_t{32}, size_t{128}, size_t{512}})
-            register_isa("BM_matmul_packed/" + ts + is + sh + "/n:" + std::to_string(n), isa,
-                         [=](auto& st, const Table& t) { bench_driver_packed(st, t, type, s, n); });
+            register_isa(packed + std::to_string(n), isa,
+                         [=](auto& st, const Table& t) { bench_driver_packed(st, t, type, s, n, 1); });
+          if (hw > 1)  // decode on every hardware thread, in wall-clock time
+            register_isa(packed + "1/threads:" + std::to_string(hw), isa,
+                         [=](auto& st, const Table& t) { bench_driver_packed(st, t, type, s, 1, hw); },
+                         /*real_time=*/true);
+        }
         for (size_t n : {size_t{1}, size_t{32}}) {
           for (int threads : {1, hw}) {
             register_isa("BM_matmul/" + ts + is + sh + "/n:" + std::to_string(n) + "/threads:" +
