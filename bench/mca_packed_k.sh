@@ -87,12 +87,34 @@ fi
 aarch64-linux-gnu-g++ -O3 -ffp-contract=off -std=c++20 -march=armv8.2-a+dotprod -I"$tree" \
   -DHAVE_Q6_GEMV2=$have_q6_gemv2 -DHAVE_Q5_K=$have_q5_k -DHAVE_Q2_K=$have_q2_k -DHAVE_Q3_K=$have_q3_k "$@" -S "$work/harness.cpp" -o "$work/h.s"
 
+# The i8mm table's SMMLA GEMM of Q4_K / Q5_K (qmatmul_packed_k_mmla_neon.h): the row group
+# against 8 tokens (4 pairs) over one slab, its own harness compiled with i8mm.
+have_mmla_k=0
+[ -f "$tree/kernels/arm/qmatmul_packed_k_mmla_neon.h" ] && have_mmla_k=1
+if [ "$have_mmla_k" = 1 ]; then
+  cat >"$work/harness_mmla.cpp" <<'EOF'
+#include "kernels/arm/qmatmul_i8mm.cpp"
+namespace ember::kernels {  // gnu::used: PairCodesK's anonymous namespace makes them internal
+[[gnu::noinline, gnu::used]] void mca_q4_mmla8(const uint8_t* g, const PackedActs& X, const PairCodesK (*buf)[4],
+                                               size_t b1, float* Y, size_t ldy) {
+  mmla_slab_q4_k<false, 4>(g, X, buf, 0, b1, 0, 8, Y, ldy, 0);
+}
+[[gnu::noinline, gnu::used]] void mca_q5_mmla8(const uint8_t* g, const PackedActs& X, const PairCodesK (*buf)[4],
+                                               size_t b1, float* Y, size_t ldy) {
+  mmla_slab_q4_k<true, 4>(g, X, buf, 0, b1, 0, 8, Y, ldy, 0);
+}
+}  // namespace ember::kernels
+EOF
+  aarch64-linux-gnu-g++ -O3 -ffp-contract=off -std=c++20 -march=armv8.6-a+dotprod+i8mm -I"$tree" "$@" \
+    -S "$work/harness_mmla.cpp" -o "$work/h_mmla.s"
+fi
+
 # trace FUNC: the straight trace of FUNC's super-block loop (its first label). A loop
 # nested in it (a backward branch to a later label) runs again once (2 iterations: the
 # tile's half loop); a forward conditional branch is taken on its second visit (the
 # tile's h loop: 2 iterations); the branch back to the first label ends the trace.
 trace() {
-  python3 - "$work/h.s" "$1" <<'EOF'
+  python3 - "${asm:-$work/h.s}" "$1" <<'EOF'
 import re, sys
 path, func = sys.argv[1:3]
 lines = open(path).read().split("\n")
@@ -132,9 +154,9 @@ EOF
 # row NAME FUNC DIVISOR
 row() {
   local sym
-  sym=$(grep -o "^_ZN5ember7kernels[0-9]*$2E[A-Za-z0-9_]*:" "$work/h.s" | tr -d :)
+  sym=$(grep -o "^_ZN5ember7kernels[0-9]*$2E[A-Za-z0-9_]*:" "${asm:-$work/h.s}" | tr -d :)
   trace "$sym" >"$work/$2.s"
-  printf '%-34s %3d SDOT' "$1" "$(grep -c '^sdot' "$work/$2.s")"
+  printf '%-34s %3d' "$1" "$(grep -c -E '^(sdot|smmla)' "$work/$2.s")"
   for m in neoverse-n1 neoverse-n2 neoverse-v2 cortex-a55; do
     llvm-mca-19 -mtriple=aarch64 -mcpu=$m -iterations=1000 -skip-unsupported-instructions=parse-failure \
       "$work/$2.s" 2>/dev/null |
@@ -142,7 +164,7 @@ row() {
   done
   echo
 }
-echo "kernel                             SDOTs | N1 | N2 | V2 | A55   (cycles, Block RThroughput)"
+echo "kernel                    SDOTs (SMMLAs) | N1 | N2 | V2 | A55   (cycles, Block RThroughput)"
 row "Q6_K GEMM tile, 4 rows x 4 tokens" mca_q6_tile4 16
 row "Q6_K 1-token tile (4 rows)" mca_q6_tile1 4
 [ "$have_q6_gemv2" = 1 ] && row "Q6_K GEMV, two row groups" mca_q6_gemv2 8
@@ -165,3 +187,7 @@ if [ "$have_q3_k" = 1 ]; then
   row "Q3_K GEMM tile, 4 rows x 4 tokens" mca_q3_tile4 16
   row "Q3_K GEMV, two row groups" mca_q3_gemv2 8
 fi  # ---- end Q2_K / Q3_K
+if [ "$have_mmla_k" = 1 ]; then  # SMMLA: read the N2 and V2 columns (N1 and A55 have no i8mm)
+  asm="$work/h_mmla.s" row "Q4_K SMMLA GEMM, 4 rows x 8 tokens" mca_q4_mmla8 32
+  asm="$work/h_mmla.s" row "Q5_K SMMLA GEMM, 4 rows x 8 tokens" mca_q5_mmla8 32
+fi

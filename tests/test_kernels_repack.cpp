@@ -68,7 +68,7 @@ std::vector<uint8_t> random_rows(std::mt19937& g, DType type, size_t rows, size_
 
 // Row lengths to test each type with.
 std::vector<size_t> cols_for(DType type, std::initializer_list<size_t> small) {
-  if (is_k(type)) return {256, 512, 2048};
+  if (is_k(type)) return {256, 512, 2048, 2816};
   return small;
 }
 
@@ -332,9 +332,11 @@ TEST(Repack, EveryTablesPackedMatmulEqualsThePlainReference) {
         for (size_t K : cols_for(type, {32, 160, 1312, 2048}))
           for (size_t n : {1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17, 64}) {
             if (K == 2048 && n % 4 != 1) continue;  // the long rows once per tail length
-            // 41 blocks: kernels that work in slabs of blocks (NEON i8mm: 32) end on a
-            // partial one, with the 8-token tile (8, 16), its tails (5, 13) and n = 1.
-            if (K == 1312 && n != 1 && n != 5 && n != 8 && n != 13 && n != 16) continue;
+            // 41 blocks, 11 super-blocks: kernels that work in slabs of blocks (NEON i8mm:
+            // 32 blocks, 8 super-blocks) carry over one and end on a partial one, with the
+            // 8-token tile (8, 16), its tails (5, 13) and n = 1.
+            const bool slabs = K == 1312 || K == 2816;
+            if (slabs && n != 1 && n != 5 && n != 8 && n != 13 && n != 16) continue;
             // 4-row packings: an odd number of row groups too (13), for kernels that
             // take two groups at a time (NEON dotprod's GEMV).
             const size_t rows = p.rows == 4 && n % 2 == 1 ? 52 : 48;

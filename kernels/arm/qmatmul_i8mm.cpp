@@ -18,6 +18,7 @@
 #include "kernels/arm/qmatmul_packed_neon.h"
 #include "kernels/arm/qmatmul_packed_iq4_xs_neon.h"
 #include "kernels/arm/qmatmul_packed_k_neon.h"
+#include "kernels/arm/qmatmul_packed_k_mmla_neon.h"
 #include "kernels/arm/qmatmul_packed_q2_q3_k_neon.h"
 
 namespace ember::kernels {
@@ -88,6 +89,8 @@ void add_quant_neon_i8mm(Table& t) {
   t.of(DType::Q8_0).packing = Packing{4, 8, false};
   t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed_mmla<PackedNeonQ8_0>;
   add_packed_sdot_4x4(t);
+  t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed_mmla_q4_k<false>;  // the GEMMs by SMMLA, on the same packing
+  t.of(DType::Q5_K).qmatmul_packed = qmatmul_packed_mmla_q4_k<true>;
 }
 
 }  // namespace ember::kernels

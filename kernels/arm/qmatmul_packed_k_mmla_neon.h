@@ -1,0 +1,196 @@
+// Private to kernels/arm/: the SMMLA GEMM (prefill on i8mm cores) of Q4_K and Q5_K weights
+// packed as on dotprod cores, Packing{4, 4} (qmatmul_packed_k_neon.h, whose GEMV and
+// 1-token tile it keeps), included by qmatmul_i8mm.cpp after that file.
+//
+// SMMLA multiplies a 2 x 8 int8 tile (2 weight rows' 8 codes) by an 8 x 2 one (2 tokens'
+// 8 codes) into 2 x 2 s32 lanes (row 2h, token a), (2h, b), (2h + 1, a), (2h + 1, b): 32
+// multiply-adds per instruction where SDOT does 16. The Packing{4, 4} registers hold 4
+// rows x 4 codes; one ZIP1 / ZIP2 of 32-bit lanes of two neighbours (codes 8j .. 8j + 3
+// and 8j + 4 .. 8j + 7) gives rows 0, 1 and rows 2, 3 with 8 codes each, SMMLA's A
+// operands. The ZIPs are made once per sub-block and row group for the tile's 8 tokens,
+// so the layout (and with it the GEMV, the tests' packings and the repacked bytes) stays
+// the dotprod table's.
+//
+// Per super-block, row group and token pair (activations Q8_K, their codes interleaved
+// per pair once per tile and slab of super-blocks, as Q4_0's prep_pairs):
+//   sub-block s: 4 SMMLAs per row pair into a fresh chain (|.| <= 32 * 31 * 127), then
+//   isum += part * (sc_2h, sc_2h, sc_2h+1, sc_2h+1) (MLA; the rows' scales ZIPped to the
+//   lanes' rows); after the 8 sub-blocks, UZP1 / UZP2 of the two row pairs' sums give
+//   each token's 4 row lanes, and the rest is the SDOT tile's: the mins against the
+//   token's bsums and kernels.h's two float steps (PackedK::steps). The integer sums are
+//   exact in any order, so every output is the reference's bit for bit.
+// llvm-mca (bench/mca_packed_k.sh), cycles per super-block x row x token of the 8-token
+// tile on Neoverse N2: Q4_K 11.3, Q5_K 13.5, against the SDOT tile's 14.9 and 18.1 and
+// llama.cpp b10256's SMMLA 8x8 GEMMs' 15.9 and 22.0 (bench/mca_llamacpp_k.sh). Per
+// super-block and row group: 256 SMMLA, 64 MLA, 64 ops of codes, 64 ZIP; the tile is
+// bound by N2's two vector pipes.
+#pragma once
+#include <arm_neon.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/arm/qmatmul_packed_k_neon.h"
+#include "kernels/arm/qmatmul_packed_neon.h"
+#include "kernels/kernels.h"
+#include "quant/blocks.h"
+
+namespace ember::kernels {
+namespace {
+
+#if defined(__ARM_FEATURE_MATMUL_INT8)
+// One token pair's codes of one super-block as SMMLA's B operands: bx[p] holds codes
+// 8p .. 8p + 7 of token a, then those of token b (sub-block s: bx[4s .. 4s + 3]).
+struct PairCodesK {
+  int8x16_t bx[kQKK / 8];
+};
+constexpr size_t kSlabK = 8;  // super-blocks per prepared slab: 8 x 4 pairs x 512 bytes on the stack
+
+// Super-blocks b0 .. b1 of the tile's P token pairs into buf[b - b0][q], once per tile and
+// slab for every row group.
+template <int P>
+void prep_pairs_k(const PackedActs& X, size_t t0, size_t valid, size_t b0, size_t b1, PairCodesK (*buf)[4]) {
+  for (int q = 0; q < P; ++q) {
+    const size_t ta = slot_token(t0, valid, 2 * q), tb = slot_token(t0, valid, 2 * q + 1);
+    for (size_t b = b0; b < b1; ++b) {
+      const size_t at = b * sizeof(BlockQ8_K) + PackedQ4K::kXQs;
+      const auto* xa = reinterpret_cast<const int8_t*>(X.q + ta * X.stride + at);
+      const auto* xb = reinterpret_cast<const int8_t*>(X.q + tb * X.stride + at);
+      PairCodesK& pc = buf[b - b0][q];
+      for (size_t i = 0; i < kQKK / 16; ++i) {
+        const int8x16_t la = vld1q_s8(xa + 16 * i), lb = vld1q_s8(xb + 16 * i);
+        pc.bx[2 * i] = zip64_lo(la, lb);
+        pc.bx[2 * i + 1] = zip64_hi(la, lb);
+      }
+    }
+  }
+}
+
+// 32-bit interleaves: (a0 b0 a1 b1) and (a2 b2 a3 b3).
+[[gnu::always_inline]] inline int8x16_t zip32_lo(int8x16_t a, int8x16_t b) {
+  return vreinterpretq_s8_s32(vzip1q_s32(vreinterpretq_s32_s8(a), vreinterpretq_s32_s8(b)));
+}
+[[gnu::always_inline]] inline int8x16_t zip32_hi(int8x16_t a, int8x16_t b) {
+  return vreinterpretq_s8_s32(vzip2q_s32(vreinterpretq_s32_s8(a), vreinterpretq_s32_s8(b)));
+}
+
+// Sub-block s of one row group (its 8 code registers c) against P token pairs (pc[q]):
+// isum[2q + h] += the pair's 2 x 2 sums of row pair h times its rows' scales sc.
+template <int P>
+[[gnu::always_inline]] inline void mmla_sub32_scaled(const int8x16_t* c, int32x4_t sc, const PairCodesK* pc, size_t s,
+                                                     int32x4_t* isum) {
+  int8x16_t a[2][4];  // row pair h, codes 8j .. 8j + 7 of both rows
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    a[0][j] = zip32_lo(c[2 * j], c[2 * j + 1]);
+    a[1][j] = zip32_hi(c[2 * j], c[2 * j + 1]);
+  }
+  const int32x4_t scp[2] = {vzip1q_s32(sc, sc), vzip2q_s32(sc, sc)};  // (s0 s0 s1 s1), (s2 s2 s3 s3)
+#pragma GCC unroll 8
+  for (int q = 0; q < P; ++q) {
+    const int8x16_t* bx = pc[q].bx + 4 * s;
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      int32x4_t part = vmmlaq_s32(start_lanes(0), a[h][0], bx[0]);
+      part = vmmlaq_s32(part, a[h][1], bx[1]);
+      part = vmmlaq_s32(part, a[h][2], bx[2]);
+      part = vmmlaq_s32(part, a[h][3], bx[3]);
+      isum[2 * q + h] = vmlaq_s32(isum[2 * q + h], part, scp[h]);
+    }
+  }
+}
+
+// One row group (rows r ..) of Q4_K (k5: Q5_K) against the tile's P token pairs over
+// super-blocks b0 .. b1 (buf: their prepared codes). The float accumulators carry over
+// between slabs in Y (stored and reloaded exactly); the first slab starts them at 0.
+template <bool k5, int P>
+[[gnu::always_inline]] inline void mmla_slab_q4_k(const uint8_t* group, const PackedActs& X,
+                                                  const PairCodesK (*buf)[4], size_t b0, size_t b1, size_t t0,
+                                                  size_t valid, float* Y, size_t ldy, size_t r) {
+  using Pk = PackedK<k5>;
+  const uint8_t* records = group + X.nb * Pk::kGroupQs;
+  // The float accumulators stay in memory between super-blocks (read and written once per
+  // super-block): in registers they pushed the 2P integer sums onto the stack (spilled and
+  // reloaded per sub-block) and cost register copies.
+  float32x4_t acc[2 * P];
+#pragma GCC unroll 8
+  for (int j = 0; j < 2 * P; ++j)
+    acc[j] = b0 == 0 ? vdupq_n_f32(0.0f) : vld1q_f32(Y + slot_token(t0, valid, j) * ldy + r);
+  asm volatile("" : : "r"(acc) : "memory");
+  for (size_t b = b0; b < b1; ++b) {
+    const uint8_t *q = group + b * Pk::kGroupQs, *rec = records + b * Pk::kRecord;
+    const PairCodesK* pc = buf[b - b0];
+    int32x4_t isum[2 * P];  // pair q's row pairs h = 0, 1 at 2q + h
+#pragma GCC unroll 8
+    for (int j = 0; j < 2 * P; ++j) isum[j] = start_lanes(0);
+    auto sub = [&]<bool kHigh>(size_t s) [[gnu::always_inline]] {
+      int8x16_t c[8];
+      Pk::template codes<kHigh>(q, s, c);
+      mmla_sub32_scaled<P>(c, Pk::scales(rec, s), pc, s, isum);  // no barrier (the SDOT tile's
+      // "one sub-block at a time") here: with one, gcc kept the 2P sums on the stack
+    };
+#pragma GCC unroll 4
+    for (size_t s = 0; s < 8; s += 2) {
+      sub.template operator()<false>(s);
+      sub.template operator()<true>(s + 1);
+    }
+    int16x8_t m[4];
+    Pk::mins(rec, m);
+    const float32x4_t d = half4(rec), dmin = half4(rec + 8);
+#pragma GCC unroll 8
+    for (int j = 0; j < 2 * P; ++j) {  // token slot j: rows 0..3 from the pair's two row pairs
+      const int32x4_t* pair = isum + 2 * (j / 2);
+      const int32x4_t is = j % 2 ? vuzp2q_s32(pair[0], pair[1]) : vuzp1q_s32(pair[0], pair[1]);
+      const uint8_t* xb = X.q + slot_token(t0, valid, j) * X.stride + b * sizeof(BlockQ8_K);
+      acc[j] = Pk::steps(acc[j], d, dmin, xb, is, Pk::min_sum(m, xb));
+    }
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < 2 * P; ++j)
+    if (static_cast<size_t>(j) < valid) vst1q_f32(Y + (t0 + j) * ldy + r, acc[j]);
+}
+
+// Tokens t0 .. t0 + valid (2P - 1 or 2P of them) against row groups r0 .. r1: per slab
+// of super-blocks, the pairs prepared once, then every row group.
+template <bool k5, int P>
+void mmla_tokens_q4_k(const uint8_t* w, size_t group_bytes, const PackedActs& X, size_t t0, size_t valid, float* Y,
+                      size_t ldy, size_t r0, size_t r1) {
+  PairCodesK buf[kSlabK][4];
+  for (size_t b0 = 0; b0 < X.nb; b0 += kSlabK) {
+    const size_t b1 = b0 + kSlabK < X.nb ? b0 + kSlabK : X.nb;
+    prep_pairs_k<P>(X, t0, valid, b0, b1, buf);
+    for (size_t r = r0; r < r1; r += 4)
+      mmla_slab_q4_k<k5, P>(w + (r / 4) * group_bytes, X, buf, b0, b1, t0, valid, Y, ldy, r);
+  }
+}
+
+// The i8mm table's PackedQMatmulFn for Q4_K (k5: Q5_K) on Packing{4, 4}: tokens 8 at a
+// time by SMMLA (the last 2..7 likewise, an odd count repeating one token); decode
+// (n = 1) and a lone last token by the SDOT kernels of the dotprod table.
+template <bool k5>
+void qmatmul_packed_mmla_q4_k(const void* W, Packing p, const PackedActs& X, size_t n, size_t K, float* Y,
+                              size_t ldy, size_t r0, size_t r1) {
+  using Sdot = SdotQ45K<k5>;
+  if (n == 1) return sdot_super_blocks<Sdot>(W, p, X, n, K, Y, ldy, r0, r1);
+  const size_t group_bytes = (K / kQKK) * (Sdot::kGroupQs + Sdot::kRecord);
+  const auto* w = static_cast<const uint8_t*>(W);
+  for (size_t t = 0; t < n; t += 8) {
+    const size_t valid = n - t < 8 ? n - t : 8;
+    switch ((valid + 1) / 2) {
+      case 4: mmla_tokens_q4_k<k5, 4>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
+      case 3: mmla_tokens_q4_k<k5, 3>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
+      case 2: mmla_tokens_q4_k<k5, 2>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
+      default:
+        if (valid == 2) {
+          mmla_tokens_q4_k<k5, 1>(w, group_bytes, X, t, valid, Y, ldy, r0, r1);
+        } else {
+          for (size_t r = r0; r < r1; r += 4) Sdot::template tile<1>(w + (r / 4) * group_bytes, X, t, Y, ldy, r);
+        }
+        break;
+    }
+  }
+}
+#endif  // __ARM_FEATURE_MATMUL_INT8
+
+}  // namespace
+}  // namespace ember::kernels
