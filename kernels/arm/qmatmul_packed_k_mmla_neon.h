@@ -25,13 +25,14 @@
 // super-block and row group: 256 SMMLA, 64 MLA, 64 ops of codes, 64 ZIP; the tile is
 // bound by N2's two vector pipes.
 // Q6_K (mmla_slab_q6_k): sub-blocks of 16, so 2 SMMLAs per chain and twice the chains and
-// MLAs; the -32 as in the SDOT tile, via the bsums once per super-block and token.
-// llvm-mca N2 17.4 (V2 7.6) against the SDOT tile's 20.6 (9.6) and llama.cpp's 23.3.
+// MLAs; the codes signed (q - 32), no bsums. llvm-mca N2 12.9 (V2 6.3) against the SDOT
+// tile's 20.6 (9.6) and llama.cpp's 23.3; bound by M0 (the chains' DUPs) and both V pipes.
 #pragma once
 #include <arm_neon.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/arm/qmatmul_packed_k_neon.h"
 #include "kernels/arm/qmatmul_packed_neon.h"
@@ -103,9 +104,10 @@ template <int P>
   }
 }
 
-// Q6_K's sub-block s of 16 weights (its 4 code registers c) against P token pairs, as
-// mmla_sub32_scaled: 2 SMMLAs per row pair into a fresh chain (|.| <= 16 * 63 * 128).
-// Its own function, not mmla_sub32_scaled's chain as a loop: that changed Q4_K's code.
+// Q6_K's sub-block s of 16 weights (its 4 code registers c, signed: q - 32) against P
+// token pairs, as mmla_sub32_scaled: 2 SMMLAs per row pair into a fresh chain (|.| <=
+// 16 * 32 * 128). Its own function, not mmla_sub32_scaled's chain as a loop: that
+// changed Q4_K's code.
 template <int P>
 [[gnu::always_inline]] inline void mmla_sub16_scaled(const int8x16_t* c, int32x4_t sc, const PairCodesK* pc, size_t s,
                                                      int32x4_t* isum) {
@@ -174,49 +176,55 @@ template <bool k5, int P>
 }
 
 // One Q6_K row group against the tile's P token pairs over super-blocks b0 .. b1, as
-// mmla_slab_q4_k: sub-block s = 8h + 2kQ + half (16 weights; the SDOT tile's codes 0..63,
-// bx[2s], bx[2s + 1] of the pairs' codes) by 2 SMMLAs per row pair and token pair, then
-// per token the SDOT tile's float step with the -32 off via the bsums (q6_k_step).
+// mmla_slab_q4_k: sub-block s = 8h + 2kQ + half (16 weights, the pairs' bx[2s], bx[2s + 1])
+// from the SDOT tile's codes 0..63 less 32 (SUB), so that isum is kernels.h's
+// sum_s sc[s] sum_i (q_i - 32) x_i itself, then per token acc + (d * dx) * float(isum).
+// The SDOT tile's -32 via the bsums instead (16 SMLAL per token and super-block, on N2's
+// V0 with the MLAs) cost more than the 64 SUBs: llvm-mca N2 17.4 against 12.9.
 template <int P>
 [[gnu::always_inline]] inline void mmla_slab_q6_k(const uint8_t* group, const PackedActs& X,
                                                   const PairCodesK (*buf)[4], size_t b0, size_t b1, size_t t0,
                                                   size_t valid, float* Y, size_t ldy, size_t r) {
   using Pk = PackedQ6K;
   const uint8_t* records = group + X.nb * Pk::kGroupQs;
-  float32x4_t acc[2 * P];  // in memory between super-blocks, as mmla_slab_q4_k's
+  float32x4_t acc[2 * P];
 #pragma GCC unroll 8
   for (int j = 0; j < 2 * P; ++j)
     acc[j] = b0 == 0 ? vdupq_n_f32(0.0f) : vld1q_f32(Y + slot_token(t0, valid, j) * ldy + r);
-  asm volatile("" : : "r"(acc) : "memory");
   for (size_t b = b0; b < b1; ++b) {
     const uint8_t *q = group + b * Pk::kGroupQs, *rec = records + b * Pk::kRecord;
     const PairCodesK* pc = buf[b - b0];
+    // The float accumulators in memory across the sub-blocks (as mmla_slab_q4_k's, but
+    // escaped per super-block: gcc kept them in registers too, and spilled 2 sums).
+    asm volatile("" : : "r"(acc) : "memory");
     int32x4_t isum[2 * P];  // pair q's row pairs h = 0, 1 at 2q + h
 #pragma GCC unroll 8
     for (int j = 0; j < 2 * P; ++j) isum[j] = start_lanes(0);
     auto sub = [&]<int kQ>(size_t h, size_t half) [[gnu::always_inline]] {
       int8x16_t c[4];
       Pk::codes<kQ>(q, h, half, c);
+      for (int j = 0; j < 4; ++j) c[j] = vsubq_s8(c[j], vdupq_n_s8(32));
       const size_t s = 8 * h + 2 * kQ + half;
       mmla_sub16_scaled<P>(c, Pk::scales(rec, s), pc, s, isum);
     };
 #pragma GCC unroll 2
     for (size_t h = 0; h < 2; ++h)
 #pragma GCC unroll 2
-      for (size_t half = 0; half < 2; ++half) {
+      for (size_t half = 0; half < 2; ++half) {  // kQ = 0's SLI overwrites the ql pieces kQ = 2
+        sub.template operator()<2>(h, half);     // reads too: after it (in order: 31 MOVs, now 18)
+        sub.template operator()<3>(h, half);
         sub.template operator()<0>(h, half);
         sub.template operator()<1>(h, half);
-        sub.template operator()<2>(h, half);
-        sub.template operator()<3>(h, half);
       }
-    int16x8_t w[8];
-    Pk::scales16(rec, w);
+    const float32x4_t d = half4(rec);
 #pragma GCC unroll 8
     for (int j = 0; j < 2 * P; ++j) {  // token slot j: rows 0..3 from the pair's two row pairs
       const int32x4_t* pair = isum + 2 * (j / 2);
       const int32x4_t is = j % 2 ? vuzp2q_s32(pair[0], pair[1]) : vuzp1q_s32(pair[0], pair[1]);
       const uint8_t* xb = X.q + slot_token(t0, valid, j) * X.stride + b * sizeof(BlockQ8_K);
-      acc[j] = q6_k_step(acc[j], rec, xb, is, Pk::bsum_dot(w, xb));
+      float dx;
+      std::memcpy(&dx, xb, sizeof dx);
+      acc[j] = vaddq_f32(acc[j], vmulq_f32(vmulq_n_f32(d, dx), vcvtq_f32_s32(is)));
     }
   }
 #pragma GCC unroll 8
