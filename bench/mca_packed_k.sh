@@ -87,10 +87,12 @@ fi
 aarch64-linux-gnu-g++ -O3 -ffp-contract=off -std=c++20 -march=armv8.2-a+dotprod -I"$tree" \
   -DHAVE_Q6_GEMV2=$have_q6_gemv2 -DHAVE_Q5_K=$have_q5_k -DHAVE_Q2_K=$have_q2_k -DHAVE_Q3_K=$have_q3_k "$@" -S "$work/harness.cpp" -o "$work/h.s"
 
-# The i8mm table's SMMLA GEMM of Q4_K / Q5_K (qmatmul_packed_k_mmla_neon.h): the row group
-# against 8 tokens (4 pairs) over one slab, its own harness compiled with i8mm.
+# The i8mm table's SMMLA GEMM of Q4_K / Q5_K / Q6_K (qmatmul_packed_k_mmla_neon.h): the row
+# group against 8 tokens (4 pairs) over one slab, its own harness compiled with i8mm.
 have_mmla_k=0
 [ -f "$tree/kernels/arm/qmatmul_packed_k_mmla_neon.h" ] && have_mmla_k=1
+have_mmla_q6_k=0  # trees from before Q6_K's SMMLA slab lack it
+grep -q "mmla_slab_q6_k" "$tree/kernels/arm/qmatmul_packed_k_mmla_neon.h" 2>/dev/null && have_mmla_q6_k=1
 if [ "$have_mmla_k" = 1 ]; then
   cat >"$work/harness_mmla.cpp" <<'EOF'
 #include "kernels/arm/qmatmul_i8mm.cpp"
@@ -103,9 +105,16 @@ namespace ember::kernels {  // gnu::used: PairCodesK's anonymous namespace makes
                                                size_t b1, float* Y, size_t ldy) {
   mmla_slab_q4_k<true, 4>(g, X, buf, 0, b1, 0, 8, Y, ldy, 0);
 }
+#if HAVE_MMLA_Q6_K
+[[gnu::noinline, gnu::used]] void mca_q6_mmla8(const uint8_t* g, const PackedActs& X, const PairCodesK (*buf)[4],
+                                               size_t b1, float* Y, size_t ldy) {
+  mmla_slab_q6_k<4>(g, X, buf, 0, b1, 0, 8, Y, ldy, 0);
+}
+#endif
 }  // namespace ember::kernels
 EOF
-  aarch64-linux-gnu-g++ -O3 -ffp-contract=off -std=c++20 -march=armv8.6-a+dotprod+i8mm -I"$tree" "$@" \
+  aarch64-linux-gnu-g++ -O3 -ffp-contract=off -std=c++20 -march=armv8.6-a+dotprod+i8mm -I"$tree" \
+    -DHAVE_MMLA_Q6_K=$have_mmla_q6_k "$@" \
     -S "$work/harness_mmla.cpp" -o "$work/h_mmla.s"
 fi
 
@@ -190,4 +199,7 @@ fi  # ---- end Q2_K / Q3_K
 if [ "$have_mmla_k" = 1 ]; then  # SMMLA: read the N2 and V2 columns (N1 and A55 have no i8mm)
   asm="$work/h_mmla.s" row "Q4_K SMMLA GEMM, 4 rows x 8 tokens" mca_q4_mmla8 32
   asm="$work/h_mmla.s" row "Q5_K SMMLA GEMM, 4 rows x 8 tokens" mca_q5_mmla8 32
+  if [ "$have_mmla_q6_k" = 1 ]; then
+    asm="$work/h_mmla.s" row "Q6_K SMMLA GEMM, 4 rows x 8 tokens" mca_q6_mmla8 32
+  fi
 fi

@@ -8,7 +8,8 @@
 // layout (qmatmul_packed_neon.h), for both the GEMM (SMMLA) and the GEMV (SDOT). Q4_K,
 // Q5_K, Q6_K, Q2_K, Q3_K, IQ4_XS, Q5_0, Q4_1, Q5_1 and IQ4_NL are repacked as on dotprod
 // cores, 4 rows x 4 bytes, and run the same SDOT kernels (qmatmul_packed_k_neon.h,
-// qmatmul_packed_q2_q3_k_neon.h, qmatmul_packed_iq4_xs_neon.h, qmatmul_packed_neon.h):
+// qmatmul_packed_q2_q3_k_neon.h, qmatmul_packed_iq4_xs_neon.h, qmatmul_packed_neon.h;
+// but the GEMMs of Q4_K, Q5_K and Q6_K: SMMLA on that packing, qmatmul_packed_k_mmla_neon.h):
 // for Q5_0 the packed SDOT GEMM (llvm-mca N2: 1.73 cycles per block x row x token) is
 // cheaper than the plain SMMLA one (Q4_0's alone 2.69, Q5_0's adds the fifth bits), and
 // its GEMV than the plain one (4.13 against 12.9); IQ4_NL's likewise (1.69 against the
@@ -89,8 +90,9 @@ void add_quant_neon_i8mm(Table& t) {
   t.of(DType::Q8_0).packing = Packing{4, 8, false};
   t.of(DType::Q8_0).qmatmul_packed = qmatmul_packed_mmla<PackedNeonQ8_0>;
   add_packed_sdot_4x4(t);
-  t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed_mmla_q4_k<false>;  // the GEMMs by SMMLA, on the same packing
-  t.of(DType::Q5_K).qmatmul_packed = qmatmul_packed_mmla_q4_k<true>;
+  t.of(DType::Q4_K).qmatmul_packed = qmatmul_packed_mmla_q4_k;  // the GEMMs by SMMLA, on the same packing
+  t.of(DType::Q5_K).qmatmul_packed = qmatmul_packed_mmla_q5_k;
+  t.of(DType::Q6_K).qmatmul_packed = qmatmul_packed_mmla_q6_k;
 }
 
 }  // namespace ember::kernels

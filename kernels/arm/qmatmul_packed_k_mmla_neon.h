@@ -1,5 +1,5 @@
-// Private to kernels/arm/: the SMMLA GEMM (prefill on i8mm cores) of Q4_K and Q5_K weights
-// packed as on dotprod cores, Packing{4, 4} (qmatmul_packed_k_neon.h, whose GEMV and
+// Private to kernels/arm/: the SMMLA GEMM (prefill on i8mm cores) of Q4_K, Q5_K and Q6_K
+// weights packed as on dotprod cores, Packing{4, 4} (qmatmul_packed_k_neon.h, whose GEMV and
 // 1-token tile it keeps), included by qmatmul_i8mm.cpp after that file.
 //
 // SMMLA multiplies a 2 x 8 int8 tile (2 weight rows' 8 codes) by an 8 x 2 one (2 tokens'
@@ -24,11 +24,15 @@
 // llama.cpp b10256's SMMLA 8x8 GEMMs' 15.9 and 22.0 (bench/mca_llamacpp_k.sh). Per
 // super-block and row group: 256 SMMLA, 64 MLA, 64 ops of codes, 64 ZIP; the tile is
 // bound by N2's two vector pipes.
+// Q6_K (mmla_slab_q6_k): sub-blocks of 16, so 2 SMMLAs per chain and twice the chains and
+// MLAs; the codes signed (q - 32), no bsums. llvm-mca N2 12.9 (V2 6.3) against the SDOT
+// tile's 20.6 (9.6) and llama.cpp's 23.3; bound by M0 (the chains' DUPs) and both V pipes.
 #pragma once
 #include <arm_neon.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/arm/qmatmul_packed_k_neon.h"
 #include "kernels/arm/qmatmul_packed_neon.h"
@@ -100,6 +104,27 @@ template <int P>
   }
 }
 
+// Q6_K's sub-block s of 16 weights (its 4 code registers c, signed: q - 32) against P
+// token pairs, as mmla_sub32_scaled: 2 SMMLAs per row pair into a fresh chain (|.| <=
+// 16 * 32 * 128). Its own function, not mmla_sub32_scaled's chain as a loop: that
+// changed Q4_K's code.
+template <int P>
+[[gnu::always_inline]] inline void mmla_sub16_scaled(const int8x16_t* c, int32x4_t sc, const PairCodesK* pc, size_t s,
+                                                     int32x4_t* isum) {
+  const int8x16_t a[2][2] = {{zip32_lo(c[0], c[1]), zip32_lo(c[2], c[3])},   // rows 0, 1
+                             {zip32_hi(c[0], c[1]), zip32_hi(c[2], c[3])}};  // rows 2, 3
+  const int32x4_t scp[2] = {vzip1q_s32(sc, sc), vzip2q_s32(sc, sc)};  // (s0 s0 s1 s1), (s2 s2 s3 s3)
+#pragma GCC unroll 8
+  for (int q = 0; q < P; ++q) {
+    const int8x16_t* bx = pc[q].bx + 2 * s;
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const int32x4_t part = vmmlaq_s32(vmmlaq_s32(start_lanes(0), a[h][0], bx[0]), a[h][1], bx[1]);
+      isum[2 * q + h] = vmlaq_s32(isum[2 * q + h], part, scp[h]);
+    }
+  }
+}
+
 // One row group (rows r ..) of Q4_K (k5: Q5_K) against the tile's P token pairs over
 // super-blocks b0 .. b1 (buf: their prepared codes). The float accumulators carry over
 // between slabs in Y (stored and reloaded exactly); the first slab starts them at 0.
@@ -150,39 +175,120 @@ template <bool k5, int P>
     if (static_cast<size_t>(j) < valid) vst1q_f32(Y + (t0 + j) * ldy + r, acc[j]);
 }
 
+// One Q6_K row group against the tile's P token pairs over super-blocks b0 .. b1, as
+// mmla_slab_q4_k: sub-block s = 8h + 2kQ + half (16 weights, the pairs' bx[2s], bx[2s + 1])
+// from the SDOT tile's codes 0..63 less 32 (SUB), so that isum is kernels.h's
+// sum_s sc[s] sum_i (q_i - 32) x_i itself, then per token acc + (d * dx) * float(isum).
+// The SDOT tile's -32 via the bsums instead (16 SMLAL per token and super-block, on N2's
+// V0 with the MLAs) cost more than the 64 SUBs: llvm-mca N2 17.4 against 12.9.
+template <int P>
+[[gnu::always_inline]] inline void mmla_slab_q6_k(const uint8_t* group, const PackedActs& X,
+                                                  const PairCodesK (*buf)[4], size_t b0, size_t b1, size_t t0,
+                                                  size_t valid, float* Y, size_t ldy, size_t r) {
+  using Pk = PackedQ6K;
+  const uint8_t* records = group + X.nb * Pk::kGroupQs;
+  float32x4_t acc[2 * P];
+#pragma GCC unroll 8
+  for (int j = 0; j < 2 * P; ++j)
+    acc[j] = b0 == 0 ? vdupq_n_f32(0.0f) : vld1q_f32(Y + slot_token(t0, valid, j) * ldy + r);
+  for (size_t b = b0; b < b1; ++b) {
+    const uint8_t *q = group + b * Pk::kGroupQs, *rec = records + b * Pk::kRecord;
+    const PairCodesK* pc = buf[b - b0];
+    // The float accumulators in memory across the sub-blocks (as mmla_slab_q4_k's, but
+    // escaped per super-block: gcc kept them in registers too, and spilled 2 sums).
+    asm volatile("" : : "r"(acc) : "memory");
+    int32x4_t isum[2 * P];  // pair q's row pairs h = 0, 1 at 2q + h
+#pragma GCC unroll 8
+    for (int j = 0; j < 2 * P; ++j) isum[j] = start_lanes(0);
+    auto sub = [&]<int kQ>(size_t h, size_t half) [[gnu::always_inline]] {
+      int8x16_t c[4];
+      Pk::codes<kQ>(q, h, half, c);
+      for (int j = 0; j < 4; ++j) c[j] = vsubq_s8(c[j], vdupq_n_s8(32));
+      const size_t s = 8 * h + 2 * kQ + half;
+      mmla_sub16_scaled<P>(c, Pk::scales(rec, s), pc, s, isum);
+    };
+#pragma GCC unroll 2
+    for (size_t h = 0; h < 2; ++h)
+#pragma GCC unroll 2
+      for (size_t half = 0; half < 2; ++half) {  // kQ = 0's SLI overwrites the ql pieces kQ = 2
+        sub.template operator()<2>(h, half);     // reads too: after it (in order: 31 MOVs, now 18)
+        sub.template operator()<3>(h, half);
+        sub.template operator()<0>(h, half);
+        sub.template operator()<1>(h, half);
+      }
+    const float32x4_t d = half4(rec);
+#pragma GCC unroll 8
+    for (int j = 0; j < 2 * P; ++j) {  // token slot j: rows 0..3 from the pair's two row pairs
+      const int32x4_t* pair = isum + 2 * (j / 2);
+      const int32x4_t is = j % 2 ? vuzp2q_s32(pair[0], pair[1]) : vuzp1q_s32(pair[0], pair[1]);
+      const uint8_t* xb = X.q + slot_token(t0, valid, j) * X.stride + b * sizeof(BlockQ8_K);
+      float dx;
+      std::memcpy(&dx, xb, sizeof dx);
+      acc[j] = vaddq_f32(acc[j], vmulq_f32(vmulq_n_f32(d, dx), vcvtq_f32_s32(is)));
+    }
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < 2 * P; ++j)
+    if (static_cast<size_t>(j) < valid) vst1q_f32(Y + (t0 + j) * ldy + r, acc[j]);
+}
+
+// ---- drivers --------------------------------------------------------------------------
+// A Kern: Sdot, the type's SDOT kernels (packed_super_block_neon.h: its layout's
+// constants, decode and a lone last token), and slab<P>, the SMMLA row group of P token
+// pairs over one slab (mmla_slab_q4_k's arguments).
+template <bool k5>
+struct MmlaQ45K {
+  using Sdot = SdotQ45K<k5>;
+  template <int P>
+  [[gnu::always_inline]] static void slab(const uint8_t* group, const PackedActs& X, const PairCodesK (*buf)[4],
+                                          size_t b0, size_t b1, size_t t0, size_t valid, float* Y, size_t ldy,
+                                          size_t r) {
+    mmla_slab_q4_k<k5, P>(group, X, buf, b0, b1, t0, valid, Y, ldy, r);
+  }
+};
+struct MmlaQ6K {
+  using Sdot = SdotQ6K;
+  template <int P>
+  [[gnu::always_inline]] static void slab(const uint8_t* group, const PackedActs& X, const PairCodesK (*buf)[4],
+                                          size_t b0, size_t b1, size_t t0, size_t valid, float* Y, size_t ldy,
+                                          size_t r) {
+    mmla_slab_q6_k<P>(group, X, buf, b0, b1, t0, valid, Y, ldy, r);
+  }
+};
+
 // Tokens t0 .. t0 + valid (2P - 1 or 2P of them) against row groups r0 .. r1: per slab
 // of super-blocks, the pairs prepared once, then every row group.
-template <bool k5, int P>
-void mmla_tokens_q4_k(const uint8_t* w, size_t group_bytes, const PackedActs& X, size_t t0, size_t valid, float* Y,
-                      size_t ldy, size_t r0, size_t r1) {
+template <class Kern, int P>
+void mmla_tokens_k(const uint8_t* w, size_t group_bytes, const PackedActs& X, size_t t0, size_t valid, float* Y,
+                   size_t ldy, size_t r0, size_t r1) {
   PairCodesK buf[kSlabK][4];
   for (size_t b0 = 0; b0 < X.nb; b0 += kSlabK) {
     const size_t b1 = b0 + kSlabK < X.nb ? b0 + kSlabK : X.nb;
     prep_pairs_k<P>(X, t0, valid, b0, b1, buf);
     for (size_t r = r0; r < r1; r += 4)
-      mmla_slab_q4_k<k5, P>(w + (r / 4) * group_bytes, X, buf, b0, b1, t0, valid, Y, ldy, r);
+      Kern::template slab<P>(w + (r / 4) * group_bytes, X, buf, b0, b1, t0, valid, Y, ldy, r);
   }
 }
 
-// The i8mm table's PackedQMatmulFn for Q4_K (k5: Q5_K) on Packing{4, 4}: tokens 8 at a
-// time by SMMLA (the last 2..7 likewise, an odd count repeating one token); decode
-// (n = 1) and a lone last token by the SDOT kernels of the dotprod table.
-template <bool k5>
-void qmatmul_packed_mmla_q4_k(const void* W, Packing p, const PackedActs& X, size_t n, size_t K, float* Y,
-                              size_t ldy, size_t r0, size_t r1) {
-  using Sdot = SdotQ45K<k5>;
+// The i8mm table's PackedQMatmulFn for Q4_K, Q5_K and Q6_K (Kern) on Packing{4, 4}:
+// tokens 8 at a time by SMMLA (the last 2..7 likewise, an odd count repeating one token);
+// decode (n = 1) and a lone last token by the SDOT kernels of the dotprod table.
+template <class Kern>
+void qmatmul_packed_mmla_k(const void* W, Packing p, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
+                           size_t r0, size_t r1) {
+  using Sdot = typename Kern::Sdot;
   if (n == 1) return sdot_super_blocks<Sdot>(W, p, X, n, K, Y, ldy, r0, r1);
   const size_t group_bytes = (K / kQKK) * (Sdot::kGroupQs + Sdot::kRecord);
   const auto* w = static_cast<const uint8_t*>(W);
   for (size_t t = 0; t < n; t += 8) {
     const size_t valid = n - t < 8 ? n - t : 8;
     switch ((valid + 1) / 2) {
-      case 4: mmla_tokens_q4_k<k5, 4>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
-      case 3: mmla_tokens_q4_k<k5, 3>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
-      case 2: mmla_tokens_q4_k<k5, 2>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
+      case 4: mmla_tokens_k<Kern, 4>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
+      case 3: mmla_tokens_k<Kern, 3>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
+      case 2: mmla_tokens_k<Kern, 2>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
       default:
         if (valid == 2) {
-          mmla_tokens_q4_k<k5, 1>(w, group_bytes, X, t, valid, Y, ldy, r0, r1);
+          mmla_tokens_k<Kern, 1>(w, group_bytes, X, t, valid, Y, ldy, r0, r1);
         } else {
           for (size_t r = r0; r < r1; r += 4) Sdot::template tile<1>(w + (r / 4) * group_bytes, X, t, Y, ldy, r);
         }
@@ -190,6 +296,9 @@ void qmatmul_packed_mmla_q4_k(const void* W, Packing p, const PackedActs& X, siz
     }
   }
 }
+constexpr PackedQMatmulFn qmatmul_packed_mmla_q4_k = qmatmul_packed_mmla_k<MmlaQ45K<false>>;
+constexpr PackedQMatmulFn qmatmul_packed_mmla_q5_k = qmatmul_packed_mmla_k<MmlaQ45K<true>>;
+constexpr PackedQMatmulFn qmatmul_packed_mmla_q6_k = qmatmul_packed_mmla_k<MmlaQ6K>;
 #endif  // __ARM_FEATURE_MATMUL_INT8
 
 }  // namespace
