@@ -20,7 +20,7 @@
 //   token's bsums and kernels.h's two float steps (PackedK::steps). The integer sums are
 //   exact in any order, so every output is the reference's bit for bit.
 // llvm-mca (bench/mca_packed_k.sh), cycles per super-block x row x token of the 8-token
-// tile on Neoverse N2: Q4_K 11.3, Q5_K 13.5, against the SDOT tile's 14.9 and 18.1 and
+// tile on Neoverse N2: Q4_K 11.3, Q5_K 13.5, against the SDOT tile's 14.6 and 18.1 and
 // llama.cpp b10256's SMMLA 8x8 GEMMs' 15.9 and 22.0 (bench/mca_llamacpp_k.sh). Per
 // super-block and row group: 256 SMMLA, 64 MLA, 64 ops of codes, 64 ZIP; the tile is
 // bound by N2's two vector pipes.
@@ -280,21 +280,13 @@ void qmatmul_packed_mmla_k(const void* W, Packing p, const PackedActs& X, size_t
   if (n == 1) return sdot_super_blocks<Sdot>(W, p, X, n, K, Y, ldy, r0, r1);
   const size_t group_bytes = (K / kQKK) * (Sdot::kGroupQs + Sdot::kRecord);
   const auto* w = static_cast<const uint8_t*>(W);
-  for (size_t t = 0; t < n; t += 8) {
-    const size_t valid = n - t < 8 ? n - t : 8;
-    switch ((valid + 1) / 2) {
-      case 4: mmla_tokens_k<Kern, 4>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
-      case 3: mmla_tokens_k<Kern, 3>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
-      case 2: mmla_tokens_k<Kern, 2>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
-      default:
-        if (valid == 2) {
-          mmla_tokens_k<Kern, 1>(w, group_bytes, X, t, valid, Y, ldy, r0, r1);
-        } else {
-          for (size_t r = r0; r < r1; r += 4) Sdot::template tile<1>(w + (r / 4) * group_bytes, X, t, Y, ldy, r);
-        }
-        break;
-    }
-  }
+  const auto pairs = [&]<int P>(size_t t, size_t valid) {
+    mmla_tokens_k<Kern, P>(w, group_bytes, X, t, valid, Y, ldy, r0, r1);
+  };
+  const auto lone = [&](size_t t) {
+    for (size_t r = r0; r < r1; r += 4) Sdot::template tile<1>(w + (r / 4) * group_bytes, X, t, Y, ldy, r);
+  };
+  mmla_token_tiles(n, pairs, lone);
 }
 constexpr PackedQMatmulFn qmatmul_packed_mmla_q4_k = qmatmul_packed_mmla_k<MmlaQ45K<false>>;
 constexpr PackedQMatmulFn qmatmul_packed_mmla_q5_k = qmatmul_packed_mmla_k<MmlaQ45K<true>>;

@@ -490,32 +490,40 @@ void mmla_tokens(const uint8_t* w, size_t group_bytes, const PackedActs& X, size
   }
 }
 
+// The SMMLA drivers' token loop (Q4_0 / Q8_0 here, the K-quants in
+// qmatmul_packed_k_mmla_neon.h): tokens 8 at a time as P token pairs, pairs<P>(t, valid)
+// for 2..8 of them (P = ceil(valid / 2): an odd count repeats its last token), lone(t)
+// for a single last token (SMMLA would waste half of its 2 x 2 output on it).
+template <class Pairs, class Lone>
+[[gnu::always_inline]] inline void mmla_token_tiles(size_t n, Pairs pairs, Lone lone) {
+  for (size_t t = 0; t < n; t += 8) {
+    const size_t valid = n - t < 8 ? n - t : 8;
+    switch ((valid + 1) / 2) {
+      case 4: pairs.template operator()<4>(t, valid); break;
+      case 3: pairs.template operator()<3>(t, valid); break;
+      case 2: pairs.template operator()<2>(t, valid); break;
+      default: valid == 2 ? pairs.template operator()<1>(t, valid) : lone(t); break;
+    }
+  }
+}
+
 // The PackedQMatmulFn for Packing{4, 8}: tokens 8 at a time by SMMLA (the last 2..7
-// likewise, an odd count repeating one token), a lone token (decode) by SDOT, two row
-// groups at a time.
+// likewise), a lone token (decode) by SDOT, two row groups at a time.
 template <class Ty>
 void qmatmul_packed_mmla(const void* W, Packing, const PackedActs& X, size_t n, size_t K, float* Y, size_t ldy,
                          size_t r0, size_t r1) {
   static_assert(!Ty::kMin, "the SMMLA kernels have no min step (Q4_1 / Q5_1 stay plain on i8mm)");
   const size_t group_bytes = 4 * (K / kQK) * (Ty::kQs + Ty::kRecord);
   const auto* w = static_cast<const uint8_t*>(W);
-  for (size_t t = 0; t < n; t += 8) {
-    const size_t valid = n - t < 8 ? n - t : 8;
-    switch ((valid + 1) / 2) {
-      case 4: mmla_tokens<Ty, 4>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
-      case 3: mmla_tokens<Ty, 3>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
-      case 2: mmla_tokens<Ty, 2>(w, group_bytes, X, t, valid, Y, ldy, r0, r1); break;
-      default:
-        if (valid == 2) {
-          mmla_tokens<Ty, 1>(w, group_bytes, X, t, valid, Y, ldy, r0, r1);
-        } else {
-          size_t r = r0;
-          for (; r + 8 <= r1; r += 8) mmla_gemv<Ty, 2>(w + (r / 4) * group_bytes, group_bytes, X, t, Y, ldy, r);
-          if (r < r1) mmla_gemv<Ty, 1>(w + (r / 4) * group_bytes, group_bytes, X, t, Y, ldy, r);
-        }
-        break;
-    }
-  }
+  const auto pairs = [&]<int P>(size_t t, size_t valid) {
+    mmla_tokens<Ty, P>(w, group_bytes, X, t, valid, Y, ldy, r0, r1);
+  };
+  const auto lone = [&](size_t t) {
+    size_t r = r0;
+    for (; r + 8 <= r1; r += 8) mmla_gemv<Ty, 2>(w + (r / 4) * group_bytes, group_bytes, X, t, Y, ldy, r);
+    if (r < r1) mmla_gemv<Ty, 1>(w + (r / 4) * group_bytes, group_bytes, X, t, Y, ldy, r);
+  };
+  mmla_token_tiles(n, pairs, lone);
 }
 #endif  // __ARM_FEATURE_MATMUL_INT8
 
