@@ -1,17 +1,21 @@
 #!/bin/bash
-# llvm-mca on llama.cpp's AArch64 repacked K-quant kernels (ggml-cpu/arch/arm/repack.cpp), to
+# llvm-mca on llama.cpp's AArch64 repacked kernels, K-quants, Q4_0, Q8_0 and IQ4_NL
+# (ggml-cpu/arch/arm/repack.cpp), to
 # compare with Ember's own figures (bench/mca_packed_k.sh, docs/PERFORMANCE.md "AArch64: the
 # packed kernels, llvm-mca"). Nothing of llama.cpp is in this file: it compiles their source,
 # calls the kernels through their public signature and times the assembly gcc made of them.
 #   bench/mca_llamacpp_k.sh [LLAMA_SRC]   (default /tmp/llamacpp-b10256/src; the dir holding ggml-cpu/)
-# What: for q4_K, q5_K, q6_K the dotprod 8x4 GEMM / GEMV and the 8x8 GEMM (i8mm) / GEMV (SDOT),
-# plus gemm_q4_0_4x4_q8_0 as a check of the method against /work/shared/ARM-COST.md (1.66 on N1).
+# What: for q4_K, q5_K, q6_K the dotprod 8x4 GEMM / GEMV and the 8x8 GEMM (i8mm) / GEMV (SDOT);
+# for q8_0 the 4x4 (dotprod) and 4x8 (i8mm GEMM, SDOT GEMV) GEMM / GEMV; iq4_nl's 4x4 GEMM / GEMV;
+# and q4_0's 4x4 / 4x8 GEMM / GEMV as a check of the method against /work/shared/ARM-COST.md
+# (gemm 4x4 1.66 and gemv 4x4 3.13 on N1; gemm 4x8 1.28 and gemv 4x8 3.88 on N2).
 # How:
 #   1. repack.cpp -> assembly twice with gcc 12: aarch64-linux-gnu-g++ -O3 -std=c++17 -S with
-#      -march=armv8.2-a+dotprod (8x4 and Q4_0 kernels) and -march=armv8.6-a+dotprod+i8mm (8x8).
+#      -march=armv8.2-a+dotprod (8x4 and 4x4 kernels) and -march=armv8.6-a+dotprod+i8mm (8x8, 4x8).
 #   2. Each assembly is assembled and linked with a small C harness that calls one kernel on
-#      zeroed buffers (8 weight rows x 4 tokens for a GEMM, x 1 token for a GEMV) with nb and
-#      nb+1 super-blocks, under qemu-aarch64 -singlestep -d exec,nochain: the executed PCs.
+#      zeroed buffers (8 weight rows x 4 tokens for a K GEMM, 4 x 4 for a 32-weight GEMM (16
+#      tokens for Q4_0's asm), x 1 token for a GEMV) with nb and nb+1 blocks, under
+#      qemu-aarch64 -singlestep -d exec,nochain: the executed PCs.
 #   3. One super-block is the difference of the two runs: the last period before they part,
 #      checked to equal the period before it. So the inner loops (sub-blocks, halves, column
 #      groups) appear as many times as they run, with the branches each took; branches are
@@ -21,9 +25,10 @@
 #      proves the NEON path ran, not the generic fallback, and that the window is one block.
 #   5. llvm-mca-19 -mtriple=aarch64 -mcpu=<neoverse-n1|n2|v2> -iterations=1000
 #      -skip-unsupported-instructions=parse-failure (N1 left out for SMMLA code: no i8mm).
-# Units: cycles per 256-weight super-block x weight-row x token (GEMM; Total Cycles / 1000 /
+# Units, K rows: cycles per 256-weight super-block x weight-row x token (GEMM; Total Cycles / 1000 /
 # 32) or per super-block x weight-row (GEMV; / 8); Block RThroughput / the same in parentheses.
-# Q4_0: per 32-weight block x weight-row x token (16 tokens x 4 rows per loop), and x8.
+# Q4_0, Q8_0, IQ4_NL: per 32-weight block x weight-row x token (GEMM; / tokens x 4 rows) or per
+# block x weight-row (GEMV; / 4); x8 gives the 256-weight unit of the K rows.
 # Cross-check with another compiler: CXXS="clang-14 --target=aarch64-linux-gnu" bench/mca_llamacpp_k.sh
 # Needs aarch64-linux-gnu-g++ (gcc 12) with static libc, qemu-aarch64, llvm-mca-19, python3.
 set -euo pipefail
@@ -36,7 +41,16 @@ trap 'rm -rf "$work"' EXIT
 pre=$(grep -o '^void [a-z_]*gemm_q4_K_8x4_q8_K(' "$repack" | sed 's/^void //; s/gemm_q4_K_8x4_q8_K($//')
 
 # kernel table: build  name  tokens  rows(nc)  weights per block  divisor  label
-kernels="dp gemm_q4_0_4x4_q8_0 16 4 32 64 Q4_0 GEMM 4x4 dotprod (per 32-weight block; sanity)
+kernels="dp gemm_q4_0_4x4_q8_0 16 4 32 64 Q4_0 GEMM 4x4 dotprod, 4 rows x 16 tokens (check)
+dp gemv_q4_0_4x4_q8_0 1 4 32 4 Q4_0 GEMV 4x4 dotprod, 4 rows (check)
+mm gemm_q4_0_4x8_q8_0 16 4 32 64 Q4_0 GEMM 4x8 i8mm, 4 rows x 16 tokens (check)
+mm gemv_q4_0_4x8_q8_0 1 4 32 4 Q4_0 GEMV 4x8 (SDOT), 4 rows (check)
+dp gemm_q8_0_4x4_q8_0 4 4 32 16 Q8_0 GEMM 4x4 dotprod, 4 rows x 4 tokens
+dp gemv_q8_0_4x4_q8_0 1 4 32 4 Q8_0 GEMV 4x4 dotprod, 4 rows
+mm gemm_q8_0_4x8_q8_0 4 4 32 16 Q8_0 GEMM 4x8 i8mm, 4 rows x 4 tokens
+mm gemv_q8_0_4x8_q8_0 1 4 32 4 Q8_0 GEMV 4x8 (SDOT), 4 rows
+dp gemm_iq4_nl_4x4_q8_0 4 4 32 16 IQ4_NL GEMM 4x4 dotprod, 4 rows x 4 tokens
+dp gemv_iq4_nl_4x4_q8_0 1 4 32 4 IQ4_NL GEMV 4x4 dotprod, 4 rows
 dp gemm_q4_K_8x4_q8_K 4 8 256 32 Q4_K GEMM 8x4 dotprod, 8 rows x 4 tokens
 dp gemv_q4_K_8x4_q8_K 1 8 256 8 Q4_K GEMV 8x4 dotprod, 8 rows
 mm gemm_q4_K_8x8_q8_K 4 8 256 32 Q4_K GEMM 8x8 i8mm, 8 rows x 4 tokens
@@ -146,4 +160,5 @@ while read -r build k tokens rows qk div label; do
   echo
   i=$((i + 1))
 done <<<"$kernels"
-echo "Q4_0: x8 for the 256-weight unit of the K rows. *: llvm-mca skipped an instruction."
+echo "Q4_0, Q8_0, IQ4_NL: per 32-weight block; x8 for the 256-weight unit of the K rows."
+echo "*: llvm-mca skipped an instruction."
