@@ -229,7 +229,7 @@ struct FloatKernels {
   // The microkernel: R rows x T tokens, one vector accumulator per output.
   // Every output element, whatever R and T, is computed as
   //   acc = 0; acc = fma(w[k:k+W], x[k:k+W], acc) for k = 0, W, 2W, ...;
-  //   acc = fma(w_tail, x_tail, acc) with zero padding; y = hadd(acc)
+  //   acc = fma(w_tail, x_tail, acc) with zero padding; y = haddp's sum of acc (store_sums)
   // so the result never depends on the blocking (the header's contract).
   template <class L, int R, int T>
   static void micro(const uint8_t* w, size_t w_stride, const float* X, size_t ldx, size_t K,
@@ -262,10 +262,35 @@ struct FloatKernels {
           acc[i][j] = xsimd::fma(wv, load_part(X + j * ldx + k, m), acc[i][j]);
       }
     }
+    store_sums<R, T>(acc, Y, ldy);
+  }
+
+  // The R x T accumulators' sums to Y (token j's row i at Y[j * ldy + i]), W at a time
+  // by xsimd::haddp: lane s of its result is the sum of batch s, by an addition tree that
+  // is the same for every lane (AVX: ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7));
+  // NEON: (x0 + x1) + (x2 + x3)), so an output does not depend on the slot it gets (the
+  // GEMV and GEMM tiles agree bit for bit), and W sums cost one reduction, not W (for
+  // K = 192, W separate horizontal adds cost about a quarter of the tile's FMA time).
+  // Slots go token-major: when W divides R, a group is W adjacent rows of one token.
+  template <int R, int T>
+  static void store_sums(const B (&acc)[R][T], float* Y, size_t ldy) {
+    constexpr int N = R * T, kW = static_cast<int>(W);
 #pragma GCC unroll 16
-    for (int j = 0; j < T; ++j)
+    for (int g = 0; g < N; g += kW) {
+      B rows[W];
 #pragma GCC unroll 16
-      for (int i = 0; i < R; ++i) Y[j * ldy + i] = xsimd::hadd(acc[i][j]);
+      for (int s = 0; s < kW; ++s) rows[s] = g + s < N ? acc[(g + s) % R][(g + s) / R] : B(0.0f);
+      const B sums = xsimd::haddp(rows);
+      if constexpr (R % kW == 0) {
+        store(Y + (g / R) * ldy + g % R, sums);
+      } else {
+        alignas(64) float buf[W];
+        sums.store_aligned(buf);
+#pragma GCC unroll 16
+        for (int s = 0; s < kW; ++s)
+          if (g + s < N) Y[((g + s) / R) * ldy + (g + s) % R] = buf[s];
+      }
+    }
   }
 
   // Rows [r, r + R) of W against all n tokens, T at a time, then the 0..T-1 left.
