@@ -1,6 +1,8 @@
 // Matmul microbenchmarks for TinyLlama-1.1B's weight shapes (rows x cols = outputs x
 // inputs): 2048x2048 (attn q/o), 5632x2048 (ffn gate/up), 2048x5632 (ffn down),
-// 32000x2048 (output head); n:1 is decode (GEMV), n:32 and n:128 prefill (GEMM).
+// 32000x2048 (output head); n:1 is decode (GEMV), n:32 and n:128 prefill (GEMM);
+// and BM_matmul_f32/<isa>/{768x192,192x768}/n:38, the bundled octopus-tiny's ffn GEMMs
+// at a 38-token prompt (`ember call`'s time to first token).
 //
 //   BM_matmul_<type>/<isa>/<rows>x<cols>/n:<n>            the table's kernel alone
 //       (matmul_f32/f16/bf16; matmul_q8_0/q4_0/q4_k/q6_k on activations quantized
@@ -53,6 +55,7 @@ struct Shape {
   size_t rows, cols;
 };
 constexpr Shape kShapes[] = {{2048, 2048}, {5632, 2048}, {2048, 5632}, {32000, 2048}};
+constexpr Shape kPromptShapes[] = {{768, 192}, {192, 768}};
 constexpr DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0,
                             DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K, DType::Q6_K,
                             DType::Q5_K, DType::IQ4_XS, DType::Q2_K, DType::Q3_K};
@@ -294,6 +297,13 @@ void register_matmul_benchmarks() {
       }
     }
   }
+  // The bundled octopus-tiny (F32, 192 wide, ffn 768) at a 38-token prompt: `ember call`'s
+  // time to first token is these GEMMs (q/k/v/o and gate/up at K = 192, down at K = 768).
+  for (Shape s : kPromptShapes)
+    for (Isa isa : compiled_isas())
+      if (isa == Isa::kScalar || has_own_float_kernels(isa))
+        register_isa("BM_matmul_f32" + isa_part(isa) + shape_part(s) + "/n:38", isa,
+                     [=](auto& st, const Table& t) { bench_kernel(st, t, DType::F32, s, 38); });
   for (DType type : {DType::Q4_0, DType::Q8_0, DType::F16}) {
     for (Shape s : kShapes) {
       const size_t bytes = row_bytes(type, s.cols) * s.rows;
