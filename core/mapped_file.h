@@ -27,6 +27,10 @@ class MappedFile {
   // read still works (the page is read from the file again). Returns the bytes released
   // (0 for memory wrapped by FromMemory, which is the caller's).
   size_t Release(const uint8_t* p, size_t n) const;
+  // Maps in the pages that [p, p + n) touches now (MADV_POPULATE_READ, then a read of one
+  // byte per page for systems without it), so later reads take no page faults. Returns
+  // the bytes made resident (0 for memory wrapped by FromMemory, which is the caller's).
+  size_t Prefault(const uint8_t* p, size_t n) const;
 
  private:
   MappedFile() = default;

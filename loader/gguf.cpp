@@ -311,6 +311,7 @@ const std::string& GgufFile::path() const { return file_->path(); }
 size_t GgufFile::file_size() const { return file_->size(); }
 const uint8_t* GgufFile::file_data() const { return file_->data(); }
 size_t GgufFile::ReleasePages(const uint8_t* p, size_t n) const { return file_->Release(p, n); }
+size_t GgufFile::PrefaultPages(const uint8_t* p, size_t n) const { return file_->Prefault(p, n); }
 
 // ---- parsing ---------------------------------------------------------------------
 

@@ -85,6 +85,8 @@ class GgufFile {
   const uint8_t* file_data() const;
   // MappedFile::Release on the file's mapping (bytes released; 0 for in-memory files).
   size_t ReleasePages(const uint8_t* p, size_t n) const;
+  // MappedFile::Prefault on the file's mapping (bytes made resident; 0 for in-memory files).
+  size_t PrefaultPages(const uint8_t* p, size_t n) const;
 
   // Metadata, in file order.
   const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return kv_; }

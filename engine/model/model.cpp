@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/log.h"
+#include "engine/model/prefault_weights.h"
 #include "quant/convert.h"
 
 namespace ember {
@@ -34,6 +35,7 @@ Status Model::FromGguf(std::unique_ptr<GgufFile> gguf, const ModelParams& params
     EMBER_RETURN_IF_ERROR(m->BindWeights());
     if (params.repack && !kernels::reference_requested_by_env())
       EMBER_RETURN_IF_ERROR(RepackWeights(kernels::best(), *m->gguf_, &m->weights_, &m->repacked_));
+    PrefaultMatrices(*m->gguf_, m->weights_);
     for (const GgufTensor& t : m->gguf_->tensors()) {
       m->n_params_ += t.n_elements;
       m->weight_bytes_ += t.nbytes;
