@@ -95,7 +95,7 @@ Status Context::Create(const Model& model, const ContextParams& p, std::unique_p
     };
     const ModelWeights& w = model.weights();
     for (const LayerWeights& l : w.layers)
-      for (const kernels::MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) need(*m);
+      for (const kernels::MatView* m : l.matrices()) need(*m);
     need(w.output);
     ctx->workspace_.resize(ws);
     ctx->shift_row_.resize(c.head_dim);

@@ -2,6 +2,7 @@
 // the mmapped file and are used in place; a Model is read-only once loaded and
 // may be shared by several Contexts.
 #pragma once
+#include <array>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -37,6 +38,10 @@ struct LayerWeights {
   kernels::MatView up;                    // [n_ff][n_embd]
   kernels::MatView down;                  // [n_embd][n_ff]
   const float* post_ffn_norm = nullptr;   // [n_embd] (post_norms only)
+
+  // The block's seven matrices, for passes over all of them (repacking, planning, prefault).
+  std::array<kernels::MatView*, 7> matrices() { return {&wq, &wk, &wv, &wo, &gate, &up, &down}; }
+  std::array<const kernels::MatView*, 7> matrices() const { return {&wq, &wk, &wv, &wo, &gate, &up, &down}; }
 };
 
 struct ModelWeights {

@@ -24,7 +24,7 @@ size_t PrefaultMatrices(const GgufFile& file, const ModelWeights& w) {
     if (const size_t n = mapped_bytes(file, m)) bytes += file.PrefaultPages(static_cast<const uint8_t*>(m.data), n);
   };
   for (const LayerWeights& l : w.layers)
-    for (const kernels::MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) prefault(*m);
+    for (const kernels::MatView* m : l.matrices()) prefault(*m);
   prefault(w.output);  // the token embedding itself when tied: the output reads it whole
   if (bytes) EMBER_LOG_INFO("%s: mapped in %.1f MiB of matrices read in place (no page faults in the first prompt)",
                    file.path().c_str(), static_cast<double>(bytes) / (1 << 20));

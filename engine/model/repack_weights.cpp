@@ -28,7 +28,7 @@ using Range = std::pair<const uint8_t*, const uint8_t*>;
 std::vector<kernels::MatView*> candidates(ModelWeights* w) {
   std::vector<kernels::MatView*> v;
   for (LayerWeights& l : w->layers)
-    for (kernels::MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) v.push_back(m);
+    for (kernels::MatView* m : l.matrices()) v.push_back(m);
   if (!w->tied_output) v.push_back(&w->output);
   return v;
 }
