@@ -1,6 +1,7 @@
-// Model: configuration, tokenizer and weights of one model file. Weights stay in
-// the mmapped file and are used in place; a Model is read-only once loaded and
-// may be shared by several Contexts.
+// Model: configuration, tokenizer and weights of one model file. Weights are used
+// in place in the mmapped file (mapped in at load: prefault_weights.h), except the
+// matrices repacked into the Model's own buffer (repack_weights.h); a Model is
+// read-only once loaded and may be shared by several Contexts.
 #pragma once
 #include <array>
 #include <initializer_list>
