@@ -44,13 +44,17 @@ inline int32_t load_i32(const uint8_t* p) {
 
 // GEMV streams the matrix from memory: while block b of a row group is read, block b's
 // share of the next group (`next`, span = group bytes / blocks) is prefetched, a linear
-// sweep one group (~9 KiB) ahead, as the plain GEMV does. nullptr (GEMM): none. Past
-// the matrix's end the hint is harmless.
+// sweep one group ahead that keeps the codes and the records of a group in step.
+// nullptr (GEMM): none. Past the matrix's end the hint is harmless.
+// Into L2 (T1), not L1: a group is 9-48 KiB (Q4_K x 2048 to Q8_0 x 5632), so one group
+// in flight beside the one being read overflows a 32 KiB L1 from Q6_K x 2048 (13 KiB) up,
+// and the prefetched lines were evicted before their turn. TinyLlama Q4_K_M decode, Zen 4,
+// 1 thread: 26.7 -> 31.3 tok/s; Q4_0 and Q8_0 no slower (docs/PERFORMANCE.md).
 [[gnu::always_inline]] inline void prefetch_share(const uint8_t* next, size_t b, size_t span) {
   if (!next) return;
   const uintptr_t first = reinterpret_cast<uintptr_t>(next) + b * span;
   for (uintptr_t a = first & ~uintptr_t{63}; a < first + span; a += 64)
-    _mm_prefetch(reinterpret_cast<const char*>(a), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(a), _MM_HINT_T1);
 }
 
 // Piece k (0..7) of a block's codes for R rows, lane i = row i: the code bytes of
