@@ -49,7 +49,7 @@ inline int32_t load_i32(const uint8_t* p) {
 // Into L2 (T1), not L1: a group is 9-48 KiB (Q4_K x 2048 to Q8_0 x 5632), so one group
 // in flight beside the one being read overflows a 32 KiB L1 from Q6_K x 2048 (13 KiB) up,
 // and the prefetched lines were evicted before their turn. TinyLlama Q4_K_M decode, Zen 4,
-// 1 thread: 26.7 -> 31.3 tok/s; Q4_0 and Q8_0 no slower (docs/PERFORMANCE.md).
+// 1 thread: 19.5 -> 32.5 tok/s; Q4_0 and Q8_0 no slower (docs/PERFORMANCE.md, Zen 4).
 [[gnu::always_inline]] inline void prefetch_share(const uint8_t* next, size_t b, size_t span) {
   if (!next) return;
   const uintptr_t first = reinterpret_cast<uintptr_t>(next) + b * span;
